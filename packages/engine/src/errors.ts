@@ -1,0 +1,124 @@
+/**
+ * Typed errors with stable codes. Callers check `code` (or use {@link hasCode}), not
+ * `instanceof`: an app can end up with two copies of this package, and codes survive that.
+ *
+ * Each code maps to the details it carries. Codes are stable API: never reuse or rename one.
+ */
+
+/** Details carried by each error code. */
+export interface ErrorDetails {
+  // --- bencode ---
+  /** Bytes are not valid bencode at `offset`. */
+  BENCODE_INVALID: { offset: number, reason: string }
+  /** A decoder limit (depth, string length, total size) was exceeded at `offset`. */
+  BENCODE_LIMIT: { offset: number, limit: string, value: number }
+  /** A value cannot be bencoded (e.g. a float or undefined). */
+  BENCODE_UNENCODABLE: { path: string, reason: string }
+
+  // --- metainfo ---
+  /** The .torrent is structurally wrong: missing or mistyped field. `field` is a dotted path. */
+  METAINFO_INVALID: { field: string, reason: string }
+  /** A file path in the torrent is unsafe (traversal, absolute, empty, reserved, NUL...). */
+  METAINFO_UNSAFE_PATH: { path: string, reason: string }
+  /** Lengths, piece counts or piece layers do not add up. */
+  METAINFO_INCONSISTENT: { field: string, reason: string }
+  /** The torrent uses a feature this version does not support. */
+  METAINFO_UNSUPPORTED: { feature: string }
+  /** A magnet link cannot be parsed. */
+  MAGNET_INVALID: { reason: string }
+  /** Creating a torrent failed (empty input, unreadable file...). */
+  CREATE_FAILED: { path: string, reason: string }
+
+  // --- wire protocol / peers ---
+  /** A peer announced a message longer than the limit. */
+  PEER_MESSAGE_TOO_LARGE: { lengthBytes: number, limitBytes: number }
+  /** A peer sent something the protocol does not allow. */
+  PEER_PROTOCOL_VIOLATION: { reason: string }
+  /** The handshake was malformed or for the wrong torrent. */
+  PEER_HANDSHAKE_FAILED: { reason: string }
+  /** The peer did not answer in time. */
+  PEER_TIMEOUT: { what: string, timeoutMs: number }
+  /** The peer is banned (repeated hash failures) or filtered. */
+  PEER_BANNED: { address: string, reason: string }
+  /** We connected to ourselves, or already have a connection to this peer. */
+  PEER_DUPLICATE: { address: string, reason: string }
+  /** Connection failed at the socket level. */
+  PEER_CONNECT_FAILED: { address: string, reason: string }
+  /** Connection closed by the remote side or the transport. */
+  PEER_CLOSED: { reason: string }
+  /** Metadata (BEP 9) did not match the info hash or broke a limit. */
+  METADATA_INVALID: { reason: string }
+
+  // --- torrent lifecycle ---
+  /** A torrent state transition that the state machine does not allow. */
+  ILLEGAL_TRANSITION: { from: string, to: string }
+  /** The torrent is already in the engine. */
+  TORRENT_DUPLICATE: { infoHash: string }
+  /** No torrent with that id. */
+  TORRENT_NOT_FOUND: { id: string }
+  /** A piece failed its hash check. */
+  PIECE_HASH_FAILED: { piece: number }
+  /** The operation was aborted through its signal. */
+  ABORTED: { operation: string }
+  /** The engine or torrent is closed. */
+  CLOSED: { what: string }
+
+  // --- storage ---
+  /** The disk is full. */
+  STORAGE_FULL: { path: string }
+  /** The file or directory does not exist. */
+  STORAGE_NOT_FOUND: { path: string }
+  /** Any other filesystem failure. */
+  STORAGE_IO: { path: string, operation: string, reason: string }
+  /** No storage root is assigned and there is no default. */
+  STORAGE_NO_ROOT: { torrentId: string }
+  /** A storage root token is unknown. */
+  STORAGE_ROOT_UNKNOWN: { token: string }
+
+  // --- trackers ---
+  /** The tracker answered with a failure reason or an unusable response. */
+  TRACKER_FAILURE: { url: string, reason: string }
+  /** The tracker did not answer in time. */
+  TRACKER_TIMEOUT: { url: string, timeoutMs: number }
+  /** The tracker URL's scheme is not supported or the URL is malformed. */
+  TRACKER_URL_INVALID: { url: string, reason: string }
+  /** The tracker response was larger than the limit. */
+  TRACKER_RESPONSE_TOO_LARGE: { url: string, limitBytes: number }
+
+  // --- settings / misc ---
+  /** A setting has a wrong type or value; `key` is its dotted path. */
+  SETTINGS_INVALID: { key: string, reason: string }
+  /** A network address cannot be parsed. */
+  ADDRESS_INVALID: { address: string }
+  /** An IP filter list could not be parsed. */
+  IP_FILTER_INVALID: { line: number, reason: string }
+  /** An internal invariant broke: a bug in Lodestone. */
+  INTERNAL: { reason: string }
+}
+
+/** Every stable error code. */
+export type ErrorCode = keyof ErrorDetails
+
+/** The base of every error Lodestone throws on purpose. */
+export class LodestoneError<C extends ErrorCode = ErrorCode> extends Error {
+  override name = 'LodestoneError'
+  constructor (readonly code: C, readonly details: ErrorDetails[C], options?: { message?: string, cause?: unknown }) {
+    super(options?.message ?? `${code}: ${JSON.stringify(details)}`, { cause: options?.cause })
+  }
+}
+
+/** An error caused by a remote party breaking the protocol. */
+export class ProtocolError<C extends ErrorCode = ErrorCode> extends LodestoneError<C> {
+  override name = 'ProtocolError'
+}
+
+/** True when `err` is a Lodestone error with this code (works across package copies). */
+export function hasCode<C extends ErrorCode> (err: unknown, code: C): err is LodestoneError<C> {
+  return typeof err === 'object' && err !== null && (err as { code?: unknown }).code === code
+}
+
+/** True when `err` looks like any Lodestone error. */
+export function isLodestoneError (err: unknown): err is LodestoneError {
+  return typeof err === 'object' && err !== null && typeof (err as { code?: unknown }).code === 'string' &&
+    (err as { name?: unknown }).name !== undefined && 'details' in err
+}

@@ -1,0 +1,50 @@
+/**
+ * Filesystem port. Paths are relative, '/'-separated and already validated by the caller
+ * (metainfo refuses unsafe paths); an implementation is rooted at one directory (a storage root).
+ *
+ * Errors: implementations throw LodestoneError with STORAGE_NOT_FOUND (missing file or directory),
+ * STORAGE_FULL (no space left, ENOSPC / QuotaExceeded) or STORAGE_IO (anything else).
+ */
+
+export interface IFileStat {
+  /** Size in bytes. */
+  size: number
+  isFile: boolean
+  isDirectory: boolean
+  /** Last modification time, milliseconds since the epoch (0 where unknown). */
+  mtimeMs: number
+}
+
+/**
+ * 'r': read only, the file must exist.
+ * 'r+': read and write; created empty when missing, never truncated.
+ * 'w': read and write; created, or truncated to 0 bytes.
+ */
+export type FileOpenMode = 'r' | 'r+' | 'w'
+
+export interface IFileHandle {
+  /** Reads up to `buffer.length` bytes at `position` into `buffer`; returns the count read (less at end of file). */
+  read (buffer: Uint8Array, position: number): Promise<number>
+  /** Writes all of `buffer` at `position` (the file grows as needed); returns `buffer.length`. The caller keeps ownership of `buffer` but must not modify it until the promise settles. */
+  write (buffer: Uint8Array, position: number): Promise<number>
+  truncate (lengthBytes: number): Promise<void>
+  /** Flushes data and metadata to stable storage. */
+  sync (): Promise<void>
+  close (): Promise<void>
+}
+
+export interface IFileSystem {
+  open (path: string, mode: FileOpenMode): Promise<IFileHandle>
+  /** @throws STORAGE_NOT_FOUND when missing. */
+  stat (path: string): Promise<IFileStat>
+  exists (path: string): Promise<boolean>
+  /** Creates the directory and, with `recursive`, its parents; no error when it exists. */
+  mkdir (path: string, options?: { recursive?: boolean }): Promise<void>
+  /** Names (not paths) of the entries of a directory. */
+  readdir (path: string): Promise<string[]>
+  unlink (path: string): Promise<void>
+  /** Removes a directory; with `recursive`, everything below it too. */
+  rmdir (path: string, options?: { recursive?: boolean }): Promise<void>
+  /** Atomically replaces `to` with `from` where the platform allows (same filesystem). */
+  rename (from: string, to: string): Promise<void>
+}

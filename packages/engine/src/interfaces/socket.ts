@@ -1,0 +1,60 @@
+/**
+ * Network port with explicit backpressure (STYLE.md §6). All callbacks run on the event loop;
+ * a socket delivers no data before its `onData` callback is registered.
+ */
+import type { LodestoneError } from '../errors.js'
+
+export interface ITcpSocket {
+  readonly remoteAddress: string
+  readonly remotePort: number
+  readonly localPort: number
+  /**
+   * Queues bytes for sending; the socket takes ownership of `data` (the caller must not touch it again).
+   * Returns false once the queued bytes are above the high-water mark: stop sending until `onDrain`.
+   */
+  send (data: Uint8Array): boolean
+  /** Bytes queued and not yet handed to the OS. */
+  readonly bufferedBytes: number
+  /** Stops delivering `onData` (and reading from the OS) until `resume()`. */
+  pause (): void
+  resume (): void
+  /** The receiver owns each delivered chunk. */
+  onData (cb: (data: Uint8Array) => void): void
+  onDrain (cb: () => void): void
+  /** Called exactly once, after which no other callback runs. `reason` is absent for a clean close. */
+  onClose (cb: (reason?: LodestoneError) => void): void
+  /** Closes the socket; `onClose` follows. Idempotent. */
+  close (): void
+}
+
+export interface ITcpServer {
+  /** The bound port (the real one when 0 was asked for). */
+  readonly port: number
+  onConnection (cb: (socket: ITcpSocket) => void): void
+  close (): Promise<void>
+}
+
+export interface UdpRemote { address: string, port: number }
+
+export interface IUdpSocket {
+  readonly port: number
+  /** Sends one datagram; errors surface as dropped datagrams (UDP is lossy anyway). */
+  send (data: Uint8Array, host: string, port: number): void
+  onMessage (cb: (data: Uint8Array, remote: UdpRemote) => void): void
+  close (): void
+}
+
+export interface ConnectOptions {
+  signal?: AbortSignal
+  /** @default 10_000 */
+  timeoutMs?: number
+}
+
+export interface ISocketFactory {
+  /** @throws PEER_CONNECT_FAILED, ABORTED */
+  connectTcp (host: string, port: number, options?: ConnectOptions): Promise<ITcpSocket>
+  /** Listens on `host` (default all interfaces) and `port` (0: any free port). */
+  listenTcp (port: number, host?: string): Promise<ITcpServer>
+  /** Binds a UDP socket on `host` (default all interfaces) and `port` (0: any free port). */
+  bindUdp (port: number, host?: string): Promise<IUdpSocket>
+}

@@ -1,0 +1,40 @@
+// The web-standard globals the platform-agnostic core may use. Node, browsers and workers all
+// provide them. Anything else (Buffer, process, setTimeout, window) must come through a port.
+
+declare class TextEncoder {
+  encode (input?: string): Uint8Array
+  encodeInto (src: string, dest: Uint8Array): { read: number, written: number }
+}
+declare class TextDecoder {
+  constructor (label?: string, options?: { fatal?: boolean, ignoreBOM?: boolean })
+  decode (input?: ArrayBufferView | ArrayBuffer, options?: { stream?: boolean }): string
+}
+declare function queueMicrotask (callback: () => void): void
+
+interface AbortSignal {
+  readonly aborted: boolean
+  readonly reason: unknown
+  throwIfAborted (): void
+  addEventListener (type: 'abort', listener: () => void, options?: { once?: boolean }): void
+  removeEventListener (type: 'abort', listener: () => void): void
+}
+declare const AbortSignal: {
+  prototype: AbortSignal
+  abort (reason?: unknown): AbortSignal
+  any (signals: AbortSignal[]): AbortSignal
+}
+declare class AbortController {
+  readonly signal: AbortSignal
+  abort (reason?: unknown): void
+}
+
+declare function btoa (data: string): string
+declare function atob (data: string): string
+
+/** WebCrypto, present in Node >= 19, browsers and workers. */
+declare const crypto: {
+  readonly subtle: {
+    digest (algorithm: 'SHA-1' | 'SHA-256', data: Uint8Array): Promise<ArrayBuffer>
+  }
+  getRandomValues<T extends Uint8Array | Uint16Array | Uint32Array> (array: T): T
+}

@@ -1,0 +1,34 @@
+import { defineConfig } from 'vitest/config'
+
+// One project per test kind (STYLE.md §10). Interop tests start real clients, so they run one
+// file at a time with generous timeouts; everything else runs in parallel.
+export default defineConfig({
+  test: {
+    reporters: ['default', ['json', { outputFile: '.reports/vitest.json' }]],
+    projects: [
+      {
+        test: {
+          name: 'unit',
+          include: ['packages/*/test/unit/**/*.test.ts', 'packages/*/test/contracts/**/*.test.ts', 'packages/*/test/*.test.ts'],
+          testTimeout: 20_000
+        }
+      },
+      {
+        test: {
+          name: 'swarm',
+          include: ['packages/*/test/swarm/**/*.test.ts'],
+          testTimeout: 60_000
+        }
+      },
+      {
+        test: {
+          name: 'interop',
+          include: ['interop/**/*.test.ts'],
+          testTimeout: 180_000,
+          hookTimeout: 60_000,
+          fileParallelism: false
+        }
+      }
+    ]
+  }
+})
