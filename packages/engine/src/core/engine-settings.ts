@@ -1,0 +1,255 @@
+/**
+ * `EngineSettings`: one object made of per-subsystem sections (STYLE.md §8, DESIGN rule 9).
+ * Each section has defaults; `resolveSettings(partial)` merges a partial over them and validates
+ * every key, throwing SETTINGS_INVALID with the dotted key so a CLI flag or RPC call that sets
+ * `connection.maxHalfOpen: -1` is told exactly what is wrong.
+ *
+ * Validation is driven by the defaults (an unknown key or a wrong type is refused) plus a table of
+ * ranges, so adding a setting to a section is one line in its interface and one in its defaults.
+ */
+import { LodestoneError } from '../errors.js'
+import { defaultConnectionSettings, type ConnectionSettings } from './connection-manager.js'
+
+/** Where the engine listens for incoming peer connections (one port for every torrent). */
+export interface ListenSettings {
+  /** 0 picks a free port. @default 6881 */
+  port: number
+  /** Interface to bind; '' means all interfaces. @default '' */
+  host: string
+  /** Accept incoming connections at all. @default true */
+  enabled: boolean
+}
+
+export const defaultListenSettings: Readonly<ListenSettings> = { port: 6881, host: '', enabled: true }
+
+/** How a torrent downloads, verifies and uploads. Every key can be overridden per torrent. */
+export interface DownloadSettings {
+  /**
+   * Bytes requested or received but not yet verified and written (A's MaxUnverifiedBytes). New
+   * requests stop above it, so memory does not grow with torrent size or a slow disk. @default 67_108_864
+   */
+  maxUnverifiedBytes: number
+  /** A request unanswered this long is re-assigned to another peer. @default 30_000 */
+  requestTimeoutMs: number
+  /** A peer that sent no block for this long while we had requests out is snubbed. @default 60_000 */
+  snubTimeoutMs: number
+  /** Requests we accept from one peer before rejecting (advertised as BEP 10 `reqq`). @default 500 */
+  maxIncomingRequestsPerPeer: number
+  /** Upload bytes read from disk and queued for one peer at most; more waits for the socket to drain. @default 1_048_576 */
+  maxUploadQueueBytesPerPeer: number
+  /** Failed pieces a peer may contribute to before it is banned. @default 2 */
+  hashFailuresBeforeBan: number
+  /** Pieces hashed concurrently while checking existing data (0: the hasher's concurrency × 2). @default 0 */
+  checkConcurrency: number
+  /** Check existing files on start (off only for brand-new downloads known to be empty). @default true */
+  checkExistingData: boolean
+}
+
+export const defaultDownloadSettings: Readonly<DownloadSettings> = {
+  maxUnverifiedBytes: 64 * 1024 * 1024,
+  requestTimeoutMs: 30_000,
+  snubTimeoutMs: 60_000,
+  maxIncomingRequestsPerPeer: 500,
+  maxUploadQueueBytesPerPeer: 1024 * 1024,
+  hashFailuresBeforeBan: 2,
+  checkConcurrency: 0,
+  checkExistingData: true
+}
+
+/** Choking rounds (BEP 3 tit-for-tat). */
+export interface ChokingSettings {
+  /** Peers unchoked by rate, besides the optimistic one. @default 4 */
+  uploadSlots: number
+  /** How often the choker re-ranks peers. @default 10_000 */
+  rechokeIntervalMs: number
+  /** How often the optimistic unchoke rotates. @default 30_000 */
+  optimisticUnchokeIntervalMs: number
+}
+
+export const defaultChokingSettings: Readonly<ChokingSettings> = {
+  uploadSlots: 4,
+  rechokeIntervalMs: 10_000,
+  optimisticUnchokeIntervalMs: 30_000
+}
+
+/** Global rate limits; 0 means unlimited. */
+export interface RateLimitSettings {
+  /** @default 0 */
+  downloadRateBytesPerSec: number
+  /** @default 0 */
+  uploadRateBytesPerSec: number
+}
+
+export const defaultRateLimitSettings: Readonly<RateLimitSettings> = { downloadRateBytesPerSec: 0, uploadRateBytesPerSec: 0 }
+
+/** Peer discovery features. All off until implemented, and always off in tests (loopback only). */
+export interface DiscoverySettings {
+  /** BEP 5. @default false */
+  dht: boolean
+  /** BEP 14 local service discovery. @default false */
+  lsd: boolean
+  /** UPnP / NAT-PMP port mapping. @default false */
+  portMapping: boolean
+  /** BEP 11 peer exchange. @default false */
+  pex: boolean
+  /** Announce to trackers. @default true */
+  trackers: boolean
+}
+
+export const defaultDiscoverySettings: Readonly<DiscoverySettings> = {
+  dht: false, lsd: false, portMapping: false, pex: false, trackers: true
+}
+
+/** Every engine tunable, by subsystem. */
+export interface EngineSettings {
+  listen: ListenSettings
+  connection: ConnectionSettings
+  download: DownloadSettings
+  choking: ChokingSettings
+  rateLimit: RateLimitSettings
+  discovery: DiscoverySettings
+}
+
+/** Settings a caller may pass: any section, any subset of its keys. */
+export type PartialEngineSettings = { [S in keyof EngineSettings]?: Partial<EngineSettings[S]> }
+
+/** Per-torrent overrides of the download section (DESIGN rule 9), plus a per-torrent connection cap. */
+export type TorrentSettings = Partial<DownloadSettings> & {
+  /** Overrides `connection.maxConnectionsPerTorrent` for this torrent. */
+  maxConnections?: number
+}
+
+export function defaultEngineSettings (): EngineSettings {
+  return {
+    listen: { ...defaultListenSettings },
+    connection: { ...defaultConnectionSettings },
+    download: { ...defaultDownloadSettings },
+    choking: { ...defaultChokingSettings },
+    rateLimit: { ...defaultRateLimitSettings },
+    discovery: { ...defaultDiscoverySettings }
+  }
+}
+
+interface Range { min?: number, max?: number, integer?: boolean }
+
+/**
+ * Ranges per key; numbers not listed must be finite, >= 0 and integers. Lower bounds of 1 mark
+ * settings where 0 would deadlock (no slot to ever connect or request through).
+ */
+const RANGES: Record<string, Range> = {
+  'listen.port': { min: 0, max: 65535 },
+  'connection.maxConnections': { min: 1 },
+  'connection.maxConnectionsPerTorrent': { min: 1 },
+  'connection.maxHalfOpen': { min: 1 },
+  'connection.connectTimeoutMs': { min: 1 },
+  'connection.maxConnectAttempts': { min: 1 },
+  'download.maxUnverifiedBytes': { min: 16_384 },
+  'download.requestTimeoutMs': { min: 1 },
+  'download.snubTimeoutMs': { min: 1 },
+  'download.maxIncomingRequestsPerPeer': { min: 1 },
+  'download.maxUploadQueueBytesPerPeer': { min: 16_384 },
+  'download.hashFailuresBeforeBan': { min: 1 },
+  'choking.rechokeIntervalMs': { min: 100 },
+  'choking.optimisticUnchokeIntervalMs': { min: 100 },
+  'torrent.maxConnections': { min: 1 }
+}
+
+/** Keys that were renamed: `old dotted key → new dotted key`. Refused with "use X instead" (U). */
+const RENAMED: Record<string, string> = {}
+
+/**
+ * Merges `partial` over `base` (the defaults unless given) and validates the result.
+ * @throws LodestoneError SETTINGS_INVALID naming the dotted key (unknown key, wrong type, out of range).
+ */
+export function resolveSettings (partial: PartialEngineSettings = {}, base: EngineSettings = defaultEngineSettings()): EngineSettings {
+  const out = cloneSettings(base)
+  if (!isPlainObject(partial)) throw invalid('', 'settings must be an object')
+  for (const [sectionName, sectionPatch] of Object.entries(partial)) {
+    if (sectionPatch === undefined) continue
+    const section = (out as unknown as Record<string, Record<string, unknown>>)[sectionName]
+    if (section === undefined) throw invalid(sectionName, renamedOr(sectionName, 'unknown settings section'))
+    if (!isPlainObject(sectionPatch)) throw invalid(sectionName, 'must be an object')
+    for (const [key, value] of Object.entries(sectionPatch)) {
+      if (value === undefined) continue
+      const path = `${sectionName}.${key}`
+      if (!(key in section)) throw invalid(path, renamedOr(path, 'unknown setting'))
+      validateValue(path, section[key], value)
+      section[key] = value
+    }
+  }
+  return out
+}
+
+/**
+ * Validates per-torrent overrides against the download section.
+ * @throws LodestoneError SETTINGS_INVALID naming `torrent.<key>`.
+ */
+export function resolveTorrentSettings (partial: TorrentSettings = {}): TorrentSettings {
+  if (!isPlainObject(partial)) throw invalid('torrent', 'must be an object')
+  const out: Record<string, unknown> = {}
+  const defaults = defaultDownloadSettings as unknown as Record<string, unknown>
+  for (const [key, value] of Object.entries(partial)) {
+    if (value === undefined) continue
+    const path = `torrent.${key}`
+    if (key === 'maxConnections') validateValue(path, 1, value)
+    else if (key in defaults) validateValue(`download.${key}`, defaults[key], value)
+    else throw invalid(path, 'unknown per-torrent setting')
+    out[key] = value
+  }
+  return out as TorrentSettings
+}
+
+/** The download section for one torrent: engine values with the torrent's overrides on top. */
+export function effectiveDownloadSettings (engine: DownloadSettings, overrides: TorrentSettings): DownloadSettings {
+  const out = { ...engine }
+  for (const key of Object.keys(engine) as Array<keyof DownloadSettings>) {
+    const v = overrides[key]
+    if (v !== undefined) (out as Record<string, unknown>)[key] = v
+  }
+  return out
+}
+
+/**
+ * Settings for tests and benches (A's TestingConfig): loopback, port 0, no discovery, and small
+ * budgets so edge cases (budget exhausted, queue full) are hit with small torrents.
+ */
+export function testingSettings (overrides: PartialEngineSettings = {}): EngineSettings {
+  const base = resolveSettings({
+    listen: { port: 0, host: '127.0.0.1' },
+    connection: { connectTimeoutMs: 5_000, retryBackoffMs: 1_000 },
+    download: { maxUnverifiedBytes: 4 * 1024 * 1024, maxUploadQueueBytesPerPeer: 256 * 1024 },
+    discovery: { dht: false, lsd: false, portMapping: false, pex: false, trackers: true }
+  })
+  return resolveSettings(overrides, base)
+}
+
+function cloneSettings (s: EngineSettings): EngineSettings {
+  const out: Record<string, unknown> = {}
+  for (const [k, v] of Object.entries(s)) out[k] = { ...(v as object) }
+  return out as unknown as EngineSettings
+}
+
+function validateValue (path: string, defaultValue: unknown, value: unknown): void {
+  const expected = typeof defaultValue
+  if (typeof value !== expected) throw invalid(path, `must be a ${expected}, got ${value === null ? 'null' : typeof value}`)
+  if (typeof value !== 'number') return
+  const range = RANGES[path] ?? {}
+  if (!Number.isFinite(value)) throw invalid(path, 'must be a finite number')
+  if ((range.integer ?? true) && !Number.isInteger(value)) throw invalid(path, 'must be an integer')
+  const min = range.min ?? 0
+  if (value < min) throw invalid(path, `must be >= ${min}`)
+  if (range.max !== undefined && value > range.max) throw invalid(path, `must be <= ${range.max}`)
+}
+
+function renamedOr (path: string, reason: string): string {
+  const renamed = RENAMED[path]
+  return renamed !== undefined ? `renamed: use ${renamed} instead` : reason
+}
+
+function isPlainObject (v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v)
+}
+
+function invalid (key: string, reason: string): LodestoneError<'SETTINGS_INVALID'> {
+  return new LodestoneError('SETTINGS_INVALID', { key, reason }, { message: `setting ${key}: ${reason}` })
+}
