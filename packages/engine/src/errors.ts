@@ -24,6 +24,8 @@ export interface ErrorDetails {
   METAINFO_INCONSISTENT: { field: string, reason: string }
   /** The torrent uses a feature this version does not support. */
   METAINFO_UNSUPPORTED: { feature: string }
+  /** The metainfo exceeds a parser limit (file count, path depth, piece length…); `limit` names the setting. */
+  METAINFO_LIMIT: { limit: string, value: number, max: number }
   /** A magnet link cannot be parsed. */
   MAGNET_INVALID: { reason: string }
   /** Creating a torrent failed (empty input, unreadable file...). */
