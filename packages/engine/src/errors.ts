@@ -94,6 +94,8 @@ export interface ErrorDetails {
   ADDRESS_INVALID: { address: string }
   /** An IP filter list could not be parsed. */
   IP_FILTER_INVALID: { line: number, reason: string }
+  /** A caller passed a value outside what an API accepts (a piece index, a priority...): a bug in the caller. */
+  ARGUMENT_INVALID: { name: string, reason: string }
   /** An internal invariant broke: a bug in Lodestone. */
   INTERNAL: { reason: string }
 }
