@@ -45,6 +45,12 @@ export interface TorrentMetainfo {
   pieceCount: number
   /** Sum of all file lengths including padding: the size of the piece space. */
   totalLengthBytes: number
+  /**
+   * True when the files live in a directory named `name` (a v1 `files` list, or a v2 `file tree`
+   * that is not one file at its root). False for single-file torrents, whose one file's path is `[name]`
+   * (v1) or its file-tree key (v2), directly under the save path.
+   */
+  multiFile: boolean
   /** All files in piece-space order, padding included. Filter `padding` for the user's view. */
   files: TorrentFileEntry[]
   /** v1: concatenated 20-byte SHA-1 piece hashes; null for pure v2. */
