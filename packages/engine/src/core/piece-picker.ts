@@ -1,0 +1,844 @@
+/**
+ * Piece picker: decides which blocks to request from which peer (seed 001's PieceManager plus
+ * seed 002's "synchronizer"). It owns the torrent's piece state; peers only report what they have
+ * and what they delivered, and ask for work through {@link PiecePicker.pickBlocks}.
+ *
+ * Order of preference for one peer (the first that yields blocks wins, then the next fills the rest):
+ * 1. time-critical pieces, earliest deadline first (streaming);
+ * 2. pieces already started (finishing them frees memory and lets us serve them sooner);
+ * 3. pieces the peer suggested (BEP 6: probably in its cache);
+ * 4. new pieces: random until `randomFirstPieces` are verified (so we have something to trade
+ *    quickly; the rarest piece is slow to get), then rarest-first by priority class, or index order
+ *    in sequential mode;
+ * 5. end-game: when every remaining block is already requested, duplicate requests (bounded per
+ *    block) so one slow peer does not hold up the last piece.
+ * While the peer chokes us only its allowed-fast pieces (BEP 6) are considered.
+ *
+ * Rarest-first without scanning every piece: pieces live in one array sorted by
+ * `key = class × S + availability` (class 0..6 = priority 7..1, 7 = skip, 8 = have), with bucket
+ * start offsets per key (libtorrent's layout). One HAVE moves a piece by one key, which is one swap
+ * with the bucket edge: O(1). A bulk change (priorities, availability reaching S) marks the order
+ * dirty; it is rebuilt by a counting sort, O(pieces), before the next pick. Ties within a bucket are
+ * broken by starting the scan at a random offset ({@link IRandom}, so tests are deterministic).
+ *
+ * Memory: a few typed arrays of `pieceCount` entries (~13 bytes per piece) plus one
+ * {@link PieceProgress} per piece in flight; never anything per block of the whole torrent.
+ *
+ * Everything here is synchronous and allocation-light: it runs on the hot path (STYLE.md §5).
+ */
+import { LodestoneError } from '../errors.js'
+import type { IRandom } from '../interfaces/random.js'
+import { Bitfield } from '../util/bitfield.js'
+import { BLOCK_LENGTH_BYTES, BlockState, PieceProgress, blockCountOf } from './piece-state.js'
+
+/** Piece priorities, libtorrent's scale: 0 never downloads, 7 is most urgent. */
+export const PiecePriority = { skip: 0, low: 1, normal: 4, high: 6, top: 7 } as const
+/** Highest priority value. */
+export const MAX_PIECE_PRIORITY = 7
+/** Priority of every piece until told otherwise. */
+export const DEFAULT_PIECE_PRIORITY = PiecePriority.normal
+
+/** BEP 6 suggest / allowed-fast lists kept per peer; older entries are dropped beyond these. */
+const MAX_SUGGESTED_PER_PEER = 32
+const MAX_ALLOWED_FAST_PER_PEER = 64
+
+/** Priority classes 0..6 (wanted), 7 (priority 0) and 8 (have). */
+const CLASS_SKIP = 7
+const CLASS_HAVE = 8
+const CLASS_COUNT = 9
+/** Initial availability span per class; doubled (with a rebuild) when a piece reaches it. */
+const MIN_AVAILABILITY_SPAN = 16
+
+export interface PiecePickerSettings {
+  /**
+   * Pieces picked at random (not rarest-first) until this many are verified: rare pieces come
+   * slowly, and a new peer needs complete pieces to trade. @default 4
+   */
+  randomFirstPieces: number
+  /** Pick new pieces in index order instead of rarest-first (preview / streaming). @default false */
+  sequential: boolean
+  /** End-game: most peers one block may be requested from at the same time. @default 2 */
+  endGameMaxRequestsPerBlock: number
+}
+
+export const defaultPiecePickerSettings: Readonly<PiecePickerSettings> = {
+  randomFirstPieces: 4,
+  sequential: false,
+  endGameMaxRequestsPerBlock: 2
+}
+
+/** The piece space the picker works over; `TorrentMetainfo` satisfies it. */
+export interface PieceSpace {
+  pieceCount: number
+  pieceLengthBytes: number
+  totalLengthBytes: number
+}
+
+export interface PiecePickerDeps {
+  /** Tie-breaks and random-first picks. */
+  random: IRandom
+}
+
+/** One block to request: BEP 3 `request` fields. */
+export interface BlockRequest {
+  piece: number
+  begin: number
+  length: number
+}
+
+export interface PickOptions {
+  /** The peer chokes us: only its allowed-fast pieces (BEP 6) may be requested. @default false */
+  choked?: boolean
+}
+
+/** What {@link PiecePicker.blockReceived} decided about one block. */
+export interface BlockReceivedResult<P> {
+  /** True: store the data. False: late or duplicate (already received, piece done or reset): drop it. */
+  accepted: boolean
+  /** Other peers the block was also requested from (end-game): send them `cancel`. Already forgotten here. */
+  cancel: P[]
+  /** Every block of the piece is now received: hash it, then call pieceVerified or pieceFailed. */
+  pieceComplete: boolean
+}
+
+/**
+ * - `missing`: not started;
+ * - `partial`: started, some blocks still free;
+ * - `requested`: every block requested or received, some still outstanding;
+ * - `downloaded`: every block received, waiting for the hash check;
+ * - `verified`: we have it.
+ */
+export type PieceStatus = 'missing' | 'partial' | 'requested' | 'downloaded' | 'verified'
+
+interface PeerEntry {
+  /** Pieces the peer has (null: none known yet, or a seed). */
+  has: Bitfield | null
+  /** Sent a have-all or a full bitfield: counted in `seedCount`, not per piece. */
+  seed: boolean
+  /** Pieces the peer has that we want (priority > 0, not have); meaningless for seeds. */
+  wanted: number
+  /** Our outstanding requests to this peer, as block ids (`piece × maxBlocksPerPiece + block`). */
+  readonly requests: Set<number>
+  readonly allowedFast: number[]
+  readonly suggested: number[]
+}
+
+/**
+ * Piece and block state of one torrent, and the choice of what to request next.
+ *
+ * `P` is the caller's peer key: any value with identity (the PeerConnection itself, or an id).
+ * Peers are registered on first mention; {@link removePeer} forgets one.
+ */
+export class PiecePicker<P = unknown> {
+  private readonly settings: PiecePickerSettings
+  readonly pieceCount: number
+  private readonly pieceLengthBytes: number
+  private readonly lastPieceLengthBytes: number
+  /** Blocks in a full piece; block ids are `piece × maxBlocksPerPiece + block`. */
+  private readonly maxBlocksPerPiece: number
+
+  private readonly have: Bitfield
+  private readonly priority: Uint8Array
+  /** Per-piece count of non-seed peers that have it. */
+  private readonly avail: Int32Array
+  private seedCount = 0
+  /** Pieces with priority > 0 that we do not have. */
+  private wantedRemaining: number
+
+  private readonly partials = new Map<number, PieceProgress<P>>()
+  private readonly peers = new Map<P, PeerEntry>()
+  /** Time-critical pieces, earliest deadline first. */
+  private deadlines: Array<{ piece: number, deadlineMs: number }> = []
+  /** No piece below this index is missing (sequential mode's starting point). */
+  private sequentialCursor = 0
+
+  // Rarity order (see the module comment).
+  private readonly order: Int32Array
+  private readonly pos: Int32Array
+  private bucketStart: Int32Array = new Int32Array(1)
+  private span = MIN_AVAILABILITY_SPAN
+  private dirty = true
+
+  /**
+   * @param space piece count and lengths (a `TorrentMetainfo` works).
+   * @param options.have pieces already verified (resume data or a recheck).
+   * @throws LodestoneError ARGUMENT_INVALID when the piece space is inconsistent; SETTINGS_INVALID for bad settings.
+   */
+  constructor (
+    space: PieceSpace,
+    private readonly deps: PiecePickerDeps,
+    settings: Partial<PiecePickerSettings> = {},
+    options: { have?: Bitfield | Uint8Array } = {}
+  ) {
+    const { pieceCount, pieceLengthBytes, totalLengthBytes } = space
+    const lastLength = totalLengthBytes - (pieceCount - 1) * pieceLengthBytes
+    if (!Number.isSafeInteger(pieceCount) || pieceCount < 0 || !Number.isSafeInteger(pieceLengthBytes) || pieceLengthBytes <= 0 ||
+      (pieceCount > 0 && (lastLength <= 0 || lastLength > pieceLengthBytes)) || (pieceCount === 0 && totalLengthBytes !== 0)) {
+      throw new LodestoneError('ARGUMENT_INVALID', { name: 'space', reason: `inconsistent piece space ${pieceCount} × ${pieceLengthBytes} for ${totalLengthBytes} bytes` })
+    }
+    this.settings = validateSettings({ ...defaultPiecePickerSettings, ...settings })
+    this.pieceCount = pieceCount
+    this.pieceLengthBytes = pieceLengthBytes
+    this.lastPieceLengthBytes = pieceCount > 0 ? lastLength : 0
+    this.maxBlocksPerPiece = blockCountOf(pieceLengthBytes)
+    const have = options.have
+    this.have = have === undefined ? new Bitfield(pieceCount) : new Bitfield(pieceCount, have instanceof Bitfield ? have.bytes : have)
+    this.priority = new Uint8Array(pieceCount).fill(DEFAULT_PIECE_PRIORITY)
+    this.avail = new Int32Array(pieceCount)
+    this.order = new Int32Array(pieceCount)
+    this.pos = new Int32Array(pieceCount)
+    this.wantedRemaining = pieceCount - this.have.count
+  }
+
+  // ---------------------------------------------------------------- settings, layout
+
+  /** Changes settings at run time (e.g. switching sequential mode on for streaming). */
+  updateSettings (patch: Partial<PiecePickerSettings>): void {
+    Object.assign(this.settings, validateSettings({ ...this.settings, ...patch }))
+  }
+
+  /** Length in bytes of `piece` (the last one may be short). */
+  pieceLength (piece: number): number {
+    return piece === this.pieceCount - 1 ? this.lastPieceLengthBytes : this.pieceLengthBytes
+  }
+
+  // ---------------------------------------------------------------- our pieces
+
+  hasPiece (piece: number): boolean {
+    return this.have.get(piece)
+  }
+
+  /** A copy of our bitfield (for BITFIELD messages and resume data). */
+  bitfield (): Bitfield {
+    return this.have.clone()
+  }
+
+  get haveCount (): number {
+    return this.have.count
+  }
+
+  /** Every piece verified: we are a seed. */
+  get isComplete (): boolean {
+    return this.have.isComplete
+  }
+
+  /** Every wanted piece (priority > 0) verified: the download is finished, maybe partially. */
+  get isFinished (): boolean {
+    return this.wantedRemaining === 0
+  }
+
+  /** Pieces with priority > 0 still missing. */
+  get remainingPieceCount (): number {
+    return this.wantedRemaining
+  }
+
+  /** Pieces started but not yet verified (each holds a {@link PieceProgress}). */
+  get inFlightPieceCount (): number {
+    return this.partials.size
+  }
+
+  pieceStatus (piece: number): PieceStatus {
+    if (this.have.get(piece)) return 'verified'
+    const prog = this.partials.get(piece)
+    if (prog === undefined) return 'missing'
+    if (prog.isComplete) return 'downloaded'
+    return prog.freeCount > 0 ? 'partial' : 'requested'
+  }
+
+  /** True when every remaining wanted block is requested: duplicates are allowed now. */
+  get isEndGame (): boolean {
+    if (this.wantedRemaining === 0) return false
+    let wantedInFlight = 0
+    for (const [piece, prog] of this.partials) {
+      if (this.priority[piece] === 0) continue
+      if (prog.freeCount > 0) return false
+      wantedInFlight++
+    }
+    return wantedInFlight === this.wantedRemaining
+  }
+
+  /**
+   * Marks a piece verified (hash check passed). Returns the peers that delivered its blocks, so the
+   * torrent can credit them. Outstanding duplicate requests for it are forgotten: their data will
+   * come back as not accepted.
+   */
+  pieceVerified (piece: number): P[] {
+    this.checkPiece(piece)
+    const contributors = this.dropProgress(piece)
+    this.setHave(piece)
+    return contributors
+  }
+
+  /**
+   * The piece failed its hash check (or could not be written): all its blocks become missing again.
+   * Returns the peers that delivered blocks of it, so the torrent can ban repeat offenders.
+   */
+  pieceFailed (piece: number): P[] {
+    this.checkPiece(piece)
+    return this.dropProgress(piece)
+  }
+
+  /** Marks a piece as had without download (resume, recheck, or data found on disk). */
+  markHave (piece: number): void {
+    this.pieceVerified(piece)
+  }
+
+  /** Marks a had piece missing again (recheck found it corrupt, file deleted). */
+  markMissing (piece: number): void {
+    this.checkPiece(piece)
+    if (!this.have.get(piece)) return
+    const oldClass = this.classOf(piece)
+    this.have.set(piece, false)
+    this.moveClass(piece, oldClass)
+    if (piece < this.sequentialCursor) this.sequentialCursor = piece
+    if (this.priority[piece] !== 0) this.adjustWanted(piece, +1)
+  }
+
+  // ---------------------------------------------------------------- priorities and deadlines
+
+  getPiecePriority (piece: number): number {
+    this.checkPiece(piece)
+    return this.priority[piece]!
+  }
+
+  /**
+   * Sets one piece's priority (0 = skip .. 7 = top). Requests already out for a piece set to 0 stay
+   * valid; no new ones are made.
+   * @throws LodestoneError ARGUMENT_INVALID for a priority outside 0..7.
+   */
+  setPiecePriority (piece: number, priority: number): void {
+    this.checkPiece(piece)
+    checkPriority(priority)
+    const old = this.priority[piece]!
+    if (old === priority) return
+    const oldClass = this.classOf(piece)
+    this.priority[piece] = priority
+    this.moveClass(piece, oldClass)
+    if (this.have.get(piece)) return
+    if (old === 0) this.adjustWanted(piece, +1)
+    else if (priority === 0) this.adjustWanted(piece, -1)
+  }
+
+  /**
+   * Sets every piece's priority at once (how file priorities land: the torrent maps them onto
+   * pieces, a piece taking the highest priority of the files it touches). O(pieces × peers).
+   * @throws LodestoneError ARGUMENT_INVALID for a wrong length or a priority outside 0..7.
+   */
+  setPiecePriorities (priorities: ArrayLike<number>): void {
+    if (priorities.length !== this.pieceCount) {
+      throw new LodestoneError('ARGUMENT_INVALID', { name: 'priorities', reason: `${priorities.length} priorities for ${this.pieceCount} pieces` })
+    }
+    for (let i = 0; i < priorities.length; i++) checkPriority(priorities[i]!)
+    this.priority.set(priorities)
+    this.dirty = true
+    this.recountWanted()
+  }
+
+  /**
+   * Makes a piece time-critical: it is picked before anything else, earliest deadline first
+   * (streaming). Pieces with priority 0 are still never picked. Cleared when the piece is verified.
+   * @param deadlineMs any monotonic time; only the order between deadlines matters here.
+   */
+  setPieceDeadline (piece: number, deadlineMs: number): void {
+    this.checkPiece(piece)
+    if (this.have.get(piece)) return
+    this.deadlines = this.deadlines.filter((d) => d.piece !== piece)
+    const at = this.deadlines.findIndex((d) => d.deadlineMs > deadlineMs)
+    const entry = { piece, deadlineMs }
+    if (at < 0) this.deadlines.push(entry)
+    else this.deadlines.splice(at, 0, entry)
+  }
+
+  clearPieceDeadline (piece: number): void {
+    this.deadlines = this.deadlines.filter((d) => d.piece !== piece)
+  }
+
+  clearDeadlines (): void {
+    this.deadlines = []
+  }
+
+  // ---------------------------------------------------------------- peers' pieces
+
+  /**
+   * The peer's BITFIELD (BEP 3). A full bitfield counts it as a seed. A second call replaces the first.
+   * @throws LodestoneError ARGUMENT_INVALID when a Bitfield of the wrong length is given.
+   */
+  peerBitfield (peer: P, bits: Bitfield | Uint8Array): void {
+    if (bits instanceof Bitfield && bits.length !== this.pieceCount) {
+      throw new LodestoneError('ARGUMENT_INVALID', { name: 'bits', reason: `bitfield of ${bits.length} bits for ${this.pieceCount} pieces` })
+    }
+    const e = this.entry(peer)
+    this.forgetAvailability(e)
+    const has = new Bitfield(this.pieceCount, bits instanceof Bitfield ? bits.bytes : bits)
+    if (has.isComplete && this.pieceCount > 0) {
+      e.seed = true
+      this.seedCount++
+      return
+    }
+    e.has = has
+    forEachSetBit(has.bytes, this.pieceCount, (piece) => {
+      this.incAvail(piece)
+      if (this.isWanted(piece)) e.wanted++
+    })
+  }
+
+  /** The peer's HAVE. Returns false when it was already known (or `piece` is out of range). */
+  peerHave (peer: P, piece: number): boolean {
+    if (!Number.isInteger(piece) || piece < 0 || piece >= this.pieceCount) return false
+    const e = this.entry(peer)
+    if (e.seed) return false
+    e.has ??= new Bitfield(this.pieceCount)
+    if (!e.has.set(piece)) return false
+    this.incAvail(piece)
+    if (this.isWanted(piece)) e.wanted++
+    return true
+  }
+
+  /** BEP 6 HAVE ALL: the peer is a seed. */
+  peerHaveAll (peer: P): void {
+    const e = this.entry(peer)
+    if (e.seed) return
+    this.forgetAvailability(e)
+    e.seed = true
+    this.seedCount++
+  }
+
+  /** BEP 6 HAVE NONE (also resets whatever was known). */
+  peerHaveNone (peer: P): void {
+    this.forgetAvailability(this.entry(peer))
+  }
+
+  /** BEP 6 SUGGEST PIECE: prefer this piece when starting a new one for this peer. */
+  peerSuggest (peer: P, piece: number): void {
+    if (!Number.isInteger(piece) || piece < 0 || piece >= this.pieceCount) return
+    pushBounded(this.entry(peer).suggested, piece, MAX_SUGGESTED_PER_PEER)
+  }
+
+  /** BEP 6 ALLOWED FAST: this piece may be requested from the peer while it chokes us. */
+  peerAllowedFast (peer: P, piece: number): void {
+    if (!Number.isInteger(piece) || piece < 0 || piece >= this.pieceCount) return
+    pushBounded(this.entry(peer).allowedFast, piece, MAX_ALLOWED_FAST_PER_PEER)
+  }
+
+  /** The peer left: its pieces no longer count and its outstanding requests become pickable again. */
+  removePeer (peer: P): void {
+    const e = this.peers.get(peer)
+    if (e === undefined) return
+    this.cancelPeerRequests(peer)
+    this.forgetAvailability(e)
+    this.peers.delete(peer)
+  }
+
+  /** How many connected peers have `piece` (seeds included). */
+  availability (piece: number): number {
+    return (this.avail[piece] ?? 0) + this.seedCount
+  }
+
+  /** True when the peer has a piece we want: we should be (or stay) interested. */
+  isInteresting (peer: P): boolean {
+    const e = this.peers.get(peer)
+    if (e === undefined) return false
+    return e.seed ? this.wantedRemaining > 0 : e.wanted > 0
+  }
+
+  /** Requests we have out to this peer, per the picker's books. */
+  peerRequestCount (peer: P): number {
+    return this.peers.get(peer)?.requests.size ?? 0
+  }
+
+  // ---------------------------------------------------------------- requests
+
+  /**
+   * Up to `count` blocks to request from `peer` now, recorded as requested from it. Returns fewer
+   * (maybe none) when the peer has nothing more we need; call again when its pipeline drains.
+   */
+  pickBlocks (peer: P, count: number, options: PickOptions = {}): BlockRequest[] {
+    const out: BlockRequest[] = []
+    if (count <= 0 || this.wantedRemaining === 0) return out
+    const e = this.entry(peer)
+    if (!e.seed && e.has === null) return out
+    this.ensureOrder()
+
+    if (options.choked === true) {
+      for (const piece of e.allowedFast) {
+        if (out.length >= count) break
+        if (this.isWanted(piece) && this.peerHas(e, piece)) this.takeFree(this.progressOf(piece), peer, e, out, count)
+      }
+      return out
+    }
+
+    for (const { piece } of this.deadlines) {
+      if (out.length >= count) return out
+      if (this.isWanted(piece) && this.peerHas(e, piece)) this.takeFree(this.progressOf(piece), peer, e, out, count)
+    }
+
+    for (const [piece, prog] of this.partials) {
+      if (out.length >= count) return out
+      if (prog.freeCount > 0 && this.priority[piece] !== 0 && this.peerHas(e, piece)) this.takeFree(prog, peer, e, out, count)
+    }
+
+    while (e.suggested.length > 0 && out.length < count) {
+      const piece = e.suggested.shift()!
+      if (this.isNewCandidate(e, piece)) this.takeFree(this.progressOf(piece), peer, e, out, count)
+    }
+
+    while (out.length < count) {
+      const piece = this.selectNewPiece(e)
+      if (piece < 0) break
+      this.takeFree(this.progressOf(piece), peer, e, out, count)
+    }
+
+    if (out.length < count && this.isEndGame) this.takeDuplicates(peer, e, out, count)
+    return out
+  }
+
+  /**
+   * A block arrived from `peer`. Accepted when its piece is in flight and the block is not received
+   * yet, whoever it was requested from (a late answer to a timed-out request is still good data).
+   * Lengths and offsets that do not match a block are refused.
+   */
+  blockReceived (peer: P, piece: number, begin: number, lengthBytes?: number): BlockReceivedResult<P> {
+    const e = this.peers.get(peer)
+    const prog = this.partials.get(piece)
+    const block = begin / BLOCK_LENGTH_BYTES
+    const valid = Number.isInteger(block) && block >= 0 && block < this.maxBlocksPerPiece && Number.isInteger(piece) && piece >= 0 && piece < this.pieceCount
+    if (valid) e?.requests.delete(piece * this.maxBlocksPerPiece + block)
+    if (!valid || prog === undefined || block >= prog.blockCount || (lengthBytes !== undefined && lengthBytes !== prog.blockLength(block)) ||
+      prog.stateOf(block) === BlockState.received) {
+      if (valid && prog !== undefined && block < prog.blockCount) prog.release(block, peer)
+      return { accepted: false, cancel: [], pieceComplete: false }
+    }
+    const cancel = prog.receive(block, peer)
+    const id = piece * this.maxBlocksPerPiece + block
+    for (const other of cancel) this.peers.get(other)?.requests.delete(id)
+    return { accepted: true, cancel, pieceComplete: prog.isComplete }
+  }
+
+  /**
+   * A request to `peer` will not be answered (time-out, BEP 6 reject, choke without the fast
+   * extension): the block becomes pickable again unless another peer has it requested.
+   * Returns true when the block became free.
+   */
+  blockRequestFailed (peer: P, piece: number, begin: number): boolean {
+    const block = begin / BLOCK_LENGTH_BYTES
+    if (!Number.isInteger(block) || block < 0 || block >= this.maxBlocksPerPiece) return false
+    this.peers.get(peer)?.requests.delete(piece * this.maxBlocksPerPiece + block)
+    const prog = this.partials.get(piece)
+    if (prog === undefined || block >= prog.blockCount) return false
+    return prog.release(block, peer)
+  }
+
+  /**
+   * Forgets every request out to `peer` (it choked us without the fast extension, or it is being
+   * dropped) and returns them, e.g. to send `cancel`s. The blocks become pickable again.
+   */
+  cancelPeerRequests (peer: P): BlockRequest[] {
+    const e = this.peers.get(peer)
+    if (e === undefined || e.requests.size === 0) return []
+    const out: BlockRequest[] = []
+    for (const id of e.requests) {
+      const piece = Math.floor(id / this.maxBlocksPerPiece)
+      const block = id - piece * this.maxBlocksPerPiece
+      const prog = this.partials.get(piece)
+      if (prog === undefined) continue
+      prog.release(block, peer)
+      out.push({ piece, begin: block * BLOCK_LENGTH_BYTES, length: prog.blockLength(block) })
+    }
+    e.requests.clear()
+    return out
+  }
+
+  // ---------------------------------------------------------------- internals: picking
+
+  private selectNewPiece (e: PeerEntry): number {
+    if (this.settings.sequential) return this.selectSequential(e)
+    if (this.have.count < this.settings.randomFirstPieces) {
+      const piece = this.selectRandom(e)
+      if (piece >= 0) return piece
+    }
+    return this.selectRarest(e)
+  }
+
+  /** Lowest-index wanted piece the peer has. */
+  private selectSequential (e: PeerEntry): number {
+    while (this.sequentialCursor < this.pieceCount && this.have.get(this.sequentialCursor)) this.sequentialCursor++
+    for (let piece = this.sequentialCursor; piece < this.pieceCount; piece++) {
+      if (this.isNewCandidate(e, piece)) return piece
+    }
+    return -1
+  }
+
+  /** A wanted, unstarted piece the peer has, from a random starting point. */
+  private selectRandom (e: PeerEntry): number {
+    const n = this.pieceCount
+    const start = Math.floor(this.deps.random.next() * n)
+    for (let i = 0; i < n; i++) {
+      const piece = start + i < n ? start + i : start + i - n
+      if (this.isNewCandidate(e, piece)) return piece
+    }
+    return -1
+  }
+
+  /** Highest priority class first, then fewest peers; random among equals. */
+  private selectRarest (e: PeerEntry): number {
+    const end = CLASS_SKIP * this.span
+    const starts = this.bucketStart
+    for (let key = 0; key < end; key++) {
+      const a = starts[key]!
+      const len = starts[key + 1]! - a
+      if (len === 0) continue
+      const offset = Math.floor(this.deps.random.next() * len)
+      for (let i = 0; i < len; i++) {
+        const piece = this.order[a + ((offset + i) % len)]!
+        if (!this.partials.has(piece) && this.peerHas(e, piece)) return piece
+      }
+    }
+    return -1
+  }
+
+  /** End-game: blocks requested from others (fewest requesters first), never twice from one peer. */
+  private takeDuplicates (peer: P, e: PeerEntry, out: BlockRequest[], count: number): void {
+    const max = this.settings.endGameMaxRequestsPerBlock
+    for (let level = 1; level < max; level++) {
+      for (const [piece, prog] of this.partials) {
+        if (this.priority[piece] === 0 || prog.requestedCount === 0 || !this.peerHas(e, piece)) continue
+        for (let block = 0; block < prog.blockCount; block++) {
+          if (out.length >= count) return
+          if (prog.requesterCount(block) !== level || prog.isRequestedBy(block, peer)) continue
+          this.request(prog, block, peer, e, out)
+        }
+      }
+    }
+  }
+
+  private takeFree (prog: PieceProgress<P>, peer: P, e: PeerEntry, out: BlockRequest[], count: number): void {
+    if (prog.freeCount === 0) return
+    for (let block = 0; block < prog.blockCount && out.length < count; block++) {
+      if (prog.stateOf(block) === BlockState.free) this.request(prog, block, peer, e, out)
+    }
+  }
+
+  private request (prog: PieceProgress<P>, block: number, peer: P, e: PeerEntry, out: BlockRequest[]): void {
+    prog.request(block, peer)
+    e.requests.add(prog.piece * this.maxBlocksPerPiece + block)
+    out.push({ piece: prog.piece, begin: block * BLOCK_LENGTH_BYTES, length: prog.blockLength(block) })
+  }
+
+  private progressOf (piece: number): PieceProgress<P> {
+    let prog = this.partials.get(piece)
+    if (prog === undefined) {
+      prog = new PieceProgress<P>(piece, this.pieceLength(piece))
+      this.partials.set(piece, prog)
+    }
+    return prog
+  }
+
+  private isNewCandidate (e: PeerEntry, piece: number): boolean {
+    return this.isWanted(piece) && !this.partials.has(piece) && this.peerHas(e, piece)
+  }
+
+  private isWanted (piece: number): boolean {
+    return this.priority[piece] !== 0 && !this.have.get(piece)
+  }
+
+  private peerHas (e: PeerEntry, piece: number): boolean {
+    return e.seed || (e.has !== null && e.has.get(piece))
+  }
+
+  // ---------------------------------------------------------------- internals: state
+
+  private entry (peer: P): PeerEntry {
+    let e = this.peers.get(peer)
+    if (e === undefined) {
+      e = { has: null, seed: false, wanted: 0, requests: new Set(), allowedFast: [], suggested: [] }
+      this.peers.set(peer, e)
+    }
+    return e
+  }
+
+  /** Removes the peer's pieces from the availability counts. */
+  private forgetAvailability (e: PeerEntry): void {
+    if (e.seed) {
+      e.seed = false
+      this.seedCount--
+    }
+    if (e.has !== null) forEachSetBit(e.has.bytes, this.pieceCount, (piece) => { this.decAvail(piece) })
+    e.has = null
+    e.wanted = 0
+  }
+
+  private dropProgress (piece: number): P[] {
+    const prog = this.partials.get(piece)
+    if (prog === undefined) return []
+    for (const [block, peer] of prog.outstanding()) this.peers.get(peer)?.requests.delete(piece * this.maxBlocksPerPiece + block)
+    this.partials.delete(piece)
+    return prog.contributors()
+  }
+
+  private setHave (piece: number): void {
+    if (this.have.get(piece)) return
+    const oldClass = this.classOf(piece)
+    const wasWanted = this.priority[piece] !== 0
+    this.have.set(piece)
+    this.moveClass(piece, oldClass)
+    if (wasWanted) this.adjustWanted(piece, -1)
+    if (this.deadlines.length > 0) this.clearPieceDeadline(piece)
+  }
+
+  /** `piece` became wanted (+1) or unwanted (-1): update the totals and each peer's interest count. */
+  private adjustWanted (piece: number, delta: 1 | -1): void {
+    this.wantedRemaining += delta
+    for (const e of this.peers.values()) {
+      if (e.has !== null && e.has.get(piece)) e.wanted += delta
+    }
+  }
+
+  private recountWanted (): void {
+    let wanted = 0
+    for (let piece = 0; piece < this.pieceCount; piece++) if (this.isWanted(piece)) wanted++
+    this.wantedRemaining = wanted
+    for (const e of this.peers.values()) {
+      e.wanted = 0
+      if (e.has !== null) forEachSetBit(e.has.bytes, this.pieceCount, (piece) => { if (this.isWanted(piece)) e.wanted++ })
+    }
+  }
+
+  private checkPiece (piece: number): void {
+    if (!Number.isInteger(piece) || piece < 0 || piece >= this.pieceCount) {
+      throw new LodestoneError('ARGUMENT_INVALID', { name: 'piece', reason: `piece ${piece} outside 0..${this.pieceCount - 1}` })
+    }
+  }
+
+  // ---------------------------------------------------------------- internals: rarity order
+
+  private classOf (piece: number): number {
+    if (this.have.get(piece)) return CLASS_HAVE
+    const priority = this.priority[piece]!
+    return priority === 0 ? CLASS_SKIP : MAX_PIECE_PRIORITY - priority
+  }
+
+  private keyOf (piece: number): number {
+    return this.classOf(piece) * this.span + this.avail[piece]!
+  }
+
+  private incAvail (piece: number): void {
+    const oldAvail = this.avail[piece]!
+    this.avail[piece] = oldAvail + 1
+    if (this.dirty) return
+    if (oldAvail + 1 >= this.span) {
+      this.dirty = true
+      return
+    }
+    this.stepUp(piece, this.classOf(piece) * this.span + oldAvail)
+  }
+
+  private decAvail (piece: number): void {
+    const oldAvail = this.avail[piece]!
+    if (oldAvail <= 0) return
+    this.avail[piece] = oldAvail - 1
+    if (!this.dirty) this.stepDown(piece, this.classOf(piece) * this.span + oldAvail)
+  }
+
+  /** After `piece`'s class changed from `oldClass`: walk it to its new key, one bucket edge at a time. */
+  private moveClass (piece: number, oldClass: number): void {
+    if (this.dirty) return
+    let key = oldClass * this.span + this.avail[piece]!
+    const to = this.keyOf(piece)
+    while (key < to) this.stepUp(piece, key++)
+    while (key > to) this.stepDown(piece, key--)
+  }
+
+  /** Moves `piece` from bucket `key` to the front of bucket `key + 1`. */
+  private stepUp (piece: number, key: number): void {
+    const last = this.bucketStart[key + 1]! - 1
+    this.swap(this.pos[piece]!, last)
+    this.bucketStart[key + 1]!--
+  }
+
+  /** Moves `piece` from bucket `key` to the back of bucket `key - 1`. */
+  private stepDown (piece: number, key: number): void {
+    const first = this.bucketStart[key]!
+    this.swap(this.pos[piece]!, first)
+    this.bucketStart[key]!++
+  }
+
+  private swap (i: number, j: number): void {
+    if (i === j) return
+    const a = this.order[i]!
+    const b = this.order[j]!
+    this.order[i] = b
+    this.pos[b] = i
+    this.order[j] = a
+    this.pos[a] = j
+  }
+
+  /** Counting sort of all pieces by key; sizes the availability span to fit the current maximum. */
+  private ensureOrder (): void {
+    if (!this.dirty) return
+    let maxAvail = 0
+    for (let piece = 0; piece < this.pieceCount; piece++) if (this.avail[piece]! > maxAvail) maxAvail = this.avail[piece]!
+    let span = MIN_AVAILABILITY_SPAN
+    while (span < maxAvail + 2) span *= 2
+    this.span = span
+    const keys = CLASS_COUNT * span
+    const start = new Int32Array(keys + 1)
+    for (let piece = 0; piece < this.pieceCount; piece++) start[this.keyOf(piece) + 1]!++
+    for (let key = 1; key <= keys; key++) start[key]! += start[key - 1]!
+    const fill = start.slice(0, keys)
+    for (let piece = 0; piece < this.pieceCount; piece++) {
+      const at = fill[this.keyOf(piece)]!++
+      this.order[at] = piece
+      this.pos[piece] = at
+    }
+    this.bucketStart = start
+    this.dirty = false
+  }
+
+  /** Test hook: verifies the rarity order invariants; returns a reason or null. */
+  checkInvariants (): string | null {
+    this.ensureOrder()
+    for (let i = 0; i < this.pieceCount; i++) {
+      const piece = this.order[i]!
+      if (this.pos[piece] !== i) return `pos/order mismatch at ${i}`
+      const key = this.keyOf(piece)
+      if (i < this.bucketStart[key]! || i >= this.bucketStart[key + 1]!) return `piece ${piece} at ${i} outside bucket ${key}`
+    }
+    return null
+  }
+}
+
+function validateSettings (s: PiecePickerSettings): PiecePickerSettings {
+  if (!Number.isInteger(s.randomFirstPieces) || s.randomFirstPieces < 0) {
+    throw new LodestoneError('SETTINGS_INVALID', { key: 'picker.randomFirstPieces', reason: 'must be an integer >= 0' })
+  }
+  if (!Number.isInteger(s.endGameMaxRequestsPerBlock) || s.endGameMaxRequestsPerBlock < 1) {
+    throw new LodestoneError('SETTINGS_INVALID', { key: 'picker.endGameMaxRequestsPerBlock', reason: 'must be an integer >= 1' })
+  }
+  if (typeof s.sequential !== 'boolean') throw new LodestoneError('SETTINGS_INVALID', { key: 'picker.sequential', reason: 'must be a boolean' })
+  return s
+}
+
+function checkPriority (priority: number): void {
+  if (!Number.isInteger(priority) || priority < 0 || priority > MAX_PIECE_PRIORITY) {
+    throw new LodestoneError('ARGUMENT_INVALID', { name: 'priority', reason: `${priority} is not an integer in 0..${MAX_PIECE_PRIORITY}` })
+  }
+}
+
+function pushBounded (list: number[], value: number, max: number): void {
+  if (list.includes(value)) return
+  list.push(value)
+  if (list.length > max) list.shift()
+}
+
+/** Calls `fn` for each set bit below `length`, skipping zero bytes (fast for sparse bitfields). */
+function forEachSetBit (bytes: Uint8Array, length: number, fn: (index: number) => void): void {
+  for (let i = 0; i < bytes.length; i++) {
+    const byte = bytes[i]!
+    if (byte === 0) continue
+    for (let bit = 0; bit < 8; bit++) {
+      if ((byte & (0x80 >> bit)) === 0) continue
+      const index = i * 8 + bit
+      if (index < length) fn(index)
+    }
+  }
+}
