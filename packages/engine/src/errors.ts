@@ -92,6 +92,8 @@ export interface ErrorDetails {
   SETTINGS_INVALID: { key: string, reason: string }
   /** A network address cannot be parsed. */
   ADDRESS_INVALID: { address: string }
+  /** Listening or binding failed (port in use, address not available...); `reason` is the errno-like cause, e.g. 'EADDRINUSE'. */
+  LISTEN_FAILED: { address: string, port: number, reason: string }
   /** An IP filter list could not be parsed. */
   IP_FILTER_INVALID: { line: number, reason: string }
   /** A caller passed a value outside what an API accepts (a piece index, a priority...): a bug in the caller. */
