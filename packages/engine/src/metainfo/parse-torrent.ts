@@ -367,22 +367,26 @@ async function readPieceLayers (top: BencodeDict, parsed: InfoParse, hasher: IHa
   if (needed.length === 0) return layers
   const raw = top.get('piece layers')
   if (!isBencodeDict(raw)) throw inconsistent('piece layers', raw === undefined ? 'missing, but files larger than a piece need them' : `expected a dictionary, got ${typeName(raw)}`)
-  const checks: Array<Promise<void>> = []
+  // Sizes first (synchronously), hashes after: a throw must not leave hash checks unobserved.
+  const toCheck: Array<{ root: Uint8Array, layer: Uint8Array, field: string, path: string }> = []
   for (const file of needed) {
     const root = file.piecesRoot
     if (root === undefined) continue
     const key = String.fromCharCode(...root)
     const field = `piece layers.${toHex(root)}`
+    const path = file.path.join('/')
     const layer = raw.get(key)
-    if (!(layer instanceof Uint8Array)) throw inconsistent(field, `missing for "${file.path.join('/')}"`)
+    if (!(layer instanceof Uint8Array)) throw inconsistent(field, `missing for "${path}"`)
     const expected = Math.ceil(file.lengthBytes / parsed.pieceLengthBytes) * MERKLE_HASH_LENGTH_BYTES
-    if (layer.length !== expected) throw inconsistent(field, `${layer.length} bytes, expected ${expected} for "${file.path.join('/')}"`)
+    if (layer.length !== expected) throw inconsistent(field, `${layer.length} bytes, expected ${expected} for "${path}"`)
     layers.set(toHex(root), layer)
-    checks.push(rootFromPieceLayer(hasher, layer, parsed.pieceLengthBytes).then((computed) => {
-      if (!bytesEqual(computed, root)) throw inconsistent(field, `does not hash to the pieces root of "${file.path.join('/')}"`)
-    }))
+    toCheck.push({ root, layer, field, path })
   }
-  await Promise.all(checks)
+  const computed = await Promise.all(toCheck.map(async ({ layer }) => await rootFromPieceLayer(hasher, layer, parsed.pieceLengthBytes)))
+  toCheck.forEach(({ root, field, path }, i) => {
+    const c = computed[i]
+    if (c === undefined || !bytesEqual(c, root)) throw inconsistent(field, `does not hash to the pieces root of "${path}"`)
+  })
   return layers
 }
 

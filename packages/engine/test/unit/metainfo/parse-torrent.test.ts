@@ -1,26 +1,10 @@
 import { describe, expect, it } from 'vitest'
-import { bencodeDecode, bencodeEncode, type BencodeDict, type BencodeEncodable } from '../../../src/protocol/bencode.js'
+import { bencodeDecode, bencodeEncode, type BencodeDict } from '../../../src/protocol/bencode.js'
 import { parseInfoDictionary, parseTorrent } from '../../../src/metainfo/parse-torrent.js'
-import { content, fixture, hex, sha1, sha256 } from './helpers.js'
+import { content, fixture, hex, sha1, sha256, v1Torrent } from './helpers.js'
 import expected from './fixtures/lt-fixtures.json' with { type: 'json' }
 
 const enc = (s: string): Uint8Array => new TextEncoder().encode(s)
-
-/** A valid v1 torrent over `files` ([path, length] pairs) with real piece hashes of zero bytes. */
-export function v1Torrent (opts: { files?: Array<[string[], number]>, pieceLength?: number, name?: string, extra?: Record<string, BencodeEncodable>, info?: Record<string, BencodeEncodable> } = {}): Uint8Array {
-  const pieceLength = opts.pieceLength ?? 16384
-  const files = opts.files ?? [[['a.txt'], 20000], [['sub', 'b.bin'], 5]]
-  const total = files.reduce((s, [, n]) => s + n, 0)
-  const pieces = new Uint8Array(Math.ceil(total / pieceLength) * 20)
-  const info: Record<string, BencodeEncodable> = {
-    name: opts.name ?? 'test',
-    'piece length': pieceLength,
-    pieces,
-    files: files.map(([path, length]) => ({ length, path })),
-    ...opts.info
-  }
-  return bencodeEncode({ announce: 'http://127.0.0.1:1/announce', info, ...opts.extra })
-}
 
 describe('parseTorrent on libtorrent-made torrents', () => {
   for (const version of ['v1', 'v2', 'hybrid'] as const) {
