@@ -25,8 +25,9 @@ export class WebCryptoHasher implements IHasher {
   }
 
   /** Marks the hasher closed; idempotent. */
-  async close (): Promise<void> {
+  close (): Promise<void> {
     this.closed = true
+    return Promise.resolve()
   }
 }
 

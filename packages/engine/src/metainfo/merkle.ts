@@ -46,7 +46,7 @@ export function blockCount (lengthBytes: number): number {
 }
 
 async function hashPair (hasher: IHasher, left: Uint8Array, right: Uint8Array): Promise<Uint8Array> {
-  return await hasher.digest('sha256', [left, right])
+  return hasher.digest('sha256', [left, right])
 }
 
 /**
@@ -93,7 +93,7 @@ export async function blockHashes (hasher: IHasher, data: Uint8Array): Promise<U
   for (let offset = 0; offset < data.length; offset += MERKLE_BLOCK_LENGTH_BYTES) {
     pending.push(hasher.digest('sha256', data.subarray(offset, offset + MERKLE_BLOCK_LENGTH_BYTES)))
   }
-  return await Promise.all(pending)
+  return Promise.all(pending)
 }
 
 /**
@@ -102,7 +102,7 @@ export async function blockHashes (hasher: IHasher, data: Uint8Array): Promise<U
  * @param data the piece's file bytes only (no BEP 47 padding), at most `pieceLengthBytes`.
  */
 export async function pieceLayerHash (hasher: IHasher, data: Uint8Array, pieceLengthBytes: number): Promise<Uint8Array> {
-  return await merkleRoot(await blockHashes(hasher, data), pieceLengthBytes / MERKLE_BLOCK_LENGTH_BYTES, hasher)
+  return merkleRoot(await blockHashes(hasher, data), pieceLengthBytes / MERKLE_BLOCK_LENGTH_BYTES, hasher)
 }
 
 /** Root of an all-zero-leaf subtree covering one piece: the padding of the rows above the piece layer. */
@@ -120,7 +120,7 @@ export async function piecePadHash (hasher: IHasher, pieceLengthBytes: number): 
 export async function rootFromPieceLayer (hasher: IHasher, layer: Uint8Array, pieceLengthBytes: number): Promise<Uint8Array> {
   const hashes: Uint8Array[] = []
   for (let i = 0; i < layer.length; i += MERKLE_HASH_LENGTH_BYTES) hashes.push(layer.subarray(i, i + MERKLE_HASH_LENGTH_BYTES))
-  return await merkleRoot(hashes, nextPowerOfTwo(hashes.length), hasher, await piecePadHash(hasher, pieceLengthBytes))
+  return merkleRoot(hashes, nextPowerOfTwo(hashes.length), hasher, await piecePadHash(hasher, pieceLengthBytes))
 }
 
 /**
@@ -130,7 +130,7 @@ export async function rootFromPieceLayer (hasher: IHasher, layer: Uint8Array, pi
 export async function fileMerkleRoot (hasher: IHasher, data: Uint8Array): Promise<Uint8Array | null> {
   if (data.length === 0) return null
   const leaves = await blockHashes(hasher, data)
-  return await merkleRoot(leaves, nextPowerOfTwo(leaves.length), hasher)
+  return merkleRoot(leaves, nextPowerOfTwo(leaves.length), hasher)
 }
 
 /**

@@ -127,7 +127,7 @@ function readPathList (file: BencodeDict, field: string): string[] {
   const alt = file.get('path.utf-8')
   if (Array.isArray(alt) && alt.length > 0 && alt.every((c) => c instanceof Uint8Array)) {
     const texts = (alt as Uint8Array[]).map((c) => fromUtf8Strict(c))
-    if (texts.every((t) => t !== null)) return texts as string[]
+    if (texts.every((t) => t !== null)) return texts
   }
   const list = reqList(file, 'path', `${field}.path`)
   return list.map((c, i) => {
@@ -382,7 +382,7 @@ async function readPieceLayers (top: BencodeDict, parsed: InfoParse, hasher: IHa
     layers.set(toHex(root), layer)
     toCheck.push({ root, layer, field, path })
   }
-  const computed = await Promise.all(toCheck.map(async ({ layer }) => await rootFromPieceLayer(hasher, layer, parsed.pieceLengthBytes)))
+  const computed = await Promise.all(toCheck.map(async ({ layer }) => rootFromPieceLayer(hasher, layer, parsed.pieceLengthBytes)))
   toCheck.forEach(({ root, field, path }, i) => {
     const c = computed[i]
     if (c === undefined || !bytesEqual(c, root)) throw inconsistent(field, `does not hash to the pieces root of "${path}"`)
@@ -501,5 +501,5 @@ export async function parseInfoDictionary (infoBytes: Uint8Array, options: Parse
   const own = infoBytes.slice()
   const value = bencodeDecode(own, decodeLimits(limits))
   if (!isBencodeDict(value)) throw invalid('info', `expected a dictionary, got ${typeName(value)}`)
-  return await buildMetainfo(parseInfoDict(value, limits), own, hasher)
+  return buildMetainfo(parseInfoDict(value, limits), own, hasher)
 }
