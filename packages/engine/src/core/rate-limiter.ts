@@ -66,6 +66,8 @@ export class RateLimiter {
   private callback: (() => void) | null = null
   private immediate: ITimer | null = null
   private granted = 0
+  /** This limiter and its ancestors, nearest first (fixed at construction). */
+  private readonly path: RateLimiter[]
 
   /**
    * @param parent the next level up (torrent for a peer, global for a torrent), or null for a root.
@@ -81,6 +83,7 @@ export class RateLimiter {
     this.burstMs = s.burstMs
     this.tokens = this.burstBytes
     this.lastRefillMs = deps.clock.now()
+    this.path = parent === null ? [this] : [this, ...parent.path]
     parent?.children.add(this)
   }
 
@@ -130,7 +133,7 @@ export class RateLimiter {
     if (!(bytes > 0) || this.closed) return 0
     let grant = Math.floor(bytes)
     let bottleneck: RateLimiter | null = null
-    for (let level: RateLimiter | null = this; level !== null; level = level.parent) {
+    for (const level of this.path) {
       if (level.rate === 0) continue
       level.refill()
       const credit = this.credits.get(level) ?? 0
@@ -144,7 +147,7 @@ export class RateLimiter {
     }
     this.bottleneck = bottleneck
     if (grant <= 0) return 0
-    for (let level: RateLimiter | null = this; level !== null; level = level.parent) {
+    for (const level of this.path) {
       level.granted += grant
       if (level.rate === 0) continue
       const credit = this.credits.get(level) ?? 0
@@ -255,12 +258,13 @@ export class RateLimiter {
       this.tokens -= share * queued.length
     }
     for (const c of queued) c.waitingAt = null
-    let failure: unknown = null
+    // One consumer's failing callback must not strand the others: call all, then rethrow the first.
+    let failure: Error | null = null
     for (const c of queued) {
       try {
         c.fire()
       } catch (error) {
-        failure ??= error
+        failure ??= error instanceof Error ? error : new LodestoneError('INTERNAL', { reason: `rate limiter callback threw ${String(error)}` })
       }
     }
     if (failure !== null) throw failure
