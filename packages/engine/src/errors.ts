@@ -86,6 +86,10 @@ export interface ErrorDetails {
   TRACKER_URL_INVALID: { url: string, reason: string }
   /** The tracker response was larger than the limit. */
   TRACKER_RESPONSE_TOO_LARGE: { url: string, limitBytes: number }
+  /** The tracker listed more peers than `maxPeersPerResponse` allows. */
+  TRACKER_TOO_MANY_PEERS: { url: string, count: number, limit: number }
+  /** The tracker has no scrape URL (BEP 48: the announce path's last segment must start with `announce`). */
+  TRACKER_SCRAPE_UNSUPPORTED: { url: string }
 
   // --- settings / misc ---
   /** A setting has a wrong type or value; `key` is its dotted path. */
