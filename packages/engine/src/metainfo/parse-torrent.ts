@@ -55,6 +55,12 @@ export interface ParseTorrentOptions {
   /** Computes the info hashes and checks v2 piece layers. @default a WebCryptoHasher */
   hasher?: IHasher
   limits?: Partial<MetainfoLimits>
+  /** Aborts between the decode and the hashing steps (`ABORTED`). */
+  signal?: AbortSignal
+}
+
+function checkAborted (signal: AbortSignal | undefined): void {
+  if (signal?.aborted === true) throw new LodestoneError('ABORTED', { operation: 'parseTorrent' }, { cause: signal.reason })
 }
 
 const SHA1_LENGTH_BYTES = 20
@@ -461,7 +467,7 @@ function readUrlList (top: BencodeDict): string[] {
  *   `METAINFO_INVALID` (missing or mistyped field; `field` is a dotted path such as
  *   `info.files.3.length`), `METAINFO_INCONSISTENT` (piece count, lengths, piece layers, hybrid
  *   v1/v2 mismatch), `METAINFO_UNSAFE_PATH`, `METAINFO_UNSUPPORTED` (meta version other than 2),
- *   `METAINFO_LIMIT`.
+ *   `METAINFO_LIMIT`, `ABORTED`.
  */
 export async function parseTorrent (bytes: Uint8Array, options: ParseTorrentOptions = {}): Promise<TorrentMetainfo> {
   const limits = resolveLimits(options.limits)
@@ -475,8 +481,11 @@ export async function parseTorrent (bytes: Uint8Array, options: ParseTorrentOpti
   const infoBytes = own.subarray(span.start, span.end)
 
   const parsed = parseInfoDict(info, limits)
+  checkAborted(options.signal)
   const meta = await buildMetainfo(parsed, infoBytes, hasher)
+  checkAborted(options.signal)
   if (parsed.version !== 'v1') meta.pieceLayers = await readPieceLayers(value, parsed, hasher)
+  checkAborted(options.signal)
   meta.announce = readAnnounce(value)
   meta.urlList = readUrlList(value)
   const comment = optText(value, 'comment')
@@ -501,5 +510,9 @@ export async function parseInfoDictionary (infoBytes: Uint8Array, options: Parse
   const own = infoBytes.slice()
   const value = bencodeDecode(own, decodeLimits(limits))
   if (!isBencodeDict(value)) throw invalid('info', `expected a dictionary, got ${typeName(value)}`)
-  return buildMetainfo(parseInfoDict(value, limits), own, hasher)
+  const parsed = parseInfoDict(value, limits)
+  checkAborted(options.signal)
+  const meta = await buildMetainfo(parsed, own, hasher)
+  checkAborted(options.signal)
+  return meta
 }

@@ -101,16 +101,10 @@ function overLimit (offset: number, limit: string, value: number): LodestoneErro
 
 /** Binary string (latin1) of `bytes`. Chunked so that long keys do not overflow the call stack. */
 function bytesToBinaryString (bytes: Uint8Array, start: number, end: number): string {
-  const length = end - start
-  if (length <= 16) {
-    let out = ''
-    for (let i = start; i < end; i++) out += String.fromCharCode(bytes[i] ?? 0)
-    return out
-  }
+  if (end - start <= 8192) return String.fromCharCode.apply(null, bytes.subarray(start, end) as unknown as number[])
   let out = ''
   for (let i = start; i < end; i += 8192) {
-    const chunk = bytes.subarray(i, Math.min(end, i + 8192))
-    out += String.fromCharCode.apply(null, chunk as unknown as number[])
+    out += String.fromCharCode.apply(null, bytes.subarray(i, Math.min(end, i + 8192)) as unknown as number[])
   }
   return out
 }
@@ -221,7 +215,7 @@ class Decoder {
   dict (depth: number, spanKeys: { want: ReadonlySet<string>, spans: Map<string, BencodeSpan> } | null): BencodeDict {
     this.pos++ // 'd'
     const out: BencodeDict = new Map()
-    let previous: string | null = null
+    let largest: string | null = null
     while (this.at(this.pos) !== CH_E) {
       const keyOffset = this.pos
       const c = this.at(keyOffset)
@@ -230,11 +224,13 @@ class Decoder {
       if (++this.items > this.maxItems) throw overLimit(keyOffset, 'maxItems', this.items)
       const [ks, ke] = this.stringBounds()
       const key = bytesToBinaryString(this.bytes, ks, ke)
-      if (previous !== null) {
-        if (key === previous || out.has(key)) throw invalid(keyOffset, 'duplicate dict key')
-        if (this.strictKeyOrder && key < previous) throw invalid(keyOffset, 'dict keys are not in ascending order')
+      if (largest !== null && key <= largest) {
+        // A key above every earlier key cannot repeat one; only the others need the lookup.
+        if (key === largest || out.has(key)) throw invalid(keyOffset, 'duplicate dict key')
+        if (this.strictKeyOrder) throw invalid(keyOffset, 'dict keys are not in ascending order')
+      } else {
+        largest = key
       }
-      previous = key
       if (this.pos >= this.bytes.length || this.at(this.pos) === CH_E) throw invalid(this.pos, 'dict key without value')
       const valueStart = this.pos
       out.set(key, this.value(depth))
@@ -385,8 +381,9 @@ export function getText (dict: BencodeDict, key: string): string | undefined {
 /** Nesting beyond this is refused; it also turns a cyclic structure into a typed error. */
 const MAX_ENCODE_DEPTH = 512
 
-function unencodable (path: readonly string[], reason: string): LodestoneError<'BENCODE_UNENCODABLE'> {
-  const p = path.length === 0 ? '(root)' : path.join('.')
+/** `path` holds list indices and raw (binary-string) dict keys; they become text only on error. */
+function unencodable (path: ReadonlyArray<string | number>, reason: string): LodestoneError<'BENCODE_UNENCODABLE'> {
+  const p = path.length === 0 ? '(root)' : path.map((k) => (typeof k === 'number' ? String(k) : keyToText(k))).join('.')
   return new LodestoneError('BENCODE_UNENCODABLE', { path: p, reason }, { message: `cannot bencode ${p}: ${reason}` })
 }
 
@@ -430,7 +427,7 @@ class Encoder {
   /** Sorted entries of each dict, in the order the size pass met them; the write pass replays them. */
   private readonly dicts: Entries[] = []
   private dictIndex = 0
-  private readonly path: string[] = []
+  private readonly path: Array<string | number> = []
   private out = new Uint8Array(0)
   private pos = 0
 
@@ -449,7 +446,7 @@ class Encoder {
       let n = 2
       const list = value as readonly BencodeEncodable[]
       for (let i = 0; i < list.length; i++) {
-        this.path.push(String(i))
+        this.path.push(i)
         n += this.size(list[i], depth + 1)
         this.path.pop()
       }
@@ -480,7 +477,7 @@ class Encoder {
     let n = 2
     for (const [k, v] of entries) {
       n += decimalLength(k.length) + 1 + k.length
-      this.path.push(keyToText(k))
+      this.path.push(k)
       n += this.size(v, depth + 1)
       this.path.pop()
     }

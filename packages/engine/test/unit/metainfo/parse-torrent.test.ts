@@ -70,6 +70,13 @@ describe('parseTorrent on libtorrent-made torrents', () => {
     expect(meta.files.filter((f) => !f.padding).map((f) => f.path.join('/'))).toEqual(['big.bin', 'dir/ü.txt', 'empty', 'one', 'small.bin'])
   })
 
+  it('honours an aborted signal', async () => {
+    const controller = new AbortController()
+    controller.abort()
+    await expect(parseTorrent(fixture('lt-v2.torrent'), { signal: controller.signal })).rejects.toMatchObject({ code: 'ABORTED' })
+    await expect(parseInfoDictionary((await parseTorrent(fixture('lt-v1.torrent'))).infoBytes, { signal: controller.signal })).rejects.toMatchObject({ code: 'ABORTED' })
+  })
+
   it('the result does not alias the input', async () => {
     const bytes = fixture('lt-v1.torrent')
     const meta = await parseTorrent(bytes)

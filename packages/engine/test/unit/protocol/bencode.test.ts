@@ -82,6 +82,8 @@ describe('bencodeDecode', () => {
     const dict = bencodeDecode(enc('d1:bi1e1:ai2ee'), { strictKeyOrder: false }) as BencodeDict
     expect(getInt(dict, 'a')).toBe(2)
     expect(codeOf(() => bencodeDecode(enc('d1:ai1e1:bi1e1:ai2ee'), { strictKeyOrder: false })).code).toBe('BENCODE_INVALID')
+    expect(codeOf(() => bencodeDecode(enc('d1:ci1e1:ai1e1:ci2ee'), { strictKeyOrder: false })).code).toBe('BENCODE_INVALID')
+    expect(codeOf(() => bencodeDecode(enc('d1:bi1e1:ai1e1:ci1e1:ai2ee'), { strictKeyOrder: false })).code).toBe('BENCODE_INVALID')
   })
 
   it('compares keys by raw bytes', () => {
