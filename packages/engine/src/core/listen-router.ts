@@ -1,0 +1,131 @@
+/**
+ * One listening port for every torrent: accepts connections, admits them against the global
+ * connection limit and the banned set, reads the first 48 handshake bytes, and routes the socket
+ * to the torrent whose info hash it names. Unknown info hashes are closed.
+ *
+ * Why it reads only the header: the accepting side must not send its own handshake (which
+ * carries the info hash) before it knows the torrent, and the torrent's PeerConnection parses the
+ * full handshake itself from a replaying socket, so both directions share one handshake path.
+ */
+import { LodestoneError, isLodestoneError } from '../errors.js'
+import type { IClock } from '../interfaces/clock.js'
+import type { Logger } from '../interfaces/logger.js'
+import type { ITcpServer, ITcpSocket, ISocketFactory } from '../interfaces/socket.js'
+import type { HandshakeHeader } from '../protocol/handshake.js'
+import { toHex } from '../util/bytes.js'
+import type { ConnectionManager, IncomingTicket } from './connection-manager.js'
+import { readIncomingHandshakeHeader } from './incoming-handshake.js'
+
+export interface ListenRouterDeps {
+  socketFactory: ISocketFactory
+  clock: IClock
+  connections: ConnectionManager
+  logger?: Logger
+}
+
+/** Receives a routed connection. The handler owns `socket` and must claim or release `ticket`. */
+export type IncomingHandler = (socket: ITcpSocket, header: HandshakeHeader, ticket: IncomingTicket) => void
+
+export interface ListenRouterStats {
+  accepted: number
+  refused: number
+  unknownInfoHash: number
+  handshakeFailures: number
+  pendingHandshakes: number
+}
+
+export class ListenRouter {
+  private server: ITcpServer | null = null
+  private readonly routes = new Map<string, IncomingHandler>()
+  private readonly pending = new Set<AbortController>()
+  private closed = false
+  private readonly counters = { accepted: 0, refused: 0, unknownInfoHash: 0, handshakeFailures: 0 }
+
+  constructor (private readonly deps: ListenRouterDeps, private readonly handshakeTimeoutMs = 20_000) {}
+
+  /** The bound port, or null when not listening. */
+  get port (): number | null {
+    return this.server?.port ?? null
+  }
+
+  /**
+   * Starts listening. `host` '' means all interfaces.
+   * @throws whatever the socket factory throws (e.g. port in use), CLOSED after close().
+   */
+  async listen (port: number, host: string): Promise<number> {
+    if (this.closed) throw new LodestoneError('CLOSED', { what: 'listen router' })
+    if (this.server !== null) return this.server.port
+    const server = await this.deps.socketFactory.listenTcp(port, host === '' ? undefined : host)
+    if (this.closed) {
+      await server.close()
+      throw new LodestoneError('CLOSED', { what: 'listen router' })
+    }
+    this.server = server
+    server.onConnection((socket) => { this.accept(socket) })
+    return server.port
+  }
+
+  /** Routes connections for `infoHash` (20 bytes, or its hex) to `handler`. */
+  register (infoHash: Uint8Array | string, handler: IncomingHandler): void {
+    this.routes.set(typeof infoHash === 'string' ? infoHash.toLowerCase() : toHex(infoHash), handler)
+  }
+
+  unregister (infoHash: Uint8Array | string): void {
+    this.routes.delete(typeof infoHash === 'string' ? infoHash.toLowerCase() : toHex(infoHash))
+  }
+
+  stats (): ListenRouterStats {
+    return { ...this.counters, pendingHandshakes: this.pending.size }
+  }
+
+  /** Stops listening and drops connections still in their handshake. Idempotent. */
+  async close (): Promise<void> {
+    if (this.closed) return
+    this.closed = true
+    for (const abort of this.pending) abort.abort()
+    this.pending.clear()
+    this.routes.clear()
+    const server = this.server
+    this.server = null
+    if (server !== null) await server.close()
+  }
+
+  private accept (socket: ITcpSocket): void {
+    if (this.closed) {
+      socket.close()
+      return
+    }
+    const ticket = this.deps.connections.acceptIncoming({ host: socket.remoteAddress, port: socket.remotePort })
+    if (typeof ticket === 'string') {
+      this.counters.refused++
+      socket.close()
+      return
+    }
+    this.counters.accepted++
+    const abort = new AbortController()
+    this.pending.add(abort)
+    readIncomingHandshakeHeader({ socket, clock: this.deps.clock }, { timeoutMs: this.handshakeTimeoutMs, signal: abort.signal })
+      .then(({ header, socket: replay }) => {
+        this.pending.delete(abort)
+        const handler = this.closed ? undefined : this.routes.get(toHex(header.infoHash))
+        if (handler === undefined) {
+          this.counters.unknownInfoHash++
+          ticket.release()
+          replay.close()
+          return
+        }
+        handler(replay, header, ticket)
+      }, (error: unknown) => {
+        // The reader closed the socket already.
+        this.pending.delete(abort)
+        this.counters.handshakeFailures++
+        ticket.release()
+        if (this.deps.logger?.enabled('debug') === true) {
+          this.deps.logger.debug('incoming handshake failed', {
+            address: `${socket.remoteAddress}:${socket.remotePort}`,
+            code: isLodestoneError(error) ? error.code : 'INTERNAL'
+          })
+        }
+      })
+  }
+}
