@@ -1,0 +1,509 @@
+/**
+ * A torrent's content on disk (seed 001/004's TorrentContentStorage): piece-space reads and writes
+ * mapped onto the torrent's files in one storage root ({@link IFileSystem}).
+ *
+ * Why whole pieces (or runs of blocks) are written at once, never one 16 KiB block per call: a
+ * positional write costs a syscall plus, on the Node adapter, a thread-pool round trip; coalescing
+ * a piece's blocks into one write per file touched cuts that 16–64× (DESIGN data path). A piece
+ * spanning three files costs three writes, issued concurrently.
+ *
+ * Files:
+ * - paths are `[name, ...path]` for multi-file torrents, `[name]` for single-file ones
+ *   ({@link PieceLayout.filePath});
+ * - sparse: nothing is preallocated unless `preallocate` is set; unwritten ranges read as zeros;
+ * - padding files (BEP 47, and v2 alignment gaps) are never created: writes to them are dropped,
+ *   reads return zeros;
+ * - a file with priority 0 (skip) is never created. Bytes of a skipped file that share a piece
+ *   with a wanted file still have to be stored (the piece must hash), so they go to a part file,
+ *   `.lodestone.parts/<torrent id>.parts` in the same root. Its layout needs no index: the pieces
+ *   that hold bytes of two or more files are known from the layout alone (each is the first or last
+ *   piece of its files), and the k-th such piece owns slot k, at `k × pieceLength`. When a skipped
+ *   file becomes wanted, its bytes are copied from the part file into the new file. A skipped file
+ *   that already exists on disk (it was wanted before) is simply used as is.
+ *   Bytes of a skipped file in a piece no wanted file shares are dropped: the torrent gives such
+ *   pieces priority 0, so they are only written if they were in flight when the priority changed.
+ *
+ * Reads: {@link readPiece} returns a fresh buffer (hash checks); {@link readBlock} serves uploads
+ * from a small LRU of whole pieces bounded in bytes, so the 16 blocks a peer requests from one
+ * piece cost one disk read; {@link readPieces} iterates pieces in order with a bounded read-ahead
+ * for rechecks, skipping pieces whose files are missing or too short without reading them.
+ *
+ * Errors: every filesystem failure surfaces as STORAGE_FULL / STORAGE_NOT_FOUND / STORAGE_IO with
+ * the path (adapters throw those; anything else is wrapped as STORAGE_IO).
+ */
+import { LodestoneError, isLodestoneError } from '../errors.js'
+import type { IFileHandle, IFileSystem } from '../interfaces/filesystem.js'
+import { FileHandleCache } from './file-handle-cache.js'
+import { PieceLayout, type ContentLayout, type FileSpan } from './piece-layout.js'
+
+/** Directory (in the storage root) holding part files of skipped files' shared pieces. */
+export const PART_FILE_DIRECTORY = '.lodestone.parts'
+
+export interface TorrentContentStorageSettings {
+  /** Open file handles kept at most (LRU). @default 64 */
+  maxOpenFiles: number
+  /** Upload read cache, in bytes of whole pieces; 0 disables it. @default 8_388_608 */
+  readCacheBytes: number
+  /** Set each file to its full length when first written (rather than growing sparsely). @default false */
+  preallocate: boolean
+  /** Pieces read ahead by {@link TorrentContentStorage.readPieces}. @default 2 */
+  readAheadPieces: number
+}
+
+export const defaultTorrentContentStorageSettings: Readonly<TorrentContentStorageSettings> = {
+  maxOpenFiles: 64,
+  readCacheBytes: 8 * 1024 * 1024,
+  preallocate: false,
+  readAheadPieces: 2
+}
+
+export interface TorrentContentStorageDeps {
+  /** The storage root this torrent's files live in. */
+  fs: IFileSystem
+}
+
+/** Counters for stats and tests. */
+export interface StorageStats {
+  /** Positional writes issued (after coalescing). */
+  writeCalls: number
+  writtenBytes: number
+  /** Positional reads issued. */
+  readCalls: number
+  readCacheHits: number
+  readCacheMisses: number
+}
+
+/** Where one span's bytes live. */
+interface Target { path: string, position: number, fileIndex: number | null }
+
+export class TorrentContentStorage {
+  readonly layout: PieceLayout
+  readonly stats: StorageStats = { writeCalls: 0, writtenBytes: 0, readCalls: 0, readCacheHits: 0, readCacheMisses: 0 }
+  private readonly settings: TorrentContentStorageSettings
+  private readonly handles: FileHandleCache
+  private readonly skipped: Uint8Array
+  /** Skipped files: whether they exist on disk (checked once, lazily). */
+  private readonly skippedExists = new Map<number, Promise<boolean>>()
+  /** Shared piece → its part-file slot. */
+  private readonly partSlots = new Map<number, number>()
+  readonly partFilePath: string
+  private readonly ensuredDirs = new Set<string>()
+  private readonly preallocated = new Set<number>()
+  private readonly readCache = new Map<number, Uint8Array>()
+  private readCacheUsedBytes = 0
+  private readonly pendingReads = new Map<number, Promise<Uint8Array>>()
+  private closed = false
+
+  /**
+   * @param options.filePriorities one per file (0 = skip, anything else = wanted); all wanted by default.
+   * @throws LodestoneError ARGUMENT_INVALID for an inconsistent layout; SETTINGS_INVALID for bad settings.
+   */
+  constructor (
+    private readonly deps: TorrentContentStorageDeps,
+    layout: ContentLayout,
+    settings: Partial<TorrentContentStorageSettings> = {},
+    options: { filePriorities?: ArrayLike<number> } = {}
+  ) {
+    this.settings = validateSettings({ ...defaultTorrentContentStorageSettings, ...settings })
+    this.layout = new PieceLayout(layout)
+    this.handles = new FileHandleCache(deps.fs, { maxOpenFiles: this.settings.maxOpenFiles })
+    this.skipped = new Uint8Array(layout.files.length)
+    this.layout.sharedPieces().forEach((piece, slot) => this.partSlots.set(piece, slot))
+    this.partFilePath = `${PART_FILE_DIRECTORY}/${layout.id}.parts`
+    if (options.filePriorities !== undefined) {
+      this.checkPriorities(options.filePriorities)
+      for (let i = 0; i < this.skipped.length; i++) this.skipped[i] = options.filePriorities[i] === 0 ? 1 : 0
+    }
+  }
+
+  /** Path of a file inside the storage root. */
+  filePath (fileIndex: number): string {
+    return this.layout.filePath(fileIndex)
+  }
+
+  isFileSkipped (fileIndex: number): boolean {
+    this.layout.file(fileIndex)
+    return this.skipped[fileIndex] === 1
+  }
+
+  /**
+   * Changes which files are skipped (priority 0) or wanted (anything else). A skipped file that
+   * becomes wanted gets the bytes stored for it in the part file.
+   * @throws LodestoneError ARGUMENT_INVALID for a wrong length; STORAGE_* when copying fails.
+   */
+  async setFilePriorities (priorities: ArrayLike<number>): Promise<void> {
+    this.checkOpen()
+    this.checkPriorities(priorities)
+    for (let i = 0; i < this.skipped.length; i++) {
+      const skip = priorities[i] === 0
+      if (this.skipped[i] === 1 && !skip) await this.unskip(i)
+      this.skipped[i] = skip ? 1 : 0
+    }
+  }
+
+  /**
+   * Writes a whole piece: one buffer, or its blocks in order (no copy when a file's share lies in
+   * one block; one coalescing copy otherwise). The caller keeps ownership of `data` but must not
+   * modify it until the promise settles.
+   * @throws LodestoneError ARGUMENT_INVALID when the length is not the piece's; STORAGE_* on I/O failure.
+   */
+  async writePiece (piece: number, data: Uint8Array | readonly Uint8Array[]): Promise<void> {
+    const length = byteLength(data)
+    const expected = this.layout.pieceLength(piece)
+    if (length !== expected) {
+      throw new LodestoneError('ARGUMENT_INVALID', { name: 'data', reason: `${length} bytes for piece ${piece} of ${expected}` })
+    }
+    await this.write(piece, 0, data)
+  }
+
+  /**
+   * Writes a run of bytes at `begin` in `piece` (e.g. a run of received blocks of a piece too big
+   * to buffer whole): one positional write per file touched.
+   */
+  async write (piece: number, begin: number, data: Uint8Array | readonly Uint8Array[]): Promise<void> {
+    this.checkOpen()
+    const spans = this.layout.pieceSpans(piece, begin, byteLength(data))
+    this.invalidate(piece)
+    const writes: Array<Promise<void>> = []
+    for (const span of spans) {
+      const target = await this.target(span, piece, begin)
+      if (target === null) continue
+      writes.push(this.writeAt(target, gather(data, span.rangeOffsetBytes, span.lengthBytes)))
+    }
+    await Promise.all(writes)
+  }
+
+  /**
+   * Reads a whole piece into a fresh buffer the caller owns (for hash checks). Padding, missing
+   * files and unwritten ranges read as zeros.
+   */
+  async readPiece (piece: number): Promise<Uint8Array> {
+    return this.read(piece, 0, this.layout.pieceLength(piece))
+  }
+
+  /** Reads `lengthBytes` at `begin` in `piece` into a fresh buffer, bypassing the read cache. */
+  async read (piece: number, begin: number, lengthBytes: number): Promise<Uint8Array> {
+    this.checkOpen()
+    const spans = this.layout.pieceSpans(piece, begin, lengthBytes)
+    const out = new Uint8Array(lengthBytes)
+    await Promise.all(spans.map(async (span) => {
+      const target = await this.target(span, piece, begin)
+      if (target !== null) await this.readAt(target, out.subarray(span.rangeOffsetBytes, span.rangeOffsetBytes + span.lengthBytes))
+    }))
+    return out
+  }
+
+  /**
+   * Reads a block for an upload through the read cache (whole pieces, LRU, `readCacheBytes`).
+   * The result may be a view into the cache: treat it as read-only (sending it is fine).
+   * @throws LodestoneError ARGUMENT_INVALID when the range is outside the piece.
+   */
+  async readBlock (piece: number, begin: number, lengthBytes: number): Promise<Uint8Array> {
+    this.checkOpen()
+    const pieceLength = this.layout.pieceLength(piece)
+    if (!Number.isInteger(begin) || !Number.isInteger(lengthBytes) || begin < 0 || lengthBytes <= 0 || begin + lengthBytes > pieceLength) {
+      throw new LodestoneError('ARGUMENT_INVALID', { name: 'range', reason: `${begin}+${lengthBytes} outside piece ${piece} of ${pieceLength} bytes` })
+    }
+    // A piece that would take more than half the cache would evict everything else: read around it.
+    if (pieceLength > this.settings.readCacheBytes / 2) return this.read(piece, begin, lengthBytes)
+    const cached = this.readCache.get(piece)
+    if (cached !== undefined) {
+      this.stats.readCacheHits++
+      this.readCache.delete(piece)
+      this.readCache.set(piece, cached)
+      return cached.subarray(begin, begin + lengthBytes)
+    }
+    this.stats.readCacheMisses++
+    let pending = this.pendingReads.get(piece)
+    if (pending === undefined) {
+      const read = this.readPiece(piece)
+      pending = read
+      this.pendingReads.set(piece, read)
+      read.then((data) => {
+        if (this.pendingReads.get(piece) !== read) return // invalidated meanwhile
+        this.pendingReads.delete(piece)
+        if (!this.closed) this.cachePiece(piece, data)
+      }, () => {
+        if (this.pendingReads.get(piece) === read) this.pendingReads.delete(piece)
+      })
+    }
+    const data = await pending
+    return data.subarray(begin, begin + lengthBytes)
+  }
+
+  /**
+   * Pieces in order with their data, for checking existing files: reads run `readAheadPieces`
+   * ahead of the consumer, and each buffer belongs to the consumer. `data` is null (nothing read)
+   * when a file the piece needs is missing or too short, so the piece cannot be complete.
+   * @throws LodestoneError ABORTED when `signal` aborts; STORAGE_* on I/O failure.
+   */
+  async * readPieces (options: { fromPiece?: number, toPiece?: number, signal?: AbortSignal } = {}): AsyncGenerator<{ piece: number, data: Uint8Array | null }> {
+    this.checkOpen()
+    const from = options.fromPiece ?? 0
+    const to = options.toPiece ?? this.layout.pieceCount
+    const sizes = await this.onDiskSizes()
+    const queue: Array<{ piece: number, data: Promise<Uint8Array | null> }> = []
+    let next = from
+    try {
+      while (next < to || queue.length > 0) {
+        while (next < to && queue.length <= this.settings.readAheadPieces) {
+          const piece = next++
+          const data = this.isOnDisk(piece, sizes) ? this.readPiece(piece) : Promise.resolve(null)
+          data.catch(() => {}) // awaited below; this only stops an early exit from leaving it unhandled
+          queue.push({ piece, data })
+        }
+        const head = queue.shift()!
+        if (options.signal?.aborted === true) throw new LodestoneError('ABORTED', { operation: 'readPieces' })
+        yield { piece: head.piece, data: await head.data }
+      }
+    } finally {
+      queue.length = 0
+    }
+  }
+
+  /** A file is complete: flush it and close its handle (later reads reopen it read-only). */
+  async fileCompleted (fileIndex: number): Promise<void> {
+    await this.handles.closeFile(this.filePath(fileIndex), { sync: true })
+  }
+
+  /** Flushes everything written so far to stable storage. */
+  async sync (): Promise<void> {
+    await this.handles.sync()
+  }
+
+  /** Closes every handle and drops the read cache; further calls throw CLOSED. Idempotent. */
+  async close (): Promise<void> {
+    if (this.closed) return
+    this.closed = true
+    this.readCache.clear()
+    this.readCacheUsedBytes = 0
+    this.pendingReads.clear()
+    await this.handles.closeAll()
+  }
+
+  /**
+   * Closes the storage and deletes the torrent's files, its part file, and the directories they
+   * leave empty. Files that do not exist are fine.
+   */
+  async deleteFiles (): Promise<void> {
+    await this.close()
+    const fs = this.deps.fs
+    const dirs = new Set<string>()
+    const paths = this.layout.files.flatMap((f, i) => (f.padding ? [] : [this.filePath(i)]))
+    for (const path of [...paths, this.partFilePath]) {
+      try {
+        await fs.unlink(path)
+      } catch (err) {
+        if (!isLodestoneError(err) || err.code !== 'STORAGE_NOT_FOUND') throw storageError(err, path, 'unlink')
+      }
+      for (let cut = path.lastIndexOf('/'); cut > 0; cut = path.lastIndexOf('/', cut - 1)) dirs.add(path.slice(0, cut))
+    }
+    // Deepest first; a directory that still holds something (user files) stays.
+    for (const dir of [...dirs].sort((a, b) => b.split('/').length - a.split('/').length)) {
+      try {
+        await fs.rmdir(dir)
+      } catch {}
+    }
+  }
+
+  // ---------------------------------------------------------------- internals
+
+  private async target (span: FileSpan, piece: number, begin: number): Promise<Target | null> {
+    const file = this.layout.files[span.fileIndex]!
+    if (file.padding) return null
+    if (this.skipped[span.fileIndex] === 0 || await this.skippedFileExists(span.fileIndex)) {
+      return { path: this.filePath(span.fileIndex), position: span.fileOffsetBytes, fileIndex: span.fileIndex }
+    }
+    const slot = this.partSlots.get(piece)
+    if (slot === undefined) return null
+    return { path: this.partFilePath, position: slot * this.layout.pieceLengthBytes + begin + span.rangeOffsetBytes, fileIndex: null }
+  }
+
+  private async skippedFileExists (fileIndex: number): Promise<boolean> {
+    let known = this.skippedExists.get(fileIndex)
+    if (known === undefined) {
+      const path = this.filePath(fileIndex)
+      known = this.deps.fs.exists(path).catch((err: unknown) => { throw storageError(err, path, 'exists') })
+      this.skippedExists.set(fileIndex, known)
+    }
+    return known
+  }
+
+  private async writeAt (target: Target, bytes: Uint8Array): Promise<void> {
+    const { path, position, fileIndex } = target
+    await this.ensureParentDir(path)
+    try {
+      await this.handles.use(path, 'write', async (handle) => {
+        if (fileIndex !== null && this.settings.preallocate && !this.preallocated.has(fileIndex)) {
+          this.preallocated.add(fileIndex)
+          await this.preallocate(handle, fileIndex)
+        }
+        this.stats.writeCalls++
+        await handle.write(bytes, position)
+        this.stats.writtenBytes += bytes.length
+      })
+    } catch (err) {
+      throw storageError(err, path, 'write')
+    }
+  }
+
+  private async preallocate (handle: IFileHandle, fileIndex: number): Promise<void> {
+    const length = this.layout.files[fileIndex]!.lengthBytes
+    const path = this.filePath(fileIndex)
+    const size = await this.deps.fs.stat(path).then((s) => s.size, () => 0)
+    if (size < length) await handle.truncate(length)
+  }
+
+  /** Fills `into` from the target; missing files and bytes past the end stay zero. */
+  private async readAt (target: Target, into: Uint8Array): Promise<void> {
+    try {
+      await this.handles.use(target.path, 'read', async (handle) => {
+        let done = 0
+        while (done < into.length) {
+          this.stats.readCalls++
+          const n = await handle.read(into.subarray(done), target.position + done)
+          if (n <= 0) break
+          done += n
+        }
+      })
+    } catch (err) {
+      if (isLodestoneError(err) && err.code === 'STORAGE_NOT_FOUND') return
+      throw storageError(err, target.path, 'read')
+    }
+  }
+
+  private async ensureParentDir (path: string): Promise<void> {
+    const cut = path.lastIndexOf('/')
+    if (cut <= 0) return
+    const dir = path.slice(0, cut)
+    if (this.ensuredDirs.has(dir)) return
+    try {
+      await this.deps.fs.mkdir(dir, { recursive: true })
+    } catch (err) {
+      throw storageError(err, dir, 'mkdir')
+    }
+    this.ensuredDirs.add(dir)
+  }
+
+  /** Copies a file's bytes from the part file into the (new) file, for its shared pieces. */
+  private async unskip (fileIndex: number): Promise<void> {
+    if (await this.skippedFileExists(fileIndex)) return
+    this.skippedExists.delete(fileIndex)
+    const { firstPiece, lastPiece } = this.layout.filePieceRange(fileIndex)
+    for (const piece of new Set([firstPiece, lastPiece])) {
+      const slot = this.partSlots.get(piece)
+      if (slot === undefined || piece > lastPiece) continue
+      for (const span of this.layout.pieceSpans(piece)) {
+        if (span.fileIndex !== fileIndex) continue
+        const bytes = new Uint8Array(span.lengthBytes)
+        await this.readAt({ path: this.partFilePath, position: slot * this.layout.pieceLengthBytes + span.rangeOffsetBytes, fileIndex: null }, bytes)
+        // Never-written slots read as zeros; copying them would only create the file early.
+        if (bytes.some((b) => b !== 0)) {
+          await this.writeAt({ path: this.filePath(fileIndex), position: span.fileOffsetBytes, fileIndex }, bytes)
+          this.invalidate(piece)
+        }
+      }
+    }
+  }
+
+  /** Size on disk of every file (−1: not needed, padding), and of the part file, for readPieces. */
+  private async onDiskSizes (): Promise<{ files: number[], part: number }> {
+    const sizeOf = async (path: string): Promise<number> => {
+      try {
+        const s = await this.deps.fs.stat(path)
+        return s.isFile ? s.size : 0
+      } catch (err) {
+        if (isLodestoneError(err) && err.code === 'STORAGE_NOT_FOUND') return 0
+        throw storageError(err, path, 'stat')
+      }
+    }
+    const files = await Promise.all(this.layout.files.map(async (f, i) => (f.padding || f.lengthBytes === 0 ? -1 : sizeOf(this.filePath(i)))))
+    return { files, part: await sizeOf(this.partFilePath) }
+  }
+
+  private isOnDisk (piece: number, sizes: { files: number[], part: number }): boolean {
+    for (const span of this.layout.pieceSpans(piece)) {
+      const file = this.layout.files[span.fileIndex]!
+      if (file.padding) continue
+      const size = sizes.files[span.fileIndex]!
+      if (size >= span.fileOffsetBytes + span.lengthBytes) continue
+      if (this.skipped[span.fileIndex] === 0 || size > 0) return false
+      const slot = this.partSlots.get(piece)
+      if (slot === undefined || sizes.part < slot * this.layout.pieceLengthBytes + span.rangeOffsetBytes + span.lengthBytes) return false
+    }
+    return true
+  }
+
+  private cachePiece (piece: number, data: Uint8Array): void {
+    if (this.readCache.has(piece)) return
+    this.readCache.set(piece, data)
+    this.readCacheUsedBytes += data.length
+    for (const [p, d] of this.readCache) {
+      if (this.readCacheUsedBytes <= this.settings.readCacheBytes) break
+      this.readCache.delete(p)
+      this.readCacheUsedBytes -= d.length
+    }
+  }
+
+  private invalidate (piece: number): void {
+    const cached = this.readCache.get(piece)
+    if (cached !== undefined) {
+      this.readCache.delete(piece)
+      this.readCacheUsedBytes -= cached.length
+    }
+    this.pendingReads.delete(piece)
+  }
+
+  private checkPriorities (priorities: ArrayLike<number>): void {
+    if (priorities.length !== this.layout.files.length) {
+      throw new LodestoneError('ARGUMENT_INVALID', { name: 'filePriorities', reason: `${priorities.length} priorities for ${this.layout.files.length} files` })
+    }
+  }
+
+  private checkOpen (): void {
+    if (this.closed) throw new LodestoneError('CLOSED', { what: 'torrent content storage' })
+  }
+}
+
+function validateSettings (s: TorrentContentStorageSettings): TorrentContentStorageSettings {
+  const check = (key: keyof TorrentContentStorageSettings, ok: boolean, reason: string): void => {
+    if (!ok) throw new LodestoneError('SETTINGS_INVALID', { key: `storage.${key}`, reason })
+  }
+  check('maxOpenFiles', Number.isInteger(s.maxOpenFiles) && s.maxOpenFiles >= 1, 'must be an integer >= 1')
+  check('readCacheBytes', Number.isInteger(s.readCacheBytes) && s.readCacheBytes >= 0, 'must be an integer >= 0')
+  check('readAheadPieces', Number.isInteger(s.readAheadPieces) && s.readAheadPieces >= 0, 'must be an integer >= 0')
+  check('preallocate', typeof s.preallocate === 'boolean', 'must be a boolean')
+  return s
+}
+
+function byteLength (data: Uint8Array | readonly Uint8Array[]): number {
+  if (data instanceof Uint8Array) return data.length
+  let n = 0
+  for (const b of data) n += b.length
+  return n
+}
+
+/** `length` bytes at `offset` of `data`: a view when they lie in one buffer, else one copy. */
+function gather (data: Uint8Array | readonly Uint8Array[], offset: number, length: number): Uint8Array {
+  if (data instanceof Uint8Array) return data.subarray(offset, offset + length)
+  let start = 0
+  let i = 0
+  while (i < data.length && start + data[i]!.length <= offset) start += data[i++]!.length
+  const first = data[i]
+  if (first !== undefined && offset - start + length <= first.length) return first.subarray(offset - start, offset - start + length)
+  const out = new Uint8Array(length)
+  let done = 0
+  let skip = offset - start
+  for (; i < data.length && done < length; i++) {
+    const part = data[i]!.subarray(skip, skip + length - done)
+    out.set(part, done)
+    done += part.length
+    skip = 0
+  }
+  return out
+}
+
+function storageError (err: unknown, path: string, operation: string): LodestoneError {
+  if (isLodestoneError(err) && err.code.startsWith('STORAGE_')) return err
+  return new LodestoneError('STORAGE_IO', { path, operation, reason: err instanceof Error ? err.message : String(err) }, { cause: err })
+}
