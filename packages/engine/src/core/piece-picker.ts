@@ -28,6 +28,7 @@
  */
 import { LodestoneError } from '../errors.js'
 import type { IRandom } from '../interfaces/random.js'
+import type { BlockRequest } from '../protocol/wire-messages.js'
 import { Bitfield } from '../util/bitfield.js'
 import { BLOCK_LENGTH_BYTES, BlockState, PieceProgress, blockCountOf } from './piece-state.js'
 
@@ -79,12 +80,8 @@ export interface PiecePickerDeps {
   random: IRandom
 }
 
-/** One block to request: BEP 3 `request` fields. */
-export interface BlockRequest {
-  piece: number
-  begin: number
-  length: number
-}
+/** One block to request: BEP 3 `request` fields (the wire codec's type). */
+export type { BlockRequest }
 
 export interface PickOptions {
   /** The peer chokes us: only its allowed-fast pieces (BEP 6) may be requested. @default false */

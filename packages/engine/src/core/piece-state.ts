@@ -12,11 +12,14 @@
  *   remembers the one peer that delivered it (its contributor) and has no requesters.
  */
 
+import { BLOCK_LENGTH_BYTES } from '../protocol/wire-messages.js'
+
 /**
- * Size of one request. BEP 3 leaves it open, but every client in the wild uses 16 KiB and many
- * refuse larger requests; BEP 52 fixes v2 merkle leaves at the same size.
+ * Size of one request (one definition, shared with the wire codec). BEP 3 leaves it open, but every
+ * client in the wild uses 16 KiB and many refuse larger requests; BEP 52 fixes v2 merkle leaves at
+ * the same size.
  */
-export const BLOCK_LENGTH_BYTES = 16_384
+export { BLOCK_LENGTH_BYTES }
 
 /** Block states, stored one byte per block. */
 export const BlockState = {
