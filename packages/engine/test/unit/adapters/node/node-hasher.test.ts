@@ -2,6 +2,9 @@ import { describe, it, expect, afterAll } from 'vitest'
 import { createHash } from 'node:crypto'
 import { spawnSync } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
+import { mkdtempSync, writeFileSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { NodeHasher } from '../../../../adapters/node/node-hasher.js'
 import { hashPiece } from '../../../../src/metainfo/create-piece-hasher.js'
 import type { IHasher, HashAlgorithm } from '../../../../src/interfaces/hasher.js'
@@ -116,6 +119,34 @@ describe('NodeHasher', () => {
     const onlyV2 = await hasher.hashPiece([pattern(20_000), pattern(20_000, 2)], { v2Leaves: 4 })
     expect(onlyV2.sha1).toBeNull()
     expect(hex(onlyV2.v2Root)).toBe(refMerkle(Buffer.concat([pattern(20_000), pattern(20_000, 2)]), 4))
+  })
+
+  it('hashFilePiece reads ranges of several files inside a worker, like hashPiece on the same bytes', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'lodestone-hasher-'))
+    try {
+      const a = pattern(50_000, 1)
+      const b = pattern(30_000, 2)
+      writeFileSync(join(dir, 'a'), a)
+      writeFileSync(join(dir, 'b ü'), b)
+      const segments = [
+        { nativePath: join(dir, 'a'), offsetBytes: 10_000, lengthBytes: 40_000 },
+        { nativePath: join(dir, 'b ü'), offsetBytes: 0, lengthBytes: 25_000 }
+      ]
+      const joined = Buffer.concat([a.subarray(10_000), b.subarray(0, 25_000)])
+      const got = await hasher.hashFilePiece(segments, { sha1PadBytes: 100, v2Leaves: 4 })
+      expect(hex(got.sha1)).toBe(ref('sha1', joined, new Uint8Array(100)))
+      expect(hex(got.v2Root)).toBe(refMerkle(joined, 4))
+      // Many at once, across both workers, reusing each worker's read buffer.
+      const many = await Promise.all(Array.from({ length: 20 }, async (_, i) =>
+        await hasher.hashFilePiece([{ nativePath: join(dir, 'a'), offsetBytes: i * 1000, lengthBytes: 20_000 }], { sha1PadBytes: 0 })))
+      many.forEach((r, i) => { expect(hex(r.sha1)).toBe(ref('sha1', a.subarray(i * 1000, i * 1000 + 20_000))) })
+      await expect(hasher.hashFilePiece([{ nativePath: join(dir, 'missing'), offsetBytes: 0, lengthBytes: 1 }], { sha1PadBytes: 0 }))
+        .rejects.toMatchObject({ code: 'STORAGE_NOT_FOUND', details: { path: join(dir, 'missing') } })
+      await expect(hasher.hashFilePiece([{ nativePath: join(dir, 'a'), offsetBytes: 49_000, lengthBytes: 2000 }], { sha1PadBytes: 0 }))
+        .rejects.toMatchObject({ code: 'STORAGE_IO', details: { path: join(dir, 'a'), operation: 'read' } })
+    } finally {
+      rmSync(dir, { recursive: true, force: true })
+    }
   })
 
   it('keeps many jobs in flight and answers each correctly', async () => {
