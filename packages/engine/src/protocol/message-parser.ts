@@ -37,22 +37,31 @@ export interface MessageParserSettings {
   maxMessageLengthBytes: number
 }
 
-/** Expected body length (id byte included) of the fixed-size messages; -1 = variable. */
-const FIXED_LENGTH: Record<number, number> = {
-  [MessageId.choke]: 1,
-  [MessageId.unchoke]: 1,
-  [MessageId.interested]: 1,
-  [MessageId.notInterested]: 1,
-  [MessageId.have]: 5,
-  [MessageId.request]: 13,
-  [MessageId.cancel]: 13,
-  [MessageId.port]: 3,
-  [MessageId.suggest]: 5,
-  [MessageId.haveAll]: 1,
-  [MessageId.haveNone]: 1,
-  [MessageId.reject]: 13,
-  [MessageId.allowedFast]: 5
-}
+// Message ids as module-local bindings: the hot `switch` below reads them once per message, and
+// bundlers and dev module runners turn accesses to *imported* bindings into getter calls.
+const CHOKE = MessageId.choke
+const UNCHOKE = MessageId.unchoke
+const INTERESTED = MessageId.interested
+const NOT_INTERESTED = MessageId.notInterested
+const HAVE = MessageId.have
+const BITFIELD = MessageId.bitfield
+const REQUEST = MessageId.request
+const PIECE = MessageId.piece
+const CANCEL = MessageId.cancel
+const PORT = MessageId.port
+const SUGGEST = MessageId.suggest
+const HAVE_ALL = MessageId.haveAll
+const HAVE_NONE = MessageId.haveNone
+const REJECT = MessageId.reject
+const ALLOWED_FAST = MessageId.allowedFast
+const EXTENDED = MessageId.extended
+
+/** Expected body length (id byte included) of the fixed-size messages. */
+const FIXED_LENGTH = new Int32Array(256).fill(-1)
+for (const [id, length] of [
+  [CHOKE, 1], [UNCHOKE, 1], [INTERESTED, 1], [NOT_INTERESTED, 1], [HAVE, 5], [REQUEST, 13], [CANCEL, 13], [PORT, 3],
+  [SUGGEST, 5], [HAVE_ALL, 1], [HAVE_NONE, 1], [REJECT, 13], [ALLOWED_FAST, 5]
+] as const) FIXED_LENGTH[id] = length
 
 const NAMES: Record<number, string> = {
   0: 'choke', 1: 'unchoke', 2: 'interested', 3: 'not interested', 4: 'have', 6: 'request', 8: 'cancel',
@@ -249,30 +258,30 @@ export class MessageParser {
       return
     }
     const id = b[o] ?? 0
-    const fixed = FIXED_LENGTH[id]
-    if (fixed !== undefined && fixed !== length) {
+    const fixed = FIXED_LENGTH[id] ?? -1
+    if (fixed >= 0 && fixed !== length) {
       throw violation(`${NAMES[id] ?? id} message has length ${length}, expected ${fixed}`)
     }
     switch (id) {
-      case MessageId.choke: h.onChoke(); return
-      case MessageId.unchoke: h.onUnchoke(); return
-      case MessageId.interested: h.onInterested(); return
-      case MessageId.notInterested: h.onNotInterested(); return
-      case MessageId.have: h.onHave(u32(b, o + 1)); return
-      case MessageId.bitfield: h.onBitfield(b.subarray(o + 1, o + length)); return
-      case MessageId.request: h.onRequest(u32(b, o + 1), u32(b, o + 5), u32(b, o + 9)); return
-      case MessageId.piece:
+      case CHOKE: h.onChoke(); return
+      case UNCHOKE: h.onUnchoke(); return
+      case INTERESTED: h.onInterested(); return
+      case NOT_INTERESTED: h.onNotInterested(); return
+      case HAVE: h.onHave(u32(b, o + 1)); return
+      case BITFIELD: h.onBitfield(b.subarray(o + 1, o + length)); return
+      case REQUEST: h.onRequest(u32(b, o + 1), u32(b, o + 5), u32(b, o + 9)); return
+      case PIECE:
         if (length < 9) throw violation(`piece message has length ${length}, expected at least 9`)
         h.onPiece(u32(b, o + 1), u32(b, o + 5), b.subarray(o + 9, o + length))
         return
-      case MessageId.cancel: h.onCancel(u32(b, o + 1), u32(b, o + 5), u32(b, o + 9)); return
-      case MessageId.port: h.onPort(((b[o + 1] ?? 0) << 8) | (b[o + 2] ?? 0)); return
-      case MessageId.suggest: h.onSuggest(u32(b, o + 1)); return
-      case MessageId.haveAll: h.onHaveAll(); return
-      case MessageId.haveNone: h.onHaveNone(); return
-      case MessageId.reject: h.onReject(u32(b, o + 1), u32(b, o + 5), u32(b, o + 9)); return
-      case MessageId.allowedFast: h.onAllowedFast(u32(b, o + 1)); return
-      case MessageId.extended:
+      case CANCEL: h.onCancel(u32(b, o + 1), u32(b, o + 5), u32(b, o + 9)); return
+      case PORT: h.onPort(((b[o + 1] ?? 0) << 8) | (b[o + 2] ?? 0)); return
+      case SUGGEST: h.onSuggest(u32(b, o + 1)); return
+      case HAVE_ALL: h.onHaveAll(); return
+      case HAVE_NONE: h.onHaveNone(); return
+      case REJECT: h.onReject(u32(b, o + 1), u32(b, o + 5), u32(b, o + 9)); return
+      case ALLOWED_FAST: h.onAllowedFast(u32(b, o + 1)); return
+      case EXTENDED:
         if (length < 2) throw violation('extended message without an extended id')
         h.onExtended(b[o + 1] ?? 0, b.subarray(o + 2, o + length))
         return
