@@ -25,7 +25,7 @@
  *
  * Reads: {@link readPiece} returns a fresh buffer (hash checks); {@link readBlock} serves uploads
  * from a small LRU of whole pieces bounded in bytes, so the 16 blocks a peer requests from one
- * piece cost one disk read; {@link readPieces} iterates pieces in order with a bounded read-ahead
+ * piece cost one disk read (and a 16 KiB copy each, so the caller owns what it sends); {@link readPieces} iterates pieces in order with a bounded read-ahead
  * for rechecks, skipping pieces whose files are missing or too short without reading them.
  *
  * Errors: every filesystem failure surfaces as STORAGE_FULL / STORAGE_NOT_FOUND / STORAGE_IO with
@@ -195,7 +195,8 @@ export class TorrentContentStorage {
 
   /**
    * Reads a block for an upload through the read cache (whole pieces, LRU, `readCacheBytes`).
-   * The result may be a view into the cache: treat it as read-only (sending it is fine).
+   * The result is a fresh copy the caller owns: sockets take ownership of what they send (and an
+   * encrypting transport may transform it in place), so the cache never lends out views.
    * @throws LodestoneError ARGUMENT_INVALID when the range is outside the piece.
    */
   async readBlock (piece: number, begin: number, lengthBytes: number): Promise<Uint8Array> {
@@ -211,7 +212,7 @@ export class TorrentContentStorage {
       this.stats.readCacheHits++
       this.readCache.delete(piece)
       this.readCache.set(piece, cached)
-      return cached.subarray(begin, begin + lengthBytes)
+      return cached.slice(begin, begin + lengthBytes)
     }
     this.stats.readCacheMisses++
     let pending = this.pendingReads.get(piece)
@@ -228,7 +229,7 @@ export class TorrentContentStorage {
       })
     }
     const data = await pending
-    return data.subarray(begin, begin + lengthBytes)
+    return data.slice(begin, begin + lengthBytes)
   }
 
   /**

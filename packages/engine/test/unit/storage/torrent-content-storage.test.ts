@@ -101,6 +101,9 @@ describe('TorrentContentStorage', () => {
     expect(storage.stats.readCacheHits + storage.stats.readCacheMisses).toBe(4)
     await storage.readBlock(1, 0, 100)
     expect(fs.reads).toBe(1)
+    // The caller owns each block: changing one does not change the cache.
+    blocks[0]!.fill(0xee)
+    expect(await storage.readBlock(1, 0, 16 * KiB)).toEqual(space.subarray(64 * KiB, 80 * KiB))
     // Fill the cache past its bound: the least recently used piece goes.
     await storage.readBlock(2, 0, 100)
     await storage.readBlock(3, 0, 100)
