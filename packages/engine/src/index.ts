@@ -37,3 +37,16 @@ export { readIncomingHandshakeHeader, type IncomingHandshake, type IncomingHands
 export { clientNameFromPeerId, parsePeerClient, generatePeerId, LODESTONE_PEER_ID_PREFIX, type PeerClient } from './core/peer-id.js'
 export { RateMeter, defaultRateMeterSettings, type RateMeterSettings } from './core/rate-meter.js'
 export { CoarseScheduler, defaultCoarseSchedulerSettings, type CoarseSchedulerSettings, type ScheduledTask } from './core/coarse-scheduler.js'
+export { BtEngine, type BtEngineDeps, type BtEngineEvents, type AddTorrentOptions, type RemoveTorrentOptions, type EngineStats } from './core/bt-engine.js'
+export { Torrent, type TorrentDeps, type TorrentInit, type TorrentEvents, type TorrentStats, type PeerInfo } from './core/torrent.js'
+export { TorrentState, TORRENT_STATES, TorrentStateMachine, canTransition, allowedTransitions, isActiveState, type StateChange } from './core/torrent-state.js'
+export {
+  resolveSettings, resolveTorrentSettings, effectiveDownloadSettings, testingSettings, defaultEngineSettings,
+  defaultListenSettings, defaultDownloadSettings, defaultRateLimitSettings, defaultDiscoverySettings,
+  type EngineSettings, type PartialEngineSettings, type TorrentSettings, type ListenSettings, type DownloadSettings,
+  type RateLimitSettings, type DiscoverySettings
+} from './core/engine-settings.js'
+export { ConnectionManager, defaultConnectionSettings, type ConnectionSettings, type ConnectionManagerDeps, type ConnectionOwner, type ConnectionSlot, type IncomingTicket, type IdentifyResult, type AdmitRefusal, type ConnectionManagerStats } from './core/connection-manager.js'
+export { ListenRouter, type ListenRouterDeps, type ListenRouterStats, type IncomingHandler } from './core/listen-router.js'
+export { PieceVerifier, pieceLengthOf, type PieceVerifierDeps, type PieceCheck } from './core/piece-verifier.js'
+export { parsePeerAddress as parseAddress, formatPeerAddress, type PeerAddress } from './core/peer-address.js'

@@ -8,7 +8,12 @@
  * ranges, so adding a setting to a section is one line in its interface and one in its defaults.
  */
 import { LodestoneError } from '../errors.js'
+import { seededRandom } from '../interfaces/random.js'
+import { defaultTorrentContentStorageSettings, type TorrentContentStorageSettings } from '../storage/torrent-content-storage.js'
+import { Choker, defaultChokerSettings, type ChokerSettings } from './choker.js'
 import { defaultConnectionSettings, type ConnectionSettings } from './connection-manager.js'
+import { defaultPeerSettings, resolvePeerSettings, type PeerSettings } from './peer-settings.js'
+import { defaultPiecePickerSettings, type PiecePickerSettings } from './piece-picker.js'
 
 /** Where the engine listens for incoming peer connections (one port for every torrent). */
 export interface ListenSettings {
@@ -22,22 +27,17 @@ export interface ListenSettings {
 
 export const defaultListenSettings: Readonly<ListenSettings> = { port: 6881, host: '', enabled: true }
 
-/** How a torrent downloads, verifies and uploads. Every key can be overridden per torrent. */
+/**
+ * How a torrent downloads and verifies. Every key can be overridden per torrent. Per-connection
+ * behaviour (pipeline, time-outs, upload queue) is in `peer` (PeerSettings).
+ */
 export interface DownloadSettings {
   /**
-   * Bytes requested or received but not yet verified and written (A's MaxUnverifiedBytes). New
-   * requests stop above it, so memory does not grow with torrent size or a slow disk. @default 67_108_864
+   * Bytes of complete pieces waiting for the hasher or the disk. New requests stop above it, so
+   * memory does not grow with torrent size or a slow disk. @default 67_108_864
    */
   maxUnverifiedBytes: number
-  /** A request unanswered this long is re-assigned to another peer. @default 30_000 */
-  requestTimeoutMs: number
-  /** A peer that sent no block for this long while we had requests out is snubbed. @default 60_000 */
-  snubTimeoutMs: number
-  /** Requests we accept from one peer before rejecting (advertised as BEP 10 `reqq`). @default 500 */
-  maxIncomingRequestsPerPeer: number
-  /** Upload bytes read from disk and queued for one peer at most; more waits for the socket to drain. @default 1_048_576 */
-  maxUploadQueueBytesPerPeer: number
-  /** Failed pieces a peer may contribute to before it is banned. @default 2 */
+  /** Failed pieces a host may be the sole sender of before it is banned. @default 2 */
   hashFailuresBeforeBan: number
   /** Pieces hashed concurrently while checking existing data (0: the hasher's concurrency × 2). @default 0 */
   checkConcurrency: number
@@ -47,29 +47,9 @@ export interface DownloadSettings {
 
 export const defaultDownloadSettings: Readonly<DownloadSettings> = {
   maxUnverifiedBytes: 64 * 1024 * 1024,
-  requestTimeoutMs: 30_000,
-  snubTimeoutMs: 60_000,
-  maxIncomingRequestsPerPeer: 500,
-  maxUploadQueueBytesPerPeer: 1024 * 1024,
   hashFailuresBeforeBan: 2,
   checkConcurrency: 0,
   checkExistingData: true
-}
-
-/** Choking rounds (BEP 3 tit-for-tat). */
-export interface ChokingSettings {
-  /** Peers unchoked by rate, besides the optimistic one. @default 4 */
-  uploadSlots: number
-  /** How often the choker re-ranks peers. @default 10_000 */
-  rechokeIntervalMs: number
-  /** How often the optimistic unchoke rotates. @default 30_000 */
-  optimisticUnchokeIntervalMs: number
-}
-
-export const defaultChokingSettings: Readonly<ChokingSettings> = {
-  uploadSlots: 4,
-  rechokeIntervalMs: 10_000,
-  optimisticUnchokeIntervalMs: 30_000
 }
 
 /** Global rate limits; 0 means unlimited. */
@@ -104,8 +84,15 @@ export const defaultDiscoverySettings: Readonly<DiscoverySettings> = {
 export interface EngineSettings {
   listen: ListenSettings
   connection: ConnectionSettings
+  /** One peer connection: message limits, time-outs, pipeline, upload queue. */
+  peer: PeerSettings
   download: DownloadSettings
-  choking: ChokingSettings
+  /** Piece selection (rarest-first, random-first, sequential, end-game). */
+  picker: PiecePickerSettings
+  /** Choking (tit-for-tat, optimistic unchoke, seeding algorithm). */
+  choking: ChokerSettings
+  /** Files on disk: open handles, read cache, preallocation. */
+  storage: TorrentContentStorageSettings
   rateLimit: RateLimitSettings
   discovery: DiscoverySettings
 }
@@ -123,8 +110,11 @@ export function defaultEngineSettings (): EngineSettings {
   return {
     listen: { ...defaultListenSettings },
     connection: { ...defaultConnectionSettings },
+    peer: { ...defaultPeerSettings },
     download: { ...defaultDownloadSettings },
-    choking: { ...defaultChokingSettings },
+    picker: { ...defaultPiecePickerSettings },
+    choking: { ...defaultChokerSettings },
+    storage: { ...defaultTorrentContentStorageSettings },
     rateLimit: { ...defaultRateLimitSettings },
     discovery: { ...defaultDiscoverySettings }
   }
@@ -144,14 +134,18 @@ const RANGES: Record<string, Range> = {
   'connection.connectTimeoutMs': { min: 1 },
   'connection.maxConnectAttempts': { min: 1 },
   'download.maxUnverifiedBytes': { min: 16_384 },
-  'download.requestTimeoutMs': { min: 1 },
-  'download.snubTimeoutMs': { min: 1 },
-  'download.maxIncomingRequestsPerPeer': { min: 1 },
-  'download.maxUploadQueueBytesPerPeer': { min: 16_384 },
   'download.hashFailuresBeforeBan': { min: 1 },
+  'picker.endGameMaxRequestsPerBlock': { min: 1 },
   'choking.rechokeIntervalMs': { min: 100 },
   'choking.optimisticUnchokeIntervalMs': { min: 100 },
+  'choking.newPeerWeight': { min: 1, integer: false },
+  'storage.maxOpenFiles': { min: 1 },
   'torrent.maxConnections': { min: 1 }
+}
+
+/** String settings with a fixed set of values. */
+const ENUMS: Record<string, readonly string[]> = {
+  'choking.seedingAlgorithm': ['round-robin', 'fastest-upload']
 }
 
 /** Keys that were renamed: `old dotted key → new dotted key`. Refused with "use X instead" (U). */
@@ -177,7 +171,15 @@ export function resolveSettings (partial: PartialEngineSettings = {}, base: Engi
       section[key] = value
     }
   }
+  validateSections(out)
   return out
+}
+
+/** Cross-field rules, checked by the owning subsystems' own validators. */
+function validateSections (s: EngineSettings): void {
+  s.peer = resolvePeerSettings(s.peer)
+  // The choker validates its whole section in its constructor (SETTINGS_INVALID with the key).
+  void new Choker({ random: seededRandom(0) }, s.choking)
 }
 
 /**
@@ -217,7 +219,8 @@ export function testingSettings (overrides: PartialEngineSettings = {}): EngineS
   const base = resolveSettings({
     listen: { port: 0, host: '127.0.0.1' },
     connection: { connectTimeoutMs: 5_000, retryBackoffMs: 1_000 },
-    download: { maxUnverifiedBytes: 4 * 1024 * 1024, maxUploadQueueBytesPerPeer: 256 * 1024 },
+    download: { maxUnverifiedBytes: 4 * 1024 * 1024 },
+    storage: { readCacheBytes: 1024 * 1024 },
     discovery: { dht: false, lsd: false, portMapping: false, pex: false, trackers: true }
   })
   return resolveSettings(overrides, base)
@@ -232,6 +235,11 @@ function cloneSettings (s: EngineSettings): EngineSettings {
 function validateValue (path: string, defaultValue: unknown, value: unknown): void {
   const expected = typeof defaultValue
   if (typeof value !== expected) throw invalid(path, `must be a ${expected}, got ${value === null ? 'null' : typeof value}`)
+  if (typeof value === 'string') {
+    const allowed = ENUMS[path]
+    if (allowed !== undefined && !allowed.includes(value)) throw invalid(path, `must be one of ${allowed.join(', ')}`)
+    return
+  }
   if (typeof value !== 'number') return
   const range = RANGES[path] ?? {}
   if (!Number.isFinite(value)) throw invalid(path, 'must be a finite number')

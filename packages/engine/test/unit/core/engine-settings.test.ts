@@ -36,6 +36,9 @@ describe('engine settings', () => {
     expect(bad({ bogus: {} })).toBe('bogus')
     expect(bad({ listen: 5 })).toBe('listen')
     expect(bad({ discovery: { dht: 'yes' } })).toBe('discovery.dht')
+    expect(bad({ choking: { seedingAlgorithm: 'fastest' } })).toBe('choking.seedingAlgorithm')
+    expect(bad({ peer: { minPipelineDepth: 600 } })).toBe('peer.minPipelineDepth')
+    expect(bad({ storage: { maxOpenFiles: 0 } })).toBe('storage.maxOpenFiles')
   })
 
   it('testingSettings binds loopback on port 0 with discovery off, and accepts overrides', () => {
@@ -48,11 +51,11 @@ describe('engine settings', () => {
 
   it('validates per-torrent overrides and layers them over the engine section', () => {
     expect(keyOf(() => resolveTorrentSettings({ maxConnections: 0 }))).toBe('torrent.maxConnections')
-    expect(keyOf(() => resolveTorrentSettings({ requestTimeoutMs: -1 }))).toBe('download.requestTimeoutMs')
+    expect(keyOf(() => resolveTorrentSettings({ maxUnverifiedBytes: 1 }))).toBe('download.maxUnverifiedBytes')
     expect(keyOf(() => resolveTorrentSettings({ wat: 1 } as never))).toBe('torrent.wat')
     const o = resolveTorrentSettings({ hashFailuresBeforeBan: 5 })
     const eff = effectiveDownloadSettings(defaultEngineSettings().download, o)
     expect(eff.hashFailuresBeforeBan).toBe(5)
-    expect(eff.requestTimeoutMs).toBe(30_000)
+    expect(eff.checkExistingData).toBe(true)
   })
 })

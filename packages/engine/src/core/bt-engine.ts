@@ -1,0 +1,311 @@
+/**
+ * The engine (seed 004's BtEngine, seed 000's ClientEngine): owns the torrents and what they
+ * share — one peer id, one listening port routed by info hash, the connection limits, one coarse
+ * scheduler for every per-peer deadline, the hasher and the storage roots.
+ *
+ * ```ts
+ * const engine = createNodeEngine({ downloadPath: '/tmp/dl', port: 6881 })
+ * const torrent = await engine.addTorrent(torrentFileBytes)   // checks data, then downloads
+ * torrent.addPeer('127.0.0.1:51413')
+ * torrent.on('completed', () => { void engine.close() })
+ * ```
+ *
+ * Everything reaches the platform through the injected ports (DESIGN rule 1); presets only wire.
+ * `close()` stops every torrent and releases every socket, timer, file handle and worker, so a
+ * test can assert nothing is left.
+ */
+import { LodestoneError, isLodestoneError } from '../errors.js'
+import type { IClock } from '../interfaces/clock.js'
+import type { Logger } from '../interfaces/logger.js'
+import { cryptoRandom, type IRandom } from '../interfaces/random.js'
+import type { ISessionStore } from '../interfaces/session-store.js'
+import type { ISocketFactory } from '../interfaces/socket.js'
+import type { IPieceHasher } from '../metainfo/create-piece-hasher.js'
+import { parseTorrent } from '../metainfo/parse-torrent.js'
+import type { TorrentMetainfo } from '../metainfo/types.js'
+import { StorageRootManager } from '../storage/storage-root-manager.js'
+import { TorrentContentStorage } from '../storage/torrent-content-storage.js'
+import { CoarseScheduler } from './coarse-scheduler.js'
+import { ConnectionManager, type ConnectionManagerStats } from './connection-manager.js'
+import {
+  resolveSettings, resolveTorrentSettings, type EngineSettings, type PartialEngineSettings, type TorrentSettings
+} from './engine-settings.js'
+import { ListenRouter, type ListenRouterStats } from './listen-router.js'
+import type { PeerAddress } from './peer-address.js'
+import { generatePeerId } from './peer-id.js'
+import { Torrent } from './torrent.js'
+import { TypedEmitter } from './typed-emitter.js'
+
+export interface BtEngineDeps {
+  socketFactory: ISocketFactory
+  clock: IClock
+  /** Hashes pieces; `hashPiece` / `allocate` fast paths are used when present. Closed by `engine.close()`. */
+  hasher: IPieceHasher
+  /** Where torrents' files go. */
+  storageRoots: StorageRootManager
+  /** Tie-breaks, peer id, optimistic unchokes. @default cryptoRandom */
+  random?: IRandom
+  /** Resume data (not used yet by this version: torrents are re-checked on start). */
+  sessionStore?: ISessionStore
+  logger?: Logger
+}
+
+export interface AddTorrentOptions {
+  /**
+   * Directory for the torrent's files: registered as a storage root whose token is the path
+   * (the node preset's filesystem factory roots a NodeFileSystem there).
+   */
+  downloadPath?: string
+  /** Token of an existing storage root; else `downloadPath`, else the default root. */
+  storageRoot?: string
+  /** Per-torrent overrides of the download settings. */
+  settings?: TorrentSettings
+  /** Start at once (check data, connect). @default true */
+  start?: boolean
+  /** Peers to connect to, as for `torrent.addPeer`. */
+  peers?: ReadonlyArray<string | PeerAddress>
+  signal?: AbortSignal
+}
+
+export interface RemoveTorrentOptions {
+  /** Also delete the torrent's files. @default false */
+  deleteFiles?: boolean
+}
+
+export interface BtEngineEvents {
+  'torrent-added': { torrent: Torrent }
+  'torrent-removed': { id: string }
+  /** The listening port is bound. */
+  'listening': { port: number }
+  'warning': { error: unknown }
+  /** A torrent hit a fatal error (it is in state `error`). */
+  'error': { torrentId: string, error: LodestoneError }
+}
+
+export interface EngineStats {
+  torrents: number
+  downloadRateBytesPerSec: number
+  uploadRateBytesPerSec: number
+  connections: ConnectionManagerStats
+  listen: ListenRouterStats
+}
+
+export class BtEngine extends TypedEmitter<BtEngineEvents> {
+  /** Our 20-byte peer id (`-LS0100-` + random). */
+  readonly peerId: Uint8Array
+  readonly storageRoots: StorageRootManager
+
+  private readonly deps: BtEngineDeps
+  private settingsValue: EngineSettings
+  private readonly random: IRandom
+  private readonly connections: ConnectionManager
+  private readonly router: ListenRouter
+  private readonly scheduler: CoarseScheduler
+  private readonly torrentMap = new Map<string, Torrent>()
+  private readonly storages = new Map<string, TorrentContentStorage>()
+  private listening: Promise<number | null> | null = null
+  private closed = false
+  private closing: Promise<void> | null = null
+
+  /**
+   * @param settings a partial, merged over the defaults (or a full EngineSettings).
+   * @throws LodestoneError SETTINGS_INVALID naming the key.
+   */
+  constructor (deps: BtEngineDeps, settings: PartialEngineSettings = {}) {
+    super()
+    this.deps = deps
+    this.settingsValue = resolveSettings(settings)
+    this.random = deps.random ?? cryptoRandom
+    this.storageRoots = deps.storageRoots
+    this.peerId = generatePeerId(this.random)
+    this.onListenerError = (error, event) => {
+      if (event === 'warning') deps.logger?.warn('warning listener threw', { error: String(error) })
+      else this.emit('warning', { error })
+    }
+    this.scheduler = new CoarseScheduler({
+      clock: deps.clock,
+      onError: (error) => { this.emit('warning', { error }) }
+    })
+    this.connections = new ConnectionManager({
+      socketFactory: deps.socketFactory,
+      clock: deps.clock,
+      peerId: this.peerId,
+      ...(deps.logger !== undefined ? { logger: deps.logger.child('connections') } : {})
+    }, this.settingsValue.connection)
+    this.router = new ListenRouter({
+      socketFactory: deps.socketFactory,
+      clock: deps.clock,
+      connections: this.connections,
+      ...(deps.logger !== undefined ? { logger: deps.logger.child('listen') } : {})
+    }, this.settingsValue.peer.handshakeTimeoutMs)
+  }
+
+  /** A copy of the settings in effect. */
+  get settings (): EngineSettings {
+    return resolveSettings({}, this.settingsValue)
+  }
+
+  /**
+   * Changes settings at run time. Connection limits apply at once; peer and download settings
+   * apply to new connections and the next decisions. The listen port does not move once bound.
+   * @throws LodestoneError SETTINGS_INVALID naming the key (nothing is changed then).
+   */
+  updateSettings (patch: PartialEngineSettings): void {
+    const next = resolveSettings(patch, this.settingsValue)
+    this.settingsValue = next
+    this.connections.updateSettings(next.connection)
+  }
+
+  /** The bound listening port, or null before `listen()` (or when listening is disabled). */
+  get port (): number | null {
+    return this.router.port
+  }
+
+  /**
+   * Binds the listening port (`listen.port`, `listen.host`); idempotent. `addTorrent` calls it.
+   * Resolves to null when `listen.enabled` is false.
+   * @throws whatever the socket factory throws (e.g. LISTEN_FAILED: port in use).
+   */
+  async listen (): Promise<number | null> {
+    this.checkOpen()
+    if (this.listening === null) {
+      const { enabled, port, host } = this.settingsValue.listen
+      this.listening = enabled
+        ? this.router.listen(port, host).then((bound) => {
+          this.emit('listening', { port: bound })
+          return bound
+        })
+        : Promise.resolve(null)
+      this.listening.catch(() => { this.listening = null })
+    }
+    return await this.listening
+  }
+
+  /** Every torrent, in the order added. */
+  get torrents (): Torrent[] {
+    return [...this.torrentMap.values()]
+  }
+
+  /** The torrent with this id (info hash hex, any case). */
+  getTorrent (id: string): Torrent | undefined {
+    return this.torrentMap.get(id.toLowerCase())
+  }
+
+  /**
+   * Adds a torrent from .torrent bytes or parsed metainfo, and (by default) starts it: existing
+   * data is checked, then it downloads or seeds. Resolves once it is added (the check runs on).
+   * @throws LodestoneError METAINFO_* (bad .torrent), TORRENT_DUPLICATE, STORAGE_NO_ROOT,
+   *   STORAGE_ROOT_UNKNOWN, SETTINGS_INVALID, ADDRESS_INVALID, LISTEN_FAILED, ABORTED, CLOSED.
+   */
+  async addTorrent (input: Uint8Array | TorrentMetainfo, options: AddTorrentOptions = {}): Promise<Torrent> {
+    this.checkOpen()
+    const meta = input instanceof Uint8Array
+      ? await parseTorrent(input, { hasher: this.deps.hasher, ...(options.signal !== undefined ? { signal: options.signal } : {}) })
+      : input
+    this.checkOpen()
+    if (options.signal?.aborted === true) throw new LodestoneError('ABORTED', { operation: 'addTorrent' })
+    const id = meta.id.toLowerCase()
+    if (this.torrentMap.has(id)) throw new LodestoneError('TORRENT_DUPLICATE', { infoHash: id })
+    const overrides = resolveTorrentSettings(options.settings ?? {})
+
+    if (options.storageRoot !== undefined) {
+      this.storageRoots.setRootForTorrent(id, options.storageRoot)
+    } else if (options.downloadPath !== undefined) {
+      const path = options.downloadPath
+      if (this.storageRoots.getRoot(path) === null) this.storageRoots.addRoot({ token: path, label: path, path })
+      this.storageRoots.setRootForTorrent(id, path)
+    }
+    const fs = this.storageRoots.getFileSystemForTorrent(id)
+    await this.listen()
+    this.checkOpen()
+    if (this.torrentMap.has(id)) throw new LodestoneError('TORRENT_DUPLICATE', { infoHash: id })
+
+    const storage = new TorrentContentStorage({ fs }, meta, this.settingsValue.storage)
+    const torrent = new Torrent({
+      clock: this.deps.clock,
+      random: this.random,
+      hasher: this.deps.hasher,
+      storage,
+      connections: this.connections,
+      scheduler: this.scheduler,
+      peerId: this.peerId,
+      listenPort: () => this.router.port,
+      ...(this.deps.logger !== undefined ? { logger: this.deps.logger } : {})
+    }, { meta, settings: () => this.settingsValue, overrides })
+    for (const peer of options.peers ?? []) torrent.addPeer(peer)
+    torrent.on('error', ({ error }) => { this.emit('error', { torrentId: id, error }) })
+    this.torrentMap.set(id, torrent)
+    this.storages.set(id, storage)
+    this.router.register(meta.infoHash, (socket, header, ticket) => { torrent.acceptIncoming(socket, header, ticket) })
+    this.emit('torrent-added', { torrent })
+    if (options.start ?? true) void torrent.start().catch((error: unknown) => { this.emit('warning', { error }) })
+    return torrent
+  }
+
+  /**
+   * Stops and forgets a torrent; with `deleteFiles`, deletes its files too.
+   * @throws LodestoneError TORRENT_NOT_FOUND; STORAGE_* when deleting files fails.
+   */
+  async removeTorrent (id: string, options: RemoveTorrentOptions = {}): Promise<void> {
+    const key = id.toLowerCase()
+    const torrent = this.torrentMap.get(key)
+    if (torrent === undefined) throw new LodestoneError('TORRENT_NOT_FOUND', { id })
+    this.torrentMap.delete(key)
+    this.router.unregister(torrent.infoHash)
+    await torrent.stop()
+    const storage = this.storages.get(key)
+    this.storages.delete(key)
+    if (storage !== undefined) {
+      if (options.deleteFiles === true) await storage.deleteFiles()
+      else await storage.close()
+    }
+    this.emit('torrent-removed', { id: key })
+  }
+
+  stats (): EngineStats {
+    let down = 0
+    let up = 0
+    for (const t of this.torrentMap.values()) {
+      const s = t.stats()
+      down += s.downloadRateBytesPerSec
+      up += s.uploadRateBytesPerSec
+    }
+    return {
+      torrents: this.torrentMap.size,
+      downloadRateBytesPerSec: down,
+      uploadRateBytesPerSec: up,
+      connections: this.connections.stats(),
+      listen: this.router.stats()
+    }
+  }
+
+  /**
+   * Stops every torrent, closes the listener, every connection, file handle, timer and the
+   * hasher's workers. Idempotent; the engine is unusable afterwards (CLOSED).
+   */
+  async close (): Promise<void> {
+    if (this.closing !== null) return await this.closing
+    this.closed = true
+    this.closing = this.runClose()
+    await this.closing
+  }
+
+  private async runClose (): Promise<void> {
+    const errors: unknown[] = []
+    await this.router.close().catch((e: unknown) => { errors.push(e) })
+    this.connections.close()
+    await Promise.all([...this.torrentMap.values()].map(async (t) => { await t.stop().catch((e: unknown) => { errors.push(e) }) }))
+    await Promise.all([...this.storages.values()].map(async (s) => { await s.close().catch((e: unknown) => { errors.push(e) }) }))
+    this.torrentMap.clear()
+    this.storages.clear()
+    this.scheduler.close()
+    await this.deps.hasher.close().catch((e: unknown) => { errors.push(e) })
+    for (const error of errors) {
+      if (!isLodestoneError(error) || error.code !== 'CLOSED') this.emit('warning', { error })
+    }
+  }
+
+  private checkOpen (): void {
+    if (this.closed) throw new LodestoneError('CLOSED', { what: 'engine' })
+  }
+}

@@ -1,0 +1,909 @@
+/**
+ * One torrent: its state machine, its peers, and the glue between the picker (which blocks),
+ * the peer connections (the wire), the verifier (are the bytes right) and storage (the disk).
+ *
+ * Ownership (DESIGN rule 4): each PeerConnection owns its protocol state and request books; the
+ * PiecePicker owns piece/block state; TorrentContentStorage owns files. The torrent owns the
+ * piece buffers being assembled, the decisions that need more than one peer (choking, bans,
+ * interest after a piece completes), and the lifecycle.
+ *
+ * Data path: `piece-received` → picker.blockReceived (accept or count as waste) → copy into the
+ * piece buffer (allocated by the hasher when it can hash it in place) → piece complete → verify
+ * (one hasher job) → one coalesced storage write → picker.pieceVerified → HAVE → 'piece-verified'.
+ * A piece never counts, and is never announced or served, before it is verified and written.
+ *
+ * Bounded memory: complete pieces waiting for the hasher or the disk are counted in
+ * `awaitingBytes`; above `download.maxUnverifiedBytes` no new requests are sent (blocks already
+ * requested still arrive and finish their pieces, so this cannot deadlock). Pieces being
+ * assembled are bounded by the pipelines, which the picker fills from started pieces first.
+ *
+ * Bans: a failed piece whose blocks all came from one host counts against that host; after
+ * `hashFailuresBeforeBan` such failures it is banned. For pieces with several contributors the
+ * failed piece's block hashes are remembered per sender; when the piece later verifies, every
+ * host whose block differs from the good one is banned at once (it certainly sent bad data) —
+ * honest co-contributors are never blamed.
+ */
+import { LodestoneError, isLodestoneError } from '../errors.js'
+import type { IClock } from '../interfaces/clock.js'
+import type { Logger } from '../interfaces/logger.js'
+import type { IRandom } from '../interfaces/random.js'
+import type { ITcpSocket } from '../interfaces/socket.js'
+import type { IPieceHasher } from '../metainfo/create-piece-hasher.js'
+import type { TorrentMetainfo } from '../metainfo/types.js'
+import type { HandshakeHeader } from '../protocol/handshake.js'
+import type { BlockRequest } from '../protocol/wire-messages.js'
+import type { TorrentContentStorage } from '../storage/torrent-content-storage.js'
+import { Bitfield } from '../util/bitfield.js'
+import { toHex } from '../util/bytes.js'
+import { Choker, type ChokerPeer } from './choker.js'
+import type { CoarseScheduler, ScheduledTask } from './coarse-scheduler.js'
+import type { ConnectionManager, ConnectionSlot, IncomingTicket } from './connection-manager.js'
+import { effectiveDownloadSettings, type DownloadSettings, type EngineSettings, type TorrentSettings } from './engine-settings.js'
+import { formatPeerAddress, parsePeerAddress, type PeerAddress } from './peer-address.js'
+import { PeerConnection } from './peer-connection.js'
+import { PiecePicker } from './piece-picker.js'
+import { PieceVerifier } from './piece-verifier.js'
+import { RateMeter } from './rate-meter.js'
+import { TorrentState, TorrentStateMachine, type StateChange } from './torrent-state.js'
+import { TypedEmitter } from './typed-emitter.js'
+
+/** Addresses remembered per torrent for (re)connecting; older ones are forgotten beyond this. */
+const MAX_KNOWN_PEERS = 2_000
+/** How often stats-driven housekeeping runs (request refill safety net, connect queue). */
+const HOUSEKEEPING_INTERVAL_MS = 1_000
+
+/** A snapshot of one connected peer. */
+export interface PeerInfo {
+  /** `host:port` as connected (for incoming peers the port is their ephemeral source port). */
+  address: string
+  peerIdHex: string | null
+  /** e.g. "Transmission 3.00", from the peer id. */
+  clientName: string | null
+  direction: 'outgoing' | 'incoming'
+  downloadRateBytesPerSec: number
+  uploadRateBytesPerSec: number
+  downloadedBytes: number
+  uploadedBytes: number
+  amChoking: boolean
+  amInterested: boolean
+  peerChoking: boolean
+  peerInterested: boolean
+  snubbed: boolean
+  /** Fraction of the pieces the peer has, 0..1. */
+  progress: number
+  outstandingRequests: number
+  latencyMs: number | null
+}
+
+/** Counters and rates of one torrent. */
+export interface TorrentStats {
+  state: TorrentState
+  /** Verified bytes over wanted bytes, 0..1. */
+  progress: number
+  totalBytes: number
+  /** Bytes of verified pieces. */
+  verifiedBytes: number
+  pieceCount: number
+  havePieces: number
+  /** Payload accepted from peers (this session). */
+  downloadedBytes: number
+  /** Payload sent to peers (this session). */
+  uploadedBytes: number
+  /** Bytes received and thrown away: unrequested or duplicate blocks, and pieces that failed their check. */
+  wastedBytes: number
+  downloadRateBytesPerSec: number
+  uploadRateBytesPerSec: number
+  peers: number
+  /** Connected peers that have every piece. */
+  seeds: number
+  hashFailures: number
+  bannedPeers: number
+  /** True once end-game started during this download. */
+  endGame: boolean
+  /** Complete pieces waiting for the hasher or the disk. */
+  awaitingBytes: number
+  /** Pieces being assembled in memory. */
+  inFlightPieces: number
+}
+
+/** Typed events (STYLE.md §5). */
+export interface TorrentEvents {
+  'state-changed': StateChange
+  /** A piece passed its hash check and was written; `durationMs` from its first block to now. */
+  'piece-verified': { piece: number, durationMs: number }
+  /** A piece failed its hash check; `peers` are the hosts that sent its blocks. */
+  'hash-failed': { piece: number, peers: string[] }
+  'peer-connected': { peer: PeerInfo }
+  'peer-disconnected': { address: string, peerIdHex: string | null, reason?: LodestoneError }
+  /** A host was banned (hash failures); its connections are closed. */
+  'peer-banned': { host: string, reason: string }
+  /** Every remaining block is requested: duplicates are now sent, with cancels when they arrive. */
+  'end-game': { remainingPieces: number }
+  /** Every wanted piece is verified (after a download, or found on disk by the check). */
+  'completed': Record<string, never>
+  /** The check of existing data finished. */
+  'checked': { havePieces: number, durationMs: number }
+  /** Something failed that the torrent works around (a listener threw, a peer read failed). */
+  'warning': { error: unknown }
+  /** A fatal problem; the torrent is now in state `error`. */
+  'error': { error: LodestoneError }
+}
+
+export interface TorrentDeps {
+  clock: IClock
+  random: IRandom
+  /** Any IHasher; `hashPiece` / `allocate` fast paths are used when present. */
+  hasher: IPieceHasher
+  storage: TorrentContentStorage
+  connections: ConnectionManager
+  scheduler: CoarseScheduler
+  /** Our 20-byte peer id. */
+  peerId: Uint8Array
+  /** Our listen port (for the extended handshake), or null. */
+  listenPort: () => number | null
+  logger?: Logger
+}
+
+export interface TorrentInit {
+  meta: TorrentMetainfo
+  /** The engine's current settings (read on use, so run-time updates apply). */
+  settings: () => EngineSettings
+  /** Per-torrent overrides of the download section. */
+  overrides?: TorrentSettings
+}
+
+/** A piece being assembled. */
+interface PieceBuffer {
+  data: Uint8Array
+  /** Host that sent each block (for bans). */
+  senders: Array<string | null>
+  firstBlockAtMs: number
+  /** Complete and handed to the verifier / disk. */
+  busy: boolean
+}
+
+/** One connected peer, as the torrent sees it. */
+class PeerSession {
+  readonly connectedAtMs: number
+  readonly host: string
+  /** Listen address learned from the extended handshake (`p`), for reconnecting later. */
+  listenAddress: PeerAddress | null = null
+  identified = false
+
+  constructor (readonly conn: PeerConnection, readonly slot: ConnectionSlot, nowMs: number) {
+    this.connectedAtMs = nowMs
+    this.host = slot.address.host
+  }
+
+  get address (): string { return formatPeerAddress(this.slot.address) }
+
+  info (pieceCount: number): PeerInfo {
+    const s = this.conn.stats()
+    const bf = this.conn.bitfield
+    return {
+      address: this.address,
+      peerIdHex: this.slot.peerIdHex,
+      clientName: this.conn.clientName,
+      direction: this.slot.direction,
+      downloadRateBytesPerSec: s.downloadRateBytesPerSec,
+      uploadRateBytesPerSec: s.uploadRateBytesPerSec,
+      downloadedBytes: s.downloadedBytes,
+      uploadedBytes: s.uploadedBytes,
+      amChoking: this.conn.amChoking,
+      amInterested: this.conn.amInterested,
+      peerChoking: this.conn.peerChoking,
+      peerInterested: this.conn.peerInterested,
+      snubbed: this.conn.snubbed,
+      progress: bf === null || pieceCount === 0 ? 0 : bf.count / pieceCount,
+      outstandingRequests: s.outstandingRequests,
+      latencyMs: s.latencyMs
+    }
+  }
+}
+
+export class Torrent extends TypedEmitter<TorrentEvents> {
+  readonly meta: TorrentMetainfo
+  /** The info hash as 40 lowercase hex characters: the torrent's id. */
+  readonly id: string
+  readonly infoHash: Uint8Array
+
+  private readonly deps: TorrentDeps
+  private readonly engineSettings: () => EngineSettings
+  private overrides: TorrentSettings
+  private readonly sm: TorrentStateMachine
+  private readonly picker: PiecePicker<PeerSession>
+  private readonly choker: Choker<PeerSession>
+  private readonly verifier: PieceVerifier
+  private readonly log: Logger | undefined
+
+  private readonly sessions = new Set<PeerSession>()
+  private readonly knownPeers = new Map<string, PeerAddress>()
+  private readonly buffers = new Map<number, PieceBuffer>()
+  /** Failed pieces' block hashes per sender, for the smart ban: piece → block → host → sha1 hex. */
+  private readonly suspectBlocks = new Map<number, Map<number, Map<string, string>>>()
+  private readonly hostFailures = new Map<string, number>()
+  private readonly bannedHosts = new Set<string>()
+  private readonly pendingIo = new Set<Promise<unknown>>()
+
+  private tasks: ScheduledTask[] = []
+  private active = false
+  /** Bumped by stop/fail: async flows of an older generation give up. */
+  private generation = 0
+  private stopping: Promise<void> | null = null
+  private starting: Promise<void> | null = null
+  private hashResume: (() => void) | null = null
+  private errorValue: LodestoneError | null = null
+
+  private awaitingBytes = 0
+  private refillAll = false
+  private readonly refillSet = new Set<PeerSession>()
+  private refillScheduled = false
+  private endGameFired = false
+  private counters = { downloadedBytes: 0, uploadedBytes: 0, wastedBytes: 0, hashFailures: 0 }
+  private readonly downloadMeter: RateMeter
+  private readonly uploadMeter: RateMeter
+
+  constructor (deps: TorrentDeps, init: TorrentInit) {
+    super()
+    this.deps = deps
+    this.meta = init.meta
+    this.id = init.meta.id
+    this.infoHash = init.meta.infoHash
+    this.engineSettings = init.settings
+    this.overrides = init.overrides ?? {}
+    this.log = deps.logger?.child('torrent', this.id.slice(0, 8))
+    this.onListenerError = (error, event) => {
+      if (event === 'warning') this.log?.warn('warning listener threw', { error: String(error) })
+      else this.emit('warning', { error })
+    }
+    this.sm = new TorrentStateMachine((change) => { this.emit('state-changed', change) })
+    this.picker = new PiecePicker<PeerSession>(init.meta, { random: deps.random })
+    this.choker = new Choker<PeerSession>({ random: deps.random }, this.engineSettings().choking)
+    this.verifier = new PieceVerifier({ hasher: deps.hasher }, init.meta)
+    this.downloadMeter = new RateMeter(deps.clock)
+    this.uploadMeter = new RateMeter(deps.clock)
+  }
+
+  // ------------------------------------------------------------------ public API
+
+  get name (): string { return this.meta.name }
+  get state (): TorrentState { return this.sm.state }
+  /** The error that put the torrent in state `error`, else null. */
+  get error (): LodestoneError | null { return this.errorValue }
+  /** Every wanted piece verified. */
+  get isComplete (): boolean { return this.picker.isFinished }
+
+  /** A copy of our bitfield. */
+  bitfield (): Bitfield { return this.picker.bitfield() }
+
+  /** Download settings in effect for this torrent (engine values with this torrent's overrides). */
+  get downloadSettings (): DownloadSettings {
+    return effectiveDownloadSettings(this.engineSettings().download, this.overrides)
+  }
+
+  /** Replaces this torrent's overrides (validated by the engine). */
+  setOverrides (overrides: TorrentSettings): void {
+    this.overrides = overrides
+  }
+
+  /**
+   * Starts the torrent: checks existing data (complete files go straight to seeding), then
+   * connects to known peers. Resolves once it is downloading or seeding (or paused / stopped
+   * meanwhile). Failures put the torrent in state `error` (and emit 'error') rather than reject.
+   * @throws LodestoneError ILLEGAL_TRANSITION when not stopped.
+   */
+  async start (): Promise<void> {
+    if (this.starting !== null) return await this.starting
+    this.sm.transition(TorrentState.Starting)
+    const gen = ++this.generation
+    this.errorValue = null
+    this.starting = this.runStart(gen).finally(() => { this.starting = null })
+    await this.starting
+  }
+
+  /** Pauses: drops connections, keeps progress. While checking data, suspends the check. */
+  pause (): void {
+    if (this.sm.is(TorrentState.Hashing)) {
+      this.sm.transition(TorrentState.HashingPaused)
+      return
+    }
+    if (this.sm.is(TorrentState.Downloading, TorrentState.Seeding)) {
+      this.deactivate()
+      this.sm.transition(TorrentState.Paused)
+      return
+    }
+    if (this.sm.is(TorrentState.Paused, TorrentState.HashingPaused)) return
+    throw new LodestoneError('ILLEGAL_TRANSITION', { from: this.sm.state, to: TorrentState.Paused })
+  }
+
+  /** Undoes pause. */
+  resume (): void {
+    if (this.sm.is(TorrentState.HashingPaused)) {
+      this.sm.transition(TorrentState.Hashing)
+      const r = this.hashResume
+      this.hashResume = null
+      r?.()
+      return
+    }
+    if (this.sm.is(TorrentState.Paused)) {
+      this.sm.transition(this.picker.isFinished ? TorrentState.Seeding : TorrentState.Downloading)
+      this.activate()
+      return
+    }
+    if (this.sm.is(TorrentState.Downloading, TorrentState.Seeding, TorrentState.Hashing)) return
+    throw new LodestoneError('ILLEGAL_TRANSITION', { from: this.sm.state, to: TorrentState.Downloading })
+  }
+
+  /**
+   * Stops: closes every connection, waits for pending disk writes, closes files. Idempotent;
+   * from `error` it clears the error.
+   */
+  async stop (): Promise<void> {
+    if (this.stopping !== null) return await this.stopping
+    if (this.sm.is(TorrentState.Stopped)) return
+    this.stopping = this.runStop().finally(() => { this.stopping = null })
+    await this.stopping
+  }
+
+  /**
+   * Adds a peer to connect to (`'127.0.0.1:6881'`, `'[::1]:6881'` or `{ host, port }`). Remembered
+   * across pause/resume. Returns false when it is known already or refused (banned, ourselves).
+   * @throws LodestoneError ADDRESS_INVALID
+   */
+  addPeer (address: string | PeerAddress): boolean {
+    const parsed = parsePeerAddress(address)
+    const key = formatPeerAddress(parsed)
+    const isNew = !this.knownPeers.has(key)
+    if (isNew) {
+      if (this.knownPeers.size >= MAX_KNOWN_PEERS) {
+        const oldest = this.knownPeers.keys().next().value
+        if (oldest !== undefined) this.knownPeers.delete(oldest)
+      }
+      this.knownPeers.set(key, parsed)
+    }
+    if (!this.active) return isNew
+    return this.deps.connections.addCandidate(this.id, parsed) || isNew
+  }
+
+  /** Snapshots of the connected peers (handshake done). */
+  peers (): PeerInfo[] {
+    const out: PeerInfo[] = []
+    for (const s of this.sessions) if (s.identified) out.push(s.info(this.meta.pieceCount))
+    return out
+  }
+
+  stats (): TorrentStats {
+    const have = this.picker.haveCount
+    let verifiedBytes = have * this.meta.pieceLengthBytes
+    const last = this.meta.pieceCount - 1
+    if (last >= 0 && this.picker.hasPiece(last)) verifiedBytes -= this.meta.pieceLengthBytes - this.verifier.pieceLength(last)
+    let seeds = 0
+    let peers = 0
+    for (const s of this.sessions) {
+      if (!s.identified) continue
+      peers++
+      if (s.conn.isSeed) seeds++
+    }
+    const total = this.meta.totalLengthBytes
+    const remaining = this.picker.remainingPieceCount
+    return {
+      state: this.sm.state,
+      progress: total === 0 ? 1 : remaining === 0 ? 1 : Math.min(1, verifiedBytes / total),
+      totalBytes: total,
+      verifiedBytes,
+      pieceCount: this.meta.pieceCount,
+      havePieces: have,
+      downloadedBytes: this.counters.downloadedBytes,
+      uploadedBytes: this.counters.uploadedBytes,
+      wastedBytes: this.counters.wastedBytes,
+      downloadRateBytesPerSec: this.downloadMeter.rateBytesPerSec(),
+      uploadRateBytesPerSec: this.uploadMeter.rateBytesPerSec(),
+      peers,
+      seeds,
+      hashFailures: this.counters.hashFailures,
+      bannedPeers: this.bannedHosts.size,
+      endGame: this.endGameFired,
+      awaitingBytes: this.awaitingBytes,
+      inFlightPieces: this.buffers.size
+    }
+  }
+
+  /**
+   * Takes an incoming connection routed here by info hash (the engine's listener calls this).
+   * @internal
+   */
+  acceptIncoming (socket: ITcpSocket, _header: HandshakeHeader, ticket: IncomingTicket): void {
+    if (!this.active) {
+      ticket.release()
+      socket.close()
+      return
+    }
+    const slot = ticket.claim(this.id)
+    if (typeof slot === 'string') {
+      socket.close()
+      return
+    }
+    this.attach(socket, slot, false)
+  }
+
+  // ------------------------------------------------------------------ lifecycle internals
+
+  private async runStart (gen: number): Promise<void> {
+    try {
+      const dl = this.downloadSettings
+      if (dl.checkExistingData) {
+        this.sm.transition(TorrentState.Hashing)
+        await this.checkExistingData(gen)
+        if (gen !== this.generation) return
+      }
+      const complete = this.picker.isFinished
+      if (complete) this.emit('completed', {})
+      if (gen !== this.generation) return
+      this.sm.transition(complete ? TorrentState.Seeding : TorrentState.Downloading)
+      this.activate()
+    } catch (error) {
+      if (gen === this.generation) this.fail(error)
+    }
+  }
+
+  private async checkExistingData (gen: number): Promise<void> {
+    const started = this.deps.clock.now()
+    const dl = this.downloadSettings
+    const limit = dl.checkConcurrency > 0 ? dl.checkConcurrency : Math.max(2, this.deps.hasher.concurrency * 2)
+    const inFlight = new Set<Promise<void>>()
+    const abort = new AbortController()
+    let failure: unknown = null
+    try {
+      for await (const { piece, data } of this.deps.storage.readPieces({ signal: abort.signal })) {
+        if (gen !== this.generation) { abort.abort(); return }
+        while (this.sm.is(TorrentState.HashingPaused)) {
+          await new Promise<void>((resolve) => { this.hashResume = resolve })
+          if (gen !== this.generation) return
+        }
+        if (data === null) continue
+        const job = this.verifier.verify(piece, data).then((check) => {
+          if (check === 'ok' && gen === this.generation && !this.picker.hasPiece(piece)) this.picker.markHave(piece)
+        }, (error: unknown) => { failure ??= error })
+        inFlight.add(job)
+        void job.finally(() => inFlight.delete(job))
+        if (inFlight.size >= limit) await Promise.race(inFlight)
+        if (failure !== null) throw failure
+      }
+      await Promise.all(inFlight)
+      if (failure !== null) throw failure
+    } finally {
+      abort.abort()
+    }
+    if (gen === this.generation) {
+      this.emit('checked', { havePieces: this.picker.haveCount, durationMs: this.deps.clock.now() - started })
+    }
+  }
+
+  private async runStop (): Promise<void> {
+    this.generation++
+    const r = this.hashResume
+    this.hashResume = null
+    if (!this.sm.is(TorrentState.Error)) this.sm.transition(TorrentState.Stopping)
+    r?.()
+    this.deactivate()
+    // Wait for the check loop and disk writes in flight, so files are not closed under them.
+    if (this.starting !== null) await this.starting.catch(() => {})
+    await Promise.allSettled([...this.pendingIo])
+    this.buffers.clear()
+    this.awaitingBytes = 0
+    this.suspectBlocks.clear()
+    try {
+      await this.deps.storage.sync()
+    } catch (error) {
+      this.emit('warning', { error })
+    }
+    this.sm.transition(TorrentState.Stopped)
+  }
+
+  /** Fatal: state `error`, connections dropped, 'error' emitted. */
+  private fail (error: unknown): void {
+    const err = isLodestoneError(error)
+      ? error
+      : new LodestoneError('INTERNAL', { reason: error instanceof Error ? error.message : String(error) }, { cause: error })
+    if (this.sm.is(TorrentState.Error, TorrentState.Stopped, TorrentState.Stopping)) {
+      this.emit('warning', { error: err })
+      return
+    }
+    this.generation++
+    this.errorValue = err
+    this.deactivate()
+    this.sm.transition(TorrentState.Error)
+    this.log?.error('torrent failed', { code: err.code })
+    this.emit('error', { error: err })
+  }
+
+  /** Joins the swarm: connection owner, timers, known peers dialled. */
+  private activate (): void {
+    if (this.active) return
+    this.active = true
+    this.endGameFired = false
+    this.deps.connections.addTorrent(this.id, {
+      wantsConnections: () => this.active,
+      onOutgoing: (socket, slot) => { this.attach(socket, slot, true) },
+      onConnectFailed: (address, error) => {
+        this.log?.debug('connect failed', { address: formatPeerAddress(address), code: error.code })
+      }
+    })
+    const choking = this.engineSettings().choking
+    this.choker.updateSettings(choking)
+    this.tasks.push(this.deps.scheduler.every(choking.rechokeIntervalMs, () => { this.rechoke() }))
+    this.tasks.push(this.deps.scheduler.every(HOUSEKEEPING_INTERVAL_MS, () => { this.housekeeping() }))
+    for (const address of this.knownPeers.values()) this.deps.connections.addCandidate(this.id, address)
+  }
+
+  /** Leaves the swarm: closes every connection and timer. Progress and piece buffers stay. */
+  private deactivate (): void {
+    if (!this.active) return
+    this.active = false
+    for (const t of this.tasks) t.cancel()
+    this.tasks = []
+    this.deps.connections.removeTorrent(this.id)
+    for (const s of [...this.sessions]) s.conn.close()
+    // Blocks of unfinished pieces are dropped: their requests were released with the peers.
+    for (const [piece, buf] of this.buffers) if (!buf.busy) this.buffers.delete(piece)
+  }
+
+  // ------------------------------------------------------------------ peers
+
+  private attach (socket: ITcpSocket, slot: ConnectionSlot, outgoing: boolean): void {
+    const settings = this.engineSettings()
+    const listenPort = this.deps.listenPort()
+    let conn: PeerConnection
+    try {
+      conn = new PeerConnection(
+        { socket, clock: this.deps.clock, scheduler: this.deps.scheduler, ...(this.log !== undefined ? { logger: this.log } : {}) },
+        settings.peer,
+        {
+          infoHash: this.infoHash,
+          localPeerId: this.deps.peerId,
+          outgoing,
+          pieceCount: this.meta.pieceCount,
+          localBitfield: () => this.picker.bitfield(),
+          readBlock: async (request) => await this.readBlock(request),
+          ...(listenPort !== null ? { listenPort } : {})
+        }
+      )
+    } catch (error) {
+      slot.release()
+      socket.close()
+      this.emit('warning', { error })
+      return
+    }
+    const session = new PeerSession(conn, slot, this.deps.clock.now())
+    this.sessions.add(session)
+    this.wire(session)
+  }
+
+  private wire (s: PeerSession): void {
+    const { conn } = s
+    conn.on('handshake-received', ({ peerId }) => {
+      const verdict = s.slot.identify(peerId)
+      if (verdict !== 'ok') {
+        const address = s.address
+        conn.close(verdict === 'banned'
+          ? new LodestoneError('PEER_BANNED', { address, reason: 'banned host' })
+          : new LodestoneError('PEER_DUPLICATE', { address, reason: verdict === 'self' ? 'connected to ourselves' : 'already connected to this peer' }))
+        return
+      }
+      s.identified = true
+      this.emit('peer-connected', { peer: s.info(this.meta.pieceCount) })
+    })
+    conn.on('extended-handshake', ({ handshake }) => {
+      const p = handshake.p
+      if (p !== undefined && p > 0 && p < 65536) {
+        s.listenAddress = { host: s.host, port: p }
+        this.rememberPeer(s.listenAddress)
+      }
+      this.scheduleRefill(s)
+    })
+    conn.on('bitfield', ({ bitfield, source }) => {
+      if (source === 'have-all') this.picker.peerHaveAll(s)
+      else if (source === 'have-none') this.picker.peerHaveNone(s)
+      else this.picker.peerBitfield(s, bitfield)
+      this.afterAvailability(s)
+    })
+    conn.on('have', ({ piece }) => {
+      this.picker.peerHave(s, piece)
+      this.afterAvailability(s)
+    })
+    conn.on('unchoked', () => { this.scheduleRefill(s) })
+    conn.on('allowed-fast', ({ piece }) => {
+      this.picker.peerAllowedFast(s, piece)
+      this.scheduleRefill(s)
+    })
+    conn.on('suggested', ({ piece }) => { this.picker.peerSuggest(s, piece) })
+    conn.on('interested', () => { this.fillFreeSlots() })
+    conn.on('not-interested', () => { this.fillFreeSlots() })
+    conn.on('piece-received', ({ piece, begin, data }) => { this.onBlock(s, piece, begin, data) })
+    conn.on('wasted-received', ({ lengthBytes }) => { this.counters.wastedBytes += lengthBytes })
+    conn.on('requests-dropped', ({ blocks }) => { this.releaseBlocks(s, blocks) })
+    conn.on('request-timed-out', ({ blocks }) => { this.releaseBlocks(s, blocks) })
+    conn.on('rejected', (block) => { this.releaseBlocks(s, [block]) })
+    conn.on('drained', () => { this.scheduleRefill(s) })
+    conn.on('warning', ({ error }) => { this.emit('warning', { error }) })
+    conn.on('closed', ({ reason }) => { this.detach(s, reason) })
+  }
+
+  private detach (s: PeerSession, reason: LodestoneError | undefined): void {
+    if (!this.sessions.delete(s)) return
+    this.picker.removePeer(s)
+    s.slot.release()
+    // Pieces of a peer that left keep their received blocks; requests were freed by removePeer.
+    if (s.identified) {
+      this.emit('peer-disconnected', { address: s.address, peerIdHex: s.slot.peerIdHex, ...(reason !== undefined ? { reason } : {}) })
+    }
+    this.scheduleRefillAll()
+  }
+
+  private rememberPeer (address: PeerAddress): void {
+    const key = formatPeerAddress(address)
+    if (this.knownPeers.has(key)) return
+    if (this.knownPeers.size >= MAX_KNOWN_PEERS) {
+      const oldest = this.knownPeers.keys().next().value
+      if (oldest !== undefined) this.knownPeers.delete(oldest)
+    }
+    this.knownPeers.set(key, address)
+  }
+
+  /** The peer's availability changed: update interest and maybe request. */
+  private afterAvailability (s: PeerSession): void {
+    if (s.conn.state !== 'active') return
+    // Two seeds have nothing to say to each other.
+    if (this.picker.isComplete && s.conn.isSeed) {
+      s.conn.close()
+      return
+    }
+    this.updateInterest(s)
+    this.scheduleRefill(s)
+  }
+
+  private updateInterest (s: PeerSession): void {
+    if (s.conn.state !== 'active') return
+    if (this.picker.isInteresting(s)) s.conn.interested()
+    else s.conn.notInterested()
+  }
+
+  private async readBlock (request: BlockRequest): Promise<Uint8Array> {
+    if (!this.picker.hasPiece(request.piece)) {
+      throw new LodestoneError('PEER_PROTOCOL_VIOLATION', { reason: `requested piece ${request.piece} we do not have` })
+    }
+    const data = await this.deps.storage.readBlock(request.piece, request.begin, request.length)
+    this.counters.uploadedBytes += data.length
+    this.uploadMeter.add(data.length)
+    return data
+  }
+
+  // ------------------------------------------------------------------ requests
+
+  private scheduleRefill (s: PeerSession): void {
+    this.refillSet.add(s)
+    this.scheduleRefillPass()
+  }
+
+  private scheduleRefillAll (): void {
+    this.refillAll = true
+    this.scheduleRefillPass()
+  }
+
+  /** Coalesces request updates into one pass per tick (STYLE.md §6). */
+  private scheduleRefillPass (): void {
+    if (this.refillScheduled) return
+    this.refillScheduled = true
+    queueMicrotask(() => {
+      this.refillScheduled = false
+      const targets = this.refillAll ? [...this.sessions] : [...this.refillSet]
+      this.refillAll = false
+      this.refillSet.clear()
+      for (const s of targets) this.fillRequests(s)
+    })
+  }
+
+  private fillRequests (s: PeerSession): void {
+    const { conn } = s
+    if (!this.active || conn.state !== 'active' || !this.sessions.has(s)) return
+    if (this.picker.isFinished) return
+    if (!conn.amInterested) {
+      this.updateInterest(s)
+      if (!conn.amInterested) return
+    }
+    if (this.awaitingBytes > this.downloadSettings.maxUnverifiedBytes) return
+    const slots = conn.availableRequestSlots()
+    if (slots <= 0 || !conn.isWritable) return
+    const blocks = this.picker.pickBlocks(s, slots, { choked: conn.peerChoking })
+    for (const b of blocks) {
+      if (!conn.request(b.piece, b.begin, b.length)) this.picker.blockRequestFailed(s, b.piece, b.begin)
+    }
+    if (blocks.length < slots && !this.endGameFired && this.picker.isEndGame) {
+      this.endGameFired = true
+      this.log?.debug('end-game', { remaining: this.picker.remainingPieceCount })
+      this.emit('end-game', { remainingPieces: this.picker.remainingPieceCount })
+      // Other peers may now take duplicates.
+      this.scheduleRefillAll()
+    }
+  }
+
+  /** Requests that will not be answered: the blocks become free for other peers. */
+  private releaseBlocks (s: PeerSession, blocks: readonly BlockRequest[]): void {
+    let freed = false
+    for (const b of blocks) if (this.picker.blockRequestFailed(s, b.piece, b.begin)) freed = true
+    if (freed) this.scheduleRefillAll()
+    else this.scheduleRefill(s)
+  }
+
+  private onBlock (s: PeerSession, piece: number, begin: number, data: Uint8Array): void {
+    const result = this.picker.blockReceived(s, piece, begin, data.length)
+    for (const other of result.cancel) {
+      if (other !== s) other.conn.cancel(piece, begin, data.length)
+    }
+    if (!result.accepted) {
+      this.counters.wastedBytes += data.length
+      this.scheduleRefill(s)
+      return
+    }
+    this.counters.downloadedBytes += data.length
+    this.downloadMeter.add(data.length)
+    let buf = this.buffers.get(piece)
+    if (buf === undefined) {
+      const length = this.verifier.pieceLength(piece)
+      buf = {
+        data: this.deps.hasher.allocate?.(length) ?? new Uint8Array(length),
+        senders: new Array<string | null>(Math.ceil(length / 16_384)).fill(null),
+        firstBlockAtMs: this.deps.clock.now(),
+        busy: false
+      }
+      this.buffers.set(piece, buf)
+    }
+    buf.data.set(data, begin)
+    buf.senders[begin / 16_384] = s.host
+    if (result.pieceComplete) this.completePiece(piece, buf)
+    this.scheduleRefill(s)
+  }
+
+  private completePiece (piece: number, buf: PieceBuffer): void {
+    buf.busy = true
+    const length = buf.data.length
+    this.awaitingBytes += length
+    const gen = this.generation
+    const io = this.verifyAndStore(piece, buf, gen).catch((error: unknown) => {
+      if (gen === this.generation) this.fail(error)
+    }).finally(() => {
+      this.awaitingBytes -= length
+      this.pendingIo.delete(io)
+      if (gen === this.generation) this.scheduleRefillAll()
+    })
+    this.pendingIo.add(io)
+  }
+
+  private async verifyAndStore (piece: number, buf: PieceBuffer, gen: number): Promise<void> {
+    const check = await this.verifier.verify(piece, buf.data)
+    if (gen !== this.generation) return
+    if (check !== 'ok') {
+      await this.onHashFailed(piece, buf, check)
+      return
+    }
+    await this.deps.storage.writePiece(piece, buf.data)
+    if (gen !== this.generation) return
+    this.buffers.delete(piece)
+    const suspects = this.suspectBlocks.get(piece)
+    if (suspects !== undefined) {
+      this.suspectBlocks.delete(piece)
+      await this.smartBan(buf.data, suspects)
+    }
+    this.picker.pieceVerified(piece)
+    for (const s of this.sessions) {
+      if (s.conn.state !== 'active') continue
+      // HAVE suppression: a peer that has the piece does not need to hear about it.
+      if (s.conn.bitfield?.get(piece) !== true) s.conn.have(piece)
+      if (s.conn.amInterested && !this.picker.isInteresting(s)) s.conn.notInterested()
+    }
+    this.emit('piece-verified', { piece, durationMs: this.deps.clock.now() - buf.firstBlockAtMs })
+    if (this.picker.isFinished) this.onFinished()
+  }
+
+  private onFinished (): void {
+    if (!this.sm.is(TorrentState.Downloading)) return
+    this.sm.transition(TorrentState.Seeding)
+    this.emit('completed', {})
+    for (const s of [...this.sessions]) {
+      if (s.conn.state !== 'active') continue
+      if (this.picker.isComplete && s.conn.isSeed) s.conn.close()
+      else s.conn.notInterested()
+    }
+    this.rechoke()
+    this.deps.storage.sync().catch((error: unknown) => { this.emit('warning', { error }) })
+  }
+
+  private async onHashFailed (piece: number, buf: PieceBuffer, check: 'failed' | 'unverifiable'): Promise<void> {
+    this.counters.hashFailures++
+    this.counters.wastedBytes += buf.data.length
+    const hosts = [...new Set(buf.senders.filter((h): h is string => h !== null))]
+    this.log?.warn('piece failed its hash check', { piece, hosts, check })
+    // Remember what each sender sent, block by block, before the buffer is dropped.
+    if (hosts.length > 1) {
+      const blocks = this.suspectBlocks.get(piece) ?? new Map<number, Map<string, string>>()
+      for (let b = 0; b < buf.senders.length; b++) {
+        const host = buf.senders[b]
+        if (host === null || host === undefined) continue
+        const digest = await this.deps.hasher.digest('sha1', buf.data.subarray(b * 16_384, (b + 1) * 16_384))
+        const perHost = blocks.get(b) ?? new Map<string, string>()
+        perHost.set(host, toHex(digest))
+        blocks.set(b, perHost)
+      }
+      this.suspectBlocks.set(piece, blocks)
+    }
+    this.buffers.delete(piece)
+    this.picker.pieceFailed(piece)
+    this.emit('hash-failed', { piece, peers: hosts })
+    if (hosts.length === 1) {
+      const host = hosts[0]!
+      const n = (this.hostFailures.get(host) ?? 0) + 1
+      this.hostFailures.set(host, n)
+      if (n >= this.downloadSettings.hashFailuresBeforeBan) this.ban(host, `sole sender of ${n} pieces that failed their hash check`)
+    }
+  }
+
+  /** A once-failed piece verified: ban every host whose remembered block differs from the good one. */
+  private async smartBan (good: Uint8Array, suspects: Map<number, Map<string, string>>): Promise<void> {
+    for (const [block, perHost] of suspects) {
+      const digest = toHex(await this.deps.hasher.digest('sha1', good.subarray(block * 16_384, (block + 1) * 16_384)))
+      for (const [host, sent] of perHost) {
+        if (sent !== digest) this.ban(host, 'sent a block that differs from the verified piece')
+      }
+    }
+  }
+
+  private ban (host: string, reason: string): void {
+    if (this.bannedHosts.has(host)) return
+    this.bannedHosts.add(host)
+    this.deps.connections.ban(host, reason)
+    for (const s of [...this.sessions]) {
+      if (s.host === host) s.conn.close(new LodestoneError('PEER_BANNED', { address: s.address, reason }))
+    }
+    for (const [key, address] of this.knownPeers) if (address.host === host) this.knownPeers.delete(key)
+    this.emit('peer-banned', { host, reason })
+  }
+
+  // ------------------------------------------------------------------ choking, housekeeping
+
+  private chokerPeers (): Array<ChokerPeer<PeerSession>> {
+    const out: Array<ChokerPeer<PeerSession>> = []
+    for (const s of this.sessions) {
+      if (s.conn.state !== 'active') continue
+      out.push({
+        peer: s,
+        interested: s.conn.peerInterested,
+        amChoking: s.conn.amChoking,
+        downloadRateBytesPerSec: s.conn.downloadRateBytesPerSec,
+        uploadRateBytesPerSec: s.conn.uploadRateBytesPerSec,
+        snubbed: s.conn.snubbed,
+        connectedAtMs: s.connectedAtMs
+      })
+    }
+    return out
+  }
+
+  private rechoke (): void {
+    if (!this.active) return
+    const decision = this.choker.rechoke(this.chokerPeers(), this.deps.clock.now(), { seeding: this.picker.isFinished })
+    for (const s of decision.choke) s.conn.choke()
+    for (const s of decision.unchoke) s.conn.unchoke()
+  }
+
+  private fillFreeSlots (): void {
+    if (!this.active) return
+    const decision = this.choker.fillFreeSlots(this.chokerPeers(), this.deps.clock.now(), { seeding: this.picker.isFinished })
+    for (const s of decision.choke) s.conn.choke()
+    for (const s of decision.unchoke) s.conn.unchoke()
+  }
+
+  private housekeeping (): void {
+    if (!this.active) return
+    // Safety net for missed wake-ups (snub recovery, budget freed by a failed write...).
+    this.scheduleRefillAll()
+  }
+}
