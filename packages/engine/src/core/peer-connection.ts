@@ -225,7 +225,7 @@ export class PeerConnection extends TypedEmitter<PeerConnectionEvents> {
   private readonly scheduler: CoarseScheduler
   private readonly ownsScheduler: boolean
   private tickTask: ScheduledTask | null = null
-  private readonly settings: PeerSettings
+  private settings: PeerSettings
   private readonly init: PeerConnectionInit
 
   private readonly handshakeDecoder = new HandshakeDecoder()
@@ -335,6 +335,8 @@ export class PeerConnection extends TypedEmitter<PeerConnectionEvents> {
   // --- state --------------------------------------------------------------------------------
 
   get state (): PeerConnectionState { return this.currentState }
+  /** When the connection was created (the socket was already connected), on the deps clock. */
+  get connectedAtMs (): number { return this.createdAtMs }
   /** The peer's 20-byte id, once its handshake arrived. */
   get peerId (): Uint8Array | null { return this.remotePeerId }
   /** "Transmission 3.00", from the peer id (or the extended handshake's `v` when the id is unknown). */
@@ -403,7 +405,17 @@ export class PeerConnection extends TypedEmitter<PeerConnectionEvents> {
     }
   }
 
+  /**
+   * Applies new settings from now on (time-outs, pipeline, queues). The message length limit and
+   * the rate window keep their values from construction.
+   */
+  updateSettings (settings: PeerSettings): void {
+    this.settings = settings
+  }
+
   // --- sending ------------------------------------------------------------------------------
+  // Every sending method throws ILLEGAL_TRANSITION during the handshake (a caller bug) and is a
+  // no-op once closed (connections close under their owner's feet; checking first would race).
 
   /** Chokes the peer. Its queued requests are dropped (rejected with BEP 6), except allowed-fast ones. */
   choke (): void {
@@ -461,12 +473,13 @@ export class PeerConnection extends TypedEmitter<PeerConnectionEvents> {
     const key = blockKey(piece, begin)
     const existing = this.outstanding.get(key)
     if (existing !== undefined && !existing.timedOut) return false
+    const message = encodeRequest(piece, begin, length) // validates before anything is recorded
     if (existing !== undefined) this.outstanding.delete(key)
     const now = this.clock.now()
     if (this.liveOutstanding === 0) this.waitingSinceMs = now
     this.outstanding.set(key, { piece, begin, length, sentAtMs: now, timedOut: false })
     this.liveOutstanding++
-    this.send(encodeRequest(piece, begin, length))
+    this.send(message)
     return true
   }
 
@@ -1058,6 +1071,14 @@ export class PeerConnection extends TypedEmitter<PeerConnectionEvents> {
   // --- internals: timers --------------------------------------------------------------------
 
   private tick (): void {
+    try {
+      this.checkTimers()
+    } catch (error) {
+      this.fail(error)
+    }
+  }
+
+  private checkTimers (): void {
     if (this.currentState === 'closed') return
     const now = this.clock.now()
     if (this.currentState === 'handshaking') {

@@ -354,6 +354,21 @@ describe('PeerConnection requests', () => {
     let error: unknown
     try { peer.request(20, 0, 10) } catch (e) { error = e }
     expect(hasCode(error, 'ARGUMENT_INVALID')).toBe(true)
+    let second: unknown
+    try { peer.request(0, 1.5, 10) } catch (e) { second = e }
+    expect(hasCode(second, 'ARGUMENT_INVALID')).toBe(true)
+    expect(peer.outstandingRequestCount).toBe(0) // nothing recorded for a refused request
+  })
+
+  it('applies updated settings from the next check on', () => {
+    const { peer, feed, clock, payloads } = active({ settings: { requestTimeoutMs: 60_000 } })
+    feed({ type: 'unchoke' })
+    peer.request(0, 0, 10)
+    clock.advance(5_000)
+    expect(payloads('request-timed-out')).toHaveLength(0)
+    peer.updateSettings(resolvePeerSettings({ requestTimeoutMs: 5_000 }))
+    clock.advance(1_000)
+    expect(payloads('request-timed-out')).toHaveLength(1)
   })
 
   it('reports timed-out requests once, frees their pipeline slots, and still accepts the late block', () => {
