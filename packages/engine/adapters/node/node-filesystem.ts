@@ -1,0 +1,276 @@
+/**
+ * {@link IFileSystem} over `node:fs/promises`, rooted at one directory (a storage root).
+ *
+ * - Positional I/O through FileHandle (pread/pwrite). Files are never opened in append mode:
+ *   on Linux, O_APPEND makes pwrite ignore the position and write at the end.
+ * - 'r+' is O_RDWR | O_CREAT (created when missing, never truncated); 'w' is O_RDWR | O_CREAT | O_TRUNC.
+ * - A path is resolved under the root; one that would escape it ('..' beyond the root) is refused
+ *   with STORAGE_IO before touching the disk. Paths are '/'-separated and relative; a leading '/'
+ *   means the root.
+ * - Errors: ENOENT → STORAGE_NOT_FOUND; ENOSPC / EDQUOT → STORAGE_FULL; anything else → STORAGE_IO
+ *   with the errno code as `reason` (the memory adapter uses the same reasons).
+ */
+import { constants, type FileHandle, lstat, mkdir, open, readdir, rename, rm, rmdir, stat, unlink } from 'node:fs/promises'
+import { isAbsolute, relative, resolve, sep } from 'node:path'
+import { LodestoneError } from '../../src/errors.js'
+import type { FileOpenMode, IFileHandle, IFileStat, IFileSystem } from '../../src/interfaces/filesystem.js'
+
+const OPEN_FLAGS: Readonly<Record<FileOpenMode, number>> = {
+  r: constants.O_RDONLY,
+  'r+': constants.O_RDWR | constants.O_CREAT,
+  w: constants.O_RDWR | constants.O_CREAT | constants.O_TRUNC
+}
+
+/**
+ * Maps a Node filesystem error to the port's codes.
+ * ENOENT → STORAGE_NOT_FOUND, ENOSPC / EDQUOT → STORAGE_FULL, else STORAGE_IO.
+ */
+export function toStorageError (err: unknown, path: string, operation: string): LodestoneError {
+  if (err instanceof LodestoneError) return err
+  const code = typeof err === 'object' && err !== null ? (err as { code?: unknown }).code : undefined
+  if (code === 'ENOENT') return new LodestoneError('STORAGE_NOT_FOUND', { path }, { cause: err })
+  if (code === 'ENOSPC' || code === 'EDQUOT') return new LodestoneError('STORAGE_FULL', { path }, { cause: err })
+  const message = err instanceof Error ? err.message : String(err)
+  const reason = typeof code === 'string' ? `${code}: ${message}` : message
+  return new LodestoneError('STORAGE_IO', { path, operation, reason }, { cause: err })
+}
+
+function ioError (path: string, operation: string, reason: string): LodestoneError<'STORAGE_IO'> {
+  return new LodestoneError('STORAGE_IO', { path, operation, reason })
+}
+
+function checkPosition (path: string, operation: string, position: number): void {
+  if (!Number.isSafeInteger(position) || position < 0) throw ioError(path, operation, `EINVAL: invalid position ${position}`)
+}
+
+class NodeFileHandle implements IFileHandle {
+  private closed = false
+
+  constructor (
+    private readonly owner: NodeFileSystem,
+    private readonly handle: FileHandle,
+    private readonly path: string,
+    private readonly writable: boolean
+  ) {}
+
+  async read (buffer: Uint8Array, position: number): Promise<number> {
+    this.checkOpen('read')
+    checkPosition(this.path, 'read', position)
+    let done = 0
+    try {
+      // pread may return short counts before the end of the file (signals, some filesystems).
+      while (done < buffer.length) {
+        const { bytesRead } = await this.handle.read(buffer, done, buffer.length - done, position + done)
+        if (bytesRead === 0) break
+        done += bytesRead
+      }
+    } catch (err) {
+      throw toStorageError(err, this.path, 'read')
+    }
+    return done
+  }
+
+  async write (buffer: Uint8Array, position: number): Promise<number> {
+    this.checkOpen('write')
+    checkPosition(this.path, 'write', position)
+    if (!this.writable) throw ioError(this.path, 'write', 'EBADF: opened read-only')
+    let done = 0
+    try {
+      while (done < buffer.length) {
+        const { bytesWritten } = await this.handle.write(buffer, done, buffer.length - done, position + done)
+        if (bytesWritten === 0) throw ioError(this.path, 'write', 'EIO: wrote 0 bytes')
+        done += bytesWritten
+      }
+    } catch (err) {
+      throw toStorageError(err, this.path, 'write')
+    }
+    return buffer.length
+  }
+
+  async truncate (lengthBytes: number): Promise<void> {
+    this.checkOpen('truncate')
+    checkPosition(this.path, 'truncate', lengthBytes)
+    if (!this.writable) throw ioError(this.path, 'truncate', 'EBADF: opened read-only')
+    try {
+      await this.handle.truncate(lengthBytes)
+    } catch (err) {
+      throw toStorageError(err, this.path, 'truncate')
+    }
+  }
+
+  async sync (): Promise<void> {
+    this.checkOpen('sync')
+    try {
+      await this.handle.sync()
+    } catch (err) {
+      throw toStorageError(err, this.path, 'sync')
+    }
+  }
+
+  /** Idempotent. */
+  async close (): Promise<void> {
+    if (this.closed) return
+    this.closed = true
+    this.owner.handleClosed()
+    try {
+      await this.handle.close()
+    } catch (err) {
+      throw toStorageError(err, this.path, 'close')
+    }
+  }
+
+  private checkOpen (operation: string): void {
+    if (this.closed) throw ioError(this.path, operation, 'EBADF: handle is closed')
+  }
+}
+
+/** `new NodeFileSystem(rootDir)`: every path is relative to `rootDir` (which should exist). */
+export class NodeFileSystem implements IFileSystem {
+  /** The absolute root directory. */
+  readonly rootDir: string
+  private handles = 0
+
+  constructor (rootDir: string) {
+    this.rootDir = resolve(rootDir)
+  }
+
+  /** Handles opened and not yet closed, for leak checks. */
+  get openHandleCount (): number { return this.handles }
+
+  /** @internal */
+  handleClosed (): void { this.handles-- }
+
+  /**
+   * The absolute path for `path`.
+   * @throws STORAGE_IO when it escapes the root or contains a NUL byte.
+   */
+  resolvePath (path: string, operation = 'resolve'): string {
+    if (path.includes('\0')) throw ioError(path, operation, 'path contains a NUL byte')
+    const parts = path.split('/').filter((part) => part !== '' && part !== '.')
+    const full = resolve(this.rootDir, ...parts)
+    const rel = relative(this.rootDir, full)
+    if (rel === '') return full
+    if (rel === '..' || rel.startsWith(`..${sep}`) || isAbsolute(rel)) throw ioError(path, operation, 'path escapes the storage root')
+    return full
+  }
+
+  async open (path: string, mode: FileOpenMode): Promise<IFileHandle> {
+    const full = this.resolvePath(path, 'open')
+    if (full === this.rootDir) throw ioError(path, 'open', 'EISDIR: is the root directory')
+    let handle: FileHandle
+    try {
+      handle = await open(full, OPEN_FLAGS[mode], 0o666)
+    } catch (err) {
+      throw toStorageError(err, path, 'open')
+    }
+    if (mode === 'r') {
+      // O_RDONLY succeeds on a directory on Linux; refuse it here as the writable modes are refused.
+      let isDirectory: boolean
+      try {
+        isDirectory = (await handle.stat()).isDirectory()
+      } catch (err) {
+        await handle.close().catch(() => {})
+        throw toStorageError(err, path, 'open')
+      }
+      if (isDirectory) {
+        await handle.close().catch(() => {})
+        throw ioError(path, 'open', 'EISDIR: is a directory')
+      }
+    }
+    this.handles++
+    return new NodeFileHandle(this, handle, path, mode !== 'r')
+  }
+
+  async stat (path: string): Promise<IFileStat> {
+    const full = this.resolvePath(path, 'stat')
+    try {
+      const s = await stat(full)
+      const isFile = s.isFile()
+      return { size: isFile ? s.size : 0, isFile, isDirectory: s.isDirectory(), mtimeMs: s.mtimeMs }
+    } catch (err) {
+      throw toStorageError(err, path, 'stat')
+    }
+  }
+
+  async exists (path: string): Promise<boolean> {
+    const full = this.resolvePath(path, 'exists')
+    try {
+      await stat(full)
+      return true
+    } catch (err) {
+      const code = (err as { code?: unknown }).code
+      if (code === 'ENOENT' || code === 'ENOTDIR') return false
+      throw toStorageError(err, path, 'exists')
+    }
+  }
+
+  async mkdir (path: string, options: { recursive?: boolean } = {}): Promise<void> {
+    const full = this.resolvePath(path, 'mkdir')
+    try {
+      await mkdir(full, { recursive: options.recursive === true })
+    } catch (err) {
+      if ((err as { code?: unknown }).code === 'EEXIST') {
+        const existing = await stat(full).catch(() => undefined)
+        if (existing?.isDirectory() === true) return
+      }
+      throw toStorageError(err, path, 'mkdir')
+    }
+  }
+
+  /** Entry names, sorted (the OS order is arbitrary; sorting keeps runs reproducible). */
+  async readdir (path: string): Promise<string[]> {
+    const full = this.resolvePath(path, 'readdir')
+    try {
+      return (await readdir(full)).sort()
+    } catch (err) {
+      throw toStorageError(err, path, 'readdir')
+    }
+  }
+
+  async unlink (path: string): Promise<void> {
+    const full = this.resolvePath(path, 'unlink')
+    try {
+      await unlink(full)
+    } catch (err) {
+      // macOS reports EPERM for a directory; say what the memory adapter says.
+      if ((err as { code?: unknown }).code === 'EPERM' && (await stat(full).catch(() => undefined))?.isDirectory() === true) {
+        throw ioError(path, 'unlink', 'EISDIR: is a directory')
+      }
+      throw toStorageError(err, path, 'unlink')
+    }
+  }
+
+  async rmdir (path: string, options: { recursive?: boolean } = {}): Promise<void> {
+    const full = this.resolvePath(path, 'rmdir')
+    if (full === this.rootDir) throw ioError(path, 'rmdir', 'EBUSY: cannot remove the storage root')
+    try {
+      if (options.recursive === true) {
+        // fs.rm would also delete a file; the port removes directories only.
+        const s = await lstat(full)
+        if (!s.isDirectory()) throw ioError(path, 'rmdir', 'ENOTDIR: not a directory')
+        await rm(full, { recursive: true })
+      } else {
+        await rmdir(full)
+      }
+    } catch (err) {
+      throw toStorageError(err, path, 'rmdir')
+    }
+  }
+
+  async rename (from: string, to: string): Promise<void> {
+    const fullFrom = this.resolvePath(from, 'rename')
+    const fullTo = this.resolvePath(to, 'rename')
+    if (fullFrom === this.rootDir || fullTo === this.rootDir) throw ioError(from, 'rename', 'EBUSY: cannot rename the storage root')
+    try {
+      await rename(fullFrom, fullTo)
+    } catch (err) {
+      const code = (err as { code?: unknown }).code
+      // ENOENT names whichever path is missing: the source, or the target's parent.
+      if (code === 'ENOENT') {
+        const sourceExists = await lstat(fullFrom).then(() => true, () => false)
+        throw new LodestoneError('STORAGE_NOT_FOUND', { path: sourceExists ? to : from }, { cause: err })
+      }
+      throw toStorageError(err, from, 'rename')
+    }
+  }
+}

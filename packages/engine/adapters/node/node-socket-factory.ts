@@ -1,0 +1,362 @@
+/**
+ * {@link ISocketFactory} over `node:net` and `node:dgram`.
+ *
+ * How the port's contract maps onto Node streams:
+ * - `send()` is `socket.write()`; its return value is the backpressure signal (false once the
+ *   userland buffer reaches `sendHighWaterMarkBytes`), and `onDrain` is Node's 'drain', which
+ *   comes when that buffer has emptied (Node's low-water mark is 0; the kernel buffer behind it
+ *   keeps the connection busy meanwhile).
+ * - `pause()` / `resume()` switch the readable side; a paused socket stops reading from the
+ *   kernel once its small readable buffer is full, so the sender's TCP window closes.
+ * - Nothing is read before `onData` is registered (the stream stays in paused mode until then:
+ *   attaching a 'data' listener too early would drop bytes).
+ * - `close()` is graceful: queued bytes are flushed and a FIN sent (`end()`); the socket is
+ *   destroyed when the peer closes too or after `lingerMs`. `onClose()` follows on a microtask with
+ *   no reason. A close from the peer or the network reports `PEER_CLOSED` with the reason
+ *   ('remote closed', or the errno code such as 'ECONNRESET'), after all data that came before it.
+ * - Chunks are delivered as plain `Uint8Array` views, not `Buffer`s: `Buffer#slice` does not copy,
+ *   and core code relies on `Uint8Array#slice` semantics.
+ */
+import { createSocket, type Socket as UdpSocketHandle } from 'node:dgram'
+import { connect as netConnect, createServer, isIPv6, type NetConnectOpts, type Server, type Socket } from 'node:net'
+import { LodestoneError } from '../../src/errors.js'
+import type { Logger } from '../../src/interfaces/logger.js'
+import type {
+  ConnectOptions, ISocketFactory, ITcpServer, ITcpSocket, IUdpSocket, UdpRemote
+} from '../../src/interfaces/socket.js'
+
+export interface NodeSocketFactorySettings {
+  /** `send()` returns false once this many bytes are queued in userland. @default 65_536 */
+  sendHighWaterMarkBytes: number
+  /** Connect time-out when the caller gives none. @default 10_000 */
+  connectTimeoutMs: number
+  /** How long a closed socket may keep flushing before it is destroyed. @default 5_000 */
+  lingerMs: number
+}
+
+export const defaultNodeSocketFactorySettings: Readonly<NodeSocketFactorySettings> = {
+  sendHighWaterMarkBytes: 65_536,
+  connectTimeoutMs: 10_000,
+  lingerMs: 5_000
+}
+
+export interface NodeSocketFactoryDeps {
+  /** Where unexpected socket errors (a failing server, a UDP send error) are reported. */
+  log?: Logger
+}
+
+/** '::ffff:1.2.3.4' (an IPv4 peer on a dual-stack socket) → '1.2.3.4', so addresses compare equal. */
+function normalizeAddress (address: string | undefined): string {
+  if (address === undefined) return ''
+  return address.startsWith('::ffff:') && address.includes('.') ? address.slice(7) : address
+}
+
+function errnoOf (err: unknown): string {
+  if (typeof err === 'object' && err !== null) {
+    const code = (err as { code?: unknown }).code
+    if (typeof code === 'string') return code
+    if (err instanceof Error) return err.message
+  }
+  return String(err)
+}
+
+/** A plain Uint8Array over the same memory (no copy). */
+function asUint8Array (chunk: Uint8Array): Uint8Array {
+  return new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength)
+}
+
+class NodeTcpSocket implements ITcpSocket {
+  readonly remoteAddress: string
+  readonly remotePort: number
+  readonly localPort: number
+  private open = true
+  private paused = false
+  private reading = false
+  private dataCb: ((data: Uint8Array) => void) | undefined
+  private drainCb: (() => void) | undefined
+  private closeCb: ((reason?: LodestoneError) => void) | undefined
+  private closeReason: LodestoneError | undefined
+  private closeNotified = false
+  private lingerTimer: ReturnType<typeof setTimeout> | undefined
+
+  constructor (private readonly socket: Socket, private readonly lingerMs: number) {
+    this.remoteAddress = normalizeAddress(socket.remoteAddress)
+    this.remotePort = socket.remotePort ?? 0
+    this.localPort = socket.localPort ?? 0
+    socket.setNoDelay(true)
+    socket.on('drain', () => {
+      if (this.open) this.drainCb?.()
+    })
+    socket.on('end', () => {
+      this.closedBy(new LodestoneError('PEER_CLOSED', { reason: 'remote closed' }))
+    })
+    socket.on('error', (err) => {
+      this.closedBy(new LodestoneError('PEER_CLOSED', { reason: errnoOf(err) }, { cause: err }))
+    })
+    socket.on('close', () => {
+      if (this.lingerTimer !== undefined) clearTimeout(this.lingerTimer)
+      this.lingerTimer = undefined
+      this.closedBy(new LodestoneError('PEER_CLOSED', { reason: 'closed' }))
+    })
+  }
+
+  get bufferedBytes (): number { return this.socket.writableLength }
+
+  send (data: Uint8Array): boolean {
+    if (!this.open || this.socket.destroyed || this.socket.writableEnded) return false
+    if (data.length === 0) return !this.socket.writableNeedDrain
+    return this.socket.write(data)
+  }
+
+  pause (): void {
+    this.paused = true
+    if (this.reading) this.socket.pause()
+  }
+
+  resume (): void {
+    this.paused = false
+    if (this.reading) this.socket.resume()
+  }
+
+  onData (cb: (data: Uint8Array) => void): void {
+    this.dataCb = cb
+    if (this.reading || !this.open) return
+    this.reading = true
+    this.socket.on('data', (chunk: Buffer) => {
+      if (this.open) this.dataCb?.(asUint8Array(chunk))
+    })
+    // Attaching 'data' switches the stream to flowing mode; honour an earlier pause().
+    if (this.paused) this.socket.pause()
+    else this.socket.resume()
+  }
+
+  onDrain (cb: () => void): void { this.drainCb = cb }
+
+  onClose (cb: (reason?: LodestoneError) => void): void {
+    this.closeCb = cb
+    if (!this.open && !this.closeNotified) queueMicrotask(() => { this.notifyClose() })
+  }
+
+  close (): void {
+    if (!this.open) return
+    this.markClosed(undefined)
+    const socket = this.socket
+    if (!socket.destroyed) {
+      // Keep reading (and discarding) so the peer is not blocked and the kernel does not answer
+      // unread data with a reset; flush our queue and send FIN; destroy if that takes too long.
+      if (!this.reading) socket.on('data', () => {})
+      socket.resume()
+      socket.end()
+      this.lingerTimer = setTimeout(() => { socket.destroy() }, this.lingerMs)
+      this.lingerTimer.unref()
+    }
+    queueMicrotask(() => { this.notifyClose() })
+  }
+
+  private closedBy (reason: LodestoneError): void {
+    if (!this.open) return
+    this.markClosed(reason)
+    this.socket.destroy()
+    this.notifyClose()
+  }
+
+  private markClosed (reason: LodestoneError | undefined): void {
+    this.open = false
+    this.closeReason = reason
+  }
+
+  private notifyClose (): void {
+    if (this.closeNotified || this.closeCb === undefined) return
+    this.closeNotified = true
+    const cb = this.closeCb
+    this.dataCb = undefined
+    this.drainCb = undefined
+    cb(this.closeReason)
+  }
+}
+
+class NodeTcpServer implements ITcpServer {
+  private connectionCb: ((socket: ITcpSocket) => void) | undefined
+  private readonly backlog: ITcpSocket[] = []
+  private closed = false
+
+  constructor (private readonly server: Server, readonly port: number, private readonly lingerMs: number, log: Logger | undefined) {
+    server.on('connection', (socket: Socket) => {
+      if (this.closed || socket.remoteAddress === undefined) {
+        socket.destroy()
+        return
+      }
+      const wrapped = new NodeTcpSocket(socket, this.lingerMs)
+      if (this.connectionCb !== undefined) this.connectionCb(wrapped)
+      else this.backlog.push(wrapped)
+    })
+    server.on('error', (err) => {
+      log?.warn('tcp server error', { port, error: errnoOf(err) })
+    })
+  }
+
+  onConnection (cb: (socket: ITcpSocket) => void): void {
+    this.connectionCb = cb
+    for (const socket of this.backlog.splice(0)) cb(socket)
+  }
+
+  /** Stops listening (the port is free when this resolves); accepted connections stay open. */
+  async close (): Promise<void> {
+    if (this.closed) return
+    this.closed = true
+    for (const socket of this.backlog.splice(0)) socket.close()
+    // server.close()'s callback waits for every accepted connection to end; the listening
+    // handle itself is released synchronously, which is what callers wait for.
+    this.server.close()
+    this.server.unref()
+  }
+}
+
+class NodeUdpSocket implements IUdpSocket {
+  private messageCb: ((data: Uint8Array, remote: UdpRemote) => void) | undefined
+  private closed = false
+
+  constructor (private readonly socket: UdpSocketHandle, readonly port: number, private readonly log: Logger | undefined) {
+    socket.on('message', (msg: Buffer, rinfo) => {
+      if (!this.closed) this.messageCb?.(asUint8Array(msg), { address: normalizeAddress(rinfo.address), port: rinfo.port })
+    })
+    socket.on('error', (err) => {
+      log?.debug('udp socket error', { port, error: errnoOf(err) })
+    })
+  }
+
+  /** The datagram is copied, so the caller may reuse `data` at once. Errors drop the datagram. */
+  send (data: Uint8Array, host: string, port: number): void {
+    if (this.closed) return
+    try {
+      this.socket.send(data.slice(), port, host, (err) => {
+        if (err !== null && err !== undefined) this.log?.debug('udp send failed', { host, port, error: errnoOf(err) })
+      })
+    } catch (err) {
+      // Synchronous argument errors (bad port, socket closing): UDP is lossy anyway.
+      this.log?.debug('udp send refused', { host, port, error: errnoOf(err) })
+    }
+  }
+
+  onMessage (cb: (data: Uint8Array, remote: UdpRemote) => void): void { this.messageCb = cb }
+
+  close (): void {
+    if (this.closed) return
+    this.closed = true
+    this.messageCb = undefined
+    try {
+      this.socket.close()
+    } catch {
+      // Already closed by an error: nothing left to release.
+    }
+  }
+}
+
+/** `new NodeSocketFactory(settings?, deps?)`: real TCP and UDP sockets. */
+export class NodeSocketFactory implements ISocketFactory {
+  private readonly settings: NodeSocketFactorySettings
+  private readonly log: Logger | undefined
+
+  constructor (settings: Partial<NodeSocketFactorySettings> = {}, deps: NodeSocketFactoryDeps = {}) {
+    this.settings = { ...defaultNodeSocketFactorySettings, ...settings }
+    this.log = deps.log
+  }
+
+  /**
+   * @throws PEER_CONNECT_FAILED (reason: the errno code, e.g. 'ECONNREFUSED', or 'timeout'),
+   *   ABORTED (through `options.signal`)
+   */
+  async connectTcp (host: string, port: number, options: ConnectOptions = {}): Promise<ITcpSocket> {
+    const address = `${host}:${port}`
+    const signal = options.signal
+    if (signal?.aborted === true) throw new LodestoneError('ABORTED', { operation: 'connect' })
+    if (!Number.isInteger(port) || port <= 0 || port > 65_535) {
+      throw new LodestoneError('PEER_CONNECT_FAILED', { address, reason: 'EINVAL: bad port' })
+    }
+    const timeoutMs = options.timeoutMs ?? this.settings.connectTimeoutMs
+    return await new Promise<ITcpSocket>((resolve, reject) => {
+      // writableHighWaterMark is honoured by net.Socket (a stream.Duplex option) but missing from @types/node.
+      const connectOptions: NetConnectOpts & { writableHighWaterMark: number } = {
+        host, port, noDelay: true, writableHighWaterMark: this.settings.sendHighWaterMarkBytes
+      }
+      const socket = netConnect(connectOptions)
+      let settled = false
+      const fail = (error: LodestoneError): void => {
+        if (settled) return
+        settled = true
+        cleanup()
+        socket.destroy()
+        reject(error)
+      }
+      const onAbort = (): void => { fail(new LodestoneError('ABORTED', { operation: 'connect' })) }
+      const onError = (err: Error): void => {
+        fail(new LodestoneError('PEER_CONNECT_FAILED', { address, reason: errnoOf(err) }, { cause: err }))
+      }
+      const onClose = (): void => { fail(new LodestoneError('PEER_CONNECT_FAILED', { address, reason: 'closed' })) }
+      const timer = setTimeout(() => {
+        fail(new LodestoneError('PEER_CONNECT_FAILED', { address, reason: 'timeout' }))
+      }, timeoutMs)
+      const cleanup = (): void => {
+        clearTimeout(timer)
+        signal?.removeEventListener('abort', onAbort)
+        socket.off('error', onError)
+        socket.off('close', onClose)
+      }
+      socket.once('error', onError)
+      socket.once('close', onClose)
+      signal?.addEventListener('abort', onAbort, { once: true })
+      socket.once('connect', () => {
+        if (settled) return
+        settled = true
+        cleanup()
+        resolve(new NodeTcpSocket(socket, this.settings.lingerMs))
+      })
+    })
+  }
+
+  /** @throws LISTEN_FAILED (reason: the errno code, e.g. 'EADDRINUSE') */
+  async listenTcp (port: number, host?: string): Promise<ITcpServer> {
+    const server = createServer({ noDelay: true, highWaterMark: this.settings.sendHighWaterMarkBytes })
+    await new Promise<void>((resolve, reject) => {
+      const onError = (err: Error): void => {
+        reject(new LodestoneError('LISTEN_FAILED', { address: host ?? '::', port, reason: errnoOf(err) }, { cause: err }))
+      }
+      server.once('error', onError)
+      try {
+        server.listen({ port, host, exclusive: true }, () => {
+          server.off('error', onError)
+          resolve()
+        })
+      } catch (err) {
+        // Synchronous argument errors (port out of range).
+        server.off('error', onError)
+        reject(new LodestoneError('LISTEN_FAILED', { address: host ?? '::', port, reason: errnoOf(err) }, { cause: err }))
+      }
+    })
+    const bound = server.address()
+    const boundPort = typeof bound === 'object' && bound !== null ? bound.port : port
+    return new NodeTcpServer(server, boundPort, this.settings.lingerMs, this.log)
+  }
+
+  /** UDP over IPv4, or IPv6 when `host` is an IPv6 address. @throws LISTEN_FAILED */
+  async bindUdp (port: number, host?: string): Promise<IUdpSocket> {
+    const socket = createSocket({ type: host !== undefined && isIPv6(host) ? 'udp6' : 'udp4' })
+    await new Promise<void>((resolve, reject) => {
+      const onError = (err: Error): void => {
+        socket.close()
+        reject(new LodestoneError('LISTEN_FAILED', { address: host ?? '0.0.0.0', port, reason: errnoOf(err) }, { cause: err }))
+      }
+      socket.once('error', onError)
+      try {
+        socket.bind({ port, address: host, exclusive: true }, () => {
+          socket.off('error', onError)
+          resolve()
+        })
+      } catch (err) {
+        socket.off('error', onError)
+        reject(new LodestoneError('LISTEN_FAILED', { address: host ?? '0.0.0.0', port, reason: errnoOf(err) }, { cause: err }))
+      }
+    })
+    return new NodeUdpSocket(socket, socket.address().port, this.log)
+  }
+}

@@ -1,0 +1,70 @@
+import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { describe, expect, it } from 'vitest'
+import { NodeFileSystem, toStorageError } from '../../../../adapters/node/node-filesystem.js'
+import { codeOf, runFileSystemContract } from '../../../contracts/filesystem.contract.js'
+
+async function tempRoot (): Promise<string> {
+  return await mkdtemp(join(tmpdir(), 'lodestone-nodefs-'))
+}
+
+runFileSystemContract('NodeFileSystem', async () => {
+  const root = await tempRoot()
+  const fs = new NodeFileSystem(root)
+  return { fs, openHandleCount: () => fs.openHandleCount, cleanup: async () => { await rm(root, { recursive: true, force: true }) } }
+})
+
+describe('NodeFileSystem specifics', () => {
+  it('stays inside its root: escaping paths never touch the disk', async () => {
+    const parent = await tempRoot()
+    const root = join(parent, 'root')
+    const fs = new NodeFileSystem(root)
+    await writeFile(join(parent, 'secret'), 'top secret')
+    expect(await codeOf(fs.open('../secret', 'r'))).toBe('STORAGE_IO')
+    expect(await codeOf(fs.unlink('../secret'))).toBe('STORAGE_IO')
+    expect(await codeOf(fs.rename('../secret', 'x'))).toBe('STORAGE_IO')
+    expect(fs.resolvePath('a/b')).toBe(join(root, 'a', 'b'))
+    expect(fs.resolvePath('/a')).toBe(join(root, 'a'))
+    expect(fs.resolvePath('')).toBe(root)
+    await rm(parent, { recursive: true, force: true })
+  })
+
+  it('maps ENOSPC and EDQUOT to STORAGE_FULL, ENOENT to STORAGE_NOT_FOUND, the rest to STORAGE_IO', () => {
+    const err = (code: string): Error => Object.assign(new Error(code), { code })
+    expect(toStorageError(err('ENOSPC'), 'p', 'write').code).toBe('STORAGE_FULL')
+    expect(toStorageError(err('EDQUOT'), 'p', 'write').code).toBe('STORAGE_FULL')
+    expect(toStorageError(err('ENOENT'), 'p', 'open').code).toBe('STORAGE_NOT_FOUND')
+    const io = toStorageError(err('EACCES'), 'p', 'open')
+    expect(io.code).toBe('STORAGE_IO')
+    expect(io.details).toMatchObject({ path: 'p', operation: 'open' })
+    expect((io.details as { reason: string }).reason).toMatch(/^EACCES/)
+    expect(io.cause).toBeInstanceOf(Error)
+  })
+
+  it('reports STORAGE_FULL from a real full filesystem (/dev/full)', async () => {
+    // /dev/full answers every write with ENOSPC: the mapping is exercised end to end.
+    const fs = new NodeFileSystem('/dev')
+    const handle = await fs.open('full', 'r+')
+    try {
+      expect(await codeOf(handle.write(new Uint8Array(16), 0))).toBe('STORAGE_FULL')
+    } finally {
+      await handle.close()
+    }
+  })
+
+  it('opens r+ without truncating and without append semantics', async () => {
+    const root = await tempRoot()
+    const fs = new NodeFileSystem(root)
+    await writeFile(join(root, 'f'), 'abcdef')
+    const handle = await fs.open('f', 'r+')
+    await handle.write(new TextEncoder().encode('XY'), 2)
+    await handle.close()
+    const check = await fs.open('f', 'r')
+    const out = new Uint8Array(6)
+    await check.read(out, 0)
+    await check.close()
+    expect(new TextDecoder().decode(out)).toBe('abXYef')
+    await rm(root, { recursive: true, force: true })
+  })
+})
