@@ -33,6 +33,7 @@
  */
 import { LodestoneError, isLodestoneError } from '../errors.js'
 import type { IFileHandle, IFileSystem } from '../interfaces/filesystem.js'
+import { Bitfield } from '../util/bitfield.js'
 import { FileHandleCache } from './file-handle-cache.js'
 import { PieceLayout, type ContentLayout, type FileSpan } from './piece-layout.js'
 
@@ -238,16 +239,17 @@ export class TorrentContentStorage {
    * when a file the piece needs is missing or too short, so the piece cannot be complete.
    * @throws LodestoneError ABORTED when `signal` aborts; STORAGE_* on I/O failure.
    */
-  async * readPieces (options: { fromPiece?: number, toPiece?: number, signal?: AbortSignal } = {}): AsyncGenerator<{ piece: number, data: Uint8Array | null }> {
+  async * readPieces (options: { fromPiece?: number, toPiece?: number, signal?: AbortSignal, readAheadPieces?: number } = {}): AsyncGenerator<{ piece: number, data: Uint8Array | null }> {
     this.checkOpen()
     const from = options.fromPiece ?? 0
     const to = options.toPiece ?? this.layout.pieceCount
+    const readAhead = options.readAheadPieces ?? this.settings.readAheadPieces
     const sizes = await this.onDiskSizes()
     const queue: Array<{ piece: number, data: Promise<Uint8Array | null> }> = []
     let next = from
     try {
       while (next < to || queue.length > 0) {
-        while (next < to && queue.length <= this.settings.readAheadPieces) {
+        while (next < to && queue.length <= readAhead) {
           const piece = next++
           const data = this.isOnDisk(piece, sizes) ? this.readPiece(piece) : Promise.resolve(null)
           data.catch(() => {}) // awaited below; this only stops an early exit from leaving it unhandled
@@ -260,6 +262,46 @@ export class TorrentContentStorage {
     } finally {
       queue.length = 0
     }
+  }
+
+  /**
+   * Checks the data already on disk (resume without trusted state, recheck): reads pieces in order
+   * through {@link readPieces} and runs `verify` (the torrent's hash check) on up to `concurrency`
+   * pieces at once. Returns the pieces that passed. Memory stays below
+   * (`concurrency` + `readAheadPieces` + 1) pieces.
+   * @throws LodestoneError ABORTED when `signal` aborts; STORAGE_* on I/O failure; whatever `verify` throws.
+   */
+  async checkExisting (
+    verify: (piece: number, data: Uint8Array) => Promise<boolean>,
+    options: { concurrency?: number, signal?: AbortSignal, onProgress?: (checkedPieces: number, totalPieces: number) => void } = {}
+  ): Promise<Bitfield> {
+    const concurrency = Math.max(1, options.concurrency ?? 2)
+    const total = this.layout.pieceCount
+    const have = new Bitfield(total)
+    const inFlight = new Set<Promise<void>>()
+    let checked = 0
+    let failure: { error: unknown } | null = null
+    const done = (): void => {
+      checked++
+      options.onProgress?.(checked, total)
+    }
+    const readOptions = options.signal === undefined ? {} : { signal: options.signal }
+    for await (const { piece, data } of this.readPieces(readOptions)) {
+      if (failure !== null) break
+      if (data === null) {
+        done()
+        continue
+      }
+      const job: Promise<void> = verify(piece, data).then((ok) => {
+        if (ok) have.set(piece)
+        done()
+      }, (error: unknown) => { failure ??= { error } }).finally(() => { inFlight.delete(job) })
+      inFlight.add(job)
+      if (inFlight.size >= concurrency) await Promise.race(inFlight)
+    }
+    await Promise.all(inFlight)
+    if (failure !== null) throw (failure as { error: unknown }).error
+    return have
   }
 
   /** A file is complete: flush it and close its handle (later reads reopen it read-only). */

@@ -196,6 +196,37 @@ describe('TorrentContentStorage', () => {
     expect(partial).toEqual([3, 4])
   })
 
+  it('checks existing data with bounded concurrency and reports progress', async () => {
+    const fs = new TestFileSystem()
+    const layout = makeLayout('k', [40 * KiB, 60 * KiB], 16 * KiB)
+    const space = spaceBytes(layout.totalLengthBytes)
+    const onDisk = space.slice()
+    onDisk[20 * KiB] ^= 1 // corrupt piece 1
+    fs.put('k/f0.bin', onDisk.subarray(0, 40 * KiB))
+    fs.put('k/f1.bin', onDisk.subarray(40 * KiB, 90 * KiB)) // short: pieces 5 and 6 cannot be complete
+    const storage = new TorrentContentStorage({ fs }, layout)
+    let running = 0
+    let maxRunning = 0
+    const progress: number[] = []
+    const have = await storage.checkExisting(async (piece, data) => {
+      running++
+      maxRunning = Math.max(maxRunning, running)
+      await new Promise((resolve) => setTimeout(resolve, 1))
+      running--
+      const start = piece * 16 * KiB
+      return Buffer.from(data).equals(Buffer.from(space.subarray(start, start + data.length)))
+    }, { concurrency: 3, onProgress: (checked, total) => { progress.push(checked); expect(total).toBe(7) } })
+    expect([...have.ones()]).toEqual([0, 2, 3, 4])
+    expect(maxRunning).toBeGreaterThan(1)
+    expect(maxRunning).toBeLessThanOrEqual(3)
+    expect(progress).toEqual([1, 2, 3, 4, 5, 6, 7])
+    const failing = storage.checkExisting(async (piece) => {
+      if (piece === 2) throw new LodestoneError('INTERNAL', { reason: 'hasher died' })
+      return true
+    })
+    expect(await codeOf(failing)).toBe('INTERNAL')
+  })
+
   it('stops a recheck when its signal aborts', async () => {
     const fs = new TestFileSystem()
     const storage = new TorrentContentStorage({ fs }, makeLayout('a', [64 * KiB], 16 * KiB))
