@@ -9,6 +9,7 @@
  */
 import type { IFileSystem, IFileStat } from '../interfaces/filesystem.js'
 import { LodestoneError, hasCode } from '../errors.js'
+import { unsafeComponentReason } from './path-safety.js'
 
 /** One regular file found under the source. */
 export interface SourceFile {
@@ -69,7 +70,8 @@ function joinPath (dir: string, name: string): string {
 /**
  * Lists the regular files of `sourcePath` (a file or a directory) in canonical order.
  * @throws LodestoneError `CREATE_FAILED` when the path is missing, is neither a file nor a
- *   directory, holds no files, or nests deeper than 64 levels.
+ *   directory, holds no files, has a name a torrent cannot hold (see path-safety.ts), or nests
+ *   deeper than 64 levels.
  */
 export async function listSourceFiles (fs: IFileSystem, sourcePath: string, options: { signal?: AbortSignal } = {}): Promise<SourceListing> {
   const parts = sourcePath.split('/').filter((p) => p !== '' && p !== '.')
@@ -92,6 +94,10 @@ export async function listSourceFiles (fs: IFileSystem, sourcePath: string, opti
     }
     for (const name of names) {
       const path = joinPath(dir, name)
+      // A name every parser (ours included) would refuse (a '\\', a control character, a drive
+      // prefix) cannot go into a torrent; say so instead of making one nobody can load.
+      const unsafe = unsafeComponentReason(name)
+      if (unsafe !== null) throw createFailed(path, `file name not allowed in a torrent: ${unsafe}`)
       const entry = await statOrFail(fs, path)
       if (entry.isDirectory) await walk(path, [...below, name])
       else if (entry.isFile) files.push({ path: [...below, name], fsPath: path, lengthBytes: entry.size })

@@ -28,6 +28,7 @@ import { bencodeEncode, type BencodeEncodable } from '../protocol/bencode.js'
 import { MERKLE_BLOCK_LENGTH_BYTES, blockCount, nextPowerOfTwo, rootFromPieceLayer } from './merkle.js'
 import { hashPiece, type INativePathFileSystem, type IPieceHasher, type PieceHashRequest, type PieceHashResult } from './create-piece-hasher.js'
 import { listSourceFiles, type SourceFile } from './create-file-list.js'
+import { unsafeComponentReason } from './path-safety.js'
 
 /** Smallest piece length accepted (BEP 52 requires at least one 16 KiB block). */
 export const MIN_PIECE_LENGTH_BYTES = 16_384
@@ -168,9 +169,8 @@ function validate (options: CreateTorrentOptions): void {
   if (options.creationDate !== undefined && !Number.isSafeInteger(options.creationDate)) {
     throw invalid('creationDate', 'must be an integer (seconds since the epoch)')
   }
-  if (options.name !== undefined && (options.name === '' || options.name.includes('/') || options.name === '.' || options.name === '..')) {
-    throw invalid('name', 'must be a non-empty file name without "/"')
-  }
+  const badName = options.name === undefined ? null : unsafeComponentReason(options.name)
+  if (badName !== null) throw invalid('name', badName)
   for (const tier of options.announce ?? []) {
     for (const url of tier) if (url === '') throw invalid('announce', 'empty tracker URL')
   }
@@ -333,7 +333,8 @@ export async function createTorrent (sourcePath: string, options: CreateTorrentO
   const kind = options.kind ?? 'hybrid'
   const listing = await listSourceFiles(deps.fs, sourcePath, signal === undefined ? {} : { signal })
   const name = options.name ?? listing.baseName
-  if (name === '') throw invalid('name', 'the source path has no last component: pass a name')
+  const badBaseName = unsafeComponentReason(name)
+  if (badBaseName !== null) throw invalid('name', `${JSON.stringify(name)}: ${badBaseName}; pass a name`)
   const totalBytes = listing.files.reduce((n, f) => n + f.lengthBytes, 0)
   if (totalBytes === 0) {
     throw new LodestoneError('CREATE_FAILED', { path: sourcePath, reason: 'nothing to hash: every file is empty' }, { message: `cannot create a torrent from ${sourcePath}: every file is empty` })

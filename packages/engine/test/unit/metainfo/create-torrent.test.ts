@@ -320,6 +320,8 @@ describe('createTorrent', () => {
     await expect(create(fs, 'f', { pieceLengthBytes: 20_000 })).rejects.toMatchObject({ code: 'SETTINGS_INVALID', details: { key: 'pieceLengthBytes' } })
     await expect(create(fs, 'f', { pieceLengthBytes: 8192 })).rejects.toMatchObject({ code: 'SETTINGS_INVALID' })
     await expect(create(fs, 'f', { name: 'a/b' })).rejects.toMatchObject({ code: 'SETTINGS_INVALID', details: { key: 'name' } })
+    const odd = new MapFileSystem(new Map([['d/ok', content(3, 1)], ['d/bad\\name', content(3, 2)]]))
+    await expect(create(odd, 'd', {})).rejects.toMatchObject({ code: 'CREATE_FAILED', details: { path: 'd/bad\\name', reason: 'file name not allowed in a torrent: path separator in a component' } })
   })
 
   it('stops with ABORTED when its signal fires, before or during hashing', async () => {
