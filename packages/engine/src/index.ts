@@ -50,3 +50,12 @@ export { ConnectionManager, defaultConnectionSettings, type ConnectionSettings, 
 export { ListenRouter, type ListenRouterDeps, type ListenRouterStats, type IncomingHandler } from './core/listen-router.js'
 export { PieceVerifier, pieceLengthOf, type PieceVerifierDeps, type PieceCheck } from './core/piece-verifier.js'
 export { parsePeerAddress as parseAddress, formatPeerAddress, type PeerAddress } from './core/peer-address.js'
+export {
+  defaultTrackerSettings, parseTrackerUrl, dedupePeers, MAX_SCRAPE_HASHES,
+  type AnnounceEvent, type AnnounceParams, type AnnounceResult, type ScrapeEntry, type ScrapeResult, type TrackerClient,
+  type TrackerRequestOptions, type TrackerSettings, type TrackerUrl
+} from './tracker/announce.js'
+export { decodeCompactPeers, encodeCompactPeers, compactPeerCount, parseIp, canonicalIp, ipFamily, formatIpv4, formatIpv6, COMPACT_PEER_V4_BYTES, COMPACT_PEER_V6_BYTES, type IpFamily } from './tracker/compact-peers.js'
+export { HttpTracker, buildAnnounceUrl, parseAnnounceResponse, parseScrapeResponse, scrapeUrlFor, percentEncodeBytes, DEFAULT_ANNOUNCE_INTERVAL_SEC, type HttpTrackerDeps, type ParsedAnnounce } from './tracker/http-tracker.js'
+export { UdpTracker, UdpTrackerSocket, defaultUdpTrackerSocketSettings, type UdpTrackerDeps, type UdpTrackerSocketDeps, type UdpTrackerSocketSettings, type UdpTrackerSocketStats, type UdpEndpoint } from './tracker/udp-tracker.js'
+export { TrackerManager, defaultTrackerManagerSettings, type TrackerManagerDeps, type TrackerManagerSettings, type TrackerManagerEvents, type TrackerStatus, type AnnounceState, type StopOptions as TrackerStopOptions } from './tracker/tracker-manager.js'
