@@ -24,7 +24,7 @@
  * (extension payloads) are copied into the frame; blocks returned by `readBlock` are handed to the
  * socket, so the caller must not modify them afterwards.
  */
-import { LodestoneError, ProtocolError, isLodestoneError } from '../errors.js'
+import { LodestoneError, ProtocolError, hasCode, isLodestoneError } from '../errors.js'
 import type { IClock } from '../interfaces/clock.js'
 import type { Logger } from '../interfaces/logger.js'
 import type { ITcpSocket } from '../interfaces/socket.js'
@@ -139,7 +139,9 @@ export interface PeerConnectionInit {
   localBitfield?: () => Bitfield | null
   /**
    * Reads a block the peer asked for. Absent: we serve nothing (requests are rejected or dropped).
-   * The returned buffer is handed to the socket: do not modify it afterwards.
+   * The returned buffer is handed to the socket: do not modify it afterwards. Rejecting with a
+   * PEER_PROTOCOL_VIOLATION error closes the connection with it (the request was illegal, e.g. a
+   * piece we never announced); any other rejection rejects the request (BEP 6) and emits 'warning'.
    */
   readBlock?: (request: BlockRequest) => Promise<Uint8Array>
   /** BEP 10 extensions (ut_metadata, ut_pex...), one instance per connection. */
@@ -1035,6 +1037,11 @@ export class PeerConnection extends TypedEmitter<PeerConnectionEvents> {
 
   private onBlockReadFailed (entry: UploadEntry, error: unknown): void {
     if (this.currentState !== 'active') return
+    if (hasCode(error, 'PEER_PROTOCOL_VIOLATION')) {
+      // The owner judged the request itself illegal (e.g. a piece we never announced).
+      this.close(error)
+      return
+    }
     const index = this.uploadQueue.indexOf(entry)
     if (index >= 0) {
       this.removeUpload(index)

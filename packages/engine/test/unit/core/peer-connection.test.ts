@@ -540,6 +540,15 @@ describe('PeerConnection serving requests', () => {
     expect(peer.state).toBe('active')
   })
 
+  it('closes the connection when readBlock calls the request a protocol violation', async () => {
+    const { peer, feed, reads, closedReason } = serving()
+    peer.unchoke()
+    feed({ type: 'request', piece: 1, begin: 0, length: 4 })
+    reads[0]!.reject(new ProtocolError('PEER_PROTOCOL_VIOLATION', { reason: 'piece we do not have' }))
+    await flush()
+    expect(hasCode(closedReason(), 'PEER_PROTOCOL_VIOLATION')).toBe(true)
+  })
+
   it('stops reading and sending while the socket is above its high-water mark', async () => {
     const { peer, feed, reads, socket, remote, names } = serving({ settings: { maxUploadReadAheadBytes: 8 } })
     peer.unchoke()
