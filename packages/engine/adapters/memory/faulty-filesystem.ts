@@ -51,10 +51,10 @@ export class FaultyFileSystem implements IFileSystem {
     return new FaultyFileHandle(this, await this.inner.open(path, mode), path)
   }
 
-  async stat (path: string): Promise<IFileStat> { this.check('stat', path); return await this.inner.stat(path) }
-  async exists (path: string): Promise<boolean> { this.check('exists', path); return await this.inner.exists(path) }
+  async stat (path: string): Promise<IFileStat> { this.check('stat', path); return this.inner.stat(path) }
+  async exists (path: string): Promise<boolean> { this.check('exists', path); return this.inner.exists(path) }
   async mkdir (path: string, options?: { recursive?: boolean }): Promise<void> { this.check('mkdir', path); await this.inner.mkdir(path, options) }
-  async readdir (path: string): Promise<string[]> { this.check('readdir', path); return await this.inner.readdir(path) }
+  async readdir (path: string): Promise<string[]> { this.check('readdir', path); return this.inner.readdir(path) }
   async unlink (path: string): Promise<void> { this.check('unlink', path); await this.inner.unlink(path) }
   async rmdir (path: string, options?: { recursive?: boolean }): Promise<void> { this.check('rmdir', path); await this.inner.rmdir(path, options) }
   async rename (from: string, to: string): Promise<void> { this.check('rename', from); await this.inner.rename(from, to) }
@@ -86,7 +86,7 @@ class FaultyFileHandle implements IFileHandle {
 
   async read (buffer: Uint8Array, position: number): Promise<number> {
     this.fs.check('read', this.path)
-    return await this.inner.read(buffer, position)
+    return this.inner.read(buffer, position)
   }
 
   async write (buffer: Uint8Array, position: number): Promise<number> {
@@ -97,7 +97,7 @@ class FaultyFileHandle implements IFileHandle {
       else this.fs.refund(allowed)
       throw new LodestoneError('STORAGE_FULL', { path: this.path })
     }
-    return await this.inner.write(buffer, position)
+    return this.inner.write(buffer, position)
   }
 
   async truncate (lengthBytes: number): Promise<void> { this.fs.check('truncate', this.path); await this.inner.truncate(lengthBytes) }

@@ -203,7 +203,7 @@ export class ManualClock implements IClock {
    * then left at that deadline.
    */
   async advanceUntilIdle (maxMs = 60_000, options: AsyncRunOptions = {}): Promise<boolean> {
-    return await this.runUntil(() => this.heap.length === 0, maxMs, { idleSettleTurns: 0, ...options })
+    return this.runUntil(() => this.heap.length === 0, maxMs, { idleSettleTurns: 0, ...options })
   }
 
   private enter (): void {

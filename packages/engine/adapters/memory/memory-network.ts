@@ -558,6 +558,7 @@ class MemoryTcpServer implements ITcpServer {
     this.flushBacklog()
   }
 
+  // eslint-disable-next-line @typescript-eslint/require-await -- the port is async; closing is immediate here
   async close (): Promise<void> {
     if (!this.open) return
     this.open = false
@@ -631,15 +632,17 @@ export class MemorySocketFactory implements ISocketFactory {
    *   ABORTED (through `options.signal`)
    */
   async connectTcp (host: string, port: number, options: ConnectOptions = {}): Promise<ITcpSocket> {
-    return await this.network.connect(this.hostState, host, port, options)
+    return this.network.connect(this.hostState, host, port, options)
   }
 
   /** @throws LISTEN_FAILED when the port is taken ('EADDRINUSE') or `host` is not this host ('EADDRNOTAVAIL'). */
+  // eslint-disable-next-line @typescript-eslint/require-await -- async so that errors become rejections
   async listenTcp (port: number, host?: string): Promise<ITcpServer> {
     return this.network.listen(this.hostState, port, host)
   }
 
   /** @throws LISTEN_FAILED as {@link listenTcp}. */
+  // eslint-disable-next-line @typescript-eslint/require-await -- async so that errors become rejections
   async bindUdp (port: number, host?: string): Promise<IUdpSocket> {
     return this.network.bindUdp(this.hostState, port, host)
   }
@@ -797,7 +800,7 @@ export class MemoryNetwork {
     if (localPort === undefined) throw new LodestoneError('PEER_CONNECT_FAILED', { address: target, reason: 'EADDRNOTAVAIL: no free port' })
     client.holdTcpPort(localPort)
 
-    return await new Promise<ITcpSocket>((resolve, reject) => {
+    return new Promise<ITcpSocket>((resolve, reject) => {
       let settled = false
       const timeoutMs = options.timeoutMs ?? this.settings.connectTimeoutMs
       const finish = (error: LodestoneError | undefined, socket?: MemoryTcpSocket): void => {

@@ -5,6 +5,7 @@
  * Values are copied in and out, so neither the caller nor the store can change the other's bytes
  * afterwards (what a persistent store gives for free).
  */
+/* eslint-disable @typescript-eslint/require-await -- the port is async; memory completes synchronously */
 import type { ISessionStore } from '../../src/interfaces/session-store.js'
 
 export class MemorySessionStore implements ISessionStore {

@@ -89,7 +89,7 @@ export class FileSessionStore implements ISessionStore {
 
   async get (key: string): Promise<Uint8Array | null> {
     const file = this.fileFor(key, 'get')
-    return await this.enqueue(key, async () => {
+    return this.enqueue(key, async () => {
       try {
         const data = await readFile(file)
         return new Uint8Array(data.buffer, data.byteOffset, data.byteLength)
@@ -144,7 +144,7 @@ export class FileSessionStore implements ISessionStore {
     void tail.then(() => {
       if (this.queues.get(key) === tail) this.queues.delete(key)
     })
-    return await run
+    return run
   }
 
   /** Creates the directory and sweeps temporary files left by a crash; once. */

@@ -26,7 +26,7 @@ const OPEN_FLAGS: Readonly<Record<FileOpenMode, number>> = {
  * ENOENT → STORAGE_NOT_FOUND, ENOSPC / EDQUOT → STORAGE_FULL, else STORAGE_IO.
  */
 export function toStorageError (err: unknown, path: string, operation: string): LodestoneError {
-  if (err instanceof LodestoneError) return err
+  if (err instanceof LodestoneError) return err as LodestoneError
   const code = typeof err === 'object' && err !== null ? (err as { code?: unknown }).code : undefined
   if (code === 'ENOENT') return new LodestoneError('STORAGE_NOT_FOUND', { path }, { cause: err })
   if (code === 'ENOSPC' || code === 'EDQUOT') return new LodestoneError('STORAGE_FULL', { path }, { cause: err })

@@ -125,7 +125,7 @@ export class NodeHttpClient implements IHttpClient {
   ): Promise<HttpResponse> {
     const limitBytes = options.maxBodyBytes
     const original = url.href
-    return await new Promise<HttpResponse>((resolve, reject) => {
+    return new Promise<HttpResponse>((resolve, reject) => {
       let done = false
       const fail = (error: LodestoneError): void => {
         if (done) return
@@ -154,8 +154,8 @@ export class NodeHttpClient implements IHttpClient {
         }
         const declared = Number(headers['content-length'])
         if (Number.isFinite(declared) && declared > limitBytes) {
-          res.destroy()
           fail(new LodestoneError('TRACKER_RESPONSE_TOO_LARGE', { url: original, limitBytes }))
+          res.destroy()
           return
         }
         let body: Readable = res
@@ -169,9 +169,10 @@ export class NodeHttpClient implements IHttpClient {
           if (done) return
           total += chunk.length
           if (total > limitBytes) {
+            // Settle first: destroying the response emits its own errors synchronously.
+            fail(new LodestoneError('TRACKER_RESPONSE_TOO_LARGE', { url: original, limitBytes }))
             res.destroy()
             if (body !== res) body.destroy()
-            fail(new LodestoneError('TRACKER_RESPONSE_TOO_LARGE', { url: original, limitBytes }))
             return
           }
           chunks.push(new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength))

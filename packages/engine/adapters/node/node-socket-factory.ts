@@ -201,14 +201,15 @@ class NodeTcpServer implements ITcpServer {
   }
 
   /** Stops listening (the port is free when this resolves); accepted connections stay open. */
-  async close (): Promise<void> {
-    if (this.closed) return
+  close (): Promise<void> {
+    if (this.closed) return Promise.resolve()
     this.closed = true
     for (const socket of this.backlog.splice(0)) socket.close()
     // server.close()'s callback waits for every accepted connection to end; the listening
     // handle itself is released synchronously, which is what callers wait for.
     this.server.close()
     this.server.unref()
+    return Promise.resolve()
   }
 }
 
@@ -274,7 +275,7 @@ export class NodeSocketFactory implements ISocketFactory {
       throw new LodestoneError('PEER_CONNECT_FAILED', { address, reason: 'EINVAL: bad port' })
     }
     const timeoutMs = options.timeoutMs ?? this.settings.connectTimeoutMs
-    return await new Promise<ITcpSocket>((resolve, reject) => {
+    return new Promise<ITcpSocket>((resolve, reject) => {
       // writableHighWaterMark is honoured by net.Socket (a stream.Duplex option) but missing from @types/node.
       const connectOptions: NetConnectOpts & { writableHighWaterMark: number } = {
         host, port, noDelay: true, writableHighWaterMark: this.settings.sendHighWaterMarkBytes
