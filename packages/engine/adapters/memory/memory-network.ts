@@ -410,7 +410,8 @@ class MemoryTcpSocket implements ITcpSocket {
   send (data: Uint8Array): boolean {
     if (!this.open) return false
     if (data.length > 0) {
-      this.out.enqueue(data)
+      // Receivers get plain Uint8Array views (as from the Node adapter), even if a Buffer was sent.
+      this.out.enqueue(Object.getPrototypeOf(data) === Uint8Array.prototype ? data : new Uint8Array(data.buffer, data.byteOffset, data.byteLength))
       this.out.pump(true)
     }
     const ok = this.out.queuedBytes < this.network.settings.sendHighWaterMarkBytes
@@ -892,7 +893,7 @@ export class MemoryNetwork {
     if (to === undefined || this.isBlocked(from, to)) return
     const link = this.link(from.address, address)
     if (link.settings.lossRate > 0 && this.random.next() < link.settings.lossRate) return
-    const copy = data.slice()
+    const copy = new Uint8Array(data) // a real copy even for a Buffer, whose slice() is a view
     const doneMs = this.transmit(from.address, address, copy.length)
     const jitterMs = link.settings.jitterMs > 0 ? this.random.next() * link.settings.jitterMs : 0
     const arrivalMs = doneMs + link.settings.latencyMs + jitterMs

@@ -230,7 +230,7 @@ class NodeUdpSocket implements IUdpSocket {
   send (data: Uint8Array, host: string, port: number): void {
     if (this.closed) return
     try {
-      this.socket.send(data.slice(), port, host, (err) => {
+      this.socket.send(new Uint8Array(data), port, host, (err) => {
         if (err !== null && err !== undefined) this.log?.debug('udp send failed', { host, port, error: errnoOf(err) })
       })
     } catch (err) {

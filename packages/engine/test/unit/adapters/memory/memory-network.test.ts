@@ -396,6 +396,32 @@ describe('MemoryNetwork determinism and hygiene', () => {
     await expectClean(w)
   })
 
+  it('delivers plain Uint8Arrays even when Buffers are sent, and copies datagrams at send', async () => {
+    const w = world()
+    const { server, client, remote } = await connectPair(w)
+    const chunks: Uint8Array[] = []
+    remote.onData((d) => chunks.push(d))
+    client.send(Buffer.from('buffer bytes'))
+    const a = await w.network.host('a').bindUdp(0)
+    const b = await w.network.host('b').bindUdp(0)
+    const datagrams: Uint8Array[] = []
+    b.onMessage((d) => datagrams.push(d))
+    const reused = Buffer.from('first')
+    a.send(reused, 'b', b.port)
+    reused.write('XXXXX')
+    await w.clock.advanceUntilIdle()
+    expect(chunks.map((c) => Object.getPrototypeOf(c) === Uint8Array.prototype)).toEqual([true])
+    expect(new TextDecoder().decode(chunks[0])).toBe('buffer bytes')
+    expect(new TextDecoder().decode(datagrams[0])).toBe('first')
+    expect(Object.getPrototypeOf(datagrams[0])).toBe(Uint8Array.prototype)
+    a.close()
+    b.close()
+    client.close()
+    remote.close()
+    await server.close()
+    await expectClean(w)
+  })
+
   it('gives each outgoing connection its own ephemeral port and reuses ports after close', async () => {
     const w = world()
     const server = await w.network.host('b').listenTcp(1)
