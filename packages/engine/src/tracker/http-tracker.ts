@@ -16,7 +16,7 @@ import {
   bencodeDecodePrefix, getBytes, getDict, getInt, getText, isBencodeBytes, isBencodeDict, isBencodeList,
   keyToBytes, type BencodeDict, type BencodeValue
 } from '../protocol/bencode.js'
-import { fromUtf8, toHex } from '../util/bytes.js'
+import { fromUtf8, fromUtf8Strict, toHex } from '../util/bytes.js'
 import {
   MAX_SCRAPE_HASHES, dedupePeers, defaultTrackerSettings, parseTrackerUrl, trackerText,
   type AnnounceParams, type AnnounceResult, type ScrapeResult, type TrackerClient, type TrackerRequestOptions,
@@ -168,8 +168,9 @@ export function parseScrapeResponse (body: Uint8Array, url: string, asked: reado
   const wanted = new Set(asked.map((h) => toHex(h)))
   const out: ScrapeResult = new Map()
   for (const [key, value] of files) {
-    if (key.length !== 20 || !isBencodeDict(value)) continue
-    const hex = toHex(keyToBytes(key))
+    const hashBytes = scrapeKeyHash(key)
+    if (hashBytes === null || !isBencodeDict(value)) continue
+    const hex = toHex(hashBytes)
     if (!wanted.has(hex)) continue
     out.set(hex, {
       complete: nonNegative(getInt(value, 'complete')),
@@ -287,6 +288,25 @@ function decodeDictPeers (list: readonly BencodeValue[]): PeerAddress[] {
     const host = canonicalIp(fromUtf8(ipBytes))
     if (host === null || host === '0.0.0.0' || host === '::') continue
     out.push({ host, port })
+  }
+  return out
+}
+
+/**
+ * The info hash a scrape `files` key stands for. Besides the 20 raw bytes, a key that is the UTF-8
+ * encoding of the 20 bytes read as Latin-1 is accepted: the `bittorrent-tracker` npm server (11.x)
+ * writes its keys that way, so every hash with a byte >= 0x80 would otherwise go missing.
+ */
+function scrapeKeyHash (key: string): Uint8Array | null {
+  if (key.length === 20) return keyToBytes(key)
+  if (key.length <= 20 || key.length > 40) return null
+  const text = fromUtf8Strict(keyToBytes(key))
+  if (text === null || text.length !== 20) return null
+  const out = new Uint8Array(20)
+  for (let i = 0; i < 20; i++) {
+    const c = text.charCodeAt(i)
+    if (c > 0xff) return null
+    out[i] = c
   }
   return out
 }

@@ -8,9 +8,11 @@
  * connection ids per tracker endpoint (BEP 15 lets a client reuse one for a minute), so the
  * torrents announcing to the same tracker share one connect.
  *
- * Hostile or stray datagrams (too short, unknown transaction id, wrong sender, wrong action) are
- * dropped with a warning and the request keeps waiting; they never fail a request. A tracker's
- * `error` action (3) fails it with TRACKER_FAILURE and the tracker's message.
+ * Hostile or stray datagrams (shorter than the 8-byte header, unknown transaction id, wrong
+ * sender, wrong action) are dropped with a warning and the request keeps waiting: anyone can
+ * send us datagrams, so they never fail a request. The tracker's own answer to our transaction can:
+ * the `error` action (3) fails it with TRACKER_FAILURE and the tracker's message, and so does an
+ * answer too short for its action.
  *
  * Retransmission (BEP 15): a request unanswered after `base · 2ⁿ` ms is sent again with the same
  * transaction id (so a late answer to an earlier copy still counts), n = 0 … `udpMaxRetransmits`.
@@ -90,12 +92,10 @@ export interface UdpTrackerSocketStats {
   connectsSent: number
 }
 
-/** What a pending transaction accepts besides the `error` action. */
-type Expect = (data: Uint8Array) => boolean
-
 interface Pending {
   endpoint: UdpEndpoint
-  expect: Expect
+  /** The action an answer must carry (besides `error`). */
+  action: number
   /** An accepted answer that arrived while nobody waited (between a timeout and the resend). */
   buffered: Uint8Array | null
   waiter: ((data: Uint8Array) => void) | null
@@ -162,12 +162,12 @@ export class UdpTrackerSocket {
    * BEP 15 says and connecting first when no fresh connection id is cached.
    * @throws TRACKER_FAILURE (tracker `error` action), TRACKER_TIMEOUT, ABORTED, CLOSED
    */
-  async request (url: string, endpoint: UdpEndpoint, action: number, body: Uint8Array, expect: Expect,
+  async request (url: string, endpoint: UdpEndpoint, action: number, body: Uint8Array, minAnswerBytes: number,
     settings: TrackerSettings, options: TrackerRequestOptions = {}): Promise<Uint8Array> {
     const attempt = { n: 0 }
     for (;;) {
       const connectionId = await this.connectionId(url, endpoint, settings, options)
-      const answer = await this.sendUntilAnswered(url, endpoint, connectionId, action, body, expect, settings, options, attempt)
+      const answer = await this.sendUntilAnswered(url, endpoint, connectionId, action, body, minAnswerBytes, settings, options, attempt)
       // null: the connection id went stale while retransmitting; renew it and carry on with the same n.
       if (answer !== null) return answer
     }
@@ -175,8 +175,8 @@ export class UdpTrackerSocket {
 
   /** Sends one request with retransmissions; null when the connection id expired on the way. */
   private async sendUntilAnswered (url: string, endpoint: UdpEndpoint, connectionId: Uint8Array, action: number, body: Uint8Array,
-    expect: Expect, settings: TrackerSettings, options: TrackerRequestOptions, attempt: { n: number }): Promise<Uint8Array | null> {
-    const txId = this.allocate(endpoint, expect)
+    minAnswerBytes: number, settings: TrackerSettings, options: TrackerRequestOptions, attempt: { n: number }): Promise<Uint8Array | null> {
+    const txId = this.allocate(endpoint, action)
     const packet = new Uint8Array(16 + body.length)
     packet.set(connectionId, 0)
     const view = new DataView(packet.buffer)
@@ -190,7 +190,7 @@ export class UdpTrackerSocket {
         if (answer !== null) {
           // After an error (often an expired or unknown connection id) the next request reconnects.
           if (readU32(answer, 0) === UDP_ACTION.error) this.forgetConnection(endpoint)
-          return checkError(answer, url)
+          return checkAnswer(answer, url, minAnswerBytes)
         }
         if (attempt.n >= settings.udpMaxRetransmits) {
           throw new LodestoneError('TRACKER_TIMEOUT', { url, timeoutMs: settings.udpRetransmitBaseMs * (2 ** (attempt.n + 1) - 1) })
@@ -259,7 +259,7 @@ export class UdpTrackerSocket {
   }
 
   private async connect (url: string, endpoint: UdpEndpoint, settings: TrackerSettings, signal: AbortSignal): Promise<Uint8Array> {
-    const txId = this.allocate(endpoint, (d) => d.length >= CONNECT_RESPONSE_BYTES && readU32(d, 0) === UDP_ACTION.connect)
+    const txId = this.allocate(endpoint, UDP_ACTION.connect)
     const packet = new Uint8Array(CONNECT_REQUEST_BYTES)
     const view = new DataView(packet.buffer)
     view.setUint32(0, PROTOCOL_ID_HIGH)
@@ -272,8 +272,7 @@ export class UdpTrackerSocket {
         await this.send(endpoint, packet)
         const answer = await this.wait(txId, url, settings.udpRetransmitBaseMs * 2 ** n, { signal })
         if (answer !== null) {
-          checkError(answer, url)
-          const id = answer.slice(8, 16)
+          const id = checkAnswer(answer, url, CONNECT_RESPONSE_BYTES).slice(8, 16)
           this.connections.set(endpointKey(endpoint), { id, obtainedAtMs: this.deps.clock.now() })
           return id
         }
@@ -287,13 +286,13 @@ export class UdpTrackerSocket {
     }
   }
 
-  private allocate (endpoint: UdpEndpoint, expect: Expect): number {
+  private allocate (endpoint: UdpEndpoint, action: number): number {
     if (this.closed) throw new LodestoneError('CLOSED', { what: 'udp tracker socket' })
     let txId: number
     do {
       txId = Math.floor(this.deps.random.next() * 0x1_0000_0000) >>> 0
     } while (this.pending.has(txId))
-    this.pending.set(txId, { endpoint, expect, buffered: null, waiter: null })
+    this.pending.set(txId, { endpoint, action, buffered: null, waiter: null })
     return txId
   }
 
@@ -366,7 +365,7 @@ export class UdpTrackerSocket {
     if (remote.port !== p.endpoint.port || canonicalIp(remote.address) !== p.endpoint.address) {
       return this.drop('answer from an unexpected address', remote, data.length)
     }
-    if (action !== UDP_ACTION.error && !p.expect(data)) return this.drop('unexpected action or short answer', remote, data.length)
+    if (action !== UDP_ACTION.error && action !== p.action) return this.drop('answer with an unexpected action', remote, data.length)
     if (p.waiter !== null) p.waiter(data)
     else p.buffered = data
   }
@@ -406,8 +405,7 @@ export class UdpTracker implements TrackerClient {
     const endpoint = await this.resolve(options)
     const body = encodeAnnounceBody(params)
     const family = ipFamily(endpoint.address) ?? 4
-    const answer = await this.deps.socket.request(this.url, endpoint, UDP_ACTION.announce, body,
-      (d) => d.length >= ANNOUNCE_RESPONSE_HEADER_BYTES && readU32(d, 0) === UDP_ACTION.announce, this.settings, options)
+    const answer = await this.deps.socket.request(this.url, endpoint, UDP_ACTION.announce, body, ANNOUNCE_RESPONSE_HEADER_BYTES, this.settings, options)
     return parseUdpAnnounceResponse(answer, this.url, family, this.settings)
   }
 
@@ -416,8 +414,7 @@ export class UdpTracker implements TrackerClient {
     const endpoint = await this.resolve(options)
     const body = new Uint8Array(20 * hashes.length)
     hashes.forEach((h, i) => { body.set(h.subarray(0, 20), 20 * i) })
-    const answer = await this.deps.socket.request(this.url, endpoint, UDP_ACTION.scrape, body,
-      (d) => d.length >= HEADER_BYTES && readU32(d, 0) === UDP_ACTION.scrape, this.settings, options)
+    const answer = await this.deps.socket.request(this.url, endpoint, UDP_ACTION.scrape, body, HEADER_BYTES, this.settings, options)
     const out: ScrapeResult = new Map()
     // Entries come in request order; a short answer covers a prefix of the hashes.
     const count = Math.min(hashes.length, Math.floor((answer.length - HEADER_BYTES) / SCRAPE_ENTRY_BYTES))
@@ -478,8 +475,17 @@ export function parseUdpAnnounceResponse (answer: Uint8Array, url: string, famil
   }
 }
 
-function checkError (answer: Uint8Array, url: string): Uint8Array {
-  if (readU32(answer, 0) !== UDP_ACTION.error) return answer
+/**
+ * The answer to our transaction: the `error` action or a truncated answer fails the request. A
+ * truncated answer is how some trackers refuse (opentracker answers an announce for a torrent
+ * outside its whitelist with the 8-byte header alone); waiting for a better one would only delay
+ * the fall-through to the next tracker.
+ */
+function checkAnswer (answer: Uint8Array, url: string, minBytes: number): Uint8Array {
+  if (readU32(answer, 0) !== UDP_ACTION.error) {
+    if (answer.length >= minBytes) return answer
+    throw new ProtocolError('TRACKER_FAILURE', { url, reason: `answer too short (${answer.length} bytes)` })
+  }
   const reason = trackerText(fromUtf8(answer.subarray(HEADER_BYTES)).replace(/\0+$/, '')) || 'tracker error'
   throw new ProtocolError('TRACKER_FAILURE', { url, reason }, { message: `tracker ${url} refused: ${reason}` })
 }

@@ -305,6 +305,19 @@ describe('HTTP tracker: scrape (BEP 48)', () => {
     ]])
   })
 
+  it('reads keys written as UTF-8 of Latin-1 (the bittorrent-tracker npm server does that)', async () => {
+    const high = Uint8Array.from({ length: 20 }, (_, i) => 0x80 + i)
+    const utf8Key = String.fromCharCode(...new TextEncoder().encode(String.fromCharCode(...high)))
+    expect(utf8Key.length).toBe(40)
+    const files = new Map<string, BencodeEncodable>([
+      [utf8Key, new Map<string, BencodeEncodable>([['complete', 3], ['incomplete', 1], ['downloaded', 3]])],
+      ['\xff'.repeat(30), new Map<string, BencodeEncodable>([['complete', 9]])]
+    ])
+    const http = new FakeHttp().answer(new Map<string, BencodeEncodable>([['files', files]]))
+    const result = await new HttpTracker('http://t/announce', { httpClient: http }).scrape([high])
+    expect([...result.values()]).toEqual([{ complete: 3, incomplete: 1, downloaded: 3 }])
+  })
+
   it('refuses to scrape a tracker without a scrape URL, and reports scrape failures', async () => {
     const http = new FakeHttp().answer({ 'failure reason': 'no scrape here' }).answer({ interval: 5 })
     const none = new HttpTracker('http://t/tracker', { httpClient: http })

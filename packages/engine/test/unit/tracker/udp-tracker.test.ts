@@ -237,13 +237,26 @@ describe('UDP tracker: exchanges', () => {
       reply(concat(packet(action(data), tx), CONNECTION_ID, new Uint8Array(12)), { address: '127.0.0.2' })
       reply(concat(packet(action(data), tx), CONNECTION_ID, new Uint8Array(12)), { port: 1 })
       reply(packet(2, tx, 0, 0, 0))
-      if (action(data) === 1) reply(packet(1, tx, 5)) // announce answer shorter than 20 bytes
       good(data, reply)
     }
     const result = await tracker().announce(params)
     expect(result.peers).toEqual([{ host: '10.9.9.9', port: 1 }])
-    expect(socket.stats.datagramsDropped).toBe(11)
-    expect(logger.warnings.filter((w) => w.startsWith('udp tracker: dropped')).length).toBe(11)
+    expect(socket.stats.datagramsDropped).toBe(10)
+    expect(logger.warnings.filter((w) => w.startsWith('udp tracker: dropped')).length).toBe(10)
+    expect(socket.pendingCount).toBe(0)
+  })
+
+  it('fails on a truncated answer to our own transaction (opentracker\'s refusal)', async () => {
+    const { net, socket, tracker } = setup()
+    const good = goodTracker(new Uint8Array(0))
+    net.tracker = (data, reply) => {
+      if (action(data) === 1) reply(packet(1, txOf(data)))
+      else good(data, reply)
+    }
+    const error = await rejection(tracker().announce(params))
+    expect(error.code).toBe('TRACKER_FAILURE')
+    expect(error.details).toMatchObject({ reason: 'answer too short (8 bytes)' })
+    expect(net.sent).toHaveLength(2)
     expect(socket.pendingCount).toBe(0)
   })
 
