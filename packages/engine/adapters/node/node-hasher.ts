@@ -54,7 +54,8 @@ type Segment = [SharedArrayBuffer, number, number]
 interface DigestJob { kind: 'digest', algorithm: HashAlgorithm, segments: Segment[] }
 interface PieceJob { kind: 'piece', segments: Segment[], sha1PadBytes: number, v2Leaves: number }
 interface FileJob { kind: 'file', files: FilePieceSegment[], sha1PadBytes: number, v2Leaves: number }
-type JobMessage = (DigestJob | PieceJob | FileJob) & { id: number }
+interface BulkJob { kind: 'bulk', counter: SharedArrayBuffer, jobs: Array<Omit<FileJob, 'kind'>> }
+type JobMessage = (DigestJob | PieceJob | FileJob | BulkJob) & { id: number }
 
 interface PendingJob {
   message: JobMessage
@@ -62,9 +63,11 @@ interface PendingJob {
   slabs: SharedArrayBuffer[]
   resolve: (value: Uint8Array) => void
   reject: (err: unknown) => void
+  /** Bulk jobs: results that arrive before the job ends. */
+  onPartial?: (items: ReadonlyArray<number | Uint8Array>) => void
 }
 
-interface WorkerReply { id: number, result?: Uint8Array, error?: string, code?: string, path?: string }
+interface WorkerReply { id: number, result?: Uint8Array, partial?: Array<number | Uint8Array>, error?: string, code?: string, path?: string }
 
 /**
  * The worker's code, valid as a script and as a module (`eval: true`). It answers each job with
@@ -168,14 +171,43 @@ parentPort.on('message', (m) => {
       }
     } else if (m.kind === 'piece') {
       result = hashPieceParts(views(m.segments), m.sha1PadBytes, m.v2Leaves)
-    } else {
+    } else if (m.kind === 'file') {
       result = hashPieceParts(readSegments(m.files), m.sha1PadBytes, m.v2Leaves)
+    } else {
+      bulk(m)
+      return
     }
     parentPort.postMessage({ id: m.id, result })
   } catch (err) {
     parentPort.postMessage({ id: m.id, error: String(err && err.message || err), code: err && err.code, path: err && err.path })
   }
 })
+// Bulk file hashing: every worker of the pool runs this on the same job list and takes the next
+// piece with an atomic increment, so no thread waits for another. Results go back in batches
+// (index, bytes, index, bytes...) at most every 50 ms; the last batch is the job's result. On a
+// failure the counter is pushed past the end so the other workers stop too.
+function bulk (m) {
+  const counter = new Int32Array(m.counter)
+  let batch = []
+  let sentAt = Date.now()
+  try {
+    for (;;) {
+      const i = Atomics.add(counter, 0, 1)
+      if (i >= m.jobs.length) break
+      const j = m.jobs[i]
+      batch.push(i, hashPieceParts(readSegments(j.files), j.sha1PadBytes, j.v2Leaves))
+      if (Date.now() - sentAt >= 50) {
+        parentPort.postMessage({ id: m.id, partial: batch })
+        batch = []
+        sentAt = Date.now()
+      }
+    }
+    parentPort.postMessage({ id: m.id, partial: batch, result: new Uint8Array(0) })
+  } catch (err) {
+    Atomics.store(counter, 0, m.jobs.length)
+    parentPort.postMessage({ id: m.id, partial: batch, error: String(err && err.message || err), code: err && err.code, path: err && err.path })
+  }
+}
 `
 
 const oneShotHash = (nodeCrypto as { hash?: (algorithm: string, data: Uint8Array, encoding: 'buffer') => Uint8Array }).hash
@@ -193,6 +225,11 @@ function byteLengthOf (data: Uint8Array | readonly Uint8Array[]): number {
   let n = 0
   for (const d of data) n += d.length
   return n
+}
+
+/** A function, not an inline check, because TypeScript keeps `signal.aborted` narrowed across awaits. */
+function isAborted (signal: AbortSignal | undefined): boolean {
+  return signal?.aborted === true
 }
 
 /** The worker-side form of a request: -1 / 0 mean "not wanted". */
@@ -358,6 +395,56 @@ export class NodeHasher implements IPieceHasher {
     return unpackPiece(await this.submit({ kind: 'file', files, ...shape, id: this.nextId++ }, []), shape)
   }
 
+  /**
+   * Hashes many pieces read from files, using every worker: each worker takes the next piece
+   * with an atomic counter in shared memory, reads and hashes it, and reports results in
+   * batches, so the calling thread only wakes a few times a second. `onPiece` gets each piece's
+   * index in `pieces` and its result, in completion order.
+   *
+   * Measured on the 2-core bench machine (1 GiB hybrid, 512 KiB pieces): ≈ 1.05 s against
+   * ≈ 1.25 s for one `hashFilePiece` round trip per piece; see bench/create.
+   * @throws LodestoneError `ABORTED` (through `signal`: workers stop after their current piece),
+   *   `STORAGE_NOT_FOUND` / `STORAGE_IO` for the first file that fails, `CLOSED`.
+   */
+  async hashFilePieces (pieces: ReadonlyArray<{ segments: readonly FilePieceSegment[], request: PieceHashRequest }>,
+    onPiece: (index: number, result: PieceHashResult) => void, options: { signal?: AbortSignal } = {}): Promise<void> {
+    this.throwIfClosed()
+    const { signal } = options
+    if (isAborted(signal)) throw new LodestoneError('ABORTED', { operation: 'hash' }, { cause: signal?.reason })
+    if (pieces.length === 0) return
+    const shapes = pieces.map((p) => pieceShape(p.request))
+    const jobs = pieces.map((p, i) => ({
+      files: p.segments.map((s) => ({ nativePath: s.nativePath, offsetBytes: s.offsetBytes, lengthBytes: s.lengthBytes })),
+      ...shapes[i]!
+    }))
+    const counterBuffer = new SharedArrayBuffer(4)
+    const counter = new Int32Array(counterBuffer)
+    const stop = (): void => { Atomics.store(counter, 0, pieces.length) }
+    signal?.addEventListener('abort', stop, { once: true })
+    let failure: unknown = null
+    const onPartial = (items: ReadonlyArray<number | Uint8Array>): void => {
+      for (let k = 0; k + 1 < items.length; k += 2) {
+        const index = items[k] as number
+        onPiece(index, unpackPiece(items[k + 1] as Uint8Array, shapes[index]!))
+      }
+    }
+    try {
+      const lanes = Math.min(this.settings.workers, pieces.length)
+      const runs: Array<Promise<unknown>> = []
+      for (let i = 0; i < lanes; i++) {
+        runs.push(this.submit({ kind: 'bulk', counter: counterBuffer, jobs, id: this.nextId++ }, [], onPartial).catch((err: unknown) => {
+          failure ??= err
+          stop()
+        }))
+      }
+      await Promise.all(runs)
+    } finally {
+      signal?.removeEventListener('abort', stop)
+    }
+    if (failure !== null) throw failure as Error
+    if (isAborted(signal)) throw new LodestoneError('ABORTED', { operation: 'hash' }, { cause: signal?.reason })
+  }
+
   /** Terminates the workers and rejects queued jobs with `CLOSED`. Idempotent. */
   async close (): Promise<void> {
     if (this.closed) return
@@ -394,9 +481,9 @@ export class NodeHasher implements IPieceHasher {
     return { segments: [[slab, 0, length]], slabs: [slab] }
   }
 
-  private async submit (message: JobMessage, slabs: SharedArrayBuffer[]): Promise<Uint8Array> {
+  private async submit (message: JobMessage, slabs: SharedArrayBuffer[], onPartial?: PendingJob['onPartial']): Promise<Uint8Array> {
     return new Promise<Uint8Array>((resolve, reject) => {
-      this.queue.push({ message, slabs, resolve, reject })
+      this.queue.push({ message, slabs, resolve, reject, ...(onPartial === undefined ? {} : { onPartial }) })
       this.pump()
     })
   }
@@ -418,6 +505,15 @@ export class NodeHasher implements IPieceHasher {
   }
 
   private onReply (worker: PoolWorker, reply: WorkerReply): void {
+    if (reply.partial !== undefined) {
+      try {
+        worker.jobs.get(reply.id)?.onPartial?.(reply.partial)
+      } catch (err) {
+        // A throwing callback must not take the pool down; the bulk call reports it.
+        worker.jobs.get(reply.id)?.reject(err)
+      }
+      if (reply.result === undefined && reply.error === undefined) return
+    }
     const job = worker.finish(reply.id)
     if (job === undefined) return
     for (const slab of job.slabs) this.slabs.give(slab)

@@ -26,7 +26,7 @@ import type { MetaVersion } from './types.js'
 import { LodestoneError, hasCode } from '../errors.js'
 import { bencodeEncode, type BencodeEncodable } from '../protocol/bencode.js'
 import { MERKLE_BLOCK_LENGTH_BYTES, blockCount, nextPowerOfTwo, rootFromPieceLayer } from './merkle.js'
-import { hashPiece, type INativePathFileSystem, type IPieceHasher, type PieceHashRequest, type PieceHashResult } from './create-piece-hasher.js'
+import { hashPiece, type FilePieceSegment, type INativePathFileSystem, type IPieceHasher, type PieceHashRequest, type PieceHashResult } from './create-piece-hasher.js'
 import { listSourceFiles, type SourceFile } from './create-file-list.js'
 import { unsafeComponentReason } from './path-safety.js'
 
@@ -137,6 +137,8 @@ interface PieceJob {
 }
 
 const DEFAULT_MAX_BUFFERED_BYTES = 64 * 1024 * 1024
+/** Pieces handed to `hashFilePieces` per call: bounds the job list (≈ 100 bytes a piece). */
+const BULK_CHUNK_PIECES = 4096
 
 function aborted (signal: AbortSignal): LodestoneError<'ABORTED'> {
   return new LodestoneError('ABORTED', { operation: 'create-torrent' }, { message: 'torrent creation aborted', cause: signal.reason })
@@ -318,6 +320,99 @@ function buildFileTree (laid: LaidOutFile[], roots: Array<Uint8Array | null>, si
   return tree
 }
 
+/** Platform paths of the files when both the filesystem (or deps) and the hasher can use them. */
+function resolveNativePaths (deps: CreateTorrentDeps, laid: readonly SourceFile[]): string[] | null {
+  const hasher = deps.hasher as IPieceHasher
+  if (hasher.hashFilePiece === undefined && hasher.hashFilePieces === undefined) return null
+  const fs = deps.fs as Partial<INativePathFileSystem>
+  const nativePath = deps.nativePath ?? (typeof fs.nativePath === 'function' ? fs.nativePath.bind(fs) : undefined)
+  if (nativePath === undefined) return null
+  const paths: string[] = []
+  for (const f of laid) {
+    const p = nativePath(f.fsPath)
+    if (p === null) return null
+    paths.push(p)
+  }
+  return paths
+}
+
+function segmentsOf (job: PieceJob, nativePaths: readonly string[]): FilePieceSegment[] {
+  return job.ranges.map((r) => ({ nativePath: nativePaths[r.file]!, offsetBytes: r.offsetBytes, lengthBytes: r.lengthBytes }))
+}
+
+/** The hasher pulls the pieces itself; it gets them in chunks so the job list stays small. */
+async function hashInBulk (hashFilePieces: NonNullable<IPieceHasher['hashFilePieces']>, jobs: Iterable<PieceJob>, nativePaths: readonly string[],
+  record: (job: PieceJob, result: PieceHashResult) => void, signal: AbortSignal | undefined): Promise<void> {
+  const chunk: PieceJob[] = []
+  const flush = async (): Promise<void> => {
+    const batch = chunk.splice(0)
+    try {
+      await hashFilePieces(batch.map((job) => ({ segments: segmentsOf(job, nativePaths), request: job.request })),
+        (index, result) => { record(batch[index]!, result) }, signal === undefined ? {} : { signal })
+    } catch (err) {
+      if (isAborted(signal)) throw aborted(signal)
+      throw wrapHashError(err) as Error
+    }
+  }
+  for (const job of jobs) {
+    if (isAborted(signal)) throw aborted(signal)
+    chunk.push(job)
+    if (chunk.length >= BULK_CHUNK_PIECES) await flush()
+  }
+  if (chunk.length > 0) await flush()
+  if (isAborted(signal)) throw aborted(signal)
+}
+
+/**
+ * One hasher call per piece, at most `slotCount` in flight: the hasher reads the piece itself
+ * (`hashFilePiece`, when paths are known) or we read it into one of `slotCount` reusable buffers.
+ */
+async function hashPiecewise (hasher: IPieceHasher, fs: IFileSystem, laid: readonly SourceFile[], jobs: Iterable<PieceJob>, nativePaths: readonly string[] | null,
+  limits: { slotCount: number, pieceLength: number }, record: (job: PieceJob, result: PieceHashResult) => void, signal: AbortSignal | undefined): Promise<void> {
+  const hashFilePiece = nativePaths !== null && hasher.hashFilePiece !== undefined ? hasher.hashFilePiece.bind(hasher) : null
+  const free: Uint8Array[] = []
+  let allocated = 0
+  const reader = new SourceReader(fs, laid)
+  const inFlight = new Set<Promise<void>>()
+  let failure: unknown = null
+  const settle = (job: PieceJob, hashing: Promise<PieceHashResult>, release: () => void): void => {
+    const task: Promise<void> = hashing.then((result) => { record(job, result) }, (err: unknown) => {
+      failure ??= wrapHashError(err)
+    }).finally(() => {
+      release()
+      inFlight.delete(task)
+    })
+    inFlight.add(task)
+  }
+  try {
+    for (const job of jobs) {
+      if (isAborted(signal)) throw aborted(signal)
+      if (hashFilePiece !== null) {
+        while (inFlight.size >= limits.slotCount && failure === null) await Promise.race(inFlight)
+        if (failure !== null) break
+        settle(job, hashFilePiece(segmentsOf(job, nativePaths!), job.request), () => {})
+        continue
+      }
+      while (free.length === 0 && allocated >= limits.slotCount && failure === null) await Promise.race(inFlight)
+      if (failure !== null) break
+      // Buffers from hasher.allocate() (shared memory for the Node pool) are hashed without a copy.
+      const buffer = free.pop() ?? (allocated++, hasher.allocate?.(limits.pieceLength) ?? new Uint8Array(limits.pieceLength))
+      let at = 0
+      for (const range of job.ranges) {
+        await reader.read(range, buffer.subarray(at, at + range.lengthBytes))
+        at += range.lengthBytes
+      }
+      settle(job, hashPiece(hasher, buffer.subarray(0, job.lengthBytes), job.request), () => { free.push(buffer) })
+    }
+  } finally {
+    // Never return while a hasher still reads one of our buffers.
+    await Promise.all(inFlight)
+    await reader.close()
+  }
+  if (failure !== null) throw failure as Error
+  if (isAborted(signal)) throw aborted(signal)
+}
+
 /**
  * Creates a .torrent from the file or directory at `sourcePath` (relative to `deps.fs`).
  *
@@ -346,64 +441,21 @@ export async function createTorrent (sourcePath: string, options: CreateTorrentO
   const v1Hashes = kind === 'v2' ? null : new Uint8Array(pieceCount * 20)
   const v2PieceRoots: Uint8Array[][] = laid.map(() => [])
 
-  // Reusable piece buffers: at least 2 (one read, one hashed), at most 4 per hasher lane.
-  const maxBuffered = options.maxBufferedBytes ?? DEFAULT_MAX_BUFFERED_BYTES
-  const slotCount = Math.max(2, Math.min(Math.max(1, hasher.concurrency) * 4, Math.floor(maxBuffered / pieceLength)))
-  const free: Uint8Array[] = []
-  const allocate = (n: number): Uint8Array => hasher.allocate?.(n) ?? new Uint8Array(n)
-  let allocated = 0
-
-  const nativePath = deps.nativePath ?? (typeof (deps.fs as Partial<INativePathFileSystem>).nativePath === 'function'
-    ? (path: string) => (deps.fs as INativePathFileSystem).nativePath(path)
-    : undefined)
-  const nativePaths = hasher.hashFilePiece !== undefined && nativePath !== undefined ? laid.map((f) => nativePath(f.fsPath)) : null
-  const hashFilePiece = nativePaths !== null && nativePaths.every((p) => p !== null) ? hasher.hashFilePiece!.bind(hasher) : null
-  // Jobs in flight: each holds a piece buffer here, or (file path) a piece in a worker's own buffer.
-  const reader = new SourceReader(deps.fs, laid)
-  const inFlight = new Set<Promise<void>>()
-  let failure: unknown = null
   let hashedBytes = 0
-  const settle = (job: PieceJob, hashing: Promise<PieceHashResult>, release: () => void): void => {
-    const task: Promise<void> = hashing.then((result) => {
-      if (v1Hashes !== null && result.sha1 !== null) v1Hashes.set(result.sha1, job.piece * 20)
-      if (job.v2 !== undefined && result.v2Root !== null) v2PieceRoots[job.v2.file]![job.v2.pieceInFile] = result.v2Root
-      hashedBytes += job.lengthBytes
-      options.onProgress?.(hashedBytes, totalBytes)
-    }, (err: unknown) => {
-      failure ??= wrapHashError(err)
-    }).finally(() => {
-      release()
-      inFlight.delete(task)
-    })
-    inFlight.add(task)
+  const record = (job: PieceJob, result: PieceHashResult): void => {
+    if (v1Hashes !== null && result.sha1 !== null) v1Hashes.set(result.sha1, job.piece * 20)
+    if (job.v2 !== undefined && result.v2Root !== null) v2PieceRoots[job.v2.file]![job.v2.pieceInFile] = result.v2Root
+    hashedBytes += job.lengthBytes
+    options.onProgress?.(hashedBytes, totalBytes)
   }
-  try {
-    for (const job of pieceJobs(laid, kind, pieceLength)) {
-      if (isAborted(signal)) throw aborted(signal)
-      if (hashFilePiece !== null) {
-        while (inFlight.size >= slotCount && failure === null) await Promise.race(inFlight)
-        if (failure !== null) break
-        const segments = job.ranges.map((r) => ({ nativePath: nativePaths![r.file]!, offsetBytes: r.offsetBytes, lengthBytes: r.lengthBytes }))
-        settle(job, hashFilePiece(segments, job.request), () => {})
-        continue
-      }
-      while (free.length === 0 && allocated >= slotCount && failure === null) await Promise.race(inFlight)
-      if (failure !== null) break
-      const buffer = free.pop() ?? (allocated++, allocate(pieceLength))
-      let at = 0
-      for (const range of job.ranges) {
-        await reader.read(range, buffer.subarray(at, at + range.lengthBytes))
-        at += range.lengthBytes
-      }
-      settle(job, hashPiece(hasher, buffer.subarray(0, job.lengthBytes), job.request), () => { free.push(buffer) })
-    }
-  } finally {
-    // Never return while a hasher still reads one of our buffers.
-    await Promise.all(inFlight)
-    await reader.close()
+  const jobs = pieceJobs(laid, kind, pieceLength)
+  const nativePaths = resolveNativePaths(deps, laid)
+  if (nativePaths !== null && hasher.hashFilePieces !== undefined) {
+    await hashInBulk(hasher.hashFilePieces.bind(hasher), jobs, nativePaths, record, signal)
+  } else {
+    const slotCount = Math.max(2, Math.min(Math.max(1, hasher.concurrency) * 4, Math.floor((options.maxBufferedBytes ?? DEFAULT_MAX_BUFFERED_BYTES) / pieceLength)))
+    await hashPiecewise(hasher, deps.fs, laid, jobs, nativePaths, { slotCount, pieceLength }, record, signal)
   }
-  if (failure !== null) throw failure as Error
-  if (isAborted(signal)) throw aborted(signal)
 
   // v2: each file's pieces root (one-piece files were hashed straight to it) and piece layer.
   const roots: Array<Uint8Array | null> = []

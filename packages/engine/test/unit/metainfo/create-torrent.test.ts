@@ -257,16 +257,21 @@ describe('createTorrent', () => {
       }
       const viaMemory = await create(new MapFileSystem(files), 't', { pieceLengthBytes: 16_384 })
       for (const kind of ['v1', 'hybrid', 'v2'] as const) {
-        const fs = new MapFileSystem(files)
-        let calls = 0
-        const counting: IHasher = Object.assign(Object.create(nodeHasher) as NodeHasher, {
-          hashFilePiece: async (...args: Parameters<NodeHasher['hashFilePiece']>) => { calls++; return await nodeHasher.hashFilePiece(...args) }
-        })
-        const viaWorkers = await createTorrent('t', { kind, pieceLengthBytes: 16_384 }, { fs, hasher: counting, nativePath: (p) => join(dir, p) })
-        expect(calls).toBeGreaterThan(0)
-        expect(fs.reads).toEqual([]) // nothing read through the port
         const viaPort = await create(new MapFileSystem(files), 't', { kind, pieceLengthBytes: 16_384 })
-        expect(hex(viaWorkers.torrent)).toBe(hex(viaPort.torrent))
+        // Bulk (workers pull pieces) and one call per piece (a hasher without hashFilePieces).
+        for (const bulk of [true, false]) {
+          const fs = new MapFileSystem(files)
+          let calls = 0
+          const counting = Object.assign(Object.create(nodeHasher) as NodeHasher, bulk
+            ? { hashFilePieces: async (...args: Parameters<NodeHasher['hashFilePieces']>) => { calls++; await nodeHasher.hashFilePieces(...args) } }
+            : { hashFilePieces: undefined, hashFilePiece: async (...args: Parameters<NodeHasher['hashFilePiece']>) => { calls++; return await nodeHasher.hashFilePiece(...args) } })
+          const progress: number[] = []
+          const viaWorkers = await createTorrent('t', { kind, pieceLengthBytes: 16_384, onProgress: (h) => { progress.push(h) } }, { fs, hasher: counting, nativePath: (p) => join(dir, p) })
+          expect(calls).toBeGreaterThan(0)
+          expect(fs.reads).toEqual([]) // nothing read through the port
+          expect(hex(viaWorkers.torrent), `${kind} bulk=${String(bulk)}`).toBe(hex(viaPort.torrent))
+          expect(progress[progress.length - 1]).toBe(viaPort.totalLengthBytes)
+        }
       }
       expect(hex(viaMemory.torrent)).toBe(hex((await create(new MapFileSystem(files), 't', { pieceLengthBytes: 16_384 })).torrent))
       // A file that shrinks under the workers is a CREATE_FAILED naming it.

@@ -149,6 +149,41 @@ describe('NodeHasher', () => {
     }
   })
 
+  it('hashFilePieces: every worker pulls pieces, results arrive once per piece; errors and aborts stop all', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'lodestone-hasher-'))
+    try {
+      const data = pattern(1_000_000, 5)
+      writeFileSync(join(dir, 'f'), data)
+      const pieces = Array.from({ length: 61 }, (_, i) => ({
+        segments: [{ nativePath: join(dir, 'f'), offsetBytes: i * 16_384, lengthBytes: Math.min(16_384, data.length - i * 16_384) }],
+        request: { sha1PadBytes: 0, v2Leaves: 1 }
+      }))
+      const seen = new Map<number, string>()
+      await hasher.hashFilePieces(pieces, (index, result) => {
+        expect(seen.has(index)).toBe(false)
+        seen.set(index, hex(result.sha1) + hex(result.v2Root))
+      })
+      expect(seen.size).toBe(61)
+      for (const [i, got] of seen) {
+        const piece = data.subarray(i * 16_384, (i + 1) * 16_384)
+        expect(got).toBe(ref('sha1', piece) + ref('sha256', piece))
+      }
+      const broken = [...pieces.slice(0, 10), { segments: [{ nativePath: join(dir, 'gone'), offsetBytes: 0, lengthBytes: 10 }], request: { sha1PadBytes: 0 } }, ...pieces.slice(10)]
+      await expect(hasher.hashFilePieces(broken, () => {})).rejects.toMatchObject({ code: 'STORAGE_NOT_FOUND', details: { path: join(dir, 'gone') } })
+      const controller = new AbortController()
+      let calls = 0
+      await expect(hasher.hashFilePieces(pieces, () => { if (++calls === 2) controller.abort() }, { signal: controller.signal }))
+        .rejects.toMatchObject({ code: 'ABORTED' })
+      calls = 0
+      await expect(hasher.hashFilePieces(pieces, () => { calls++ }, { signal: AbortSignal.abort() })).rejects.toMatchObject({ code: 'ABORTED' })
+      expect(calls).toBe(0)
+      // The pool is still usable afterwards.
+      expect(hex(await hasher.digest('sha1', data))).toBe(ref('sha1', data))
+    } finally {
+      rmSync(dir, { recursive: true, force: true })
+    }
+  })
+
   it('keeps many jobs in flight and answers each correctly', async () => {
     const inputs = Array.from({ length: 64 }, (_, i) => pattern(20_000 + i * 997, i))
     const got = await Promise.all(inputs.map(async (d, i) => await hasher.digest(i % 2 === 0 ? 'sha1' : 'sha256', d)))
