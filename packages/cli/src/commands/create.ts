@@ -5,8 +5,7 @@
 import { Option, InvalidArgumentError, type Command } from 'commander'
 import { writeFile } from 'node:fs/promises'
 import { basename, dirname, join, resolve } from 'node:path'
-import { createTorrent, hasCode, MIN_PIECE_LENGTH_BYTES, MAX_PIECE_LENGTH_BYTES, type CreateTorrentOptions, type MetaVersion } from '@lodestone/engine'
-import { NodeFileSystem, NodeHasher } from '@lodestone/engine/adapters/node'
+import type { CreateTorrentOptions, MetaVersion } from '@lodestone/engine'
 import type { CliContext } from '../util/context.js'
 import { CliError, describeError, usageError } from '../util/cli-error.js'
 import { ProgressLine } from '../util/progress.js'
@@ -27,6 +26,11 @@ interface CreateFlags {
   name?: string
   date: boolean
 }
+
+// The engine's MIN/MAX_PIECE_LENGTH_BYTES, repeated so that parsing flags does not load the
+// engine (the engine checks again and would refuse anything else with SETTINGS_INVALID).
+const MIN_PIECE_LENGTH_BYTES = 16_384
+const MAX_PIECE_LENGTH_BYTES = 64 * 1024 * 1024
 
 /** `262144`, `256k`, `256KiB`, `4m`, `4MiB` → bytes; a power of two from 16 KiB to 64 MiB. */
 export function parsePieceLength (text: string): number {
@@ -90,6 +94,8 @@ export function registerCreate (program: Command, ctx: CliContext): void {
     .option('--no-date', 'omit the creation date (reproducible output)')
     .action(async (path: string, flags: CreateFlags) => {
       const kind = kindOf(flags)
+      // Loaded on use: `lodestone --help` and the other commands start without the engine.
+      const [{ createTorrent, hasCode }, { NodeFileSystem, NodeHasher }] = await Promise.all([import('@lodestone/engine'), import('@lodestone/engine/adapters/node')])
       const full = resolve(path)
       const parent = dirname(full)
       const entry = basename(full)

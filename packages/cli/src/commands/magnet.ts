@@ -1,6 +1,5 @@
 /** `lodestone magnet <torrent-file>`: prints the torrent's magnet link. */
 import type { Command } from 'commander'
-import { buildMagnet, magnetFromMetainfo } from '@lodestone/engine'
 import type { CliContext } from '../util/context.js'
 import { loadTorrentFile } from '../util/load-torrent.js'
 
@@ -11,6 +10,7 @@ export function registerMagnet (program: Command, ctx: CliContext): void {
     .argument('<torrent-file>', '.torrent file')
     .action(async (file: string) => {
       const meta = await loadTorrentFile(file)
+      const { buildMagnet, magnetFromMetainfo } = await import('@lodestone/engine')
       ctx.out(`${buildMagnet(magnetFromMetainfo(meta))}\n`)
     })
 }

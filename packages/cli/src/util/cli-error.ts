@@ -2,7 +2,17 @@
  * How the CLI reports failures: exactly one line on stderr (`lodestone: <message>`) and an exit
  * code that says whose fault it was.
  */
-import { isLodestoneError } from '@lodestone/engine'
+
+/**
+ * The shape of a Lodestone error, checked structurally like the engine's `isLodestoneError` (codes
+ * survive two copies of the package) without loading the engine to report an error.
+ */
+interface LodestoneErrorLike { code: string, details: unknown, message: string }
+
+function isLodestoneError (err: unknown): err is LodestoneErrorLike {
+  return typeof err === 'object' && err !== null && typeof (err as { code?: unknown }).code === 'string' &&
+    'details' in err && typeof (err as { message?: unknown }).message === 'string'
+}
 
 /** Exit codes: 0 success, 1 bad input or a failed operation, 2 wrong usage, 130 interrupted. */
 export const EXIT_OK = 0

@@ -1,7 +1,6 @@
 /** Reads what the user pointed at: a .torrent file or a magnet link. */
 import { readFile, stat } from 'node:fs/promises'
-import { parseMagnet, parseTorrent, type MagnetLink, type TorrentMetainfo } from '@lodestone/engine'
-import { NodeHasher } from '@lodestone/engine/adapters/node'
+import type { MagnetLink, TorrentMetainfo } from '@lodestone/engine'
 import { CliError, describeError } from './cli-error.js'
 
 export type LoadedTorrent =
@@ -28,6 +27,8 @@ export async function loadTorrentFile (path: string): Promise<TorrentMetainfo> {
     const code = (err as { code?: unknown }).code
     throw new CliError(code === 'ENOENT' ? `${path}: no such file` : `cannot read ${path}: ${describeError(err)}`, 1, { cause: err })
   }
+  // Loaded on use, like every engine import in the CLI, to keep start-up short.
+  const [{ parseTorrent }, { NodeHasher }] = await Promise.all([import('@lodestone/engine'), import('@lodestone/engine/adapters/node')])
   // The Node pool hashes the info dict and checks v2 piece layers; small inputs stay inline.
   const hasher = new NodeHasher()
   try {
@@ -42,6 +43,7 @@ export async function loadTorrentFile (path: string): Promise<TorrentMetainfo> {
 /** A magnet link or a .torrent file, by the argument's form. */
 export async function loadTorrentOrMagnet (arg: string): Promise<LoadedTorrent> {
   if (isMagnet(arg)) {
+    const { parseMagnet } = await import('@lodestone/engine')
     try {
       return { kind: 'magnet', magnet: parseMagnet(arg) }
     } catch (err) {
