@@ -80,8 +80,15 @@ export interface ConnectionSlot {
   readonly direction: 'outgoing' | 'incoming'
   /** Hex peer id once identified. */
   readonly peerIdHex: string | null
-  /** Registers the remote peer id: refuses ourselves, a second connection to the same peer, or a banned host. */
+  /**
+   * Registers the remote peer id: refuses ourselves, a banned host, or a second connection to the
+   * same peer. When both sides dialled each other at once, both keep the same one of the two
+   * connections (the one dialled by the side with the lower peer id); if that is this one, the
+   * other slot's `onReplaced` callback runs and its holder must close it.
+   */
   identify (peerId: Uint8Array): IdentifyResult
+  /** Called when a later connection to the same peer wins the tie-break (see `identify`). */
+  onReplaced (cb: () => void): void
   release (): void
 }
 
@@ -409,7 +416,17 @@ export class ConnectionManager {
     const existing = entry.peerIds.get(hex)
     if (existing !== undefined && existing !== slot) {
       this.counters.duplicates++
-      return 'duplicate'
+      // Simultaneous open: A dialled B while B dialled A. Each side sees one outgoing and one
+      // incoming connection; keeping "the one I identified first" would make each side drop a
+      // different one and lose both. Both sides instead keep the connection dialled by the peer
+      // with the lower id.
+      if (existing.direction === slot.direction) return 'duplicate'
+      const weDialLower = compareBytes(this.deps.peerId, peerId) < 0
+      const keepNew = (slot.direction === 'outgoing') === weDialLower
+      if (!keepNew) return 'duplicate'
+      entry.peerIds.set(hex, slot)
+      existing.replaced()
+      return 'ok'
     }
     entry.peerIds.set(hex, slot)
     return 'ok'
@@ -428,6 +445,7 @@ export class ConnectionManager {
 class SlotImpl implements ConnectionSlot {
   peerIdHex: string | null = null
   released = false
+  private replacedCb: (() => void) | null = null
   readonly key: string
 
   constructor (
@@ -447,9 +465,28 @@ class SlotImpl implements ConnectionSlot {
     return result
   }
 
+  onReplaced (cb: () => void): void {
+    this.replacedCb = cb
+  }
+
+  /** @internal */
+  replaced (): void {
+    this.replacedCb?.()
+  }
+
   release (): void {
     if (this.released) return
     this.released = true
     this.manager.releaseSlot(this, this.entry)
   }
+}
+
+/** Lexicographic order of two byte strings. */
+function compareBytes (a: Uint8Array, b: Uint8Array): number {
+  const n = Math.min(a.length, b.length)
+  for (let i = 0; i < n; i++) {
+    const d = a[i]! - b[i]!
+    if (d !== 0) return d
+  }
+  return a.length - b.length
 }

@@ -257,7 +257,7 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
       else this.emit('warning', { error })
     }
     this.sm = new TorrentStateMachine((change) => { this.emit('state-changed', change) })
-    this.picker = new PiecePicker<PeerSession>(init.meta, { random: deps.random })
+    this.picker = new PiecePicker<PeerSession>(init.meta, { random: deps.random }, this.engineSettings().picker)
     this.choker = new Choker<PeerSession>({ random: deps.random }, this.engineSettings().choking)
     this.verifier = new PieceVerifier({ hasher: deps.hasher }, init.meta)
     this.downloadMeter = new RateMeter(deps.clock)
@@ -575,6 +575,9 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
       return
     }
     const session = new PeerSession(conn, slot, this.deps.clock.now())
+    slot.onReplaced(() => {
+      conn.close(new LodestoneError('PEER_DUPLICATE', { address: session.address, reason: 'replaced by the connection the peer dialled' }))
+    })
     this.sessions.add(session)
     this.wire(session)
   }

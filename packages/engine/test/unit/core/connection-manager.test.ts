@@ -158,6 +158,39 @@ describe('ConnectionManager', () => {
     expect(s2.peerIdHex).toBe('01'.repeat(20))
   })
 
+  it('on a simultaneous open both sides keep the connection dialled by the lower peer id', async () => {
+    for (const theirByte of [1, 9]) { // our id is all 7s: they are lower, then higher
+      const { cm, dials, flush } = setup()
+      const { o, outgoing } = owner()
+      cm.addTorrent('t', o)
+      const theirId = new Uint8Array(20).fill(theirByte)
+      cm.addCandidate('t', addr(1))
+      await flush()
+      dials[0]!.resolve(fakeSocket('10.0.0.1', 1))
+      await flush()
+      const out = outgoing[0]!.slot
+      const ticket = cm.acceptIncoming(addr(5555))
+      if (typeof ticket === 'string') throw new Error(ticket)
+      const incoming = ticket.claim('t')
+      if (typeof incoming === 'string') throw new Error(incoming)
+      let outReplaced = 0
+      let inReplaced = 0
+      out.onReplaced(() => { outReplaced++ })
+      incoming.onReplaced(() => { inReplaced++ })
+      expect(out.identify(theirId)).toBe('ok')
+      const verdict = incoming.identify(theirId)
+      if (theirByte < 7) {
+        // They have the lower id: keep the connection they dialled (our incoming one).
+        expect(verdict).toBe('ok')
+        expect(outReplaced).toBe(1)
+      } else {
+        expect(verdict).toBe('duplicate')
+        expect(outReplaced).toBe(0)
+      }
+      expect(inReplaced).toBe(0)
+    }
+  })
+
   it('backs off after a failed dial and gives up after maxConnectAttempts', async () => {
     const { cm, dials, flush, advance } = setup({ retryBackoffMs: 1000, maxConnectAttempts: 2 })
     const { o, failed } = owner()
