@@ -352,6 +352,7 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
    */
   addPeer (address: string | PeerAddress): boolean {
     const parsed = parsePeerAddress(address)
+    if (this.bannedHosts.has(parsed.host) || this.deps.connections.isBanned(parsed.host)) return false
     const key = formatPeerAddress(parsed)
     const isNew = !this.knownPeers.has(key)
     if (isNew) {
