@@ -105,8 +105,12 @@ function zeroRoot (level) {
 }
 function views (segments) { return segments.map((s) => new Uint8Array(s[0], s[1], s[2])) }
 function merkleRoot (data, leafCount) {
-  let layer = []
-  for (let o = 0; o < data.length; o += BLOCK) layer.push(oneShot('sha256', data.subarray(o, Math.min(o + BLOCK, data.length))))
+  const leaves = []
+  for (let o = 0; o < data.length; o += BLOCK) leaves.push(oneShot('sha256', data.subarray(o, Math.min(o + BLOCK, data.length))))
+  return merkleFromLeaves(leaves, leafCount)
+}
+function merkleFromLeaves (leaves, leafCount) {
+  let layer = leaves
   let level = 0
   for (let width = leafCount; width > 1; width /= 2) {
     const next = []
@@ -128,12 +132,7 @@ function readSegments (segments) {
     let fd
     try {
       fd = fs.openSync(s.nativePath, 'r')
-      let done = 0
-      while (done < s.lengthBytes) {
-        const n = fs.readSync(fd, readBuffer, at + done, s.lengthBytes - done, s.offsetBytes + done)
-        if (n === 0) throw Object.assign(new Error('file is shorter than expected (changed while hashing?)'), { code: 'SHORT' })
-        done += n
-      }
+      readFully(fd, readBuffer.subarray(at), s.lengthBytes, s.offsetBytes, s.nativePath)
     } catch (err) {
       err.path = s.nativePath
       throw err
@@ -143,6 +142,52 @@ function readSegments (segments) {
     at += s.lengthBytes
   }
   return [readBuffer.subarray(0, total)]
+}
+// File jobs read in chunks of this size into one small buffer and hash as they go: the piece is
+// never whole in memory. Measured on the bench VM for 1 GiB: reading into a 128 KiB buffer costs
+// ≈ 0.2 s of kernel time, into a 512 KiB one ≈ 0.5–0.65 s (the copy runs that much slower into
+// the larger buffer), for the same user time. A multiple of BLOCK, so v2 blocks never straddle.
+const CHUNK = 131072
+const chunkBuffer = new Uint8Array(CHUNK)
+function readFully (fd, into, length, position, path) {
+  let done = 0
+  while (done < length) {
+    const n = fs.readSync(fd, into, done, length - done, position + done)
+    if (n === 0) throw Object.assign(new Error('file is shorter than expected (changed while hashing?)'), { code: 'SHORT', path })
+    done += n
+  }
+}
+function hashFileJob (files, sha1PadBytes, v2Leaves) {
+  // v2 over several files never happens (v2 pieces lie in one file); keep it exact anyway.
+  if (v2Leaves > 0 && files.length > 1) return hashPieceParts(readSegments(files), sha1PadBytes, v2Leaves)
+  const sha1 = sha1PadBytes >= 0 ? crypto.createHash('sha1') : null
+  const leaves = v2Leaves > 0 ? [] : null
+  for (const s of files) {
+    let fd
+    try {
+      fd = fs.openSync(s.nativePath, 'r')
+      for (let done = 0; done < s.lengthBytes;) {
+        const want = Math.min(CHUNK, s.lengthBytes - done)
+        readFully(fd, chunkBuffer, want, s.offsetBytes + done, s.nativePath)
+        const view = chunkBuffer.subarray(0, want)
+        if (sha1 !== null) sha1.update(view)
+        if (leaves !== null) for (let b = 0; b < want; b += BLOCK) leaves.push(oneShot('sha256', view.subarray(b, Math.min(b + BLOCK, want))))
+        done += want
+      }
+    } catch (err) {
+      err.path = s.nativePath
+      throw err
+    } finally {
+      if (fd !== undefined) fs.closeSync(fd)
+    }
+  }
+  const result = new Uint8Array((sha1 !== null ? 20 : 0) + (leaves !== null ? 32 : 0))
+  if (sha1 !== null) {
+    for (let left = sha1PadBytes; left > 0; left -= ZEROS.length) sha1.update(left >= ZEROS.length ? ZEROS : ZEROS.subarray(0, left))
+    result.set(sha1.digest(), 0)
+  }
+  if (leaves !== null) result.set(merkleFromLeaves(leaves, v2Leaves), sha1 !== null ? 20 : 0)
+  return result
 }
 function hashPieceParts (parts, sha1PadBytes, v2Leaves) {
   const result = new Uint8Array((sha1PadBytes >= 0 ? 20 : 0) + (v2Leaves > 0 ? 32 : 0))
@@ -177,7 +222,7 @@ parentPort.on('message', (m) => {
     } else if (m.kind === 'piece') {
       result = hashPieceParts(views(m.segments), m.sha1PadBytes, m.v2Leaves)
     } else if (m.kind === 'file') {
-      result = hashPieceParts(readSegments(m.files), m.sha1PadBytes, m.v2Leaves)
+      result = hashFileJob(m.files, m.sha1PadBytes, m.v2Leaves)
     } else {
       bulk(m)
       return
@@ -200,7 +245,7 @@ function bulk (m) {
       const i = Atomics.add(counter, 0, 1)
       if (i >= m.jobs.length) break
       const j = m.jobs[i]
-      batch.push(i, hashPieceParts(readSegments(j.files), j.sha1PadBytes, j.v2Leaves))
+      batch.push(i, hashFileJob(j.files, j.sha1PadBytes, j.v2Leaves))
       if (Date.now() - sentAt >= 50) {
         parentPort.postMessage({ id: m.id, partial: batch })
         batch = []
