@@ -7,7 +7,7 @@
  * const torrent = await engine.addTorrent(await readFile('x.torrent'))
  * ```
  */
-import { NodeFileSystem, NodeHasher, NodeSocketFactory, SystemClock } from '../adapters/node/index.js'
+import { NodeFileSystem, NodeHasher, NodeHttpClient, NodeSocketFactory, SystemClock } from '../adapters/node/index.js'
 import { BtEngine } from '../src/core/bt-engine.js'
 import type { PartialEngineSettings } from '../src/core/engine-settings.js'
 import type { LogEntry, LogLevel } from '../src/interfaces/logger.js'
@@ -58,6 +58,7 @@ export function createNodeEngine (config: NodeEngineConfig): BtEngine {
     clock,
     hasher: new NodeHasher(config.hasherWorkers !== undefined ? { workers: config.hasherWorkers } : {}),
     storageRoots,
+    httpClient: new NodeHttpClient(),
     ...(config.random !== undefined ? { random: config.random } : {}),
     ...(config.sessionStore !== undefined ? { sessionStore: config.sessionStore } : {}),
     ...(logger !== undefined ? { logger } : {})

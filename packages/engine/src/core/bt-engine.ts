@@ -18,6 +18,7 @@ import { LodestoneError, isLodestoneError } from '../errors.js'
 import type { IClock } from '../interfaces/clock.js'
 import type { Logger } from '../interfaces/logger.js'
 import { cryptoRandom, type IRandom } from '../interfaces/random.js'
+import type { IHttpClient } from '../interfaces/http-client.js'
 import type { ISessionStore } from '../interfaces/session-store.js'
 import type { ISocketFactory } from '../interfaces/socket.js'
 import type { IPieceHasher } from '../metainfo/create-piece-hasher.js'
@@ -25,6 +26,7 @@ import { parseTorrent } from '../metainfo/parse-torrent.js'
 import type { TorrentMetainfo } from '../metainfo/types.js'
 import { StorageRootManager } from '../storage/storage-root-manager.js'
 import { TorrentContentStorage } from '../storage/torrent-content-storage.js'
+import { UdpTrackerSocket } from '../tracker/udp-tracker.js'
 import { CoarseScheduler } from './coarse-scheduler.js'
 import { ConnectionManager, type ConnectionManagerStats } from './connection-manager.js'
 import {
@@ -47,6 +49,8 @@ export interface BtEngineDeps {
   random?: IRandom
   /** Resume data (not used yet by this version: torrents are re-checked on start). */
   sessionStore?: ISessionStore
+  /** For http(s) trackers; without it they are skipped. UDP trackers use `socketFactory`. */
+  httpClient?: IHttpClient
   logger?: Logger
 }
 
@@ -104,6 +108,7 @@ export class BtEngine extends TypedEmitter<BtEngineEvents> {
   private readonly torrentMap = new Map<string, Torrent>()
   private readonly storages = new Map<string, TorrentContentStorage>()
   private listening: Promise<number | null> | null = null
+  private udpTrackerSocket: UdpTrackerSocket | null = null
   private closed = false
   private closing: Promise<void> | null = null
 
@@ -230,6 +235,7 @@ export class BtEngine extends TypedEmitter<BtEngineEvents> {
       scheduler: this.scheduler,
       peerId: this.peerId,
       listenPort: () => this.router.port,
+      trackers: this.trackerTransports(),
       ...(this.deps.logger !== undefined ? { logger: this.deps.logger } : {})
     }, { meta, settings: () => this.settingsValue, overrides })
     for (const peer of options.peers ?? []) torrent.addPeer(peer)
@@ -298,11 +304,23 @@ export class BtEngine extends TypedEmitter<BtEngineEvents> {
     await Promise.all([...this.storages.values()].map(async (s) => { await s.close().catch((e: unknown) => { errors.push(e) }) }))
     this.torrentMap.clear()
     this.storages.clear()
+    this.udpTrackerSocket?.close()
     this.scheduler.close()
     await this.deps.hasher.close().catch((e: unknown) => { errors.push(e) })
     for (const error of errors) {
       if (!isLodestoneError(error) || error.code !== 'CLOSED') this.emit('warning', { error })
     }
+  }
+
+  /** The http client and the engine's one UDP tracker socket (created on first use). */
+  private trackerTransports (): { httpClient?: IHttpClient, udpSocket: UdpTrackerSocket } {
+    this.udpTrackerSocket ??= new UdpTrackerSocket({
+      socketFactory: this.deps.socketFactory,
+      clock: this.deps.clock,
+      random: this.random,
+      ...(this.deps.logger !== undefined ? { logger: this.deps.logger.child('udp-tracker') } : {})
+    })
+    return { udpSocket: this.udpTrackerSocket, ...(this.deps.httpClient !== undefined ? { httpClient: this.deps.httpClient } : {}) }
   }
 
   private checkOpen (): void {

@@ -33,6 +33,7 @@ import type { TorrentMetainfo } from '../metainfo/types.js'
 import type { HandshakeHeader } from '../protocol/handshake.js'
 import type { BlockRequest } from '../protocol/wire-messages.js'
 import type { TorrentContentStorage } from '../storage/torrent-content-storage.js'
+import { TrackerManager, type TrackerManagerDeps, type TrackerStatus } from '../tracker/tracker-manager.js'
 import { Bitfield } from '../util/bitfield.js'
 import { toHex } from '../util/bytes.js'
 import { Choker, type ChokerPeer } from './choker.js'
@@ -139,8 +140,13 @@ export interface TorrentDeps {
   scheduler: CoarseScheduler
   /** Our 20-byte peer id. */
   peerId: Uint8Array
-  /** Our listen port (for the extended handshake), or null. */
+  /** Our listen port (for the extended handshake and trackers), or null. */
   listenPort: () => number | null
+  /**
+   * Tracker transports (http client, shared UDP socket). Absent: the torrent announces to no
+   * tracker (peers come from `addPeer` only).
+   */
+  trackers?: Pick<TrackerManagerDeps, 'httpClient' | 'udpSocket'>
   logger?: Logger
 }
 
@@ -226,6 +232,8 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
   private readonly pendingIo = new Set<Promise<unknown>>()
 
   private tasks: ScheduledTask[] = []
+  private tracker: TrackerManager | null = null
+  private readonly trackerStops = new Set<Promise<void>>()
   private active = false
   /** Bumped by stop/fail: async flows of an older generation give up. */
   private generation = 0
@@ -366,6 +374,11 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
     return this.deps.connections.addCandidate(this.id, parsed) || isNew
   }
 
+  /** Snapshots of this torrent's trackers (empty when it announces to none). */
+  trackers (): TrackerStatus[] {
+    return this.tracker?.trackers() ?? []
+  }
+
   /** Snapshots of the connected peers (handshake done). */
   peers (): PeerInfo[] {
     const out: PeerInfo[] = []
@@ -489,7 +502,7 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
     this.deactivate()
     // Wait for the check loop and disk writes in flight, so files are not closed under them.
     if (this.starting !== null) await this.starting.catch(() => {})
-    await Promise.allSettled([...this.pendingIo])
+    await Promise.allSettled([...this.pendingIo, ...this.trackerStops])
     this.buffers.clear()
     this.awaitingBytes = 0
     this.suspectBlocks.clear()
@@ -535,6 +548,53 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
     this.tasks.push(this.deps.scheduler.every(choking.rechokeIntervalMs, () => { this.rechoke() }))
     this.tasks.push(this.deps.scheduler.every(HOUSEKEEPING_INTERVAL_MS, () => { this.housekeeping() }))
     for (const address of this.knownPeers.values()) this.deps.connections.addCandidate(this.id, address)
+    this.startTrackers()
+  }
+
+  /** Announces to the torrent's trackers (BEP 12) while active; their peers become candidates. */
+  private startTrackers (): void {
+    const transports = this.deps.trackers
+    if (transports === undefined || !this.engineSettings().discovery.trackers || this.meta.announce.length === 0) return
+    const tracker = new TrackerManager(this.meta.announce, {
+      clock: this.deps.clock,
+      random: this.deps.random,
+      ...transports,
+      ...(this.log !== undefined ? { logger: this.log.child('tracker') } : {}),
+      getAnnounceState: () => {
+        const s = this.stats()
+        return {
+          infoHash: this.infoHash,
+          peerId: this.deps.peerId,
+          port: this.deps.listenPort() ?? 0,
+          uploadedBytes: s.uploadedBytes,
+          downloadedBytes: s.downloadedBytes,
+          leftBytes: Math.max(0, s.totalBytes - s.verifiedBytes),
+          numWant: this.picker.isFinished ? 0 : 50
+        }
+      }
+    })
+    tracker.on('peers', ({ peers }) => {
+      for (const peer of peers) {
+        if (this.bannedHosts.has(peer.host)) continue
+        this.rememberPeer(peer)
+        if (this.active) this.deps.connections.addCandidate(this.id, peer)
+      }
+    })
+    tracker.on('warning', ({ error }) => { this.emit('warning', { error }) })
+    this.tracker = tracker
+    tracker.start()
+  }
+
+  /** Sends `stopped` to the trackers (bounded by their stop time-out) and forgets them. */
+  private stopTrackers (): void {
+    const tracker = this.tracker
+    if (tracker === null) return
+    this.tracker = null
+    const stop = tracker.stop().finally(() => {
+      tracker.close()
+      this.trackerStops.delete(stop)
+    })
+    this.trackerStops.add(stop)
   }
 
   /** Leaves the swarm: closes every connection and timer. Progress and piece buffers stay. */
@@ -544,6 +604,7 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
     for (const t of this.tasks) t.cancel()
     this.tasks = []
     this.deps.connections.removeTorrent(this.id)
+    this.stopTrackers()
     for (const s of [...this.sessions]) s.conn.close()
     // Blocks of unfinished pieces are dropped: their requests were released with the peers.
     for (const [piece, buf] of this.buffers) if (!buf.busy) this.buffers.delete(piece)
@@ -812,6 +873,7 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
   private onFinished (): void {
     if (!this.sm.is(TorrentState.Downloading)) return
     this.sm.transition(TorrentState.Seeding)
+    this.tracker?.completed()
     this.emit('completed', {})
     for (const s of [...this.sessions]) {
       if (s.conn.state !== 'active') continue
