@@ -113,9 +113,9 @@ export class SwarmWorld {
   }
 
   /** An engine on host `address`, listening on port 6881 there. */
-  addNode (address: string, options: { settings?: PartialEngineSettings, fs?: IFileSystem, uploadBytesPerSec?: number, downloadBytesPerSec?: number } = {}): SwarmNode {
+  addNode (address: string, options: { settings?: PartialEngineSettings, fs?: IFileSystem, hasher?: SyncHasher, uploadBytesPerSec?: number, downloadBytesPerSec?: number } = {}): SwarmNode {
     const fs = new MemoryFileSystem({ clock: this.clock })
-    const hasher = new SyncHasher()
+    const hasher = options.hasher ?? new SyncHasher()
     const socketFactory = this.network.host(address, {
       ...(options.uploadBytesPerSec !== undefined ? { uploadBytesPerSec: options.uploadBytesPerSec } : {}),
       ...(options.downloadBytesPerSec !== undefined ? { downloadBytesPerSec: options.downloadBytesPerSec } : {})
