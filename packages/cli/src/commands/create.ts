@@ -102,6 +102,7 @@ export function registerCreate (program: Command, ctx: CliContext): void {
       if (entry === '') throw usageError(`cannot create a torrent of the file system root ${full}`)
       const fs = new NodeFileSystem(parent)
       const hasher = new NodeHasher()
+      hasher.start() // workers boot while the source is listed
       const progress = new ProgressLine(`hashing ${entry}`)
       const controller = new AbortController()
       const onSigint = (): void => { controller.abort() }

@@ -205,11 +205,12 @@ describe('NodeHasher', () => {
     expect(() => new NodeHasher({ jobsPerWorker: 0 })).toThrow(expect.objectContaining({ code: 'SETTINGS_INVALID' }))
   })
 
-  it('does not keep the process alive when idle (built dist, no close())', () => {
+  it('does not keep the process alive when idle, even with its workers started (built dist, no close())', () => {
     const dist = fileURLToPath(new URL('../../../../dist/adapters/node/index.js', import.meta.url))
     const script = `
       const { NodeHasher } = await import(${JSON.stringify(dist)})
       const h = new NodeHasher({ workers: 2, inlineMaxBytes: 0 })
+      h.start()
       const d = await h.digest('sha1', new Uint8Array(1 << 20))
       console.log(Buffer.from(d).toString('hex'))`
     const run = spawnSync(process.execPath, ['--input-type=module', '-e', script], { timeout: 15_000, encoding: 'utf8' })
