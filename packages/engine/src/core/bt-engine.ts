@@ -24,7 +24,7 @@ import type { ISocketFactory } from '../interfaces/socket.js'
 import type { IPieceHasher } from '../metainfo/create-piece-hasher.js'
 import { parseTorrent } from '../metainfo/parse-torrent.js'
 import type { TorrentMetainfo } from '../metainfo/types.js'
-import { StorageRootManager } from '../storage/storage-root-manager.js'
+import type { StorageRootManager } from '../storage/storage-root-manager.js'
 import { TorrentContentStorage } from '../storage/torrent-content-storage.js'
 import { UdpTrackerSocket } from '../tracker/udp-tracker.js'
 import { CoarseScheduler } from './coarse-scheduler.js'
@@ -33,6 +33,7 @@ import {
   resolveSettings, resolveTorrentSettings, type EngineSettings, type PartialEngineSettings, type TorrentSettings
 } from './engine-settings.js'
 import { ListenRouter, type ListenRouterStats } from './listen-router.js'
+import { RateLimiter } from './rate-limiter.js'
 import type { PeerAddress } from './peer-address.js'
 import { generatePeerId } from './peer-id.js'
 import { Torrent } from './torrent.js'
@@ -109,6 +110,9 @@ export class BtEngine extends TypedEmitter<BtEngineEvents> {
   private readonly storages = new Map<string, TorrentContentStorage>()
   private listening: Promise<number | null> | null = null
   private udpTrackerSocket: UdpTrackerSocket | null = null
+  /** Global limits (`rateLimit` settings); torrents and peers hang their limiters below. */
+  private readonly uploadLimiter: RateLimiter
+  private readonly downloadLimiter: RateLimiter
   private closed = false
   private closing: Promise<void> | null = null
 
@@ -127,6 +131,8 @@ export class BtEngine extends TypedEmitter<BtEngineEvents> {
       if (event === 'warning') deps.logger?.warn('warning listener threw', { error: String(error) })
       else this.emit('warning', { error })
     }
+    this.uploadLimiter = new RateLimiter({ clock: deps.clock }, { rateBytesPerSec: this.settingsValue.rateLimit.uploadRateBytesPerSec })
+    this.downloadLimiter = new RateLimiter({ clock: deps.clock }, { rateBytesPerSec: this.settingsValue.rateLimit.downloadRateBytesPerSec })
     this.scheduler = new CoarseScheduler({
       clock: deps.clock,
       onError: (error) => { this.emit('warning', { error }) }
@@ -159,6 +165,9 @@ export class BtEngine extends TypedEmitter<BtEngineEvents> {
     const next = resolveSettings(patch, this.settingsValue)
     this.settingsValue = next
     this.connections.updateSettings(next.connection)
+    this.uploadLimiter.setRate(next.rateLimit.uploadRateBytesPerSec)
+    this.downloadLimiter.setRate(next.rateLimit.downloadRateBytesPerSec)
+    for (const t of this.torrentMap.values()) t.applySettings()
   }
 
   /** The bound listening port, or null before `listen()` (or when listening is disabled). */
@@ -183,7 +192,7 @@ export class BtEngine extends TypedEmitter<BtEngineEvents> {
         : Promise.resolve(null)
       this.listening.catch(() => { this.listening = null })
     }
-    return await this.listening
+    return this.listening
   }
 
   /** Every torrent, in the order added. */
@@ -236,6 +245,7 @@ export class BtEngine extends TypedEmitter<BtEngineEvents> {
       peerId: this.peerId,
       listenPort: () => this.router.port,
       trackers: this.trackerTransports(),
+      limits: { upload: this.uploadLimiter, download: this.downloadLimiter },
       ...(this.deps.logger !== undefined ? { logger: this.deps.logger } : {})
     }, { meta, settings: () => this.settingsValue, overrides })
     for (const peer of options.peers ?? []) torrent.addPeer(peer)
@@ -259,6 +269,7 @@ export class BtEngine extends TypedEmitter<BtEngineEvents> {
     this.torrentMap.delete(key)
     this.router.unregister(torrent.infoHash)
     await torrent.stop()
+    torrent.dispose()
     const storage = this.storages.get(key)
     this.storages.delete(key)
     if (storage !== undefined) {
@@ -290,7 +301,7 @@ export class BtEngine extends TypedEmitter<BtEngineEvents> {
    * hasher's workers. Idempotent; the engine is unusable afterwards (CLOSED).
    */
   async close (): Promise<void> {
-    if (this.closing !== null) return await this.closing
+    if (this.closing !== null) return this.closing
     this.closed = true
     this.closing = this.runClose()
     await this.closing
@@ -300,12 +311,17 @@ export class BtEngine extends TypedEmitter<BtEngineEvents> {
     const errors: unknown[] = []
     await this.router.close().catch((e: unknown) => { errors.push(e) })
     this.connections.close()
-    await Promise.all([...this.torrentMap.values()].map(async (t) => { await t.stop().catch((e: unknown) => { errors.push(e) }) }))
+    await Promise.all([...this.torrentMap.values()].map(async (t) => {
+      await t.stop().catch((e: unknown) => { errors.push(e) })
+      t.dispose()
+    }))
     await Promise.all([...this.storages.values()].map(async (s) => { await s.close().catch((e: unknown) => { errors.push(e) }) }))
     this.torrentMap.clear()
     this.storages.clear()
     this.udpTrackerSocket?.close()
     this.scheduler.close()
+    this.uploadLimiter.close()
+    this.downloadLimiter.close()
     await this.deps.hasher.close().catch((e: unknown) => { errors.push(e) })
     for (const error of errors) {
       if (!isLodestoneError(error) || error.code !== 'CLOSED') this.emit('warning', { error })

@@ -11,7 +11,7 @@
  * (or accept) until its owner releases it, and a slot counts toward the global limit and, once it
  * belongs to a torrent, toward that torrent's limit. `halfOpen` counts dials in flight only.
  */
-import { LodestoneError } from '../errors.js'
+import { LodestoneError, isLodestoneError } from '../errors.js'
 import type { IClock } from '../interfaces/clock.js'
 import type { Logger } from '../interfaces/logger.js'
 import type { ITcpSocket, ISocketFactory } from '../interfaces/socket.js'
@@ -386,7 +386,7 @@ export class ConnectionManager {
           entry.queued.add(key)
         }
       }
-      const err = error instanceof LodestoneError
+      const err: LodestoneError = isLodestoneError(error)
         ? error
         : new LodestoneError('PEER_CONNECT_FAILED', { address: key, reason: String(error) }, { cause: error })
       if (!this.closed) entry.owner.onConnectFailed?.(address, err)

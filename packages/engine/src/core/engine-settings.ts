@@ -198,7 +198,7 @@ export function resolveTorrentSettings (partial: TorrentSettings = {}): TorrentS
     else throw invalid(path, 'unknown per-torrent setting')
     out[key] = value
   }
-  return out as TorrentSettings
+  return out
 }
 
 /** The download section for one torrent: engine values with the torrent's overrides on top. */

@@ -34,7 +34,7 @@ import type { HandshakeHeader } from '../protocol/handshake.js'
 import type { BlockRequest } from '../protocol/wire-messages.js'
 import type { TorrentContentStorage } from '../storage/torrent-content-storage.js'
 import { TrackerManager, type TrackerManagerDeps, type TrackerStatus } from '../tracker/tracker-manager.js'
-import { Bitfield } from '../util/bitfield.js'
+import type { Bitfield } from '../util/bitfield.js'
 import { toHex } from '../util/bytes.js'
 import { Choker, type ChokerPeer } from './choker.js'
 import type { CoarseScheduler, ScheduledTask } from './coarse-scheduler.js'
@@ -44,9 +44,28 @@ import { formatPeerAddress, parsePeerAddress, type PeerAddress } from './peer-ad
 import { PeerConnection } from './peer-connection.js'
 import { PiecePicker } from './piece-picker.js'
 import { PieceVerifier } from './piece-verifier.js'
+import type { RateLimiter } from './rate-limiter.js'
 import { RateMeter } from './rate-meter.js'
 import { TorrentState, TorrentStateMachine, type StateChange } from './torrent-state.js'
 import { TypedEmitter } from './typed-emitter.js'
+
+/** Request size: the credit one request costs against the download limiter. */
+const BLOCK_BYTES = 16_384
+
+function asLodestoneError (error: unknown): LodestoneError {
+  return isLodestoneError(error)
+    ? error
+    : new LodestoneError('INTERNAL', { reason: error instanceof Error ? error.message : String(error) }, { cause: error })
+}
+
+/** Waits until `limiter` has granted `bytes` (in as many grants as it takes). */
+async function acquire (limiter: RateLimiter, bytes: number): Promise<void> {
+  let need = bytes - limiter.request(bytes)
+  while (need > 0) {
+    await new Promise<void>((resolve) => { limiter.onAvailable(resolve) })
+    need -= limiter.request(need)
+  }
+}
 
 /** Addresses remembered per torrent for (re)connecting; older ones are forgotten beyond this. */
 const MAX_KNOWN_PEERS = 2_000
@@ -147,6 +166,8 @@ export interface TorrentDeps {
    * tracker (peers come from `addPeer` only).
    */
   trackers?: Pick<TrackerManagerDeps, 'httpClient' | 'udpSocket'>
+  /** The engine's rate limiters; the torrent hangs its own and its peers' limiters below them. */
+  limits?: { upload: RateLimiter, download: RateLimiter }
   logger?: Logger
 }
 
@@ -172,6 +193,15 @@ interface PieceBuffer {
 class PeerSession {
   readonly connectedAtMs: number
   readonly host: string
+  /** Per-peer rate limiters (children of the torrent's), closed when the peer leaves. */
+  uploadLimiter: RateLimiter | null = null
+  downloadLimiter: RateLimiter | null = null
+  /** Download bytes granted by the limiter and not yet spent on requests. */
+  downloadCredit = 0
+  /** The tail of this peer's queue of upload grants. */
+  uploadTurn: Promise<void> = Promise.resolve()
+  /** Cancels a pending limiter wake-up. */
+  cancelDownloadWait: (() => void) | null = null
   /** Listen address learned from the extended handshake (`p`), for reconnecting later. */
   listenAddress: PeerAddress | null = null
   identified = false
@@ -250,6 +280,8 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
   private counters = { downloadedBytes: 0, uploadedBytes: 0, wastedBytes: 0, hashFailures: 0 }
   private readonly downloadMeter: RateMeter
   private readonly uploadMeter: RateMeter
+  private readonly uploadLimiter: RateLimiter | null
+  private readonly downloadLimiter: RateLimiter | null
 
   constructor (deps: TorrentDeps, init: TorrentInit) {
     super()
@@ -270,6 +302,30 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
     this.verifier = new PieceVerifier({ hasher: deps.hasher }, init.meta)
     this.downloadMeter = new RateMeter(deps.clock)
     this.uploadMeter = new RateMeter(deps.clock)
+    this.uploadLimiter = deps.limits?.upload.createChild() ?? null
+    this.downloadLimiter = deps.limits?.download.createChild() ?? null
+  }
+
+  /**
+   * Per-torrent rate limits in bytes per second (0: only the engine's global limits apply).
+   * @throws LodestoneError SETTINGS_INVALID for a negative rate.
+   */
+  setRateLimits (limits: { uploadRateBytesPerSec?: number, downloadRateBytesPerSec?: number }): void {
+    if (limits.uploadRateBytesPerSec !== undefined) this.uploadLimiter?.setRate(limits.uploadRateBytesPerSec)
+    if (limits.downloadRateBytesPerSec !== undefined) this.downloadLimiter?.setRate(limits.downloadRateBytesPerSec)
+  }
+
+  /** Applies changed engine settings (choking, picker) from the next decision on. @internal */
+  applySettings (): void {
+    const s = this.engineSettings()
+    this.choker.updateSettings(s.choking)
+    this.picker.updateSettings(s.picker)
+  }
+
+  /** Releases what outlives a stop (rate limiter queues); the engine calls it when removing the torrent. @internal */
+  dispose (): void {
+    this.uploadLimiter?.close()
+    this.downloadLimiter?.close()
   }
 
   // ------------------------------------------------------------------ public API
@@ -301,7 +357,7 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
    * @throws LodestoneError ILLEGAL_TRANSITION when not stopped.
    */
   async start (): Promise<void> {
-    if (this.starting !== null) return await this.starting
+    if (this.starting !== null) return this.starting
     this.sm.transition(TorrentState.Starting)
     const gen = ++this.generation
     this.errorValue = null
@@ -347,7 +403,7 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
    * from `error` it clears the error.
    */
   async stop (): Promise<void> {
-    if (this.stopping !== null) return await this.stopping
+    if (this.stopping !== null) return this.stopping
     if (this.sm.is(TorrentState.Stopped)) return
     this.stopping = this.runStop().finally(() => { this.stopping = null })
     await this.stopping
@@ -466,7 +522,8 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
     const limit = dl.checkConcurrency > 0 ? dl.checkConcurrency : Math.max(2, this.deps.hasher.concurrency * 2)
     const inFlight = new Set<Promise<void>>()
     const abort = new AbortController()
-    let failure: unknown = null
+    // A holder, not a `let`: it is set from promise callbacks, which flow analysis cannot see.
+    const check: { failure: LodestoneError | null } = { failure: null }
     try {
       for await (const { piece, data } of this.deps.storage.readPieces({ signal: abort.signal })) {
         if (gen !== this.generation) { abort.abort(); return }
@@ -475,16 +532,16 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
           if (gen !== this.generation) return
         }
         if (data === null) continue
-        const job = this.verifier.verify(piece, data).then((check) => {
-          if (check === 'ok' && gen === this.generation && !this.picker.hasPiece(piece)) this.picker.markHave(piece)
-        }, (error: unknown) => { failure ??= error })
+        const job = this.verifier.verify(piece, data).then((result) => {
+          if (result === 'ok' && gen === this.generation && !this.picker.hasPiece(piece)) this.picker.markHave(piece)
+        }, (error: unknown) => { check.failure ??= asLodestoneError(error) })
         inFlight.add(job)
         void job.finally(() => inFlight.delete(job))
         if (inFlight.size >= limit) await Promise.race(inFlight)
-        if (failure !== null) throw failure
+        if (check.failure !== null) throw check.failure
       }
       await Promise.all(inFlight)
-      if (failure !== null) throw failure
+      if (check.failure !== null) throw check.failure
     } finally {
       abort.abort()
     }
@@ -516,9 +573,7 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
 
   /** Fatal: state `error`, connections dropped, 'error' emitted. */
   private fail (error: unknown): void {
-    const err = isLodestoneError(error)
-      ? error
-      : new LodestoneError('INTERNAL', { reason: error instanceof Error ? error.message : String(error) }, { cause: error })
+    const err = asLodestoneError(error)
     if (this.sm.is(TorrentState.Error, TorrentState.Stopped, TorrentState.Stopping)) {
       this.emit('warning', { error: err })
       return
@@ -615,6 +670,8 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
   private attach (socket: ITcpSocket, slot: ConnectionSlot, outgoing: boolean): void {
     const settings = this.engineSettings()
     const listenPort = this.deps.listenPort()
+    // Assigned right after the connection exists; readBlock is only called once it is active.
+    let session: PeerSession
     let conn: PeerConnection
     try {
       conn = new PeerConnection(
@@ -626,7 +683,7 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
           outgoing,
           pieceCount: this.meta.pieceCount,
           localBitfield: () => this.picker.bitfield(),
-          readBlock: async (request) => await this.readBlock(request),
+          readBlock: async (request) => this.readBlock(session, request),
           ...(listenPort !== null ? { listenPort } : {})
         }
       )
@@ -636,7 +693,9 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
       this.emit('warning', { error })
       return
     }
-    const session = new PeerSession(conn, slot, this.deps.clock.now())
+    session = new PeerSession(conn, slot, this.deps.clock.now())
+    session.uploadLimiter = this.uploadLimiter?.createChild() ?? null
+    session.downloadLimiter = this.downloadLimiter?.createChild() ?? null
     slot.onReplaced(() => {
       conn.close(new LodestoneError('PEER_DUPLICATE', { address: session.address, reason: 'replaced by the connection the peer dialled' }))
     })
@@ -697,6 +756,9 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
   private detach (s: PeerSession, reason: LodestoneError | undefined): void {
     if (!this.sessions.delete(s)) return
     this.picker.removePeer(s)
+    s.cancelDownloadWait?.()
+    s.uploadLimiter?.close()
+    s.downloadLimiter?.close()
     s.slot.release()
     // Pieces of a peer that left keep their received blocks; requests were freed by removePeer.
     if (s.identified) {
@@ -733,9 +795,18 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
     else s.conn.notInterested()
   }
 
-  private async readBlock (request: BlockRequest): Promise<Uint8Array> {
+  private async readBlock (s: PeerSession, request: BlockRequest): Promise<Uint8Array> {
     if (!this.picker.hasPiece(request.piece)) {
       throw new LodestoneError('PEER_PROTOCOL_VIOLATION', { reason: `requested piece ${request.piece} we do not have` })
+    }
+    // Upload limits: the block is read only once its bytes are granted, and the peer connection
+    // reads a bounded number ahead, so a limited upload holds little memory.
+    // A limiter has one wake-up callback per consumer, so the peer's parallel reads take turns.
+    const limiter = s.uploadLimiter
+    if (limiter !== null) {
+      const turn = s.uploadTurn.then(async () => { await acquire(limiter, request.length) })
+      s.uploadTurn = turn.catch(() => {})
+      await turn
     }
     const data = await this.deps.storage.readBlock(request.piece, request.begin, request.length)
     this.counters.uploadedBytes += data.length
@@ -777,11 +848,30 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
       if (!conn.amInterested) return
     }
     if (this.awaitingBytes > this.downloadSettings.maxUnverifiedBytes) return
-    const slots = conn.availableRequestSlots()
+    let slots = conn.availableRequestSlots()
     if (slots <= 0 || !conn.isWritable) return
+    // Download limits act on requests: a block is asked for only with its bytes granted.
+    const limiter = s.downloadLimiter
+    if (limiter !== null && s.cancelDownloadWait === null) {
+      const want = slots * BLOCK_BYTES - s.downloadCredit
+      if (want > 0) s.downloadCredit += limiter.request(want)
+      const affordable = Math.floor(s.downloadCredit / BLOCK_BYTES)
+      if (affordable < slots) {
+        s.cancelDownloadWait = limiter.onAvailable(() => {
+          s.cancelDownloadWait = null
+          this.scheduleRefill(s)
+        })
+      }
+      slots = affordable
+      if (slots <= 0) return
+    } else if (limiter !== null) {
+      slots = Math.min(slots, Math.floor(s.downloadCredit / BLOCK_BYTES))
+      if (slots <= 0) return
+    }
     const blocks = this.picker.pickBlocks(s, slots, { choked: conn.peerChoking })
     for (const b of blocks) {
       if (!conn.request(b.piece, b.begin, b.length)) this.picker.blockRequestFailed(s, b.piece, b.begin)
+      else if (limiter !== null) s.downloadCredit -= BLOCK_BYTES
     }
     if (blocks.length < slots && !this.endGameFired && this.picker.isEndGame) {
       this.endGameFired = true
