@@ -91,14 +91,20 @@ const ZEROS = new Uint8Array(65536)
 const oneShot = typeof crypto.hash === 'function'
   ? (alg, data) => crypto.hash(alg, data, 'buffer')
   : (alg, data) => crypto.createHash(alg).update(data).digest()
-const pair = new Uint8Array(64)
+// Merkle nodes are 32-char latin1 strings, not Buffers: a one-shot hash that returns a string
+// skips allocating an ArrayBuffer per call (0.55 µs against 1.5 µs per 64-byte hash, 11.3 against
+// 12.7 µs per 16 KiB block), and a piece has 2 calls per block.
+const nodeHash = typeof crypto.hash === 'function'
+  ? (data) => crypto.hash('sha256', data, 'latin1')
+  : (data) => crypto.createHash('sha256').update(data).digest('latin1')
+const pair = Buffer.alloc(64)
 function parent (left, right) {
-  pair.set(left, 0)
-  pair.set(right, 32)
-  return oneShot('sha256', pair)
+  pair.write(left, 0, 32, 'latin1')
+  pair.write(right, 32, 32, 'latin1')
+  return nodeHash(pair)
 }
 // zeroRoots[k]: root of 2^k zero leaves; BEP 52 pads with zero leaf hashes, not hashes of zeros.
-const zeroRoots = [new Uint8Array(32)]
+const zeroRoots = ['\0'.repeat(32)]
 function zeroRoot (level) {
   while (zeroRoots.length <= level) { const z = zeroRoots[zeroRoots.length - 1]; zeroRoots.push(parent(z, z)) }
   return zeroRoots[level]
@@ -106,7 +112,7 @@ function zeroRoot (level) {
 function views (segments) { return segments.map((s) => new Uint8Array(s[0], s[1], s[2])) }
 function merkleRoot (data, leafCount) {
   const leaves = []
-  for (let o = 0; o < data.length; o += BLOCK) leaves.push(oneShot('sha256', data.subarray(o, Math.min(o + BLOCK, data.length))))
+  for (let o = 0; o < data.length; o += BLOCK) leaves.push(nodeHash(data.subarray(o, Math.min(o + BLOCK, data.length))))
   return merkleFromLeaves(leaves, leafCount)
 }
 function merkleFromLeaves (leaves, leafCount) {
@@ -171,7 +177,7 @@ function hashFileJob (files, sha1PadBytes, v2Leaves) {
         readFully(fd, chunkBuffer, want, s.offsetBytes + done, s.nativePath)
         const view = chunkBuffer.subarray(0, want)
         if (sha1 !== null) sha1.update(view)
-        if (leaves !== null) for (let b = 0; b < want; b += BLOCK) leaves.push(oneShot('sha256', view.subarray(b, Math.min(b + BLOCK, want))))
+        if (leaves !== null) for (let b = 0; b < want; b += BLOCK) leaves.push(nodeHash(view.subarray(b, Math.min(b + BLOCK, want))))
         done += want
       }
     } catch (err) {
@@ -186,7 +192,7 @@ function hashFileJob (files, sha1PadBytes, v2Leaves) {
     for (let left = sha1PadBytes; left > 0; left -= ZEROS.length) sha1.update(left >= ZEROS.length ? ZEROS : ZEROS.subarray(0, left))
     result.set(sha1.digest(), 0)
   }
-  if (leaves !== null) result.set(merkleFromLeaves(leaves, v2Leaves), sha1 !== null ? 20 : 0)
+  if (leaves !== null) result.set(Buffer.from(merkleFromLeaves(leaves, v2Leaves), 'latin1'), sha1 !== null ? 20 : 0)
   return result
 }
 function hashPieceParts (parts, sha1PadBytes, v2Leaves) {
@@ -204,7 +210,7 @@ function hashPieceParts (parts, sha1PadBytes, v2Leaves) {
       let o = 0
       for (const p of parts) { data.set(p, o); o += p.length }
     }
-    result.set(merkleRoot(data, v2Leaves), sha1PadBytes >= 0 ? 20 : 0)
+    result.set(Buffer.from(merkleRoot(data, v2Leaves), 'latin1'), sha1PadBytes >= 0 ? 20 : 0)
   }
   return result
 }
