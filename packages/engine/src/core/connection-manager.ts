@@ -58,6 +58,8 @@ export interface ConnectionManagerDeps {
 export interface ConnectionOwner {
   /** False while the torrent does not want new connections (paused, complete and idle...). */
   wantsConnections (): boolean
+  /** This torrent's own connection cap, overriding `maxConnectionsPerTorrent`. */
+  maxConnections? (): number | undefined
   /** An outgoing dial succeeded. The owner now owns `socket` and must release `slot` when it closes. */
   onOutgoing (socket: ITcpSocket, slot: ConnectionSlot): void
   /** An outgoing dial failed. */
@@ -269,7 +271,7 @@ export class ConnectionManager {
         release()
         const entry = this.torrents.get(torrentId)
         if (entry === undefined) return 'unknown-torrent'
-        if (entry.slots.size >= this.settings.maxConnectionsPerTorrent) {
+        if (entry.slots.size >= this.torrentLimit(entry)) {
           this.counters.refusedIncoming++
           return 'torrent-limit'
         }
@@ -332,7 +334,7 @@ export class ConnectionManager {
   }
 
   private dialNext (torrentId: string, entry: TorrentEntry): boolean {
-    if (entry.slots.size >= this.settings.maxConnectionsPerTorrent || !entry.owner.wantsConnections()) return false
+    if (entry.slots.size >= this.torrentLimit(entry) || !entry.owner.wantsConnections()) return false
     const now = this.deps.clock.now()
     // Take the first candidate not backing off; ones backing off keep their place.
     for (let i = 0; i < entry.queue.length; i++) {
@@ -347,6 +349,10 @@ export class ConnectionManager {
       return true
     }
     return false
+  }
+
+  private torrentLimit (entry: TorrentEntry): number {
+    return entry.owner.maxConnections?.() ?? this.settings.maxConnectionsPerTorrent
   }
 
   private dial (torrentId: string, entry: TorrentEntry, address: PeerAddress, key: string): void {

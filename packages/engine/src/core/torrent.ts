@@ -39,7 +39,7 @@ import { toHex } from '../util/bytes.js'
 import { Choker, type ChokerPeer } from './choker.js'
 import type { CoarseScheduler, ScheduledTask } from './coarse-scheduler.js'
 import type { ConnectionManager, ConnectionSlot, IncomingTicket } from './connection-manager.js'
-import { effectiveDownloadSettings, type DownloadSettings, type EngineSettings, type TorrentSettings } from './engine-settings.js'
+import { effectiveDownloadSettings, resolveTorrentSettings, type DownloadSettings, type EngineSettings, type TorrentSettings } from './engine-settings.js'
 import { formatPeerAddress, parsePeerAddress, type PeerAddress } from './peer-address.js'
 import { PeerConnection } from './peer-connection.js'
 import { PiecePicker } from './piece-picker.js'
@@ -345,9 +345,12 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
     return effectiveDownloadSettings(this.engineSettings().download, this.overrides)
   }
 
-  /** Replaces this torrent's overrides (validated by the engine). */
+  /**
+   * Replaces this torrent's overrides of the download settings (and its connection cap).
+   * @throws LodestoneError SETTINGS_INVALID naming the key.
+   */
   setOverrides (overrides: TorrentSettings): void {
-    this.overrides = overrides
+    this.overrides = resolveTorrentSettings(overrides)
   }
 
   /**
@@ -593,6 +596,7 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
     this.endGameFired = false
     this.deps.connections.addTorrent(this.id, {
       wantsConnections: () => this.active,
+      maxConnections: () => this.overrides.maxConnections,
       onOutgoing: (socket, slot) => { this.attach(socket, slot, true) },
       onConnectFailed: (address, error) => {
         this.log?.debug('connect failed', { address: formatPeerAddress(address), code: error.code })

@@ -103,6 +103,15 @@ describe('ConnectionManager', () => {
     expect(cm.acceptIncoming(addr(99))).toBe('global-limit')
   })
 
+  it('lets a torrent override the per-torrent limit', async () => {
+    const { cm, dials, flush } = setup({ maxConnectionsPerTorrent: 10 })
+    const { o } = owner()
+    cm.addTorrent('t', { ...o, maxConnections: () => 2 })
+    for (let p = 1; p <= 5; p++) cm.addCandidate('t', addr(p))
+    await flush()
+    expect(dials.length).toBe(2)
+  })
+
   it('routes an incoming ticket to a torrent and respects its limit', () => {
     const { cm } = setup({ maxConnectionsPerTorrent: 1 })
     const { o } = owner()
