@@ -12,6 +12,14 @@
 //
 // The payload (random bytes) is created in /tmp on first use and kept; the page cache is warmed
 // before timing, so this measures hashing, not the disk. Build first: npx tsc -b.
+//
+// Last results (2026-11-22, 2-core AMD EPYC VM, 24 GiB, Node 20.20, libtorrent 2.0.8; other
+// sessions were running test suites on the same machine, load average 1–3), medians:
+//   hybrid, load ≈ 1.3: Lodestone 1.33–1.38 s, 2.4–2.5 CPU-s, 92 MiB RSS; libtorrent 1.51–1.55 s,
+//                       1.54–1.60 CPU-s, 1046 MiB RSS (it maps the file)  → ratio 0.88–0.89
+//   hybrid, load ≈ 3:   ratio 1.35–1.6 (Lodestone needs both cores and spends ≈ 1.5× libtorrent's
+//                       CPU: per-16-KiB-block calls into node:crypto, read copies vs mmap)
+//   v1, load ≈ 1.5: 0.76 s vs 0.86 s → 0.88;  v2, load ≈ 1.5: 1.06 s vs 0.90 s → 1.17
 import { existsSync, openSync, writeSync, closeSync, readFileSync, rmSync, statSync, mkdtempSync } from 'node:fs'
 import { randomFillSync } from 'node:crypto'
 import { spawnSync } from 'node:child_process'
