@@ -708,8 +708,8 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
   private attach (socket: ITcpSocket, slot: ConnectionSlot, outgoing: boolean): void {
     const settings = this.engineSettings()
     const listenPort = this.deps.listenPort()
-    // Assigned right after the connection exists; readBlock is only called once it is active.
-    let session: PeerSession
+    // Filled right after the connection exists; readBlock is only called once it is active.
+    const holder: { session: PeerSession | null } = { session: null }
     let conn: PeerConnection
     try {
       conn = new PeerConnection(
@@ -721,7 +721,10 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
           outgoing,
           pieceCount: this.meta.pieceCount,
           localBitfield: () => this.picker.bitfield(),
-          readBlock: async (request) => this.readBlock(session, request),
+          readBlock: async (request) => {
+            if (holder.session === null) throw new LodestoneError('INTERNAL', { reason: 'block requested before the session existed' })
+            return await this.readBlock(holder.session, request)
+          },
           ...(listenPort !== null ? { listenPort } : {})
         }
       )
@@ -731,7 +734,8 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
       this.emit('warning', { error })
       return
     }
-    session = new PeerSession(conn, slot, this.deps.clock.now())
+    const session = new PeerSession(conn, slot, this.deps.clock.now())
+    holder.session = session
     session.uploadLimiter = this.uploadLimiter?.createChild() ?? null
     session.downloadLimiter = this.downloadLimiter?.createChild() ?? null
     slot.onReplaced(() => {
