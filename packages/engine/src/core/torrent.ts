@@ -723,7 +723,7 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
           localBitfield: () => this.picker.bitfield(),
           readBlock: async (request) => {
             if (holder.session === null) throw new LodestoneError('INTERNAL', { reason: 'block requested before the session existed' })
-            return await this.readBlock(holder.session, request)
+            return this.readBlock(holder.session, request)
           },
           ...(listenPort !== null ? { listenPort } : {})
         }
