@@ -252,7 +252,9 @@ export class BtEngine extends TypedEmitter<BtEngineEvents> {
     torrent.on('error', ({ error }) => { this.emit('error', { torrentId: id, error }) })
     this.torrentMap.set(id, torrent)
     this.storages.set(id, storage)
-    this.router.register(meta.infoHash, (socket, header, ticket) => { torrent.acceptIncoming(socket, header, ticket) })
+    for (const hash of torrent.handshakeHashes()) {
+      this.router.register(hash, (socket, header, ticket) => { torrent.acceptIncoming(socket, header, ticket) })
+    }
     this.emit('torrent-added', { torrent })
     if (options.start ?? true) void torrent.start().catch((error: unknown) => { this.emit('warning', { error }) })
     return torrent
@@ -267,7 +269,7 @@ export class BtEngine extends TypedEmitter<BtEngineEvents> {
     const torrent = this.torrentMap.get(key)
     if (torrent === undefined) throw new LodestoneError('TORRENT_NOT_FOUND', { id })
     this.torrentMap.delete(key)
-    this.router.unregister(torrent.infoHash)
+    for (const hash of torrent.handshakeHashes()) this.router.unregister(hash)
     await torrent.stop()
     torrent.dispose()
     const storage = this.storages.get(key)

@@ -35,7 +35,7 @@ import type { BlockRequest } from '../protocol/wire-messages.js'
 import type { TorrentContentStorage } from '../storage/torrent-content-storage.js'
 import { TrackerManager, type TrackerManagerDeps, type TrackerStatus } from '../tracker/tracker-manager.js'
 import type { Bitfield } from '../util/bitfield.js'
-import { toHex } from '../util/bytes.js'
+import { bytesEqual, toHex } from '../util/bytes.js'
 import { Choker, type ChokerPeer } from './choker.js'
 import type { CoarseScheduler, ScheduledTask } from './coarse-scheduler.js'
 import type { ConnectionManager, ConnectionSlot, IncomingTicket } from './connection-manager.js'
@@ -514,7 +514,7 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
    * Takes an incoming connection routed here by info hash (the engine's listener calls this).
    * @internal
    */
-  acceptIncoming (socket: ITcpSocket, _header: HandshakeHeader, ticket: IncomingTicket): void {
+  acceptIncoming (socket: ITcpSocket, header: HandshakeHeader, ticket: IncomingTicket): void {
     if (!this.active) {
       ticket.release()
       socket.close()
@@ -525,7 +525,9 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
       socket.close()
       return
     }
-    this.attach(socket, slot, false)
+    // A hybrid torrent answers under whichever of its two hashes the peer used.
+    const infoHash = this.handshakeHashes().find((h) => bytesEqual(h, header.infoHash)) ?? this.infoHash
+    this.attach(socket, slot, false, infoHash)
   }
 
   // ------------------------------------------------------------------ lifecycle internals
@@ -705,7 +707,18 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
 
   // ------------------------------------------------------------------ peers
 
-  private attach (socket: ITcpSocket, slot: ConnectionSlot, outgoing: boolean): void {
+  /**
+   * The 20-byte hashes peers may use in handshakes for this torrent: the info hash, and for a
+   * hybrid torrent also the truncated SHA-256 one (BEP 52: v2-capable peers may use it).
+   */
+  handshakeHashes (): Uint8Array[] {
+    const out = [this.infoHash]
+    const v2 = this.meta.infoHashV2
+    if (this.meta.version === 'hybrid' && v2 !== null) out.push(v2.subarray(0, 20))
+    return out
+  }
+
+  private attach (socket: ITcpSocket, slot: ConnectionSlot, outgoing: boolean, infoHash: Uint8Array = this.infoHash): void {
     const settings = this.engineSettings()
     const listenPort = this.deps.listenPort()
     // Filled right after the connection exists; readBlock is only called once it is active.
@@ -716,7 +729,7 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
         { socket, clock: this.deps.clock, scheduler: this.deps.scheduler, ...(this.log !== undefined ? { logger: this.log } : {}) },
         settings.peer,
         {
-          infoHash: this.infoHash,
+          infoHash,
           localPeerId: this.deps.peerId,
           outgoing,
           pieceCount: this.meta.pieceCount,

@@ -52,6 +52,8 @@ export function makeTorrent (name: string, data: Uint8Array, pieceLengthBytes: n
 }
 
 export async function writeFile (fs: IFileSystem, path: string, data: Uint8Array): Promise<void> {
+  const cut = path.lastIndexOf('/')
+  if (cut > 0) await fs.mkdir(path.slice(0, cut), { recursive: true })
   const h = await fs.open(path, 'w')
   await h.write(data, 0)
   await h.close()
