@@ -431,6 +431,39 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
   }
 
   /**
+   * Checks the data on disk again (forced re-check): connections are dropped, every piece is
+   * re-verified, then the torrent resumes downloading (pieces found bad are fetched again) or
+   * seeding, or stays paused if it was. Failures put it in state `error`.
+   * @throws LodestoneError ILLEGAL_TRANSITION unless downloading, seeding or paused.
+   */
+  async recheck (): Promise<void> {
+    if (!this.sm.is(TorrentState.Downloading, TorrentState.Seeding, TorrentState.Paused)) {
+      throw new LodestoneError('ILLEGAL_TRANSITION', { from: this.sm.state, to: TorrentState.Hashing })
+    }
+    const wasPaused = this.sm.is(TorrentState.Paused)
+    this.deactivate()
+    const gen = ++this.generation
+    this.sm.transition(TorrentState.Hashing)
+    try {
+      // Writes in flight belong to the old generation: let them land before reading the files.
+      await Promise.allSettled([...this.pendingIo])
+      if (gen !== this.generation) return
+      this.buffers.clear()
+      for (let piece = 0; piece < this.meta.pieceCount; piece++) this.picker.markMissing(piece)
+      await this.checkExistingData(gen)
+      if (gen !== this.generation) return
+      if (wasPaused) {
+        this.sm.transition(TorrentState.Paused)
+        return
+      }
+      this.sm.transition(this.picker.isFinished ? TorrentState.Seeding : TorrentState.Downloading)
+      this.activate()
+    } catch (error) {
+      if (gen === this.generation) this.fail(error)
+    }
+  }
+
+  /**
    * Stops: closes every connection, waits for pending disk writes, closes files. Idempotent;
    * from `error` it clears the error.
    */

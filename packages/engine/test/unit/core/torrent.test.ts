@@ -199,3 +199,29 @@ describe('Torrent memory budget', () => {
     await world.close()
   })
 })
+
+describe('Torrent recheck', () => {
+  it('finds a piece damaged on disk, downloads it again and seeds', async () => {
+    const world = new SwarmWorld(8)
+    const data = payload(8 * PIECE, 8)
+    const torrentBytes = makeTorrent('f.bin', data, PIECE)
+    await seeded(world, data, torrentBytes)
+    const leech = world.addNode('10.0.0.2')
+    const t = await leech.engine.addTorrent(torrentBytes, { peers: ['10.0.0.1:6881'] })
+    await world.clock.runUntil(() => t.state === 'seeding', 60_000)
+    const damaged = data.slice()
+    damaged[5 * PIECE + 10]! ^= 1
+    await writeFile(leech.fs, 'f.bin', damaged)
+    const states: string[] = []
+    t.on('state-changed', ({ to }) => states.push(to))
+    const before = t.stats().downloadedBytes
+    await t.recheck()
+    expect(states.slice(0, 2)).toEqual(['hashing', 'downloading'])
+    await world.clock.runUntil(() => t.state === 'seeding', 60_000)
+    expect(t.stats().downloadedBytes - before).toBe(PIECE)
+    expect(Buffer.compare(await readFile(leech.fs, 'f.bin'), data)).toBe(0)
+    await expect((async () => { await t.stop(); await t.recheck() })()).rejects.toMatchObject({ code: 'ILLEGAL_TRANSITION' })
+    await world.close()
+    expect(world.leaks()).toEqual({ sockets: 0, timers: 0, fileHandles: 0 })
+  })
+})
