@@ -81,6 +81,12 @@ function asLodestoneError (error: unknown): LodestoneError {
     : new LodestoneError('INTERNAL', { reason: error instanceof Error ? error.message : String(error) }, { cause: error })
 }
 
+/** True when no level from `limiter` up limits anything (the common case: skip the bookkeeping). */
+function isUnlimited (limiter: RateLimiter): boolean {
+  for (let l: RateLimiter | null = limiter; l !== null; l = l.parent) if (l.rateBytesPerSec !== 0) return false
+  return true
+}
+
 /** Waits until `limiter` has granted `bytes` (in as many grants as it takes). */
 async function acquire (limiter: RateLimiter, bytes: number): Promise<void> {
   let need = bytes - limiter.request(bytes)
@@ -891,7 +897,7 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
     // reads a bounded number ahead, so a limited upload holds little memory.
     // A limiter has one wake-up callback per consumer, so the peer's parallel reads take turns.
     const limiter = s.uploadLimiter
-    if (limiter !== null) {
+    if (limiter !== null && !isUnlimited(limiter)) {
       const turn = s.uploadTurn.then(async () => { await acquire(limiter, request.length) })
       s.uploadTurn = turn.catch(() => {})
       await turn
@@ -939,7 +945,7 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
     let slots = conn.availableRequestSlots()
     if (slots <= 0 || !conn.isWritable) return
     // Download limits act on requests: a block is asked for only with its bytes granted.
-    const limiter = s.downloadLimiter
+    const limiter = s.downloadLimiter !== null && !isUnlimited(s.downloadLimiter) ? s.downloadLimiter : null
     if (limiter !== null && s.cancelDownloadWait === null) {
       const want = slots * BLOCK_BYTES - s.downloadCredit
       if (want > 0) s.downloadCredit += limiter.request(want)
