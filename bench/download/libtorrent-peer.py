@@ -1,0 +1,121 @@
+# libtorrent's side of bench/download: one session that seeds or downloads one torrent over
+# loopback TCP, and measures itself (CPU seconds of all its threads, peak RSS) over the transfer.
+#
+#   /usr/bin/python3 libtorrent-peer.py seed  <torrent> <dir>
+#       prints {"event":"ready","port":N}; then reads commands on stdin, one a line:
+#       "mark" starts the measurement (prints {"event":"marked"}), "stop" prints the result, exits.
+#   /usr/bin/python3 libtorrent-peer.py leech <torrent> <dir> <peer port>
+#       downloads from 127.0.0.1:<peer port> into <dir>, prints the result, exits.
+#
+# Result: {"event":"result","seconds":s,"cpuSeconds":c,"userSeconds":u,"systemSeconds":y,
+#          "peakRssKiB":k,"bytes":b,"version":v}. Peak RSS is VmHWM, reset (clear_refs 5) when the
+# measurement starts, so it is the peak during the transfer.
+#
+# Settings: lt.high_performance_seed() as the base for every libtorrent in the bench (seeder and
+# leecher alike), confined to loopback (INTEROP-NOTES.md), uTP off so both sides speak TCP.
+import json, resource, sys, time
+import libtorrent as lt
+
+
+def emit(value):
+    sys.stdout.write(json.dumps(value) + '\n')
+    sys.stdout.flush()
+
+
+def session():
+    settings = lt.high_performance_seed()
+    settings.update({
+        'listen_interfaces': '127.0.0.1:0',
+        'outgoing_interfaces': '127.0.0.1',
+        'enable_dht': False,
+        'dht_bootstrap_nodes': '',
+        'enable_lsd': False,
+        'enable_upnp': False,
+        'enable_natpmp': False,
+        'enable_ip_notifier': False,
+        'enable_outgoing_utp': False,
+        'enable_incoming_utp': False,
+        'allow_multiple_connections_per_ip': True,
+        'alert_mask': lt.alert.category_t.error_notification | lt.alert.category_t.status_notification,
+    })
+    return lt.session(settings)
+
+
+class Meter:
+    def __init__(self):
+        with open('/proc/self/clear_refs', 'w') as f:
+            f.write('5')
+        self.usage = resource.getrusage(resource.RUSAGE_SELF)
+        self.start = time.monotonic()
+
+    def result(self, nbytes):
+        seconds = time.monotonic() - self.start
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        peak = 0
+        with open('/proc/self/status') as f:
+            for line in f:
+                if line.startswith('VmHWM:'):
+                    peak = int(line.split()[1])
+        user = usage.ru_utime - self.usage.ru_utime
+        system = usage.ru_stime - self.usage.ru_stime
+        return {'event': 'result', 'seconds': seconds, 'cpuSeconds': user + system, 'userSeconds': user,
+                'systemSeconds': system, 'peakRssKiB': peak, 'bytes': nbytes, 'version': lt.__version__}
+
+
+def add(ses, torrent, directory, seed):
+    atp = lt.add_torrent_params()
+    atp.ti = lt.torrent_info(torrent)
+    atp.save_path = directory
+    flags = atp.flags & ~lt.torrent_flags.paused & ~lt.torrent_flags.auto_managed
+    flags |= lt.torrent_flags.disable_dht | lt.torrent_flags.disable_lsd | lt.torrent_flags.disable_pex
+    if seed:
+        flags |= lt.torrent_flags.seed_mode
+    atp.flags = flags
+    return ses.add_torrent(atp)
+
+
+def seed(torrent, directory):
+    ses = session()
+    h = add(ses, torrent, directory, True)
+    deadline = time.monotonic() + 30
+    while not h.status().is_seeding:
+        if time.monotonic() > deadline:
+            raise SystemExit('seeder did not reach seeding')
+        time.sleep(0.01)
+    emit({'event': 'ready', 'port': ses.listen_port()})
+    meter = None
+    for line in sys.stdin:
+        command = line.strip()
+        if command == 'mark':
+            meter = Meter()
+            emit({'event': 'marked'})
+        elif command == 'stop':
+            break
+    if meter is None:
+        meter = Meter()
+    emit(meter.result(h.status().all_time_upload))
+
+
+def leech(torrent, directory, port):
+    ses = session()
+    meter = Meter()
+    h = add(ses, torrent, directory, False)
+    h.connect_peer(('127.0.0.1', port))
+    total = h.torrent_file().total_size()
+    while True:
+        ses.wait_for_alert(50)
+        for alert in ses.pop_alerts():
+            if isinstance(alert, lt.torrent_error_alert):
+                raise SystemExit('torrent error: ' + alert.message())
+        if h.status().is_seeding:
+            break
+    emit(meter.result(total))
+
+
+mode = sys.argv[1]
+if mode == 'seed':
+    seed(sys.argv[2], sys.argv[3])
+elif mode == 'leech':
+    leech(sys.argv[2], sys.argv[3], int(sys.argv[4]))
+else:
+    raise SystemExit('usage: libtorrent-peer.py seed|leech ...')

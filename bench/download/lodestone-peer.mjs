@@ -1,0 +1,81 @@
+// Lodestone's side of bench/download: one createNodeEngine (the built dist, as a library user runs
+// it) that seeds or downloads one torrent over loopback TCP, measuring itself over the transfer
+// (process.cpuUsage covers every thread: the hasher workers and libuv's file pool too).
+//
+//   node lodestone-peer.mjs seed  <torrent> <dir>
+//       checks the data, prints {"event":"ready","port":N}; then reads commands on stdin, one a
+//       line: "mark" starts the measurement (prints {"event":"marked"}), "stop" prints the result.
+//   node lodestone-peer.mjs leech <torrent> <dir> <peer port>
+//       downloads from 127.0.0.1:<peer port> into <dir>, prints the result, exits.
+//
+// Result: {"event":"result","seconds","cpuSeconds","userSeconds","systemSeconds","peakRssKiB","bytes"},
+// peak RSS being VmHWM reset (clear_refs 5) when the measurement starts. Build first: npx tsc -b.
+import { readFileSync, writeFileSync } from 'node:fs'
+import { createInterface } from 'node:readline'
+import { createNodeEngine } from '../../packages/engine/dist/presets/node.js'
+
+const [mode, torrentPath, dir, peerPort] = process.argv.slice(2)
+
+function emit (value) { process.stdout.write(`${JSON.stringify(value)}\n`) }
+
+function startMeter () {
+  writeFileSync('/proc/self/clear_refs', '5')
+  const cpu = process.cpuUsage()
+  const start = performance.now()
+  return (bytes) => {
+    const seconds = (performance.now() - start) / 1000
+    const used = process.cpuUsage(cpu)
+    const hwm = /VmHWM:\s+(\d+)/.exec(readFileSync('/proc/self/status', 'utf8'))
+    const userSeconds = used.user / 1e6
+    const systemSeconds = used.system / 1e6
+    return {
+      event: 'result',
+      seconds,
+      cpuSeconds: userSeconds + systemSeconds,
+      userSeconds,
+      systemSeconds,
+      peakRssKiB: hwm !== null ? Number(hwm[1]) : process.resourceUsage().maxRSS,
+      bytes
+    }
+  }
+}
+
+function waitFor (torrent, done) {
+  return new Promise((resolve, reject) => {
+    if (done()) { resolve(); return }
+    const check = () => { if (done()) resolve() }
+    torrent.on('state-changed', check)
+    torrent.on('completed', check)
+    torrent.on('error', ({ error }) => { reject(error) })
+  })
+}
+
+const engine = createNodeEngine({ downloadPath: dir, port: 0, host: '127.0.0.1', logLevel: 'off' })
+const metainfo = new Uint8Array(readFileSync(torrentPath))
+try {
+  if (mode === 'seed') {
+    const torrent = await engine.addTorrent(metainfo)
+    await waitFor(torrent, () => torrent.state === 'seeding')
+    emit({ event: 'ready', port: engine.port })
+    let finish = null
+    for await (const line of createInterface({ input: process.stdin })) {
+      if (line.trim() === 'mark') {
+        finish = startMeter()
+        emit({ event: 'marked' })
+      } else if (line.trim() === 'stop') break
+    }
+    finish ??= startMeter()
+    emit(finish(torrent.stats().uploadedBytes))
+  } else if (mode === 'leech') {
+    const finish = startMeter()
+    const torrent = await engine.addTorrent(metainfo, { peers: [`127.0.0.1:${peerPort}`] })
+    let completed = false
+    torrent.on('completed', () => { completed = true })
+    await waitFor(torrent, () => completed)
+    emit(finish(torrent.stats().downloadedBytes))
+  } else {
+    throw new Error('usage: lodestone-peer.mjs seed|leech <torrent> <dir> [peer port]')
+  }
+} finally {
+  await engine.close()
+}
