@@ -14,6 +14,7 @@ import { Choker, defaultChokerSettings, type ChokerSettings } from './choker.js'
 import { defaultConnectionSettings, type ConnectionSettings } from './connection-manager.js'
 import { defaultPeerSettings, resolvePeerSettings, type PeerSettings } from './peer-settings.js'
 import { defaultPiecePickerSettings, type PiecePickerSettings } from './piece-picker.js'
+import { defaultPexSettings, type PexSettings } from './pex-handler.js'
 
 /** Where the engine listens for incoming peer connections (one port for every torrent). */
 export interface ListenSettings {
@@ -70,14 +71,14 @@ export interface DiscoverySettings {
   lsd: boolean
   /** UPnP / NAT-PMP port mapping. @default false */
   portMapping: boolean
-  /** BEP 11 peer exchange. @default false */
+  /** BEP 11 peer exchange (never on private torrents; tunables in section `pex`). @default true */
   pex: boolean
   /** Announce to trackers. @default true */
   trackers: boolean
 }
 
 export const defaultDiscoverySettings: Readonly<DiscoverySettings> = {
-  dht: false, lsd: false, portMapping: false, pex: false, trackers: true
+  dht: false, lsd: false, portMapping: false, pex: true, trackers: true
 }
 
 /** Every engine tunable, by subsystem. */
@@ -95,6 +96,8 @@ export interface EngineSettings {
   storage: TorrentContentStorageSettings
   rateLimit: RateLimitSettings
   discovery: DiscoverySettings
+  /** BEP 11 peer exchange: message interval and caps. */
+  pex: PexSettings
 }
 
 /** Settings a caller may pass: any section, any subset of its keys. */
@@ -116,7 +119,8 @@ export function defaultEngineSettings (): EngineSettings {
     choking: { ...defaultChokerSettings },
     storage: { ...defaultTorrentContentStorageSettings },
     rateLimit: { ...defaultRateLimitSettings },
-    discovery: { ...defaultDiscoverySettings }
+    discovery: { ...defaultDiscoverySettings },
+    pex: { ...defaultPexSettings }
   }
 }
 
@@ -140,6 +144,8 @@ const RANGES: Record<string, Range> = {
   'choking.optimisticUnchokeIntervalMs': { min: 100 },
   'choking.newPeerWeight': { min: 1, integer: false },
   'storage.maxOpenFiles': { min: 1 },
+  'pex.intervalMs': { min: 1 },
+  'pex.maxAddedPerMessage': { min: 1 },
   'torrent.maxConnections': { min: 1 }
 }
 

@@ -57,3 +57,10 @@ function isValidPort (port: number): boolean {
 function invalid (address: string): LodestoneError<'ADDRESS_INVALID'> {
   return new LodestoneError('ADDRESS_INVALID', { address }, { message: `not a peer address: ${address}` })
 }
+
+/**
+ * Where the engine learned of a peer: a tracker announce, BEP 11 peer exchange, an incoming
+ * connection, `torrent.addPeer` (manual), a magnet link's `x.pe`, or the resume data of an
+ * earlier session. The first source that reported an address is kept.
+ */
+export type PeerSource = 'tracker' | 'pex' | 'incoming' | 'manual' | 'magnet' | 'resume'

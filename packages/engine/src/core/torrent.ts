@@ -31,6 +31,7 @@ import type { ITcpSocket } from '../interfaces/socket.js'
 import type { IPieceHasher } from '../metainfo/create-piece-hasher.js'
 import type { TorrentMetainfo } from '../metainfo/types.js'
 import type { HandshakeHeader } from '../protocol/handshake.js'
+import { PEX_FLAG_REACHABLE, PEX_FLAG_SEED } from '../protocol/ut-pex.js'
 import type { BlockRequest } from '../protocol/wire-messages.js'
 import type { TorrentContentStorage } from '../storage/torrent-content-storage.js'
 import { TrackerManager, type TrackerManagerDeps, type TrackerStatus } from '../tracker/tracker-manager.js'
@@ -40,8 +41,9 @@ import { Choker, type ChokerPeer } from './choker.js'
 import type { CoarseScheduler, ScheduledTask } from './coarse-scheduler.js'
 import type { ConnectionManager, ConnectionSlot, IncomingTicket } from './connection-manager.js'
 import { effectiveDownloadSettings, resolveTorrentSettings, type DownloadSettings, type EngineSettings, type TorrentSettings } from './engine-settings.js'
-import { formatPeerAddress, parsePeerAddress, type PeerAddress } from './peer-address.js'
+import { formatPeerAddress, parsePeerAddress, type PeerAddress, type PeerSource } from './peer-address.js'
 import { PeerConnection } from './peer-connection.js'
+import { PexHandler, type PexCandidate } from './pex-handler.js'
 import { PiecePicker } from './piece-picker.js'
 import { PieceVerifier } from './piece-verifier.js'
 import type { RateLimiter } from './rate-limiter.js'
@@ -122,6 +124,8 @@ export interface PeerInfo {
   progress: number
   outstandingRequests: number
   latencyMs: number | null
+  /** How we learned of the peer ('incoming' when it dialled us). */
+  source: PeerSource
 }
 
 /** Counters and rates of one torrent. */
@@ -235,7 +239,7 @@ class PeerSession {
   listenAddress: PeerAddress | null = null
   identified = false
 
-  constructor (readonly conn: PeerConnection, readonly slot: ConnectionSlot, nowMs: number) {
+  constructor (readonly conn: PeerConnection, readonly slot: ConnectionSlot, nowMs: number, readonly source: PeerSource) {
     this.connectedAtMs = nowMs
     this.host = slot.address.host
   }
@@ -261,8 +265,26 @@ class PeerSession {
       snubbed: this.conn.snubbed,
       progress: bf === null || pieceCount === 0 ? 0 : bf.count / pieceCount,
       outstandingRequests: s.outstandingRequests,
-      latencyMs: s.latencyMs
+      latencyMs: s.latencyMs,
+      source: this.source
     }
+  }
+
+  /** How PEX advertises this peer; null when others could not dial it (no listen port known). */
+  pexCandidate (): PexCandidate | null {
+    if (!this.identified || this.conn.state !== 'active') return null
+    const outgoing = this.slot.direction === 'outgoing'
+    const address = outgoing ? this.slot.address : this.listenAddress
+    if (address === null) return null
+    const flags = (this.conn.isSeed ? PEX_FLAG_SEED : 0) | (outgoing ? PEX_FLAG_REACHABLE : 0)
+    return { connectionKey: this.address, address, flags }
+  }
+}
+
+function * pexCandidates (sessions: Iterable<PeerSession>): Iterable<PexCandidate> {
+  for (const s of sessions) {
+    const c = s.pexCandidate()
+    if (c !== null) yield c
   }
 }
 
@@ -282,7 +304,10 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
   private readonly log: Logger | undefined
 
   private readonly sessions = new Set<PeerSession>()
-  private readonly knownPeers = new Map<string, PeerAddress>()
+  /** Addresses to (re)connect to, each with the source that first reported it. */
+  private readonly knownPeers = new Map<string, PeerAddress & { source: PeerSource }>()
+  /** BEP 11 peer exchange while active (never for private torrents). */
+  private pex: PexHandler | null = null
   private readonly buffers = new Map<number, PieceBuffer>()
   /**
    * Full-size piece buffers to reuse. Fresh memory costs a page fault per 4 KiB on first write,
@@ -483,9 +508,10 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
   /**
    * Adds a peer to connect to (`'127.0.0.1:6881'`, `'[::1]:6881'` or `{ host, port }`). Remembered
    * across pause/resume. Returns false when it is known already or refused (banned, ourselves).
+   * `source` is recorded for {@link PeerInfo.source} (the first source of an address wins).
    * @throws LodestoneError ADDRESS_INVALID
    */
-  addPeer (address: string | PeerAddress): boolean {
+  addPeer (address: string | PeerAddress, source: PeerSource = 'manual'): boolean {
     const parsed = parsePeerAddress(address)
     if (this.bannedHosts.has(parsed.host) || this.deps.connections.isBanned(parsed.host)) return false
     const key = formatPeerAddress(parsed)
@@ -495,7 +521,7 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
         const oldest = this.knownPeers.keys().next().value
         if (oldest !== undefined) this.knownPeers.delete(oldest)
       }
-      this.knownPeers.set(key, parsed)
+      this.knownPeers.set(key, { ...parsed, source })
     }
     if (!this.active) return isNew
     return this.deps.connections.addCandidate(this.id, parsed) || isNew
@@ -679,6 +705,22 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
     this.tasks.push(this.deps.scheduler.every(HOUSEKEEPING_INTERVAL_MS, () => { this.housekeeping() }))
     for (const address of this.knownPeers.values()) this.deps.connections.addCandidate(this.id, address)
     this.startTrackers()
+    this.startPex()
+  }
+
+  /** BEP 11 while active; BEP 27: never on a private torrent. */
+  private startPex (): void {
+    const settings = this.engineSettings()
+    if (!settings.discovery.pex || this.meta.private) return
+    this.pex = new PexHandler({
+      clock: this.deps.clock,
+      scheduler: this.deps.scheduler,
+      settings: () => this.engineSettings().pex,
+      listenPort: this.deps.listenPort,
+      connectedPeers: () => pexCandidates(this.sessions),
+      onPeers: (peers) => { for (const p of peers) this.addPeer(p.address, 'pex') },
+      ...(this.log !== undefined ? { logger: this.log.child('pex') } : {})
+    })
   }
 
   /** Announces to the torrent's trackers (BEP 12) while active; their peers become candidates. */
@@ -706,7 +748,7 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
     tracker.on('peers', ({ peers }) => {
       for (const peer of peers) {
         if (this.bannedHosts.has(peer.host)) continue
-        this.rememberPeer(peer)
+        this.rememberPeer(peer, 'tracker')
         if (this.active) this.deps.connections.addCandidate(this.id, peer)
       }
     })
@@ -735,6 +777,8 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
     this.tasks = []
     this.deps.connections.removeTorrent(this.id)
     this.stopTrackers()
+    this.pex?.close()
+    this.pex = null
     for (const s of [...this.sessions]) s.conn.close()
     // Blocks of unfinished pieces are dropped: their requests were released with the peers.
     for (const [piece, buf] of this.buffers) {
@@ -777,7 +821,8 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
             if (holder.session === null) throw new LodestoneError('INTERNAL', { reason: 'block requested before the session existed' })
             return this.readBlock(holder.session, request)
           },
-          ...(listenPort !== null ? { listenPort } : {})
+          ...(listenPort !== null ? { listenPort } : {}),
+          ...(this.pex !== null ? { extensions: [this.pex.extension(slot.address)] } : {})
         }
       )
     } catch (error) {
@@ -786,7 +831,8 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
       this.emit('warning', { error })
       return
     }
-    const session = new PeerSession(conn, slot, this.deps.clock.now())
+    const source = outgoing ? this.knownPeers.get(formatPeerAddress(slot.address))?.source ?? 'manual' : 'incoming'
+    const session = new PeerSession(conn, slot, this.deps.clock.now(), source)
     holder.session = session
     session.uploadLimiter = this.uploadLimiter?.createChild() ?? null
     session.downloadLimiter = this.downloadLimiter?.createChild() ?? null
@@ -815,7 +861,7 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
       const p = handshake.p
       if (p !== undefined && p > 0 && p < 65536) {
         s.listenAddress = { host: s.host, port: p }
-        this.rememberPeer(s.listenAddress)
+        this.rememberPeer(s.listenAddress, s.source)
       }
       this.scheduleRefill(s)
     })
@@ -861,14 +907,14 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
     this.scheduleRefillAll()
   }
 
-  private rememberPeer (address: PeerAddress): void {
+  private rememberPeer (address: PeerAddress, source: PeerSource): void {
     const key = formatPeerAddress(address)
     if (this.knownPeers.has(key)) return
     if (this.knownPeers.size >= MAX_KNOWN_PEERS) {
       const oldest = this.knownPeers.keys().next().value
       if (oldest !== undefined) this.knownPeers.delete(oldest)
     }
-    this.knownPeers.set(key, address)
+    this.knownPeers.set(key, { host: address.host, port: address.port, source })
   }
 
   /** The peer's availability changed: update interest and maybe request. */
