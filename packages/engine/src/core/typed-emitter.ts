@@ -17,7 +17,7 @@ export class TypedEmitter<Events extends object> {
       set = new Set()
       this.listeners.set(event, set)
     }
-    set.add(listener as Listener<never>)
+    set.add(listener)
     return () => { this.off(event, listener) }
   }
 
@@ -31,7 +31,7 @@ export class TypedEmitter<Events extends object> {
   }
 
   off<K extends keyof Events> (event: K, listener: Listener<Events[K]>): void {
-    this.listeners.get(event)?.delete(listener as Listener<never>)
+    this.listeners.get(event)?.delete(listener)
   }
 
   /** True when someone listens, so callers can skip building a costly payload. */

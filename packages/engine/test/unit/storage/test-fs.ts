@@ -27,7 +27,7 @@ export class TestFileSystem implements IFileSystem {
   openHandles = 0
   maxOpenHandles = 0
   /** Return an error to make that operation fail. */
-  fault: ((op: string, path: string) => unknown) | undefined
+  fault: ((op: string, path: string) => Error | undefined) | undefined
 
   contents (path: string): Uint8Array | undefined {
     const f = this.files.get(path)
@@ -57,6 +57,7 @@ export class TestFileSystem implements IFileSystem {
     this.opens.push({ path, mode })
     this.openHandles++
     this.maxOpenHandles = Math.max(this.maxOpenHandles, this.openHandles)
+    // eslint-disable-next-line @typescript-eslint/no-this-alias -- the handle's methods count on the filesystem
     const fsys = this
     const f = file
     let closed = false

@@ -94,7 +94,7 @@ describe('TorrentContentStorage', () => {
     const storage = new TorrentContentStorage({ fs }, layout, { readCacheBytes: 128 * KiB })
     const space = spaceBytes(layout.totalLengthBytes)
     for (let piece = 0; piece < 4; piece++) await storage.writePiece(piece, space.subarray(piece * 64 * KiB, (piece + 1) * 64 * KiB))
-    const blocks = await Promise.all([0, 1, 2, 3].map(async (i) => await storage.readBlock(1, i * 16 * KiB, 16 * KiB)))
+    const blocks = await Promise.all([0, 1, 2, 3].map(async (i) => storage.readBlock(1, i * 16 * KiB, 16 * KiB)))
     expect(blocks.map((b) => b.length)).toEqual([16 * KiB, 16 * KiB, 16 * KiB, 16 * KiB])
     expect(blocks[2]).toEqual(space.subarray(96 * KiB, 112 * KiB))
     expect(fs.reads).toBe(1)
@@ -293,5 +293,28 @@ describe('TorrentContentStorage', () => {
     expect(fs.dirs.has('d')).toBe(true)
     expect(fs.dirs.has(PART_FILE_DIRECTORY)).toBe(false)
     expect(await codeOf(storage.readPiece(0))).toBe('CLOSED')
+  })
+
+  it('createEmptyFiles makes wanted 0-byte files (and their directories), not padding or skipped ones', async () => {
+    const fs = new TestFileSystem()
+    const layout = makeLayout('e', [
+      { path: ['a', 'b', 'empty'], length: 0 },
+      { path: ['data.bin'], length: 10 * KiB },
+      { path: ['.pad', '6144'], length: 6 * KiB, padding: true },
+      { path: ['skipped-empty'], length: 0 },
+      { path: ['last'], length: 0 }
+    ], 16 * KiB)
+    const storage = new TorrentContentStorage({ fs }, layout, {}, { filePriorities: [1, 1, 1, 0, 1] })
+    await storage.createEmptyFiles()
+    expect([...fs.files.keys()].sort()).toEqual(['e/a/b/empty', 'e/last'])
+    expect(fs.contents('e/a/b/empty')?.length).toBe(0)
+    expect(fs.dirs.has('e/a/b')).toBe(true)
+    expect(fs.openHandles).toBe(0)
+    // An existing file keeps its bytes (a 0-byte file in the torrent, but the user's on disk).
+    fs.put('e/last', new Uint8Array([1]))
+    await storage.createEmptyFiles()
+    expect(fs.contents('e/last')).toEqual(new Uint8Array([1]))
+    await storage.close()
+    expect(await codeOf(storage.createEmptyFiles())).toBe('CLOSED')
   })
 })

@@ -26,7 +26,7 @@ class FakeTracker implements TrackerClient {
     this.calls.push({ event: params.event, atMs: this.clock.now(), params })
     const out = this.behaviour(params)
     if (out === 'hang') {
-      return await new Promise<never>((_resolve, reject) => {
+      return new Promise<never>((_resolve, reject) => {
         options.signal?.addEventListener('abort', () => { reject(new LodestoneError('ABORTED', { operation: 'fake' })) }, { once: true })
       })
     }
@@ -427,7 +427,7 @@ describe('TrackerManager: built-in clients', () => {
     const clock = new ManualClock()
     const urls: string[] = []
     const http: IHttpClient = {
-      async get (url: string, _options: HttpRequestOptions): Promise<HttpResponse> {
+      async get (url: string): Promise<HttpResponse> {
         urls.push(url)
         return { status: 200, headers: {}, body: bencodeEncode({ interval: 1800, peers: encodeCompactPeers([peer(5)], 4) }) }
       }
