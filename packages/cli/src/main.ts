@@ -1,17 +1,23 @@
 /**
  * The `lodestone` command. Each command lives in `commands/<name>.ts` and registers itself on
  * the program; this file only wires them and turns failures into one stderr line and an exit code
- * (0 ok, 1 bad input or failed operation, 2 wrong usage, 130 interrupted).
+ * (0 ok, 1 bad input or failed operation, 2 wrong usage, 3 a download interrupted before it
+ * completed, 130 `create` interrupted).
  */
 import { Command, CommanderError } from 'commander'
 import { registerCreate } from './commands/create.js'
+import { registerDownload } from './commands/download.js'
+import { registerSeed } from './commands/seed.js'
+import { registerVerify } from './commands/verify.js'
 import { registerInfo } from './commands/info.js'
 import { registerMagnet } from './commands/magnet.js'
 import { cliVersion, type CliContext } from './util/context.js'
 import { EXIT_OK, EXIT_USAGE, describeError, exitCodeOf } from './util/cli-error.js'
 
-/** Commands, in help order. Add new ones here (download, seed, verify...). */
-const COMMANDS: ReadonlyArray<(program: Command, ctx: CliContext) => void> = [registerCreate, registerInfo, registerMagnet]
+/** Commands, in help order. */
+const COMMANDS: ReadonlyArray<(program: Command, ctx: CliContext) => void> = [
+  registerDownload, registerSeed, registerVerify, registerCreate, registerInfo, registerMagnet
+]
 
 function buildProgram (ctx: CliContext): Command {
   const program = new Command('lodestone')

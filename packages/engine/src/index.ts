@@ -59,3 +59,4 @@ export { decodeCompactPeers, encodeCompactPeers, compactPeerCount, parseIp, cano
 export { HttpTracker, buildAnnounceUrl, parseAnnounceResponse, parseScrapeResponse, scrapeUrlFor, percentEncodeBytes, DEFAULT_ANNOUNCE_INTERVAL_SEC, type HttpTrackerDeps, type ParsedAnnounce } from './tracker/http-tracker.js'
 export { UdpTracker, UdpTrackerSocket, defaultUdpTrackerSocketSettings, type UdpTrackerDeps, type UdpTrackerSocketDeps, type UdpTrackerSocketSettings, type UdpTrackerSocketStats, type UdpEndpoint } from './tracker/udp-tracker.js'
 export { TrackerManager, defaultTrackerManagerSettings, type TrackerManagerDeps, type TrackerManagerSettings, type TrackerManagerEvents, type TrackerStatus, type AnnounceState, type StopOptions as TrackerStopOptions } from './tracker/tracker-manager.js'
+export { verifyTorrentData, type VerifyDataResult, type VerifyDataDeps, type VerifyDataOptions, type FileVerifyResult, type PieceDataStatus } from './storage/verify-data.js'

@@ -1,0 +1,57 @@
+/**
+ * `lodestone seed <torrent-file> -d <dir>`: checks the data in `dir`, then serves it until
+ * interrupted. Refuses (exit 1) when the data is incomplete: `lodestone verify` says what is missing.
+ */
+import type { Command } from 'commander'
+import type { CliContext } from '../util/context.js'
+import { loadTorrentFile } from '../util/load-torrent.js'
+import { collectPeer } from '../util/peer-arg.js'
+import { parsePort } from '../util/port-arg.js'
+import { parseRate } from '../util/rate.js'
+import { runTorrentSession } from '../util/torrent-session.js'
+
+interface SeedFlags {
+  dir: string
+  peer?: string[]
+  port: number
+  host: string
+  json?: boolean
+  verbose?: boolean
+  maxUp?: number
+}
+
+const EXIT_CODES_HELP = `
+Exit codes:
+  0  stopped by SIGINT/SIGTERM after seeding
+  1  error: unreadable or invalid torrent, incomplete data in the directory, a disk or network failure
+  2  wrong usage`
+
+export function registerSeed (program: Command, ctx: CliContext): void {
+  program
+    .command('seed')
+    .description('seed a torrent from data already on disk, until interrupted')
+    .argument('<torrent>', '.torrent file')
+    .requiredOption('-d, --dir <dir>', 'directory holding the data (the torrent\'s file or directory is inside it)')
+    .option('--peer <host:port>', 'connect to this peer (repeatable)', collectPeer)
+    .option('--port <n>', 'port to listen on for peers (0: any free port)', parsePort, 6881)
+    .option('--host <addr>', 'address to listen on (default: all interfaces)', '')
+    .option('--json', 'print JSON lines (events, and stats once a second) instead of a progress display')
+    .option('--verbose', 'show peer events and warnings; engine debug log on stderr')
+    .option('--max-up <rate>', 'upload rate limit, e.g. 500k, 1M, 2MiB/s (0: unlimited)', parseRate)
+    .addHelpText('after', EXIT_CODES_HELP)
+    .action(async (input: string, flags: SeedFlags) => {
+      const meta = await loadTorrentFile(input)
+      await runTorrentSession(ctx, {
+        mode: 'seed',
+        meta,
+        dir: flags.dir,
+        peers: flags.peer ?? [],
+        port: flags.port,
+        host: flags.host,
+        json: flags.json === true,
+        verbose: flags.verbose === true,
+        exitOnComplete: false,
+        settings: flags.maxUp === undefined ? {} : { rateLimit: { uploadRateBytesPerSec: flags.maxUp } }
+      })
+    })
+}
