@@ -12,7 +12,10 @@
 // peak RSS being VmHWM reset (clear_refs 5) when the measurement starts. Build first: npx tsc -b.
 import { readFileSync, writeFileSync } from 'node:fs'
 import { createInterface } from 'node:readline'
-import { createNodeEngine } from '../../packages/engine/dist/presets/node.js'
+
+// LODESTONE_DIST: another build of packages/engine/dist (A/B comparisons of a change).
+const dist = process.env.LODESTONE_DIST ?? new URL('../../packages/engine/dist', import.meta.url).pathname
+const { createNodeEngine } = await import(`${dist}/presets/node.js`)
 
 const [mode, torrentPath, dir, peerPort] = process.argv.slice(2)
 

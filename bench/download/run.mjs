@@ -109,7 +109,10 @@ function startPeer (tool, mode, args) {
         })
       })
     },
+    /** Waits up to 10 s for the child to exit by itself (a profile is written at exit), then kills it. */
     async stop () {
+      child.stdin.end()
+      await Promise.race([exited, new Promise((resolve) => { setTimeout(resolve, 10_000).unref() })])
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL')
       await exited
     }
@@ -133,8 +136,6 @@ async function transfer (work, seederTool, leecherTool) {
     if (leech.bytes < sizeBytes) throw new Error(`${leecherTool} leecher reports ${leech.bytes} of ${sizeBytes} bytes`)
     return { mbps: sizeBytes / leech.seconds / 1e6, seconds: leech.seconds, leech, seed }
   } finally {
-    seeder.child.stdin.end()
-    await Promise.race([new Promise((resolve) => { seeder.child.on('exit', resolve) }), new Promise((resolve) => setTimeout(resolve, 10_000))])
     await seeder.stop()
     if (leecher !== undefined) await leecher.stop()
     rmSync(leechDir, { recursive: true, force: true })
@@ -153,7 +154,12 @@ const transfers = {
   fromLibtorrentToLibtorrent: ['libtorrent', 'libtorrent'],
   fromLodestoneToLibtorrent: ['lodestone', 'libtorrent']
 }
-const names = Object.keys(transfers)
+// --transfers a,c (any of a, b, c, d): run only those (b and d are one transfer); ratios need all.
+const picked = opt('transfers', 'a,b,c,d').split(',')
+const names = Object.keys(transfers).filter((name) =>
+  (name === 'fromLibtorrentToLodestone' && picked.includes('a')) ||
+  (name === 'fromLibtorrentToLibtorrent' && (picked.includes('b') || picked.includes('d'))) ||
+  (name === 'fromLodestoneToLibtorrent' && picked.includes('c')))
 
 const work = mkdtempSync(join(tmpdir(), 'lodestone-bench-download-'))
 const loadBefore = loadavg()
@@ -184,7 +190,8 @@ try {
 
 /** Medians of one side of one transfer. */
 function side (name, end) {
-  const runs = results[name]
+  const runs = results[name] ?? []
+  if (runs.length === 0) return null
   return {
     mbps: median(runs.map((r) => r.mbps)),
     cpuSeconds: median(runs.map((r) => r[end].cpuSeconds)),
@@ -195,12 +202,12 @@ function side (name, end) {
   }
 }
 
-const rows = {
-  a: { label: '(a) lodestone  <- libtorrent', ...side('fromLibtorrentToLodestone', 'leech') },
-  b: { label: '(b) libtorrent <- libtorrent', ...side('fromLibtorrentToLibtorrent', 'leech') },
-  c: { label: '(c) lodestone  -> libtorrent', ...side('fromLodestoneToLibtorrent', 'seed') },
-  d: { label: '(d) libtorrent -> libtorrent', ...side('fromLibtorrentToLibtorrent', 'seed') }
-}
+const rows = Object.fromEntries([
+  ['a', '(a) lodestone  <- libtorrent', side('fromLibtorrentToLodestone', 'leech')],
+  ['b', '(b) libtorrent <- libtorrent', side('fromLibtorrentToLibtorrent', 'leech')],
+  ['c', '(c) lodestone  -> libtorrent', side('fromLodestoneToLibtorrent', 'seed')],
+  ['d', '(d) libtorrent -> libtorrent', side('fromLibtorrentToLibtorrent', 'seed')]
+].filter(([, , s]) => s !== null).map(([key, label, s]) => [key, { label, ...s }]))
 
 const sizeText = sizeBytes % (1024 ** 3) === 0 ? `${sizeBytes / 1024 ** 3} GiB` : `${(sizeBytes / 1024 ** 2).toFixed(sizeBytes % (1024 ** 2) === 0 ? 0 : 1)} MiB`
 console.log(`bench/download: ${sizeText} single file, v1, piece ${pieceLength / 1024} KiB, loopback TCP, ${rounds} round(s), ${cpus().length} cores, libtorrent ${version}, node ${process.version}`)
@@ -213,6 +220,7 @@ for (const row of Object.values(rows)) {
 const verdict = (ok) => ok ? 'ok' : 'SHORT'
 const ratios = {}
 for (const [what, ours, theirs] of [['download', rows.a, rows.b], ['seed', rows.c, rows.d]]) {
+  if (ours === undefined || theirs === undefined) continue
   const throughput = ours.mbps / theirs.mbps
   const cpu = ours.cpuSeconds / theirs.cpuSeconds
   ratios[what] = { throughput, cpu, rssMB: ours.peakRssMB }
