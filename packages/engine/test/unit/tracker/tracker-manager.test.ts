@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import { ManualClock } from '../../../adapters/memory/manual-clock.js'
 import { LodestoneError } from '../../../src/errors.js'
-import type { HttpRequestOptions, HttpResponse, IHttpClient } from '../../../src/interfaces/http-client.js'
+import type { HttpResponse, IHttpClient } from '../../../src/interfaces/http-client.js'
 import type { IRandom } from '../../../src/interfaces/random.js'
 import { bencodeEncode } from '../../../src/protocol/bencode.js'
 import type {
