@@ -60,3 +60,8 @@ export { HttpTracker, buildAnnounceUrl, parseAnnounceResponse, parseScrapeRespon
 export { UdpTracker, UdpTrackerSocket, defaultUdpTrackerSocketSettings, type UdpTrackerDeps, type UdpTrackerSocketDeps, type UdpTrackerSocketSettings, type UdpTrackerSocketStats, type UdpEndpoint } from './tracker/udp-tracker.js'
 export { TrackerManager, defaultTrackerManagerSettings, type TrackerManagerDeps, type TrackerManagerSettings, type TrackerManagerEvents, type TrackerStatus, type AnnounceState, type StopOptions as TrackerStopOptions } from './tracker/tracker-manager.js'
 export { verifyTorrentData, type VerifyDataResult, type VerifyDataDeps, type VerifyDataOptions, type FileVerifyResult, type PieceDataStatus } from './storage/verify-data.js'
+export { IpFilter, parseIpRange, parseIpAddress, formatIpv4Number, formatIpv6BigInt, type IpFilterAccess, type IpFilterRule, type IpRange, type ParsedIp, type ParsedRange } from './core/ip-filter.js'
+export { parseEmuleIpFilter, parseP2pIpFilter, parseIpFilterList, detectIpFilterFormat, type IpFilterFormat, type IpFilterLoadOptions, type IpFilterLoadResult, type IpFilterLineError } from './core/ip-filter-formats.js'
+export { AlertQueue, ALERT_CATEGORY_BITS, ALL_ALERT_CATEGORIES, alertCategoryMask, defaultAlertSettings, categoryOfError, type Alert, type AlertCategory, type AlertSettings, type AlertQueueDeps } from './core/alerts.js'
+export type { PeerBlockedEvent } from './core/connection-manager.js'
+export type { EngineStatsEvent } from './core/bt-engine.js'

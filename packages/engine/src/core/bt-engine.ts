@@ -27,8 +27,10 @@ import type { TorrentMetainfo } from '../metainfo/types.js'
 import type { StorageRootManager } from '../storage/storage-root-manager.js'
 import { TorrentContentStorage } from '../storage/torrent-content-storage.js'
 import { UdpTrackerSocket } from '../tracker/udp-tracker.js'
-import { CoarseScheduler } from './coarse-scheduler.js'
-import { ConnectionManager, type ConnectionManagerStats } from './connection-manager.js'
+import { AlertQueue } from './alerts.js'
+import { CoarseScheduler, type ScheduledTask } from './coarse-scheduler.js'
+import { ConnectionManager, type ConnectionManagerStats, type PeerBlockedEvent } from './connection-manager.js'
+import type { IpFilter } from './ip-filter.js'
 import {
   resolveSettings, resolveTorrentSettings, type EngineSettings, type PartialEngineSettings, type TorrentSettings
 } from './engine-settings.js'
@@ -85,7 +87,20 @@ export interface BtEngineEvents {
   'warning': { error: unknown }
   /** A torrent hit a fatal error (it is in state `error`). */
   'error': { torrentId: string, error: LodestoneError }
+  /** The IP filter refused a peer: a candidate not dialled, an incoming connection closed, or a connected peer dropped by `setIpFilter`. */
+  'peer-blocked': PeerBlockedEvent
+  /** Every second while the engine has torrents (seed 000's StatsUpdate): each torrent's stats. */
+  'stats': EngineStatsEvent
 }
+
+/** Payload of the engine's 'stats' event. */
+export interface EngineStatsEvent {
+  timestampMs: number
+  torrents: Array<{ torrentId: string, stats: ReturnType<Torrent['stats']> }>
+}
+
+/** Interval of the engine's 'stats' event. */
+const STATS_INTERVAL_MS = 1_000
 
 export interface EngineStats {
   torrents: number
@@ -99,8 +114,13 @@ export class BtEngine extends TypedEmitter<BtEngineEvents> {
   /** Our 20-byte peer id (`-LS0100-` + random). */
   readonly peerId: Uint8Array
   readonly storageRoots: StorageRootManager
+  /** The libtorrent-style alert view of the engine's and torrents' events (settings section `alerts`). */
+  readonly alerts: AlertQueue
 
   private readonly deps: BtEngineDeps
+  private ipFilterValue: IpFilter | null = null
+  private statsTask: ScheduledTask | null = null
+  private readonly unwatchAlerts: () => void
   private settingsValue: EngineSettings
   private readonly random: IRandom
   private readonly connections: ConnectionManager
@@ -141,6 +161,7 @@ export class BtEngine extends TypedEmitter<BtEngineEvents> {
       socketFactory: deps.socketFactory,
       clock: deps.clock,
       peerId: this.peerId,
+      onPeerBlocked: (event) => { this.emit('peer-blocked', event) },
       ...(deps.logger !== undefined ? { logger: deps.logger.child('connections') } : {})
     }, this.settingsValue.connection)
     this.router = new ListenRouter({
@@ -149,6 +170,8 @@ export class BtEngine extends TypedEmitter<BtEngineEvents> {
       connections: this.connections,
       ...(deps.logger !== undefined ? { logger: deps.logger.child('listen') } : {})
     }, this.settingsValue.peer.handshakeTimeoutMs)
+    this.alerts = new AlertQueue({ clock: deps.clock }, this.settingsValue.alerts)
+    this.unwatchAlerts = this.alerts.watchEngine(this)
   }
 
   /** A copy of the settings in effect. */
@@ -168,6 +191,29 @@ export class BtEngine extends TypedEmitter<BtEngineEvents> {
     this.uploadLimiter.setRate(next.rateLimit.uploadRateBytesPerSec)
     this.downloadLimiter.setRate(next.rateLimit.downloadRateBytesPerSec)
     for (const t of this.torrentMap.values()) t.applySettings()
+    this.alerts.updateSettings(next.alerts)
+  }
+
+  /** The IP filter in effect, or null. */
+  get ipFilter (): IpFilter | null {
+    return this.ipFilterValue
+  }
+
+  /**
+   * Applies an IP filter (null removes it) to peers from every source, both directions: denied
+   * candidates are never dialled, incoming connections from denied hosts are closed before the
+   * handshake, and connected peers the new filter denies are dropped. Each refusal emits
+   * 'peer-blocked'. The engine keeps a reference: changing `filter` later needs another call.
+   */
+  setIpFilter (filter: IpFilter | null): void {
+    this.ipFilterValue = filter
+    this.connections.setIpFilter(filter)
+    if (filter === null) return
+    for (const t of this.torrentMap.values()) {
+      for (const { address, direction } of t.closePeersWhere((host) => !filter.isAllowed(host), 'blocked by the IP filter')) {
+        this.emit('peer-blocked', { address, direction, torrentId: t.id, reason: 'ip-filter' })
+      }
+    }
   }
 
   /** The bound listening port, or null before `listen()` (or when listening is disabled). */
@@ -251,6 +297,7 @@ export class BtEngine extends TypedEmitter<BtEngineEvents> {
     for (const peer of options.peers ?? []) torrent.addPeer(peer)
     torrent.on('error', ({ error }) => { this.emit('error', { torrentId: id, error }) })
     this.torrentMap.set(id, torrent)
+    this.statsTask ??= this.scheduler.every(STATS_INTERVAL_MS, () => { this.emitStats() })
     this.storages.set(id, storage)
     for (const hash of torrent.handshakeHashes()) {
       this.router.register(hash, (socket, header, ticket) => { torrent.acceptIncoming(socket, header, ticket) })
@@ -269,6 +316,10 @@ export class BtEngine extends TypedEmitter<BtEngineEvents> {
     const torrent = this.torrentMap.get(key)
     if (torrent === undefined) throw new LodestoneError('TORRENT_NOT_FOUND', { id })
     this.torrentMap.delete(key)
+    if (this.torrentMap.size === 0) {
+      this.statsTask?.cancel()
+      this.statsTask = null
+    }
     for (const hash of torrent.handshakeHashes()) this.router.unregister(hash)
     await torrent.stop()
     torrent.dispose()
@@ -321,13 +372,24 @@ export class BtEngine extends TypedEmitter<BtEngineEvents> {
     this.torrentMap.clear()
     this.storages.clear()
     this.udpTrackerSocket?.close()
+    this.statsTask?.cancel()
+    this.statsTask = null
     this.scheduler.close()
+    this.unwatchAlerts()
+    this.alerts.close()
     this.uploadLimiter.close()
     this.downloadLimiter.close()
     await this.deps.hasher.close().catch((e: unknown) => { errors.push(e) })
     for (const error of errors) {
       if (!isLodestoneError(error) || error.code !== 'CLOSED') this.emit('warning', { error })
     }
+  }
+
+  private emitStats (): void {
+    if (!this.hasListeners('stats') || this.closed) return
+    const torrents: EngineStatsEvent['torrents'] = []
+    for (const t of this.torrentMap.values()) torrents.push({ torrentId: t.id, stats: t.stats() })
+    this.emit('stats', { timestampMs: this.deps.clock.wallNow(), torrents })
   }
 
   /** The http client and the engine's one UDP tracker socket (created on first use). */

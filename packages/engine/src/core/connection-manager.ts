@@ -16,6 +16,7 @@ import type { IClock } from '../interfaces/clock.js'
 import type { Logger } from '../interfaces/logger.js'
 import type { ITcpSocket, ISocketFactory } from '../interfaces/socket.js'
 import { bytesEqual, toHex } from '../util/bytes.js'
+import type { IpFilter } from './ip-filter.js'
 import { formatPeerAddress, type PeerAddress } from './peer-address.js'
 
 /** Connection limits and connect-queue policy. */
@@ -52,6 +53,19 @@ export interface ConnectionManagerDeps {
   /** Our 20-byte peer id, for self-connection detection. */
   peerId: Uint8Array
   logger?: Logger
+  /** Told of every peer the IP filter refuses (candidates to dial and incoming connections). */
+  onPeerBlocked?: (event: PeerBlockedEvent) => void
+}
+
+/** A peer refused by the IP filter. */
+export interface PeerBlockedEvent {
+  /** `host:port` */
+  address: string
+  /** 'outgoing': a candidate that is not dialled; 'incoming': a connection closed before its handshake. */
+  direction: 'outgoing' | 'incoming'
+  /** The torrent the candidate was for (unknown for incoming connections before the handshake). */
+  torrentId?: string
+  reason: 'ip-filter'
 }
 
 /** What a torrent gives the manager: where to deliver sockets, and whether it wants more. */
@@ -70,7 +84,7 @@ export interface ConnectionOwner {
 export type IdentifyResult = 'ok' | 'self' | 'duplicate' | 'banned'
 
 /** Why a connection was not admitted. */
-export type AdmitRefusal = 'banned' | 'global-limit' | 'torrent-limit' | 'unknown-torrent' | 'closed'
+export type AdmitRefusal = 'banned' | 'ip-filtered' | 'global-limit' | 'torrent-limit' | 'unknown-torrent' | 'closed'
 
 /**
  * One connection's claim on the limits. The holder calls `identify` once the handshake gave the
@@ -127,6 +141,8 @@ export interface ConnectionManagerStats {
   selfConnections: number
   duplicates: number
   bannedHosts: number
+  /** Peers refused by the IP filter (candidates and incoming connections). */
+  blockedPeers: number
 }
 
 export class ConnectionManager {
@@ -143,7 +159,8 @@ export class ConnectionManager {
   /** Round-robin cursor over torrents, so one torrent's long queue cannot starve the others. */
   private rrIndex = 0
   private readonly dials = new Set<AbortController>()
-  private counters = { droppedCandidates: 0, refusedIncoming: 0, selfConnections: 0, duplicates: 0 }
+  private counters = { droppedCandidates: 0, refusedIncoming: 0, selfConnections: 0, duplicates: 0, blockedPeers: 0 }
+  private ipFilter: IpFilter | null = null
 
   constructor (private readonly deps: ConnectionManagerDeps, settings: ConnectionSettings = defaultConnectionSettings) {
     this.settings = { ...settings }
@@ -153,6 +170,27 @@ export class ConnectionManager {
   updateSettings (settings: ConnectionSettings): void {
     this.settings = { ...settings }
     this.schedulePump()
+  }
+
+  /**
+   * Applies an IP filter (null: none) to every later dial and incoming connection, and drops
+   * queued candidates it denies. Connections already open are their owners' to close.
+   */
+  setIpFilter (filter: IpFilter | null): void {
+    this.ipFilter = filter
+    if (filter === null) return
+    for (const entry of this.torrents.values()) {
+      entry.queue = entry.queue.filter((a) => {
+        if (filter.isAllowed(a.host)) return true
+        entry.queued.delete(formatPeerAddress(a))
+        return false
+      })
+    }
+  }
+
+  /** True when the IP filter denies `host`. */
+  isBlocked (host: string): boolean {
+    return this.ipFilter !== null && !this.ipFilter.isAllowed(host)
   }
 
   addTorrent (torrentId: string, owner: ConnectionOwner): void {
@@ -197,6 +235,10 @@ export class ConnectionManager {
     if (entry === undefined || this.closed) return false
     const key = formatPeerAddress(address)
     if (this.banned.has(address.host) || this.selfAddresses.has(key)) return false
+    if (this.isBlocked(address.host)) {
+      this.blocked(key, 'outgoing', torrentId)
+      return false
+    }
     if (entry.addressKeys.has(key) || entry.queued.has(key)) return false
     const failure = entry.failures.get(key)
     if (failure !== undefined && failure.count >= this.settings.maxConnectAttempts) return false
@@ -253,6 +295,11 @@ export class ConnectionManager {
       this.counters.refusedIncoming++
       return 'banned'
     }
+    if (this.isBlocked(address.host)) {
+      this.counters.refusedIncoming++
+      this.blocked(formatPeerAddress(address), 'incoming')
+      return 'ip-filtered'
+    }
     if (this.totalSlots + this.pendingIncoming >= this.settings.maxConnections) {
       this.counters.refusedIncoming++
       return 'global-limit'
@@ -271,6 +318,12 @@ export class ConnectionManager {
         release()
         const entry = this.torrents.get(torrentId)
         if (entry === undefined) return 'unknown-torrent'
+        // The filter may have changed while the handshake was read.
+        if (this.isBlocked(address.host)) {
+          this.counters.refusedIncoming++
+          this.blocked(formatPeerAddress(address), 'incoming', torrentId)
+          return 'ip-filtered'
+        }
         if (entry.slots.size >= this.torrentLimit(entry)) {
           this.counters.refusedIncoming++
           return 'torrent-limit'
@@ -345,10 +398,19 @@ export class ConnectionManager {
       entry.queue.splice(i, 1)
       entry.queued.delete(key)
       if (this.banned.has(address.host) || this.selfAddresses.has(key) || entry.addressKeys.has(key)) return true
+      if (this.isBlocked(address.host)) {
+        this.blocked(key, 'outgoing', torrentId)
+        return true
+      }
       this.dial(torrentId, entry, address, key)
       return true
     }
     return false
+  }
+
+  private blocked (address: string, direction: 'outgoing' | 'incoming', torrentId?: string): void {
+    this.counters.blockedPeers++
+    this.deps.onPeerBlocked?.({ address, direction, ...(torrentId !== undefined ? { torrentId } : {}), reason: 'ip-filter' })
   }
 
   private torrentLimit (entry: TorrentEntry): number {
@@ -410,7 +472,7 @@ export class ConnectionManager {
 
   /** @internal used by SlotImpl */
   identifySlot (slot: SlotImpl, entry: TorrentEntry, peerId: Uint8Array): IdentifyResult {
-    if (this.banned.has(slot.address.host)) return 'banned'
+    if (this.banned.has(slot.address.host) || this.isBlocked(slot.address.host)) return 'banned'
     if (bytesEqual(peerId, this.deps.peerId)) {
       this.counters.selfConnections++
       // Remember the dialled address as ourselves; an incoming self connection's address is

@@ -14,6 +14,7 @@ import { Choker, defaultChokerSettings, type ChokerSettings } from './choker.js'
 import { defaultConnectionSettings, type ConnectionSettings } from './connection-manager.js'
 import { defaultPeerSettings, resolvePeerSettings, type PeerSettings } from './peer-settings.js'
 import { defaultPiecePickerSettings, type PiecePickerSettings } from './piece-picker.js'
+import { defaultAlertSettings, type AlertSettings } from './alerts.js'
 import { defaultPexSettings, type PexSettings } from './pex-handler.js'
 
 /** Where the engine listens for incoming peer connections (one port for every torrent). */
@@ -98,6 +99,8 @@ export interface EngineSettings {
   discovery: DiscoverySettings
   /** BEP 11 peer exchange: message interval and caps. */
   pex: PexSettings
+  /** The alert queue (`engine.alerts`): size and category mask. */
+  alerts: AlertSettings
 }
 
 /** Settings a caller may pass: any section, any subset of its keys. */
@@ -120,7 +123,8 @@ export function defaultEngineSettings (): EngineSettings {
     storage: { ...defaultTorrentContentStorageSettings },
     rateLimit: { ...defaultRateLimitSettings },
     discovery: { ...defaultDiscoverySettings },
-    pex: { ...defaultPexSettings }
+    pex: { ...defaultPexSettings },
+    alerts: { ...defaultAlertSettings }
   }
 }
 
@@ -146,7 +150,9 @@ const RANGES: Record<string, Range> = {
   'storage.maxOpenFiles': { min: 1 },
   'pex.intervalMs': { min: 1 },
   'pex.maxAddedPerMessage': { min: 1 },
-  'torrent.maxConnections': { min: 1 }
+  'torrent.maxConnections': { min: 1 },
+  'alerts.maxQueued': { min: 1, max: 1_000_000 },
+  'alerts.categoryMask': { min: 0, max: 511 }
 }
 
 /** String settings with a fixed set of values. */

@@ -29,13 +29,15 @@ import type { Logger } from '../interfaces/logger.js'
 import type { IRandom } from '../interfaces/random.js'
 import type { ITcpSocket } from '../interfaces/socket.js'
 import type { IPieceHasher } from '../metainfo/create-piece-hasher.js'
+import type { MagnetLink } from '../metainfo/magnet.js'
 import type { TorrentMetainfo } from '../metainfo/types.js'
 import type { HandshakeHeader } from '../protocol/handshake.js'
 import { PEX_FLAG_REACHABLE, PEX_FLAG_SEED } from '../protocol/ut-pex.js'
+import { createUtMetadataExtension } from '../protocol/ut-metadata.js'
 import type { BlockRequest } from '../protocol/wire-messages.js'
 import type { TorrentContentStorage } from '../storage/torrent-content-storage.js'
 import { TrackerManager, type TrackerManagerDeps, type TrackerStatus } from '../tracker/tracker-manager.js'
-import type { Bitfield } from '../util/bitfield.js'
+import { Bitfield } from '../util/bitfield.js'
 import { bytesEqual, toHex } from '../util/bytes.js'
 import { Choker, type ChokerPeer } from './choker.js'
 import type { CoarseScheduler, ScheduledTask } from './coarse-scheduler.js'
@@ -49,7 +51,12 @@ import { PieceVerifier } from './piece-verifier.js'
 import type { RateLimiter } from './rate-limiter.js'
 import { RateMeter } from './rate-meter.js'
 import { TorrentState, TorrentStateMachine, type StateChange } from './torrent-state.js'
+import type { TorrentResumeHint } from './resume-data.js'
 import { TypedEmitter } from './typed-emitter.js'
+import { FilePriorities, checkPriorityValue, type TorrentFile } from './file-priorities.js'
+import { createPieceReadStream, type ReadStreamOptions } from './read-stream.js'
+import type { MetadataFetcherSettings } from './metadata-fetcher.js'
+import { MetadataSwarm } from './metadata-swarm.js'
 
 /** Most bytes of idle piece buffers kept for reuse. */
 const POOL_MAX_BYTES = 32 * 1024 * 1024
@@ -96,6 +103,17 @@ async function acquire (limiter: RateLimiter, bytes: number): Promise<void> {
     await new Promise<void>((resolve) => { limiter.onAvailable(resolve) })
     need -= limiter.request(need)
   }
+}
+
+/** Runs of set bits as `[from, to)` piece ranges. */
+function pieceRanges (pieces: Bitfield): Array<[number, number]> {
+  const out: Array<[number, number]> = []
+  for (const piece of pieces.ones()) {
+    const last = out[out.length - 1]
+    if (last !== undefined && last[1] === piece) last[1] = piece + 1
+    else out.push([piece, piece + 1])
+  }
+  return out
 }
 
 /** Addresses remembered per torrent for (re)connecting; older ones are forgotten beyond this. */
@@ -180,6 +198,14 @@ export interface TorrentEvents {
   'warning': { error: unknown }
   /** A fatal problem; the torrent is now in state `error`. */
   'error': { error: LodestoneError }
+  /** A magnet's metadata arrived and was verified; `meta` is now available (then the check, download). */
+  'metadata': { meta: TorrentMetainfo }
+  /** The engine removed the torrent (its read streams error with TORRENT_REMOVED). */
+  'removed': Record<string, never>
+  /** A seed limit (`seedRatioLimit` / `seedTimeLimitSec`) was reached: seeding is paused. */
+  'seed-limit-reached': { reason: 'ratio' | 'time', ratio: number, seedingTimeSec: number }
+  /** `moveStorage` finished: the files are in the root `token` now. */
+  'storage-moved': { token: string }
 }
 
 export interface TorrentDeps {
@@ -187,7 +213,10 @@ export interface TorrentDeps {
   random: IRandom
   /** Any IHasher; `hashPiece` / `allocate` fast paths are used when present. */
   hasher: IPieceHasher
-  storage: TorrentContentStorage
+  /** The torrent's files. A magnet gives `createStorage` instead (called once the metadata is known). */
+  storage?: TorrentContentStorage
+  /** Magnets: makes the storage once the metadata arrived (`storage` is ignored until then). */
+  createStorage?: (meta: TorrentMetainfo) => TorrentContentStorage
   connections: ConnectionManager
   scheduler: CoarseScheduler
   /** Our 20-byte peer id. */
@@ -202,14 +231,27 @@ export interface TorrentDeps {
   /** The engine's rate limiters; the torrent hangs its own and its peers' limiters below them. */
   limits?: { upload: RateLimiter, download: RateLimiter }
   logger?: Logger
+  /** Moves the files to another storage root (the engine's move-storage). Absent: moveStorage is refused. */
+  moveStorage?: (target: string, options: { signal?: AbortSignal }) => Promise<void>
+  /** The engine's queue: may the torrent take a slot now? Absent: always. */
+  admit?: (kind: 'download' | 'seed') => boolean
 }
 
 export interface TorrentInit {
-  meta: TorrentMetainfo
+  /** The metainfo; absent for a magnet link (then `magnet` is required and BEP 9 fetches it). */
+  meta?: TorrentMetainfo
+  /** A magnet link: the torrent starts in state `metadata`, fetching the info dict from peers. */
+  magnet?: MagnetLink
+  /** Limits of the metadata fetch (magnets). */
+  metadataFetcher?: Partial<MetadataFetcherSettings>
   /** The engine's current settings (read on use, so run-time updates apply). */
   settings: () => EngineSettings
   /** Per-torrent overrides of the download section. */
   overrides?: TorrentSettings
+  /** Resume data: the first start trusts these pieces instead of checking every piece. */
+  resume?: TorrentResumeHint
+  /** One priority per file (0 = skip … 7 = top); all normal by default. */
+  filePriorities?: ArrayLike<number>
 }
 
 /** A piece being assembled. */
@@ -289,18 +331,28 @@ function * pexCandidates (sessions: Iterable<PeerSession>): Iterable<PexCandidat
 }
 
 export class Torrent extends TypedEmitter<TorrentEvents> {
-  readonly meta: TorrentMetainfo
+  /** Null until a magnet's metadata arrived (see `meta`, `hasMetadata`). */
+  private metaValue: TorrentMetainfo | null = null
+  private readonly magnet: MagnetLink | null
+  /** The metadata phase of a magnet (connections and trackers while the info dict is unknown). */
+  private metadataSwarm: MetadataSwarm | null = null
+  private cancelMetadataWait: (() => void) | null = null
+  private readonly metadataFetcherSettings: Partial<MetadataFetcherSettings>
+  /** Serves our info dict to peers (BEP 9); every connection gets an instance. */
+  private readonly utMetadata = createUtMetadataExtension({ metadata: () => this.metaValue?.infoBytes ?? null })
   /** The info hash as 40 lowercase hex characters: the torrent's id. */
   readonly id: string
   readonly infoHash: Uint8Array
 
-  private readonly deps: TorrentDeps
+  /** `storage` is absent only while a magnet's metadata is unknown, when nothing reads it. */
+  private readonly deps: TorrentDeps & { storage: TorrentContentStorage }
   private readonly engineSettings: () => EngineSettings
   private overrides: TorrentSettings
   private readonly sm: TorrentStateMachine
-  private readonly picker: PiecePicker<PeerSession>
+  // Made with the metadata (in the constructor, or when a magnet's arrives): never read before.
+  private picker!: PiecePicker<PeerSession>
   private readonly choker: Choker<PeerSession>
-  private readonly verifier: PieceVerifier
+  private verifier!: PieceVerifier
   private readonly log: Logger | undefined
 
   private readonly sessions = new Set<PeerSession>()
@@ -331,6 +383,17 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
   private starting: Promise<void> | null = null
   private hashResume: (() => void) | null = null
   private errorValue: LodestoneError | null = null
+  private readonly initialFilePriorities: ArrayLike<number> | null
+  private filePriorities: FilePriorities | null = null
+  /** Serializes priority changes (each awaits storage). */
+  private priorityChain: Promise<void> = Promise.resolve()
+  /** Read streams' deadline references per piece. */
+  private readonly streamWants = new Map<number, number>()
+  private disposed = false
+  /** What a queued torrent does when dequeued: start from scratch, or resume. */
+  private queuedFrom: 'stopped' | 'paused' = 'stopped'
+  /** Consumed by the next start (resume data, or the pieces known before an error). */
+  private resumeHint: TorrentResumeHint | null = null
 
   private awaitingBytes = 0
   private refillAll = false
@@ -345,26 +408,55 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
 
   constructor (deps: TorrentDeps, init: TorrentInit) {
     super()
-    this.deps = deps
-    this.meta = init.meta
-    this.id = init.meta.id
-    this.infoHash = init.meta.infoHash
+    this.deps = deps as TorrentDeps & { storage: TorrentContentStorage }
+    const source = init.meta ?? init.magnet
+    if (source === undefined) throw new LodestoneError('ARGUMENT_INVALID', { name: 'init', reason: 'needs meta or magnet' })
+    this.magnet = init.meta === undefined ? init.magnet ?? null : null
+    for (const peer of this.magnet?.peers ?? []) this.rememberPeer(peer, 'magnet')
+    this.metadataFetcherSettings = init.metadataFetcher ?? {}
+    this.id = source.id
+    this.infoHash = source.infoHash
     this.engineSettings = init.settings
     this.overrides = init.overrides ?? {}
+    this.resumeHint = init.resume ?? null
+    this.initialFilePriorities = init.filePriorities ?? null
     this.log = deps.logger?.child('torrent', this.id.slice(0, 8))
     this.onListenerError = (error, event) => {
       if (event === 'warning') this.log?.warn('warning listener threw', { error: String(error) })
       else this.emit('warning', { error })
     }
     this.sm = new TorrentStateMachine((change) => { this.emit('state-changed', change) })
-    this.picker = new PiecePicker<PeerSession>(init.meta, { random: deps.random }, this.engineSettings().picker)
     this.choker = new Choker<PeerSession>({ random: deps.random }, this.engineSettings().choking)
-    this.verifier = new PieceVerifier({ hasher: deps.hasher }, init.meta)
     this.downloadMeter = new RateMeter(deps.clock)
     this.uploadMeter = new RateMeter(deps.clock)
     this.uploadLimiter = deps.limits?.upload.createChild() ?? null
     this.downloadLimiter = deps.limits?.download.createChild() ?? null
+    if (init.meta !== undefined) this.initMetadata(init.meta)
   }
+
+  /** Everything that needs the metainfo: picker, verifier, priorities. Runs once. */
+  private initMetadata (meta: TorrentMetainfo): void {
+    this.metaValue = meta
+    this.picker = new PiecePicker<PeerSession>(meta, { random: this.deps.random }, this.engineSettings().picker)
+    this.verifier = new PieceVerifier({ hasher: this.deps.hasher }, meta)
+    if (this.overrides.sequential !== undefined) this.picker.updateSettings({ sequential: this.overrides.sequential })
+    if (this.initialFilePriorities !== null) this.picker.setPiecePriorities(this.priorities.piecePriorities())
+  }
+
+  /**
+   * The metainfo.
+   * @throws LodestoneError METADATA_PENDING for a magnet whose metadata has not arrived (see `hasMetadata`).
+   */
+  get meta (): TorrentMetainfo {
+    if (this.metaValue === null) throw new LodestoneError('METADATA_PENDING', { torrentId: this.id })
+    return this.metaValue
+  }
+
+  /** False while a magnet's metadata is being fetched ('metadata' fires when it arrives). */
+  get hasMetadata (): boolean { return this.metaValue !== null }
+
+  /** The metainfo, or null while a magnet's is being fetched. */
+  get metadata (): TorrentMetainfo | null { return this.metaValue }
 
   /**
    * Per-torrent rate limits in bytes per second (0: only the engine's global limits apply).
@@ -379,26 +471,193 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
   applySettings (): void {
     const s = this.engineSettings()
     this.choker.updateSettings(s.choking)
-    this.picker.updateSettings(s.picker)
+    if (this.metaValue === null) return
+    this.picker.updateSettings(this.overrides.sequential !== undefined ? { ...s.picker, sequential: this.overrides.sequential } : s.picker)
   }
 
   /** Releases what outlives a stop (rate limiter queues); the engine calls it when removing the torrent. @internal */
   dispose (): void {
     this.uploadLimiter?.close()
     this.downloadLimiter?.close()
+    if (!this.disposed) {
+      this.disposed = true
+      this.emit('removed', {})
+    }
+  }
+
+  // ------------------------------------------------------------------ files, priorities, streaming, moving
+
+  /** File and piece priorities, made on first use (the file list is known once the metainfo is). */
+  private get priorities (): FilePriorities {
+    this.filePriorities ??= new FilePriorities(this.meta, this.initialFilePriorities ?? undefined)
+    return this.filePriorities
+  }
+
+  /** The torrent's files with their priorities and verified bytes (snapshots), each able to stream. */
+  get files (): TorrentFile[] {
+    const prio = this.priorities
+    return this.meta.files.map((f, index) => {
+      const verifiedBytes = prio.verifiedBytes(index, (piece) => this.picker.hasPiece(piece))
+      return {
+        index,
+        path: this.deps.storage.filePath(index),
+        lengthBytes: f.lengthBytes,
+        priority: prio.file(index),
+        verifiedBytes,
+        progress: f.lengthBytes === 0 ? 1 : verifiedBytes / f.lengthBytes,
+        padding: f.padding,
+        createReadStream: (options?: ReadStreamOptions) => this.createReadStream(index, options)
+      }
+    })
+  }
+
+  /**
+   * Sets one file's priority (0 = skip, 1 = low, 4 = normal, 6 = high, 7 = top; see FilePriority).
+   * @throws LodestoneError ARGUMENT_INVALID; STORAGE_* when an unskipped file's bytes cannot be restored.
+   */
+  async setFilePriority (fileIndex: number, priority: number): Promise<void> {
+    const next = this.priorities.fileList()
+    if (!Number.isInteger(fileIndex) || fileIndex < 0 || fileIndex >= next.length) {
+      throw new LodestoneError('ARGUMENT_INVALID', { name: 'fileIndex', reason: `file ${fileIndex} outside 0..${next.length - 1}` })
+    }
+    next[fileIndex] = priority
+    await this.setFilePriorities(next)
+  }
+
+  /**
+   * Sets every file's priority. Skipped files are never created; bytes of theirs that share a
+   * piece with a wanted file go to the part file. A torrent whose wanted pieces are all verified
+   * is finished ('completed', state seeding); wanting more sends it back to downloading.
+   * @throws LodestoneError ARGUMENT_INVALID; STORAGE_* when an unskipped file's bytes cannot be restored.
+   */
+  async setFilePriorities (priorities: ArrayLike<number>): Promise<void> {
+    const next = this.priorities.validate(priorities)
+    const run = this.priorityChain.then(async () => {
+      const before = this.priorities.piecePriorities()
+      this.priorities.setFiles(next)
+      const after = this.priorities.piecePriorities()
+      // Never lose bytes: pieces that stop being wanted stop being picked before storage drops
+      // their skipped files' bytes, and newly wanted ones are picked only once storage keeps them.
+      const interim = before.map((p, i) => Math.min(p, after[i]!))
+      this.picker.setPiecePriorities(interim)
+      await this.deps.storage.setFilePriorities(next)
+      this.picker.setPiecePriorities(this.priorities.piecePriorities())
+      this.afterWantedChanged()
+    })
+    this.priorityChain = run.catch(() => {})
+    await run
+  }
+
+  /**
+   * Sets (or with null clears) one piece's own priority, overriding its files' (0 skips the piece).
+   * @throws LodestoneError ARGUMENT_INVALID
+   */
+  setPiecePriority (piece: number, priority: number | null): void {
+    if (priority !== null) checkPriorityValue(priority)
+    this.priorities.setPiece(piece, priority)
+    this.picker.setPiecePriority(piece, this.priorities.piecePriorities()[piece]!)
+    this.afterWantedChanged()
+  }
+
+  /** The priority the picker uses for `piece` (0..7). */
+  getPiecePriority (piece: number): number {
+    return this.picker.getPiecePriority(piece)
+  }
+
+  /** Picks new pieces in index order (true) or rarest-first (false); overrides `picker.sequential`. */
+  setSequential (sequential: boolean): void {
+    this.overrides = { ...this.overrides, sequential }
+    this.picker.updateSettings({ sequential })
+  }
+
+  get sequential (): boolean {
+    return this.overrides.sequential ?? this.engineSettings().picker.sequential
+  }
+
+  /**
+   * Streams bytes `start..end` (inclusive) of file `fileIndex` while it downloads: the pieces it
+   * needs next become time-critical, it waits for them to be verified, and reads them from
+   * storage. Cancelling lowers them back. Errors when the torrent fails or is removed.
+   * @throws LodestoneError ARGUMENT_INVALID (file index, range, a skipped or padding file).
+   */
+  createReadStream (fileIndex: number, options: ReadStreamOptions = {}): ReadableStream<Uint8Array> {
+    const file = this.meta.files[fileIndex]
+    if (file === undefined) throw new LodestoneError('ARGUMENT_INVALID', { name: 'fileIndex', reason: `file ${fileIndex} outside 0..${this.meta.files.length - 1}` })
+    if (file.padding) throw new LodestoneError('ARGUMENT_INVALID', { name: 'fileIndex', reason: `file ${fileIndex} is padding` })
+    if (this.priorities.file(fileIndex) === 0) throw new LodestoneError('ARGUMENT_INVALID', { name: 'fileIndex', reason: `file ${fileIndex} is skipped (priority 0): raise its priority to stream it` })
+    const removed = (): LodestoneError => new LodestoneError('TORRENT_REMOVED', { id: this.id })
+    return createPieceReadStream({
+      pieceLengthBytes: this.meta.pieceLengthBytes,
+      fileOffsetBytes: file.offsetBytes,
+      fileLengthBytes: file.lengthBytes,
+      hasPiece: (piece) => this.picker.hasPiece(piece),
+      want: (piece, rank) => {
+        this.streamWants.set(piece, (this.streamWants.get(piece) ?? 0) + 1)
+        this.picker.setPieceDeadline(piece, this.deps.clock.now() + rank)
+        this.scheduleRefillAll()
+      },
+      unwant: (piece) => {
+        const n = (this.streamWants.get(piece) ?? 1) - 1
+        if (n > 0) {
+          this.streamWants.set(piece, n)
+          return
+        }
+        this.streamWants.delete(piece)
+        this.picker.clearPieceDeadline(piece)
+      },
+      read: async (piece, begin, lengthBytes) => await this.deps.storage.read(piece, begin, lengthBytes),
+      onPieceVerified: (cb) => this.on('piece-verified', ({ piece }) => { cb(piece) }),
+      onFatal: (cb) => {
+        const offError = this.on('error', ({ error }) => { cb(error) })
+        const offRemoved = this.on('removed', () => { cb(removed()) })
+        return () => { offError(); offRemoved() }
+      },
+      fatal: () => (this.disposed ? removed() : this.sm.is(TorrentState.Error) ? this.errorValue : null)
+    }, options)
+  }
+
+  /**
+   * Moves the torrent's files to another storage root (a root token, or a directory path that
+   * becomes a root) while it runs: I/O pauses, files are renamed (same device) or copied, synced
+   * and deleted at the old place, then I/O continues there. Crash-safe: a marker in both roots
+   * lets the next start finish (or redo) an interrupted move. Emits 'storage-moved'.
+   * @throws LodestoneError ARGUMENT_INVALID when the engine gave no mover; STORAGE_* on failure
+   *   (the files stay at, or are moved back to, the old place).
+   */
+  async moveStorage (target: string, options: { signal?: AbortSignal } = {}): Promise<void> {
+    const mover = this.deps.moveStorage
+    if (mover === undefined) throw new LodestoneError('ARGUMENT_INVALID', { name: 'moveStorage', reason: 'this torrent has no storage mover' })
+    await mover(target, options)
+  }
+
+  /** @internal Announces a finished move (the engine's mover calls it). */
+  storageMoved (token: string): void {
+    this.emit('storage-moved', { token })
+  }
+
+  /** After priorities changed: interest, requests, and finished ⇄ downloading. */
+  private afterWantedChanged (): void {
+    for (const s of this.sessions) this.updateInterest(s)
+    if (this.sm.is(TorrentState.Downloading) && this.picker.isFinished) {
+      this.onFinished()
+    } else if (this.sm.is(TorrentState.Seeding) && !this.picker.isFinished) {
+      this.sm.transition(TorrentState.Downloading)
+      this.endGameFired = false
+    }
+    this.scheduleRefillAll()
   }
 
   // ------------------------------------------------------------------ public API
 
-  get name (): string { return this.meta.name }
+  get name (): string { return this.metaValue?.name ?? this.magnet?.displayName ?? this.id }
   get state (): TorrentState { return this.sm.state }
   /** The error that put the torrent in state `error`, else null. */
   get error (): LodestoneError | null { return this.errorValue }
   /** Every wanted piece verified. */
-  get isComplete (): boolean { return this.picker.isFinished }
+  get isComplete (): boolean { return this.metaValue !== null && this.picker.isFinished }
 
   /** A copy of our bitfield. */
-  bitfield (): Bitfield { return this.picker.bitfield() }
+  bitfield (): Bitfield { return this.metaValue === null ? new Bitfield(0) : this.picker.bitfield() }
 
   /** Download settings in effect for this torrent (engine values with this torrent's overrides). */
   get downloadSettings (): DownloadSettings {
@@ -421,6 +680,24 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
    */
   async start (): Promise<void> {
     if (this.starting !== null) return this.starting
+    if (this.sm.is(TorrentState.Error) && this.stopping === null) {
+      // Restart after a failure (e.g. the disk was full and has space again): what was verified
+      // and written in this session is still there, so it is trusted rather than re-hashed.
+      const known = this.bitfield()
+      await this.stop()
+      if (this.starting !== null) return this.starting
+      this.resumeHint ??= { trusted: known, recheck: null }
+    }
+    if (this.sm.is(TorrentState.Queued)) return
+    if (this.deps.admit?.('download') === false) {
+      this.queuedFrom = 'stopped'
+      this.sm.transition(TorrentState.Queued)
+      return
+    }
+    await this.beginStart()
+  }
+
+  private async beginStart (): Promise<void> {
     this.sm.transition(TorrentState.Starting)
     const gen = ++this.generation
     this.errorValue = null
@@ -428,13 +705,51 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
     await this.starting
   }
 
+  /** Which queue slot this queued torrent waits for. @internal */
+  get queuedSlotClass (): 'download' | 'seed' {
+    return this.queuedFrom === 'paused' && this.picker.isFinished ? 'seed' : 'download'
+  }
+
+  /** The queue gives this queued torrent a slot: it starts, or resumes where it was. @internal */
+  dequeue (): void {
+    if (!this.sm.is(TorrentState.Queued)) return
+    if (this.queuedFrom === 'stopped') {
+      void this.beginStart()
+      return
+    }
+    this.sm.transition(this.picker.isFinished ? TorrentState.Seeding : TorrentState.Downloading)
+    this.activate()
+  }
+
+  /** Over the queue's limit: leave the swarm and wait for a slot. False when it cannot now. @internal */
+  queue (): boolean {
+    if (!this.sm.is(TorrentState.Downloading, TorrentState.Seeding)) return false
+    this.deactivate()
+    this.queuedFrom = 'paused'
+    this.sm.transition(TorrentState.Queued)
+    return true
+  }
+
+  /** A seed limit was reached (the engine's queue checks): pause and tell. @internal */
+  seedLimitReached (info: { reason: 'ratio' | 'time', ratio: number, seedingTimeSec: number }): void {
+    if (!this.sm.is(TorrentState.Seeding)) return
+    this.pause()
+    this.emit('seed-limit-reached', info)
+  }
+
+
   /** Pauses: drops connections, keeps progress. While checking data, suspends the check. */
   pause (): void {
+    if (this.sm.is(TorrentState.Queued)) {
+      // A queued torrent that never started has nothing to pause: it goes back to stopped.
+      this.sm.transition(this.queuedFrom === 'paused' ? TorrentState.Paused : TorrentState.Stopped)
+      return
+    }
     if (this.sm.is(TorrentState.Hashing)) {
       this.sm.transition(TorrentState.HashingPaused)
       return
     }
-    if (this.sm.is(TorrentState.Downloading, TorrentState.Seeding)) {
+    if (this.sm.is(TorrentState.Downloading, TorrentState.Seeding, TorrentState.Metadata)) {
       this.deactivate()
       this.sm.transition(TorrentState.Paused)
       return
@@ -452,12 +767,22 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
       r?.()
       return
     }
+    if (this.sm.is(TorrentState.Paused) && this.metaValue === null) {
+      const gen = ++this.generation
+      this.starting = this.runStart(gen).finally(() => { this.starting = null })
+      return
+    }
     if (this.sm.is(TorrentState.Paused)) {
+      if (this.deps.admit?.(this.picker.isFinished ? 'seed' : 'download') === false) {
+        this.queuedFrom = 'paused'
+        this.sm.transition(TorrentState.Queued)
+        return
+      }
       this.sm.transition(this.picker.isFinished ? TorrentState.Seeding : TorrentState.Downloading)
       this.activate()
       return
     }
-    if (this.sm.is(TorrentState.Downloading, TorrentState.Seeding, TorrentState.Hashing)) return
+    if (this.sm.is(TorrentState.Downloading, TorrentState.Seeding, TorrentState.Hashing, TorrentState.Queued)) return
     throw new LodestoneError('ILLEGAL_TRANSITION', { from: this.sm.state, to: TorrentState.Downloading })
   }
 
@@ -468,7 +793,7 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
    * @throws LodestoneError ILLEGAL_TRANSITION unless downloading, seeding or paused.
    */
   async recheck (): Promise<void> {
-    if (!this.sm.is(TorrentState.Downloading, TorrentState.Seeding, TorrentState.Paused)) {
+    if (!this.sm.is(TorrentState.Downloading, TorrentState.Seeding, TorrentState.Paused) || this.metaValue === null) {
       throw new LodestoneError('ILLEGAL_TRANSITION', { from: this.sm.state, to: TorrentState.Hashing })
     }
     const wasPaused = this.sm.is(TorrentState.Paused)
@@ -523,8 +848,19 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
       }
       this.knownPeers.set(key, { ...parsed, source })
     }
+    this.metadataSwarm?.addPeer(parsed)
     if (!this.active) return isNew
     return this.deps.connections.addCandidate(this.id, parsed) || isNew
+  }
+
+  /** This torrent's setting overrides (a copy). */
+  get settingsOverrides (): TorrentSettings {
+    return { ...this.overrides }
+  }
+
+  /** Addresses this torrent knows to (re)connect to, as `host:port`, most recent last. */
+  knownPeerAddresses (): string[] {
+    return [...this.knownPeers.keys()]
   }
 
   /** Snapshots of this torrent's trackers (empty when it announces to none). */
@@ -540,6 +876,7 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
   }
 
   stats (): TorrentStats {
+    if (this.metaValue === null) return this.metadataPhaseStats()
     const have = this.picker.haveCount
     let verifiedBytes = have * this.meta.pieceLengthBytes
     const last = this.meta.pieceCount - 1
@@ -580,6 +917,10 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
    * @internal
    */
   acceptIncoming (socket: ITcpSocket, header: HandshakeHeader, ticket: IncomingTicket): void {
+    if (this.metadataSwarm !== null) {
+      this.metadataSwarm.acceptIncoming(socket, header, ticket)
+      return
+    }
     if (!this.active) {
       ticket.release()
       socket.close()
@@ -597,14 +938,107 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
 
   // ------------------------------------------------------------------ lifecycle internals
 
+  /**
+   * Magnets: the metadata phase (state `metadata`). A {@link MetadataSwarm} dials the known peers
+   * and trackers and fetches the info dict; once it is verified the swarm closes, storage, picker
+   * and verifier are made, and 'metadata' fires. Resolves false when paused, stopped or failed meanwhile.
+   */
+  private async fetchMetadata (gen: number): Promise<boolean> {
+    const magnet = this.magnet
+    if (magnet === null) throw new LodestoneError('INTERNAL', { reason: 'a torrent without metadata and without a magnet' })
+    this.sm.transition(TorrentState.Metadata)
+    const swarm = new MetadataSwarm({
+      clock: this.deps.clock,
+      random: this.deps.random,
+      hasher: this.deps.hasher,
+      connections: this.deps.connections,
+      scheduler: this.deps.scheduler,
+      peerId: this.deps.peerId,
+      listenPort: this.deps.listenPort,
+      settings: this.engineSettings,
+      ...(this.deps.trackers !== undefined ? { trackers: this.deps.trackers } : {}),
+      ...(this.log !== undefined ? { logger: this.log.child('metadata') } : {})
+    }, { ownerId: this.id, magnet, fetcher: this.metadataFetcherSettings })
+    swarm.on('peer-discovered', ({ address }) => {
+      if (!this.bannedHosts.has(address.host)) this.rememberPeer(address, 'tracker')
+    })
+    swarm.on('warning', ({ error }) => { this.emit('warning', { error }) })
+    this.metadataSwarm = swarm
+    const result = await new Promise<TorrentMetainfo | null>((resolve, reject) => {
+      this.cancelMetadataWait = () => { resolve(null) }
+      swarm.on('metadata', ({ meta }) => { resolve(meta) })
+      swarm.on('failed', ({ error }) => { reject(error) })
+      for (const address of this.knownPeers.values()) swarm.addPeer(address)
+      swarm.start()
+    })
+    // Closes the phase's connections at once, so the torrent can join the swarm under the same id.
+    if (this.metadataSwarm === swarm) this.stopMetadataSwarm()
+    if (result === null || gen !== this.generation) return false
+    if (this.deps.createStorage !== undefined) this.deps.storage = this.deps.createStorage(result)
+    this.initMetadata(result)
+    this.emit('metadata', { meta: result })
+    return gen === this.generation
+  }
+
+  /** Ends the metadata phase (if running): its connections close now, its trackers get `stopped`. */
+  private stopMetadataSwarm (): void {
+    const swarm = this.metadataSwarm
+    if (swarm === null) return
+    this.metadataSwarm = null
+    const closing = swarm.close().finally(() => { this.trackerStops.delete(closing) })
+    this.trackerStops.add(closing)
+    const cancel = this.cancelMetadataWait
+    this.cancelMetadataWait = null
+    cancel?.()
+  }
+
+  /** Stats while a magnet's metadata is unknown: sizes from `xl` when given, else 0. */
+  private metadataPhaseStats (): TorrentStats {
+    const total = this.magnet?.exactLengthBytes ?? 0
+    return {
+      state: this.sm.state,
+      progress: 0,
+      totalBytes: total,
+      verifiedBytes: 0,
+      pieceCount: 0,
+      havePieces: 0,
+      downloadedBytes: 0,
+      uploadedBytes: 0,
+      wastedBytes: 0,
+      downloadRateBytesPerSec: 0,
+      uploadRateBytesPerSec: 0,
+      peers: this.metadataSwarm?.peerCount ?? 0,
+      seeds: 0,
+      hashFailures: 0,
+      bannedPeers: this.bannedHosts.size,
+      endGame: false,
+      awaitingBytes: 0,
+      inFlightPieces: 0
+    }
+  }
+
   private async runStart (gen: number): Promise<void> {
     try {
+      if (this.metaValue === null && !await this.fetchMetadata(gen)) return
       const dl = this.downloadSettings
-      if (dl.checkExistingData) {
+      const hint = this.resumeHint
+      this.resumeHint = null
+      if (hint !== null) {
+        for (const piece of hint.trusted.ones()) if (!this.picker.hasPiece(piece)) this.picker.markHave(piece)
+        const ranges = hint.recheck === null ? [] : pieceRanges(hint.recheck)
+        if (ranges.length > 0) {
+          this.sm.transition(TorrentState.Hashing)
+          await this.checkExistingData(gen, ranges)
+          if (gen !== this.generation) return
+        }
+      } else if (dl.checkExistingData) {
         this.sm.transition(TorrentState.Hashing)
         await this.checkExistingData(gen)
         if (gen !== this.generation) return
       }
+      // No piece covers a 0-byte file, so create them now (as libtorrent does).
+      await this.deps.storage.createEmptyFiles()
+      if (gen !== this.generation) return
       const complete = this.picker.isFinished
       if (complete) this.emit('completed', {})
       if (gen !== this.generation) return
@@ -615,7 +1049,8 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
     }
   }
 
-  private async checkExistingData (gen: number): Promise<void> {
+  /** Hashes the pieces in `ranges` (`[from, to)`, default all) and marks those that pass. */
+  private async checkExistingData (gen: number, ranges: ReadonlyArray<readonly [number, number]> = [[0, this.meta.pieceCount]]): Promise<void> {
     const started = this.deps.clock.now()
     const dl = this.downloadSettings
     const limit = dl.checkConcurrency > 0 ? dl.checkConcurrency : Math.max(2, this.deps.hasher.concurrency * 2)
@@ -624,20 +1059,22 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
     // A holder, not a `let`: it is set from promise callbacks, which flow analysis cannot see.
     const check: { failure: LodestoneError | null } = { failure: null }
     try {
-      for await (const { piece, data } of this.deps.storage.readPieces({ signal: abort.signal })) {
-        if (gen !== this.generation) { abort.abort(); return }
-        while (this.sm.is(TorrentState.HashingPaused)) {
-          await new Promise<void>((resolve) => { this.hashResume = resolve })
-          if (gen !== this.generation) return
+      for (const [fromPiece, toPiece] of ranges) {
+        for await (const { piece, data } of this.deps.storage.readPieces({ fromPiece, toPiece, signal: abort.signal })) {
+          if (gen !== this.generation) { abort.abort(); return }
+          while (this.sm.is(TorrentState.HashingPaused)) {
+            await new Promise<void>((resolve) => { this.hashResume = resolve })
+            if (gen !== this.generation) return
+          }
+          if (data === null) continue
+          const job = this.verifier.verify(piece, data).then((result) => {
+            if (result === 'ok' && gen === this.generation && !this.picker.hasPiece(piece)) this.picker.markHave(piece)
+          }, (error: unknown) => { check.failure ??= asLodestoneError(error) })
+          inFlight.add(job)
+          void job.finally(() => inFlight.delete(job))
+          if (inFlight.size >= limit) await Promise.race(inFlight)
+          if (check.failure !== null) throw check.failure
         }
-        if (data === null) continue
-        const job = this.verifier.verify(piece, data).then((result) => {
-          if (result === 'ok' && gen === this.generation && !this.picker.hasPiece(piece)) this.picker.markHave(piece)
-        }, (error: unknown) => { check.failure ??= asLodestoneError(error) })
-        inFlight.add(job)
-        void job.finally(() => inFlight.delete(job))
-        if (inFlight.size >= limit) await Promise.race(inFlight)
-        if (check.failure !== null) throw check.failure
       }
       await Promise.all(inFlight)
       if (check.failure !== null) throw check.failure
@@ -664,7 +1101,7 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
     this.awaitingBytes = 0
     this.suspectBlocks.clear()
     try {
-      await this.deps.storage.sync()
+      if (this.metaValue !== null) await this.deps.storage.sync()
     } catch (error) {
       this.emit('warning', { error })
     }
@@ -771,6 +1208,7 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
 
   /** Leaves the swarm: closes every connection and timer. Progress and piece buffers stay. */
   private deactivate (): void {
+    this.stopMetadataSwarm()
     if (!this.active) return
     this.active = false
     for (const t of this.tasks) t.cancel()
@@ -796,8 +1234,9 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
    */
   handshakeHashes (): Uint8Array[] {
     const out = [this.infoHash]
-    const v2 = this.meta.infoHashV2
-    if (this.meta.version === 'hybrid' && v2 !== null) out.push(v2.subarray(0, 20))
+    const v2 = this.metaValue?.infoHashV2 ?? this.magnet?.infoHashV2 ?? null
+    const hybrid = this.metaValue === null ? this.magnet?.infoHashV1 !== null : this.metaValue.version === 'hybrid'
+    if (hybrid && v2 !== null) out.push(v2.subarray(0, 20))
     return out
   }
 
@@ -822,7 +1261,7 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
             return this.readBlock(holder.session, request)
           },
           ...(listenPort !== null ? { listenPort } : {}),
-          ...(this.pex !== null ? { extensions: [this.pex.extension(slot.address)] } : {})
+          extensions: [this.utMetadata, ...(this.pex !== null ? [this.pex.extension(slot.address)] : [])]
         }
       )
     } catch (error) {
@@ -1104,6 +1543,12 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
     await this.deps.storage.writePiece(piece, buf.data)
     if (gen !== this.generation) return
     this.buffers.delete(piece)
+    if (!this.deps.storage.isPieceStored(piece)) {
+      // Skipped while in flight: its skipped file's bytes were dropped, so it is not had.
+      this.recycleBuffer(buf.data)
+      this.picker.pieceFailed(piece)
+      return
+    }
     const suspects = this.suspectBlocks.get(piece)
     if (suspects !== undefined) {
       this.suspectBlocks.delete(piece)
@@ -1173,6 +1618,20 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
         if (sent !== digest) this.ban(host, 'sent a block that differs from the verified piece')
       }
     }
+  }
+
+  /**
+   * Closes the connected peers whose host `test` picks (the engine's IP filter changed), with
+   * PEER_BANNED. Returns their addresses and directions. @internal
+   */
+  closePeersWhere (test: (host: string) => boolean, reason: string): Array<{ address: string, direction: 'outgoing' | 'incoming' }> {
+    const closed: Array<{ address: string, direction: 'outgoing' | 'incoming' }> = []
+    for (const s of [...this.sessions]) {
+      if (!test(s.host)) continue
+      closed.push({ address: s.address, direction: s.slot.direction })
+      s.conn.close(new LodestoneError('PEER_BANNED', { address: s.address, reason }))
+    }
+    return closed
   }
 
   private ban (host: string, reason: string): void {

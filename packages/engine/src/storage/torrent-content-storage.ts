@@ -81,10 +81,12 @@ export class TorrentContentStorage {
   readonly layout: PieceLayout
   readonly stats: StorageStats = { writeCalls: 0, writtenBytes: 0, readCalls: 0, readCacheHits: 0, readCacheMisses: 0 }
   private readonly settings: TorrentContentStorageSettings
-  private readonly handles: FileHandleCache
+  private handles: FileHandleCache
   private readonly skipped: Uint8Array
   /** Skipped files: whether they exist on disk (checked once, lazily). */
   private readonly skippedExists = new Map<number, Promise<boolean>>()
+  /** Skipped files found on disk (the settled `true`s of skippedExists), for the synchronous {@link isPieceStored}. */
+  private readonly skippedKnownToExist = new Set<number>()
   /** Shared piece → its part-file slot. */
   private readonly partSlots = new Map<number, number>()
   readonly partFilePath: string
@@ -94,13 +96,18 @@ export class TorrentContentStorage {
   private readCacheUsedBytes = 0
   private readonly pendingReads = new Map<number, Promise<Uint8Array>>()
   private closed = false
+  /** Filesystem operations in flight (entered through {@link io}); {@link suspendIo} waits for them. */
+  private ioActive = 0
+  /** Set while I/O is suspended (moving storage): new operations wait for it. */
+  private ioGate: Promise<void> | null = null
+  private readonly ioIdle: Array<() => void> = []
 
   /**
    * @param options.filePriorities one per file (0 = skip, anything else = wanted); all wanted by default.
    * @throws LodestoneError ARGUMENT_INVALID for an inconsistent layout; SETTINGS_INVALID for bad settings.
    */
   constructor (
-    private readonly deps: TorrentContentStorageDeps,
+    private deps: TorrentContentStorageDeps,
     layout: ContentLayout,
     settings: Partial<TorrentContentStorageSettings> = {},
     options: { filePriorities?: ArrayLike<number> } = {}
@@ -135,11 +142,13 @@ export class TorrentContentStorage {
   async setFilePriorities (priorities: ArrayLike<number>): Promise<void> {
     this.checkOpen()
     this.checkPriorities(priorities)
-    for (let i = 0; i < this.skipped.length; i++) {
-      const skip = priorities[i] === 0
-      if (this.skipped[i] === 1 && !skip) await this.unskip(i)
-      this.skipped[i] = skip ? 1 : 0
-    }
+    await this.io(async () => {
+      for (let i = 0; i < this.skipped.length; i++) {
+        const skip = priorities[i] === 0
+        if (this.skipped[i] === 1 && !skip) await this.unskip(i)
+        this.skipped[i] = skip ? 1 : 0
+      }
+    })
   }
 
   /**
@@ -165,13 +174,15 @@ export class TorrentContentStorage {
     this.checkOpen()
     const spans = this.layout.pieceSpans(piece, begin, byteLength(data))
     this.invalidate(piece)
-    const writes: Array<Promise<void>> = []
-    for (const span of spans) {
-      const target = await this.target(span, piece, begin)
-      if (target === null) continue
-      writes.push(this.writeAt(target, gather(data, span.rangeOffsetBytes, span.lengthBytes)))
-    }
-    await Promise.all(writes)
+    await this.io(async () => {
+      const writes: Array<Promise<void>> = []
+      for (const span of spans) {
+        const target = await this.target(span, piece, begin)
+        if (target === null) continue
+        writes.push(this.writeAt(target, gather(data, span.rangeOffsetBytes, span.lengthBytes)))
+      }
+      await Promise.all(writes)
+    })
   }
 
   /**
@@ -187,10 +198,12 @@ export class TorrentContentStorage {
     this.checkOpen()
     const spans = this.layout.pieceSpans(piece, begin, lengthBytes)
     const out = new Uint8Array(lengthBytes)
-    await Promise.all(spans.map(async (span) => {
-      const target = await this.target(span, piece, begin)
-      if (target !== null) await this.readAt(target, out.subarray(span.rangeOffsetBytes, span.rangeOffsetBytes + span.lengthBytes))
-    }))
+    await this.io(async () => {
+      await Promise.all(spans.map(async (span) => {
+        const target = await this.target(span, piece, begin)
+        if (target !== null) await this.readAt(target, out.subarray(span.rangeOffsetBytes, span.rangeOffsetBytes + span.lengthBytes))
+      }))
+    })
     return out
   }
 
@@ -244,7 +257,7 @@ export class TorrentContentStorage {
     const from = options.fromPiece ?? 0
     const to = options.toPiece ?? this.layout.pieceCount
     const readAhead = options.readAheadPieces ?? this.settings.readAheadPieces
-    const sizes = await this.onDiskSizes()
+    const sizes = await this.io(async () => await this.onDiskSizes())
     const queue: Array<{ piece: number, data: Promise<Uint8Array | null> }> = []
     let next = from
     try {
@@ -306,12 +319,108 @@ export class TorrentContentStorage {
 
   /** A file is complete: flush it and close its handle (later reads reopen it read-only). */
   async fileCompleted (fileIndex: number): Promise<void> {
-    await this.handles.closeFile(this.filePath(fileIndex), { sync: true })
+    await this.io(async () => { await this.handles.closeFile(this.filePath(fileIndex), { sync: true }) })
+  }
+
+  /**
+   * Creates every wanted 0-byte file (and its directories): no piece covers one, so no write ever
+   * would. libtorrent creates them too, and users expect the tree to be complete (an empty
+   * `__init__.py` matters). Existing files are left as they are; padding and skipped files are not
+   * created. @throws LodestoneError STORAGE_* when a file cannot be created.
+   */
+  async createEmptyFiles (): Promise<void> {
+    this.checkOpen()
+    await this.io(async () => {
+      for (let i = 0; i < this.layout.files.length; i++) {
+        const file = this.layout.files[i]!
+        if (file.padding || file.lengthBytes !== 0 || this.skipped[i] === 1) continue
+        const path = this.filePath(i)
+        await this.ensureParentDir(path)
+        try {
+          await this.handles.use(path, 'write', async () => {})
+          await this.handles.closeFile(path)
+        } catch (err) {
+          throw storageError(err, path, 'create')
+        }
+      }
+    })
   }
 
   /** Flushes everything written so far to stable storage. */
   async sync (): Promise<void> {
-    await this.handles.sync()
+    await this.io(async () => { await this.handles.sync() })
+  }
+
+  /**
+   * True when a write of `piece` stored every byte of it: false when part of it belongs to a
+   * skipped file with no part-file slot (those bytes are dropped), so the piece must not count
+   * as had. A skipped file that already exists on disk is counted as storing only once known.
+   */
+  isPieceStored (piece: number): boolean {
+    for (const span of this.layout.pieceSpans(piece)) {
+      if (this.layout.files[span.fileIndex]!.padding || this.skipped[span.fileIndex] === 0) continue
+      if (this.partSlots.has(piece) || this.skippedKnownToExist.has(span.fileIndex)) continue
+      return false
+    }
+    return true
+  }
+
+  /**
+   * Suspends filesystem I/O (moving storage): waits for operations in flight, flushes and closes
+   * every handle; later operations wait until the returned function is called. Reads served from
+   * the read cache go on. Suspensions queue behind each other.
+   * @throws LodestoneError STORAGE_* when flushing fails (I/O is resumed then).
+   */
+  async suspendIo (): Promise<() => void> {
+    while (this.ioGate !== null) await this.ioGate
+    let open: () => void = () => {}
+    this.ioGate = new Promise<void>((resolve) => { open = resolve })
+    const release = (): void => {
+      this.ioGate = null
+      open()
+    }
+    try {
+      if (this.ioActive > 0) await new Promise<void>((resolve) => { this.ioIdle.push(resolve) })
+      await this.handles.sync()
+      await this.handles.closeAll()
+    } catch (err) {
+      release()
+      throw err
+    }
+    return release
+  }
+
+  /** The filesystem the files are in now. */
+  get fileSystem (): IFileSystem {
+    return this.deps.fs
+  }
+
+  /**
+   * Points the storage at another filesystem (storage root) holding the same files (after they
+   * were moved there). Call while I/O is suspended ({@link suspendIo}); the read cache stays valid.
+   */
+  relocate (fs: IFileSystem): void {
+    this.deps = { ...this.deps, fs }
+    this.handles = new FileHandleCache(fs, { maxOpenFiles: this.settings.maxOpenFiles })
+    this.ensuredDirs.clear()
+    this.skippedExists.clear()
+    this.skippedKnownToExist.clear()
+  }
+
+  /** Paths (in the storage root) of every file this torrent may have written: real files and the part file. */
+  storedPaths (): string[] {
+    return [...this.layout.files.flatMap((f, i) => (f.padding ? [] : [this.filePath(i)])), this.partFilePath]
+  }
+
+  /** Runs a filesystem operation unless I/O is suspended (then once it is resumed). */
+  private async io<T> (fn: () => Promise<T>): Promise<T> {
+    while (this.ioGate !== null) await this.ioGate
+    this.ioActive++
+    try {
+      return await fn()
+    } finally {
+      if (--this.ioActive === 0) for (const resolve of this.ioIdle.splice(0)) resolve()
+    }
   }
 
   /** Closes every handle and drops the read cache; further calls throw CLOSED. Idempotent. */
@@ -366,7 +475,10 @@ export class TorrentContentStorage {
     let known = this.skippedExists.get(fileIndex)
     if (known === undefined) {
       const path = this.filePath(fileIndex)
-      known = this.deps.fs.exists(path).catch((err: unknown) => { throw storageError(err, path, 'exists') })
+      known = this.deps.fs.exists(path).then((exists) => {
+        if (exists) this.skippedKnownToExist.add(fileIndex)
+        return exists
+      }, (err: unknown) => { throw storageError(err, path, 'exists') })
       this.skippedExists.set(fileIndex, known)
     }
     return known

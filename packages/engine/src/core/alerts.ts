@@ -1,0 +1,314 @@
+/**
+ * A libtorrent-style alert view (seed 003's alerts, DESIGN rule 10): the engine's and torrents'
+ * typed events, flattened into `{ type, category, message, torrentId?, timestampMs }` records in a
+ * bounded queue that a consumer polls with `popAlerts()` (a UI refresh loop, the daemon's RPC).
+ *
+ * Why a queue besides the events: a poller that looks once a second must not miss what happened
+ * in between, and must not make the engine hold unbounded history. The queue keeps at most
+ * `alerts.maxQueued` alerts; when full the oldest is dropped and counted (`droppedCount`), so a
+ * consumer can tell it fell behind. Categories not in `alerts.categoryMask` are never queued (and
+ * cost one mask test).
+ *
+ * Listeners subscribed with `onAlert` see every alert that passes the mask, synchronously, even
+ * when the queue is full.
+ */
+import type { LodestoneError } from '../errors.js'
+import type { IClock } from '../interfaces/clock.js'
+
+/** Alert categories (libtorrent's alert category bits, named). */
+export type AlertCategory = 'error' | 'peer' | 'tracker' | 'storage' | 'status' | 'progress' | 'stats' | 'performance' | 'ip-block'
+
+/** The bit of each category in `alerts.categoryMask`. */
+export const ALERT_CATEGORY_BITS: Readonly<Record<AlertCategory, number>> = {
+  error: 1,
+  peer: 2,
+  tracker: 4,
+  storage: 8,
+  status: 16,
+  progress: 32,
+  stats: 64,
+  performance: 128,
+  'ip-block': 256
+}
+
+/** Every category. */
+export const ALL_ALERT_CATEGORIES = 511
+
+/** The mask with exactly these categories. */
+export function alertCategoryMask (...categories: AlertCategory[]): number {
+  let mask = 0
+  for (const c of categories) mask |= ALERT_CATEGORY_BITS[c]
+  return mask
+}
+
+/** One alert. `data` is the event payload it was made from (shared, do not mutate). */
+export interface Alert {
+  /** The event name, e.g. 'state-changed', 'peer-blocked', 'stats'. */
+  type: string
+  category: AlertCategory
+  /** One line for people. */
+  message: string
+  /** The torrent it concerns (info hash hex), when it concerns one. */
+  torrentId?: string
+  /** From the engine's clock (`wallNow`). */
+  timestampMs: number
+  data?: unknown
+}
+
+/** Settings section `alerts`. */
+export interface AlertSettings {
+  /** Alerts kept until popped; beyond it the oldest are dropped (and counted). @default 1_000 */
+  maxQueued: number
+  /**
+   * Categories queued, as a bit mask of {@link ALERT_CATEGORY_BITS}. The default is every category
+   * but `stats` (one alert per torrent per second) and `progress` (one per piece).
+   * @default 415 (error | peer | tracker | storage | status | performance | ip-block)
+   */
+  categoryMask: number
+}
+
+export const defaultAlertSettings: Readonly<AlertSettings> = {
+  maxQueued: 1_000,
+  categoryMask: ALL_ALERT_CATEGORIES & ~ALERT_CATEGORY_BITS.stats & ~ALERT_CATEGORY_BITS.progress
+}
+
+export interface AlertQueueDeps {
+  clock: Pick<IClock, 'wallNow'>
+}
+
+/** A minimal view of the emitters the queue watches (structural, so this file needs no engine import). */
+interface Source {
+  on: (event: never, listener: never) => () => void
+}
+type On = (event: string, listener: (payload: never) => void) => () => void
+
+/** A bounded queue of alerts; `engine.alerts`. */
+export class AlertQueue {
+  private settings: AlertSettings
+  private ring: Array<Alert | undefined>
+  private head = 0
+  private count = 0
+  private dropped = 0
+  private readonly listeners = new Set<(alert: Alert) => void>()
+  private readonly waiters = new Set<(value: boolean) => void>()
+
+  constructor (private readonly deps: AlertQueueDeps, settings: AlertSettings = defaultAlertSettings) {
+    this.settings = { ...settings }
+    this.ring = new Array<Alert | undefined>(settings.maxQueued).fill(undefined)
+  }
+
+  /** Applies new settings; a smaller `maxQueued` drops the oldest alerts beyond it (counted). */
+  updateSettings (settings: AlertSettings): void {
+    if (settings.maxQueued !== this.settings.maxQueued) {
+      const kept = this.drain()
+      const excess = Math.max(0, kept.length - settings.maxQueued)
+      this.dropped += excess
+      this.ring = new Array<Alert | undefined>(settings.maxQueued).fill(undefined)
+      for (const a of kept.slice(excess)) this.store(a)
+    }
+    this.settings = { ...settings }
+  }
+
+  get categoryMask (): number { return this.settings.categoryMask }
+  get maxQueued (): number { return this.settings.maxQueued }
+  /** Alerts waiting to be popped. */
+  get size (): number { return this.count }
+  /** Alerts dropped because the queue was full, since creation. */
+  get droppedCount (): number { return this.dropped }
+
+  /** True when `category` passes the mask (callers skip building costly alerts otherwise). */
+  wants (category: AlertCategory): boolean {
+    return (this.settings.categoryMask & ALERT_CATEGORY_BITS[category]) !== 0
+  }
+
+  /** Queues an alert (stamped now) if its category passes the mask. */
+  post (alert: Omit<Alert, 'timestampMs'>): void {
+    if (!this.wants(alert.category)) return
+    const full: Alert = { ...alert, timestampMs: this.deps.clock.wallNow() }
+    if (this.count === this.ring.length) {
+      this.head = (this.head + 1) % this.ring.length
+      this.count--
+      this.dropped++
+    }
+    this.store(full)
+    for (const l of this.listeners) {
+      try { l(full) } catch { /* a consumer's bug must not break the engine's event dispatch */ }
+    }
+    for (const w of [...this.waiters]) w(true)
+  }
+
+  /** Every queued alert, oldest first; the queue is then empty. */
+  popAlerts (): Alert[] {
+    return this.drain()
+  }
+
+  /** Calls `listener` for every alert that passes the mask. Returns the unsubscribe function. */
+  onAlert (listener: (alert: Alert) => void): () => void {
+    this.listeners.add(listener)
+    return () => { this.listeners.delete(listener) }
+  }
+
+  /**
+   * Resolves true once an alert is queued (at once if one is), false when `signal` aborts
+   * (libtorrent's `wait_for_alert`).
+   */
+  async waitForAlert (options: { signal?: AbortSignal } = {}): Promise<boolean> {
+    if (this.count > 0) return true
+    if (options.signal?.aborted === true) return false
+    return new Promise<boolean>((resolve) => {
+      const done = (value: boolean): void => {
+        this.waiters.delete(onAlert)
+        options.signal?.removeEventListener('abort', onAbort)
+        resolve(value)
+      }
+      const onAlert = (value: boolean): void => { done(value) }
+      const onAbort = (): void => { done(false) }
+      this.waiters.add(onAlert)
+      options.signal?.addEventListener('abort', onAbort)
+    })
+  }
+
+  /**
+   * Subscribes to an engine's events and to those of each of its torrents (present and added
+   * later). Returns the function that unsubscribes from all of them.
+   */
+  watchEngine (engine: EngineLike): () => void {
+    const offs: Array<() => void> = []
+    const perTorrent = new Map<string, () => void>()
+    const on = engine.on.bind(engine) as unknown as On
+    const watchTorrent = (t: TorrentLike): void => {
+      if (perTorrent.has(t.id)) return
+      perTorrent.set(t.id, this.watchTorrent(t))
+    }
+    for (const t of engine.torrents) watchTorrent(t)
+    offs.push(on('torrent-added', ({ torrent }: { torrent: TorrentLike }) => {
+      watchTorrent(torrent)
+      this.post({ type: 'torrent-added', category: 'status', message: `${torrent.name}: added`, torrentId: torrent.id })
+    }))
+    offs.push(on('torrent-removed', ({ id }: { id: string }) => {
+      perTorrent.get(id)?.()
+      perTorrent.delete(id)
+      this.post({ type: 'torrent-removed', category: 'status', message: `${id}: removed`, torrentId: id })
+    }))
+    offs.push(on('listening', ({ port }: { port: number }) => {
+      this.post({ type: 'listening', category: 'status', message: `listening on port ${port}`, data: { port } })
+    }))
+    offs.push(on('warning', ({ error }: { error: unknown }) => {
+      this.post({ type: 'warning', category: categoryOfError(error), message: `warning: ${describeError(error)}`, data: { error } })
+    }))
+    offs.push(on('error', ({ torrentId, error }: { torrentId: string, error: LodestoneError }) => {
+      this.post({ type: 'torrent-error', category: 'error', message: `${torrentId}: ${describeError(error)}`, torrentId, data: { error } })
+    }))
+    offs.push(on('peer-blocked', (e: { address: string, direction: string, torrentId?: string }) => {
+      this.post({
+        type: 'peer-blocked',
+        category: 'ip-block',
+        message: `${e.address}: blocked by the IP filter (${e.direction})`,
+        ...(e.torrentId !== undefined ? { torrentId: e.torrentId } : {}),
+        data: e
+      })
+    }))
+    offs.push(on('stats', (e: { torrents: Array<{ torrentId: string, stats: { downloadRateBytesPerSec: number, uploadRateBytesPerSec: number } }> }) => {
+      if (!this.wants('stats')) return
+      for (const t of e.torrents) {
+        this.post({
+          type: 'stats',
+          category: 'stats',
+          message: `${t.torrentId}: down ${t.stats.downloadRateBytesPerSec} B/s, up ${t.stats.uploadRateBytesPerSec} B/s`,
+          torrentId: t.torrentId,
+          data: t.stats
+        })
+      }
+    }))
+    return () => {
+      for (const off of offs) off()
+      for (const off of perTorrent.values()) off()
+      perTorrent.clear()
+    }
+  }
+
+  /** Subscribes to one torrent's events. Returns the unsubscribe function. */
+  watchTorrent (torrent: TorrentLike): () => void {
+    const id = torrent.id
+    const on = torrent.on.bind(torrent) as unknown as On
+    const name = (): string => torrent.name
+    const offs: Array<() => void> = []
+    const add = <P>(event: string, category: AlertCategory | ((p: P) => AlertCategory), message: (p: P) => string): void => {
+      offs.push(on(event, (payload: P) => {
+        const cat = typeof category === 'function' ? category(payload) : category
+        if (!this.wants(cat)) return
+        this.post({ type: event, category: cat, message: `${name()}: ${message(payload)}`, torrentId: id, data: payload })
+      }))
+    }
+    add<{ from: string, to: string }>('state-changed', 'status', (p) => `state ${p.from} -> ${p.to}`)
+    add<{ piece: number }>('piece-verified', 'progress', (p) => `piece ${p.piece} verified`)
+    add<{ piece: number, peers: string[] }>('hash-failed', 'error', (p) => `piece ${p.piece} failed its hash check (from ${p.peers.join(', ')})`)
+    add<{ peer: { address: string, clientName: string | null } }>('peer-connected', 'peer', (p) => `peer ${p.peer.address} connected (${p.peer.clientName ?? 'unknown client'})`)
+    add<{ address: string, reason?: LodestoneError }>('peer-disconnected', 'peer', (p) => `peer ${p.address} disconnected${p.reason !== undefined ? `: ${p.reason.code}` : ''}`)
+    add<{ host: string, reason: string }>('peer-banned', 'peer', (p) => `host ${p.host} banned: ${p.reason}`)
+    add<{ remainingPieces: number }>('end-game', 'status', (p) => `end-game with ${p.remainingPieces} pieces left`)
+    add('completed', 'status', () => 'download complete')
+    add<{ havePieces: number, durationMs: number }>('checked', 'storage', (p) => `data checked: ${p.havePieces} pieces in ${Math.round(p.durationMs)} ms`)
+    add<{ error: unknown }>('warning', (p) => categoryOfError(p.error), (p) => `warning: ${describeError(p.error)}`)
+    add<{ error: LodestoneError }>('error', 'error', (p) => `error: ${describeError(p.error)}`)
+    add('metadata', 'status', () => 'metadata received')
+    add<{ reason: string }>('seed-limit-reached', 'status', (p) => `seed ${p.reason} limit reached`)
+    add<{ token: string }>('storage-moved', 'storage', (p) => `storage moved to ${p.token}`)
+    return () => { for (const off of offs) off() }
+  }
+
+  /** Forgets queued alerts, listeners and waiters (waiters resolve false). */
+  close (): void {
+    this.drain()
+    this.listeners.clear()
+    for (const w of [...this.waiters]) w(false)
+    this.waiters.clear()
+  }
+
+  private store (alert: Alert): void {
+    this.ring[(this.head + this.count) % this.ring.length] = alert
+    this.count++
+  }
+
+  private drain (): Alert[] {
+    const out: Alert[] = []
+    for (let i = 0; i < this.count; i++) {
+      const k = (this.head + i) % this.ring.length
+      out.push(this.ring[k]!)
+      this.ring[k] = undefined
+    }
+    this.head = 0
+    this.count = 0
+    return out
+  }
+}
+
+/** What `watchEngine` needs of an engine. */
+export interface EngineLike extends Source {
+  readonly torrents: readonly TorrentLike[]
+}
+
+/** What `watchTorrent` needs of a torrent. */
+export interface TorrentLike extends Source {
+  readonly id: string
+  readonly name: string
+}
+
+/** The category of a warning or error, by its code's prefix. */
+export function categoryOfError (error: unknown): AlertCategory {
+  const code = typeof error === 'object' && error !== null ? (error as { code?: unknown }).code : undefined
+  if (typeof code !== 'string') return 'error'
+  if (code.startsWith('TRACKER_')) return 'tracker'
+  if (code.startsWith('STORAGE_')) return 'storage'
+  if (code.startsWith('PEER_') || code === 'METADATA_INVALID') return 'peer'
+  return 'error'
+}
+
+function describeError (error: unknown): string {
+  if (typeof error === 'object' && error !== null) {
+    const e = error as { code?: unknown, message?: unknown }
+    if (typeof e.message === 'string') return e.message
+    if (typeof e.code === 'string') return e.code
+  }
+  return String(error)
+}
