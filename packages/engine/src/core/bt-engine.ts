@@ -23,6 +23,9 @@ import type { ISessionStore } from '../interfaces/session-store.js'
 import type { ISocketFactory } from '../interfaces/socket.js'
 import type { IPieceHasher } from '../metainfo/create-piece-hasher.js'
 import { parseTorrent } from '../metainfo/parse-torrent.js'
+import { parseMagnet } from '../metainfo/magnet.js'
+import { buildTorrentFile } from '../metainfo/build-torrent-file.js'
+import { MetadataSwarm } from './metadata-swarm.js'
 import type { TorrentMetainfo } from '../metainfo/types.js'
 import type { StorageRootManager } from '../storage/storage-root-manager.js'
 import { TorrentContentStorage } from '../storage/torrent-content-storage.js'
@@ -36,10 +39,15 @@ import {
 } from './engine-settings.js'
 import { ListenRouter, type ListenRouterStats } from './listen-router.js'
 import { RateLimiter } from './rate-limiter.js'
-import type { PeerAddress } from './peer-address.js'
+import { parsePeerAddress as parseAddress, type PeerAddress } from './peer-address.js'
 import { generatePeerId } from './peer-id.js'
 import { Torrent } from './torrent.js'
+import { encodeTorrentFile, type ProgressRecord, type TorrentResumeHint } from './resume-data.js'
+import { SessionPersistence, resumeHintFor } from './session-persistence.js'
 import { TypedEmitter } from './typed-emitter.js'
+import { selectOnlyPriorities } from './file-priorities.js'
+import { moveTorrentStorage, recoverStorageMove } from './move-storage.js'
+import { QueueManager } from './queue-manager.js'
 
 export interface BtEngineDeps {
   socketFactory: ISocketFactory
@@ -50,7 +58,10 @@ export interface BtEngineDeps {
   storageRoots: StorageRootManager
   /** Tie-breaks, peer id, optimistic unchokes. @default cryptoRandom */
   random?: IRandom
-  /** Resume data (not used yet by this version: torrents are re-checked on start). */
+  /**
+   * Resume data: with a store, every torrent's metadata, verified pieces, stats, settings and
+   * peers are saved (see session-persistence.ts) and `restoreSession()` brings them back.
+   */
   sessionStore?: ISessionStore
   /** For http(s) trackers; without it they are skipped. UDP trackers use `socketFactory`. */
   httpClient?: IHttpClient
@@ -71,7 +82,21 @@ export interface AddTorrentOptions {
   start?: boolean
   /** Peers to connect to, as for `torrent.addPeer`. */
   peers?: ReadonlyArray<string | PeerAddress>
+  /** Resume data: pieces trusted without hashing on the first start (and pieces to re-check). */
+  resume?: TorrentResumeHint
   signal?: AbortSignal
+  /** One priority per file (0 = skip … 7 = top; see FilePriority). Skipped files are never created. */
+  filePriorities?: readonly number[]
+  /** Only these file indices are wanted (the rest skipped); e.g. a magnet's BEP 53 `so=`. Ignored with `filePriorities`. */
+  selectOnly?: readonly number[]
+}
+
+/** What `restoreSession()` did. */
+export interface RestoreSessionResult {
+  /** Torrents added back (started when they were running before). */
+  restored: Torrent[]
+  /** Stored torrents that could not be restored, with why. */
+  failed: Array<{ id: string, error: LodestoneError }>
 }
 
 export interface RemoveTorrentOptions {
@@ -135,6 +160,12 @@ export class BtEngine extends TypedEmitter<BtEngineEvents> {
   private readonly downloadLimiter: RateLimiter
   private closed = false
   private closing: Promise<void> | null = null
+  /** `downloadMetadata` calls in progress (closed with the engine). */
+  private readonly metadataDownloads = new Set<MetadataSwarm>()
+  /** Resume data keeper; null without a session store. */
+  private readonly persistence: SessionPersistence | null
+  /** Active download / seed slots and seed limits. */
+  private readonly queue: QueueManager
 
   /**
    * @param settings a partial, merged over the defaults (or a full EngineSettings).
@@ -164,6 +195,21 @@ export class BtEngine extends TypedEmitter<BtEngineEvents> {
       onPeerBlocked: (event) => { this.emit('peer-blocked', event) },
       ...(deps.logger !== undefined ? { logger: deps.logger.child('connections') } : {})
     }, this.settingsValue.connection)
+    this.persistence = deps.sessionStore === undefined
+      ? null
+      : new SessionPersistence({
+        store: deps.sessionStore,
+        clock: deps.clock,
+        settings: () => this.settingsValue.session,
+        fileSystemFor: (id) => this.storageRoots.getFileSystemForTorrent(id),
+        rootOf: (id) => {
+          const token = this.storageRoots.getAssignedToken(id)
+          return { token, path: this.storageRoots.getRootForTorrent(id)?.path ?? null }
+        },
+        onWarning: (error) => { this.emit('warning', { error }) },
+        ...(deps.logger !== undefined ? { logger: deps.logger.child('session') } : {})
+      })
+    this.queue = new QueueManager({ clock: deps.clock, scheduler: this.scheduler, settings: () => this.settingsValue.queue })
     this.router = new ListenRouter({
       socketFactory: deps.socketFactory,
       clock: deps.clock,
@@ -191,6 +237,7 @@ export class BtEngine extends TypedEmitter<BtEngineEvents> {
     this.uploadLimiter.setRate(next.rateLimit.uploadRateBytesPerSec)
     this.downloadLimiter.setRate(next.rateLimit.downloadRateBytesPerSec)
     for (const t of this.torrentMap.values()) t.applySettings()
+    this.queue.settingsChanged()
     this.alerts.updateSettings(next.alerts)
   }
 
@@ -257,7 +304,119 @@ export class BtEngine extends TypedEmitter<BtEngineEvents> {
    * @throws LodestoneError METAINFO_* (bad .torrent), TORRENT_DUPLICATE, STORAGE_NO_ROOT,
    *   STORAGE_ROOT_UNKNOWN, SETTINGS_INVALID, ADDRESS_INVALID, LISTEN_FAILED, ABORTED, CLOSED.
    */
-  async addTorrent (input: Uint8Array | TorrentMetainfo, options: AddTorrentOptions = {}): Promise<Torrent> {
+  async addTorrent (input: Uint8Array | TorrentMetainfo | string, options: AddTorrentOptions = {}): Promise<Torrent> {
+    if (typeof input === 'string') return this.addMagnet(input, options)
+    return this.add(input, options, null)
+  }
+
+  /**
+   * Adds a magnet link (BEP 9): the torrent starts in state `metadata`, dials the magnet's `x.pe`
+   * peers, added peers and its trackers, fetches the info dict from peers that have it, emits
+   * 'metadata', then checks existing data and downloads like any torrent.
+   * @throws LodestoneError MAGNET_INVALID, TORRENT_DUPLICATE, STORAGE_NO_ROOT, STORAGE_ROOT_UNKNOWN,
+   *   SETTINGS_INVALID, ADDRESS_INVALID, LISTEN_FAILED, ABORTED, CLOSED.
+   */
+  private async addMagnet (uri: string, options: AddTorrentOptions): Promise<Torrent> {
+    this.checkOpen()
+    const magnet = parseMagnet(uri)
+    if (options.signal?.aborted === true) throw new LodestoneError('ABORTED', { operation: 'addTorrent' })
+    const id = magnet.id
+    if (this.torrentMap.has(id)) throw new LodestoneError('TORRENT_DUPLICATE', { infoHash: id })
+    const overrides = resolveTorrentSettings(options.settings ?? {})
+    if (options.storageRoot !== undefined) {
+      this.storageRoots.setRootForTorrent(id, options.storageRoot)
+    } else if (options.downloadPath !== undefined) {
+      const path = options.downloadPath
+      if (this.storageRoots.getRoot(path) === null) this.storageRoots.addRoot({ token: path, label: path, path })
+      this.storageRoots.setRootForTorrent(id, path)
+    }
+    const fs = this.storageRoots.getFileSystemForTorrent(id)
+    await this.listen()
+    this.checkOpen()
+    if (this.torrentMap.has(id)) throw new LodestoneError('TORRENT_DUPLICATE', { infoHash: id })
+    const torrent = new Torrent({
+      clock: this.deps.clock,
+      random: this.random,
+      hasher: this.deps.hasher,
+      createStorage: (meta) => {
+        const storage = new TorrentContentStorage({ fs }, meta, this.settingsValue.storage)
+        this.storages.set(id, storage)
+        return storage
+      },
+      connections: this.connections,
+      scheduler: this.scheduler,
+      peerId: this.peerId,
+      listenPort: () => this.router.port,
+      trackers: this.trackerTransports(),
+      limits: { upload: this.uploadLimiter, download: this.downloadLimiter },
+      ...(this.deps.logger !== undefined ? { logger: this.deps.logger } : {})
+    }, { magnet, metadataFetcher: this.settingsValue.metadata, settings: () => this.settingsValue, overrides })
+    for (const peer of options.peers ?? []) torrent.addPeer(peer)
+    torrent.on('error', ({ error }) => { this.emit('error', { torrentId: id, error }) })
+    torrent.once('metadata', ({ meta }) => {
+      const storage = this.storages.get(id)
+      if (this.persistence === null || storage === undefined) return
+      const torrentFile = buildTorrentFile(meta.infoBytes, { announce: meta.announce, urlList: meta.urlList })
+      this.persistence.track(torrent, storage, { torrentFile }).catch((error: unknown) => { this.emit('warning', { error }) })
+    })
+    this.torrentMap.set(id, torrent)
+    for (const hash of torrent.handshakeHashes()) {
+      this.router.register(hash, (socket, header, ticket) => { torrent.acceptIncoming(socket, header, ticket) })
+    }
+    this.emit('torrent-added', { torrent })
+    if (options.start ?? true) void torrent.start().catch((error: unknown) => { this.emit('warning', { error }) })
+    return torrent
+  }
+
+  /**
+   * Fetches a magnet's metadata from peers (BEP 9) without downloading content or adding a
+   * torrent, and returns a complete .torrent (the info dict as fetched, the magnet's trackers as
+   * `announce-list`, its web seeds as `url-list`). Every connection it made is closed before it
+   * returns. A torrent of the engine that has the metadata answers at once.
+   * @throws LodestoneError MAGNET_INVALID, TORRENT_DUPLICATE (the engine is fetching it as a
+   *   torrent), METADATA_INVALID, METADATA_TIMEOUT, ABORTED, LISTEN_FAILED, CLOSED.
+   */
+  async downloadMetadata (magnetUri: string, options: { signal?: AbortSignal, timeoutMs?: number, peers?: ReadonlyArray<string | PeerAddress> } = {}): Promise<Uint8Array> {
+    this.checkOpen()
+    const magnet = parseMagnet(magnetUri)
+    const existing = this.torrentMap.get(magnet.id)
+    const known = existing?.metadata ?? null
+    if (known !== null) return buildTorrentFile(known.infoBytes, { announce: known.announce, urlList: known.urlList })
+    if (existing !== undefined) throw new LodestoneError('TORRENT_DUPLICATE', { infoHash: magnet.id })
+    await this.listen()
+    this.checkOpen()
+    const swarm = new MetadataSwarm({
+      clock: this.deps.clock,
+      random: this.random,
+      hasher: this.deps.hasher,
+      connections: this.connections,
+      scheduler: this.scheduler,
+      peerId: this.peerId,
+      listenPort: () => this.router.port,
+      settings: () => this.settingsValue,
+      trackers: this.trackerTransports(),
+      ...(this.deps.logger !== undefined ? { logger: this.deps.logger.child('metadata') } : {})
+    }, { ownerId: `metadata:${magnet.id}`, magnet, fetcher: this.settingsValue.metadata })
+    swarm.on('warning', ({ error }) => { this.emit('warning', { error }) })
+    for (const peer of options.peers ?? []) swarm.addPeer(parseAddress(peer))
+    this.metadataDownloads.add(swarm)
+    const hashes = [magnet.infoHash]
+    for (const hash of hashes) this.router.register(hash, (socket, header, ticket) => { swarm.acceptIncoming(socket, header, ticket) })
+    try {
+      const meta = await swarm.fetch({
+        ...(options.signal !== undefined ? { signal: options.signal } : {}),
+        ...(options.timeoutMs !== undefined ? { timeoutMs: options.timeoutMs } : {})
+      })
+      return buildTorrentFile(meta.infoBytes, { announce: meta.announce, urlList: meta.urlList })
+    } finally {
+      this.metadataDownloads.delete(swarm)
+      // A torrent added for the same hash meanwhile owns the route now.
+      if (!this.torrentMap.has(magnet.id)) for (const hash of hashes) this.router.unregister(hash)
+      await swarm.close()
+    }
+  }
+
+  private async add (input: Uint8Array | TorrentMetainfo, options: AddTorrentOptions, restored: { progress: ProgressRecord | null } | null): Promise<Torrent> {
     this.checkOpen()
     const meta = input instanceof Uint8Array
       ? await parseTorrent(input, { hasher: this.deps.hasher, ...(options.signal !== undefined ? { signal: options.signal } : {}) })
@@ -275,13 +434,17 @@ export class BtEngine extends TypedEmitter<BtEngineEvents> {
       if (this.storageRoots.getRoot(path) === null) this.storageRoots.addRoot({ token: path, label: path, path })
       this.storageRoots.setRootForTorrent(id, path)
     }
+    // A move a crash interrupted is finished first (it may change the torrent's root).
+    await recoverStorageMove(this.storageRoots, id)
     const fs = this.storageRoots.getFileSystemForTorrent(id)
     await this.listen()
     this.checkOpen()
     if (this.torrentMap.has(id)) throw new LodestoneError('TORRENT_DUPLICATE', { infoHash: id })
 
-    const storage = new TorrentContentStorage({ fs }, meta, this.settingsValue.storage)
-    const torrent = new Torrent({
+    const filePriorities = options.filePriorities ??
+      (options.selectOnly !== undefined ? selectOnlyPriorities(meta.files.length, options.selectOnly) : undefined)
+    const storage = new TorrentContentStorage({ fs }, meta, this.settingsValue.storage, filePriorities !== undefined ? { filePriorities } : {})
+    const torrent: Torrent = new Torrent({
       clock: this.deps.clock,
       random: this.random,
       hasher: this.deps.hasher,
@@ -292,8 +455,20 @@ export class BtEngine extends TypedEmitter<BtEngineEvents> {
       listenPort: () => this.router.port,
       trackers: this.trackerTransports(),
       limits: { upload: this.uploadLimiter, download: this.downloadLimiter },
-      ...(this.deps.logger !== undefined ? { logger: this.deps.logger } : {})
-    }, { meta, settings: () => this.settingsValue, overrides })
+      ...(this.deps.logger !== undefined ? { logger: this.deps.logger } : {}),
+      admit: (kind) => this.queue.admit(torrent, kind),
+      moveStorage: async (target, moveOptions) => {
+        const token = await moveTorrentStorage({ storageRoots: this.storageRoots, storage, torrentId: id }, target, moveOptions)
+        torrent.storageMoved(token)
+      }
+    }, {
+      meta,
+      settings: () => this.settingsValue,
+      overrides,
+      ...(options.resume !== undefined ? { resume: options.resume } : {}),
+      ...(filePriorities !== undefined ? { filePriorities } : {})
+    })
+    this.queue.add(torrent)
     for (const peer of options.peers ?? []) torrent.addPeer(peer)
     torrent.on('error', ({ error }) => { this.emit('error', { torrentId: id, error }) })
     this.torrentMap.set(id, torrent)
@@ -303,6 +478,11 @@ export class BtEngine extends TypedEmitter<BtEngineEvents> {
       this.router.register(hash, (socket, header, ticket) => { torrent.acceptIncoming(socket, header, ticket) })
     }
     this.emit('torrent-added', { torrent })
+    if (this.persistence !== null) {
+      await this.persistence.track(torrent, storage, restored === null
+        ? { torrentFile: input instanceof Uint8Array ? input : encodeTorrentFile(meta) }
+        : { restored: restored.progress, restoring: true })
+    }
     if (options.start ?? true) void torrent.start().catch((error: unknown) => { this.emit('warning', { error }) })
     return torrent
   }
@@ -320,6 +500,8 @@ export class BtEngine extends TypedEmitter<BtEngineEvents> {
       this.statsTask?.cancel()
       this.statsTask = null
     }
+    this.queue.remove(torrent)
+    await this.persistence?.forget(key)
     for (const hash of torrent.handshakeHashes()) this.router.unregister(hash)
     await torrent.stop()
     torrent.dispose()
@@ -330,6 +512,64 @@ export class BtEngine extends TypedEmitter<BtEngineEvents> {
       else await storage.close()
     }
     this.emit('torrent-removed', { id: key })
+  }
+
+  /**
+   * Writes every torrent's resume data now (the engine also saves on its own: after pieces
+   * verify, on pause/stop/error/completion, periodically and on close).
+   * @throws LodestoneError ARGUMENT_INVALID when the engine has no session store; CLOSED.
+   */
+  async saveState (): Promise<void> {
+    this.checkOpen()
+    if (this.persistence === null) throw new LodestoneError('ARGUMENT_INVALID', { name: 'sessionStore', reason: 'the engine has no session store' })
+    await this.persistence.saveAll()
+  }
+
+  /**
+   * Adds back every torrent of the session store with its settings, storage root, peers and
+   * verified pieces. Pieces of files unchanged since the last save (size and mtime) are trusted
+   * without hashing; files that changed are re-checked. Torrents that were running are started.
+   * A torrent that cannot be restored (missing or damaged metadata) is reported in `failed`;
+   * damaged resume records only cost a re-check. Torrents already in the engine are skipped.
+   * @throws LodestoneError ARGUMENT_INVALID when the engine has no session store; CLOSED; the store's errors.
+   */
+  async restoreSession (): Promise<RestoreSessionResult> {
+    this.checkOpen()
+    const persistence = this.persistence
+    if (persistence === null) throw new LodestoneError('ARGUMENT_INVALID', { name: 'sessionStore', reason: 'the engine has no session store' })
+    const result: RestoreSessionResult = { restored: [], failed: [] }
+    for (const id of await persistence.storedIds()) {
+      if (this.torrentMap.has(id)) continue
+      try {
+        const loaded = await persistence.load(id, async (bytes) => parseTorrent(bytes, { hasher: this.deps.hasher }))
+        if (loaded === null) throw new LodestoneError('RESUME_DATA_INVALID', { key: `torrent:${id}:metadata`, reason: 'missing' })
+        const { stored, meta } = loaded
+        const progress = stored.progress
+        const options: AddTorrentOptions = { start: false, peers: stored.peers }
+        if (progress !== null) {
+          options.settings = progress.settings
+          if (progress.filePriorities !== null && progress.filePriorities.length === meta.files.length) options.filePriorities = progress.filePriorities
+          if (progress.rootToken !== null && this.storageRoots.getRoot(progress.rootToken) !== null) options.storageRoot = progress.rootToken
+          else if (progress.rootToken !== null && progress.rootPath !== null) options.downloadPath = progress.rootPath
+        }
+        if (options.storageRoot !== undefined) this.storageRoots.setRootForTorrent(id, options.storageRoot)
+        else if (options.downloadPath !== undefined) {
+          const path = options.downloadPath
+          if (this.storageRoots.getRoot(path) === null) this.storageRoots.addRoot({ token: path, label: path, path })
+          this.storageRoots.setRootForTorrent(id, path)
+        }
+        const hint = await resumeHintFor(this.storageRoots.getFileSystemForTorrent(id), meta, stored.bitfield)
+        if (hint !== null) options.resume = hint
+        const torrent = await this.add(meta, options, { progress })
+        result.restored.push(torrent)
+        if ((progress?.intent ?? 'running') === 'running') void torrent.start().catch((error: unknown) => { this.emit('warning', { error }) })
+      } catch (error) {
+        const err = isLodestoneError(error) ? error : new LodestoneError('INTERNAL', { reason: String(error) }, { cause: error })
+        result.failed.push({ id, error: err })
+        this.emit('warning', { error: err })
+      }
+    }
+    return result
   }
 
   stats (): EngineStats {
@@ -362,16 +602,22 @@ export class BtEngine extends TypedEmitter<BtEngineEvents> {
 
   private async runClose (): Promise<void> {
     const errors: unknown[] = []
+    await Promise.all([...this.metadataDownloads].map(async (swarm) => { await swarm.close() }))
+    // The stops below are the engine's, not the user's: restored torrents start again.
+    this.persistence?.beginClose()
     await this.router.close().catch((e: unknown) => { errors.push(e) })
     this.connections.close()
     await Promise.all([...this.torrentMap.values()].map(async (t) => {
       await t.stop().catch((e: unknown) => { errors.push(e) })
       t.dispose()
     }))
+    // Torrents are stopped (writes drained, files synced); storage is still open for the last save.
+    await this.persistence?.close().catch((e: unknown) => { errors.push(e) })
     await Promise.all([...this.storages.values()].map(async (s) => { await s.close().catch((e: unknown) => { errors.push(e) }) }))
     this.torrentMap.clear()
     this.storages.clear()
     this.udpTrackerSocket?.close()
+    this.queue.close()
     this.statsTask?.cancel()
     this.statsTask = null
     this.scheduler.close()

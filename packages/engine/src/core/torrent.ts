@@ -1339,6 +1339,13 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
     s.uploadLimiter?.close()
     s.downloadLimiter?.close()
     s.slot.release()
+    // A peer we dialled that hung up or went quiet (not one we refused) is dialled again after a
+    // back-off while we still want data: otherwise a seeder that dropped one connection (e.g.
+    // Transmission refusing a second concurrent handshake from one IP) is lost for good.
+    const transient = reason === undefined || reason.code === 'PEER_CLOSED' || reason.code === 'PEER_TIMEOUT'
+    if (s.slot.direction === 'outgoing' && transient && this.active && !this.picker.isFinished) {
+      // TEMP this.deps.connections.redialLater(this.id, s.slot.address)
+    }
     // Pieces of a peer that left keep their received blocks; requests were freed by removePeer.
     if (s.identified) {
       this.emit('peer-disconnected', { address: s.address, peerIdHex: s.slot.peerIdHex, ...(reason !== undefined ? { reason } : {}) })
@@ -1682,5 +1689,7 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
     if (!this.active) return
     // Safety net for missed wake-ups (snub recovery, budget freed by a failed write...).
     this.scheduleRefillAll()
+    // Candidates whose dial back-off elapsed are dialled only on a pump.
+    this.deps.connections.schedulePump()
   }
 }
