@@ -38,3 +38,29 @@ declare const crypto: {
   }
   getRandomValues<T extends Uint8Array | Uint16Array | Uint32Array> (array: T): T
 }
+
+/** WHATWG streams (Node >= 18, browsers, workers): the subset the core uses for file streaming. */
+interface ReadableStreamDefaultController<R> {
+  readonly desiredSize: number | null
+  enqueue (chunk: R): void
+  close (): void
+  error (reason?: unknown): void
+}
+interface UnderlyingDefaultSource<R> {
+  start? (controller: ReadableStreamDefaultController<R>): void | PromiseLike<void>
+  pull? (controller: ReadableStreamDefaultController<R>): void | PromiseLike<void>
+  cancel? (reason?: unknown): void | PromiseLike<void>
+}
+interface ReadableStreamReadResult<R> { done: boolean, value?: R }
+interface ReadableStreamDefaultReader<R> {
+  readonly closed: Promise<void>
+  read (): Promise<ReadableStreamReadResult<R>>
+  cancel (reason?: unknown): Promise<void>
+  releaseLock (): void
+}
+declare class ReadableStream<R = unknown> {
+  constructor (source?: UnderlyingDefaultSource<R>, strategy?: { highWaterMark?: number, size?: (chunk: R) => number })
+  readonly locked: boolean
+  getReader (): ReadableStreamDefaultReader<R>
+  cancel (reason?: unknown): Promise<void>
+}

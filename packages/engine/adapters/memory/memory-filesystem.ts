@@ -327,6 +327,28 @@ export class MemoryFileSystem implements IFileSystem {
     toParent.mtimeMs = now
   }
 
+  /** Moves a file into another MemoryFileSystem (a node handover, like a same-device rename); false for other filesystems. */
+  async moveTo (from: string, target: IFileSystem, to: string): Promise<boolean> {
+    if (!(target instanceof MemoryFileSystem)) return false
+    const fromSegments = splitPath(from, 'moveTo')
+    const toSegments = splitPath(to, 'moveTo')
+    const fromName = fromSegments.at(-1)
+    const toName = toSegments.at(-1)
+    if (fromName === undefined || toName === undefined) throw ioError(from, 'moveTo', 'EBUSY: cannot move a storage root')
+    const fromParent = this.dirAt(fromSegments.slice(0, -1), from, 'moveTo')
+    const node = fromParent.children.get(fromName)
+    if (node === undefined) throw notFound(from)
+    if (node.kind !== 'file') throw ioError(from, 'moveTo', 'EISDIR: not a file')
+    const toParent = target.dirAt(toSegments.slice(0, -1), to, 'moveTo')
+    if (toParent.children.get(toName)?.kind === 'dir') throw ioError(to, 'moveTo', 'EISDIR: target is a directory')
+    if (fromParent === toParent && fromName === toName) return true
+    fromParent.children.delete(fromName)
+    toParent.children.set(toName, node)
+    fromParent.mtimeMs = this.wallNow()
+    toParent.mtimeMs = target.wallNow()
+    return true
+  }
+
   // --- test helpers (synchronous) ---
 
   /**

@@ -273,4 +273,23 @@ export class NodeFileSystem implements IFileSystem {
       throw toStorageError(err, from, 'rename')
     }
   }
+
+  /** A rename into another NodeFileSystem's root; false for other filesystems or across devices (EXDEV). */
+  async moveTo (from: string, target: IFileSystem, to: string): Promise<boolean> {
+    if (!(target instanceof NodeFileSystem)) return false
+    const fullFrom = this.resolvePath(from, 'moveTo')
+    const fullTo = target.resolvePath(to, 'moveTo')
+    if (fullFrom === this.rootDir || fullTo === target.rootDir) throw ioError(from, 'moveTo', 'EBUSY: cannot move a storage root')
+    const s = await lstat(fullFrom).catch((err: unknown) => { throw toStorageError(err, from, 'moveTo') })
+    if (!s.isFile()) throw ioError(from, 'moveTo', 'EISDIR: not a file')
+    try {
+      await rename(fullFrom, fullTo)
+      return true
+    } catch (err) {
+      const code = (err as { code?: unknown }).code
+      if (code === 'EXDEV') return false
+      if (code === 'ENOENT') throw new LodestoneError('STORAGE_NOT_FOUND', { path: to }, { cause: err })
+      throw toStorageError(err, from, 'moveTo')
+    }
+  }
 }

@@ -39,7 +39,12 @@ export const TorrentState = {
   /** Transient: closing peers, flushing storage, final announces. */
   Stopping: 'stopping',
   /** A fatal problem (disk error, bad metadata); see `torrent.error`. */
-  Error: 'error'
+  Error: 'error',
+  /**
+   * Waiting for a free slot (`queue.maxActiveDownloads` / `maxActiveSeeds`): no connections, no
+   * hashing. The engine's queue starts or resumes it when a slot frees.
+   */
+  Queued: 'queued'
 } as const
 
 export type TorrentState = typeof TorrentState[keyof typeof TorrentState]
@@ -54,7 +59,8 @@ const S = TorrentState
  * any time); leaving Error needs a stop (→ stopped) or a stop in progress.
  */
 const TRANSITIONS: Readonly<Record<TorrentState, readonly TorrentState[]>> = {
-  [S.Stopped]: [S.Starting, S.Error],
+  // Stopped → Queued: started while every slot is taken.
+  [S.Stopped]: [S.Starting, S.Queued, S.Error],
   [S.Starting]: [S.Hashing, S.Metadata, S.FetchingHashes, S.Downloading, S.Seeding, S.Paused, S.Stopping, S.Error],
   // Hashing → FetchingHashes: a v2 magnet whose layers are not known yet after the check.
   [S.Hashing]: [S.HashingPaused, S.FetchingHashes, S.Downloading, S.Seeding, S.Paused, S.Stopping, S.Error],
@@ -62,10 +68,15 @@ const TRANSITIONS: Readonly<Record<TorrentState, readonly TorrentState[]>> = {
   [S.Metadata]: [S.Hashing, S.FetchingHashes, S.Downloading, S.Seeding, S.Paused, S.Stopping, S.Error],
   [S.FetchingHashes]: [S.Hashing, S.Downloading, S.Seeding, S.Paused, S.Stopping, S.Error],
   // Downloading → Hashing: a forced re-check.
-  [S.Downloading]: [S.Seeding, S.Paused, S.Hashing, S.Stopping, S.Error],
+  // Downloading / Seeding → Queued: over the queue's limit (lowered at run time, or a slot's owner came back).
+  [S.Downloading]: [S.Seeding, S.Paused, S.Hashing, S.Queued, S.Stopping, S.Error],
   // Seeding → Downloading: a piece went missing (re-check failed) or more files were selected.
-  [S.Seeding]: [S.Downloading, S.Paused, S.Hashing, S.Stopping, S.Error],
-  [S.Paused]: [S.Downloading, S.Seeding, S.Metadata, S.FetchingHashes, S.Hashing, S.Stopping, S.Error],
+  [S.Seeding]: [S.Downloading, S.Paused, S.Hashing, S.Queued, S.Stopping, S.Error],
+  // Paused → Queued: resumed while every slot is taken.
+  [S.Paused]: [S.Downloading, S.Seeding, S.Metadata, S.FetchingHashes, S.Hashing, S.Queued, S.Stopping, S.Error],
+  // Queued → Starting (it was never started), → Downloading / Seeding (it was running before),
+  // → Paused / Stopped (the user paused or stopped it while it waited).
+  [S.Queued]: [S.Starting, S.Downloading, S.Seeding, S.Paused, S.Stopped, S.Stopping, S.Error],
   [S.Stopping]: [S.Stopped, S.Error],
   [S.Error]: [S.Stopping, S.Stopped]
 }

@@ -47,4 +47,12 @@ export interface IFileSystem {
   rmdir (path: string, options?: { recursive?: boolean }): Promise<void>
   /** Atomically replaces `to` with `from` where the platform allows (same filesystem). */
   rename (from: string, to: string): Promise<void>
+  /**
+   * Optional fast path for moving storage between roots: moves file `from` of this filesystem
+   * to `to` in `target` without copying (a rename), replacing `to`. Resolves false, touching
+   * nothing, when it cannot (`target` is another kind of filesystem, or on another device):
+   * the caller then copies. `to`'s directory must exist.
+   * @throws STORAGE_NOT_FOUND when `from` or `to`'s directory is missing; STORAGE_IO otherwise.
+   */
+  moveTo? (from: string, target: IFileSystem, to: string): Promise<boolean>
 }

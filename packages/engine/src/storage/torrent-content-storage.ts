@@ -257,7 +257,7 @@ export class TorrentContentStorage {
     const from = options.fromPiece ?? 0
     const to = options.toPiece ?? this.layout.pieceCount
     const readAhead = options.readAheadPieces ?? this.settings.readAheadPieces
-    const sizes = await this.io(async () => await this.onDiskSizes())
+    const sizes = await this.io(async () => this.onDiskSizes())
     const queue: Array<{ piece: number, data: Promise<Uint8Array | null> }> = []
     let next = from
     try {

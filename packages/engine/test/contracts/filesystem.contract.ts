@@ -420,6 +420,59 @@ export function runFileSystemContract (name: string, make: () => Promise<FileSys
       })
     })
 
+    describe('moveTo (optional: moving storage between roots)', () => {
+      let other: FileSystemFixture | null = null
+      afterEach(async () => {
+        await other?.cleanup?.()
+        other = null
+      })
+
+      it('moves a file into another root of the same adapter, replacing the target; false for a foreign filesystem', async () => {
+        if (fs.moveTo === undefined) {
+          expect(fs.moveTo).toBeUndefined() // the port makes it optional: callers copy instead
+          return
+        }
+        other = await make()
+        const dst = other.fs
+        await fs.mkdir('a/b', { recursive: true })
+        await writeFile(fs, 'a/b/f', pattern(70_000, 9))
+        await dst.mkdir('x', { recursive: true })
+        await writeFile(dst, 'x/f', enc.encode('old'))
+        expect(await fs.moveTo('a/b/f', dst, 'x/f')).toBe(true)
+        expect(await fs.exists('a/b/f')).toBe(false)
+        expect(Buffer.compare(await readAll(dst, 'x/f'), pattern(70_000, 9))).toBe(0)
+        // A filesystem of another kind: nothing moves, the caller copies.
+        const foreign: IFileSystem = {
+          open: async (p, m) => dst.open(p, m),
+          stat: async (p) => dst.stat(p),
+          exists: async (p) => dst.exists(p),
+          mkdir: async (p, o) => { await dst.mkdir(p, o) },
+          readdir: async (p) => dst.readdir(p),
+          unlink: async (p) => { await dst.unlink(p) },
+          rmdir: async (p, o) => { await dst.rmdir(p, o) },
+          rename: async (a, b) => { await dst.rename(a, b) }
+        }
+        await writeFile(fs, 'g', enc.encode('stay'))
+        expect(await fs.moveTo('g', foreign, 'g')).toBe(false)
+        expect(dec.decode(await readAll(fs, 'g'))).toBe('stay')
+        expect(await dst.exists('g')).toBe(false)
+      })
+
+      it('a missing source or target directory throws STORAGE_NOT_FOUND and moves nothing', async () => {
+        if (fs.moveTo === undefined) {
+          expect(fs.moveTo).toBeUndefined()
+          return
+        }
+        other = await make()
+        await writeFile(fs, 'f', enc.encode('x'))
+        expect(await codeOf(fs.moveTo('absent', other.fs, 'f'))).toBe('STORAGE_NOT_FOUND')
+        expect(await codeOf(fs.moveTo('f', other.fs, 'no/dir/f'))).toBe('STORAGE_NOT_FOUND')
+        expect(await fs.exists('f')).toBe(true)
+        await fs.mkdir('d')
+        expect(await codeOf(fs.moveTo('d', other.fs, 'd'))).toBe('STORAGE_IO')
+      })
+    })
+
     describe('paths', () => {
       it("normalizes '.', empty segments and a leading '/'", async () => {
         await fs.mkdir('p/q', { recursive: true })

@@ -37,11 +37,18 @@ describe('TorrentStateMachine', () => {
     }
   })
 
-  it('only leaves stopped through starting (or error)', () => {
-    expect([...allowedTransitions('stopped')].sort()).toEqual(['error', 'starting'])
+  it('only leaves stopped through starting, queued (no free slot) or error', () => {
+    expect([...allowedTransitions('stopped')].sort()).toEqual(['error', 'queued', 'starting'])
     expect(canTransition('stopping', 'downloading')).toBe(false)
     expect(canTransition('hashing-paused', 'downloading')).toBe(false)
     expect(canTransition('paused', 'seeding')).toBe(true)
+  })
+
+  it('queued: entered from stopped, paused, downloading and seeding; left to start, resume, pause or stop', () => {
+    for (const from of ['stopped', 'paused', 'downloading', 'seeding'] as const) expect(canTransition(from, 'queued'), from).toBe(true)
+    for (const from of ['starting', 'hashing', 'stopping', 'metadata'] as const) expect(canTransition(from, 'queued'), from).toBe(false)
+    expect([...allowedTransitions('queued')].sort()).toEqual(['downloading', 'error', 'paused', 'seeding', 'starting', 'stopped', 'stopping'])
+    expect(canTransition('queued', 'hashing')).toBe(false)
   })
 
   it('every state can reach stopped', () => {

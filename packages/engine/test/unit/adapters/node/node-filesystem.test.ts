@@ -6,7 +6,7 @@ import { NodeFileSystem, toStorageError } from '../../../../adapters/node/node-f
 import { codeOf, runFileSystemContract } from '../../../contracts/filesystem.contract.js'
 
 async function tempRoot (): Promise<string> {
-  return await mkdtemp(join(tmpdir(), 'lodestone-nodefs-'))
+  return mkdtemp(join(tmpdir(), 'lodestone-nodefs-'))
 }
 
 runFileSystemContract('NodeFileSystem', async () => {
@@ -66,5 +66,26 @@ describe('NodeFileSystem specifics', () => {
     await check.close()
     expect(new TextDecoder().decode(out)).toBe('abXYef')
     await rm(root, { recursive: true, force: true })
+  })
+})
+
+describe('NodeFileSystem.moveTo across devices', () => {
+  it('resolves false (EXDEV) when the target root is on another filesystem, leaving the source in place', async () => {
+    const { statSync, existsSync } = await import('node:fs')
+    const a = await tempRoot()
+    // /dev/shm is a tmpfs, a different device from the temp directory's disk on this machine.
+    const b = await mkdtemp(join('/dev/shm', 'lodestone-nodefs-'))
+    try {
+      expect(statSync(a).dev, 'the test needs two devices').not.toBe(statSync(b).dev)
+      const src = new NodeFileSystem(a)
+      const dst = new NodeFileSystem(b)
+      await writeFile(join(a, 'f'), 'payload')
+      expect(await src.moveTo('f', dst, 'f')).toBe(false)
+      expect(existsSync(join(a, 'f'))).toBe(true)
+      expect(existsSync(join(b, 'f'))).toBe(false)
+    } finally {
+      await rm(a, { recursive: true, force: true })
+      await rm(b, { recursive: true, force: true })
+    }
   })
 })
