@@ -8,6 +8,7 @@
  * ```
  */
 import { NodeFileSystem, NodeHasher, NodeHttpClient, NodeSocketFactory, SystemClock } from '../adapters/node/index.js'
+import { FileSessionStore } from '../adapters/node/file-session-store.js'
 import { BtEngine } from '../src/core/bt-engine.js'
 import type { PartialEngineSettings } from '../src/core/engine-settings.js'
 import type { LogEntry, LogLevel } from '../src/interfaces/logger.js'
@@ -26,6 +27,12 @@ export interface NodeEngineConfig {
   /** Any engine settings (sections merged over the defaults). */
   settings?: PartialEngineSettings
   sessionStore?: ISessionStore
+  /**
+   * Directory for resume data (a FileSessionStore, created on first use); then
+   * `engine.restoreSession()` brings torrents back after a restart. Ignored when `sessionStore`
+   * is given. The preset has no default location: the CLI picks one under the user's data dir.
+   */
+  stateDir?: string
   /** Receives log entries at `logLevel` and above. */
   onLog?: (entry: LogEntry) => void
   /** @default 'info' */
@@ -60,7 +67,9 @@ export function createNodeEngine (config: NodeEngineConfig): BtEngine {
     storageRoots,
     httpClient: new NodeHttpClient(),
     ...(config.random !== undefined ? { random: config.random } : {}),
-    ...(config.sessionStore !== undefined ? { sessionStore: config.sessionStore } : {}),
+    ...(config.sessionStore !== undefined
+      ? { sessionStore: config.sessionStore }
+      : config.stateDir !== undefined ? { sessionStore: new FileSessionStore(config.stateDir) } : {}),
     ...(logger !== undefined ? { logger } : {})
   }, settings)
 }

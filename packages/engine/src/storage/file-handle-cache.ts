@@ -138,7 +138,18 @@ export class FileHandleCache {
   }
 
   private closeNow (entry: Entry): void {
-    const done = entry.handle.then(async (h) => { await h.close() }, () => {}).catch((err: unknown) => {
+    // A written file is flushed before its handle goes: `sync()` only reaches open handles, and
+    // resume data records a piece as saved once `sync()` returned (session-persistence.ts).
+    const done = entry.handle.then(async (h) => {
+      try {
+        if (entry.dirty) {
+          entry.dirty = false
+          await h.sync()
+        }
+      } finally {
+        await h.close()
+      }
+    }, () => {}).catch((err: unknown) => {
       this.closeFailure ??= isLodestoneError(err) ? err : new LodestoneError('STORAGE_IO', { path: entry.path, operation: 'close', reason: String(err) })
     }).finally(() => { this.closing.delete(done) })
     this.closing.add(done)
