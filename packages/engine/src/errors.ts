@@ -106,6 +106,14 @@ export interface ErrorDetails {
   INTERNAL: { reason: string }
   /** A stored resume record (session store `key`) is damaged or of an unknown version; the torrent is re-checked instead. */
   RESUME_DATA_INVALID: { key: string, reason: string }
+  /** The torrent was removed from the engine while something (a read stream) still used it. */
+  TORRENT_REMOVED: { id: string }
+  /** Moving a torrent's files to another storage root failed; `phase` says where. */
+  STORAGE_MOVE_FAILED: { torrentId: string, phase: string, reason: string }
+  /** A magnet's metadata is not known yet (the torrent is still fetching it, BEP 9). */
+  METADATA_PENDING: { torrentId: string }
+  /** `downloadMetadata` did not get the metadata within `timeoutMs`. */
+  METADATA_TIMEOUT: { timeoutMs: number }
 }
 
 /** Every stable error code. */

@@ -60,11 +60,6 @@ export { HttpTracker, buildAnnounceUrl, parseAnnounceResponse, parseScrapeRespon
 export { UdpTracker, UdpTrackerSocket, defaultUdpTrackerSocketSettings, type UdpTrackerDeps, type UdpTrackerSocketDeps, type UdpTrackerSocketSettings, type UdpTrackerSocketStats, type UdpEndpoint } from './tracker/udp-tracker.js'
 export { TrackerManager, defaultTrackerManagerSettings, type TrackerManagerDeps, type TrackerManagerSettings, type TrackerManagerEvents, type TrackerStatus, type AnnounceState, type StopOptions as TrackerStopOptions } from './tracker/tracker-manager.js'
 export { verifyTorrentData, type VerifyDataResult, type VerifyDataDeps, type VerifyDataOptions, type FileVerifyResult, type PieceDataStatus } from './storage/verify-data.js'
-export { IpFilter, parseIpRange, parseIpAddress, formatIpv4Number, formatIpv6BigInt, type IpFilterAccess, type IpFilterRule, type IpRange, type ParsedIp, type ParsedRange } from './core/ip-filter.js'
-export { parseEmuleIpFilter, parseP2pIpFilter, parseIpFilterList, detectIpFilterFormat, type IpFilterFormat, type IpFilterLoadOptions, type IpFilterLoadResult, type IpFilterLineError } from './core/ip-filter-formats.js'
-export { AlertQueue, ALERT_CATEGORY_BITS, ALL_ALERT_CATEGORIES, alertCategoryMask, defaultAlertSettings, categoryOfError, type Alert, type AlertCategory, type AlertSettings, type AlertQueueDeps } from './core/alerts.js'
-export type { PeerBlockedEvent } from './core/connection-manager.js'
-export type { EngineStatsEvent } from './core/bt-engine.js'
 export {
   RESUME_DATA_VERSION, ENGINE_TORRENTS_KEY, resumeKeys, encodeTorrentList, decodeTorrentList, encodeBitfieldRecord, decodeBitfieldRecord,
   encodeProgressRecord, decodeProgressRecord, encodePeersRecord, decodePeersRecord, encodeTorrentFile,
@@ -73,3 +68,12 @@ export {
 export { SessionPersistence, resumeHintFor, stampFiles, type SessionPersistenceDeps, type StoredTorrent, type TrackOptions } from './core/session-persistence.js'
 export { defaultSessionSettings, type SessionSettings } from './core/engine-settings.js'
 export type { RestoreSessionResult } from './core/bt-engine.js'
+export { UT_METADATA, UT_METADATA_LOCAL_ID, METADATA_PIECE_BYTES, metadataPieceCount, metadataPieceLength, encodeMetadataRequest, encodeMetadataReject, encodeMetadataData, decodeMetadataMessage, createUtMetadataExtension, type UtMetadataMessage, type UtMetadataPeer, type UtMetadataSink, type UtMetadataOptions } from './protocol/ut-metadata.js'
+export { MetadataFetcher, defaultMetadataFetcherSettings, type MetadataFetcherSettings, type MetadataFetcherDeps, type MetadataFetcherEvents, type MetadataTarget } from './core/metadata-fetcher.js'
+export { MetadataSwarm, type MetadataSwarmDeps, type MetadataSwarmInit, type MetadataSwarmEvents } from './core/metadata-swarm.js'
+export { buildTorrentFile, type TorrentFileFields } from './metainfo/build-torrent-file.js'
+export { IpFilter, parseIpRange, parseIpAddress, formatIpv4Number, formatIpv6BigInt, type IpFilterAccess, type IpFilterRule, type IpRange, type ParsedIp, type ParsedRange } from './core/ip-filter.js'
+export { parseEmuleIpFilter, parseP2pIpFilter, parseIpFilterList, detectIpFilterFormat, type IpFilterFormat, type IpFilterLoadOptions, type IpFilterLoadResult, type IpFilterLineError } from './core/ip-filter-formats.js'
+export { AlertQueue, ALERT_CATEGORY_BITS, ALL_ALERT_CATEGORIES, alertCategoryMask, defaultAlertSettings, categoryOfError, type Alert, type AlertCategory, type AlertSettings, type AlertQueueDeps } from './core/alerts.js'
+export type { PeerBlockedEvent } from './core/connection-manager.js'
+export type { EngineStatsEvent } from './core/bt-engine.js'

@@ -23,6 +23,9 @@ import type { ISessionStore } from '../interfaces/session-store.js'
 import type { ISocketFactory } from '../interfaces/socket.js'
 import type { IPieceHasher } from '../metainfo/create-piece-hasher.js'
 import { parseTorrent } from '../metainfo/parse-torrent.js'
+import { parseMagnet } from '../metainfo/magnet.js'
+import { buildTorrentFile } from '../metainfo/build-torrent-file.js'
+import { MetadataSwarm } from './metadata-swarm.js'
 import type { TorrentMetainfo } from '../metainfo/types.js'
 import type { StorageRootManager } from '../storage/storage-root-manager.js'
 import { TorrentContentStorage } from '../storage/torrent-content-storage.js'
@@ -36,12 +39,15 @@ import {
 } from './engine-settings.js'
 import { ListenRouter, type ListenRouterStats } from './listen-router.js'
 import { RateLimiter } from './rate-limiter.js'
-import type { PeerAddress } from './peer-address.js'
+import { parsePeerAddress as parseAddress, type PeerAddress } from './peer-address.js'
 import { generatePeerId } from './peer-id.js'
 import { Torrent } from './torrent.js'
 import { encodeTorrentFile, type ProgressRecord, type TorrentResumeHint } from './resume-data.js'
 import { SessionPersistence, resumeHintFor } from './session-persistence.js'
 import { TypedEmitter } from './typed-emitter.js'
+import { selectOnlyPriorities } from './file-priorities.js'
+import { moveTorrentStorage, recoverStorageMove } from './move-storage.js'
+import { QueueManager } from './queue-manager.js'
 
 export interface BtEngineDeps {
   socketFactory: ISocketFactory
@@ -79,6 +85,10 @@ export interface AddTorrentOptions {
   /** Resume data: pieces trusted without hashing on the first start (and pieces to re-check). */
   resume?: TorrentResumeHint
   signal?: AbortSignal
+  /** One priority per file (0 = skip … 7 = top; see FilePriority). Skipped files are never created. */
+  filePriorities?: readonly number[]
+  /** Only these file indices are wanted (the rest skipped); e.g. a magnet's BEP 53 `so=`. Ignored with `filePriorities`. */
+  selectOnly?: readonly number[]
 }
 
 /** What `restoreSession()` did. */
@@ -150,8 +160,12 @@ export class BtEngine extends TypedEmitter<BtEngineEvents> {
   private readonly downloadLimiter: RateLimiter
   private closed = false
   private closing: Promise<void> | null = null
+  /** `downloadMetadata` calls in progress (closed with the engine). */
+  private readonly metadataDownloads = new Set<MetadataSwarm>()
   /** Resume data keeper; null without a session store. */
   private readonly persistence: SessionPersistence | null
+  /** Active download / seed slots and seed limits. */
+  private readonly queue: QueueManager
 
   /**
    * @param settings a partial, merged over the defaults (or a full EngineSettings).
@@ -195,6 +209,7 @@ export class BtEngine extends TypedEmitter<BtEngineEvents> {
         onWarning: (error) => { this.emit('warning', { error }) },
         ...(deps.logger !== undefined ? { logger: deps.logger.child('session') } : {})
       })
+    this.queue = new QueueManager({ clock: deps.clock, scheduler: this.scheduler, settings: () => this.settingsValue.queue })
     this.router = new ListenRouter({
       socketFactory: deps.socketFactory,
       clock: deps.clock,
@@ -222,6 +237,7 @@ export class BtEngine extends TypedEmitter<BtEngineEvents> {
     this.uploadLimiter.setRate(next.rateLimit.uploadRateBytesPerSec)
     this.downloadLimiter.setRate(next.rateLimit.downloadRateBytesPerSec)
     for (const t of this.torrentMap.values()) t.applySettings()
+    this.queue.settingsChanged()
     this.alerts.updateSettings(next.alerts)
   }
 
@@ -288,8 +304,116 @@ export class BtEngine extends TypedEmitter<BtEngineEvents> {
    * @throws LodestoneError METAINFO_* (bad .torrent), TORRENT_DUPLICATE, STORAGE_NO_ROOT,
    *   STORAGE_ROOT_UNKNOWN, SETTINGS_INVALID, ADDRESS_INVALID, LISTEN_FAILED, ABORTED, CLOSED.
    */
-  async addTorrent (input: Uint8Array | TorrentMetainfo, options: AddTorrentOptions = {}): Promise<Torrent> {
+  async addTorrent (input: Uint8Array | TorrentMetainfo | string, options: AddTorrentOptions = {}): Promise<Torrent> {
+    if (typeof input === 'string') return this.addMagnet(input, options)
     return this.add(input, options, null)
+  }
+
+  /**
+   * Adds a magnet link (BEP 9): the torrent starts in state `metadata`, dials the magnet's `x.pe`
+   * peers, added peers and its trackers, fetches the info dict from peers that have it, emits
+   * 'metadata', then checks existing data and downloads like any torrent.
+   * @throws LodestoneError MAGNET_INVALID, TORRENT_DUPLICATE, STORAGE_NO_ROOT, STORAGE_ROOT_UNKNOWN,
+   *   SETTINGS_INVALID, ADDRESS_INVALID, LISTEN_FAILED, ABORTED, CLOSED.
+   */
+  private async addMagnet (uri: string, options: AddTorrentOptions): Promise<Torrent> {
+    this.checkOpen()
+    const magnet = parseMagnet(uri)
+    if (options.signal?.aborted === true) throw new LodestoneError('ABORTED', { operation: 'addTorrent' })
+    const id = magnet.id
+    if (this.torrentMap.has(id)) throw new LodestoneError('TORRENT_DUPLICATE', { infoHash: id })
+    const overrides = resolveTorrentSettings(options.settings ?? {})
+    if (options.storageRoot !== undefined) {
+      this.storageRoots.setRootForTorrent(id, options.storageRoot)
+    } else if (options.downloadPath !== undefined) {
+      const path = options.downloadPath
+      if (this.storageRoots.getRoot(path) === null) this.storageRoots.addRoot({ token: path, label: path, path })
+      this.storageRoots.setRootForTorrent(id, path)
+    }
+    const fs = this.storageRoots.getFileSystemForTorrent(id)
+    await this.listen()
+    this.checkOpen()
+    if (this.torrentMap.has(id)) throw new LodestoneError('TORRENT_DUPLICATE', { infoHash: id })
+    const torrent = new Torrent({
+      clock: this.deps.clock,
+      random: this.random,
+      hasher: this.deps.hasher,
+      createStorage: (meta) => {
+        const storage = new TorrentContentStorage({ fs }, meta, this.settingsValue.storage)
+        this.storages.set(id, storage)
+        return storage
+      },
+      connections: this.connections,
+      scheduler: this.scheduler,
+      peerId: this.peerId,
+      listenPort: () => this.router.port,
+      trackers: this.trackerTransports(),
+      limits: { upload: this.uploadLimiter, download: this.downloadLimiter },
+      ...(this.deps.logger !== undefined ? { logger: this.deps.logger } : {})
+    }, { magnet, metadataFetcher: this.settingsValue.metadata, settings: () => this.settingsValue, overrides })
+    for (const peer of options.peers ?? []) torrent.addPeer(peer)
+    torrent.on('error', ({ error }) => { this.emit('error', { torrentId: id, error }) })
+    torrent.once('metadata', ({ meta }) => {
+      const storage = this.storages.get(id)
+      if (this.persistence === null || storage === undefined) return
+      const torrentFile = buildTorrentFile(meta.infoBytes, { announce: meta.announce, urlList: meta.urlList })
+      this.persistence.track(torrent, storage, { torrentFile }).catch((error: unknown) => { this.emit('warning', { error }) })
+    })
+    this.torrentMap.set(id, torrent)
+    for (const hash of torrent.handshakeHashes()) {
+      this.router.register(hash, (socket, header, ticket) => { torrent.acceptIncoming(socket, header, ticket) })
+    }
+    this.emit('torrent-added', { torrent })
+    if (options.start ?? true) void torrent.start().catch((error: unknown) => { this.emit('warning', { error }) })
+    return torrent
+  }
+
+  /**
+   * Fetches a magnet's metadata from peers (BEP 9) without downloading content or adding a
+   * torrent, and returns a complete .torrent (the info dict as fetched, the magnet's trackers as
+   * `announce-list`, its web seeds as `url-list`). Every connection it made is closed before it
+   * returns. A torrent of the engine that has the metadata answers at once.
+   * @throws LodestoneError MAGNET_INVALID, TORRENT_DUPLICATE (the engine is fetching it as a
+   *   torrent), METADATA_INVALID, METADATA_TIMEOUT, ABORTED, LISTEN_FAILED, CLOSED.
+   */
+  async downloadMetadata (magnetUri: string, options: { signal?: AbortSignal, timeoutMs?: number, peers?: ReadonlyArray<string | PeerAddress> } = {}): Promise<Uint8Array> {
+    this.checkOpen()
+    const magnet = parseMagnet(magnetUri)
+    const existing = this.torrentMap.get(magnet.id)
+    const known = existing?.metadata ?? null
+    if (known !== null) return buildTorrentFile(known.infoBytes, { announce: known.announce, urlList: known.urlList })
+    if (existing !== undefined) throw new LodestoneError('TORRENT_DUPLICATE', { infoHash: magnet.id })
+    await this.listen()
+    this.checkOpen()
+    const swarm = new MetadataSwarm({
+      clock: this.deps.clock,
+      random: this.random,
+      hasher: this.deps.hasher,
+      connections: this.connections,
+      scheduler: this.scheduler,
+      peerId: this.peerId,
+      listenPort: () => this.router.port,
+      settings: () => this.settingsValue,
+      trackers: this.trackerTransports(),
+      ...(this.deps.logger !== undefined ? { logger: this.deps.logger.child('metadata') } : {})
+    }, { ownerId: `metadata:${magnet.id}`, magnet, fetcher: this.settingsValue.metadata })
+    swarm.on('warning', ({ error }) => { this.emit('warning', { error }) })
+    for (const peer of options.peers ?? []) swarm.addPeer(parseAddress(peer))
+    this.metadataDownloads.add(swarm)
+    const hashes = [magnet.infoHash]
+    for (const hash of hashes) this.router.register(hash, (socket, header, ticket) => { swarm.acceptIncoming(socket, header, ticket) })
+    try {
+      const meta = await swarm.fetch({
+        ...(options.signal !== undefined ? { signal: options.signal } : {}),
+        ...(options.timeoutMs !== undefined ? { timeoutMs: options.timeoutMs } : {})
+      })
+      return buildTorrentFile(meta.infoBytes, { announce: meta.announce, urlList: meta.urlList })
+    } finally {
+      this.metadataDownloads.delete(swarm)
+      // A torrent added for the same hash meanwhile owns the route now.
+      if (!this.torrentMap.has(magnet.id)) for (const hash of hashes) this.router.unregister(hash)
+      await swarm.close()
+    }
   }
 
   private async add (input: Uint8Array | TorrentMetainfo, options: AddTorrentOptions, restored: { progress: ProgressRecord | null } | null): Promise<Torrent> {
@@ -310,13 +434,17 @@ export class BtEngine extends TypedEmitter<BtEngineEvents> {
       if (this.storageRoots.getRoot(path) === null) this.storageRoots.addRoot({ token: path, label: path, path })
       this.storageRoots.setRootForTorrent(id, path)
     }
+    // A move a crash interrupted is finished first (it may change the torrent's root).
+    await recoverStorageMove(this.storageRoots, id)
     const fs = this.storageRoots.getFileSystemForTorrent(id)
     await this.listen()
     this.checkOpen()
     if (this.torrentMap.has(id)) throw new LodestoneError('TORRENT_DUPLICATE', { infoHash: id })
 
-    const storage = new TorrentContentStorage({ fs }, meta, this.settingsValue.storage)
-    const torrent = new Torrent({
+    const filePriorities = options.filePriorities ??
+      (options.selectOnly !== undefined ? selectOnlyPriorities(meta.files.length, options.selectOnly) : undefined)
+    const storage = new TorrentContentStorage({ fs }, meta, this.settingsValue.storage, filePriorities !== undefined ? { filePriorities } : {})
+    const torrent: Torrent = new Torrent({
       clock: this.deps.clock,
       random: this.random,
       hasher: this.deps.hasher,
@@ -327,8 +455,20 @@ export class BtEngine extends TypedEmitter<BtEngineEvents> {
       listenPort: () => this.router.port,
       trackers: this.trackerTransports(),
       limits: { upload: this.uploadLimiter, download: this.downloadLimiter },
-      ...(this.deps.logger !== undefined ? { logger: this.deps.logger } : {})
-    }, { meta, settings: () => this.settingsValue, overrides, ...(options.resume !== undefined ? { resume: options.resume } : {}) })
+      ...(this.deps.logger !== undefined ? { logger: this.deps.logger } : {}),
+      admit: (kind) => this.queue.admit(torrent, kind),
+      moveStorage: async (target, moveOptions) => {
+        const token = await moveTorrentStorage({ storageRoots: this.storageRoots, storage, torrentId: id }, target, moveOptions)
+        torrent.storageMoved(token)
+      }
+    }, {
+      meta,
+      settings: () => this.settingsValue,
+      overrides,
+      ...(options.resume !== undefined ? { resume: options.resume } : {}),
+      ...(filePriorities !== undefined ? { filePriorities } : {})
+    })
+    this.queue.add(torrent)
     for (const peer of options.peers ?? []) torrent.addPeer(peer)
     torrent.on('error', ({ error }) => { this.emit('error', { torrentId: id, error }) })
     this.torrentMap.set(id, torrent)
@@ -360,6 +500,7 @@ export class BtEngine extends TypedEmitter<BtEngineEvents> {
       this.statsTask?.cancel()
       this.statsTask = null
     }
+    this.queue.remove(torrent)
     await this.persistence?.forget(key)
     for (const hash of torrent.handshakeHashes()) this.router.unregister(hash)
     await torrent.stop()
@@ -407,6 +548,7 @@ export class BtEngine extends TypedEmitter<BtEngineEvents> {
         const options: AddTorrentOptions = { start: false, peers: stored.peers }
         if (progress !== null) {
           options.settings = progress.settings
+          if (progress.filePriorities !== null && progress.filePriorities.length === meta.files.length) options.filePriorities = progress.filePriorities
           if (progress.rootToken !== null && this.storageRoots.getRoot(progress.rootToken) !== null) options.storageRoot = progress.rootToken
           else if (progress.rootToken !== null && progress.rootPath !== null) options.downloadPath = progress.rootPath
         }
@@ -460,6 +602,7 @@ export class BtEngine extends TypedEmitter<BtEngineEvents> {
 
   private async runClose (): Promise<void> {
     const errors: unknown[] = []
+    await Promise.all([...this.metadataDownloads].map(async (swarm) => { await swarm.close() }))
     // The stops below are the engine's, not the user's: restored torrents start again.
     this.persistence?.beginClose()
     await this.router.close().catch((e: unknown) => { errors.push(e) })
@@ -474,6 +617,7 @@ export class BtEngine extends TypedEmitter<BtEngineEvents> {
     this.torrentMap.clear()
     this.storages.clear()
     this.udpTrackerSocket?.close()
+    this.queue.close()
     this.statsTask?.cancel()
     this.statsTask = null
     this.scheduler.close()

@@ -14,8 +14,10 @@ import { Choker, defaultChokerSettings, type ChokerSettings } from './choker.js'
 import { defaultConnectionSettings, type ConnectionSettings } from './connection-manager.js'
 import { defaultPeerSettings, resolvePeerSettings, type PeerSettings } from './peer-settings.js'
 import { defaultPiecePickerSettings, type PiecePickerSettings } from './piece-picker.js'
-import { defaultAlertSettings, type AlertSettings } from './alerts.js'
+import { defaultMetadataFetcherSettings, type MetadataFetcherSettings } from './metadata-fetcher.js'
+import { defaultQueueSettings, type QueueSettings } from './queue-manager.js'
 import { defaultPexSettings, type PexSettings } from './pex-handler.js'
+import { defaultAlertSettings, type AlertSettings } from './alerts.js'
 
 /** Where the engine listens for incoming peer connections (one port for every torrent). */
 export interface ListenSettings {
@@ -109,10 +111,14 @@ export interface EngineSettings {
   storage: TorrentContentStorageSettings
   rateLimit: RateLimitSettings
   discovery: DiscoverySettings
+  /** BEP 9 metadata fetching for magnet links: size limit, time-outs. */
+  metadata: MetadataFetcherSettings
   /** Resume data: how often and how soon it is saved. */
   session: SessionSettings
   /** BEP 11 peer exchange: message interval and caps. */
   pex: PexSettings
+  /** Lifecycle queue (active download / seed slots) and seed limits. */
+  queue: QueueSettings
   /** The alert queue (`engine.alerts`): size and category mask. */
   alerts: AlertSettings
 }
@@ -124,6 +130,12 @@ export type PartialEngineSettings = { [S in keyof EngineSettings]?: Partial<Engi
 export type TorrentSettings = Partial<DownloadSettings> & {
   /** Overrides `connection.maxConnectionsPerTorrent` for this torrent. */
   maxConnections?: number
+  /** Overrides `picker.sequential` for this torrent. */
+  sequential?: boolean
+  /** Overrides `queue.seedRatioLimit` (0: no limit for this torrent). */
+  seedRatioLimit?: number
+  /** Overrides `queue.seedTimeLimitSec` (0: no limit for this torrent). */
+  seedTimeLimitSec?: number
 }
 
 export function defaultEngineSettings (): EngineSettings {
@@ -137,8 +149,10 @@ export function defaultEngineSettings (): EngineSettings {
     storage: { ...defaultTorrentContentStorageSettings },
     rateLimit: { ...defaultRateLimitSettings },
     discovery: { ...defaultDiscoverySettings },
+    metadata: { ...defaultMetadataFetcherSettings },
     session: { ...defaultSessionSettings },
     pex: { ...defaultPexSettings },
+    queue: { ...defaultQueueSettings },
     alerts: { ...defaultAlertSettings }
   }
 }
@@ -166,6 +180,10 @@ const RANGES: Record<string, Range> = {
   'pex.intervalMs': { min: 1 },
   'pex.maxAddedPerMessage': { min: 1 },
   'torrent.maxConnections': { min: 1 },
+  'metadata.maxMetadataBytes': { min: 1 },
+  'metadata.requestTimeoutMs': { min: 1 },
+  'metadata.maxRequestsPerPeer': { min: 1 },
+  'queue.seedRatioLimit': { integer: false },
   'alerts.maxQueued': { min: 1, max: 1_000_000 },
   'alerts.categoryMask': { min: 0, max: 511 }
 }
@@ -221,6 +239,8 @@ export function resolveTorrentSettings (partial: TorrentSettings = {}): TorrentS
     if (value === undefined) continue
     const path = `torrent.${key}`
     if (key === 'maxConnections') validateValue(path, 1, value)
+    else if (key === 'sequential') validateValue(path, false, value)
+    else if (key === 'seedRatioLimit' || key === 'seedTimeLimitSec') validateValue(`queue.${key}`, defaultQueueSettings[key], value)
     else if (key in defaults) validateValue(`download.${key}`, defaults[key], value)
     else throw invalid(path, 'unknown per-torrent setting')
     out[key] = value
