@@ -130,6 +130,10 @@ export type PartialEngineSettings = { [S in keyof EngineSettings]?: Partial<Engi
 export type TorrentSettings = Partial<DownloadSettings> & {
   /** Overrides `connection.maxConnectionsPerTorrent` for this torrent. */
   maxConnections?: number
+  /** This torrent's own upload limit below the global one (0: only the global limit). @default 0 */
+  uploadRateBytesPerSec?: number
+  /** This torrent's own download limit below the global one (0: only the global limit). @default 0 */
+  downloadRateBytesPerSec?: number
   /** Overrides `picker.sequential` for this torrent. */
   sequential?: boolean
   /** Overrides `queue.seedRatioLimit` (0: no limit for this torrent). */
@@ -239,6 +243,7 @@ export function resolveTorrentSettings (partial: TorrentSettings = {}): TorrentS
     if (value === undefined) continue
     const path = `torrent.${key}`
     if (key === 'maxConnections') validateValue(path, 1, value)
+    else if (key === 'uploadRateBytesPerSec' || key === 'downloadRateBytesPerSec') validateValue(path, 0, value)
     else if (key === 'sequential') validateValue(path, false, value)
     else if (key === 'seedRatioLimit' || key === 'seedTimeLimitSec') validateValue(`queue.${key}`, defaultQueueSettings[key], value)
     else if (key in defaults) validateValue(`download.${key}`, defaults[key], value)

@@ -431,6 +431,7 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
     this.uploadMeter = new RateMeter(deps.clock)
     this.uploadLimiter = deps.limits?.upload.createChild() ?? null
     this.downloadLimiter = deps.limits?.download.createChild() ?? null
+    this.applyRateOverrides()
     if (init.meta !== undefined) this.initMetadata(init.meta)
   }
 
@@ -463,8 +464,15 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
    * @throws LodestoneError SETTINGS_INVALID for a negative rate.
    */
   setRateLimits (limits: { uploadRateBytesPerSec?: number, downloadRateBytesPerSec?: number }): void {
-    if (limits.uploadRateBytesPerSec !== undefined) this.uploadLimiter?.setRate(limits.uploadRateBytesPerSec)
-    if (limits.downloadRateBytesPerSec !== undefined) this.downloadLimiter?.setRate(limits.downloadRateBytesPerSec)
+    // Kept in the overrides, so `setOverrides` / `settingsOverrides` see the same limits.
+    this.overrides = { ...this.overrides, ...resolveTorrentSettings(limits) }
+    this.applyRateOverrides()
+  }
+
+  /** Per-torrent limits from the overrides (TorrentSettings `uploadRateBytesPerSec` / `downloadRateBytesPerSec`). */
+  private applyRateOverrides (): void {
+    this.uploadLimiter?.setRate(this.overrides.uploadRateBytesPerSec ?? 0)
+    this.downloadLimiter?.setRate(this.overrides.downloadRateBytesPerSec ?? 0)
   }
 
   /** Applies changed engine settings (choking, picker) from the next decision on. @internal */
@@ -605,7 +613,7 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
         this.streamWants.delete(piece)
         this.picker.clearPieceDeadline(piece)
       },
-      read: async (piece, begin, lengthBytes) => await this.deps.storage.read(piece, begin, lengthBytes),
+      read: async (piece, begin, lengthBytes) => this.deps.storage.read(piece, begin, lengthBytes),
       onPieceVerified: (cb) => this.on('piece-verified', ({ piece }) => { cb(piece) }),
       onFatal: (cb) => {
         const offError = this.on('error', ({ error }) => { cb(error) })
@@ -670,6 +678,7 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
    */
   setOverrides (overrides: TorrentSettings): void {
     this.overrides = resolveTorrentSettings(overrides)
+    this.applyRateOverrides()
   }
 
   /**
@@ -1344,7 +1353,7 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
     // Transmission refusing a second concurrent handshake from one IP) is lost for good.
     const transient = reason === undefined || reason.code === 'PEER_CLOSED' || reason.code === 'PEER_TIMEOUT'
     if (s.slot.direction === 'outgoing' && transient && this.active && !this.picker.isFinished) {
-      // TEMP this.deps.connections.redialLater(this.id, s.slot.address)
+      this.deps.connections.redialLater(this.id, s.slot.address)
     }
     // Pieces of a peer that left keep their received blocks; requests were freed by removePeer.
     if (s.identified) {
