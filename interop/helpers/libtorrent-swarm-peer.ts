@@ -252,3 +252,15 @@ emit({'infoHash': str(lt.torrent_info(INPUT['torrent']).info_hashes().v1)})
 `, { input: { dir, size: sizeBytes, trackers, torrent: torrentPath }, timeoutMs: 30_000 })
   return { torrentPath, infoHash: out.infoHash }
 }
+
+/** Writes a copy of `torrentPath` announcing to `trackers` (one tier each); the info hash is unchanged. */
+export async function withTrackers (torrentPath: string, trackers: string[], outPath: string): Promise<void> {
+  await runLibtorrent(`
+ct = lt.create_torrent(lt.torrent_info(INPUT['in']))
+for i, url in enumerate(INPUT['trackers']):
+    ct.add_tracker(url, i)
+with open(INPUT['out'], 'wb') as f:
+    f.write(lt.bencode(ct.generate()))
+emit(True)
+`, { input: { in: torrentPath, trackers, out: outPath }, timeoutMs: 30_000 })
+}
