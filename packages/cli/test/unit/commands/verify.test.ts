@@ -51,7 +51,7 @@ describe('lodestone verify', () => {
   it('reports a corrupted piece and the file holding it; a missing file makes its pieces missing', async () => {
     const a = join(tree.dir, 'share/a.bin')
     const bytes = new Uint8Array(readFileSync(a))
-    bytes[2 * PIECE + 7] ^= 0xff // piece 2, inside a.bin only
+    bytes[2 * PIECE + 7] = bytes[2 * PIECE + 7]! ^ 0xff // piece 2, inside a.bin only
     writeFileSync(a, bytes)
     try {
       const { code, json, stderr } = await verifyJson()

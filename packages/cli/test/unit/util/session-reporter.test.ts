@@ -1,6 +1,6 @@
 import { describe, it, expect } from 'vitest'
 import type { TorrentStats } from '@lodestone/engine'
-import { HumanReporter, JsonReporter, formatEta, formatStatus, statsEvent } from '../../../src/util/session-reporter.js'
+import { HumanReporter, JsonReporter, type SessionReporter, formatEta, formatStatus, statsEvent } from '../../../src/util/session-reporter.js'
 import { StatusLine } from '../../../src/util/status-line.js'
 
 const stats = (over: Partial<TorrentStats> = {}): TorrentStats => ({
@@ -37,7 +37,7 @@ describe('session output', () => {
 
   it('JSON: one object per line with type and time; stats every fourth tick and at the end', () => {
     const out: string[] = []
-    const r = new JsonReporter((t) => { out.push(t) }, () => 42)
+    const r: SessionReporter = new JsonReporter((t) => { out.push(t) }, () => 42)
     r.event({ type: 'completed', totalBytes: 1 }, 'ignored')
     for (let i = 0; i < 5; i++) r.tick(stats())
     r.finish(stats({ progress: 1 }))
