@@ -18,7 +18,7 @@ afterEach(async () => { await Promise.all(peers.splice(0).map(async (p) => { awa
 afterAll(async () => { await removeTempDirs() })
 
 async function runCli (args: string[], timeoutMs: number): Promise<{ code: number, stdout: string, stderr: string }> {
-  return await new Promise((resolve, reject) => {
+  return new Promise((resolve, reject) => {
     execFile(process.execPath, [CLI, ...args], { timeout: timeoutMs, maxBuffer: 64 * 1024 * 1024 }, (err, stdout, stderr) => {
       const code = err === null ? 0 : typeof err.code === 'number' ? err.code : null
       if (code === null) reject(new Error(`lodestone did not exit normally (${String(err?.signal)}); stderr: ${stderr}`))
