@@ -268,6 +268,10 @@ export class PeerConnection extends TypedEmitter<PeerConnectionEvents> {
 
   // the peer's requests
   private readonly uploadQueue: UploadEntry[] = []
+  /** Queued requests per block key (duplicate check without a scan of the queue). */
+  private readonly uploadKeys = new Map<number | string, number>()
+  /** Entries still 'queued': always the queue's tail (reads start in order), so the next read is found in O(1). */
+  private queuedUploads = 0
   private uploadQueueBytesValue = 0
   /** Bytes of entries in 'reading' or 'ready' state. */
   private readAheadBytes = 0
@@ -609,6 +613,8 @@ export class PeerConnection extends TypedEmitter<PeerConnectionEvents> {
     const dropped = this.takeLiveOutstanding()
     this.outstanding.clear()
     this.uploadQueue.length = 0
+    this.uploadKeys.clear()
+    this.queuedUploads = 0
     this.uploadQueueBytesValue = 0
     this.readAheadBytes = 0
     for (const ext of this.extensions.all()) {
@@ -970,7 +976,11 @@ export class PeerConnection extends TypedEmitter<PeerConnectionEvents> {
       this.refuse(piece, begin, length)
       return
     }
-    for (const e of this.uploadQueue) if (e.piece === piece && e.begin === begin && e.length === length) return
+    const key = blockKey(piece, begin)
+    const sameKey = this.uploadKeys.get(key) ?? 0
+    if (sameKey > 0) for (const e of this.uploadQueue) if (e.piece === piece && e.begin === begin && e.length === length) return
+    this.uploadKeys.set(key, sameKey + 1)
+    this.queuedUploads++
     this.uploadQueue.push({ piece, begin, length, state: 'queued', data: null })
     this.uploadQueueBytesValue += length
     this.emit('request-received', { piece, begin, length })
@@ -992,8 +1002,13 @@ export class PeerConnection extends TypedEmitter<PeerConnectionEvents> {
   }
 
   private removeUpload (index: number): void {
-    const [entry] = this.uploadQueue.splice(index, 1)
+    const entry = index === 0 ? this.uploadQueue.shift() : this.uploadQueue.splice(index, 1)[0]
     if (entry === undefined) return
+    const key = blockKey(entry.piece, entry.begin)
+    const sameKey = this.uploadKeys.get(key) ?? 0
+    if (sameKey <= 1) this.uploadKeys.delete(key)
+    else this.uploadKeys.set(key, sameKey - 1)
+    if (entry.state === 'queued') this.queuedUploads--
     this.uploadQueueBytesValue -= entry.length
     if (entry.state !== 'queued') this.readAheadBytes -= entry.length
   }
@@ -1002,10 +1017,12 @@ export class PeerConnection extends TypedEmitter<PeerConnectionEvents> {
     const readBlock = this.init.readBlock
     if (readBlock === undefined) return
     while (this.currentState === 'active' && this.writable) {
-      const entry = this.uploadQueue.find((e) => e.state === 'queued')
+      const tail = this.uploadQueue[this.uploadQueue.length - this.queuedUploads]
+      const entry = tail?.state === 'queued' ? tail : this.uploadQueue.find((e) => e.state === 'queued')
       if (entry === undefined) return
       if (this.readAheadBytes > 0 && this.readAheadBytes + entry.length > this.settings.maxUploadReadAheadBytes) return
       entry.state = 'reading'
+      this.queuedUploads--
       this.readAheadBytes += entry.length
       let promise: Promise<Uint8Array>
       try {

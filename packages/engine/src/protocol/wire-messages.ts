@@ -99,12 +99,19 @@ export interface WireMessageHandler {
 
 // --- encoders ----------------------------------------------------------------------------------
 
-function withId (payloadBytes: number, id: number): { buf: Uint8Array, view: DataView } {
+/** Big-endian u32 at `at` (no DataView: these encoders run once per 16 KiB block on the data path). */
+function putU32 (buf: Uint8Array, at: number, value: number): void {
+  buf[at] = value >>> 24
+  buf[at + 1] = (value >>> 16) & 0xff
+  buf[at + 2] = (value >>> 8) & 0xff
+  buf[at + 3] = value & 0xff
+}
+
+function withId (payloadBytes: number, id: number): Uint8Array {
   const buf = new Uint8Array(5 + payloadBytes)
-  const view = new DataView(buf.buffer)
-  view.setUint32(0, 1 + payloadBytes)
+  putU32(buf, 0, 1 + payloadBytes)
   buf[4] = id
-  return { buf, view }
+  return buf
 }
 
 function checkU32 (name: string, value: number): void {
@@ -114,13 +121,13 @@ function checkU32 (name: string, value: number): void {
 }
 
 function idOnly (id: number): Uint8Array {
-  return withId(0, id).buf
+  return withId(0, id)
 }
 
 function pieceOnly (id: number, piece: number): Uint8Array {
   checkU32('piece', piece)
-  const { buf, view } = withId(4, id)
-  view.setUint32(5, piece)
+  const buf = withId(4, id)
+  putU32(buf, 5, piece)
   return buf
 }
 
@@ -128,10 +135,10 @@ function block (id: number, piece: number, begin: number, length: number): Uint8
   checkU32('piece', piece)
   checkU32('begin', begin)
   checkU32('length', length)
-  const { buf, view } = withId(12, id)
-  view.setUint32(5, piece)
-  view.setUint32(9, begin)
-  view.setUint32(13, length)
+  const buf = withId(12, id)
+  putU32(buf, 5, piece)
+  putU32(buf, 9, begin)
+  putU32(buf, 13, length)
   return buf
 }
 
@@ -145,7 +152,7 @@ export function encodeNotInterested (): Uint8Array { return idOnly(MessageId.not
 export function encodeHave (piece: number): Uint8Array { return pieceOnly(MessageId.have, piece) }
 /** Copies `bytes` (the bitfield, BEP 3 bit order) into the message. */
 export function encodeBitfield (bytes: Uint8Array): Uint8Array {
-  const { buf } = withId(bytes.length, MessageId.bitfield)
+  const buf = withId(bytes.length, MessageId.bitfield)
   buf.set(bytes, 5)
   return buf
 }
@@ -165,11 +172,10 @@ export function encodePieceHeader (piece: number, begin: number, lengthBytes: nu
   checkU32('begin', begin)
   checkU32('length', lengthBytes)
   const buf = new Uint8Array(PIECE_HEADER_LENGTH_BYTES)
-  const view = new DataView(buf.buffer)
-  view.setUint32(0, 9 + lengthBytes)
+  putU32(buf, 0, 9 + lengthBytes)
   buf[4] = MessageId.piece
-  view.setUint32(5, piece)
-  view.setUint32(9, begin)
+  putU32(buf, 5, piece)
+  putU32(buf, 9, begin)
   return buf
 }
 
@@ -185,8 +191,9 @@ export function encodePiece (piece: number, begin: number, data: Uint8Array): Ui
 /** BEP 5: our DHT node's UDP port. */
 export function encodePort (port: number): Uint8Array {
   if (!Number.isInteger(port) || port < 0 || port > 0xffff) throw new LodestoneError('ARGUMENT_INVALID', { name: 'port', reason: `${port} is not in 0..65535` })
-  const { buf, view } = withId(2, MessageId.port)
-  view.setUint16(5, port)
+  const buf = withId(2, MessageId.port)
+  buf[5] = port >>> 8
+  buf[6] = port & 0xff
   return buf
 }
 export function encodeSuggest (piece: number): Uint8Array { return pieceOnly(MessageId.suggest, piece) }
@@ -202,7 +209,7 @@ export function encodeExtended (extendedId: number, payload: Uint8Array): Uint8A
   if (!Number.isInteger(extendedId) || extendedId < 0 || extendedId > 255) {
     throw new LodestoneError('ARGUMENT_INVALID', { name: 'extendedId', reason: `${extendedId} is not in 0..255` })
   }
-  const { buf } = withId(1 + payload.length, MessageId.extended)
+  const buf = withId(1 + payload.length, MessageId.extended)
   buf[5] = extendedId
   buf.set(payload, 6)
   return buf
@@ -232,7 +239,7 @@ export function encodeMessage (message: WireMessage): Uint8Array {
       if (!Number.isInteger(message.id) || message.id < 0 || message.id > 255) {
         throw new LodestoneError('ARGUMENT_INVALID', { name: 'id', reason: `${message.id} is not in 0..255` })
       }
-      const { buf } = withId(message.payload.length, message.id)
+      const buf = withId(message.payload.length, message.id)
       buf.set(message.payload, 5)
       return buf
     }
