@@ -36,12 +36,13 @@ const CASES = [
   { kind: 'v1', layout: 'tree' }
 ] as const
 
-// Transmission unchokes a new peer only at its next rechoke (≈ 10 s), so each case takes ≈ 15 s.
-// They run one after the other: Transmission 3.00 drops an incoming handshake while another one
-// from the same IP is in progress.
+// Transmission unchokes a new peer only at its next rechoke (≈ 10 s), so the cases run
+// concurrently (each its own torrent and engine) to overlap that wait. Transmission 3.00 drops an
+// incoming handshake while another one from the same IP is in progress, so one of the engines
+// usually loses its first connection: it must dial again after its (here shortened) back-off.
 describe('Lodestone downloads from a Transmission seeder (TCP, loopback)', () => {
   for (const { kind, layout } of CASES) {
-    it(`${kind} ${layout === 'single' ? 'single file' : 'multi-file tree'}`, async ({ expect, onTestFinished }) => {
+    it.concurrent(`${kind} ${layout === 'single' ? 'single file' : 'multi-file tree'}`, async ({ expect, onTestFinished }) => {
       const daemon = tr!
       const seedDir = await tempDir()
       const leechDir = await tempDir()
@@ -56,7 +57,7 @@ describe('Lodestone downloads from a Transmission seeder (TCP, loopback)', () =>
       expect(hashString).toBe(Buffer.from(created.infoHashV1!).toString('hex'))
       await daemon.waitFor(id, (t) => t.status === TR_STATUS.seed && t.percentDone === 1, 20_000, 'Transmission to verify its data and seed')
 
-      const engine = createNodeEngine({ downloadPath: leechDir, port: 0, host: '127.0.0.1', hasherWorkers: 2, logLevel: 'off' })
+      const engine = createNodeEngine({ downloadPath: leechDir, port: 0, host: '127.0.0.1', hasherWorkers: 2, logLevel: 'off', settings: { connection: { retryBackoffMs: 1_000 } } })
       engines.push(engine)
       onTestFinished(async () => { await engine.close() })
       const torrent = await engine.addTorrent(metainfo, { downloadPath: leechDir })

@@ -437,7 +437,8 @@ export class ConnectionManager {
         slot.release()
         return
       }
-      entry.failures.delete(key)
+      // The back-off record stays until the handshake succeeds (identifySlot): a peer that accepts
+      // TCP and then drops the handshake keeps counting toward maxConnectAttempts.
       entry.owner.onOutgoing(socket, slot)
       this.schedulePump()
     }, (error: unknown) => {
@@ -494,10 +495,34 @@ export class ConnectionManager {
       if (!keepNew) return 'duplicate'
       entry.peerIds.set(hex, slot)
       existing.replaced()
+      if (slot.direction === 'outgoing') entry.failures.delete(slot.key)
       return 'ok'
     }
     entry.peerIds.set(hex, slot)
+    if (slot.direction === 'outgoing') entry.failures.delete(slot.key)
     return 'ok'
+  }
+
+  /**
+   * An outgoing connection to `address` ended while its torrent still wants the peer (it hung up,
+   * dropped our handshake, or went quiet): dial it again after the back-off a failed dial gets.
+   * It counts as a failed attempt until a handshake succeeds, so a peer that keeps hanging up
+   * during the handshake is forgotten after `maxConnectAttempts`. Back-offs elapse on the
+   * periodic {@link schedulePump} the torrents call.
+   */
+  redialLater (torrentId: string, address: PeerAddress): void {
+    const entry = this.torrents.get(torrentId)
+    if (entry === undefined || this.closed) return
+    const key = formatPeerAddress(address)
+    if (this.banned.has(address.host) || this.selfAddresses.has(key)) return
+    const failure = entry.failures.get(key) ?? { count: 0, retryAtMs: 0 }
+    failure.count++
+    failure.retryAtMs = this.deps.clock.now() + this.settings.retryBackoffMs * 2 ** (failure.count - 1)
+    entry.failures.set(key, failure)
+    if (failure.count >= this.settings.maxConnectAttempts || entry.queued.has(key)) return
+    if (entry.queue.length >= this.settings.maxCandidatesPerTorrent) return
+    entry.queue.push(address)
+    entry.queued.add(key)
   }
 
   /** @internal used by SlotImpl */

@@ -22,7 +22,7 @@ function setup (overrides: Partial<typeof defaultConnectionSettings> = {}) {
     setTimeout: () => ({ cancel () {} }), setInterval: () => ({ cancel () {} })
   }
   const socketFactory: ISocketFactory = {
-    connectTcp: async (host, port, options) => await new Promise((resolve, reject) => {
+    connectTcp: async (host, port, options) => new Promise((resolve, reject) => {
       dials.push({ host, port, resolve, reject, signal: options?.signal })
     }),
     listenTcp: async () => { throw new Error('unused') },
@@ -258,5 +258,64 @@ describe('ConnectionManager', () => {
     expect(cm.addCandidate('t', addr(2))).toBe(true)
     expect(cm.addCandidate('t', addr(3))).toBe(false)
     expect(cm.stats().droppedCandidates).toBe(1)
+  })
+
+  it('redials a peer that hung up after the back-off; one that keeps dropping the handshake is forgotten', async () => {
+    const { cm, dials, flush, advance } = setup({ retryBackoffMs: 1000, maxConnectAttempts: 3 })
+    const { o, outgoing } = owner()
+    cm.addTorrent('t', o)
+    cm.addCandidate('t', addr(1))
+    await flush()
+    // Connected, then the peer hung up during the handshake: attempt 1 of 3.
+    dials[0]!.resolve(fakeSocket('10.0.0.1', 1))
+    await flush()
+    outgoing[0]!.slot.release()
+    cm.redialLater('t', addr(1))
+    expect(cm.queuedCount('t')).toBe(1)
+    cm.pump()
+    expect(dials.length).toBe(1) // backing off
+    advance(1000)
+    cm.pump()
+    expect(dials.length).toBe(2)
+    // Again (attempt 2): back-off doubles.
+    dials[1]!.resolve(fakeSocket('10.0.0.1', 1))
+    await flush()
+    outgoing[1]!.slot.release()
+    cm.redialLater('t', addr(1))
+    advance(1000)
+    cm.pump()
+    expect(dials.length).toBe(2)
+    advance(1000)
+    cm.pump()
+    expect(dials.length).toBe(3)
+    // Third time: given up.
+    dials[2]!.resolve(fakeSocket('10.0.0.1', 1))
+    await flush()
+    outgoing[2]!.slot.release()
+    cm.redialLater('t', addr(1))
+    expect(cm.queuedCount('t')).toBe(0)
+    expect(cm.addCandidate('t', addr(1))).toBe(false)
+  })
+
+  it('a completed handshake resets the back-off count; redialLater ignores unknown torrents', async () => {
+    const { cm, dials, flush, advance } = setup({ retryBackoffMs: 1000, maxConnectAttempts: 2 })
+    const { o, outgoing } = owner()
+    cm.addTorrent('t', o)
+    cm.addCandidate('t', addr(1))
+    await flush()
+    for (let round = 0; round < 3; round++) {
+      dials[round]!.resolve(fakeSocket('10.0.0.1', 1))
+      await flush()
+      const { slot } = outgoing[round]!
+      expect(slot.identify(new Uint8Array(20).fill(9))).toBe('ok')
+      slot.release()
+      cm.redialLater('t', addr(1))
+      expect(cm.queuedCount('t')).toBe(1)
+      advance(1000)
+      cm.pump()
+      expect(dials.length).toBe(round + 2)
+    }
+    cm.redialLater('gone', addr(2))
+    expect(cm.queuedCount('gone')).toBe(0)
   })
 })
