@@ -11,6 +11,11 @@ export interface LogEntry {
   level: LogLevel
   component: string
   instance?: string
+  /**
+   * Instances of the enclosing scopes that differ from `instance`, outermost first: a peer's
+   * entry under a torrent carries the torrent's instance here, so it can be found by torrent.
+   */
+  parentInstances?: readonly string[]
   message: string
   fields?: LogFields
 }

@@ -76,9 +76,10 @@ class LoggerCore {
     return this.componentRanks.get(component) ?? this.defaultRank
   }
 
-  emit (level: LogLevel, component: string, instance: string | undefined, message: string, fields: LogFields | undefined): void {
+  emit (level: LogLevel, component: string, instance: string | undefined, parents: readonly string[], message: string, fields: LogFields | undefined): void {
     const entry: LogEntry = { timeMs: this.now(), level, component, message }
     if (instance !== undefined) entry.instance = instance
+    if (parents.length > 0) entry.parentInstances = parents
     if (fields !== undefined) entry.fields = fields
     try {
       this.sink(entry)
@@ -102,7 +103,9 @@ class ScopedLogger implements Logger {
     /** Component name carried by every entry of this logger. */
     readonly component: string,
     /** Instance carried by every entry (absent for the root unless configured). */
-    readonly instance: string | undefined
+    readonly instance: string | undefined,
+    /** Instances of the enclosing scopes that differ from `instance`, outermost first (shared, never mutated). */
+    readonly parentInstances: readonly string[] = []
   ) {}
 
   enabled (level: LogLevel): boolean {
@@ -116,7 +119,11 @@ class ScopedLogger implements Logger {
   error (message: string, fields?: LogFields): void { this.log('error', message, fields) }
 
   child (component: string, instance?: string): Logger {
-    return new ScopedLogger(this.core, component, instance ?? this.instance)
+    // A child with its own instance remembers ours, so its entries can be found by either.
+    const parents = instance !== undefined && this.instance !== undefined && instance !== this.instance
+      ? [...this.parentInstances, this.instance]
+      : this.parentInstances
+    return new ScopedLogger(this.core, component, instance ?? this.instance, parents)
   }
 
   private threshold (): number {
@@ -129,7 +136,7 @@ class ScopedLogger implements Logger {
 
   private log (level: LogLevel, message: string, fields: LogFields | undefined): void {
     if (LEVEL_RANK[level] < this.threshold()) return
-    this.core.emit(level, this.component, this.instance, message, fields)
+    this.core.emit(level, this.component, this.instance, this.parentInstances, message, fields)
   }
 }
 
@@ -188,7 +195,8 @@ export function isLevelAtLeast (level: LogLevel, minimum: LogLevel): boolean {
  */
 export function formatLogEntry (entry: LogEntry): string {
   const time = Number.isFinite(entry.timeMs) ? new Date(entry.timeMs).toISOString() : String(entry.timeMs)
-  const scope = entry.instance !== undefined ? `${entry.component}[${entry.instance}]` : entry.component
+  const scopes = entry.instance !== undefined ? [...(entry.parentInstances ?? []), entry.instance] : []
+  const scope = scopes.length > 0 ? `${entry.component}[${scopes.join(' / ')}]` : entry.component
   let line = `${time} ${entry.level.toUpperCase().padEnd(5)} ${scope} ${entry.message}`
   if (entry.fields !== undefined && Object.keys(entry.fields).length > 0) {
     let text: string

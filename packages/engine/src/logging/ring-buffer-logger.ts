@@ -14,10 +14,18 @@ import { isLevelAtLeast, SinkLogger, type SinkLoggerOptions } from './logger.js'
 export interface LogEntryFilter {
   /** Minimum level: `'info'` returns info, warn and error entries. */
   level?: LogLevel
-  /** Exact component name, e.g. `'peer'`. */
-  component?: string
+  /** Exact component name, e.g. `'peer'`, or any of several. */
+  component?: string | readonly string[]
   /** Exact instance, e.g. a torrent's info hash (seed 004's `instanceValue`). */
   instanceValue?: string
+  /**
+   * Entries about one torrent (its info hash hex, or a prefix of at least 8 characters): those
+   * logged in the torrent's scope or below it (its peers, trackers), or carrying its id in a
+   * `torrentId` / `infoHash` field. Case-insensitive.
+   */
+  torrent?: string
+  /** Case-insensitive substring of the message, component, instance or the fields' JSON. */
+  text?: string
   /** Only entries with `timeMs >= sinceMs`. */
   sinceMs?: number
   /** Only the most recent `limit` matching entries. */
@@ -113,10 +121,47 @@ export class RingBufferLogger extends SinkLogger {
   }
 }
 
+/** True when `entry` passes every filter in `filter` but `limit` (for sinks that keep their own entries). */
+export function matchesLogFilter (entry: LogEntry, filter: LogEntryFilter): boolean {
+  return matches(entry, filter)
+}
+
 function matches (entry: LogEntry, filter: LogEntryFilter): boolean {
   if (filter.level !== undefined && !isLevelAtLeast(entry.level, filter.level)) return false
-  if (filter.component !== undefined && entry.component !== filter.component) return false
+  if (filter.component !== undefined) {
+    if (typeof filter.component === 'string' ? entry.component !== filter.component : !filter.component.includes(entry.component)) return false
+  }
   if (filter.instanceValue !== undefined && entry.instance !== filter.instanceValue) return false
   if (filter.sinceMs !== undefined && entry.timeMs < filter.sinceMs) return false
+  if (filter.torrent !== undefined && !aboutTorrent(entry, filter.torrent.toLowerCase())) return false
+  if (filter.text !== undefined && !containsText(entry, filter.text.toLowerCase())) return false
   return true
+}
+
+/** Torrent scopes use the info hash or its first 8 hex characters as their instance. */
+const MIN_TORRENT_PREFIX = 8
+
+function sameTorrent (value: unknown, id: string): boolean {
+  if (typeof value !== 'string' || value.length < MIN_TORRENT_PREFIX || id.length < MIN_TORRENT_PREFIX) return false
+  const v = value.toLowerCase()
+  return v.startsWith(id) || id.startsWith(v)
+}
+
+function aboutTorrent (entry: LogEntry, id: string): boolean {
+  if (sameTorrent(entry.instance, id)) return true
+  if (entry.parentInstances?.some((p) => sameTorrent(p, id)) === true) return true
+  return sameTorrent(entry.fields?.torrentId, id) || sameTorrent(entry.fields?.infoHash, id)
+}
+
+function containsText (entry: LogEntry, needle: string): boolean {
+  if (entry.message.toLowerCase().includes(needle) || entry.component.toLowerCase().includes(needle)) return true
+  if (entry.instance?.toLowerCase().includes(needle) === true) return true
+  if (entry.fields === undefined) return false
+  let json: string
+  try {
+    json = JSON.stringify(entry.fields, (_key, value: unknown) => (typeof value === 'bigint' ? value.toString() : value instanceof Uint8Array ? '' : value))
+  } catch {
+    return false
+  }
+  return json.toLowerCase().includes(needle)
 }
