@@ -480,7 +480,7 @@ export class BtEngine extends TypedEmitter<BtEngineEvents> {
     this.emit('torrent-added', { torrent })
     if (this.persistence !== null) {
       await this.persistence.track(torrent, storage, restored === null
-        ? { torrentFile: input instanceof Uint8Array ? input : encodeTorrentFile(meta) }
+        ? { torrentFile: input instanceof Uint8Array ? input : encodeTorrentFile(meta), intent: (options.start ?? true) ? 'running' : 'stopped' }
         : { restored: restored.progress, restoring: true })
     }
     if (options.start ?? true) void torrent.start().catch((error: unknown) => { this.emit('warning', { error }) })

@@ -78,6 +78,8 @@ export interface TrackOptions {
   restored?: ProgressRecord | null
   /** A restore: the stored bitfield stays until the torrent has applied it (first start). */
   restoring?: boolean
+  /** What the user asked for when adding (`start: false` → stopped). @default the restored intent, else 'stopped' */
+  intent?: TorrentIntent
 }
 
 interface Tracked {
@@ -135,7 +137,7 @@ export class SessionPersistence {
       baseDownloaded: restored?.downloadedBytes ?? 0,
       addedAtMs: restored?.addedAtMs ?? now,
       completedAtMs: restored?.completedAtMs ?? null,
-      intent: restored?.intent ?? 'stopped',
+      intent: options.intent ?? restored?.intent ?? 'stopped',
       filePriorities: restored?.filePriorities ?? null,
       bitfieldDirty: false,
       holdBitfield: options.restoring === true,
@@ -286,9 +288,14 @@ export class SessionPersistence {
     // The resume hint is applied before any of these states.
     if (to === TorrentState.Hashing || to === TorrentState.Downloading || to === TorrentState.Seeding || to === TorrentState.Paused) t.holdBitfield = false
     if (this.closing) return
+    const before = t.intent
     if (to === TorrentState.Paused || to === TorrentState.HashingPaused) t.intent = 'paused'
     else if (to === TorrentState.Stopping) t.intent = 'stopped'
     else if (to !== TorrentState.Stopped && to !== TorrentState.Error) t.intent = 'running'
+    if (t.intent !== before) {
+      void this.requestSave(t)
+      return
+    }
     // Moments worth a save at once: progress must not be lost across them.
     if (to === TorrentState.Paused || to === TorrentState.Stopped || to === TorrentState.Error || to === TorrentState.Seeding) {
       void this.requestSave(t)
