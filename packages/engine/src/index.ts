@@ -77,6 +77,7 @@ export { parseEmuleIpFilter, parseP2pIpFilter, parseIpFilterList, detectIpFilter
 export { AlertQueue, ALERT_CATEGORY_BITS, ALL_ALERT_CATEGORIES, alertCategoryMask, defaultAlertSettings, categoryOfError, type Alert, type AlertCategory, type AlertSettings, type AlertQueueDeps } from './core/alerts.js'
 export type { PeerBlockedEvent } from './core/connection-manager.js'
 export type { EngineStatsEvent } from './core/bt-engine.js'
+export { matchesLogFilter } from './logging/ring-buffer-logger.js'
 export { PexHandler, defaultPexSettings, UT_PEX_LOCAL_ID, type PexSettings, type PexCandidate, type PexHandlerDeps, type PexStats } from './core/pex-handler.js'
 export * from './protocol/ut-pex.js'
 export type { PeerSource } from './core/peer-address.js'
