@@ -68,6 +68,45 @@ describe('swarm: magnet link (BEP 9)', () => {
     expect(world.leaks()).toEqual({ sockets: 0, timers: 0, fileHandles: 0 })
   })
 
+  it('metadata phase: pause, resume, stop and start again; a peer added later serves it; nothing leaks', async () => {
+    const world = new SwarmWorld(24)
+    const data = payload(100_000, 8)
+    const torrentBytes = makeTorrent('late.bin', data, 16_384)
+    const meta = await parseTorrent(torrentBytes, { hasher: new SyncHasher() })
+    const seed = world.addNode('10.0.0.1')
+    await writeFile(seed.fs, 'late.bin', data)
+    const seedTorrent = await seed.engine.addTorrent(torrentBytes)
+    await world.clock.runUntil(() => seedTorrent.state === 'seeding', 10_000)
+
+    const leech = world.addNode('10.0.0.2')
+    // x.pe points nowhere: the torrent waits in `metadata`.
+    const t = await leech.engine.addTorrent(buildMagnet({ infoHashV1: meta.infoHashV1, peers: [{ host: '10.0.0.77', port: 6881 }] }))
+    await world.clock.runUntil(() => t.state === 'metadata', 5_000)
+    await world.clock.advanceAsync(3_000)
+    expect(t.state).toBe('metadata')
+    expect(t.stats()).toMatchObject({ state: 'metadata', progress: 0, pieceCount: 0 })
+    expect(t.bitfield().length).toBe(0)
+    expect(t.isComplete).toBe(false)
+    await expect(t.recheck()).rejects.toMatchObject({ code: 'ILLEGAL_TRANSITION' })
+    t.pause()
+    expect(t.state).toBe('paused')
+    t.resume()
+    await world.clock.runUntil(() => t.state === 'metadata', 5_000)
+    await t.stop()
+    expect(t.state).toBe('stopped')
+    // Only dials to the dead x.pe address may still be in flight (closed on arrival).
+    const { connections, halfOpen } = leech.engine.stats().connections
+    expect(connections).toBe(halfOpen)
+    void t.start()
+    await world.clock.runUntil(() => t.state === 'metadata', 5_000)
+    t.addPeer('10.0.0.1:6881')
+    const ok = await world.clock.runUntil(() => t.state === 'seeding', 120_000)
+    expect(ok).toBe(true)
+    expect(Buffer.compare(await readFile(leech.fs, 'late.bin'), data)).toBe(0)
+    await world.close()
+    expect(world.leaks()).toEqual({ sockets: 0, timers: 0, fileHandles: 0 })
+  })
+
   it('downloadMetadata times out with METADATA_TIMEOUT when no peer has it', async () => {
     const world = new SwarmWorld(23)
     const node = world.addNode('10.0.0.4')
