@@ -159,8 +159,9 @@ async function transfer (fromFs: IFileSystem, toFs: IFileSystem, paths: readonly
       moved.push({ path, how: 'renamed' })
       continue
     }
-    await copyFile(fromFs, toFs, path)
+    // Listed before copying: a copy that fails halfway is deleted by the rollback too.
     moved.push({ path, how: 'copied' })
+    await copyFile(fromFs, toFs, path)
   }
 }
 
@@ -186,12 +187,19 @@ async function copyFile (fromFs: IFileSystem, toFs: IFileSystem, path: string): 
   }
 }
 
-/** Undoes a failed move: renamed files go back, copies are deleted. Best effort. */
+/** Undoes a failed move: renamed files go back, copies (and the directories made for them) are deleted. Best effort. */
 async function rollback (fromFs: IFileSystem, toFs: IFileSystem, moved: readonly Moved[]): Promise<void> {
+  const dirs = new Set<string>()
   for (const m of moved) {
     try {
       if (m.how === 'copied') await toFs.unlink(m.path)
       else if (toFs.moveTo === undefined || !await toFs.moveTo(m.path, fromFs, m.path)) await copyFile(toFs, fromFs, m.path)
+    } catch {}
+    for (let cut = m.path.lastIndexOf('/'); cut > 0; cut = m.path.lastIndexOf('/', cut - 1)) dirs.add(m.path.slice(0, cut))
+  }
+  for (const dir of [...dirs].sort((a, b) => b.split('/').length - a.split('/').length)) {
+    try {
+      await toFs.rmdir(dir)
     } catch {}
   }
 }

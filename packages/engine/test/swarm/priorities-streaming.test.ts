@@ -39,7 +39,7 @@ async function drain (world: SwarmWorld, stream: ReadableStream<Uint8Array>, max
       for (;;) {
         const r = await reader.read()
         if (r.done) break
-        chunks.push(r.value!)
+        chunks.push(r.value)
       }
       onDone?.()
     } catch (error) {
@@ -302,4 +302,4 @@ describe('swarm: moving storage', () => {
   }
 })
 
-void readFile
+
