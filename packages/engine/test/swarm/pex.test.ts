@@ -2,6 +2,11 @@ import { createHash } from 'node:crypto'
 import { describe, expect, it } from 'vitest'
 import type { PartialEngineSettings } from '../../src/core/engine-settings.js'
 import { bencodeEncode } from '../../src/protocol/bencode.js'
+import { decodeExtendedHandshake } from '../../src/protocol/extension-protocol.js'
+import { encodeHandshake, HandshakeDecoder } from '../../src/protocol/handshake.js'
+import { createMessageCollector, MessageParser } from '../../src/protocol/message-parser.js'
+import type { WireMessage } from '../../src/protocol/wire-messages.js'
+import type { ITcpSocket } from '../../src/interfaces/socket.js'
 import { SwarmWorld, makeTorrent, payload, readFile, writeFile } from './swarm-world.js'
 
 const PEX_ON: PartialEngineSettings = { discovery: { pex: true }, pex: { intervalMs: 5_000 } }
@@ -88,6 +93,43 @@ describe('swarm: peer exchange (BEP 11)', () => {
     c.on('peer-connected', ({ peer }) => { seen.push(peer.address) })
     expect(await world.clock.runUntil(() => c.state === 'seeding', 120_000)).toBe(true)
     expect(seen).toEqual(['10.0.0.1:6881'])
+    await world.close()
+    expect(world.leaks()).toEqual({ sockets: 0, timers: 0, fileHandles: 0 })
+  })
+
+  it('announces ut_pex in the extended handshake of a public torrent only', async () => {
+    const world = new SwarmWorld(24)
+    const data = payload(50_000, 8)
+    const names = new Map<string, string[]>()
+    for (const [label, bytes, ip] of [['public', makeTorrent('file.bin', data, 16_384), '10.0.0.1'], ['private', makePrivateTorrent('file.bin', data, 16_384), '10.0.0.2']] as const) {
+      const node = world.addNode(ip, { settings: PEX_ON })
+      await writeFile(node.fs, 'file.bin', data)
+      const t = await node.engine.addTorrent(bytes)
+      await world.clock.runUntil(() => t.state === 'seeding', 10_000)
+      // A bare client: handshake with the extension bit, then read the engine's extended handshake.
+      // The memory network connects in virtual time: drive the clock until the dial settles.
+      let connected: ITcpSocket | null = null
+      void world.network.host(`10.0.0.${label === 'public' ? 8 : 9}`).connectTcp(ip, 6881, {}).then((s) => { connected = s })
+      await world.clock.runUntil(() => connected !== null, 5_000)
+      const socket = connected as ITcpSocket | null
+      if (socket === null) throw new Error('could not connect')
+      const decoder = new HandshakeDecoder()
+      const messages: WireMessage[] = []
+      const parser = new MessageParser(createMessageCollector((m) => messages.push(m)))
+      socket.onData((chunk) => {
+        let rest = chunk
+        while (rest.length > 0 && decoder.stage !== 'done') rest = rest.subarray(decoder.push(rest))
+        if (rest.length > 0) parser.push(rest)
+      })
+      socket.send(encodeHandshake({ infoHash: t.infoHash, peerId: new Uint8Array(20).fill(9), features: { extensionProtocol: true, fastExtension: false, dht: false } }))
+      await world.clock.runUntil(() => messages.some((m) => m.type === 'extended' && m.id === 0), 5_000)
+      const ext = messages.find((m) => m.type === 'extended' && m.id === 0)
+      if (ext?.type !== 'extended') throw new Error(`no extended handshake from the ${label} torrent`)
+      names.set(label, [...decodeExtendedHandshake(ext.payload).m.keys()])
+      socket.close()
+    }
+    expect(names.get('public')).toContain('ut_pex')
+    expect(names.get('private')).not.toContain('ut_pex')
     await world.close()
     expect(world.leaks()).toEqual({ sockets: 0, timers: 0, fileHandles: 0 })
   })
