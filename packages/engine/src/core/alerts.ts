@@ -91,6 +91,7 @@ export class AlertQueue {
   private dropped = 0
   private readonly listeners = new Set<(alert: Alert) => void>()
   private readonly waiters = new Set<(value: boolean) => void>()
+  private closed = false
 
   constructor (private readonly deps: AlertQueueDeps, settings: AlertSettings = defaultAlertSettings) {
     this.settings = { ...settings }
@@ -154,7 +155,7 @@ export class AlertQueue {
    */
   async waitForAlert (options: { signal?: AbortSignal } = {}): Promise<boolean> {
     if (this.count > 0) return true
-    if (options.signal?.aborted === true) return false
+    if (options.signal?.aborted === true || this.closed) return false
     return new Promise<boolean>((resolve) => {
       const done = (value: boolean): void => {
         this.waiters.delete(onAlert)
@@ -166,6 +167,23 @@ export class AlertQueue {
       this.waiters.add(onAlert)
       options.signal?.addEventListener('abort', onAbort)
     })
+  }
+
+  /**
+   * Yields alerts as they are queued (popping them), until `signal` aborts or the queue closes
+   * (STYLE.md §5: a pull consumer over the bounded queue). One consumer at a time: alerts popped
+   * here are not seen by `popAlerts()`.
+   *
+   * ```ts
+   * for await (const alert of engine.alerts.stream({ signal })) console.log(alert.message)
+   * ```
+   */
+  async * stream (options: { signal?: AbortSignal } = {}): AsyncGenerator<Alert, void, undefined> {
+    for (;;) {
+      if (options.signal?.aborted === true || this.closed) return
+      if (!(await this.waitForAlert(options))) return
+      for (const alert of this.drain()) yield alert
+    }
   }
 
   /**
@@ -259,6 +277,7 @@ export class AlertQueue {
 
   /** Forgets queued alerts, listeners and waiters (waiters resolve false). */
   close (): void {
+    this.closed = true
     this.drain()
     this.listeners.clear()
     for (const w of [...this.waiters]) w(false)

@@ -55,6 +55,29 @@ describe('AlertQueue', () => {
     expect(await closed).toBe(false)
   })
 
+  it('stream() yields alerts as they come until aborted, and ends when the queue closes', async () => {
+    const q = new AlertQueue({ clock }, defaultAlertSettings)
+    q.post({ type: 'first', category: 'error', message: '' })
+    const abort = new AbortController()
+    const got: string[] = []
+    const consumer = (async () => {
+      for await (const a of q.stream({ signal: abort.signal })) {
+        got.push(a.type)
+        if (got.length === 3) abort.abort()
+      }
+    })()
+    await Promise.resolve()
+    q.post({ type: 'second', category: 'error', message: '' })
+    await new Promise((resolve) => setTimeout(resolve, 0))
+    q.post({ type: 'third', category: 'error', message: '' })
+    await consumer
+    expect(got).toEqual(['first', 'second', 'third'])
+    const ended = (async () => { for await (const a of q.stream()) got.push(a.type) })()
+    q.close()
+    await ended
+    expect(got).toHaveLength(3)
+  })
+
   it('classifies errors by code', () => {
     expect(categoryOfError(new LodestoneError('TRACKER_TIMEOUT', { url: 'x', timeoutMs: 1 }))).toBe('tracker')
     expect(categoryOfError(new LodestoneError('STORAGE_FULL', { path: 'x' }))).toBe('storage')
