@@ -57,6 +57,8 @@ atp.save_path = CFG['savePath']
 atp.flags &= ~(lt.torrent_flags.paused | lt.torrent_flags.auto_managed)
 atp.flags |= lt.torrent_flags.disable_dht | lt.torrent_flags.disable_lsd | lt.torrent_flags.disable_pex
 h = ses.add_torrent(atp)
+if CFG.get('torrentUploadLimit'):
+    h.set_upload_limit(CFG['torrentUploadLimit'])
 
 deadline = time.time() + 10
 while ses.listen_port() == 0 and time.time() < deadline:
@@ -122,6 +124,11 @@ export interface LibtorrentPeerOptions {
   peers?: Array<{ host: string, port: number }>
   /** Extra libtorrent settings, applied over the loopback ones. */
   settings?: Record<string, string | number | boolean>
+  /**
+   * The torrent's upload cap in bytes per second (`set_upload_limit`). Session-wide limits do not
+   * apply on loopback: libtorrent exempts local peers from its global peer class.
+   */
+  torrentUploadLimit?: number
 }
 
 export interface LibtorrentPeerInfo {
@@ -286,7 +293,8 @@ export async function startLibtorrentPeer (options: LibtorrentPeerOptions): Prom
     savePath: options.savePath,
     mode: options.mode,
     peers: (options.peers ?? []).map((p) => [p.host, p.port]),
-    settings: options.settings ?? {}
+    settings: options.settings ?? {},
+    torrentUploadLimit: options.torrentUploadLimit ?? 0
   }
   const child = spawn(SYSTEM_PYTHON, ['-c', SCRIPT, JSON.stringify(config)], {
     env: { ...process.env, PYTHONUNBUFFERED: '1', PYTHONIOENCODING: 'utf-8' },
