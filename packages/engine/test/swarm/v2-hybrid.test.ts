@@ -26,12 +26,13 @@ describe('swarm: v2 and hybrid multi-file torrents', () => {
       const t = await leech.engine.addTorrent(created.torrent, { peers: ['10.0.0.1:6881'] })
       expect(await world.clock.runUntil(() => t.state === 'seeding', 120_000)).toBe(true)
       for (const [i, [path, length]] of FILES.entries()) {
-        if (length === 0) continue // like libtorrent and Transmission, empty files are not created by a download
         expect(Buffer.compare(await readFile(leech.fs, path), payload(length, i + 1)), path).toBe(0)
       }
       expect(t.stats().hashFailures).toBe(0)
       // BEP 47 padding is never written: nothing but the content files exist.
       expect((await leech.fs.readdir('content')).sort()).toEqual(['a.bin', 'd.bin', 'e.bin', 'sub'])
+      // The 0-byte file is created too (as libtorrent does; Transmission does not).
+      expect((await leech.fs.readdir('content/sub')).sort()).toEqual(['b.bin', 'c.bin'])
 
       if (kind === 'hybrid') {
         // A v2-capable peer may use the truncated SHA-256 hash: the seed answers under it.
