@@ -8,11 +8,19 @@ import { fileURLToPath } from 'node:url'
 
 export const CLI_BIN = fileURLToPath(new URL('../bin/lodestone.js', import.meta.url))
 
+/**
+ * `download` keeps resume data under $XDG_DATA_HOME/lodestone by default: the CLI under test gets
+ * a data home of its own, removed when the test process exits, never the user's.
+ */
+const DATA_HOME = mkdtempSync(join(tmpdir(), 'lodestone-cli-data-'))
+process.once('exit', () => { rmSync(DATA_HOME, { recursive: true, force: true }) })
+const CLI_ENV = { ...process.env, XDG_DATA_HOME: DATA_HOME }
+
 export interface CliRun { code: number, stdout: string, stderr: string }
 
 export async function runCli (args: string[], options: { cwd?: string, timeoutMs?: number } = {}): Promise<CliRun> {
   return new Promise((resolve, reject) => {
-    execFile(process.execPath, [CLI_BIN, ...args], { cwd: options.cwd, timeout: options.timeoutMs ?? 30_000, encoding: 'buffer', maxBuffer: 64 * 1024 * 1024 }, (err, stdout, stderr) => {
+    execFile(process.execPath, [CLI_BIN, ...args], { cwd: options.cwd, env: CLI_ENV, timeout: options.timeoutMs ?? 30_000, encoding: 'buffer', maxBuffer: 64 * 1024 * 1024 }, (err, stdout, stderr) => {
       const code = err === null ? 0 : typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : null
       if (code === null) {
         reject(err ?? new Error('execFile failed'))
@@ -65,7 +73,7 @@ export interface CliProcess {
 }
 
 export function spawnCli (args: string[], options: { cwd?: string } = {}): CliProcess {
-  const child = spawn(process.execPath, [CLI_BIN, ...args], { cwd: options.cwd, stdio: ['ignore', 'pipe', 'pipe'] })
+  const child = spawn(process.execPath, [CLI_BIN, ...args], { cwd: options.cwd, env: CLI_ENV, stdio: ['ignore', 'pipe', 'pipe'] })
   const lines: string[] = []
   let stderr = ''
   let partial = ''

@@ -2,18 +2,22 @@
  * `lodestone download <torrent-file|magnet|URL> -o <dir>`: downloads a torrent into a directory
  * and (unless --exit-on-complete) keeps seeding until interrupted. Progress goes to the terminal,
  * or as JSON lines with --json / when stdout is not a terminal (see util/session-reporter.ts).
+ * Resume data is kept per torrent under the state dir, so an interrupted download resumes without
+ * re-hashing unchanged files. `--metadata-only` fetches a magnet's metadata and writes a .torrent.
  */
-import { Option, type Command } from 'commander'
-import type { PartialEngineSettings, TorrentMetainfo } from '@lodestone/engine'
+import type { Command } from 'commander'
+import { writeFile } from 'node:fs/promises'
+import { dirname, join, resolve } from 'node:path'
+import type { PartialEngineSettings } from '@lodestone/engine'
 import type { CliContext } from '../util/context.js'
 import { CliError, describeError, usageError } from '../util/cli-error.js'
 import { isHttpUrl, isMagnet, loadTorrentFile, loadTorrentUrl } from '../util/load-torrent.js'
 import { collectPeer } from '../util/peer-arg.js'
+import { parsePort } from '../util/port-arg.js'
 import { parseRate } from '../util/rate.js'
 import { defaultStateDir } from '../util/state-dir.js'
-import { runTorrentSession } from '../util/torrent-session.js'
-import { notSupportedYet, parseSelection } from '../util/engine-support.js'
-import { parsePort } from '../util/port-arg.js'
+import { EXIT_INCOMPLETE, runTorrentSession, type SessionSource } from '../util/torrent-session.js'
+import { parseSelectRanges } from '../util/engine-support.js'
 
 interface DownloadFlags {
   output?: string
@@ -28,14 +32,17 @@ interface DownloadFlags {
   maxDown?: number
   maxUp?: number
   stateDir?: string
+  /** false with --no-state. */
+  state: boolean
   metadataOnly?: boolean
 }
 
 export const EXIT_CODES_HELP = `
 Exit codes:
-  0  complete: every piece verified (with --exit-on-complete, or interrupted after completing)
-  1  error: unreadable or invalid input, a disk or network failure
-  2  wrong usage, or a flag the engine does not support yet
+  0  complete: every piece verified (with --exit-on-complete, or interrupted after completing);
+     with --metadata-only: the .torrent was written
+  1  error: unreadable or invalid input, metadata not found, a disk or network failure
+  2  wrong usage
   3  interrupted (SIGINT/SIGTERM) before the download completed; run again to resume`
 
 export function registerDownload (program: Command, ctx: CliContext): void {
@@ -54,13 +61,13 @@ export function registerDownload (program: Command, ctx: CliContext): void {
     .option('--sequential', 'download pieces in order (for streaming)')
     .option('--max-down <rate>', 'download rate limit, e.g. 500k, 1M, 2MiB/s (0: unlimited)', parseRate)
     .option('--max-up <rate>', 'upload rate limit, e.g. 500k, 1M, 2MiB/s (0: unlimited)', parseRate)
-    .option('--state-dir <dir>', `where session state is kept for resuming (default: ${defaultStateDir()})`)
-    .addOption(new Option('--metadata-only', 'only fetch the torrent\'s metadata (magnet) and write it to -o as a .torrent'))
+    .option('--state-dir <dir>', `resume data, one subdirectory per torrent (default: ${defaultStateDir()})`)
+    .option('--no-state', 'keep no resume data (a restart re-checks the files)')
+    .option('--metadata-only', 'fetch a magnet\'s metadata from peers and write it to -o as a .torrent, then exit')
     .addHelpText('after', EXIT_CODES_HELP)
     .action(async (input: string, flags: DownloadFlags) => {
-      if (flags.metadataOnly === true) throw notSupportedYet('--metadata-only (fetching metadata from peers)')
-      if (flags.stateDir !== undefined) throw notSupportedYet('--state-dir (session persistence)')
-      const meta = await loadInput(input)
+      if (flags.stateDir !== undefined && !flags.state) throw usageError('--state-dir and --no-state contradict each other')
+      const select = flags.select === undefined ? undefined : await parseSelectRanges(flags.select)
       const settings: PartialEngineSettings = {
         rateLimit: {
           ...(flags.maxDown === undefined ? {} : { downloadRateBytesPerSec: flags.maxDown }),
@@ -68,13 +75,17 @@ export function registerDownload (program: Command, ctx: CliContext): void {
         },
         ...(flags.sequential === true ? { picker: { sequential: true } } : {})
       }
-      if (flags.select !== undefined) {
-        await parseSelection(flags.select, meta) // a bad list is a usage error even before the engine supports it
-        throw notSupportedYet('--select (file priorities)')
+      if (flags.metadataOnly === true) {
+        await fetchMetadataOnly(ctx, input, flags, settings)
+        return
       }
+      const source = await loadSource(input)
+      const id = source.kind === 'torrent' ? source.meta.id : source.id
       await runTorrentSession(ctx, {
         mode: 'download',
-        meta,
+        source,
+        ...(select === undefined ? {} : { select }),
+        stateDir: flags.state ? join(resolve(flags.stateDir ?? defaultStateDir()), id) : null,
         dir: flags.output ?? '.',
         peers: flags.peer ?? [],
         port: flags.port,
@@ -87,18 +98,60 @@ export function registerDownload (program: Command, ctx: CliContext): void {
     })
 }
 
-/** A .torrent file or an http(s) URL of one; magnets need metadata exchange. */
-async function loadInput (input: string): Promise<TorrentMetainfo> {
+/** A .torrent file, an http(s) URL of one, or a magnet link. */
+async function loadSource (input: string): Promise<SessionSource> {
   if (isMagnet(input)) {
     const { parseMagnet } = await import('@lodestone/engine')
     try {
-      parseMagnet(input)
+      return { kind: 'magnet', uri: input, id: parseMagnet(input).id }
     } catch (err) {
       throw new CliError(describeError(err), 1, { cause: err })
     }
-    throw notSupportedYet('magnet links (fetching metadata from peers); use a .torrent file or URL')
   }
-  if (isHttpUrl(input)) return loadTorrentUrl(input)
+  if (isHttpUrl(input)) return { kind: 'torrent', meta: await loadTorrentUrl(input) }
   if (/^[a-z][a-z0-9+.-]*:\/\//i.test(input)) throw usageError(`${input}: only http and https URLs are supported`)
-  return loadTorrentFile(input)
+  return { kind: 'torrent', meta: await loadTorrentFile(input) }
 }
+
+/** `--metadata-only`: BEP 9 metadata from peers → a .torrent at `-o`. */
+async function fetchMetadataOnly (ctx: CliContext, input: string, flags: DownloadFlags, settings: PartialEngineSettings): Promise<void> {
+  if (!isMagnet(input)) throw usageError('--metadata-only needs a magnet link')
+  if (flags.output === undefined || flags.output === '.') throw usageError('--metadata-only needs -o <file.torrent>')
+  const source = await loadSource(input)
+  if (source.kind !== 'magnet') throw usageError('--metadata-only needs a magnet link')
+  const output = resolve(flags.output)
+  const [{ createNodeEngine }, { bencodeDecode, hasCode }] = await Promise.all([import('@lodestone/engine/presets/node'), import('@lodestone/engine')])
+  const engine = createNodeEngine({ downloadPath: dirname(output), port: flags.port, host: flags.host, settings, logLevel: 'off' })
+  const controller = new AbortController()
+  const onSignal = (): void => { controller.abort() }
+  process.once('SIGINT', onSignal)
+  process.once('SIGTERM', onSignal)
+  const json = flags.json === true || process.stdout.isTTY !== true
+  let bytes: Uint8Array
+  try {
+    bytes = await engine.downloadMetadata(source.uri, { signal: controller.signal, peers: flags.peer ?? [] })
+  } catch (err) {
+    if (hasCode(err, 'ABORTED') || controller.signal.aborted) throw new CliError('interrupted before the metadata arrived', EXIT_INCOMPLETE, { cause: err })
+    throw err
+  } finally {
+    process.removeListener('SIGINT', onSignal)
+    process.removeListener('SIGTERM', onSignal)
+    await engine.close()
+  }
+  try {
+    await writeFile(output, bytes)
+  } catch (err) {
+    throw new CliError(`cannot write ${output}: ${describeError(err)}`, 1, { cause: err })
+  }
+  // Summarized from the info dict alone: a v2 or hybrid .torrent made from fetched metadata has no
+  // piece layers (they are not part of the info dict), which a full parse would insist on.
+  const info = (bencodeDecode(bytes) as Map<string, unknown>).get('info') as Map<string, unknown> | undefined
+  const rawName = info?.get('name')
+  const name = rawName instanceof Uint8Array ? new TextDecoder().decode(rawName) : null
+  if (json) {
+    ctx.out(`${JSON.stringify({ type: 'metadata-saved', time: Date.now(), path: output, infoHash: source.id, name, bytes: bytes.length })}\n`)
+  } else {
+    ctx.out(`wrote ${output}: "${name ?? source.id}", info hash ${source.id}\n`)
+  }
+}
+

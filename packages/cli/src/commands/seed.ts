@@ -43,7 +43,8 @@ export function registerSeed (program: Command, ctx: CliContext): void {
       const meta = await loadTorrentFile(input)
       await runTorrentSession(ctx, {
         mode: 'seed',
-        meta,
+        source: { kind: 'torrent', meta },
+        stateDir: null,
         dir: flags.dir,
         peers: flags.peer ?? [],
         port: flags.port,

@@ -13,9 +13,10 @@
  */
 import { mkdir, stat } from 'node:fs/promises'
 import { resolve as resolvePath } from 'node:path'
-import type { BtEngine, LogEntry, PartialEngineSettings, Torrent, TorrentMetainfo, TorrentStats } from '@lodestone/engine'
+import type { BtEngine, FileIndexRange, LogEntry, PartialEngineSettings, Torrent, TorrentMetainfo, TorrentStats } from '@lodestone/engine'
 import type { CliContext } from './context.js'
 import { CliError, describeError, EXIT_FAILURE, EXIT_OK } from './cli-error.js'
+import { selectionPriorities } from './engine-support.js'
 import { formatBytes } from './format.js'
 import { HumanReporter, JsonReporter, type SessionReporter } from './session-reporter.js'
 
@@ -27,9 +28,22 @@ const TICK_MS = 250
 /** How long the process may linger after the engine closed before it is made to exit. */
 const EXIT_GRACE_MS = 5_000
 
+/** What to run: parsed metainfo, or a magnet link (metadata fetched from peers first). */
+export type SessionSource =
+  | { kind: 'torrent', meta: TorrentMetainfo }
+  | { kind: 'magnet', uri: string, id: string }
+
 export interface TorrentSessionOptions {
   mode: 'download' | 'seed'
-  meta: TorrentMetainfo
+  source: SessionSource
+  /** `--select`: only these files (visible indices); applied once the metadata is known. */
+  select?: readonly FileIndexRange[]
+  /**
+   * Resume data directory for this torrent (a FileSessionStore holding only it), or null. A
+   * torrent found there for the same download directory is restored (fast resume); state is saved
+   * on the way out.
+   */
+  stateDir: string | null
   /** Storage root: the torrent's files (or its directory) live directly in it. */
   dir: string
   peers: readonly string[]
@@ -52,6 +66,8 @@ type Outcome =
 /** Runs the session; resolves to the exit code or throws a CliError (printed by main). */
 export async function runTorrentSession (ctx: CliContext, opts: TorrentSessionOptions): Promise<number> {
   const dir = resolvePath(opts.dir)
+  // A bad --select is a usage error before anything starts (for magnets: once the metadata is known).
+  const priorities = opts.select !== undefined && opts.source.kind === 'torrent' ? selectionPriorities(opts.select, opts.source.meta) : undefined
   await prepareDir(dir, opts.mode)
   const reporter: SessionReporter = opts.json || process.stdout.isTTY !== true
     ? new JsonReporter(ctx.out)
@@ -63,6 +79,7 @@ export async function runTorrentSession (ctx: CliContext, opts: TorrentSessionOp
     port: opts.port,
     host: opts.host,
     settings: opts.settings,
+    ...(opts.stateDir !== null ? { stateDir: opts.stateDir } : {}),
     ...(opts.verbose ? { onLog: (entry: LogEntry) => { ctx.err(`${formatLogEntry(entry)}\n`) }, logLevel: 'debug' as const } : { logLevel: 'off' as const })
   })
 
@@ -83,31 +100,36 @@ export async function runTorrentSession (ctx: CliContext, opts: TorrentSessionOp
   let ticker: NodeJS.Timeout | null = null
   const startedAtMs = performance.now()
   try {
-    torrent = await engine.addTorrent(opts.meta, { start: false, peers: opts.peers })
+    torrent = await openTorrent(engine, opts, dir, priorities)
     const t = torrent
     exitCodeIfForced = opts.mode === 'seed' ? EXIT_OK : EXIT_INCOMPLETE
     watch(t, reporter, opts, startedAtMs, settle)
-    const visibleFiles = opts.meta.files.filter((f) => !f.padding).length
+    const meta = t.metadata
+    const visibleFiles = meta === null ? null : meta.files.filter((f) => !f.padding).length
     reporter.event({
       type: 'started',
       mode: opts.mode,
-      name: opts.meta.name,
-      infoHash: opts.meta.id,
-      totalBytes: opts.meta.totalLengthBytes,
-      pieceCount: opts.meta.pieceCount,
-      pieceLength: opts.meta.pieceLengthBytes,
+      name: t.name,
+      infoHash: t.id,
+      totalBytes: meta?.totalLengthBytes ?? null,
+      pieceCount: meta?.pieceCount ?? null,
+      pieceLength: meta?.pieceLengthBytes ?? null,
       files: visibleFiles,
       dir,
-      port: engine.port
-    }, `${opts.mode === 'seed' ? 'seeding' : 'downloading'} "${opts.meta.name}" (${formatBytes(opts.meta.totalLengthBytes)}, ` +
-      `${visibleFiles} file${visibleFiles === 1 ? '' : 's'}) ${opts.mode === 'seed' ? 'from' : 'to'} ${dir}, listening on port ${engine.port ?? 'none'}`)
+      port: engine.port,
+      stateDir: opts.stateDir
+    }, `${opts.mode === 'seed' ? 'seeding' : 'downloading'} "${t.name}" ` +
+      (meta === null ? '(magnet: fetching metadata)' : `(${formatBytes(meta.totalLengthBytes)}, ${visibleFiles} file${visibleFiles === 1 ? '' : 's'})`) +
+      ` ${opts.mode === 'seed' ? 'from' : 'to'} ${dir}, listening on port ${engine.port ?? 'none'}`)
     ticker = setInterval(() => { reporter.tick(t.stats()) }, TICK_MS)
-    if (signalCount === 0) {
+    if (signalCount === 0 && t.state === 'stopped') {
       const started = t.start()
       started.then(() => {
         if (opts.mode === 'seed' && !t.isComplete && t.state !== 'error' && t.state !== 'stopped') settle({ kind: 'incomplete-seed' })
       }, (error: unknown) => { settle({ kind: 'error', error }) })
     }
+    // A restored torrent may have finished before its listeners were attached.
+    if (opts.mode === 'download' && opts.exitOnComplete && t.isComplete) settle({ kind: 'completed' })
     const result = await outcome
     clearInterval(ticker)
     return await finish(engine, t, reporter, opts, result, dir)
@@ -121,6 +143,34 @@ export async function runTorrentSession (ctx: CliContext, opts: TorrentSessionOp
     // Everything is closed; should a handle still hold the loop open, do not hang.
     setTimeout(() => { process.exit(process.exitCode ?? EXIT_FAILURE) }, EXIT_GRACE_MS).unref()
   }
+}
+
+/**
+ * The session's torrent: restored from the state dir when it was stored for the same download
+ * directory (a torrent stored for another directory is forgotten and added afresh), else added.
+ * Not started: listeners go on first.
+ */
+async function openTorrent (engine: BtEngine, opts: TorrentSessionOptions, dir: string, priorities: number[] | undefined): Promise<Torrent> {
+  const id = opts.source.kind === 'torrent' ? opts.source.meta.id : opts.source.id
+  if (opts.stateDir !== null) {
+    await engine.restoreSession()
+    const restored = engine.getTorrent(id)
+    if (restored !== undefined) {
+      if (engine.storageRoots.getRootForTorrent(id)?.path === dir) {
+        for (const peer of opts.peers) restored.addPeer(peer)
+        const meta = restored.metadata
+        if (opts.select !== undefined && meta !== null) await restored.setFilePriorities(priorities ?? selectionPriorities(opts.select, meta))
+        return restored
+      }
+      await engine.removeTorrent(id)
+    }
+  }
+  return engine.addTorrent(opts.source.kind === 'torrent' ? opts.source.meta : opts.source.uri, {
+    start: false,
+    peers: opts.peers,
+    downloadPath: dir,
+    ...(priorities === undefined ? {} : { filePriorities: priorities })
+  })
 }
 
 async function prepareDir (dir: string, mode: 'download' | 'seed'): Promise<void> {
@@ -156,9 +206,24 @@ function watch (t: Torrent, reporter: SessionReporter, opts: TorrentSessionOptio
     flushPieces()
     reporter.event({ type: 'state-changed', from, to }, `state: ${from} -> ${to}`, true)
   })
+  t.on('metadata', ({ meta }) => {
+    const files = meta.files.filter((f) => !f.padding).length
+    reporter.event({ type: 'metadata', name: meta.name, totalBytes: meta.totalLengthBytes, pieceCount: meta.pieceCount, pieceLength: meta.pieceLengthBytes, files },
+      `metadata received: "${meta.name}" (${formatBytes(meta.totalLengthBytes)}, ${files} file${files === 1 ? '' : 's'})`)
+    if (opts.select === undefined) return
+    let priorities: number[]
+    try {
+      priorities = selectionPriorities(opts.select, meta)
+    } catch (error) {
+      settle({ kind: 'error', error })
+      return
+    }
+    t.setFilePriorities(priorities).catch((error: unknown) => { settle({ kind: 'error', error }) })
+  })
   t.on('checked', ({ havePieces, durationMs }) => {
-    reporter.event({ type: 'checked', havePieces, pieceCount: t.meta.pieceCount, durationMs: Math.round(durationMs) },
-      `checked existing data: ${havePieces} of ${t.meta.pieceCount} pieces present (${(durationMs / 1000).toFixed(1)} s)`, havePieces === 0)
+    const pieceCount = t.metadata?.pieceCount ?? 0
+    reporter.event({ type: 'checked', havePieces, pieceCount, durationMs: Math.round(durationMs) },
+      `checked existing data: ${havePieces} of ${pieceCount} pieces present (${(durationMs / 1000).toFixed(1)} s)`, havePieces === 0)
   })
   t.on('piece-verified', ({ piece }) => {
     pending.push(piece)
@@ -200,6 +265,10 @@ function watch (t: Torrent, reporter: SessionReporter, opts: TorrentSessionOptio
 async function finish (engine: BtEngine, t: Torrent, reporter: SessionReporter, opts: TorrentSessionOptions, result: Outcome, dir: string): Promise<number> {
   const complete = t.isComplete
   let stats: TorrentStats | null = t.stats()
+  if (opts.stateDir !== null) {
+    // The engine saves on close too; saving first means a failure can still be reported.
+    await engine.saveState().catch((error: unknown) => { reporter.event({ type: 'warning', message: `cannot save state: ${describeError(error)}` }, `warning: cannot save state: ${describeError(error)}`) })
+  }
   await closeQuietly(engine)
   if (result.kind === 'error') {
     stats = null
@@ -218,7 +287,9 @@ async function finish (engine: BtEngine, t: Torrent, reporter: SessionReporter, 
       reason = `interrupted (${result.signal})`
       if (code !== EXIT_OK) {
         const s = t.stats()
-        message = `interrupted before the download completed: ${(s.progress * 100).toFixed(1)}%, ${s.havePieces} of ${s.pieceCount} pieces (run again to resume)`
+        message = t.hasMetadata
+          ? `interrupted before the download completed: ${(s.progress * 100).toFixed(1)}%, ${s.havePieces} of ${s.pieceCount} pieces (run again to resume)`
+          : 'interrupted before the metadata arrived'
       }
       break
     case 'incomplete-seed': {
@@ -229,7 +300,7 @@ async function finish (engine: BtEngine, t: Torrent, reporter: SessionReporter, 
       break
     }
     case 'error':
-      code = EXIT_FAILURE
+      code = result.error instanceof CliError ? result.error.exitCode : EXIT_FAILURE
       reason = 'error'
       message = describeError(result.error)
       reporter.event({ type: 'error', code: (result.error as { code?: unknown }).code ?? null, message }, null)

@@ -4,11 +4,11 @@
  * run resumes from the data on disk), and refusing bad input with one stderr line.
  */
 import { describe, it, expect, beforeAll, afterAll, afterEach } from 'vitest'
-import { readFileSync, writeFileSync, mkdtempSync, rmSync, existsSync } from 'node:fs'
+import { readFileSync, readdirSync, writeFileSync, mkdtempSync, rmSync, existsSync } from 'node:fs'
 import { createServer, type Server } from 'node:http'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { createTorrent, type BtEngine, type Torrent } from '@lodestone/engine'
+import { createTorrent, parseTorrent, type BtEngine, type Torrent } from '@lodestone/engine'
 import { NodeFileSystem, NodeHasher } from '@lodestone/engine/adapters/node'
 import { createNodeEngine } from '@lodestone/engine/presets/node'
 import { runCli, tempTree, payload, expectOneErrorLine, spawnCli, parseJsonLines, type CliProcess } from '../../helpers.js'
@@ -21,6 +21,9 @@ const FILES: Record<string, Uint8Array> = {
 }
 const tree = tempTree(FILES)
 const torrentPath = join(tree.dir, 'share.torrent')
+/** The same files as a v1 torrent (another info hash), for magnets: its fetched metadata parses on its own. */
+const v1Path = join(tree.dir, 'share-v1.torrent')
+let v1Id = ''
 let seeder: BtEngine
 let seederPort = 0
 let httpServer: Server
@@ -39,12 +42,16 @@ beforeAll(async () => {
   try {
     const made = await createTorrent('share', { pieceLengthBytes: 16_384, kind: 'hybrid' }, { fs: new NodeFileSystem(tree.dir), hasher })
     writeFileSync(torrentPath, made.torrent)
+    const v1 = await createTorrent('share', { pieceLengthBytes: 16_384, kind: 'v1' }, { fs: new NodeFileSystem(tree.dir), hasher })
+    writeFileSync(v1Path, v1.torrent)
+    v1Id = Buffer.from(v1.infoHashV1!).toString('hex')
   } finally {
     await hasher.close()
   }
   seeder = createNodeEngine({ downloadPath: tree.dir, port: 0, host: '127.0.0.1', hasherWorkers: 1, logLevel: 'off' })
   const t = await seeder.addTorrent(new Uint8Array(readFileSync(torrentPath)))
-  await waitSeeding(t)
+  const t1 = await seeder.addTorrent(new Uint8Array(readFileSync(v1Path)))
+  await Promise.all([waitSeeding(t), waitSeeding(t1)])
   seederPort = seeder.port!
   httpServer = createServer((req, res) => {
     if (req.url === '/share.torrent') {
@@ -89,7 +96,7 @@ function expectSameFiles (dir: string): void {
 
 const LOOPBACK = ['--port', '0', '--host', '127.0.0.1']
 
-describe('lodestone download', () => {
+describe('lodestone download', { timeout: 60_000 }, () => {
   it('downloads from a Lodestone seeder with --peer --json --exit-on-complete: exit 0, identical files, JSON events', async () => {
     const dir = outDir()
     const run = await runCli(['download', torrentPath, '-o', dir, '--peer', `127.0.0.1:${seederPort}`, ...LOOPBACK, '--json', '--exit-on-complete'])
@@ -126,7 +133,7 @@ describe('lodestone download', () => {
   it('exits 3 on SIGINT before completing (one stderr line, exit event), and a second run resumes from the data on disk', async () => {
     const dir = outDir()
     // 16 KiB/s: the 1 MB torrent cannot finish before the signal.
-    const p = spawnCli(['download', torrentPath, '-o', dir, '--peer', `127.0.0.1:${seederPort}`, ...LOOPBACK, '--json', '--max-down', '64k'])
+    const p = spawnCli(['download', torrentPath, '-o', dir, '--peer', `127.0.0.1:${seederPort}`, ...LOOPBACK, '--json', '--max-down', '64k', '--no-state'])
     procs.push(p)
     await p.waitForLine((l) => l.includes('"piece-verified"'))
     p.child.kill('SIGINT')
@@ -138,11 +145,65 @@ describe('lodestone download', () => {
     expect(events.at(-1)).toMatchObject({ type: 'exit', code: 3 })
     expect(events.some((e) => e.type === 'state-changed' && e.to === 'stopped')).toBe(true)
 
-    const again = await runCli(['download', torrentPath, '-o', dir, '--peer', `127.0.0.1:${seederPort}`, ...LOOPBACK, '--json', '--exit-on-complete'])
+    const again = await runCli(['download', torrentPath, '-o', dir, '--peer', `127.0.0.1:${seederPort}`, ...LOOPBACK, '--json', '--exit-on-complete', '--no-state'])
     expect(again.code).toBe(0)
-    const checked = parseJsonLines(again.stdout.split('\n')).find((e) => e.type === 'checked')
-    expect(checked?.havePieces).toBeGreaterThan(0)
+    const resumed = parseJsonLines(again.stdout.split('\n'))
+    expect(resumed.find((e) => e.type === 'checked')?.havePieces).toBeGreaterThan(0)
+    const final = resumed.filter((e) => e.type === 'stats').at(-1)!
+    expect(final.downloadedBytes).toBeLessThan(final.totalBytes as number)
     expectSameFiles(dir)
+  })
+
+  it('--state-dir keeps resume data per torrent; a second run restores it and fetches only the rest', async () => {
+    const dir = outDir()
+    const state = outDir()
+    const p = spawnCli(['download', torrentPath, '-o', dir, '--peer', `127.0.0.1:${seederPort}`, ...LOOPBACK, '--json', '--max-down', '64k', '--state-dir', state])
+    procs.push(p)
+    const started = JSON.parse(await p.waitForLine((l) => l.includes('"started"'))) as { infoHash: string, stateDir: string }
+    expect(started.stateDir).toBe(join(state, started.infoHash))
+    await p.waitForLine((l) => l.includes('"piece-verified"'))
+    p.child.kill('SIGTERM')
+    expect(await p.exited).toBe(3)
+    expect(readdirSync(join(state, started.infoHash)).length).toBeGreaterThan(0)
+
+    const again = await runCli(['download', torrentPath, '-o', dir, '--peer', `127.0.0.1:${seederPort}`, ...LOOPBACK, '--json', '--exit-on-complete', '--state-dir', state])
+    expect(again.stderr).toBe('')
+    expect(again.code).toBe(0)
+    const final = parseJsonLines(again.stdout.split('\n')).filter((e) => e.type === 'stats').at(-1)!
+    expect(final.downloadedBytes).toBeLessThan(final.totalBytes as number)
+    expectSameFiles(dir)
+  })
+
+  it('downloads from a magnet link (metadata from the peer), and --metadata-only writes the .torrent', async () => {
+    const magnet = `magnet:?xt=urn:btih:${v1Id}&dn=share`
+    const dir = outDir()
+    const run = await runCli(['download', magnet, '-o', dir, '--peer', `127.0.0.1:${seederPort}`, ...LOOPBACK, '--json', '--exit-on-complete'])
+    expect(run.stderr).toBe('')
+    expect(run.code).toBe(0)
+    expectSameFiles(dir)
+    const events = parseJsonLines(run.stdout.split('\n'))
+    expect(events[0]).toMatchObject({ type: 'started', infoHash: v1Id, totalBytes: null })
+    expect(events.find((e) => e.type === 'metadata')).toMatchObject({ name: 'share', files: 4 })
+
+    const out = join(outDir(), 'fetched.torrent')
+    const meta = await runCli(['download', magnet, '--metadata-only', '-o', out, '--peer', `127.0.0.1:${seederPort}`, ...LOOPBACK, '--json'])
+    expect(meta.stderr).toBe('')
+    expect(meta.code).toBe(0)
+    expect(JSON.parse(meta.stdout)).toMatchObject({ type: 'metadata-saved', infoHash: v1Id, name: 'share' })
+    expect((await parseTorrent(new Uint8Array(readFileSync(out)))).id).toBe(v1Id)
+  })
+
+  it('--select downloads only the chosen files', async () => {
+    const dir = outDir()
+    // Files as `lodestone info` lists them: 0 a.bin, 1 c.bin, 2 sub/b.txt, 3 sub/zero.
+    const run = await runCli(['download', torrentPath, '-o', dir, '--peer', `127.0.0.1:${seederPort}`, ...LOOPBACK, '--json', '--exit-on-complete', '--select', '0,2'])
+    expect(run.stderr).toBe('')
+    expect(run.code).toBe(0)
+    expect(Buffer.compare(readFileSync(join(dir, 'share/a.bin')), FILES['share/a.bin']!)).toBe(0)
+    expect(Buffer.compare(readFileSync(join(dir, 'share/sub/b.txt')), FILES['share/sub/b.txt']!)).toBe(0)
+    expect(existsSync(join(dir, 'share/c.bin'))).toBe(false)
+    const final = parseJsonLines(run.stdout.split('\n')).filter((e) => e.type === 'stats').at(-1)!
+    expect(final.downloadedBytes).toBeLessThan(1_000_000)
   })
 
   it('exits 0 on SIGTERM when already complete (data found on disk, seeding)', async () => {
@@ -167,6 +228,10 @@ describe('lodestone download', () => {
       [['download', torrentPath, '-o', dir, '--max-down', 'fast'], 2, 'is not a rate'],
       [['download', torrentPath, '-o', dir, '--max-up', '5 parsecs'], 2, 'is not a rate'],
       [['download', torrentPath, '-o', dir, '--port', '-1'], 2, '--port'],
+      [['download', torrentPath, '-o', dir, '--select', '1-x'], 2, '--select "1-x"'],
+      [['download', torrentPath, '-o', dir, '--select', '0,9', ...LOOPBACK], 2, 'file index 9 is out of range (the torrent has 4 files, 0-3)'],
+      [['download', torrentPath, '-o', join(dir, 'x.torrent'), '--metadata-only'], 2, '--metadata-only needs a magnet link'],
+      [['download', torrentPath, '-o', dir, '--state-dir', dir, '--no-state'], 2, 'contradict'],
       [['download', `http://127.0.0.1:${httpPort}/nope.torrent`, '-o', dir], 1, 'HTTP 404'],
       [['download', 'ftp://example.invalid/x.torrent', '-o', dir], 2, 'only http and https'],
       [['download', 'magnet:?xt=urn:btih:zzz', '-o', dir], 1, 'invalid magnet link'],
@@ -182,7 +247,7 @@ describe('lodestone download', () => {
       else expect(line).toMatch(text)
     }
     expect(existsSync(join(dir, 'share'))).toBe(false)
-  })
+  }, 60_000) // 17 CLI processes
 
   it('lists exit codes in --help', async () => {
     const run = await runCli(['download', '--help'])
@@ -192,7 +257,7 @@ describe('lodestone download', () => {
   })
 })
 
-describe('lodestone seed', () => {
+describe('lodestone seed', { timeout: 60_000 }, () => {
   it('serves a downloader, refuses incomplete data, and exits 0 on SIGINT', async () => {
     const p = spawnCli(['seed', torrentPath, '-d', tree.dir, ...LOOPBACK, '--json'])
     procs.push(p)

@@ -33,7 +33,7 @@ async function verifyJson (): Promise<{ code: number, json: VerifyJson, stderr: 
   return { code: run.code, json: JSON.parse(run.stdout) as VerifyJson, stderr: run.stderr }
 }
 
-describe('lodestone verify', () => {
+describe('lodestone verify', { timeout: 60_000 }, () => {
   it('reports good data: exit 0, every file complete', async () => {
     const { code, json, stderr } = await verifyJson()
     expect(stderr).toBe('')
