@@ -39,7 +39,7 @@ import {
 } from './engine-settings.js'
 import { ListenRouter, type ListenRouterStats } from './listen-router.js'
 import { RateLimiter } from './rate-limiter.js'
-import { parsePeerAddress as parseAddress, type PeerAddress } from './peer-address.js'
+import { parsePeerAddress as parseAddress, type PeerAddress, type PeerSource } from './peer-address.js'
 import { generatePeerId } from './peer-id.js'
 import { Torrent } from './torrent.js'
 import { encodeTorrentFile, type ProgressRecord, type TorrentResumeHint } from './resume-data.js'
@@ -82,6 +82,8 @@ export interface AddTorrentOptions {
   start?: boolean
   /** Peers to connect to, as for `torrent.addPeer`. */
   peers?: ReadonlyArray<string | PeerAddress>
+  /** What `peers` are recorded as (PeerInfo.source). @default 'manual' */
+  peerSource?: PeerSource
   /** Resume data: pieces trusted without hashing on the first start (and pieces to re-check). */
   resume?: TorrentResumeHint
   signal?: AbortSignal
@@ -261,6 +263,11 @@ export class BtEngine extends TypedEmitter<BtEngineEvents> {
         this.emit('peer-blocked', { address, direction, torrentId: t.id, reason: 'ip-filter' })
       }
     }
+    for (const swarm of this.metadataDownloads) {
+      for (const { address, direction } of swarm.closePeersWhere((host) => !filter.isAllowed(host), 'blocked by the IP filter')) {
+        this.emit('peer-blocked', { address, direction, reason: 'ip-filter' })
+      }
+    }
   }
 
   /** The bound listening port, or null before `listen()` (or when listening is disabled). */
@@ -351,9 +358,13 @@ export class BtEngine extends TypedEmitter<BtEngineEvents> {
       limits: { upload: this.uploadLimiter, download: this.downloadLimiter },
       ...(this.deps.logger !== undefined ? { logger: this.deps.logger } : {})
     }, { magnet, metadataFetcher: this.settingsValue.metadata, settings: () => this.settingsValue, overrides })
-    for (const peer of options.peers ?? []) torrent.addPeer(peer)
+    for (const peer of options.peers ?? []) torrent.addPeer(peer, options.peerSource ?? 'manual')
     torrent.on('error', ({ error }) => { this.emit('error', { torrentId: id, error }) })
     torrent.once('metadata', ({ meta }) => {
+      // A hybrid torrent fetched through a v1-only magnet also answers to its truncated v2 hash now.
+      for (const hash of torrent.handshakeHashes()) {
+        if (this.torrentMap.get(id) === torrent) this.router.register(hash, (socket, header, ticket) => { torrent.acceptIncoming(socket, header, ticket) })
+      }
       const storage = this.storages.get(id)
       if (this.persistence === null || storage === undefined) return
       const torrentFile = buildTorrentFile(meta.infoBytes, { announce: meta.announce, urlList: meta.urlList })
@@ -469,7 +480,7 @@ export class BtEngine extends TypedEmitter<BtEngineEvents> {
       ...(filePriorities !== undefined ? { filePriorities } : {})
     })
     this.queue.add(torrent)
-    for (const peer of options.peers ?? []) torrent.addPeer(peer)
+    for (const peer of options.peers ?? []) torrent.addPeer(peer, options.peerSource ?? 'manual')
     torrent.on('error', ({ error }) => { this.emit('error', { torrentId: id, error }) })
     this.torrentMap.set(id, torrent)
     this.statsTask ??= this.scheduler.every(STATS_INTERVAL_MS, () => { this.emitStats() })
@@ -545,7 +556,7 @@ export class BtEngine extends TypedEmitter<BtEngineEvents> {
         if (loaded === null) throw new LodestoneError('RESUME_DATA_INVALID', { key: `torrent:${id}:metadata`, reason: 'missing' })
         const { stored, meta } = loaded
         const progress = stored.progress
-        const options: AddTorrentOptions = { start: false, peers: stored.peers }
+        const options: AddTorrentOptions = { start: false, peers: stored.peers, peerSource: 'resume' }
         if (progress !== null) {
           options.settings = progress.settings
           if (progress.filePriorities !== null && progress.filePriorities.length === meta.files.length) options.filePriorities = progress.filePriorities
