@@ -116,6 +116,9 @@ function pieceRanges (pieces: Bitfield): Array<[number, number]> {
   return out
 }
 
+/** Ordinary requests a peer keeps when streaming pre-empts its pipeline (see preemptForDeadlines). */
+const PREEMPT_KEEP_REQUESTS = 4
+
 /** Addresses remembered per torrent for (re)connecting; older ones are forgotten beyond this. */
 const MAX_KNOWN_PEERS = 2_000
 /** How often stats-driven housekeeping runs (request refill safety net, connect queue). */
@@ -390,6 +393,7 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
   /** Read streams' deadline references per piece. */
   private readonly streamWants = new Map<number, number>()
   private disposed = false
+  private preemptScheduled = false
   /** What a queued torrent does when dequeued: start from scratch, or resume. */
   private queuedFrom: 'stopped' | 'paused' = 'stopped'
   /** Consumed by the next start (resume data, or the pieces known before an error). */
@@ -602,7 +606,7 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
       want: (piece, rank) => {
         this.streamWants.set(piece, (this.streamWants.get(piece) ?? 0) + 1)
         this.picker.setPieceDeadline(piece, this.deps.clock.now() + rank)
-        this.scheduleRefillAll()
+        this.schedulePreempt()
       },
       unwant: (piece) => {
         const n = (this.streamWants.get(piece) ?? 1) - 1
@@ -641,6 +645,40 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
   /** @internal Announces a finished move (the engine's mover calls it). */
   storageMoved (token: string): void {
     this.emit('storage-moved', { token })
+  }
+
+  /** Coalesces {@link preemptForDeadlines} into one pass per tick. */
+  private schedulePreempt (): void {
+    if (this.preemptScheduled) return
+    this.preemptScheduled = true
+    queueMicrotask(() => {
+      this.preemptScheduled = false
+      this.preemptForDeadlines()
+    })
+  }
+
+  /**
+   * Streaming: a peer answers requests in order, so time-critical blocks asked for behind a deep
+   * pipeline of ordinary ones would wait for all of them. The newest ordinary requests to peers
+   * that have a streamed piece are cancelled (a few stay, so the connection keeps its pace) and
+   * the freed slots are refilled, deadline pieces first — libtorrent does the same for deadlines.
+   */
+  private preemptForDeadlines (): void {
+    if (!this.active || this.streamWants.size === 0) return
+    const critical = [...this.streamWants.keys()]
+    for (const s of this.sessions) {
+      const { conn } = s
+      if (conn.state !== 'active' || !critical.some((p) => conn.isSeed || conn.bitfield?.get(p) === true)) continue
+      const out = conn.outstandingRequests()
+      let extra = out.length - PREEMPT_KEEP_REQUESTS
+      for (let i = out.length - 1; i >= 0 && extra > 0; i--) {
+        const r = out[i]!
+        if (this.streamWants.has(r.piece) || !conn.cancel(r.piece, r.begin, r.length)) continue
+        this.picker.blockRequestFailed(s, r.piece, r.begin)
+        extra--
+      }
+    }
+    this.scheduleRefillAll()
   }
 
   /** After priorities changed: interest, requests, and finished ⇄ downloading. */
@@ -1068,22 +1106,20 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
     // A holder, not a `let`: it is set from promise callbacks, which flow analysis cannot see.
     const check: { failure: LodestoneError | null } = { failure: null }
     try {
-      for (const [fromPiece, toPiece] of ranges) {
-        for await (const { piece, data } of this.deps.storage.readPieces({ fromPiece, toPiece, signal: abort.signal })) {
-          if (gen !== this.generation) { abort.abort(); return }
-          while (this.sm.is(TorrentState.HashingPaused)) {
-            await new Promise<void>((resolve) => { this.hashResume = resolve })
-            if (gen !== this.generation) return
-          }
-          if (data === null) continue
-          const job = this.verifier.verify(piece, data).then((result) => {
-            if (result === 'ok' && gen === this.generation && !this.picker.hasPiece(piece)) this.picker.markHave(piece)
-          }, (error: unknown) => { check.failure ??= asLodestoneError(error) })
-          inFlight.add(job)
-          void job.finally(() => inFlight.delete(job))
-          if (inFlight.size >= limit) await Promise.race(inFlight)
-          if (check.failure !== null) throw check.failure
+      for await (const { piece, data } of this.readRanges(ranges, abort.signal)) {
+        if (gen !== this.generation) { abort.abort(); return }
+        while (this.sm.is(TorrentState.HashingPaused)) {
+          await new Promise<void>((resolve) => { this.hashResume = resolve })
+          if (gen !== this.generation) return
         }
+        if (data === null) continue
+        const job = this.verifier.verify(piece, data).then((result) => {
+          if (result === 'ok' && gen === this.generation && !this.picker.hasPiece(piece)) this.picker.markHave(piece)
+        }, (error: unknown) => { check.failure ??= asLodestoneError(error) })
+        inFlight.add(job)
+        void job.finally(() => inFlight.delete(job))
+        if (inFlight.size >= limit) await Promise.race(inFlight)
+        if (check.failure !== null) throw check.failure
       }
       await Promise.all(inFlight)
       if (check.failure !== null) throw check.failure
@@ -1093,6 +1129,11 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
     if (gen === this.generation) {
       this.emit('checked', { havePieces: this.picker.haveCount, durationMs: this.deps.clock.now() - started })
     }
+  }
+
+  /** The pieces of each `[from, to)` range in turn, as {@link TorrentContentStorage.readPieces} yields them. */
+  private async * readRanges (ranges: ReadonlyArray<readonly [number, number]>, signal: AbortSignal): AsyncGenerator<{ piece: number, data: Uint8Array | null }> {
+    for (const [fromPiece, toPiece] of ranges) yield * this.deps.storage.readPieces({ fromPiece, toPiece, signal })
   }
 
   private async runStop (): Promise<void> {
@@ -1109,6 +1150,14 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
     this.bufferPool.length = 0
     this.awaitingBytes = 0
     this.suspectBlocks.clear()
+    if (this.metaValue !== null) {
+      // Pieces whose buffers are gone start over: partial ones, and complete ones whose check or
+      // write an error abandoned (the picker would otherwise wait for them for ever).
+      for (let piece = 0; piece < this.metaValue.pieceCount; piece++) {
+        const status = this.picker.pieceStatus(piece)
+        if (status !== 'verified' && status !== 'missing') this.picker.pieceFailed(piece)
+      }
+    }
     try {
       if (this.metaValue !== null) await this.deps.storage.sync()
     } catch (error) {
@@ -1647,6 +1696,7 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
       closed.push({ address: s.address, direction: s.slot.direction })
       s.conn.close(new LodestoneError('PEER_BANNED', { address: s.address, reason }))
     }
+    if (this.metadataSwarm !== null) closed.push(...this.metadataSwarm.closePeersWhere(test, reason))
     return closed
   }
 
