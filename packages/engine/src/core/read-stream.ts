@@ -23,7 +23,11 @@ export interface ReadStreamOptions {
   start?: number
   /** Last byte of the file to read, inclusive (as in Node's fs.createReadStream). @default the file's last byte */
   end?: number
-  /** Pieces ahead of the read position made time-critical. @default 4 */
+  /**
+   * Pieces ahead of the read position made time-critical. @default enough pieces for 2 MiB, at
+   * least 4: peers queue and buffer several hundred KiB ahead of a request (libtorrent's send
+   * buffer), so a window shorter than that makes every piece wait behind ordinary data.
+   */
   readAheadPieces?: number
   /** Largest chunk enqueued at once. @default 262_144 */
   chunkBytes?: number
@@ -50,7 +54,8 @@ export interface ReadStreamHost {
   fatal: () => LodestoneError | null
 }
 
-const DEFAULT_READ_AHEAD_PIECES = 4
+const MIN_READ_AHEAD_PIECES = 4
+const READ_AHEAD_BYTES = 2 * 1024 * 1024
 const DEFAULT_CHUNK_BYTES = 256 * 1024
 
 /**
@@ -60,7 +65,7 @@ const DEFAULT_CHUNK_BYTES = 256 * 1024
 export function createPieceReadStream (host: ReadStreamHost, options: ReadStreamOptions = {}): ReadableStream<Uint8Array> {
   const startInFile = options.start ?? 0
   const lastInFile = options.end ?? host.fileLengthBytes - 1
-  const readAhead = options.readAheadPieces ?? DEFAULT_READ_AHEAD_PIECES
+  const readAhead = options.readAheadPieces ?? Math.max(MIN_READ_AHEAD_PIECES, Math.ceil(READ_AHEAD_BYTES / host.pieceLengthBytes))
   const chunkBytes = options.chunkBytes ?? DEFAULT_CHUNK_BYTES
   if (!Number.isSafeInteger(startInFile) || startInFile < 0 || startInFile > host.fileLengthBytes ||
     !Number.isSafeInteger(lastInFile) || lastInFile < startInFile - 1 || lastInFile >= host.fileLengthBytes) {
