@@ -263,11 +263,6 @@ export class BtEngine extends TypedEmitter<BtEngineEvents> {
         this.emit('peer-blocked', { address, direction, torrentId: t.id, reason: 'ip-filter' })
       }
     }
-    for (const swarm of this.metadataDownloads) {
-      for (const { address, direction } of swarm.closePeersWhere((host) => !filter.isAllowed(host), 'blocked by the IP filter')) {
-        this.emit('peer-blocked', { address, direction, reason: 'ip-filter' })
-      }
-    }
   }
 
   /** The bound listening port, or null before `listen()` (or when listening is disabled). */
