@@ -165,6 +165,21 @@ export class MetadataSwarm extends TypedEmitter<MetadataSwarmEvents> {
     }
   }
 
+  /**
+   * Closes the connections whose host `test` picks (the engine's IP filter changed), with
+   * PEER_BANNED. Returns their addresses and directions.
+   */
+  closePeersWhere (test: (host: string) => boolean, reason: string): Array<{ address: string, direction: 'outgoing' | 'incoming' }> {
+    const closed: Array<{ address: string, direction: 'outgoing' | 'incoming' }> = []
+    for (const conn of [...this.conns]) {
+      if (!test(conn.remoteAddress)) continue
+      const address = formatPeerAddress({ host: conn.remoteAddress, port: conn.remotePort })
+      closed.push({ address, direction: conn.outgoing ? 'outgoing' : 'incoming' })
+      conn.close(new LodestoneError('PEER_BANNED', { address, reason }))
+    }
+    return closed
+  }
+
   /** Closes every connection and timer; trackers get `stopped` (bounded by their time-out). Idempotent. */
   async close (): Promise<void> {
     if (this.closed) return
