@@ -66,7 +66,7 @@ export interface RateLimitSettings {
 
 export const defaultRateLimitSettings: Readonly<RateLimitSettings> = { downloadRateBytesPerSec: 0, uploadRateBytesPerSec: 0 }
 
-/** Peer discovery features. All off until implemented, and always off in tests (loopback only). */
+/** Peer discovery features. DHT, LSD and port mapping stay off until implemented, and always off in tests (loopback only). */
 export interface DiscoverySettings {
   /** BEP 5. @default false */
   dht: boolean
