@@ -17,7 +17,7 @@ import { parsePort } from '../util/port-arg.js'
 import { parseRate } from '../util/rate.js'
 import { defaultStateDir } from '../util/state-dir.js'
 import { EXIT_INCOMPLETE, runTorrentSession, type SessionSource } from '../util/torrent-session.js'
-import { parseSelectRanges } from '../util/engine-support.js'
+import { parseSelectRanges } from '../util/select.js'
 
 interface DownloadFlags {
   output?: string

@@ -1,16 +1,10 @@
 /**
- * Flags whose engine support is not there yet fail with one clear line instead of being ignored
- * (none at the moment; kept for the next one), and `--select` lists are checked: their syntax when
- * the command starts, their indices against the torrent once its metadata is known. Indices are
- * those `lodestone info` lists: BEP 47 padding files are not counted.
+ * `--select` lists: their syntax is checked when the command starts, their indices against the
+ * torrent once its metadata is known. Indices are those `lodestone info` lists: BEP 47 padding
+ * files are not counted.
  */
 import type { FileIndexRange, TorrentMetainfo } from '@lodestone/engine'
-import { CliError, EXIT_USAGE, describeError, usageError } from './cli-error.js'
-
-/** `<what> is not supported yet`: exit code 2. */
-export function notSupportedYet (what: string): CliError {
-  return new CliError(`${what} is not supported yet`, EXIT_USAGE)
-}
+import { describeError, usageError } from './cli-error.js'
 
 /**
  * `0,2-4` → ranges of visible file indices.

@@ -64,14 +64,12 @@ export function formatEta (sec: number | null): string {
   return `${h > 0 ? `${h}:` : ''}${mm}:${String(s).padStart(2, '0')}`
 }
 
-/** The human status line. */
+/** The human status line: the most useful fields first, since a narrow terminal cuts the end. */
 export function formatStatus (s: TorrentStats): string {
   const pct = `${(s.progress * 100).toFixed(1).padStart(5)}%`
-  const size = `${formatBytes(s.verifiedBytes)} / ${formatBytes(s.totalBytes)}`
-  const rates = `down ${formatBytes(s.downloadRateBytesPerSec)}/s  up ${formatBytes(s.uploadRateBytesPerSec)}/s`
-  const peers = `peers ${s.peers} (${s.seeds} seed${s.seeds === 1 ? '' : 's'})`
   const eta = s.progress >= 1 ? '' : `  eta ${formatEta(etaSec(s))}`
-  return `${pct}  ${size}  ${rates}  ${peers}${eta}  [${s.state}]`
+  return `${pct} ${s.state}  down ${formatBytes(s.downloadRateBytesPerSec)}/s  up ${formatBytes(s.uploadRateBytesPerSec)}/s` +
+    `  peers ${s.peers} (${s.seeds} seed${s.seeds === 1 ? '' : 's'})${eta}  ${formatBytes(s.verifiedBytes)} of ${formatBytes(s.totalBytes)}`
 }
 
 export class JsonReporter implements SessionReporter {

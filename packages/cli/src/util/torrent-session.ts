@@ -16,7 +16,7 @@ import { resolve as resolvePath } from 'node:path'
 import type { BtEngine, FileIndexRange, LogEntry, PartialEngineSettings, Torrent, TorrentMetainfo, TorrentStats } from '@lodestone/engine'
 import type { CliContext } from './context.js'
 import { CliError, describeError, EXIT_FAILURE, EXIT_OK } from './cli-error.js'
-import { selectionPriorities } from './engine-support.js'
+import { selectionPriorities } from './select.js'
 import { formatBytes } from './format.js'
 import { HumanReporter, JsonReporter, type SessionReporter } from './session-reporter.js'
 
@@ -71,7 +71,7 @@ export async function runTorrentSession (ctx: CliContext, opts: TorrentSessionOp
   await prepareDir(dir, opts.mode)
   const reporter: SessionReporter = opts.json || process.stdout.isTTY !== true
     ? new JsonReporter(ctx.out)
-    : new HumanReporter(ctx.out, opts.verbose, () => process.stdout.columns ?? 80)
+    : new HumanReporter(ctx.out, opts.verbose, () => (process.stdout.columns > 0 ? process.stdout.columns : 80))
   const { createNodeEngine } = await import('@lodestone/engine/presets/node')
   const { formatLogEntry } = await import('@lodestone/engine')
   const engine = createNodeEngine({

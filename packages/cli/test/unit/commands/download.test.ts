@@ -5,13 +5,14 @@
  */
 import { describe, it, expect, beforeAll, afterAll, afterEach } from 'vitest'
 import { readFileSync, readdirSync, writeFileSync, mkdtempSync, rmSync, existsSync } from 'node:fs'
+import { execFile } from 'node:child_process'
 import { createServer, type Server } from 'node:http'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createTorrent, parseTorrent, type BtEngine, type Torrent } from '@lodestone/engine'
 import { NodeFileSystem, NodeHasher } from '@lodestone/engine/adapters/node'
 import { createNodeEngine } from '@lodestone/engine/presets/node'
-import { runCli, tempTree, payload, expectOneErrorLine, spawnCli, parseJsonLines, type CliProcess } from '../../helpers.js'
+import { CLI_BIN, runCli, tempTree, payload, expectOneErrorLine, spawnCli, parseJsonLines, type CliProcess } from '../../helpers.js'
 
 const FILES: Record<string, Uint8Array> = {
   'share/a.bin': payload(700_000, 1),
@@ -248,6 +249,25 @@ describe('lodestone download', { timeout: 60_000 }, () => {
     }
     expect(existsSync(join(dir, 'share'))).toBe(false)
   }, 60_000) // 17 CLI processes
+
+  it('on a terminal: a status line redrawn in place and a completion line (run under script(1) for a pty)', async () => {
+    const dir = outDir()
+    const command = [process.execPath, CLI_BIN, 'download', torrentPath, '-o', dir, '--peer', `127.0.0.1:${seederPort}`, ...LOOPBACK, '--exit-on-complete', '--no-state', '--max-down', '1M']
+      .map((a) => `'${a.replaceAll("'", "'\\''")}'`).join(' ')
+    const out = await new Promise<{ code: number, stdout: string }>((resolve, reject) => {
+      execFile('script', ['-qec', command, '/dev/null'], { timeout: 45_000 }, (err, stdout) => {
+        const code = err === null ? 0 : typeof err.code === 'number' ? err.code : null
+        if (code === null) reject(err ?? new Error('script failed'))
+        else resolve({ code, stdout })
+      })
+    })
+    expect(out.code).toBe(0)
+    expectSameFiles(dir)
+    expect(out.stdout).toMatch(/^downloading "share" \(.*\) to /)
+    expect(out.stdout).toMatch(/\r\u001b\[K +\d+\.\d% (downloading|hashing|starting) +down /)
+    expect(out.stdout).toMatch(/\r\u001b\[Kcompleted "share": .* verified/)
+    expect(out.stdout).not.toContain('{"type"')
+  })
 
   it('lists exit codes in --help', async () => {
     const run = await runCli(['download', '--help'])

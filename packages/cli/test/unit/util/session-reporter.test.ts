@@ -32,7 +32,8 @@ describe('session output', () => {
     expect(formatEta(3725)).toBe('1:02:05')
     expect(statsEvent(stats()).etaSec).toBe(30)
     expect(statsEvent(stats({ downloadRateBytesPerSec: 0 })).etaSec).toBeNull()
-    expect(formatStatus(stats())).toBe(' 25.0%  976.56 KiB / 3.81 MiB  down 97.66 KiB/s  up 0 B/s  peers 3 (1 seed)  eta 0:30  [downloading]')
+    expect(formatStatus(stats())).toBe(' 25.0% downloading  down 97.66 KiB/s  up 0 B/s  peers 3 (1 seed)  eta 0:30  976.56 KiB of 3.81 MiB')
+    expect(formatStatus(stats({ progress: 1, state: 'seeding', seeds: 0 }))).not.toContain('eta')
   })
 
   it('JSON: one object per line with type and time; stats every fourth tick and at the end', () => {
