@@ -45,7 +45,7 @@ import { Torrent } from './torrent.js'
 import { encodeTorrentFile, type ProgressRecord, type TorrentResumeHint } from './resume-data.js'
 import { SessionPersistence, resumeHintFor } from './session-persistence.js'
 import { TypedEmitter } from './typed-emitter.js'
-import { selectOnlyPriorities } from './file-priorities.js'
+import { expandFileIndexRanges, selectOnlyPriorities } from './file-priorities.js'
 import { moveTorrentStorage, recoverStorageMove } from './move-storage.js'
 import { QueueManager } from './queue-manager.js'
 
@@ -263,6 +263,11 @@ export class BtEngine extends TypedEmitter<BtEngineEvents> {
         this.emit('peer-blocked', { address, direction, torrentId: t.id, reason: 'ip-filter' })
       }
     }
+    for (const swarm of this.metadataDownloads) {
+      for (const { address, direction } of swarm.closePeersWhere((host) => !filter.isAllowed(host), 'blocked by the IP filter')) {
+        this.emit('peer-blocked', { address, direction, reason: 'ip-filter' })
+      }
+    }
   }
 
   /** The bound listening port, or null before `listen()` (or when listening is disabled). */
@@ -336,7 +341,13 @@ export class BtEngine extends TypedEmitter<BtEngineEvents> {
     await this.listen()
     this.checkOpen()
     if (this.torrentMap.has(id)) throw new LodestoneError('TORRENT_DUPLICATE', { infoHash: id })
-    const torrent = new Torrent({
+    const torrent: Torrent = new Torrent({
+      admit: (kind) => this.queue.admit(torrent, kind),
+      moveStorage: async (target, moveOptions) => {
+        const storage = this.storages.get(id)
+        if (storage === undefined) throw new LodestoneError('ARGUMENT_INVALID', { name: 'moveStorage', reason: 'the metadata is not known yet' })
+        torrent.storageMoved(await moveTorrentStorage({ storageRoots: this.storageRoots, storage, torrentId: id }, target, moveOptions))
+      },
       clock: this.deps.clock,
       random: this.random,
       hasher: this.deps.hasher,
@@ -355,7 +366,13 @@ export class BtEngine extends TypedEmitter<BtEngineEvents> {
     }, { magnet, metadataFetcher: this.settingsValue.metadata, settings: () => this.settingsValue, overrides })
     for (const peer of options.peers ?? []) torrent.addPeer(peer, options.peerSource ?? 'manual')
     torrent.on('error', ({ error }) => { this.emit('error', { torrentId: id, error }) })
+    this.queue.add(torrent)
     torrent.once('metadata', ({ meta }) => {
+      // BEP 53 `so=` (or the caller's selection) once the file list is known.
+      const select = options.filePriorities ?? (options.selectOnly !== undefined
+        ? selectOnlyPriorities(meta.files.length, options.selectOnly)
+        : magnet.selectOnly !== undefined ? selectOnlyPriorities(meta.files.length, expandFileIndexRanges(magnet.selectOnly, meta.files.length)) : undefined)
+      if (select !== undefined) torrent.setFilePriorities(select).catch((error: unknown) => { this.emit('warning', { error }) })
       // A hybrid torrent fetched through a v1-only magnet also answers to its truncated v2 hash now.
       for (const hash of torrent.handshakeHashes()) {
         if (this.torrentMap.get(id) === torrent) this.router.register(hash, (socket, header, ticket) => { torrent.acceptIncoming(socket, header, ticket) })

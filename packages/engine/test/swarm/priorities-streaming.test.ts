@@ -9,6 +9,8 @@ import { resolveSettings, testingSettings } from '../../src/core/engine-settings
 import { seededRandom } from '../../src/interfaces/random.js'
 import type { IFileSystem } from '../../src/interfaces/filesystem.js'
 import { createTorrent } from '../../src/metainfo/create-torrent.js'
+import { buildMagnet } from '../../src/metainfo/magnet.js'
+import { parseTorrent } from '../../src/metainfo/parse-torrent.js'
 import { StorageRootManager } from '../../src/storage/storage-root-manager.js'
 import { PART_FILE_DIRECTORY } from '../../src/storage/torrent-content-storage.js'
 import type { Torrent } from '../../src/core/torrent.js'
@@ -87,6 +89,21 @@ describe('swarm: file priorities', () => {
     expect(Buffer.compare(await readFile(leech.fs, 'set/b.bin'), payload(70_000, 2))).toBe(0)
     await world.close()
     expect(world.leaks()).toEqual({ sockets: 0, timers: 0, fileHandles: 0 })
+  })
+
+  it('a magnet\'s so= (BEP 53) selects the files once the metadata is known', async () => {
+    const world = new SwarmWorld(59)
+    const { torrent } = await seedMultiFile(world)
+    const meta = await parseTorrent(torrent)
+    const leech = world.addNode('10.0.0.2')
+    const magnet = buildMagnet({ infoHashV1: meta.infoHashV1, peers: [{ host: '10.0.0.1', port: 6881 }], selectOnly: [{ first: 2, last: 2 }] })
+    const t = await leech.engine.addTorrent(magnet)
+    expect(await world.clock.runUntil(() => t.state === 'seeding', 120_000)).toBe(true)
+    expect(t.files.map((f) => f.priority)).toEqual([0, 0, 4])
+    expect(Buffer.compare(await readFile(leech.fs, 'set/c.bin'), payload(130_000, 3))).toBe(0)
+    expect(await leech.fs.exists('set/a.bin')).toBe(false)
+    expect(await leech.fs.exists('set/b.bin')).toBe(false)
+    await world.close()
   })
 
   it('skipping every remaining file finishes the torrent at once (completed, seeding)', async () => {
