@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import type { PeerBlockedEvent } from '../../src/core/connection-manager.js'
 import { IpFilter } from '../../src/core/ip-filter.js'
+import { buildMagnet } from '../../src/metainfo/magnet.js'
 import { SwarmWorld, makeTorrent, payload, writeFile } from './swarm-world.js'
 
 const PIECE = 32_768
@@ -78,6 +79,29 @@ describe('IP filter in the engine', () => {
     expect(t.stats().downloadedBytes).toBe(before)
     expect(t.state).toBe('downloading')
     expect(seed.engine.ipFilter?.isAllowed('10.0.0.2')).toBe(false)
+    await world.close()
+    expect(world.leaks()).toEqual({ sockets: 0, timers: 0, fileHandles: 0 })
+  })
+})
+
+describe('IP filter in the metadata phase (magnets)', () => {
+  it('setIpFilter drops a now-denied peer of a torrent still fetching its metadata', async () => {
+    const world = new SwarmWorld(34)
+    const infoHashV1 = new Uint8Array(20).fill(0xab)
+    // Both nodes only have the magnet: they connect and stay in the metadata phase.
+    const a = world.addNode('10.0.0.1')
+    const b = world.addNode('10.0.0.2')
+    const ta = await a.engine.addTorrent(buildMagnet({ infoHashV1 }))
+    const tb = await b.engine.addTorrent(buildMagnet({ infoHashV1, peers: [{ host: '10.0.0.1', port: 6881 }] }))
+    const connected = (): boolean => a.engine.stats().listen.accepted > 0 && a.engine.stats().connections.connections > 0 && b.engine.stats().connections.connections > 0
+    expect(await world.clock.runUntil(connected, 10_000)).toBe(true)
+    expect(ta.state).toBe('metadata')
+    expect(tb.state).toBe('metadata')
+    const blocked: PeerBlockedEvent[] = []
+    b.engine.on('peer-blocked', (e) => blocked.push(e))
+    b.engine.setIpFilter(new IpFilter().addRule('10.0.0.1', 'deny'))
+    expect(blocked[0]).toMatchObject({ address: '10.0.0.1:6881', direction: 'outgoing', reason: 'ip-filter' })
+    expect(await world.clock.runUntil(() => b.engine.stats().connections.connections === 0, 5_000)).toBe(true)
     await world.close()
     expect(world.leaks()).toEqual({ sockets: 0, timers: 0, fileHandles: 0 })
   })
