@@ -272,6 +272,17 @@ export class AlertQueue {
     add('metadata', 'status', () => 'metadata received')
     add<{ reason: string }>('seed-limit-reached', 'status', (p) => `seed ${p.reason} limit reached`)
     add<{ token: string }>('storage-moved', 'storage', (p) => `storage moved to ${p.token}`)
+    offs.push(on('tracker-updated', ({ tracker: t }: { tracker: TrackerStatusLike }) => {
+      // One alert per finished announce (libtorrent's tracker_reply / tracker_error / tracker_warning).
+      if (t.updating || !this.wants('tracker')) return
+      const type = t.lastError !== null ? 'tracker-error' : t.warning !== null ? 'tracker-warning' : 'tracker-reply'
+      const message = t.lastError !== null
+        ? `tracker ${t.url} failed (${t.consecutiveFailures} in a row): ${describeError(t.lastError)}`
+        : t.warning !== null
+          ? `tracker ${t.url} warns: ${t.warning}`
+          : `tracker ${t.url} answered with ${t.lastPeerCount ?? 0} peers`
+      this.post({ type, category: 'tracker', message: `${name()}: ${message}`, torrentId: id, data: t })
+    }))
     return () => { for (const off of offs) off() }
   }
 
@@ -305,6 +316,16 @@ export class AlertQueue {
 /** What `watchEngine` needs of an engine. */
 export interface EngineLike extends Source {
   readonly torrents: readonly TorrentLike[]
+}
+
+/** The parts of a tracker status the alerts read. */
+interface TrackerStatusLike {
+  url: string
+  updating: boolean
+  lastError: unknown
+  warning: string | null
+  lastPeerCount: number | null
+  consecutiveFailures: number
 }
 
 /** What `watchTorrent` needs of a torrent. */

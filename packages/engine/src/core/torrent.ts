@@ -209,6 +209,8 @@ export interface TorrentEvents {
   'seed-limit-reached': { reason: 'ratio' | 'time', ratio: number, seedingTimeSec: number }
   /** `moveStorage` finished: the files are in the root `token` now. */
   'storage-moved': { token: string }
+  /** A tracker's status changed (an announce started, answered or failed). */
+  'tracker-updated': { tracker: TrackerStatus }
 }
 
 export interface TorrentDeps {
@@ -1248,6 +1250,7 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
       }
     })
     tracker.on('warning', ({ error }) => { this.emit('warning', { error }) })
+    tracker.on('status-changed', ({ tracker: status }) => { this.emit('tracker-updated', { tracker: status }) })
     this.tracker = tracker
     tracker.start()
   }

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import { ALERT_CATEGORY_BITS, AlertQueue, alertCategoryMask, categoryOfError, defaultAlertSettings } from '../../../src/core/alerts.js'
 import type { EngineStatsEvent } from '../../../src/core/bt-engine.js'
+import { TypedEmitter } from '../../../src/core/typed-emitter.js'
 import { LodestoneError } from '../../../src/errors.js'
 import { SwarmWorld, makeTorrent, payload, writeFile } from '../../swarm/swarm-world.js'
 
@@ -76,6 +77,30 @@ describe('AlertQueue', () => {
     q.close()
     await ended
     expect(got).toHaveLength(3)
+  })
+
+  it('turns tracker status changes into one reply / warning / error alert per finished announce', () => {
+    class FakeTorrent extends TypedEmitter<{ 'tracker-updated': { tracker: Record<string, unknown> } }> {
+      readonly id = 'ab'.repeat(20)
+      readonly name = 'fake'
+      update (tracker: Record<string, unknown>): void { this.emit('tracker-updated', { tracker }) }
+    }
+    const q = new AlertQueue({ clock }, defaultAlertSettings)
+    const t = new FakeTorrent()
+    const off = q.watchTorrent(t)
+    const base = { url: 'http://t/announce', updating: false, lastError: null, warning: null, lastPeerCount: 7, consecutiveFailures: 0 }
+    t.update({ ...base, updating: true })
+    t.update(base)
+    t.update({ ...base, warning: 'slow down' })
+    t.update({ ...base, lastError: new LodestoneError('TRACKER_TIMEOUT', { url: 'http://t/announce', timeoutMs: 1 }, { message: 'timed out' }), consecutiveFailures: 2 })
+    const alerts = q.popAlerts()
+    expect(alerts.map((a) => a.type)).toEqual(['tracker-reply', 'tracker-warning', 'tracker-error'])
+    expect(alerts.every((a) => a.category === 'tracker' && a.torrentId === t.id)).toBe(true)
+    expect(alerts[0]!.message).toBe('fake: tracker http://t/announce answered with 7 peers')
+    expect(alerts[2]!.message).toContain('failed (2 in a row): timed out')
+    off()
+    t.update(base)
+    expect(q.size).toBe(0)
   })
 
   it('classifies errors by code', () => {
