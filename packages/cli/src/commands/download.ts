@@ -23,7 +23,7 @@ interface DownloadFlags {
   output?: string
   peer?: string[]
   port: number
-  host: string
+  host?: string
   exitOnComplete?: boolean
   json?: boolean
   verbose?: boolean
@@ -53,7 +53,7 @@ export function registerDownload (program: Command, ctx: CliContext): void {
     .option('-o, --output <dir>', 'directory to download into (with --metadata-only: the .torrent file to write)', '.')
     .option('--peer <host:port>', 'connect to this peer (repeatable)', collectPeer)
     .option('--port <n>', 'port to listen on for peers (0: any free port)', parsePort, 6881)
-    .option('--host <addr>', 'address to listen on (default: all interfaces)', '')
+    .option('--host <addr>', 'address to listen on (default: all interfaces)')
     .option('--exit-on-complete', 'exit as soon as the download is complete and verified')
     .option('--json', 'print JSON lines (events, and stats once a second) instead of a progress display')
     .option('--verbose', 'show peer events and warnings; engine debug log on stderr')
@@ -89,7 +89,7 @@ export function registerDownload (program: Command, ctx: CliContext): void {
         dir: flags.output ?? '.',
         peers: flags.peer ?? [],
         port: flags.port,
-        host: flags.host,
+        host: flags.host ?? '',
         json: flags.json === true,
         verbose: flags.verbose === true,
         exitOnComplete: flags.exitOnComplete === true,
@@ -121,7 +121,7 @@ async function fetchMetadataOnly (ctx: CliContext, input: string, flags: Downloa
   if (source.kind !== 'magnet') throw usageError('--metadata-only needs a magnet link')
   const output = resolve(flags.output)
   const [{ createNodeEngine }, { bencodeDecode, hasCode }] = await Promise.all([import('@lodestone/engine/presets/node'), import('@lodestone/engine')])
-  const engine = createNodeEngine({ downloadPath: dirname(output), port: flags.port, host: flags.host, settings, logLevel: 'off' })
+  const engine = createNodeEngine({ downloadPath: dirname(output), port: flags.port, host: flags.host ?? '', settings, logLevel: 'off' })
   const controller = new AbortController()
   const onSignal = (): void => { controller.abort() }
   process.once('SIGINT', onSignal)

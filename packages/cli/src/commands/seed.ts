@@ -14,7 +14,7 @@ interface SeedFlags {
   dir: string
   peer?: string[]
   port: number
-  host: string
+  host?: string
   json?: boolean
   verbose?: boolean
   maxUp?: number
@@ -34,7 +34,7 @@ export function registerSeed (program: Command, ctx: CliContext): void {
     .requiredOption('-d, --dir <dir>', 'directory holding the data (the torrent\'s file or directory is inside it)')
     .option('--peer <host:port>', 'connect to this peer (repeatable)', collectPeer)
     .option('--port <n>', 'port to listen on for peers (0: any free port)', parsePort, 6881)
-    .option('--host <addr>', 'address to listen on (default: all interfaces)', '')
+    .option('--host <addr>', 'address to listen on (default: all interfaces)')
     .option('--json', 'print JSON lines (events, and stats once a second) instead of a progress display')
     .option('--verbose', 'show peer events and warnings; engine debug log on stderr')
     .option('--max-up <rate>', 'upload rate limit, e.g. 500k, 1M, 2MiB/s (0: unlimited)', parseRate)
@@ -48,7 +48,7 @@ export function registerSeed (program: Command, ctx: CliContext): void {
         dir: flags.dir,
         peers: flags.peer ?? [],
         port: flags.port,
-        host: flags.host,
+        host: flags.host ?? '',
         json: flags.json === true,
         verbose: flags.verbose === true,
         exitOnComplete: false,
