@@ -107,6 +107,27 @@ describe('swarm: magnet link (BEP 9)', () => {
     expect(world.leaks()).toEqual({ sockets: 0, timers: 0, fileHandles: 0 })
   })
 
+  it('downloadMetadata stops with ABORTED when its signal fires, and with CLOSED when the engine closes', async () => {
+    const world = new SwarmWorld(25)
+    const node = world.addNode('10.0.0.5')
+    const magnet = buildMagnet({ infoHashV1: new Uint8Array(20).fill(9), peers: [{ host: '10.0.0.9', port: 6881 }] })
+    const controller = new AbortController()
+    let aborted: unknown = null
+    const first = node.engine.downloadMetadata(magnet, { signal: controller.signal }).catch((e: unknown) => { aborted = e })
+    await world.clock.advanceAsync(1_000)
+    controller.abort()
+    await world.clock.runUntil(() => aborted !== null, 5_000)
+    await first
+    expect(aborted).toMatchObject({ code: 'ABORTED' })
+    let closed: unknown = null
+    const second = node.engine.downloadMetadata(magnet).catch((e: unknown) => { closed = e })
+    await world.clock.advanceAsync(1_000)
+    await world.close()
+    await second
+    expect(closed).toMatchObject({ code: 'CLOSED' })
+    expect(world.leaks()).toEqual({ sockets: 0, timers: 0, fileHandles: 0 })
+  })
+
   it('downloadMetadata times out with METADATA_TIMEOUT when no peer has it', async () => {
     const world = new SwarmWorld(23)
     const node = world.addNode('10.0.0.4')
