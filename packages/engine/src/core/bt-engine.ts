@@ -114,6 +114,8 @@ export interface BtEngineEvents {
   'warning': { error: unknown }
   /** A torrent hit a fatal error (it is in state `error`). */
   'error': { torrentId: string, error: LodestoneError }
+  /** A torrent reached its seed ratio or time limit and was paused (see the torrent's event). */
+  'seed-limit-reached': { torrentId: string, reason: 'ratio' | 'time', ratio: number, seedingTimeSec: number }
   /** The IP filter refused a peer: a candidate not dialled, an incoming connection closed, or a connected peer dropped by `setIpFilter`. */
   'peer-blocked': PeerBlockedEvent
   /** Every second while the engine has torrents (seed 000's StatsUpdate): each torrent's stats. */
@@ -366,6 +368,7 @@ export class BtEngine extends TypedEmitter<BtEngineEvents> {
     }, { magnet, metadataFetcher: this.settingsValue.metadata, settings: () => this.settingsValue, overrides })
     for (const peer of options.peers ?? []) torrent.addPeer(peer, options.peerSource ?? 'manual')
     torrent.on('error', ({ error }) => { this.emit('error', { torrentId: id, error }) })
+    torrent.on('seed-limit-reached', (e) => { this.emit('seed-limit-reached', { torrentId: id, ...e }) })
     this.queue.add(torrent)
     torrent.once('metadata', ({ meta }) => {
       // BEP 53 `so=` (or the caller's selection) once the file list is known.
@@ -494,6 +497,7 @@ export class BtEngine extends TypedEmitter<BtEngineEvents> {
     this.queue.add(torrent)
     for (const peer of options.peers ?? []) torrent.addPeer(peer, options.peerSource ?? 'manual')
     torrent.on('error', ({ error }) => { this.emit('error', { torrentId: id, error }) })
+    torrent.on('seed-limit-reached', (e) => { this.emit('seed-limit-reached', { torrentId: id, ...e }) })
     this.torrentMap.set(id, torrent)
     this.statsTask ??= this.scheduler.every(STATS_INTERVAL_MS, () => { this.emitStats() })
     this.storages.set(id, storage)

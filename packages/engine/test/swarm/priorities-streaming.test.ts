@@ -243,6 +243,8 @@ describe('swarm: queueing and seed limits', () => {
     const s = await seed.engine.addTorrent(torrentBytes, { settings: { seedRatioLimit: 1 } })
     const reached: Array<{ reason: string, ratio: number }> = []
     s.on('seed-limit-reached', (e) => reached.push(e))
+    const engineEvents: string[] = []
+    seed.engine.on('seed-limit-reached', ({ torrentId, reason }) => engineEvents.push(`${torrentId}:${reason}`))
     await world.clock.runUntil(() => s.state === 'seeding', 10_000)
     await world.clock.advanceAsync(5_000)
     expect(s.state).toBe('seeding') // nothing uploaded yet: ratio 0
@@ -253,6 +255,7 @@ describe('swarm: queueing and seed limits', () => {
     expect(reached).toHaveLength(1)
     expect(reached[0]!.reason).toBe('ratio')
     expect(reached[0]!.ratio).toBeGreaterThanOrEqual(1)
+    expect(engineEvents).toEqual([`${s.id}:ratio`])
 
     // Time limit from the engine's settings: the leecher (now a seed) stops after 30 s of seeding.
     const timed: string[] = []
