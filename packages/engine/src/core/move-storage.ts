@@ -58,18 +58,18 @@ export interface MoveStorageDeps {
  */
 export async function moveTorrentStorage (deps: MoveStorageDeps, target: string, options: { signal?: AbortSignal } = {}): Promise<string> {
   const { storageRoots: roots, storage, torrentId } = deps
-  const from = roots.getRootForTorrent(torrentId)
-  if (from === null) throw new LodestoneError('STORAGE_NO_ROOT', { torrentId })
   const to = resolveTarget(roots, target)
-  if (to.token === from.token) return to.token
   const toFs = roots.getFileSystem(to.token)
+  // Suspending first also serializes concurrent moves: each sees where the previous one left the files.
   const release = await storage.suspendIo()
   let copied: string[] = []
   const fromFs = storage.fileSystem
+  const from = roots.getRootForTorrent(torrentId)
   // One filesystem object, or one directory under two tokens: the files are there already.
-  const samePlace = fromFs === toFs || from.path === to.path
+  const samePlace = from === null || from.token === to.token || fromFs === toFs || from.path === to.path
   try {
     if (options.signal?.aborted === true) throw new LodestoneError('ABORTED', { operation: 'moveStorage' })
+    if (from === null) throw new LodestoneError('STORAGE_NO_ROOT', { torrentId })
     if (!samePlace) {
       const paths = storage.storedPaths()
       const marker: MoveMarker = { version: 1, torrentId, from, to, phase: 'copying', paths }
