@@ -182,10 +182,12 @@ describe('crash-resume against libtorrent', () => {
     const config = { presetPath: PRESET, torrentPath, downloadDir, stateDir, seederPort, bitfieldSaveDelayMs: 200 }
 
     const restoredCounts: number[] = []
+    const rechecked: boolean[] = []
     const badPieces: number[] = []
     const checkRestored = (msg: ChildMessage): void => {
       const list = msg.pieces ?? []
       restoredCounts.push(list.length)
+      rechecked.push(msg.states?.includes('hashing') ?? false)
       for (const p of list) {
         const digest = createHash('sha1').update(pieceOnDisk(downloadDir, p)).digest('hex')
         if (digest !== pieceHashes[p]) badPieces.push(p)
@@ -234,6 +236,6 @@ describe('crash-resume against libtorrent', () => {
     expect(badPieces).toEqual([])
     // Restarts did carry progress over (the first run starts from nothing).
     expect(restoredCounts.slice(1).some((n) => n > 0)).toBe(true)
-    console.log(`crash-resume: restored piece counts per run ${restoredCounts.join(', ')} of ${pieceCount}`)
+    console.log(`crash-resume: restored piece counts per run ${restoredCounts.join(', ')} of ${pieceCount}; re-checked changed files: ${rechecked.join(', ')}`)
   })
 })
