@@ -3,7 +3,8 @@
  * in resume-data.ts) and turns stored data back into torrents on restart.
  *
  * When is the bitfield saved:
- * - `bitfieldSaveDelayMs` after a piece verifies (one save per batch of pieces, not one per piece);
+ * - `bitfieldSaveDelayMs` after a piece verifies or a check of existing data ends (one save per
+ *   batch of pieces, not one per piece);
  * - at once when the torrent pauses, stops, fails (a full disk) or completes, and when the engine closes;
  * - every `saveIntervalMs` for torrents whose stats or peers changed;
  * - on `engine.saveState()`.
@@ -155,6 +156,8 @@ export class SessionPersistence {
       void this.requestSave(t)
     }))
     t.offs.push(torrent.on('state-changed', ({ to }) => { this.stateChanged(t, to) }))
+    // A check marks pieces without 'piece-verified': save its result before a crash can cost it.
+    t.offs.push(torrent.on('checked', () => { this.pieceVerified(t) }))
     this.updateInterval()
     try {
       if (options.torrentFile !== undefined) await this.deps.store.set(t.keys.metadata, options.torrentFile)
