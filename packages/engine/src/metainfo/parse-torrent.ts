@@ -365,13 +365,17 @@ function parseInfoDict (info: BencodeDict, limits: MetainfoLimits): InfoParse {
 
 /**
  * Reads `piece layers` and checks that every file larger than one piece has a layer of the right
- * size that hashes up to its `pieces root`.
+ * size that hashes up to its `pieces root`. A hybrid may leave them out altogether.
  */
 async function readPieceLayers (top: BencodeDict, parsed: InfoParse, hasher: IHasher): Promise<Map<string, Uint8Array>> {
   const layers = new Map<string, Uint8Array>()
   const needed = parsed.files.filter((f) => f.piecesRoot !== undefined && f.lengthBytes > parsed.pieceLengthBytes)
   if (needed.length === 0) return layers
   const raw = top.get('piece layers')
+  // A hybrid's v1 hashes verify every piece on their own, so a hybrid saved from metadata fetched
+  // with BEP 9 (which carries no layers) stays usable; its v2 layers are then `layer-unknown`.
+  // A pure v2 torrent without them could verify nothing and is refused.
+  if (raw === undefined && parsed.pieceHashesV1 !== null) return layers
   if (!isBencodeDict(raw)) throw inconsistent('piece layers', raw === undefined ? 'missing, but files larger than a piece need them' : `expected a dictionary, got ${typeName(raw)}`)
   // Sizes first (synchronously), hashes after: a throw must not leave hash checks unobserved.
   const toCheck: Array<{ root: Uint8Array, layer: Uint8Array, field: string, path: string }> = []

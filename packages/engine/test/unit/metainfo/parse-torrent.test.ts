@@ -15,7 +15,7 @@ describe('parseTorrent on libtorrent-made torrents', () => {
       expect(meta.version).toBe(version)
       expect(meta.infoHashV1 === null ? null : hex(meta.infoHashV1)).toBe(want.v1)
       expect(meta.infoHashV2 === null ? null : hex(meta.infoHashV2)).toBe(want.v2)
-      expect(meta.id).toBe(want.v1 ?? want.v2!.slice(0, 40))
+      expect(meta.id).toBe(want.v1 ?? want.v2.slice(0, 40))
       expect(hex(meta.infoHash)).toBe(meta.id)
       expect(meta.pieceCount).toBe(want.pieces)
       expect(meta.pieceLengthBytes).toBe(65536)
@@ -55,6 +55,16 @@ describe('parseTorrent on libtorrent-made torrents', () => {
       if (version !== 'v1') expect(meta.pieceLayers.size).toBe(2)
     })
   }
+
+  it('a hybrid without piece layers (saved from BEP 9 metadata) loads; its v1 hashes still cover every piece', async () => {
+    const top = bencodeDecode(fixture('lt-hybrid.torrent')) as BencodeDict
+    top.delete('piece layers')
+    const meta = await parseTorrent(bencodeEncode(top))
+    expect(meta.version).toBe('hybrid')
+    expect(hex(meta.infoHashV1!)).toBe(expected.torrents.hybrid.v1)
+    expect(meta.pieceLayers.size).toBe(0)
+    expect(meta.pieceHashesV1!.length).toBe(meta.pieceCount * 20)
+  })
 
   it('pure v2 gets synthetic padding entries between files, none after the last', async () => {
     const meta = await parseTorrent(fixture('lt-v2.torrent'))
@@ -124,7 +134,7 @@ describe('parseTorrent fields', () => {
   })
 
   it('announce-list replaces announce (BEP 12); empty tiers and junk are dropped', async () => {
-    const meta = await parseTorrent(v1Torrent({ extra: { 'announce-list': [['http://a/1', 'udp://b:1'], [], [1 as never], ['http://c/']] } }))
+    const meta = await parseTorrent(v1Torrent({ extra: { 'announce-list': [['http://a/1', 'udp://b:1'], [], [1], ['http://c/']] } }))
     expect(meta.announce).toEqual([['http://a/1', 'udp://b:1'], ['http://c/']])
     const lone = await parseTorrent(v1Torrent({ extra: { 'announce-list': [] } }))
     expect(lone.announce).toEqual([['http://127.0.0.1:1/announce']])
@@ -180,7 +190,7 @@ describe('parseTorrent fields', () => {
     expect(top.has('announce')).toBe(true)
     // An info dict with unsorted keys keeps its own hash (not the canonical re-encoding's).
     const rawInfo = enc('d4:name1:x6:lengthi5e12:piece lengthi16384e6:pieces20:AAAAAAAAAAAAAAAAAAAAe')
-    const sortedInfo = bencodeEncode(bencodeDecode(rawInfo, { strictKeyOrder: false }) as BencodeDict)
+    const sortedInfo = bencodeEncode(bencodeDecode(rawInfo, { strictKeyOrder: false }))
     expect(hex(sortedInfo)).not.toBe(hex(rawInfo))
     const meta3 = await parseTorrent(new Uint8Array(Buffer.concat([enc('d4:info'), rawInfo, enc('e')])))
     expect(hex(meta3.infoHash)).toBe(hex(sha1(rawInfo)))
