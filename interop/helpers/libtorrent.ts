@@ -44,10 +44,10 @@ def hex_v2(ih):
 
 /** Runs `body` after {@link LIBTORRENT_PRELUDE}; the body calls `emit(value)` once at the end. */
 export async function runLibtorrent<T = unknown> (body: string, options: RunPythonOptions = {}): Promise<T> {
-  return await runPythonJson<T>(`${LIBTORRENT_PRELUDE}\n${body}`, options)
+  return runPythonJson<T>(`${LIBTORRENT_PRELUDE}\n${body}`, options)
 }
 
 /** libtorrent's version string; rejects (so the test fails) when the binding is missing. */
 export async function libtorrentVersion (): Promise<string> {
-  return await runLibtorrent<string>('emit(lt.__version__)', { timeoutMs: 20_000 })
+  return runLibtorrent<string>('emit(lt.__version__)', { timeoutMs: 20_000 })
 }

@@ -42,7 +42,7 @@ function tail (text: string, lines = 20): string {
  */
 export async function runPythonJson<T = unknown> (script: string, options: RunPythonOptions = {}): Promise<T> {
   const timeoutMs = options.timeoutMs ?? 60_000
-  return await new Promise<T>((resolve, reject) => {
+  return new Promise<T>((resolve, reject) => {
     const child = spawn(SYSTEM_PYTHON, ['-c', script, ...(options.args ?? [])], {
       cwd: options.cwd,
       env: { ...process.env, PYTHONUNBUFFERED: '1', PYTHONIOENCODING: 'utf-8', ...options.env },

@@ -80,17 +80,17 @@ export class CorruptingFileSystem implements IFileSystem {
         if (this.corrupt) for (let i = 0; i < n; i += 97) buffer[i] = (buffer[i]! ^ 0x5a) & 0xff
         return n
       },
-      write: async (b, p) => await h.write(b, p),
+      write: async (b, p) => h.write(b, p),
       truncate: async (l) => { await h.truncate(l) },
       sync: async () => { await h.sync() },
       close: async () => { await h.close() }
     }
   }
 
-  async stat (path: string): Promise<IFileStat> { return await this.inner.stat(path) }
-  async exists (path: string): Promise<boolean> { return await this.inner.exists(path) }
+  async stat (path: string): Promise<IFileStat> { return this.inner.stat(path) }
+  async exists (path: string): Promise<boolean> { return this.inner.exists(path) }
   async mkdir (path: string, o?: { recursive?: boolean }): Promise<void> { await this.inner.mkdir(path, o) }
-  async readdir (path: string): Promise<string[]> { return await this.inner.readdir(path) }
+  async readdir (path: string): Promise<string[]> { return this.inner.readdir(path) }
   async unlink (path: string): Promise<void> { await this.inner.unlink(path) }
   async rmdir (path: string, o?: { recursive?: boolean }): Promise<void> { await this.inner.rmdir(path, o) }
   async rename (a: string, b: string): Promise<void> { await this.inner.rename(a, b) }

@@ -34,7 +34,7 @@ function run (input: Uint8Array, cuts: number[], magnet: boolean, fast: boolean)
   const socket = new FakeSocket()
   const peer = new PeerConnection({ socket, clock }, resolvePeerSettings({ enableFastExtension: fast }), {
     infoHash: INFO_HASH, localPeerId: LOCAL_ID, outgoing: true, ...(magnet ? {} : { pieceCount: 20 }),
-    readBlock: async ({ length }) => await Promise.resolve(new Uint8Array(length))
+    readBlock: async ({ length }) => Promise.resolve(new Uint8Array(length))
   })
   let closedWith: unknown = 'open'
   peer.on('closed', ({ reason }) => { closedWith = reason })

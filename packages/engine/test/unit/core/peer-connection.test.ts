@@ -437,7 +437,7 @@ describe('PeerConnection serving requests', () => {
       ...options,
       init: {
         ...options.init,
-        readBlock: async (r) => await new Promise<Uint8Array>((resolve, reject) => { reads.push({ ...r, resolve, reject }) })
+        readBlock: async (r) => new Promise<Uint8Array>((resolve, reject) => { reads.push({ ...r, resolve, reject }) })
       }
     })
     return { ...s, reads }

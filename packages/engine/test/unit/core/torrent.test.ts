@@ -158,7 +158,7 @@ class GatedHasher extends SyncHasher {
   private waiting: Array<() => void> = []
   override async digest (algorithm: HashAlgorithm, data: Uint8Array | readonly Uint8Array[]): Promise<Uint8Array> {
     if (!this.open) await new Promise<void>((resolve) => { this.waiting.push(resolve) })
-    return await super.digest(algorithm, data)
+    return super.digest(algorithm, data)
   }
 
   release (): void {

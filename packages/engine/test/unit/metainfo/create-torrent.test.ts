@@ -33,9 +33,9 @@ class MapFileSystem implements IFileSystem {
       read: async (buffer, position) => {
         const chunk = data.subarray(position, position + buffer.length)
         buffer.set(chunk)
-        return await Promise.resolve(chunk.length)
+        return Promise.resolve(chunk.length)
       },
-      write: async () => await Promise.reject(new Error('read only')),
+      write: async () => Promise.reject(new Error('read only')),
       truncate: async () => {},
       sync: async () => {},
       close: async () => {}
@@ -45,7 +45,7 @@ class MapFileSystem implements IFileSystem {
   async stat (path: string): Promise<IFileStat> {
     const data = this.files.get(path)
     if (data !== undefined) return { size: data.length, isFile: true, isDirectory: false, mtimeMs: 0 }
-    if (this.isDir(path)) return await Promise.resolve({ size: 0, isFile: false, isDirectory: true, mtimeMs: 0 })
+    if (this.isDir(path)) return Promise.resolve({ size: 0, isFile: false, isDirectory: true, mtimeMs: 0 })
     throw new LodestoneError('STORAGE_NOT_FOUND', { path })
   }
 
@@ -57,7 +57,7 @@ class MapFileSystem implements IFileSystem {
       if (k.startsWith(prefix) && k !== path) names.add(k.slice(prefix.length).split('/')[0]!)
     }
     // Deliberately reversed: creation must not depend on listing order.
-    return await Promise.resolve([...names].sort().reverse())
+    return Promise.resolve([...names].sort().reverse())
   }
 
   async mkdir (): Promise<void> {}
@@ -78,7 +78,7 @@ afterAll(async () => { await nodeHasher.close() })
 
 async function create (fs: IFileSystem, source: string, options: CreateTorrentOptions, hasher: IHasher = nodeHasher): Promise<Awaited<ReturnType<typeof createTorrent>>> {
   const deps: CreateTorrentDeps = { fs, hasher }
-  return await createTorrent(source, options, deps)
+  return createTorrent(source, options, deps)
 }
 
 function infoOf (torrent: Uint8Array): Map<string, unknown> {
@@ -264,7 +264,7 @@ describe('createTorrent', () => {
           let calls = 0
           const counting = Object.assign(Object.create(nodeHasher) as NodeHasher, bulk
             ? { hashFilePieces: async (...args: Parameters<NodeHasher['hashFilePieces']>) => { calls++; await nodeHasher.hashFilePieces(...args) } }
-            : { hashFilePieces: undefined, hashFilePiece: async (...args: Parameters<NodeHasher['hashFilePiece']>) => { calls++; return await nodeHasher.hashFilePiece(...args) } })
+            : { hashFilePieces: undefined, hashFilePiece: async (...args: Parameters<NodeHasher['hashFilePiece']>) => { calls++; return nodeHasher.hashFilePiece(...args) } })
           const progress: number[] = []
           const viaWorkers = await createTorrent('t', { kind, pieceLengthBytes: 16_384, onProgress: (h) => { progress.push(h) } }, { fs, hasher: counting, nativePath: (p) => join(dir, p) })
           expect(calls).toBeGreaterThan(0)
@@ -300,7 +300,7 @@ describe('createTorrent', () => {
     let maxInFlight = 0
     const hasher: IHasher = {
       concurrency: 1,
-      digest: async (a, d) => await nodeHasher.digest(a, d),
+      digest: async (a, d) => nodeHasher.digest(a, d),
       close: async () => {},
       ...{
         allocate: (n: number) => { allocations++; return new Uint8Array(n) },

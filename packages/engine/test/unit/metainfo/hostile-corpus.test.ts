@@ -12,7 +12,7 @@ async function refusal (bytes: Uint8Array, options?: ParseTorrentOptions): Promi
   try {
     await parseTorrent(bytes, options)
   } catch (err) {
-    if (isLodestoneError(err)) return { code: err.code, details: err.details as Record<string, unknown> }
+    if (isLodestoneError(err)) return { code: err.code, details: err.details }
     throw err
   }
   throw new Error('parsed a hostile torrent')

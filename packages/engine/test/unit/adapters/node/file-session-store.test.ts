@@ -8,7 +8,7 @@ import { runSessionStoreContract } from '../../../contracts/session-store.contra
 import { codeOf } from '../../../contracts/filesystem.contract.js'
 
 async function tempDir (): Promise<string> {
-  return await mkdtemp(join(tmpdir(), 'lodestone-session-'))
+  return mkdtemp(join(tmpdir(), 'lodestone-session-'))
 }
 
 runSessionStoreContract('FileSessionStore', async () => {

@@ -48,7 +48,7 @@ function plainHasher (): IHasher {
     concurrency: 1,
     async digest (algorithm, data) {
       const parts = data instanceof Uint8Array ? [data] : [...data]
-      return await Promise.resolve(new Uint8Array(Buffer.from(ref(algorithm, ...parts), 'hex')))
+      return Promise.resolve(new Uint8Array(Buffer.from(ref(algorithm, ...parts), 'hex')))
     },
     async close () {}
   }
@@ -138,7 +138,7 @@ describe('NodeHasher', () => {
       expect(hex(got.v2Root)).toBe(refMerkle(joined, 4))
       // Many at once, across both workers, reusing each worker's read buffer.
       const many = await Promise.all(Array.from({ length: 20 }, async (_, i) =>
-        await hasher.hashFilePiece([{ nativePath: join(dir, 'a'), offsetBytes: i * 1000, lengthBytes: 20_000 }], { sha1PadBytes: 0 })))
+        hasher.hashFilePiece([{ nativePath: join(dir, 'a'), offsetBytes: i * 1000, lengthBytes: 20_000 }], { sha1PadBytes: 0 })))
       many.forEach((r, i) => { expect(hex(r.sha1)).toBe(ref('sha1', a.subarray(i * 1000, i * 1000 + 20_000))) })
       await expect(hasher.hashFilePiece([{ nativePath: join(dir, 'missing'), offsetBytes: 0, lengthBytes: 1 }], { sha1PadBytes: 0 }))
         .rejects.toMatchObject({ code: 'STORAGE_NOT_FOUND', details: { path: join(dir, 'missing') } })
@@ -186,7 +186,7 @@ describe('NodeHasher', () => {
 
   it('keeps many jobs in flight and answers each correctly', async () => {
     const inputs = Array.from({ length: 64 }, (_, i) => pattern(20_000 + i * 997, i))
-    const got = await Promise.all(inputs.map(async (d, i) => await hasher.digest(i % 2 === 0 ? 'sha1' : 'sha256', d)))
+    const got = await Promise.all(inputs.map(async (d, i) => hasher.digest(i % 2 === 0 ? 'sha1' : 'sha256', d)))
     got.forEach((g, i) => { expect(hex(g)).toBe(ref(i % 2 === 0 ? 'sha1' : 'sha256', inputs[i]!)) })
   })
 

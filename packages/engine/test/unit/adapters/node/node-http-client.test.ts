@@ -140,7 +140,7 @@ describe('NodeHttpClient', () => {
         '-days', '1', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1'], { stdio: 'ignore' })
       const cert = readFileSync(join(dir, 'cert.pem'), 'utf8')
       const tls = createHttpsServer({ key: readFileSync(join(dir, 'key.pem')), cert }, (_req, res) => { res.end('secure') })
-      const port = await listen(tls as unknown as Server)
+      const port = await listen(tls)
       try {
         const trusting = new NodeHttpClient({ ca: cert })
         const res = await trusting.get(`https://127.0.0.1:${port}/`, opts)

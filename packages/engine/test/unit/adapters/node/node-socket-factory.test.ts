@@ -25,7 +25,7 @@ runSocketFactoryContract('NodeSocketFactory (127.0.0.1)', async () => {
     serverHost: '127.0.0.1',
     waitFor,
     idle: sleep,
-    run: async (promise) => await promise,
+    run: async (promise) => promise,
     cleanup: async () => {}
   }
 })
