@@ -9,8 +9,11 @@
 //       downloads from 127.0.0.1:<peer port> into <dir>, prints the result, exits.
 //
 // Result: {"event":"result","seconds","cpuSeconds","userSeconds","systemSeconds","peakRssKiB","bytes"},
-// peak RSS being VmHWM reset (clear_refs 5) when the measurement starts. Build first: npx tsc -b.
-import { readFileSync, writeFileSync } from 'node:fs'
+// peak RSS being VmHWM reset (clear_refs 5) when the measurement starts, and "threads": CPU
+// seconds per thread over the process's life ("main", and "node" for the rest: V8's GC and
+// compiler threads, hasher workers, libuv's pool; BENCH_THREADS_DETAIL=1 lists each thread).
+// Build first: npx tsc -b.
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { createInterface } from 'node:readline'
 
 // LODESTONE_DIST: another build of packages/engine/dist (A/B comparisons of a change).
@@ -20,6 +23,24 @@ const { createNodeEngine } = await import(`${dist}/presets/node.js`)
 const [mode, torrentPath, dir, peerPort] = process.argv.slice(2)
 
 function emit (value) { process.stdout.write(`${JSON.stringify(value)}\n`) }
+
+/** CPU seconds per thread name over the process's life (diagnostic: main thread vs hasher workers vs libuv pool). */
+function threadCpu () {
+  const out = {}
+  for (const tid of readdirSync('/proc/self/task')) {
+    try {
+      const stat = readFileSync(`/proc/self/task/${tid}/stat`, 'utf8')
+      const comm = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'))
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+      const seconds = (Number(fields[11]) + Number(fields[12])) / 100 // utime + stime, clock ticks
+      const name = tid === String(process.pid) ? 'main' : (process.env.BENCH_THREADS_DETAIL !== undefined ? `${comm}:${tid}` : comm)
+      out[name] = Number(((out[name] ?? 0) + seconds).toFixed(2))
+    } catch {
+      // the thread exited meanwhile
+    }
+  }
+  return out
+}
 
 function startMeter () {
   writeFileSync('/proc/self/clear_refs', '5')
@@ -38,7 +59,8 @@ function startMeter () {
       userSeconds,
       systemSeconds,
       peakRssKiB: hwm !== null ? Number(hwm[1]) : process.resourceUsage().maxRSS,
-      bytes
+      bytes,
+      threads: threadCpu()
     }
   }
 }
