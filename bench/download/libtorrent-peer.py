@@ -13,7 +13,10 @@
 #
 # Settings: lt.high_performance_seed() as the base for every libtorrent in the bench (seeder and
 # leecher alike), confined to loopback (INTEROP-NOTES.md), uTP off so both sides speak TCP.
-import json, resource, sys, time
+# Outgoing encryption stays libtorrent's default (try MSE first, as real libtorrent peers do);
+# LT_OUT_ENC=disabled makes leechers dial in plaintext (diagnostics). Leecher results also carry
+# firstByteSeconds: from the start of the measurement to the first payload byte.
+import json, os, resource, sys, time
 import libtorrent as lt
 
 
@@ -38,6 +41,8 @@ def session():
         'allow_multiple_connections_per_ip': True,
         'alert_mask': lt.alert.category_t.error_notification | lt.alert.category_t.status_notification,
     })
+    if os.environ.get('LT_OUT_ENC') == 'disabled':
+        settings['out_enc_policy'] = 2  # diagnostics: dial in plaintext (no MSE attempt first)
     return lt.session(settings)
 
 
@@ -102,14 +107,20 @@ def leech(torrent, directory, port):
     h = add(ses, torrent, directory, False)
     h.connect_peer(('127.0.0.1', port))
     total = h.torrent_file().total_size()
+    first_byte = None
     while True:
         ses.wait_for_alert(50)
         for alert in ses.pop_alerts():
             if isinstance(alert, lt.torrent_error_alert):
                 raise SystemExit('torrent error: ' + alert.message())
-        if h.status().is_seeding:
+        status = h.status()
+        if first_byte is None and status.total_payload_download > 0:
+            first_byte = time.monotonic() - meter.start
+        if status.is_seeding:
             break
-    emit(meter.result(total))
+    result = meter.result(total)
+    result['firstByteSeconds'] = first_byte
+    emit(result)
 
 
 mode = sys.argv[1]

@@ -12,11 +12,11 @@
 // peak RSS being VmHWM reset (clear_refs 5) when the measurement starts, and "threads": CPU
 // seconds per thread over the process's life ("main", and "node" for the rest: V8's GC and
 // compiler threads, hasher workers, libuv's pool; BENCH_THREADS_DETAIL=1 lists each thread).
-// Build first: npx tsc -b.
+// Diagnostics: LODESTONE_LOG=debug (engine log on stderr), LODESTONE_SETTINGS='<json>' (engine
+// settings), LODESTONE_DIST=<dir> (another build of packages/engine/dist). Build first: npx tsc -b.
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { createInterface } from 'node:readline'
 
-// LODESTONE_DIST: another build of packages/engine/dist (A/B comparisons of a change).
 const dist = process.env.LODESTONE_DIST ?? new URL('../../packages/engine/dist', import.meta.url).pathname
 const { createNodeEngine } = await import(`${dist}/presets/node.js`)
 
@@ -75,7 +75,17 @@ function waitFor (torrent, done) {
   })
 }
 
-const engine = createNodeEngine({ downloadPath: dir, port: 0, host: '127.0.0.1', logLevel: 'off' })
+// LODESTONE_LOG=debug|info: the engine's log on stderr with ms since start (diagnostics).
+const logLevel = process.env.LODESTONE_LOG ?? 'off'
+const engine = createNodeEngine({
+  downloadPath: dir,
+  port: 0,
+  host: '127.0.0.1',
+  logLevel,
+  // LODESTONE_SETTINGS='{"peer":{...}}': engine settings for experiments (default: the defaults).
+  ...(process.env.LODESTONE_SETTINGS !== undefined ? { settings: JSON.parse(process.env.LODESTONE_SETTINGS) } : {}),
+  ...(logLevel !== 'off' ? { onLog: (entry) => { process.stderr.write(`${performance.now().toFixed(0)} ${entry.level} ${entry.message} ${JSON.stringify(entry.fields ?? {})}\n`) } } : {})
+})
 const metainfo = new Uint8Array(readFileSync(torrentPath))
 try {
   if (mode === 'seed') {

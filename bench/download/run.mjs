@@ -181,7 +181,7 @@ try {
       const [seederTool, leecherTool] = transfers[name]
       const r = await transfer(work, seederTool, leecherTool)
       results[name].push(r)
-      console.log(`  round ${round + 1}: ${seederTool} -> ${leecherTool}: ${r.mbps.toFixed(0)} MB/s; leecher ${r.leech.cpuSeconds.toFixed(2)} CPU-s ${(r.leech.peakRssKiB / 1024).toFixed(0)} MiB; seeder ${r.seed.cpuSeconds.toFixed(2)} CPU-s ${(r.seed.peakRssKiB / 1024).toFixed(0)} MiB`)
+      console.log(`  round ${round + 1}: ${seederTool} -> ${leecherTool}: ${r.mbps.toFixed(0)} MB/s; leecher ${r.leech.cpuSeconds.toFixed(2)} CPU-s ${(r.leech.peakRssKiB / 1024).toFixed(0)} MiB; seeder ${r.seed.cpuSeconds.toFixed(2)} CPU-s ${(r.seed.peakRssKiB / 1024).toFixed(0)} MiB${typeof r.leech.firstByteSeconds === 'number' ? `; first byte after ${r.leech.firstByteSeconds.toFixed(2)} s` : ''}`)
     }
   }
 } finally {
