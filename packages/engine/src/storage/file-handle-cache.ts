@@ -65,6 +65,9 @@ export class FileHandleCache {
       if (access === 'write') entry.dirty = true
       return await fn(handle)
     } finally {
+      // Marked again once the write is done: a sync that started while it was in flight cleared
+      // the flag but need not cover it, and resume data trusts a piece once a later sync returned.
+      if (access === 'write') entry.dirty = true
       this.release(entry)
     }
   }
