@@ -85,7 +85,10 @@ export interface PeerConnectionEvents {
   'have': { piece: number }
   /** The peer's initial availability (only when the piece count is known; else read `bitfield` after `setPieceCount`). */
   'bitfield': { bitfield: Bitfield, source: 'bitfield' | 'have-all' | 'have-none' }
-  /** A block we requested. `data` may be a view into a larger socket chunk. */
+  /**
+   * A block we requested. `data` is a view of socket memory that is valid only during the
+   * listener call (the socket may reuse it for its next read): copy what you keep.
+   */
   'piece-received': { piece: number, begin: number, data: Uint8Array }
   /** A block we did not request (or no longer had outstanding): counted as wasted, not trusted. */
   'wasted-received': { piece: number, begin: number, lengthBytes: number }
@@ -330,7 +333,9 @@ export class PeerConnection extends TypedEmitter<PeerConnectionEvents> {
     this.scheduler = deps.scheduler ?? new CoarseScheduler({ clock: this.clock })
     this.tickTask = this.scheduler.every(TICK_MS, () => { this.tick() })
 
-    this.socket.onData((chunk) => { this.onData(chunk) })
+    // The socket may lend its read buffer (no allocation per read); the parser copies what it keeps.
+    if (this.socket.onBorrowedData !== undefined) this.socket.onBorrowedData((chunk) => { this.onData(chunk, true) })
+    else this.socket.onData((chunk) => { this.onData(chunk, false) })
     this.socket.onDrain(() => { this.onDrain() })
     this.socket.onClose((reason) => {
       this.close(reason ?? new LodestoneError('PEER_CLOSED', { reason: 'the connection was closed by the peer or the network' }))
@@ -682,17 +687,24 @@ export class PeerConnection extends TypedEmitter<PeerConnectionEvents> {
 
   // --- internals: receiving -----------------------------------------------------------------
 
-  private onData (chunk: Uint8Array): void {
+  /** `borrowed`: `chunk` is valid only during this call (ITcpSocket.onBorrowedData). */
+  private onData (chunk: Uint8Array, borrowed: boolean): void {
     if (this.currentState === 'closed') return
     this.receivedBytesValue += chunk.length
     this.lastReceivedAtMs = this.clock.now()
     try {
       let offset = 0
       if (this.currentState === 'handshaking') {
+        // The handshake decoder keeps views: give it (and this chunk's messages) an owned copy.
+        if (borrowed) {
+          chunk = chunk.slice()
+          borrowed = false
+        }
         offset = this.readHandshake(chunk)
         if (!this.isActive()) return
       }
-      this.parser.push(chunk, offset)
+      if (borrowed) this.parser.pushBorrowed(chunk, offset)
+      else this.parser.push(chunk, offset)
     } catch (error) {
       this.fail(error)
     }

@@ -20,6 +20,13 @@ export interface ITcpSocket {
   resume (): void
   /** The receiver owns each delivered chunk. */
   onData (cb: (data: Uint8Array) => void): void
+  /**
+   * Optional faster receive path (feature-detected; register it instead of `onData`, not both):
+   * each chunk is a view of memory the socket reuses for its next read, valid only until `cb`
+   * returns. The receiver copies whatever it keeps (a partial message, a payload it stores).
+   * A socket that cannot lend its memory may deliver owned chunks here.
+   */
+  onBorrowedData?: (cb: (data: Uint8Array) => void) => void
   onDrain (cb: () => void): void
   /** Called exactly once, after which no other callback runs. `reason` is absent for a clean close. */
   onClose (cb: (reason?: LodestoneError) => void): void

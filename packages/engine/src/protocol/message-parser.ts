@@ -13,6 +13,11 @@
  * - The length prefix is checked against `maxMessageLengthBytes` as soon as its 4 bytes are in,
  *   before anything of the body is buffered, so a hostile length cannot make us hold memory.
  * - Handler calls are synchronous: no promise or event object per message.
+ * - {@link MessageParser.pushBorrowed} takes chunks the socket lends only for the call (it reuses
+ *   the memory for its next read, ITcpSocket.onBorrowedData): the pending tail is then copied (a
+ *   message straddling reads is still copied once more, into its own buffer, when it completes),
+ *   BITFIELD / EXTENDED / unknown payloads are copied before their handler sees them, and PIECE
+ *   payloads stay views that are valid only during `onPiece` (the receiver copies the block).
  *
  * Errors: a malformed message throws a `ProtocolError` (PEER_MESSAGE_TOO_LARGE or
  * PEER_PROTOCOL_VIOLATION) out of {@link MessageParser.push}; the parser is then stopped and ignores
@@ -83,6 +88,8 @@ export class MessageParser {
   private headOffset = 0
   private buffered = 0
   private stopped = false
+  /** Inside pushBorrowed: views of the current chunk must not outlive the call. */
+  private borrowed = false
   private readonly maxLength: number
 
   constructor (private readonly handler: WireMessageHandler, settings: MessageParserSettings = { maxMessageLengthBytes: DEFAULT_MAX_MESSAGE_LENGTH_BYTES }) {
@@ -123,6 +130,51 @@ export class MessageParser {
     }
   }
 
+  /**
+   * Like {@link push}, but `chunk` is only lent for this call (ITcpSocket.onBorrowedData): the
+   * parser copies what it keeps and what handlers may keep, except PIECE payloads, which are views
+   * valid only until `onPiece` returns.
+   * @throws ProtocolError as {@link push}; the parser is stopped.
+   */
+  pushBorrowed (chunk: Uint8Array, offset = 0): void {
+    if (this.stopped || offset >= chunk.length) return
+    this.borrowed = true
+    try {
+      let pos = offset
+      // Complete the pending message with exactly the bytes it lacks, so nothing of `chunk` stays queued.
+      while (!this.stopped && this.buffered > 0 && pos < chunk.length) {
+        if (this.buffered < 4) {
+          const n = Math.min(4 - this.buffered, chunk.length - pos)
+          this.enqueue(chunk.slice(pos, pos + n))
+          pos += n
+          continue
+        }
+        const length = this.peekLength()
+        this.checkLength(length)
+        const need = 4 + length - this.buffered
+        if (chunk.length - pos < need) {
+          this.enqueue(chunk.slice(pos))
+          return
+        }
+        if (need > 0) this.enqueue(chunk.subarray(pos, pos + need))
+        pos += need
+        this.drain()
+      }
+      if (this.buffered === 0) {
+        if (!this.stopped && pos < chunk.length) this.parseInPlace(chunk, pos)
+      } else if (!this.stopped && this.buffered >= 4) {
+        // The chunk ran out with the length prefix just completed: check it (a keep-alive is
+        // complete already). Everything pending is owned here.
+        this.drain()
+      }
+    } catch (error) {
+      this.stop()
+      throw error
+    } finally {
+      this.borrowed = false
+    }
+  }
+
   /** Fast path: nothing pending, so messages are decoded straight out of `chunk`. */
   private parseInPlace (chunk: Uint8Array, offset: number): void {
     let pos = offset
@@ -134,7 +186,7 @@ export class MessageParser {
       this.dispatch(chunk, pos, length)
       pos += length
     }
-    if (!this.stopped && pos < chunk.length) this.enqueue(chunk.subarray(pos))
+    if (!this.stopped && pos < chunk.length) this.enqueue(this.borrowed ? chunk.slice(pos) : chunk.subarray(pos))
   }
 
   /** Slow path: parses messages out of the pending chunk list. */
@@ -268,7 +320,7 @@ export class MessageParser {
       case INTERESTED: h.onInterested(); return
       case NOT_INTERESTED: h.onNotInterested(); return
       case HAVE: h.onHave(u32(b, o + 1)); return
-      case BITFIELD: h.onBitfield(b.subarray(o + 1, o + length)); return
+      case BITFIELD: h.onBitfield(this.payload(b, o + 1, o + length)); return
       case REQUEST: h.onRequest(u32(b, o + 1), u32(b, o + 5), u32(b, o + 9)); return
       case PIECE:
         if (length < 9) throw violation(`piece message has length ${length}, expected at least 9`)
@@ -283,11 +335,16 @@ export class MessageParser {
       case ALLOWED_FAST: h.onAllowedFast(u32(b, o + 1)); return
       case EXTENDED:
         if (length < 2) throw violation('extended message without an extended id')
-        h.onExtended(b[o + 1] ?? 0, b.subarray(o + 2, o + length))
+        h.onExtended(b[o + 1] ?? 0, this.payload(b, o + 2, o + length))
         return
       default:
-        h.onUnknown(id, b.subarray(o + 1, o + length))
+        h.onUnknown(id, this.payload(b, o + 1, o + length))
     }
+  }
+
+  /** A payload handlers may keep: a view, or a copy while the chunk is only borrowed. */
+  private payload (b: Uint8Array, start: number, end: number): Uint8Array {
+    return this.borrowed ? b.slice(start, end) : b.subarray(start, end)
   }
 }
 

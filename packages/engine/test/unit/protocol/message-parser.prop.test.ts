@@ -72,6 +72,36 @@ describe('wire parser properties', () => {
     }), params)
   })
 
+  it('pushBorrowed: chunks lent in one reused buffer (scribbled over after each push) give the same messages', () => {
+    fc.assert(fc.property(fc.array(arbMessage, { maxLength: 30 }), fc.array(fc.nat(), { maxLength: 40 }), fc.nat({ max: 8 }), (messages, cuts, offset) => {
+      const data = concat(messages.map(encodeMessage))
+      const got: WireMessage[] = []
+      // Only PIECE payloads are lent to the handler: it copies them, as ITcpSocket.onBorrowedData receivers must.
+      const parser = new MessageParser(createMessageCollector((m) => got.push(m.type === 'piece' ? { ...m, data: m.data.slice() } : m)))
+      const lent = new Uint8Array(data.length + offset)
+      for (const chunk of split(data, cuts)) {
+        lent.set(chunk, offset)
+        parser.pushBorrowed(lent.subarray(0, offset + chunk.length), offset)
+        lent.fill(0xee)
+      }
+      expect(got.map(normalize)).toEqual(messages.map(normalize))
+      expect(parser.bufferedBytes).toBe(0)
+    }), params)
+  })
+
+  it('pushBorrowed refuses a length prefix above the limit as soon as its 4 bytes are in, whatever the split', () => {
+    fc.assert(fc.property(fc.integer({ min: 13, max: 100_000 }), fc.integer({ min: 1, max: 50_000 }), fc.array(fc.nat(), { maxLength: 4 }), (limit, excess, cuts) => {
+      const parser = new MessageParser(createMessageCollector(() => {}), { maxMessageLengthBytes: limit })
+      const length = limit + excess
+      const prefix = Uint8Array.from([length >>> 24, (length >>> 16) & 0xff, (length >>> 8) & 0xff, length & 0xff])
+      let code: string | undefined
+      try {
+        for (const chunk of split(prefix, cuts)) parser.pushBorrowed(chunk)
+      } catch (error) { code = (error as { code?: string }).code }
+      expect(code).toBe('PEER_MESSAGE_TOO_LARGE')
+    }), params)
+  })
+
   it('random bytes give messages or a LodestoneError with a known code, never anything else', () => {
     fc.assert(fc.property(fc.array(bytes(64), { maxLength: 20 }), fc.nat({ max: 70_000 }), (chunks, limit) => {
       const parser = new MessageParser(createMessageCollector(() => {}), { maxMessageLengthBytes: limit })

@@ -100,6 +100,51 @@ describe('NodeSocketFactory specifics', () => {
     await server.close()
   })
 
+  it('dialled sockets read into one shared buffer: onBorrowedData lends views, onData gets owned copies, nothing is lost before registration', async () => {
+    const factory = new NodeSocketFactory({ readBufferBytes: 4096 })
+    const server = await factory.listenTcp(0, '127.0.0.1')
+    const accepted: ITcpSocket[] = []
+    server.onConnection((s) => { accepted.push(s) })
+    const payload = new Uint8Array(300_000)
+    for (let i = 0; i < payload.length; i++) payload[i] = (i * 31 + (i >>> 8)) & 0xff
+    const lender = await factory.connectTcp('127.0.0.1', server.port)
+    const owner = await factory.connectTcp('127.0.0.1', server.port)
+    await waitFor(() => accepted.length === 2, 'two accepts')
+    // Sent before either receiver is registered: must still arrive, in order.
+    for (const s of accepted) s.send(payload.slice())
+    await sleep(50)
+    expect(lender.onBorrowedData).toBeDefined()
+    const lent: Uint8Array[] = []
+    const copies: number[][] = []
+    const borrowed: Uint8Array[] = []
+    lender.onBorrowedData?.((chunk) => {
+      expect(chunk.length).toBeLessThanOrEqual(4096)
+      borrowed.push(chunk)
+      lent.push(chunk.slice())
+    })
+    const owned: Uint8Array[] = []
+    owner.onData((chunk) => {
+      owned.push(chunk)
+      copies.push(Array.from(chunk.subarray(0, 8)))
+    })
+    const total = (parts: Uint8Array[]): number => parts.reduce((n, p) => n + p.length, 0)
+    await waitFor(() => total(lent) === payload.length && total(owned) === payload.length, 'both payloads')
+    const join = (parts: Uint8Array[]): Uint8Array => {
+      const out = new Uint8Array(total(parts))
+      let at = 0
+      for (const p of parts) { out.set(p, at); at += p.length }
+      return out
+    }
+    expect(join(lent)).toEqual(payload)
+    expect(join(owned)).toEqual(payload)
+    // Owned chunks kept their bytes while later reads went through the shared buffer.
+    expect(owned.map((c) => Array.from(c.subarray(0, 8)))).toEqual(copies)
+    // Lent chunks are views of memory that later reads overwrote (they must not be kept).
+    expect(new Set(borrowed.map((c) => c.buffer)).size).toBe(1)
+    for (const s of [lender, owner, ...accepted]) s.close()
+    await server.close()
+  })
+
   it('works over IPv6 loopback with IPv4-mapped addresses normalized', async () => {
     const factory = new NodeSocketFactory()
     const server = await factory.listenTcp(0) // all interfaces, dual stack
