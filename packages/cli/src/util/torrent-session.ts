@@ -243,6 +243,20 @@ function watch (t: Torrent, reporter: SessionReporter, opts: TorrentSessionOptio
   t.on('peer-banned', ({ host, reason }) => {
     reporter.event({ type: 'peer-banned', host, reason }, `banned ${host}: ${reason}`)
   })
+  // What --verbose means by tracker status: one line per answered announce (once the next one is
+  // planned) and one per failure; request starts and plan shuffles stay quiet. Status times are wall-clock.
+  t.on('tracker-updated', ({ tracker }) => {
+    if (tracker.updating || (tracker.lastError === null && tracker.nextAnnounceAtMs === null)) return
+    const error = tracker.lastError === null ? null : describeError(tracker.lastError)
+    const next = tracker.nextAnnounceAtMs === null ? null : Math.max(0, Math.round((tracker.nextAnnounceAtMs - Date.now()) / 1000))
+    reporter.event({
+      type: 'tracker', url: tracker.url, tier: tracker.tier, peers: tracker.lastPeerCount, seeders: tracker.seeders,
+      leechers: tracker.leechers, intervalSec: tracker.intervalSec, nextAnnounceSec: next, warning: tracker.warning, error
+    }, error !== null
+      ? `tracker ${tracker.url}: ${error} (${tracker.consecutiveFailures} failure${tracker.consecutiveFailures === 1 ? '' : 's'} in a row)`
+      : `tracker ${tracker.url}: ${tracker.lastPeerCount ?? 0} peers, ${tracker.seeders ?? '?'} seeders, ${tracker.leechers ?? '?'} leechers` +
+        `${next === null ? '' : `, next announce in ${next} s`}${tracker.warning === null ? '' : ` (warning: ${tracker.warning})`}`, true)
+  })
   t.on('warning', ({ error }) => {
     reporter.event({ type: 'warning', message: describeError(error) }, `warning: ${describeError(error)}`, true)
   })
