@@ -182,6 +182,9 @@ try {
       const r = await transfer(work, seederTool, leecherTool)
       results[name].push(r)
       console.log(`  round ${round + 1}: ${seederTool} -> ${leecherTool}: ${r.mbps.toFixed(0)} MB/s; leecher ${r.leech.cpuSeconds.toFixed(2)} CPU-s ${(r.leech.peakRssKiB / 1024).toFixed(0)} MiB; seeder ${r.seed.cpuSeconds.toFixed(2)} CPU-s ${(r.seed.peakRssKiB / 1024).toFixed(0)} MiB${typeof r.leech.firstByteSeconds === 'number' ? `; first byte after ${r.leech.firstByteSeconds.toFixed(2)} s` : ''}`)
+      // BENCH_THREADS=1: CPU seconds per thread of the Lodestone peers since their start (not only the
+      // measured transfer); BENCH_THREADS_DETAIL=1 splits the unnamed ones (V8 platform, libuv pool, hashers) by id.
+      if (process.env.BENCH_THREADS !== undefined) for (const side of ['leech', 'seed']) if (r[side].threads !== undefined) console.log(`    ${side} threads ${JSON.stringify(r[side].threads)}`)
     }
   }
 } finally {

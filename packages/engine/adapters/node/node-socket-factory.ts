@@ -45,7 +45,7 @@ export interface NodeSocketFactorySettings {
   lingerMs: number
   /**
    * Size of the read buffer the factory's dialled sockets share (the most one read takes from the
-   * kernel); 0 lets Node allocate a buffer per read. @default 262_144
+   * kernel); 0 lets Node allocate a buffer per read. @default 1_048_576
    */
   readBufferBytes: number
 }
@@ -54,7 +54,7 @@ export const defaultNodeSocketFactorySettings: Readonly<NodeSocketFactorySetting
   sendHighWaterMarkBytes: 65_536,
   connectTimeoutMs: 10_000,
   lingerMs: 5_000,
-  readBufferBytes: 262_144
+  readBufferBytes: 1_048_576
 }
 
 export interface NodeSocketFactoryDeps {
