@@ -85,3 +85,6 @@ export { FilePriorities, FilePriority, selectOnlyPriorities, expandFileIndexRang
 export { createPieceReadStream, type ReadStreamOptions, type ReadStreamHost } from './core/read-stream.js'
 export { QueueManager, defaultQueueSettings, type QueueSettings, type QueueManagerDeps } from './core/queue-manager.js'
 export { moveTorrentStorage, recoverStorageMove, moveMarkerPath, type MoveStorageDeps } from './core/move-storage.js'
+export { encodeMagnetRecord, decodeMagnetRecord, type MagnetRecord } from './core/resume-data.js'
+export { type StoredMagnet } from './core/session-persistence.js'
+export { countWantedBytes, type WantedBytes } from './core/wanted-bytes.js'

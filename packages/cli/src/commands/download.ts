@@ -18,8 +18,10 @@ import { parseRate } from '../util/rate.js'
 import { defaultStateDir } from '../util/state-dir.js'
 import { EXIT_INCOMPLETE, runTorrentSession, type SessionSource } from '../util/torrent-session.js'
 import { parseSelectRanges } from '../util/select.js'
+import { loadIpFilterFile } from '../util/ip-filter-file.js'
 
 interface DownloadFlags {
+  ipFilter?: string
   output?: string
   peer?: string[]
   port: number
@@ -41,7 +43,7 @@ export const EXIT_CODES_HELP = `
 Exit codes:
   0  complete: every piece verified (with --exit-on-complete, or interrupted after completing);
      with --metadata-only: the .torrent was written
-  1  error: unreadable or invalid input, metadata not found, a disk or network failure
+  1  error: unreadable or invalid input (a .torrent, magnet or --ip-filter list), metadata not found, a disk or network failure
   2  wrong usage
   3  interrupted (SIGINT/SIGTERM) before the download completed; run again to resume`
 
@@ -64,6 +66,7 @@ export function registerDownload (program: Command, ctx: CliContext): void {
     .option('--state-dir <dir>', `resume data, one subdirectory per torrent (default: ${defaultStateDir()})`)
     .option('--no-state', 'keep no resume data (a restart re-checks the files)')
     .option('--metadata-only', 'fetch a magnet\'s metadata from peers and write it to -o as a .torrent, then exit')
+    .option('--ip-filter <file>', 'refuse peers in the ranges of this block list (eMule ipfilter.dat or PeerGuardian .p2p)')
     .addHelpText('after', EXIT_CODES_HELP)
     .action(async (input: string, flags: DownloadFlags) => {
       if (flags.stateDir !== undefined && !flags.state) throw usageError('--state-dir and --no-state contradict each other')
@@ -93,7 +96,8 @@ export function registerDownload (program: Command, ctx: CliContext): void {
         json: flags.json === true,
         verbose: flags.verbose === true,
         exitOnComplete: flags.exitOnComplete === true,
-        settings
+        settings,
+        ...(flags.ipFilter === undefined ? {} : { ipFilter: flags.ipFilter })
       })
     })
 }
@@ -121,7 +125,9 @@ async function fetchMetadataOnly (ctx: CliContext, input: string, flags: Downloa
   if (source.kind !== 'magnet') throw usageError('--metadata-only needs a magnet link')
   const output = resolve(flags.output)
   const [{ createNodeEngine }, { bencodeDecode, hasCode }] = await Promise.all([import('@lodestone/engine/presets/node'), import('@lodestone/engine')])
+  const ipFilter = flags.ipFilter === undefined ? null : await loadIpFilterFile(flags.ipFilter)
   const engine = createNodeEngine({ downloadPath: dirname(output), port: flags.port, host: flags.host ?? '', settings, logLevel: 'off' })
+  if (ipFilter !== null) engine.setIpFilter(ipFilter.filter)
   const controller = new AbortController()
   const onSignal = (): void => { controller.abort() }
   process.once('SIGINT', onSignal)

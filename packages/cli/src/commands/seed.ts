@@ -11,6 +11,7 @@ import { parseRate } from '../util/rate.js'
 import { runTorrentSession } from '../util/torrent-session.js'
 
 interface SeedFlags {
+  ipFilter?: string
   dir: string
   peer?: string[]
   port: number
@@ -23,7 +24,7 @@ interface SeedFlags {
 const EXIT_CODES_HELP = `
 Exit codes:
   0  stopped by SIGINT/SIGTERM after seeding
-  1  error: unreadable or invalid torrent, incomplete data in the directory, a disk or network failure
+  1  error: unreadable or invalid torrent or --ip-filter list, incomplete data in the directory, a disk or network failure
   2  wrong usage`
 
 export function registerSeed (program: Command, ctx: CliContext): void {
@@ -38,6 +39,7 @@ export function registerSeed (program: Command, ctx: CliContext): void {
     .option('--json', 'print JSON lines (events, and stats once a second) instead of a progress display')
     .option('--verbose', 'show peer events and warnings; engine debug log on stderr')
     .option('--max-up <rate>', 'upload rate limit, e.g. 500k, 1M, 2MiB/s (0: unlimited)', parseRate)
+    .option('--ip-filter <file>', 'refuse peers in the ranges of this block list (eMule ipfilter.dat or PeerGuardian .p2p)')
     .addHelpText('after', EXIT_CODES_HELP)
     .action(async (input: string, flags: SeedFlags) => {
       const meta = await loadTorrentFile(input)
@@ -52,7 +54,8 @@ export function registerSeed (program: Command, ctx: CliContext): void {
         json: flags.json === true,
         verbose: flags.verbose === true,
         exitOnComplete: false,
-        settings: flags.maxUp === undefined ? {} : { rateLimit: { uploadRateBytesPerSec: flags.maxUp } }
+        settings: flags.maxUp === undefined ? {} : { rateLimit: { uploadRateBytesPerSec: flags.maxUp } },
+        ...(flags.ipFilter === undefined ? {} : { ipFilter: flags.ipFilter })
       })
     })
 }

@@ -33,6 +33,7 @@ export function statsEvent (s: TorrentStats): SessionEvent {
     progress: Math.round(s.progress * 1e6) / 1e6,
     verifiedBytes: s.verifiedBytes,
     totalBytes: s.totalBytes,
+    wantedBytes: s.wantedBytes,
     havePieces: s.havePieces,
     pieceCount: s.pieceCount,
     downloadedBytes: s.downloadedBytes,
@@ -48,7 +49,8 @@ export function statsEvent (s: TorrentStats): SessionEvent {
 }
 
 function etaSec (s: TorrentStats): number | null {
-  const remaining = s.totalBytes - s.verifiedBytes
+  // Only the wanted bytes are left to fetch (skipped files are not): progress is relative to them.
+  const remaining = s.wantedBytes * (1 - s.progress)
   if (remaining <= 0 || s.progress >= 1) return 0
   if (s.downloadRateBytesPerSec < 1) return null
   return Math.ceil(remaining / s.downloadRateBytesPerSec)
@@ -69,7 +71,7 @@ export function formatStatus (s: TorrentStats): string {
   const pct = `${(s.progress * 100).toFixed(1).padStart(5)}%`
   const eta = s.progress >= 1 ? '' : `  eta ${formatEta(etaSec(s))}`
   return `${pct} ${s.state}  down ${formatBytes(s.downloadRateBytesPerSec)}/s  up ${formatBytes(s.uploadRateBytesPerSec)}/s` +
-    `  peers ${s.peers} (${s.seeds} seed${s.seeds === 1 ? '' : 's'})${eta}  ${formatBytes(s.verifiedBytes)} of ${formatBytes(s.totalBytes)}`
+    `  peers ${s.peers} (${s.seeds} seed${s.seeds === 1 ? '' : 's'})${eta}  ${formatBytes(Math.round(s.wantedBytes * s.progress))} of ${formatBytes(s.wantedBytes)}`
 }
 
 export class JsonReporter implements SessionReporter {

@@ -19,6 +19,7 @@ import { CliError, describeError, EXIT_FAILURE, EXIT_OK } from './cli-error.js'
 import { selectionPriorities } from './select.js'
 import { formatBytes } from './format.js'
 import { HumanReporter, JsonReporter, type SessionReporter } from './session-reporter.js'
+import { loadIpFilterFile } from './ip-filter-file.js'
 
 /** A download interrupted before it completed. */
 export const EXIT_INCOMPLETE = 3
@@ -55,6 +56,8 @@ export interface TorrentSessionOptions {
   /** download: stop and exit 0 as soon as every piece is verified. */
   exitOnComplete: boolean
   settings: PartialEngineSettings
+  /** `--ip-filter`: path of an eMule .dat / PeerGuardian .p2p block list applied to every peer. */
+  ipFilter?: string
 }
 
 type Outcome =
@@ -68,6 +71,8 @@ export async function runTorrentSession (ctx: CliContext, opts: TorrentSessionOp
   const dir = resolvePath(opts.dir)
   // A bad --select is a usage error before anything starts (for magnets: once the metadata is known).
   const priorities = opts.select !== undefined && opts.source.kind === 'torrent' ? selectionPriorities(opts.select, opts.source.meta) : undefined
+  // A bad block list fails before anything listens or connects.
+  const ipFilter = opts.ipFilter === undefined ? null : await loadIpFilterFile(opts.ipFilter)
   await prepareDir(dir, opts.mode)
   const reporter: SessionReporter = opts.json || process.stdout.isTTY !== true
     ? new JsonReporter(ctx.out)
@@ -95,6 +100,12 @@ export async function runTorrentSession (ctx: CliContext, opts: TorrentSessionOp
   process.on('SIGINT', onSignal)
   process.on('SIGTERM', onSignal)
   engine.on('warning', ({ error }) => { reporter.event({ type: 'warning', message: describeError(error) }, `warning: ${describeError(error)}`, true) })
+  if (ipFilter !== null) {
+    engine.setIpFilter(ipFilter.filter)
+    engine.on('peer-blocked', ({ address, direction }) => {
+      reporter.event({ type: 'peer-blocked', address, direction, reason: 'ip-filter' }, `blocked ${address} (${direction}): IP filter`, true)
+    })
+  }
 
   let torrent: Torrent | null = null
   let ticker: NodeJS.Timeout | null = null
@@ -157,6 +168,8 @@ async function openTorrent (engine: BtEngine, opts: TorrentSessionOptions, dir: 
     const restored = engine.getTorrent(id)
     if (restored !== undefined) {
       if (engine.storageRoots.getRootForTorrent(id)?.path === dir) {
+        // Restored paused (a seed limit paused it last time): running the command means running it.
+        if (restored.state !== 'stopped') await resumeOncePaused(restored)
         for (const peer of opts.peers) restored.addPeer(peer)
         const meta = restored.metadata
         if (opts.select !== undefined && meta !== null) await restored.setFilePriorities(priorities ?? selectionPriorities(opts.select, meta))
@@ -170,6 +183,25 @@ async function openTorrent (engine: BtEngine, opts: TorrentSessionOptions, dir: 
     peers: opts.peers,
     downloadPath: dir,
     ...(priorities === undefined ? {} : { filePriorities: priorities })
+  })
+}
+
+/** Waits for a torrent being restored into `paused` to get there, then resumes it. */
+async function resumeOncePaused (t: Torrent): Promise<void> {
+  await new Promise<void>((resolve) => {
+    const settled = (): boolean => {
+      if (t.state === 'paused') t.resume()
+      return t.state !== 'starting' && t.state !== 'hashing'
+    }
+    if (settled()) {
+      resolve()
+      return
+    }
+    const off = t.on('state-changed', () => {
+      if (!settled()) return
+      off()
+      resolve()
+    })
   })
 }
 

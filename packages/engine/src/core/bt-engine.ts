@@ -42,7 +42,7 @@ import { RateLimiter } from './rate-limiter.js'
 import { parsePeerAddress as parseAddress, type PeerAddress, type PeerSource } from './peer-address.js'
 import { generatePeerId } from './peer-id.js'
 import { Torrent } from './torrent.js'
-import { encodeTorrentFile, type ProgressRecord, type TorrentResumeHint } from './resume-data.js'
+import { encodeTorrentFile, type ProgressRecord, type TorrentIntent, type TorrentResumeHint } from './resume-data.js'
 import { SessionPersistence, resumeHintFor } from './session-persistence.js'
 import { TypedEmitter } from './typed-emitter.js'
 import { expandFileIndexRanges, selectOnlyPriorities } from './file-priorities.js'
@@ -325,7 +325,7 @@ export class BtEngine extends TypedEmitter<BtEngineEvents> {
    * @throws LodestoneError MAGNET_INVALID, TORRENT_DUPLICATE, STORAGE_NO_ROOT, STORAGE_ROOT_UNKNOWN,
    *   SETTINGS_INVALID, ADDRESS_INVALID, LISTEN_FAILED, ABORTED, CLOSED.
    */
-  private async addMagnet (uri: string, options: AddTorrentOptions): Promise<Torrent> {
+  private async addMagnet (uri: string, options: AddTorrentOptions, restored: { progress: ProgressRecord | null } | null = null): Promise<Torrent> {
     this.checkOpen()
     const magnet = parseMagnet(uri)
     if (options.signal?.aborted === true) throw new LodestoneError('ABORTED', { operation: 'addTorrent' })
@@ -390,6 +390,12 @@ export class BtEngine extends TypedEmitter<BtEngineEvents> {
       this.router.register(hash, (socket, header, ticket) => { torrent.acceptIncoming(socket, header, ticket) })
     }
     this.emit('torrent-added', { torrent })
+    // Until its metadata arrives a magnet is saved as its URI (restoreSession fetches again).
+    if (this.persistence !== null) {
+      await this.persistence.track(torrent, null, restored === null
+        ? { magnetUri: uri, intent: (options.start ?? true) ? 'running' : 'stopped' }
+        : { magnetUri: uri, restored: restored.progress })
+    }
     if (options.start ?? true) void torrent.start().catch((error: unknown) => { this.emit('warning', { error }) })
     return torrent
   }
@@ -555,8 +561,10 @@ export class BtEngine extends TypedEmitter<BtEngineEvents> {
   /**
    * Adds back every torrent of the session store with its settings, storage root, peers and
    * verified pieces. Pieces of files unchanged since the last save (size and mtime) are trusted
-   * without hashing; files that changed are re-checked. Torrents that were running are started.
-   * A torrent that cannot be restored (missing or damaged metadata) is reported in `failed`;
+   * without hashing; files that changed are re-checked. Torrents that were running are started;
+   * paused ones come back paused (their data checked, no connections; `resume()` continues), stopped
+   * ones stopped. A magnet saved before its metadata arrived is added back as that magnet (state
+   * `metadata` when it was running). A torrent that cannot be restored (missing or damaged metadata) is reported in `failed`;
    * damaged resume records only cost a re-check. Torrents already in the engine are skipped.
    * @throws LodestoneError ARGUMENT_INVALID when the engine has no session store; CLOSED; the store's errors.
    */
@@ -569,7 +577,24 @@ export class BtEngine extends TypedEmitter<BtEngineEvents> {
       if (this.torrentMap.has(id)) continue
       try {
         const loaded = await persistence.load(id, async (bytes) => parseTorrent(bytes, { hasher: this.deps.hasher }))
-        if (loaded === null) throw new LodestoneError('RESUME_DATA_INVALID', { key: `torrent:${id}:metadata`, reason: 'missing' })
+        if (loaded === null) {
+          // A magnet saved before its metadata arrived: added back as a magnet.
+          const magnet = await persistence.loadMagnet(id)
+          if (magnet === null) throw new LodestoneError('RESUME_DATA_INVALID', { key: `torrent:${id}:metadata`, reason: 'missing' })
+          const p = magnet.progress
+          const torrent = await this.addMagnet(magnet.uri, {
+            start: false,
+            peers: magnet.peers,
+            peerSource: 'resume',
+            ...(p === null ? {} : { settings: p.settings }),
+            ...(p !== null && p.rootToken !== null && this.storageRoots.getRoot(p.rootToken) !== null
+              ? { storageRoot: p.rootToken }
+              : p !== null && p.rootToken !== null && p.rootPath !== null ? { downloadPath: p.rootPath } : {})
+          }, { progress: p })
+          result.restored.push(torrent)
+          this.startRestored(torrent, p?.intent ?? 'running')
+          continue
+        }
         const { stored, meta } = loaded
         const progress = stored.progress
         const options: AddTorrentOptions = { start: false, peers: stored.peers, peerSource: 'resume' }
@@ -589,7 +614,7 @@ export class BtEngine extends TypedEmitter<BtEngineEvents> {
         if (hint !== null) options.resume = hint
         const torrent = await this.add(meta, options, { progress })
         result.restored.push(torrent)
-        if ((progress?.intent ?? 'running') === 'running') void torrent.start().catch((error: unknown) => { this.emit('warning', { error }) })
+        this.startRestored(torrent, progress?.intent ?? 'running')
       } catch (error) {
         const err = isLodestoneError(error) ? error : new LodestoneError('INTERNAL', { reason: String(error) }, { cause: error })
         result.failed.push({ id, error: err })
@@ -597,6 +622,13 @@ export class BtEngine extends TypedEmitter<BtEngineEvents> {
       }
     }
     return result
+  }
+
+  /** A restored torrent resumes what the user had it do: running → start, paused → paused (no connections). */
+  private startRestored (torrent: Torrent, intent: TorrentIntent): void {
+    if (intent === 'stopped') return
+    const started = intent === 'paused' ? torrent.startPaused() : torrent.start()
+    started.catch((error: unknown) => { this.emit('warning', { error }) })
   }
 
   stats (): EngineStats {

@@ -9,6 +9,8 @@
  * torrent:{id}:progress        { v, uploaded, downloaded, addedAt, completedAt, intent, root, path,
  *                                settings, priorities?, savedAt }
  * torrent:{id}:peers           { v, peers: ["host:port"...] }
+ * torrent:{id}:magnet          { v, uri }   a magnet still fetching its metadata (no :metadata yet);
+ *                                            deleted once the metadata is stored
  * ```
  *
  * Why bencode: the format is already in the core, canonical (two saves of the same state are the
@@ -41,9 +43,9 @@ export const RESUME_DATA_VERSION = 1
 export const ENGINE_TORRENTS_KEY = 'engine:torrents'
 
 /** Session-store keys of one torrent (seed 004). */
-export function resumeKeys (id: string): { metadata: string, bitfield: string, progress: string, peers: string } {
+export function resumeKeys (id: string): { metadata: string, bitfield: string, progress: string, peers: string, magnet: string } {
   const base = `torrent:${id.toLowerCase()}`
-  return { metadata: `${base}:metadata`, bitfield: `${base}:bitfield`, progress: `${base}:progress`, peers: `${base}:peers` }
+  return { metadata: `${base}:metadata`, bitfield: `${base}:bitfield`, progress: `${base}:progress`, peers: `${base}:peers`, magnet: `${base}:magnet` }
 }
 
 /** Size and modification time of one file when the bitfield was saved; null for padding or absent files. */
@@ -101,6 +103,11 @@ export interface PeersRecord {
   peers: string[]
 }
 
+/** A magnet whose metadata has not arrived: restored as a magnet, fetching again. */
+export interface MagnetRecord {
+  uri: string
+}
+
 // ---------------------------------------------------------------- encoders
 
 export function encodeTorrentList (ids: readonly string[]): Uint8Array {
@@ -140,6 +147,10 @@ export function encodeProgressRecord (record: ProgressRecord): Uint8Array {
 
 export function encodePeersRecord (record: PeersRecord): Uint8Array {
   return bencodeEncode({ v: RESUME_DATA_VERSION, peers: record.peers })
+}
+
+export function encodeMagnetRecord (record: MagnetRecord): Uint8Array {
+  return bencodeEncode({ v: RESUME_DATA_VERSION, uri: record.uri })
 }
 
 /**
@@ -264,6 +275,13 @@ export function decodePeersRecord (bytes: Uint8Array, key: string): PeersRecord 
     return text
   })
   return { peers }
+}
+
+/** @throws LodestoneError RESUME_DATA_INVALID */
+export function decodeMagnetRecord (bytes: Uint8Array, key: string): MagnetRecord {
+  const uri = optionalText(decodeRecord(bytes, key), 'uri', key)
+  if (uri === undefined || !uri.startsWith('magnet:?')) throw invalid(key, 'uri missing or not a magnet link')
+  return { uri }
 }
 
 // ---------------------------------------------------------------- helpers

@@ -24,8 +24,14 @@
  * hashing. Writes after the stat can leave a file's mtime unchanged (coarse timestamps), which is
  * harmless: they only add pieces that the record does not claim.
  *
- * Intent: a torrent the user paused or stopped is restored stopped; one that was running when the
+ * Intent: a torrent the user stopped is restored stopped; one the user paused is restored paused
+ * (its resume data applied, changed files checked, no connections); one that was running when the
  * engine closed (or crashed) is started again. Stops done by `engine.close()` do not count.
+ *
+ * Magnets: until its metadata arrives a magnet is tracked without storage — its URI (`:magnet`),
+ * progress record (intent, root, settings) and peers are saved, so a restore adds the magnet back
+ * and fetches the metadata again. Once the metadata arrives it is tracked like any torrent and the
+ * `:magnet` record is deleted.
  */
 import { isLodestoneError, LodestoneError } from '../errors.js'
 import type { IClock, ITimer } from '../interfaces/clock.js'
@@ -38,8 +44,8 @@ import type { TorrentContentStorage } from '../storage/torrent-content-storage.j
 import { Bitfield } from '../util/bitfield.js'
 import type { SessionSettings } from './engine-settings.js'
 import {
-  ENGINE_TORRENTS_KEY, decodeBitfieldRecord, decodePeersRecord, decodeProgressRecord, decodeTorrentList,
-  encodeBitfieldRecord, encodePeersRecord, encodeProgressRecord, encodeTorrentList, resumeKeys,
+  ENGINE_TORRENTS_KEY, decodeBitfieldRecord, decodeMagnetRecord, decodePeersRecord, decodeProgressRecord, decodeTorrentList,
+  encodeBitfieldRecord, encodeMagnetRecord, encodePeersRecord, encodeProgressRecord, encodeTorrentList, resumeKeys,
   type BitfieldRecord, type FileStamp, type ProgressRecord, type TorrentIntent, type TorrentResumeHint
 } from './resume-data.js'
 import type { Torrent } from './torrent.js'
@@ -81,11 +87,22 @@ export interface TrackOptions {
   restoring?: boolean
   /** What the user asked for when adding (`start: false` → stopped). @default the restored intent, else 'stopped' */
   intent?: TorrentIntent
+  /** A magnet without metadata yet (tracked with `storage` null): its URI, stored once. */
+  magnetUri?: string
+}
+
+/** A stored magnet that had no metadata yet, read back for a restore. */
+export interface StoredMagnet {
+  id: string
+  uri: string
+  progress: ProgressRecord | null
+  peers: string[]
 }
 
 interface Tracked {
   readonly torrent: Torrent
-  readonly storage: TorrentContentStorage
+  /** null: a magnet whose metadata has not arrived (no files, no bitfield). */
+  readonly storage: TorrentContentStorage | null
   readonly keys: ReturnType<typeof resumeKeys>
   baseUploaded: number
   baseDownloaded: number
@@ -126,19 +143,22 @@ export class SessionPersistence {
    * then saves on its events. Store failures are reported as warnings, never thrown: a torrent
    * runs fine without resume data.
    */
-  async track (torrent: Torrent, storage: TorrentContentStorage, options: TrackOptions = {}): Promise<void> {
+  async track (torrent: Torrent, storage: TorrentContentStorage | null, options: TrackOptions = {}): Promise<void> {
     const id = torrent.id
+    // A magnet tracked before its metadata arrived: this entry takes over its dates and intent.
+    const previous = this.tracked.get(id)
+    if (previous !== undefined) this.untrack(previous)
     const restored = options.restored ?? null
     const now = this.deps.clock.wallNow()
     const t: Tracked = {
       torrent,
       storage,
       keys: resumeKeys(id),
-      baseUploaded: restored?.uploadedBytes ?? 0,
-      baseDownloaded: restored?.downloadedBytes ?? 0,
-      addedAtMs: restored?.addedAtMs ?? now,
+      baseUploaded: restored?.uploadedBytes ?? previous?.baseUploaded ?? 0,
+      baseDownloaded: restored?.downloadedBytes ?? previous?.baseDownloaded ?? 0,
+      addedAtMs: restored?.addedAtMs ?? previous?.addedAtMs ?? now,
       completedAtMs: restored?.completedAtMs ?? null,
-      intent: options.intent ?? restored?.intent ?? 'stopped',
+      intent: options.intent ?? restored?.intent ?? previous?.intent ?? 'stopped',
       filePriorities: restored?.filePriorities ?? null,
       bitfieldDirty: false,
       holdBitfield: options.restoring === true,
@@ -146,7 +166,8 @@ export class SessionPersistence {
       lastSignature: '',
       lastPeers: '',
       queued: null,
-      tail: Promise.resolve(),
+      // After the magnet entry's last save, so that save cannot land after this entry's first.
+      tail: previous?.tail ?? Promise.resolve(),
       offs: []
     }
     this.tracked.set(id, t)
@@ -161,8 +182,10 @@ export class SessionPersistence {
     this.updateInterval()
     try {
       if (options.torrentFile !== undefined) await this.deps.store.set(t.keys.metadata, options.torrentFile)
-      // The list names a torrent only once its metadata is stored.
+      if (options.magnetUri !== undefined) await this.deps.store.set(t.keys.magnet, encodeMagnetRecord({ uri: options.magnetUri }))
+      // The list names a torrent only once its metadata (or magnet) is stored.
       await this.writeList()
+      if (storage !== null && previous?.storage === null) await this.deps.store.delete(t.keys.magnet)
     } catch (error) {
       this.deps.onWarning(error)
     }
@@ -226,7 +249,7 @@ export class SessionPersistence {
     }
     const ids = new Set<string>()
     for (const key of await this.deps.store.keys('torrent:')) {
-      const m = /^torrent:([0-9a-f]{40}):metadata$/.exec(key)
+      const m = /^torrent:([0-9a-f]{40}):(?:metadata|magnet)$/.exec(key)
       if (m?.[1] !== undefined) ids.add(m[1])
     }
     return [...ids]
@@ -259,6 +282,32 @@ export class SessionPersistence {
     const bitfield = await read(keys.bitfield, (b) => decodeBitfieldRecord(b, keys.bitfield, meta.pieceCount, meta.files.length))
     const peers = await read(keys.peers, (b) => decodePeersRecord(b, keys.peers))
     return { stored: { id, torrentFile, progress, bitfield, peers: peers?.peers ?? [] }, meta }
+  }
+
+  /**
+   * Reads a stored magnet (one whose metadata never arrived); null when there is none. A damaged
+   * progress or peers record becomes null / empty (reported as a warning).
+   * @throws LodestoneError RESUME_DATA_INVALID when the magnet record is damaged; the store's errors.
+   */
+  async loadMagnet (id: string): Promise<StoredMagnet | null> {
+    const keys = resumeKeys(id)
+    const bytes = await this.deps.store.get(keys.magnet)
+    if (bytes === null) return null
+    const { uri } = decodeMagnetRecord(bytes, keys.magnet)
+    const read = async <T>(key: string, decode: (b: Uint8Array) => T): Promise<T | null> => {
+      const b = await this.deps.store.get(key)
+      if (b === null) return null
+      try {
+        return decode(b)
+      } catch (error) {
+        if (!isLodestoneError(error)) throw error
+        this.deps.onWarning(error)
+        return null
+      }
+    }
+    const progress = await read(keys.progress, (b) => decodeProgressRecord(b, keys.progress))
+    const peers = await read(keys.peers, (b) => decodePeersRecord(b, keys.peers))
+    return { id, uri, progress, peers: peers?.peers ?? [] }
   }
 
   // ---------------------------------------------------------------- internals
@@ -329,18 +378,21 @@ export class SessionPersistence {
       const signature = `${pieces.count}:${stats.uploadedBytes}:${stats.downloadedBytes}:${t.intent}:${t.completedAtMs ?? ''}`
       if (dirty || signature !== t.lastSignature) {
         // (2) Flush every file written so far, (3) stamp the files, (4) write the record.
-        try {
-          await storage.sync()
-        } catch (error) {
-          t.bitfieldDirty = true
-          throw error
-        }
-        if (!t.holdBitfield) {
-          const files = await stampFiles(this.deps.fileSystemFor(torrent.id), storage.layout)
-          await this.deps.store.set(t.keys.bitfield, encodeBitfieldRecord({ pieces, files, savedAtMs }))
+        // A magnet without metadata has neither files nor pieces: only its progress record.
+        if (storage !== null) {
+          try {
+            await storage.sync()
+          } catch (error) {
+            t.bitfieldDirty = true
+            throw error
+          }
+          if (!t.holdBitfield) {
+            const files = await stampFiles(this.deps.fileSystemFor(torrent.id), storage.layout)
+            await this.deps.store.set(t.keys.bitfield, encodeBitfieldRecord({ pieces, files, savedAtMs }))
+          }
         }
         const root = this.deps.rootOf(torrent.id)
-        const priorities = filePrioritiesOf(torrent) ?? t.filePriorities
+        const priorities = (storage === null ? null : filePrioritiesOf(torrent)) ?? t.filePriorities
         await this.deps.store.set(t.keys.progress, encodeProgressRecord({
           uploadedBytes: t.baseUploaded + stats.uploadedBytes,
           downloadedBytes: t.baseDownloaded + stats.downloadedBytes,

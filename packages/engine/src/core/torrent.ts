@@ -57,6 +57,7 @@ import { FilePriorities, checkPriorityValue, type TorrentFile } from './file-pri
 import { createPieceReadStream, type ReadStreamOptions } from './read-stream.js'
 import type { MetadataFetcherSettings } from './metadata-fetcher.js'
 import { MetadataSwarm } from './metadata-swarm.js'
+import { countWantedBytes } from './wanted-bytes.js'
 
 /** Most bytes of idle piece buffers kept for reuse. */
 const POOL_MAX_BYTES = 32 * 1024 * 1024
@@ -152,9 +153,11 @@ export interface PeerInfo {
 /** Counters and rates of one torrent. */
 export interface TorrentStats {
   state: TorrentState
-  /** Verified bytes over wanted bytes, 0..1. */
+  /** Verified bytes over wanted bytes, 0..1 (1 once every wanted piece is verified). */
   progress: number
   totalBytes: number
+  /** Bytes of the pieces to download: `totalBytes` unless files or pieces are skipped (priority 0). */
+  wantedBytes: number
   /** Bytes of verified pieces. */
   verifiedBytes: number
   pieceCount: number
@@ -400,6 +403,8 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
   private queuedFrom: 'stopped' | 'paused' = 'stopped'
   /** Consumed by the next start (resume data, or the pieces known before an error). */
   private resumeHint: TorrentResumeHint | null = null
+  /** The start in progress ends in `paused` instead of joining the swarm (see startPaused). */
+  private restPaused = false
 
   private awaitingBytes = 0
   private refillAll = false
@@ -746,6 +751,19 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
     await this.beginStart()
   }
 
+  /**
+   * Starts into `paused` without joining the swarm: applies the resume data (checking files that
+   * changed) and stops there, as a session restore does for a torrent the user had paused. A
+   * magnet without metadata goes straight to paused. `resume()` continues (a magnet then fetches
+   * its metadata).
+   * @throws LodestoneError ILLEGAL_TRANSITION when not stopped.
+   */
+  async startPaused (): Promise<void> {
+    if (this.starting !== null) return this.starting
+    this.restPaused = this.sm.is(TorrentState.Stopped)
+    await this.beginStart()
+  }
+
   private async beginStart (): Promise<void> {
     this.sm.transition(TorrentState.Starting)
     const gen = ++this.generation
@@ -939,10 +957,15 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
     }
     const total = this.meta.totalLengthBytes
     const remaining = this.picker.remainingPieceCount
+    // No priorities object: nothing was ever skipped, every piece is wanted.
+    const wanted = this.filePriorities === null
+      ? { wantedBytes: total, verifiedWantedBytes: verifiedBytes }
+      : countWantedBytes(this.meta.pieceCount, (p) => this.picker.pieceLength(p), (p) => this.picker.getPiecePriority(p) > 0, (p) => this.picker.hasPiece(p))
     return {
       state: this.sm.state,
-      progress: total === 0 ? 1 : remaining === 0 ? 1 : Math.min(1, verifiedBytes / total),
+      progress: wanted.wantedBytes === 0 || remaining === 0 ? 1 : Math.min(1, wanted.verifiedWantedBytes / wanted.wantedBytes),
       totalBytes: total,
+      wantedBytes: wanted.wantedBytes,
       verifiedBytes,
       pieceCount: this.meta.pieceCount,
       havePieces: have,
@@ -1048,6 +1071,7 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
       state: this.sm.state,
       progress: 0,
       totalBytes: total,
+      wantedBytes: total,
       verifiedBytes: 0,
       pieceCount: 0,
       havePieces: 0,
@@ -1067,7 +1091,13 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
   }
 
   private async runStart (gen: number): Promise<void> {
+    const restPaused = this.restPaused
+    this.restPaused = false
     try {
+      if (this.metaValue === null && restPaused) {
+        this.sm.transition(TorrentState.Paused)
+        return
+      }
       if (this.metaValue === null && !await this.fetchMetadata(gen)) return
       const dl = this.downloadSettings
       const hint = this.resumeHint
@@ -1091,6 +1121,10 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
       const complete = this.picker.isFinished
       if (complete) this.emit('completed', {})
       if (gen !== this.generation) return
+      if (restPaused) {
+        this.sm.transition(TorrentState.Paused)
+        return
+      }
       this.sm.transition(complete ? TorrentState.Seeding : TorrentState.Downloading)
       this.activate()
     } catch (error) {

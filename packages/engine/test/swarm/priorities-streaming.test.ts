@@ -106,6 +106,35 @@ describe('swarm: file priorities', () => {
     await world.close()
   })
 
+  it('progress and wantedBytes count only the wanted pieces when a file is skipped; progress reaches 1 when they are done', async () => {
+    const world = new SwarmWorld(53)
+    const { torrent } = await seedMultiFile(world)
+    const meta = await parseTorrent(torrent)
+    const total = FILES.reduce((n, [, length]) => n + length, 0)
+    const leech = world.addNode('10.0.0.2', { downloadBytesPerSec: 60_000 })
+    const t = await leech.engine.addTorrent(torrent, { peers: ['10.0.0.1:6881'], selectOnly: [0, 2] })
+    const pieceBytes = (p: number): number => (p === meta.pieceCount - 1 ? total - p * PIECE : PIECE)
+    // Only piece 4 (b's alone) is skipped.
+    const wanted = total - pieceBytes(4)
+    expect(t.stats()).toMatchObject({ totalBytes: total, wantedBytes: wanted })
+    await world.clock.runUntil(() => t.stats().havePieces >= 3, 60_000)
+    const mid = t.stats()
+    expect(mid.havePieces).toBeLessThan(meta.pieceCount - 1)
+    let verifiedWanted = 0
+    for (let p = 0; p < meta.pieceCount; p++) if (p !== 4 && t.bitfield().get(p)) verifiedWanted += pieceBytes(p)
+    expect(mid.progress).toBeCloseTo(verifiedWanted / wanted, 9)
+    expect(await world.clock.runUntil(() => t.state === 'seeding', 120_000)).toBe(true)
+    const done = t.stats()
+    expect(done.progress).toBe(1)
+    expect(done.verifiedBytes).toBe(wanted)
+    expect(done.wantedBytes).toBe(wanted)
+    // Wanting every file: the denominator is the whole torrent again.
+    await t.setFilePriority(1, 4)
+    expect(t.stats().wantedBytes).toBe(total)
+    expect(t.stats().progress).toBeCloseTo(wanted / total, 9)
+    await world.close()
+  })
+
   it('skipping every remaining file finishes the torrent at once (completed, seeding)', async () => {
     const world = new SwarmWorld(52)
     const { torrent } = await seedMultiFile(world)

@@ -12,6 +12,7 @@ import type { BtEngine } from '../../src/core/bt-engine.js'
 import { decodeBitfieldRecord, decodeProgressRecord, resumeKeys } from '../../src/core/resume-data.js'
 import type { HashAlgorithm } from '../../src/interfaces/hasher.js'
 import { seededRandom } from '../../src/interfaces/random.js'
+import { buildMagnet } from '../../src/metainfo/magnet.js'
 import { parseTorrent } from '../../src/metainfo/parse-torrent.js'
 import { SwarmWorld, SyncHasher, makeTorrent, payload, readFile, writeFile } from './swarm-world.js'
 
@@ -81,6 +82,83 @@ describe('session resume in memory', () => {
     expect(finalProgress.downloadedBytes).toBeGreaterThanOrEqual(data.length)
 
     await second.close()
+    await world.close()
+    expect(world.leaks()).toEqual({ sockets: 0, timers: 0, fileHandles: 0 })
+    expect(fs.openHandleCount).toBe(0)
+  })
+
+  it('a magnet still fetching its metadata is saved as its URI and restored in state metadata; it goes on fetching and completes', async () => {
+    const world = new SwarmWorld(12, { latencyMs: 5 })
+    const data = payload(200_000, 7)
+    const torrent = makeTorrent('g.bin', data, 16 * 1024)
+    const meta = await parseTorrent(torrent)
+    const seed = world.addNode('10.0.0.1')
+    await writeFile(seed.fs, 'g.bin', data)
+    const s = await seed.engine.addTorrent(torrent)
+    await world.clock.runUntil(() => s.state === 'seeding', 10_000)
+
+    const fs = new MemoryFileSystem({ clock: world.clock })
+    const store = new MemorySessionStore()
+    const make = (address: string): BtEngine => createMemoryEngine({
+      socketFactory: world.network.host(address),
+      clock: world.clock,
+      fs,
+      hasher: new SyncHasher(),
+      sessionStore: store,
+      random: seededRandom(4),
+      settings: { session: { saveIntervalMs: 5_000, bitfieldSaveDelayMs: 500 } }
+    })
+    // No peer and no tracker: the magnet stays in the metadata phase.
+    const magnet = buildMagnet({ infoHashV1: meta.infoHashV1, displayName: 'g.bin' })
+    const first = make('10.0.0.2')
+    const t = await first.addTorrent(magnet)
+    await world.clock.runUntil(() => t.state === 'metadata', 5_000)
+    expect(t.state).toBe('metadata')
+    await first.close()
+    const key = resumeKeys(meta.id)
+    expect(await store.get(key.magnet)).not.toBeNull()
+    expect(await store.get(key.metadata)).toBeNull()
+    expect(decodeProgressRecord((await store.get(key.progress))!, key.progress).intent).toBe('running')
+
+    const second = make('10.0.0.3')
+    const { restored, failed } = await second.restoreSession()
+    expect(failed).toEqual([])
+    const r = restored[0]!
+    expect(r.id).toBe(meta.id)
+    expect(r.name).toBe('g.bin')
+    await world.clock.runUntil(() => r.state === 'metadata', 5_000)
+    expect(r.state).toBe('metadata')
+    expect(r.hasMetadata).toBe(false)
+    // It is still fetching: a peer that has the metadata serves it, then the data.
+    r.addPeer('10.0.0.1:6881')
+    expect(await world.clock.runUntil(() => r.state === 'seeding', 120_000)).toBe(true)
+    expect(await readFile(fs, 'g.bin')).toEqual(data)
+    await world.clock.advanceAsync(1_000)
+    // Now a torrent like any other: its .torrent is stored and the magnet record is gone.
+    expect(await store.get(key.metadata)).not.toBeNull()
+    expect(await store.get(key.magnet)).toBeNull()
+    await second.close()
+
+    // Paused while fetching metadata: restored paused (no connections), resumed it fetches again.
+    await store.delete(key.metadata)
+    await store.delete(key.bitfield)
+    const third = make('10.0.0.4')
+    const m = await third.addTorrent(magnet)
+    await world.clock.runUntil(() => m.state === 'metadata', 5_000)
+    m.pause()
+    await third.close()
+    expect(await store.get(key.magnet)).not.toBeNull()
+    const fourth = make('10.0.0.5')
+    const p = (await fourth.restoreSession()).restored[0]!
+    await world.clock.runUntil(() => p.state === 'paused', 5_000)
+    expect(p.state).toBe('paused')
+    p.addPeer('10.0.0.1:6881')
+    await world.clock.advanceAsync(2_000)
+    expect(p.hasMetadata).toBe(false)
+    p.resume()
+    expect(await world.clock.runUntil(() => p.state === 'seeding', 120_000)).toBe(true)
+
+    await fourth.close()
     await world.close()
     expect(world.leaks()).toEqual({ sockets: 0, timers: 0, fileHandles: 0 })
     expect(fs.openHandleCount).toBe(0)

@@ -175,6 +175,29 @@ describe('lodestone download', { timeout: 60_000 }, () => {
     expectSameFiles(dir)
   })
 
+  it('--state-dir: a torrent restored paused (e.g. by a seed limit last time) is resumed and completes', async () => {
+    const dir = outDir()
+    const state = outDir()
+    const bytes = new Uint8Array(readFileSync(torrentPath))
+    const id = (await parseTorrent(bytes)).id
+    const before = createNodeEngine({ downloadPath: dir, port: 0, host: '127.0.0.1', hasherWorkers: 1, logLevel: 'off', stateDir: join(state, id) })
+    engines.push(before)
+    const t = await before.addTorrent(bytes, { downloadPath: dir })
+    await new Promise<void>((resolve) => {
+      if (t.state === 'downloading') resolve()
+      t.on('state-changed', ({ to }) => { if (to === 'downloading') resolve() })
+    })
+    t.pause()
+    await before.close()
+
+    const run = await runCli(['download', torrentPath, '-o', dir, '--peer', `127.0.0.1:${seederPort}`, ...LOOPBACK, '--json', '--exit-on-complete', '--state-dir', state])
+    expect(run.stderr).toBe('')
+    expect(run.code).toBe(0)
+    expectSameFiles(dir)
+    const events = parseJsonLines(run.stdout.split('\n'))
+    expect(events.at(-1)).toMatchObject({ type: 'exit', code: 0, reason: 'completed' })
+  }, 30_000)
+
   it('downloads from a magnet link (metadata from the peer), and --metadata-only writes the .torrent', async () => {
     const magnet = `magnet:?xt=urn:btih:${v1Id}&dn=share`
     const dir = outDir()
@@ -267,6 +290,43 @@ describe('lodestone download', { timeout: 60_000 }, () => {
     expect(out.stdout).toMatch(/\r\u001b\[K +\d+\.\d% (downloading|hashing|starting) +down /)
     expect(out.stdout).toMatch(/\r\u001b\[Kcompleted "share": .* verified/)
     expect(out.stdout).not.toContain('{"type"')
+  })
+
+  it('--ip-filter: a list denying the seeder blocks it (peer-blocked, no piece); a .p2p list that does not cover it lets the download finish; a bad list is one stderr line, exit 1', async () => {
+    const lists = outDir()
+    const dat = join(lists, 'ipfilter.dat')
+    writeFileSync(dat, '# loopback\n127.000.000.000 - 127.000.000.255 , 000 , loopback\n')
+    const p2p = join(lists, 'level1.p2p')
+    writeFileSync(p2p, 'Some range:10.0.0.0-10.255.255.255\nOther: with colon:192.168.0.0-192.168.255.255\n')
+    const bad = join(lists, 'bad.dat')
+    writeFileSync(bad, '127.0.0.1 - 127.0.0.9 , 000 , ok\nthis is not a range\n')
+
+    const dir = outDir()
+    const p = spawnCli(['download', torrentPath, '-o', dir, '--peer', `127.0.0.1:${seederPort}`, ...LOOPBACK, '--json', '--no-state', '--ip-filter', dat])
+    procs.push(p)
+    const blocked = JSON.parse(await p.waitForLine((l) => l.includes('"peer-blocked"'))) as Record<string, unknown>
+    expect(blocked).toMatchObject({ type: 'peer-blocked', address: `127.0.0.1:${seederPort}`, direction: 'outgoing', reason: 'ip-filter' })
+    p.child.kill('SIGINT')
+    expect(await p.exited).toBe(3)
+    const events = parseJsonLines(p.lines)
+    expect(events.some((e) => e.type === 'piece-verified' || e.type === 'peer-connected' || e.type === 'completed')).toBe(false)
+
+    const allowed = outDir()
+    const ok = await runCli(['download', torrentPath, '-o', allowed, '--peer', `127.0.0.1:${seederPort}`, ...LOOPBACK, '--json', '--exit-on-complete', '--no-state', '--ip-filter', p2p])
+    expect(ok.stderr).toBe('')
+    expect(ok.code).toBe(0)
+    expectSameFiles(allowed)
+
+    const runs = await Promise.all([
+      runCli(['download', torrentPath, '-o', dir, ...LOOPBACK, '--ip-filter', bad]),
+      runCli(['download', torrentPath, '-o', dir, ...LOOPBACK, '--ip-filter', join(lists, 'missing.dat')]),
+      runCli(['seed', torrentPath, '-d', tree.dir, ...LOOPBACK, '--ip-filter', bad])
+    ])
+    for (const run of runs) expect(run.code).toBe(1)
+    expect(expectOneErrorLine(runs[0])).toContain(`${bad}: not an IP filter list (eMule .dat or PeerGuardian .p2p): line 2`)
+    expect(expectOneErrorLine(runs[1])).toContain('missing.dat: no such file')
+    expect(expectOneErrorLine(runs[2])).toContain(`${bad}: not an IP filter list`)
+    for (const command of ['download', 'seed']) expect((await runCli([command, '--help'])).stdout).toContain('--ip-filter <file>')
   })
 
   it('lists exit codes in --help', async () => {

@@ -7,6 +7,7 @@ const stats = (over: Partial<TorrentStats> = {}): TorrentStats => ({
   state: 'downloading',
   progress: 0.25,
   totalBytes: 4_000_000,
+  wantedBytes: 4_000_000,
   verifiedBytes: 1_000_000,
   pieceCount: 4,
   havePieces: 1,
@@ -34,6 +35,10 @@ describe('session output', () => {
     expect(statsEvent(stats({ downloadRateBytesPerSec: 0 })).etaSec).toBeNull()
     expect(formatStatus(stats())).toBe(' 25.0% downloading  down 97.66 KiB/s  up 0 B/s  peers 3 (1 seed)  eta 0:30  976.56 KiB of 3.81 MiB')
     expect(formatStatus(stats({ progress: 1, state: 'seeding', seeds: 0 }))).not.toContain('eta')
+    // A skipped file: progress, ETA and the byte counts are relative to the wanted bytes.
+    const partial = stats({ wantedBytes: 2_000_000, progress: 0.5 })
+    expect(statsEvent(partial)).toMatchObject({ etaSec: 10, wantedBytes: 2_000_000, totalBytes: 4_000_000 })
+    expect(formatStatus(partial)).toBe(' 50.0% downloading  down 97.66 KiB/s  up 0 B/s  peers 3 (1 seed)  eta 0:10  976.56 KiB of 1.91 MiB')
   })
 
   it('JSON: one object per line with type and time; stats every fourth tick and at the end', () => {

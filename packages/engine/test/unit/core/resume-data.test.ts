@@ -1,8 +1,8 @@
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import {
-  ENGINE_TORRENTS_KEY, decodeBitfieldRecord, decodePeersRecord, decodeProgressRecord, decodeTorrentList,
-  encodeBitfieldRecord, encodePeersRecord, encodeProgressRecord, encodeTorrentFile, encodeTorrentList, resumeKeys,
+  ENGINE_TORRENTS_KEY, decodeBitfieldRecord, decodeMagnetRecord, decodePeersRecord, decodeProgressRecord, decodeTorrentList,
+  encodeBitfieldRecord, encodeMagnetRecord, encodePeersRecord, encodeProgressRecord, encodeTorrentFile, encodeTorrentList, resumeKeys,
   type ProgressRecord
 } from '../../../src/core/resume-data.js'
 import { isLodestoneError } from '../../../src/errors.js'
@@ -26,7 +26,8 @@ function code (fn: () => unknown): string | undefined {
 describe('resume data codec', () => {
   it('uses seed 004 key names', () => {
     expect(resumeKeys(ID.toUpperCase())).toEqual({
-      metadata: `torrent:${ID}:metadata`, bitfield: `torrent:${ID}:bitfield`, progress: `torrent:${ID}:progress`, peers: `torrent:${ID}:peers`
+      metadata: `torrent:${ID}:metadata`, bitfield: `torrent:${ID}:bitfield`, progress: `torrent:${ID}:progress`, peers: `torrent:${ID}:peers`,
+      magnet: `torrent:${ID}:magnet`
     })
   })
 
@@ -46,6 +47,14 @@ describe('resume data codec', () => {
       .toMatchObject({ completedAtMs: 9, rootToken: null, rootPath: null, filePriorities: null })
     expect(decodePeersRecord(encodePeersRecord({ peers: ['127.0.0.1:1', '[::1]:2'] }), 'k').peers).toEqual(['127.0.0.1:1', '[::1]:2'])
     expect(decodeTorrentList(encodeTorrentList([ID.toUpperCase()]))).toEqual([ID])
+  })
+
+  it('magnet record: round-trips the URI, refuses anything but a magnet link', () => {
+    const uri = `magnet:?xt=urn:btih:${ID}&dn=x%20y`
+    expect(decodeMagnetRecord(encodeMagnetRecord({ uri }), 'k')).toEqual({ uri })
+    expect(code(() => decodeMagnetRecord(bencodeEncode({ v: 1, uri: 'http://x' }), 'k'))).toBe('RESUME_DATA_INVALID')
+    expect(code(() => decodeMagnetRecord(bencodeEncode({ v: 1 }), 'k'))).toBe('RESUME_DATA_INVALID')
+    expect(code(() => decodeMagnetRecord(bencodeEncode({ v: 2, uri }), 'k'))).toBe('RESUME_DATA_INVALID')
   })
 
   it('refuses damaged records with RESUME_DATA_INVALID naming the key', () => {
@@ -73,6 +82,7 @@ describe('resume data codec', () => {
         () => decodeBitfieldRecord(bytes, KEY, 13, 2),
         () => decodeProgressRecord(bytes, 'k'),
         () => decodePeersRecord(bytes, 'k'),
+        () => decodeMagnetRecord(bytes, 'k'),
         () => decodeTorrentList(bytes)
       ]) {
         const c = code(decode)

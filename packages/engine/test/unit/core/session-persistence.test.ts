@@ -2,7 +2,7 @@
  * Resume data on real files (NodeFileSystem + FileSessionStore in temp directories, no mocks):
  * a restart trusts the stored bitfield without hashing when no file changed, and re-checks exactly
  * the pieces of a file that was touched (mtime) or truncated. Hashing is counted by wrapping the
- * hasher. Also: intent (paused torrents stay stopped), settings and peers survive, damaged records
+ * hasher. Also: intent (paused torrents come back paused, stopped ones stopped), settings and peers survive, damaged records
  * cost a re-check and never a trusted piece.
  */
 import { createHash } from 'node:crypto'
@@ -196,7 +196,7 @@ describe('session persistence (real files)', () => {
     expect(hasher.pieceHashes).toBeLessThanOrEqual(lastPiece - firstPiece + 1)
   })
 
-  it('keeps intent, settings, root and peers; a paused torrent comes back stopped', async () => {
+  it('keeps intent, settings, root and peers; a paused torrent comes back paused, without connecting', async () => {
     const dl = await tempDir()
     const state = await tempDir()
     await writeTree(dl, [0])
@@ -208,12 +208,46 @@ describe('session persistence (real files)', () => {
 
     const hasher = new CountingHasher()
     const again = makeEngine(dl, state, hasher)
+    const states: TorrentState[] = []
+    again.on('torrent-added', ({ torrent }) => { torrent.on('state-changed', ({ to }) => { states.push(to) }) })
     const { restored } = await again.restoreSession()
     const r = restored[0]!
-    expect(r.state).toBe('stopped')
+    await settled(r)
+    expect(r.state).toBe('paused')
+    // Straight to paused: never downloading (no connections), the stored pieces trusted (nothing hashed).
+    expect(states).toEqual(['starting', 'paused'])
+    expect(again.stats().connections).toMatchObject({ connections: 0, halfOpen: 0, queuedCandidates: 0 })
+    expect(hasher.pieceHashes).toBe(0)
+    expect(r.stats().havePieces).toBeGreaterThan(0)
     expect(r.settingsOverrides).toEqual({ hashFailuresBeforeBan: 5 })
     expect(r.knownPeerAddresses()).toContain('127.0.0.1:1')
-    // Started by the user later: the stored pieces are still trusted (nothing hashed).
+    // Resumed by the user later: it downloads, still without hashing.
+    r.resume()
+    expect(r.state).toBe('downloading')
+    expect(hasher.pieceHashes).toBe(0)
+    // Paused again and closed: still paused after the next restore.
+    r.pause()
+    await again.close()
+    const third = makeEngine(dl, state, new CountingHasher())
+    const r3 = (await third.restoreSession()).restored[0]!
+    await settled(r3)
+    expect(r3.state).toBe('paused')
+  })
+
+  it('a stopped torrent comes back stopped; started later, its stored pieces are trusted', async () => {
+    const dl = await tempDir()
+    const state = await tempDir()
+    await writeTree(dl, [0])
+    const engine = makeEngine(dl, state, new CountingHasher())
+    const t = await engine.addTorrent(TORRENT)
+    await settled(t)
+    await t.stop()
+    await engine.close()
+
+    const hasher = new CountingHasher()
+    const again = makeEngine(dl, state, hasher)
+    const r = (await again.restoreSession()).restored[0]!
+    expect(r.state).toBe('stopped')
     await r.start()
     await settled(r)
     expect(hasher.pieceHashes).toBe(0)
