@@ -85,12 +85,38 @@ describe('NodeHasher', () => {
   })
 
   it('hashes shared buffers from allocate() in place', async () => {
-    const buf = hasher.allocate(262_144)
+    // Above inlinePieceMaxBytes (1 MiB by default): shared memory the workers read.
+    const buf = hasher.allocate(2_097_152)
     expect(buf.buffer).toBeInstanceOf(SharedArrayBuffer)
     buf.set(pattern(262_144, 9))
     const part = buf.subarray(5, 200_005)
     expect(hex(await hasher.digest('sha256', part))).toBe(ref('sha256', part))
     expect(hex(await hasher.digest('sha1', [buf.subarray(0, 100_000), buf.subarray(100_000)]))).toBe(ref('sha1', buf))
+  })
+
+  it('hashes v1 pieces up to inlinePieceMaxBytes on the calling thread, in plain memory from allocate()', async () => {
+    const h = new NodeHasher({ workers: 1, inlineMaxBytes: 0, inlinePieceMaxBytes: 300_000 })
+    try {
+      expect(h.allocate(300_001).buffer).toBeInstanceOf(SharedArrayBuffer)
+      const buf = h.allocate(262_144)
+      expect(buf.buffer).not.toBeInstanceOf(SharedArrayBuffer)
+      buf.set(pattern(262_144, 3))
+      for (const pad of [0, 1, 70_000]) {
+        const got = await h.hashPiece(buf, { sha1PadBytes: pad })
+        expect(hex(got.sha1)).toBe(ref('sha1', buf, new Uint8Array(pad)))
+        expect(got.v2Root).toBeNull()
+      }
+      const parts = await h.hashPiece([buf.subarray(0, 1000), buf.subarray(1000)], { sha1PadBytes: 5 })
+      expect(hex(parts.sha1)).toBe(ref('sha1', buf, new Uint8Array(5)))
+      // No worker was started for any of them.
+      expect((h as unknown as { workers: unknown[] }).workers.length).toBe(0)
+      // v2 work still goes to the workers, and gives the same root as the fallback.
+      const v2 = await h.hashPiece(buf.subarray(0, 65_536), { sha1PadBytes: 0, v2Leaves: 4 })
+      expect(hex(v2.sha1)).toBe(ref('sha1', buf.subarray(0, 65_536)))
+      expect(hex(v2.v2Root)).toBe(refMerkle(buf.subarray(0, 65_536), 4))
+    } finally {
+      await h.close()
+    }
   })
 
   it('hashPiece: SHA-1 with zero padding and the v2 subtree root', async () => {
