@@ -17,6 +17,7 @@
  * IPv4 parts may carry leading zeros, read as decimal: block lists write `001.002.003.004`.
  */
 import { LodestoneError } from '../errors.js'
+import { parseIpv6Groups } from '../util/ipv6-groups.js'
 
 /** What a rule does to the addresses it covers. */
 export type IpFilterAccess = 'allow' | 'deny'
@@ -396,40 +397,10 @@ function parseIpv4Number (text: string): number | null {
 }
 
 function parseIpv6BigInt (text: string): bigint | null {
-  if (text.length < 2 || text.length > 45) return null
-  let head = text
-  let tail: number | null = null
-  const lastColon = text.lastIndexOf(':')
-  if (lastColon >= 0 && text.slice(lastColon + 1).includes('.')) {
-    tail = parseIpv4Number(text.slice(lastColon + 1))
-    if (tail === null) return null
-    head = text.slice(0, lastColon + 1) + '0:0'
-  }
-  const dc = head.indexOf('::')
-  if (dc >= 0 && head.indexOf('::', dc + 1) >= 0) return null
-  const groupsOf = (s: string): number[] | null => {
-    if (s === '') return []
-    const out: number[] = []
-    for (const g of s.split(':')) {
-      if (!/^[0-9a-fA-F]{1,4}$/.test(g)) return null
-      out.push(parseInt(g, 16))
-    }
-    return out
-  }
-  let groups: number[]
-  if (dc >= 0) {
-    const left = groupsOf(head.slice(0, dc))
-    const right = groupsOf(head.slice(dc + 2))
-    if (left === null || right === null || left.length + right.length > 7) return null
-    groups = [...left, ...new Array<number>(8 - left.length - right.length).fill(0), ...right]
-  } else {
-    const all = groupsOf(head)
-    if (all === null || all.length !== 8) return null
-    groups = all
-  }
+  const groups = parseIpv6Groups(text, parseIpv4Number)
+  if (groups === null) return null
   let value = 0n
   for (const g of groups) value = (value << 16n) | BigInt(g)
-  if (tail !== null) value = (value & ~0xffff_ffffn) | BigInt(tail)
   return value
 }
 

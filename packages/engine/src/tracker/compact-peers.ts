@@ -9,6 +9,7 @@
  * (`::ffff:a.b.c.d`) becomes plain IPv4, because that is the peer it reaches.
  */
 import type { PeerAddress } from '../core/peer-address.js'
+import { parseIpv6Groups } from '../util/ipv6-groups.js'
 
 /** Bytes per IPv4 compact peer (BEP 23). */
 export const COMPACT_PEER_V4_BYTES = 6
@@ -143,41 +144,16 @@ function parseIpv4 (text: string): Uint8Array | null {
 }
 
 function parseIpv6 (text: string): Uint8Array | null {
-  if (text.length < 2 || text.length > 45) return null
-  let head = text
-  let tail4: Uint8Array | null = null
-  const lastColon = text.lastIndexOf(':')
-  if (lastColon >= 0 && text.slice(lastColon + 1).includes('.')) {
-    tail4 = parseIpv4(text.slice(lastColon + 1))
-    if (tail4 === null) return null
-    head = text.slice(0, lastColon + 1) + '0:0' // placeholder groups, overwritten below
-  }
-  const doubleColon = head.indexOf('::')
-  if (doubleColon >= 0 && head.indexOf('::', doubleColon + 1) >= 0) return null
-  const parseGroups = (s: string): number[] | null => {
-    if (s === '') return []
-    const out: number[] = []
-    for (const g of s.split(':')) {
-      if (!/^[0-9a-fA-F]{1,4}$/.test(g)) return null
-      out.push(parseInt(g, 16))
-    }
-    return out
-  }
-  let groups: number[]
-  if (doubleColon >= 0) {
-    const left = parseGroups(head.slice(0, doubleColon))
-    const right = parseGroups(head.slice(doubleColon + 2))
-    if (left === null || right === null || left.length + right.length > 7) return null
-    groups = [...left, ...new Array<number>(8 - left.length - right.length).fill(0), ...right]
-  } else {
-    const all = parseGroups(head)
-    if (all === null || all.length !== 8) return null
-    groups = all
-  }
+  const groups = parseIpv6Groups(text, ipv4Number)
+  if (groups === null) return null
   const out = new Uint8Array(16)
   groups.forEach((g, i) => { out[2 * i] = g >> 8; out[2 * i + 1] = g & 0xff })
-  if (tail4 !== null) out.set(tail4, 12)
   return out
+}
+
+function ipv4Number (text: string): number | null {
+  const b = parseIpv4(text)
+  return b === null ? null : ((b[0]! << 24) >>> 0) + (b[1]! << 16) + (b[2]! << 8) + b[3]!
 }
 
 function mapIpv4 (ip: Uint8Array): Uint8Array {
