@@ -55,10 +55,14 @@ atp = lt.add_torrent_params()
 atp.ti = lt.torrent_info(CFG['torrentPath'])
 atp.save_path = CFG['savePath']
 atp.flags &= ~(lt.torrent_flags.paused | lt.torrent_flags.auto_managed)
-atp.flags |= lt.torrent_flags.disable_dht | lt.torrent_flags.disable_lsd | lt.torrent_flags.disable_pex
+atp.flags |= lt.torrent_flags.disable_dht | lt.torrent_flags.disable_lsd
+if not CFG.get('pex'):
+    atp.flags |= lt.torrent_flags.disable_pex
 h = ses.add_torrent(atp)
 if CFG.get('torrentUploadLimit'):
     h.set_upload_limit(CFG['torrentUploadLimit'])
+if CFG.get('downloadRateLimit'):
+    h.set_download_limit(CFG['downloadRateLimit'])
 
 deadline = time.time() + 10
 while ses.listen_port() == 0 and time.time() < deadline:
@@ -89,6 +93,8 @@ def commands():
 
 threading.Thread(target=commands, daemon=True).start()
 
+SOURCES = [('tracker', lt.peer_info.tracker), ('pex', lt.peer_info.pex)]
+
 def text(value):
     if isinstance(value, bytes):
         return value.decode('utf-8', 'replace')
@@ -103,12 +109,12 @@ while not stop.is_set():
     for p in h.get_peer_info():
         peers.append({'ip': p.ip[0], 'port': p.ip[1], 'client': text(p.client), 'pid': str(p.pid),
                       'seed': bool(p.flags & lt.peer_info.seed), 'total_download': p.total_download,
-                      'total_upload': p.total_upload})
+                      'total_upload': p.total_upload, 'sources': [n for (n, bit) in SOURCES if p.source & bit]})
     emit({'type': 'status', 'state': str(s.state), 'progress': s.progress, 'isSeeding': s.is_seeding,
           'isFinished': s.is_finished, 'numPieces': s.num_pieces, 'totalDone': s.total_done,
           'totalWanted': s.total_wanted, 'error': str(s.errc.message()) if s.errc.value() != 0 else '',
           'totalPayloadUpload': s.total_payload_upload, 'totalPayloadDownload': s.total_payload_download,
-          'peers': peers})
+          'trackerOk': bool(s.current_tracker), 'peers': peers})
     stop.wait(0.2)
 emit({'type': 'exit'})
 `
@@ -129,6 +135,10 @@ export interface LibtorrentPeerOptions {
    * apply on loopback: libtorrent exempts local peers from its global peer class.
    */
   torrentUploadLimit?: number
+  /** The torrent's download cap in bytes per second: keeps a downloader a leecher for a test's length. */
+  downloadRateLimit?: number
+  /** Keep ut_pex on for this torrent. @default false */
+  pex?: boolean
 }
 
 export interface LibtorrentPeerInfo {
@@ -139,6 +149,8 @@ export interface LibtorrentPeerInfo {
   seed: boolean
   total_download: number
   total_upload: number
+  /** How libtorrent learned of the peer: 'tracker', 'pex' (none for peers we were told to dial or that dialled us). */
+  sources: string[]
 }
 
 export interface LibtorrentStatus {
@@ -152,6 +164,8 @@ export interface LibtorrentStatus {
   error: string
   totalPayloadUpload: number
   totalPayloadDownload: number
+  /** The torrent has a tracker that answered. */
+  trackerOk: boolean
   peers: LibtorrentPeerInfo[]
 }
 
@@ -294,7 +308,9 @@ export async function startLibtorrentPeer (options: LibtorrentPeerOptions): Prom
     mode: options.mode,
     peers: (options.peers ?? []).map((p) => [p.host, p.port]),
     settings: options.settings ?? {},
-    torrentUploadLimit: options.torrentUploadLimit ?? 0
+    torrentUploadLimit: options.torrentUploadLimit ?? 0,
+    downloadRateLimit: options.downloadRateLimit ?? 0,
+    pex: options.pex ?? false
   }
   const child = spawn(SYSTEM_PYTHON, ['-c', SCRIPT, JSON.stringify(config)], {
     env: { ...process.env, PYTHONUNBUFFERED: '1', PYTHONIOENCODING: 'utf-8' },
