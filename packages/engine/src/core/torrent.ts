@@ -356,6 +356,7 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
   private readonly deps: TorrentDeps & { storage: TorrentContentStorage }
   private readonly engineSettings: () => EngineSettings
   private overrides: TorrentSettings
+  private downloadSettingsMemo: { engine: DownloadSettings, overrides: TorrentSettings, value: DownloadSettings } | null = null
   private readonly sm: TorrentStateMachine
   // Made with the metadata (in the constructor, or when a magnet's arrives): never read before.
   private picker!: PiecePicker<PeerSession>
@@ -714,7 +715,14 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
 
   /** Download settings in effect for this torrent (engine values with this torrent's overrides). */
   get downloadSettings (): DownloadSettings {
-    return effectiveDownloadSettings(this.engineSettings().download, this.overrides)
+    // Read on every request refill: merged again only when either side was replaced (settings
+    // updates and overrides always swap in new objects, never mutate them).
+    const engine = this.engineSettings().download
+    const memo = this.downloadSettingsMemo
+    if (memo !== null && memo.engine === engine && memo.overrides === this.overrides) return memo.value
+    const value = effectiveDownloadSettings(engine, this.overrides)
+    this.downloadSettingsMemo = { engine, overrides: this.overrides, value }
+    return value
   }
 
   /**
