@@ -149,8 +149,8 @@ async function fetchMetadataOnly (ctx: CliContext, input: string, flags: Downloa
   } catch (err) {
     throw new CliError(`cannot write ${output}: ${describeError(err)}`, 1, { cause: err })
   }
-  // Summarized from the info dict alone: a v2 or hybrid .torrent made from fetched metadata has no
-  // piece layers (they are not part of the info dict), which a full parse would insist on.
+  // Summarized from the info dict alone: a pure v2 .torrent made from fetched metadata has no piece
+  // layers (they are not part of the info dict), which a full parse insists on (a hybrid parses).
   const info = (bencodeDecode(bytes) as Map<string, unknown>).get('info') as Map<string, unknown> | undefined
   const rawName = info?.get('name')
   const name = rawName instanceof Uint8Array ? new TextDecoder().decode(rawName) : null
