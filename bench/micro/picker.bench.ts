@@ -18,7 +18,7 @@
 //   HAVE                                          ~90 ns/iter
 // (figures are refreshed by hand; the table mitata prints is the source of truth)
 import { bench, do_not_optimize, run, summary } from 'mitata'
-import { PiecePicker } from '../../packages/engine/src/core/piece-picker.js'
+import { PiecePicker } from '../../packages/engine/src/torrent/piece-picker.js'
 import { seededRandom } from '../../packages/engine/src/interfaces/random.js'
 import { Bitfield } from '../../packages/engine/src/util/bitfield.js'
 

@@ -8,7 +8,7 @@ import { mkdir, mkdtemp, readFile, readdir, rm, stat, writeFile } from 'node:fs/
 import { tmpdir } from 'node:os'
 import { dirname, join, relative } from 'node:path'
 import { NodeFileSystem, NodeHasher } from '../../packages/engine/adapters/node/index.js'
-import type { Torrent } from '../../packages/engine/src/core/torrent.js'
+import type { Torrent } from '../../packages/engine/src/torrent/torrent.js'
 import type { MetaVersion } from '../../packages/engine/src/metainfo/types.js'
 import { createTorrent, type CreatedTorrent } from '../../packages/engine/src/metainfo/create-torrent.js'
 

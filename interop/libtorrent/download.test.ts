@@ -8,7 +8,7 @@
 import { join } from 'node:path'
 import { afterAll, afterEach, describe, expect, it } from 'vitest'
 import { createNodeEngine } from '../../packages/engine/presets/node.js'
-import type { BtEngine } from '../../packages/engine/src/core/bt-engine.js'
+import type { BtEngine } from '../../packages/engine/src/session/bt-engine.js'
 import { SINGLE_FILE_BYTES, TREE_FILES, digestTree, makeTorrent, removeTempDirs, tempDir, waitCompleted, writeContent } from '../helpers/fixtures.js'
 import { startLibtorrentPeer, type LibtorrentPeer } from '../helpers/libtorrent-peer.js'
 import { readFile } from 'node:fs/promises'

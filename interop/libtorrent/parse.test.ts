@@ -8,7 +8,7 @@ import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { parseTorrent } from '../../packages/engine/src/metainfo/parse-torrent.js'
 import { hashV2Piece, v2PieceExpectation, type V2VerifiableExpectation } from '../../packages/engine/src/metainfo/merkle.js'
-import { WebCryptoHasher } from '../../packages/engine/src/core/web-crypto-hasher.js'
+import { WebCryptoHasher } from '../../packages/engine/src/hashing/web-crypto-hasher.js'
 import type { TorrentMetainfo } from '../../packages/engine/src/metainfo/types.js'
 
 interface LtFile { path: string, size: number, offset: number, pad: boolean, root: string | null }

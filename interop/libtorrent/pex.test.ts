@@ -19,7 +19,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, afterEach, describe, expect, it } from 'vitest'
 import { createNodeEngine } from '../../packages/engine/presets/node.js'
-import type { BtEngine } from '../../packages/engine/src/core/bt-engine.js'
+import type { BtEngine } from '../../packages/engine/src/session/bt-engine.js'
 import { makeContent, startSwarmPeer, type SwarmPeer } from '../helpers/libtorrent-swarm-peer.js'
 
 const engines: BtEngine[] = []

@@ -12,7 +12,7 @@ import { existsSync } from 'node:fs'
 import { join } from 'node:path'
 import { afterAll, afterEach, describe, expect, it } from 'vitest'
 import { createNodeEngine } from '../../packages/engine/presets/node.js'
-import type { BtEngine } from '../../packages/engine/src/core/bt-engine.js'
+import type { BtEngine } from '../../packages/engine/src/session/bt-engine.js'
 import { digestTree, makeTorrent, pollUntil, removeTempDirs, tempDir, waitCompleted, writeContent } from '../helpers/fixtures.js'
 import { startLibtorrentPeer, type LibtorrentPeer } from '../helpers/libtorrent-peer.js'
 

@@ -14,7 +14,7 @@ import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createNodeEngine } from '../../packages/engine/presets/node.js'
-import type { BtEngine } from '../../packages/engine/src/core/bt-engine.js'
+import type { BtEngine } from '../../packages/engine/src/session/bt-engine.js'
 import { SINGLE_FILE_BYTES, TREE_FILES, digestTree, makeTorrent, removeTempDirs, tempDir, waitCompleted, writeContent } from '../helpers/fixtures.js'
 import { TR_STATUS, startTransmission, transmissionVersion, type RunningTransmission } from '../helpers/transmission.js'
 

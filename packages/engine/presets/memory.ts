@@ -10,9 +10,9 @@
  * ```
  */
 import { MemoryFileSystem } from '../adapters/memory/memory-filesystem.js'
-import { BtEngine } from '../src/core/bt-engine.js'
-import { resolveSettings, testingSettings, type PartialEngineSettings } from '../src/core/engine-settings.js'
-import { WebCryptoHasher } from '../src/core/web-crypto-hasher.js'
+import { BtEngine } from '../src/session/bt-engine.js'
+import { resolveSettings, testingSettings, type PartialEngineSettings } from '../src/session/engine-settings.js'
+import { WebCryptoHasher } from '../src/hashing/web-crypto-hasher.js'
 import type { IClock } from '../src/interfaces/clock.js'
 import type { IFileSystem } from '../src/interfaces/filesystem.js'
 import type { LogEntry, LogLevel } from '../src/interfaces/logger.js'

@@ -9,8 +9,8 @@
  */
 import { NodeFileSystem, NodeHasher, NodeHttpClient, NodeSocketFactory, SystemClock } from '../adapters/node/index.js'
 import { FileSessionStore } from '../adapters/node/file-session-store.js'
-import { BtEngine } from '../src/core/bt-engine.js'
-import type { PartialEngineSettings } from '../src/core/engine-settings.js'
+import { BtEngine } from '../src/session/bt-engine.js'
+import type { PartialEngineSettings } from '../src/session/engine-settings.js'
 import type { LogEntry, LogLevel } from '../src/interfaces/logger.js'
 import type { IRandom } from '../src/interfaces/random.js'
 import type { ISessionStore } from '../src/interfaces/session-store.js'

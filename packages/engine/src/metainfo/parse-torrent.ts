@@ -24,7 +24,7 @@ import {
 } from '../protocol/bencode.js'
 import { LodestoneError } from '../errors.js'
 import type { IHasher } from '../interfaces/hasher.js'
-import { createDefaultHasher } from '../core/web-crypto-hasher.js'
+import { createDefaultHasher } from '../hashing/web-crypto-hasher.js'
 import { bytesEqual, fromUtf8, fromUtf8Strict, toHex } from '../util/bytes.js'
 import { assertNoPathConflicts, assertSafePath } from './path-safety.js'
 import { MERKLE_BLOCK_LENGTH_BYTES, MERKLE_HASH_LENGTH_BYTES, isPowerOfTwo, rootFromPieceLayer } from './merkle.js'

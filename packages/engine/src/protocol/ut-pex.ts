@@ -11,7 +11,7 @@
  * decoded, so a 500 KiB message costs no more than a small one. Entries that cannot be dialled
  * (port 0, the unspecified address) are skipped without shifting the flags of the others.
  */
-import type { PeerAddress } from '../core/peer-address.js'
+import type { PeerAddress } from '../peer/peer-address.js'
 import { ProtocolError } from '../errors.js'
 import { compactPeerBytes, decodeCompactPeers, encodeCompactPeers, ipFamily, type IpFamily } from '../tracker/compact-peers.js'
 import { bencodeDecode, bencodeEncode, getBytes, isBencodeDict, type BencodeEncodable } from './bencode.js'

@@ -14,7 +14,7 @@
  */
 import { LodestoneError } from '../errors.js'
 import type { IFileSystem } from '../interfaces/filesystem.js'
-import { TypedEmitter } from '../core/typed-emitter.js'
+import { TypedEmitter } from '../util/typed-emitter.js'
 
 export interface StorageRoot {
   /** Opaque identifier (from the native host for daemon roots; may be the path for Node). */

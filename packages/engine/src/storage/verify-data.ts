@@ -15,7 +15,7 @@ import { LodestoneError } from '../errors.js'
 import type { IFileSystem } from '../interfaces/filesystem.js'
 import type { IPieceHasher } from '../metainfo/create-piece-hasher.js'
 import type { TorrentMetainfo } from '../metainfo/types.js'
-import { PieceVerifier } from '../core/piece-verifier.js'
+import { PieceVerifier } from '../torrent/piece-verifier.js'
 import { TorrentContentStorage } from './torrent-content-storage.js'
 
 /**

@@ -5,11 +5,11 @@
  * Why one `TrackerClient` shape for both protocols: the manager's tier logic (BEP 12) must not care
  * how a tracker is reached; HTTP and UDP differ only in transport and in what they can report.
  */
-import { formatPeerAddress, type PeerAddress } from '../core/peer-address.js'
+import { formatPeerAddress, type PeerAddress } from '../peer/peer-address.js'
 import { LodestoneError } from '../errors.js'
 import { parseIp } from './compact-peers.js'
 
-export type { PeerAddress } from '../core/peer-address.js'
+export type { PeerAddress } from '../peer/peer-address.js'
 
 /**
  * The announce `event` (BEP 3). `'none'` is a regular re-announce: HTTP leaves the parameter out,

@@ -8,7 +8,7 @@
  * RFC 5952 form (lower case, longest zero run compressed), and an IPv4-mapped IPv6 address
  * (`::ffff:a.b.c.d`) becomes plain IPv4, because that is the peer it reaches.
  */
-import type { PeerAddress } from '../core/peer-address.js'
+import type { PeerAddress } from '../peer/peer-address.js'
 import { parseIpv6Groups } from '../util/ipv6-groups.js'
 
 /** Bytes per IPv4 compact peer (BEP 23). */

@@ -10,7 +10,7 @@
  * decoded. Every failure is a LodestoneError with a TRACKER_* code carrying the announce URL.
  */
 import { LodestoneError, ProtocolError, isLodestoneError } from '../errors.js'
-import type { PeerAddress } from '../core/peer-address.js'
+import type { PeerAddress } from '../peer/peer-address.js'
 import type { IHttpClient } from '../interfaces/http-client.js'
 import {
   bencodeDecodePrefix, getBytes, getDict, getInt, getText, isBencodeBytes, isBencodeDict, isBencodeList,

@@ -19,12 +19,12 @@
  * Time comes from the injected clock only; one timer per walk group is armed at a time.
  */
 import { LodestoneError, isLodestoneError } from '../errors.js'
-import { TypedEmitter } from '../core/typed-emitter.js'
+import { TypedEmitter } from '../util/typed-emitter.js'
 import type { IClock, ITimer } from '../interfaces/clock.js'
 import type { IHttpClient } from '../interfaces/http-client.js'
 import type { Logger } from '../interfaces/logger.js'
 import type { IRandom } from '../interfaces/random.js'
-import { formatPeerAddress } from '../core/peer-address.js'
+import { formatPeerAddress } from '../peer/peer-address.js'
 import {
   defaultTrackerSettings, parseTrackerUrl,
   type AnnounceEvent, type AnnounceParams, type AnnounceResult, type PeerAddress, type TrackerClient, type TrackerSettings

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
-import type { PeerBlockedEvent } from '../../src/core/connection-manager.js'
-import { IpFilter } from '../../src/core/ip-filter.js'
+import type { PeerBlockedEvent } from '../../src/peer/connection-manager.js'
+import { IpFilter } from '../../src/ip-filter/ip-filter.js'
 import { buildMagnet } from '../../src/metainfo/magnet.js'
 import { SwarmWorld, makeTorrent, payload, writeFile } from './swarm-world.js'
 

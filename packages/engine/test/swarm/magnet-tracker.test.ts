@@ -5,8 +5,8 @@
  */
 import { describe, expect, it } from 'vitest'
 import { MemoryFileSystem } from '../../adapters/memory/memory-filesystem.js'
-import { BtEngine } from '../../src/core/bt-engine.js'
-import { resolveSettings, testingSettings } from '../../src/core/engine-settings.js'
+import { BtEngine } from '../../src/session/bt-engine.js'
+import { resolveSettings, testingSettings } from '../../src/session/engine-settings.js'
 import type { HttpResponse, IHttpClient } from '../../src/interfaces/http-client.js'
 import { seededRandom } from '../../src/interfaces/random.js'
 import { buildMagnet } from '../../src/metainfo/magnet.js'

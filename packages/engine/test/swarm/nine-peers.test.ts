@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import type { Torrent } from '../../src/core/torrent.js'
+import type { Torrent } from '../../src/torrent/torrent.js'
 import { SwarmWorld, makeTorrent, payload, readFile, writeFile } from './swarm-world.js'
 
 describe('swarm: 1 seed + 8 leechers', () => {

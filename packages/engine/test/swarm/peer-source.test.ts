@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest'
 import { MemoryFileSystem } from '../../adapters/memory/memory-filesystem.js'
 import { MemorySessionStore } from '../../adapters/memory/memory-session-store.js'
 import { createMemoryEngine } from '../../presets/memory.js'
-import type { PeerInfo } from '../../src/core/torrent.js'
+import type { PeerInfo } from '../../src/torrent/torrent.js'
 import { seededRandom } from '../../src/interfaces/random.js'
 import { SwarmWorld, makeTorrent, payload, writeFile, SyncHasher } from './swarm-world.js'
 

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto'
 import { describe, expect, it } from 'vitest'
-import type { PartialEngineSettings } from '../../src/core/engine-settings.js'
+import type { PartialEngineSettings } from '../../src/session/engine-settings.js'
 import { bencodeEncode } from '../../src/protocol/bencode.js'
 import { decodeExtendedHandshake } from '../../src/protocol/extension-protocol.js'
 import { encodeHandshake, HandshakeDecoder } from '../../src/protocol/handshake.js'

@@ -4,8 +4,8 @@
  */
 import { describe, expect, it } from 'vitest'
 import { MemoryFileSystem } from '../../adapters/memory/memory-filesystem.js'
-import { BtEngine } from '../../src/core/bt-engine.js'
-import { resolveSettings, testingSettings } from '../../src/core/engine-settings.js'
+import { BtEngine } from '../../src/session/bt-engine.js'
+import { resolveSettings, testingSettings } from '../../src/session/engine-settings.js'
 import { seededRandom } from '../../src/interfaces/random.js'
 import type { IFileSystem } from '../../src/interfaces/filesystem.js'
 import { createTorrent } from '../../src/metainfo/create-torrent.js'
@@ -13,7 +13,7 @@ import { buildMagnet } from '../../src/metainfo/magnet.js'
 import { parseTorrent } from '../../src/metainfo/parse-torrent.js'
 import { StorageRootManager } from '../../src/storage/storage-root-manager.js'
 import { PART_FILE_DIRECTORY } from '../../src/storage/torrent-content-storage.js'
-import type { Torrent } from '../../src/core/torrent.js'
+import type { Torrent } from '../../src/torrent/torrent.js'
 import { CorruptingFileSystem, SwarmWorld, SyncHasher, makeTorrent, payload, readFile, writeFile } from './swarm-world.js'
 
 const PIECE = 32_768

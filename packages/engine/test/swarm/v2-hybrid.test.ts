@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
-import { PeerConnection } from '../../src/core/peer-connection.js'
-import { defaultPeerSettings } from '../../src/core/peer-settings.js'
+import { PeerConnection } from '../../src/peer/peer-connection.js'
+import { defaultPeerSettings } from '../../src/peer/peer-settings.js'
 import { createTorrent } from '../../src/metainfo/create-torrent.js'
 import { parseTorrent } from '../../src/metainfo/parse-torrent.js'
 import type { MetaVersion } from '../../src/metainfo/types.js'

@@ -7,7 +7,7 @@ import { createTorrent, autoPieceLength, type CreateTorrentOptions, type CreateT
 import { compareSourcePaths } from '../../../src/metainfo/create-file-list.js'
 import { parseTorrent } from '../../../src/metainfo/parse-torrent.js'
 import { bencodeDecode, isBencodeDict, getDict, getList, getBytes, getInt } from '../../../src/protocol/bencode.js'
-import { WebCryptoHasher } from '../../../src/core/web-crypto-hasher.js'
+import { WebCryptoHasher } from '../../../src/hashing/web-crypto-hasher.js'
 import { LodestoneError } from '../../../src/errors.js'
 import type { IFileSystem, IFileHandle, IFileStat } from '../../../src/interfaces/filesystem.js'
 import type { IHasher } from '../../../src/interfaces/hasher.js'

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { WebCryptoHasher } from '../../../src/core/web-crypto-hasher.js'
+import { WebCryptoHasher } from '../../../src/hashing/web-crypto-hasher.js'
 import {
   blockCount, fileMerkleRoot, hashV2Piece, isPowerOfTwo, merkleRoot, nextPowerOfTwo, padHashes, pieceLayerHash,
   piecePadHash, rootFromPieceLayer, v2PieceExpectation, type V2VerifiableExpectation

@@ -8,8 +8,8 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 import { createNodeEngine } from '../../../presets/node.js'
-import type { BtEngine } from '../../../src/core/bt-engine.js'
-import type { Torrent } from '../../../src/core/torrent.js'
+import type { BtEngine } from '../../../src/session/bt-engine.js'
+import type { Torrent } from '../../../src/torrent/torrent.js'
 import { makeTorrent, payload } from '../../swarm/swarm-world.js'
 
 const dirs: string[] = []

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 import { createNodeEngine } from '../../../presets/node.js'
-import type { BtEngine } from '../../../src/core/bt-engine.js'
+import type { BtEngine } from '../../../src/session/bt-engine.js'
 import { makeTorrent, payload } from '../../swarm/swarm-world.js'
 
 const dirs: string[] = []

@@ -1,6 +1,6 @@
 import { describe, it, expect } from 'vitest'
 import { MemoryFileSystem } from '../../../adapters/memory/index.js'
-import { createDefaultHasher } from '../../../src/core/web-crypto-hasher.js'
+import { createDefaultHasher } from '../../../src/hashing/web-crypto-hasher.js'
 import { createTorrent } from '../../../src/metainfo/create-torrent.js'
 import { parseTorrent } from '../../../src/metainfo/parse-torrent.js'
 import type { MetaVersion } from '../../../src/metainfo/types.js'

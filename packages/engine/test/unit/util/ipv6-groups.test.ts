@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import { parseIpv6Groups } from '../../../src/util/ipv6-groups.js'
 import { parseIp } from '../../../src/tracker/compact-peers.js'
-import { parseIpAddress } from '../../../src/core/ip-filter.js'
+import { parseIpAddress } from '../../../src/ip-filter/ip-filter.js'
 
 const strictV4 = (t: string): number | null => (/^\d{1,3}(\.\d{1,3}){3}$/.test(t) && t.split('.').every((p) => Number(p) <= 255)
   ? t.split('.').reduce((v, p) => v * 256 + Number(p), 0)

@@ -1,0 +1,585 @@
+/**
+ * Decides which peers get a TCP connection: global and per-torrent connection limits, a limit on
+ * half-open (dialling) connections, a fair connect queue across torrents, a banned set, and
+ * self-connection and duplicate detection (seed 000's ConnectionManager).
+ *
+ * Why the engine, not each torrent, owns this: the limits are global (one process, one set of
+ * file descriptors, one uplink), and duplicate/self detection needs to see every connection.
+ * Torrents hand it candidate addresses and receive sockets; they never dial themselves.
+ *
+ * Accounting invariant: every connection the manager knows of holds exactly one slot from dial
+ * (or accept) until its owner releases it, and a slot counts toward the global limit and, once it
+ * belongs to a torrent, toward that torrent's limit. `halfOpen` counts dials in flight only.
+ */
+import { LodestoneError, isLodestoneError } from '../errors.js'
+import type { IClock } from '../interfaces/clock.js'
+import type { Logger } from '../interfaces/logger.js'
+import type { ITcpSocket, ISocketFactory } from '../interfaces/socket.js'
+import { bytesEqual, toHex } from '../util/bytes.js'
+import type { IpFilter } from '../ip-filter/ip-filter.js'
+import { formatPeerAddress, type PeerAddress } from './peer-address.js'
+
+/** Connection limits and connect-queue policy. */
+export interface ConnectionSettings {
+  /** Open connections across all torrents, dials and unclaimed incoming included. @default 200 */
+  maxConnections: number
+  /** Open connections per torrent. @default 50 */
+  maxConnectionsPerTorrent: number
+  /** Outgoing dials in flight at once (OS SYN backlog and NAT tables suffer beyond this). @default 8 */
+  maxHalfOpen: number
+  /** A dial that takes longer fails. @default 10_000 */
+  connectTimeoutMs: number
+  /** Candidate addresses queued per torrent; further ones are dropped (and counted). @default 1_000 */
+  maxCandidatesPerTorrent: number
+  /** Wait before re-dialling an address that failed; doubles per failure. @default 30_000 */
+  retryBackoffMs: number
+  /** Dial attempts per address before it is forgotten. @default 3 */
+  maxConnectAttempts: number
+}
+
+export const defaultConnectionSettings: Readonly<ConnectionSettings> = {
+  maxConnections: 200,
+  maxConnectionsPerTorrent: 50,
+  maxHalfOpen: 8,
+  connectTimeoutMs: 10_000,
+  maxCandidatesPerTorrent: 1_000,
+  retryBackoffMs: 30_000,
+  maxConnectAttempts: 3
+}
+
+export interface ConnectionManagerDeps {
+  socketFactory: ISocketFactory
+  clock: IClock
+  /** Our 20-byte peer id, for self-connection detection. */
+  peerId: Uint8Array
+  logger?: Logger
+  /** Told of every peer the IP filter refuses (candidates to dial and incoming connections). */
+  onPeerBlocked?: (event: PeerBlockedEvent) => void
+}
+
+/** A peer refused by the IP filter. */
+export interface PeerBlockedEvent {
+  /** `host:port` */
+  address: string
+  /** 'outgoing': a candidate that is not dialled; 'incoming': a connection closed before its handshake. */
+  direction: 'outgoing' | 'incoming'
+  /** The torrent the candidate was for (unknown for incoming connections before the handshake). */
+  torrentId?: string
+  reason: 'ip-filter'
+}
+
+/** What a torrent gives the manager: where to deliver sockets, and whether it wants more. */
+export interface ConnectionOwner {
+  /** False while the torrent does not want new connections (paused, complete and idle...). */
+  wantsConnections (): boolean
+  /** This torrent's own connection cap, overriding `maxConnectionsPerTorrent`. */
+  maxConnections? (): number | undefined
+  /** An outgoing dial succeeded. The owner now owns `socket` and must release `slot` when it closes. */
+  onOutgoing (socket: ITcpSocket, slot: ConnectionSlot): void
+  /** An outgoing dial failed. */
+  onConnectFailed? (address: PeerAddress, error: LodestoneError): void
+}
+
+/** Why `identify` refused a peer. */
+export type IdentifyResult = 'ok' | 'self' | 'duplicate' | 'banned'
+
+/** Why a connection was not admitted. */
+export type AdmitRefusal = 'banned' | 'ip-filtered' | 'global-limit' | 'torrent-limit' | 'unknown-torrent' | 'closed'
+
+/**
+ * One connection's claim on the limits. The holder calls `identify` once the handshake gave the
+ * remote peer id, and `release` exactly when the socket closes (idempotent).
+ */
+export interface ConnectionSlot {
+  readonly torrentId: string
+  readonly address: PeerAddress
+  readonly direction: 'outgoing' | 'incoming'
+  /** Hex peer id once identified. */
+  readonly peerIdHex: string | null
+  /**
+   * Registers the remote peer id: refuses ourselves, a banned host, or a second connection to the
+   * same peer. When both sides dialled each other at once, both keep the same one of the two
+   * connections (the one dialled by the side with the lower peer id); if that is this one, the
+   * other slot's `onReplaced` callback runs and its holder must close it.
+   */
+  identify (peerId: Uint8Array): IdentifyResult
+  /** Called when a later connection to the same peer wins the tie-break (see `identify`). */
+  onReplaced (cb: () => void): void
+  release (): void
+}
+
+/** A global slot for an incoming socket whose handshake has not named a torrent yet. */
+export interface IncomingTicket {
+  /** Moves the slot to `torrentId`, or refuses (the ticket is then released). */
+  claim (torrentId: string): ConnectionSlot | AdmitRefusal
+  release (): void
+}
+
+interface TorrentEntry {
+  owner: ConnectionOwner
+  /** Slots held by this torrent (dialling, handshaking or connected). */
+  slots: Set<SlotImpl>
+  /** Addresses (keys) with a slot in this torrent: not re-queued or re-dialled. */
+  addressKeys: Set<string>
+  /** Peer ids (hex) identified in this torrent. */
+  peerIds: Map<string, SlotImpl>
+  /** FIFO of candidates; `queued` mirrors it for O(1) duplicate checks. */
+  queue: PeerAddress[]
+  queued: Set<string>
+  /** Address key → failure record for back-off. */
+  failures: Map<string, { count: number, retryAtMs: number }>
+}
+
+/** Counters for stats and tests. */
+export interface ConnectionManagerStats {
+  connections: number
+  halfOpen: number
+  pendingIncoming: number
+  queuedCandidates: number
+  droppedCandidates: number
+  refusedIncoming: number
+  selfConnections: number
+  duplicates: number
+  bannedHosts: number
+  /** Peers refused by the IP filter (candidates and incoming connections). */
+  blockedPeers: number
+}
+
+export class ConnectionManager {
+  private readonly torrents = new Map<string, TorrentEntry>()
+  private readonly banned = new Map<string, string>()
+  /** Address keys found to be ourselves: never dialled again. */
+  private readonly selfAddresses = new Set<string>()
+  private settings: ConnectionSettings
+  private totalSlots = 0
+  private halfOpen = 0
+  private pendingIncoming = 0
+  private pumpScheduled = false
+  private closed = false
+  /** Round-robin cursor over torrents, so one torrent's long queue cannot starve the others. */
+  private rrIndex = 0
+  private readonly dials = new Set<AbortController>()
+  private counters = { droppedCandidates: 0, refusedIncoming: 0, selfConnections: 0, duplicates: 0, blockedPeers: 0 }
+  private ipFilter: IpFilter | null = null
+
+  constructor (private readonly deps: ConnectionManagerDeps, settings: ConnectionSettings = defaultConnectionSettings) {
+    this.settings = { ...settings }
+  }
+
+  /** Applies new limits; lowering them does not close connections, it only stops new ones. */
+  updateSettings (settings: ConnectionSettings): void {
+    this.settings = { ...settings }
+    this.schedulePump()
+  }
+
+  /**
+   * Applies an IP filter (null: none) to every later dial and incoming connection, and drops
+   * queued candidates it denies. Connections already open are their owners' to close.
+   */
+  setIpFilter (filter: IpFilter | null): void {
+    this.ipFilter = filter
+    if (filter === null) return
+    for (const entry of this.torrents.values()) {
+      entry.queue = entry.queue.filter((a) => {
+        if (filter.isAllowed(a.host)) return true
+        entry.queued.delete(formatPeerAddress(a))
+        return false
+      })
+    }
+  }
+
+  /** True when the IP filter denies `host`. */
+  isBlocked (host: string): boolean {
+    return this.ipFilter !== null && !this.ipFilter.isAllowed(host)
+  }
+
+  addTorrent (torrentId: string, owner: ConnectionOwner): void {
+    if (this.torrents.has(torrentId)) return
+    this.torrents.set(torrentId, {
+      owner,
+      slots: new Set(),
+      addressKeys: new Set(),
+      peerIds: new Map(),
+      queue: [],
+      queued: new Set(),
+      failures: new Map()
+    })
+  }
+
+  /**
+   * Forgets a torrent's queue. Slots it still holds stay counted until their owner releases
+   * them (the torrent closes its peers); dials in flight for it are closed on arrival.
+   */
+  removeTorrent (torrentId: string): void {
+    const entry = this.torrents.get(torrentId)
+    if (entry === undefined) return
+    entry.queue.length = 0
+    entry.queued.clear()
+    this.torrents.delete(torrentId)
+  }
+
+  /** Drops the queued candidates of a torrent (e.g. when it pauses) but keeps it registered. */
+  clearCandidates (torrentId: string): void {
+    const entry = this.torrents.get(torrentId)
+    if (entry === undefined) return
+    entry.queue.length = 0
+    entry.queued.clear()
+  }
+
+  /**
+   * Queues an address to dial for `torrentId`. Returns false when it is refused: banned host,
+   * ourselves, already connected or queued, given up on, queue full or unknown torrent.
+   */
+  addCandidate (torrentId: string, address: PeerAddress): boolean {
+    const entry = this.torrents.get(torrentId)
+    if (entry === undefined || this.closed) return false
+    const key = formatPeerAddress(address)
+    if (this.banned.has(address.host) || this.selfAddresses.has(key)) return false
+    if (this.isBlocked(address.host)) {
+      this.blocked(key, 'outgoing', torrentId)
+      return false
+    }
+    if (entry.addressKeys.has(key) || entry.queued.has(key)) return false
+    const failure = entry.failures.get(key)
+    if (failure !== undefined && failure.count >= this.settings.maxConnectAttempts) return false
+    if (entry.queue.length >= this.settings.maxCandidatesPerTorrent) {
+      this.counters.droppedCandidates++
+      return false
+    }
+    entry.queue.push({ host: address.host, port: address.port })
+    entry.queued.add(key)
+    this.schedulePump()
+    return true
+  }
+
+  /** Candidates waiting to be dialled for a torrent. */
+  queuedCount (torrentId: string): number {
+    return this.torrents.get(torrentId)?.queue.length ?? 0
+  }
+
+  /** Slots (dialling, handshaking and connected) held by a torrent. */
+  connectionCount (torrentId: string): number {
+    return this.torrents.get(torrentId)?.slots.size ?? 0
+  }
+
+  /** Bans a host (all its ports) for the life of the manager. Its connections are the caller's to close. */
+  ban (host: string, reason: string): void {
+    if (this.banned.has(host)) return
+    this.banned.set(host, reason)
+    for (const entry of this.torrents.values()) {
+      entry.queue = entry.queue.filter((a) => {
+        if (a.host !== host) return true
+        entry.queued.delete(formatPeerAddress(a))
+        return false
+      })
+    }
+    this.deps.logger?.info('host banned', { host, reason })
+  }
+
+  isBanned (host: string): boolean {
+    return this.banned.has(host)
+  }
+
+  /** Banned hosts and why. */
+  bannedHosts (): ReadonlyMap<string, string> {
+    return this.banned
+  }
+
+  /**
+   * Admits an incoming socket before its handshake: refused when the global limit is reached or
+   * the host is banned. The listener closes the socket on refusal.
+   */
+  acceptIncoming (address: PeerAddress): IncomingTicket | AdmitRefusal {
+    if (this.closed) return 'closed'
+    if (this.banned.has(address.host)) {
+      this.counters.refusedIncoming++
+      return 'banned'
+    }
+    if (this.isBlocked(address.host)) {
+      this.counters.refusedIncoming++
+      this.blocked(formatPeerAddress(address), 'incoming')
+      return 'ip-filtered'
+    }
+    if (this.totalSlots + this.pendingIncoming >= this.settings.maxConnections) {
+      this.counters.refusedIncoming++
+      return 'global-limit'
+    }
+    this.pendingIncoming++
+    let done = false
+    const release = (): void => {
+      if (done) return
+      done = true
+      this.pendingIncoming--
+      this.schedulePump()
+    }
+    return {
+      claim: (torrentId) => {
+        if (done) return 'closed'
+        release()
+        const entry = this.torrents.get(torrentId)
+        if (entry === undefined) return 'unknown-torrent'
+        // The filter may have changed while the handshake was read.
+        if (this.isBlocked(address.host)) {
+          this.counters.refusedIncoming++
+          this.blocked(formatPeerAddress(address), 'incoming', torrentId)
+          return 'ip-filtered'
+        }
+        if (entry.slots.size >= this.torrentLimit(entry)) {
+          this.counters.refusedIncoming++
+          return 'torrent-limit'
+        }
+        return this.openSlot(torrentId, entry, address, 'incoming')
+      },
+      release
+    }
+  }
+
+  /** Dials queued candidates while the limits allow. Coalesced: many calls → one pass per tick. */
+  schedulePump (): void {
+    if (this.pumpScheduled || this.closed) return
+    this.pumpScheduled = true
+    queueMicrotask(() => {
+      this.pumpScheduled = false
+      this.pump()
+    })
+  }
+
+  /** One pass over the connect queues (the engine also calls it from its periodic tick for back-offs). */
+  pump (): void {
+    if (this.closed) return
+    const ids = [...this.torrents.keys()]
+    if (ids.length === 0) return
+    let idle = 0
+    // Round robin: one dial per torrent per turn, until limits stop us or a full turn finds nothing.
+    while (this.halfOpen < this.settings.maxHalfOpen &&
+      this.totalSlots + this.pendingIncoming < this.settings.maxConnections && idle < ids.length) {
+      const id = ids[this.rrIndex % ids.length]!
+      this.rrIndex = (this.rrIndex + 1) % ids.length
+      const entry = this.torrents.get(id)
+      if (entry !== undefined && this.dialNext(id, entry)) idle = 0
+      else idle++
+    }
+  }
+
+  /** Stops dialling, aborts dials in flight. Slots still held are the owners' to release. */
+  close (): void {
+    if (this.closed) return
+    this.closed = true
+    for (const dial of this.dials) dial.abort()
+    this.dials.clear()
+    for (const entry of this.torrents.values()) {
+      entry.queue.length = 0
+      entry.queued.clear()
+    }
+  }
+
+  stats (): ConnectionManagerStats {
+    let queued = 0
+    for (const entry of this.torrents.values()) queued += entry.queue.length
+    return {
+      connections: this.totalSlots,
+      halfOpen: this.halfOpen,
+      pendingIncoming: this.pendingIncoming,
+      queuedCandidates: queued,
+      bannedHosts: this.banned.size,
+      ...this.counters
+    }
+  }
+
+  private dialNext (torrentId: string, entry: TorrentEntry): boolean {
+    if (entry.slots.size >= this.torrentLimit(entry) || !entry.owner.wantsConnections()) return false
+    const now = this.deps.clock.now()
+    // Take the first candidate not backing off; ones backing off keep their place.
+    for (let i = 0; i < entry.queue.length; i++) {
+      const address = entry.queue[i]!
+      const key = formatPeerAddress(address)
+      const failure = entry.failures.get(key)
+      if (failure !== undefined && failure.retryAtMs > now) continue
+      entry.queue.splice(i, 1)
+      entry.queued.delete(key)
+      if (this.banned.has(address.host) || this.selfAddresses.has(key) || entry.addressKeys.has(key)) return true
+      if (this.isBlocked(address.host)) {
+        this.blocked(key, 'outgoing', torrentId)
+        return true
+      }
+      this.dial(torrentId, entry, address, key)
+      return true
+    }
+    return false
+  }
+
+  private blocked (address: string, direction: 'outgoing' | 'incoming', torrentId?: string): void {
+    this.counters.blockedPeers++
+    this.deps.onPeerBlocked?.({ address, direction, ...(torrentId !== undefined ? { torrentId } : {}), reason: 'ip-filter' })
+  }
+
+  private torrentLimit (entry: TorrentEntry): number {
+    return entry.owner.maxConnections?.() ?? this.settings.maxConnectionsPerTorrent
+  }
+
+  private dial (torrentId: string, entry: TorrentEntry, address: PeerAddress, key: string): void {
+    const slot = this.openSlot(torrentId, entry, address, 'outgoing')
+    this.halfOpen++
+    const abort = new AbortController()
+    this.dials.add(abort)
+    const settle = (): void => {
+      this.dials.delete(abort)
+      this.halfOpen--
+    }
+    this.deps.socketFactory.connectTcp(address.host, address.port, {
+      signal: abort.signal,
+      timeoutMs: this.settings.connectTimeoutMs
+    }).then((socket) => {
+      settle()
+      const current = this.torrents.get(torrentId)
+      if (this.closed || current !== entry || slot.released) {
+        socket.close()
+        slot.release()
+        return
+      }
+      // The back-off record stays until the handshake succeeds (identifySlot): a peer that accepts
+      // TCP and then drops the handshake keeps counting toward maxConnectAttempts.
+      entry.owner.onOutgoing(socket, slot)
+      this.schedulePump()
+    }, (error: unknown) => {
+      settle()
+      slot.release()
+      const failure = entry.failures.get(key) ?? { count: 0, retryAtMs: 0 }
+      failure.count++
+      failure.retryAtMs = this.deps.clock.now() + this.settings.retryBackoffMs * 2 ** (failure.count - 1)
+      entry.failures.set(key, failure)
+      // Re-queue for a later attempt unless we gave up on it.
+      if (failure.count < this.settings.maxConnectAttempts && this.torrents.get(torrentId) === entry && !this.closed) {
+        if (!entry.queued.has(key)) {
+          entry.queue.push(address)
+          entry.queued.add(key)
+        }
+      }
+      const err: LodestoneError = isLodestoneError(error)
+        ? error
+        : new LodestoneError('PEER_CONNECT_FAILED', { address: key, reason: String(error) }, { cause: error })
+      if (!this.closed) entry.owner.onConnectFailed?.(address, err)
+      this.schedulePump()
+    })
+  }
+
+  private openSlot (torrentId: string, entry: TorrentEntry, address: PeerAddress, direction: 'outgoing' | 'incoming'): SlotImpl {
+    const slot = new SlotImpl(torrentId, address, direction, entry, this)
+    entry.slots.add(slot)
+    entry.addressKeys.add(slot.key)
+    this.totalSlots++
+    return slot
+  }
+
+  /** @internal used by SlotImpl */
+  identifySlot (slot: SlotImpl, entry: TorrentEntry, peerId: Uint8Array): IdentifyResult {
+    if (this.banned.has(slot.address.host) || this.isBlocked(slot.address.host)) return 'banned'
+    if (bytesEqual(peerId, this.deps.peerId)) {
+      this.counters.selfConnections++
+      // Remember the dialled address as ourselves; an incoming self connection's address is
+      // ephemeral and not worth remembering.
+      if (slot.direction === 'outgoing') this.selfAddresses.add(slot.key)
+      return 'self'
+    }
+    const hex = toHex(peerId)
+    const existing = entry.peerIds.get(hex)
+    if (existing !== undefined && existing !== slot) {
+      this.counters.duplicates++
+      // Simultaneous open: A dialled B while B dialled A. Each side sees one outgoing and one
+      // incoming connection; keeping "the one I identified first" would make each side drop a
+      // different one and lose both. Both sides instead keep the connection dialled by the peer
+      // with the lower id.
+      if (existing.direction === slot.direction) return 'duplicate'
+      const weDialLower = compareBytes(this.deps.peerId, peerId) < 0
+      const keepNew = (slot.direction === 'outgoing') === weDialLower
+      if (!keepNew) return 'duplicate'
+      entry.peerIds.set(hex, slot)
+      existing.replaced()
+      if (slot.direction === 'outgoing') entry.failures.delete(slot.key)
+      return 'ok'
+    }
+    entry.peerIds.set(hex, slot)
+    if (slot.direction === 'outgoing') entry.failures.delete(slot.key)
+    return 'ok'
+  }
+
+  /**
+   * An outgoing connection to `address` ended while its torrent still wants the peer (it hung up,
+   * dropped our handshake, or went quiet): dial it again after the back-off a failed dial gets.
+   * It counts as a failed attempt until a handshake succeeds, so a peer that keeps hanging up
+   * during the handshake is forgotten after `maxConnectAttempts`. Back-offs elapse on the
+   * periodic {@link schedulePump} the torrents call.
+   */
+  redialLater (torrentId: string, address: PeerAddress): void {
+    const entry = this.torrents.get(torrentId)
+    if (entry === undefined || this.closed) return
+    const key = formatPeerAddress(address)
+    if (this.banned.has(address.host) || this.selfAddresses.has(key)) return
+    const failure = entry.failures.get(key) ?? { count: 0, retryAtMs: 0 }
+    failure.count++
+    failure.retryAtMs = this.deps.clock.now() + this.settings.retryBackoffMs * 2 ** (failure.count - 1)
+    entry.failures.set(key, failure)
+    if (failure.count >= this.settings.maxConnectAttempts || entry.queued.has(key)) return
+    if (entry.queue.length >= this.settings.maxCandidatesPerTorrent) return
+    entry.queue.push(address)
+    entry.queued.add(key)
+  }
+
+  /** @internal used by SlotImpl */
+  releaseSlot (slot: SlotImpl, entry: TorrentEntry): void {
+    entry.slots.delete(slot)
+    entry.addressKeys.delete(slot.key)
+    if (slot.peerIdHex !== null && entry.peerIds.get(slot.peerIdHex) === slot) entry.peerIds.delete(slot.peerIdHex)
+    this.totalSlots--
+    this.schedulePump()
+  }
+}
+
+class SlotImpl implements ConnectionSlot {
+  peerIdHex: string | null = null
+  released = false
+  private replacedCb: (() => void) | null = null
+  readonly key: string
+
+  constructor (
+    readonly torrentId: string,
+    readonly address: PeerAddress,
+    readonly direction: 'outgoing' | 'incoming',
+    private readonly entry: TorrentEntry,
+    private readonly manager: ConnectionManager
+  ) {
+    this.key = formatPeerAddress(address)
+  }
+
+  identify (peerId: Uint8Array): IdentifyResult {
+    if (this.released) return 'duplicate'
+    const result = this.manager.identifySlot(this, this.entry, peerId)
+    if (result === 'ok') this.peerIdHex = toHex(peerId)
+    return result
+  }
+
+  onReplaced (cb: () => void): void {
+    this.replacedCb = cb
+  }
+
+  /** @internal */
+  replaced (): void {
+    this.replacedCb?.()
+  }
+
+  release (): void {
+    if (this.released) return
+    this.released = true
+    this.manager.releaseSlot(this, this.entry)
+  }
+}
+
+/** Lexicographic order of two byte strings. */
+function compareBytes (a: Uint8Array, b: Uint8Array): number {
+  const n = Math.min(a.length, b.length)
+  for (let i = 0; i < n; i++) {
+    const d = a[i]! - b[i]!
+    if (d !== 0) return d
+  }
+  return a.length - b.length
+}

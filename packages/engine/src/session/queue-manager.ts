@@ -1,0 +1,209 @@
+/**
+ * Lifecycle queueing and seed limits (libtorrent's auto-managed torrents, Transmission's queue
+ * and ratio limits). The engine owns one QueueManager; every torrent is managed by it.
+ *
+ * Slots: torrents starting, checking or downloading (and fetching metadata) take a download
+ * slot; seeding torrents take a seed slot. A torrent started or resumed while its class is full
+ * goes to state `queued` and waits, in the order torrents were added; when a slot frees (a
+ * download finished, a torrent was paused, stopped or removed, a limit was raised) the first
+ * queued torrent of that class starts. When a limit is lowered at run time, or a finished
+ * download needs a seed slot that is taken, the torrents added last are queued again.
+ * Paused and stopped torrents take no slot and are never started by the queue.
+ *
+ * Seed limits: once a seeding torrent's share ratio reaches `seedRatioLimit`, or it has seeded
+ * for `seedTimeLimitSec`, it is paused and emits 'seed-limit-reached' (libtorrent pauses too).
+ * Ratio = uploaded / downloaded bytes of this session, or uploaded / verified bytes when nothing
+ * was downloaded (it was added complete) — Transmission's rule. A torrent the user resumes after
+ * its limit keeps seeding until the limit settings change.
+ *
+ * Decisions are coalesced into one pass per tick (STYLE.md §6); seed limits are checked once a
+ * second on the engine's coarse scheduler.
+ */
+import type { IClock } from '../interfaces/clock.js'
+import type { CoarseScheduler, ScheduledTask } from '../util/coarse-scheduler.js'
+import type { Torrent } from '../torrent/torrent.js'
+import { TorrentState } from '../torrent/torrent-state.js'
+
+export interface QueueSettings {
+  /** Torrents starting, checking or downloading at once; 0 = unlimited. @default 0 */
+  maxActiveDownloads: number
+  /** Torrents seeding at once; 0 = unlimited. @default 0 */
+  maxActiveSeeds: number
+  /** Pause seeding at this upload/download ratio; 0 = no limit (per-torrent override: TorrentSettings). @default 0 */
+  seedRatioLimit: number
+  /** Pause seeding after this many seconds of seeding; 0 = no limit (per-torrent override). @default 0 */
+  seedTimeLimitSec: number
+}
+
+export const defaultQueueSettings: Readonly<QueueSettings> = {
+  maxActiveDownloads: 0,
+  maxActiveSeeds: 0,
+  seedRatioLimit: 0,
+  seedTimeLimitSec: 0
+}
+
+/** How often seed limits are checked. */
+const SEED_LIMIT_CHECK_INTERVAL_MS = 1_000
+
+export interface QueueManagerDeps {
+  clock: IClock
+  scheduler: CoarseScheduler
+  /** The engine's queue settings now (read on use: run-time changes apply). */
+  settings: () => QueueSettings
+}
+
+type SlotClass = 'download' | 'seed'
+
+interface Entry {
+  readonly torrent: Torrent
+  readonly off: () => void
+  /** Seeding time accumulated before the current seeding spell, ms. */
+  seededMs: number
+  /** When the current seeding spell began, or null when not seeding. */
+  seedingSinceMs: number | null
+  /** The limits that already paused this torrent (so a user resume is respected), as "ratio/time". */
+  limitHandled: string | null
+}
+
+const DOWNLOAD_STATES: readonly TorrentState[] = [
+  TorrentState.Starting, TorrentState.Hashing, TorrentState.HashingPaused, TorrentState.Metadata,
+  TorrentState.FetchingHashes, TorrentState.Downloading
+]
+
+export class QueueManager {
+  /** Insertion order is queue order. */
+  private readonly entries = new Map<Torrent, Entry>()
+  private task: ScheduledTask | null = null
+  private scheduled = false
+  private closed = false
+
+  constructor (private readonly deps: QueueManagerDeps) {}
+
+  /** Starts managing `torrent` (call before starting it). */
+  add (torrent: Torrent): void {
+    if (this.closed || this.entries.has(torrent)) return
+    const entry: Entry = {
+      torrent,
+      seededMs: 0,
+      seedingSinceMs: null,
+      limitHandled: null,
+      off: torrent.on('state-changed', ({ from, to }) => {
+        const now = this.deps.clock.now()
+        if (from === TorrentState.Seeding && entry.seedingSinceMs !== null) {
+          entry.seededMs += now - entry.seedingSinceMs
+          entry.seedingSinceMs = null
+        }
+        if (to === TorrentState.Seeding) entry.seedingSinceMs = now
+        this.schedule()
+      })
+    }
+    if (torrent.state === TorrentState.Seeding) entry.seedingSinceMs = this.deps.clock.now()
+    this.entries.set(torrent, entry)
+    this.task ??= this.deps.scheduler.every(SEED_LIMIT_CHECK_INTERVAL_MS, () => { this.checkSeedLimits() })
+  }
+
+  /** Stops managing `torrent` (removed); its slot goes to the next queued torrent. */
+  remove (torrent: Torrent): void {
+    const entry = this.entries.get(torrent)
+    if (entry === undefined) return
+    entry.off()
+    this.entries.delete(torrent)
+    this.schedule()
+  }
+
+  /**
+   * May `torrent` take a slot of `kind` now? The torrent asks before starting or resuming; on
+   * false it goes to state `queued`.
+   */
+  admit (torrent: Torrent, kind: SlotClass): boolean {
+    const limit = this.limitOf(kind)
+    if (limit === 0) return true
+    let used = 0
+    for (const t of this.entries.keys()) if (t !== torrent && this.classOf(t) === kind) used++
+    return used < limit
+  }
+
+  /** Seconds `torrent` has seeded (this session). */
+  seedingTimeSec (torrent: Torrent): number {
+    const e = this.entries.get(torrent)
+    if (e === undefined) return 0
+    const current = e.seedingSinceMs === null ? 0 : this.deps.clock.now() - e.seedingSinceMs
+    return (e.seededMs + current) / 1000
+  }
+
+  /** Settings changed (limits raised or lowered): re-balance now and re-arm seed limits. */
+  settingsChanged (): void {
+    this.schedule()
+    this.checkSeedLimits()
+  }
+
+  close (): void {
+    this.closed = true
+    this.task?.cancel()
+    this.task = null
+    for (const e of this.entries.values()) e.off()
+    this.entries.clear()
+  }
+
+  /** Re-balances slots once per tick. */
+  schedule (): void {
+    if (this.scheduled || this.closed) return
+    this.scheduled = true
+    queueMicrotask(() => {
+      this.scheduled = false
+      if (!this.closed) this.rebalance()
+    })
+  }
+
+  private rebalance (): void {
+    for (const kind of ['download', 'seed'] as const) {
+      const limit = this.limitOf(kind)
+      const active = [...this.entries.keys()].filter((t) => this.classOf(t) === kind)
+      if (limit > 0 && active.length > limit) {
+        // Over the limit: queue the most recently added torrents that can be queued.
+        let excess = active.length - limit
+        for (const t of active.reverse()) {
+          if (excess === 0) break
+          if (t.queue()) excess--
+        }
+      }
+    }
+    for (const t of this.entries.keys()) {
+      if (t.state !== TorrentState.Queued) continue
+      const kind = t.queuedSlotClass
+      if (this.admit(t, kind)) t.dequeue()
+    }
+  }
+
+  private checkSeedLimits (): void {
+    const s = this.deps.settings()
+    for (const e of this.entries.values()) {
+      const t = e.torrent
+      if (t.state !== TorrentState.Seeding) continue
+      const o = t.settingsOverrides
+      const ratioLimit = o.seedRatioLimit ?? s.seedRatioLimit
+      const timeLimitSec = o.seedTimeLimitSec ?? s.seedTimeLimitSec
+      const key = `${ratioLimit}/${timeLimitSec}`
+      if (e.limitHandled === key) continue
+      e.limitHandled = null
+      const stats = t.stats()
+      const base = stats.downloadedBytes > 0 ? stats.downloadedBytes : stats.verifiedBytes
+      const ratio = base > 0 ? stats.uploadedBytes / base : 0
+      const seedingTimeSec = this.seedingTimeSec(t)
+      const reason = ratioLimit > 0 && ratio >= ratioLimit ? 'ratio' : timeLimitSec > 0 && seedingTimeSec >= timeLimitSec ? 'time' : null
+      if (reason === null) continue
+      e.limitHandled = key
+      t.seedLimitReached({ reason, ratio, seedingTimeSec })
+    }
+  }
+
+  private classOf (t: Torrent): SlotClass | null {
+    if (t.state === TorrentState.Seeding) return 'seed'
+    return DOWNLOAD_STATES.includes(t.state) ? 'download' : null
+  }
+
+  private limitOf (kind: SlotClass): number {
+    const s = this.deps.settings()
+    return kind === 'download' ? s.maxActiveDownloads : s.maxActiveSeeds
+  }
+}
