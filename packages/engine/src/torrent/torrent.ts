@@ -65,6 +65,15 @@ const POOL_MAX_BYTES = 32 * 1024 * 1024
 /** Request size: the credit one request costs against the download limiter. */
 const BLOCK_BYTES = 16_384
 
+/**
+ * True when `view` is over shared memory. A page that is not cross-origin isolated has no
+ * `SharedArrayBuffer` global at all (referencing it throws), so test for the global first:
+ * shared memory is an optimisation where it exists, never a requirement.
+ */
+function isShared (view: Uint8Array): boolean {
+  return typeof SharedArrayBuffer === 'function' && view.buffer instanceof SharedArrayBuffer
+}
+
 /** Reused by {@link copyBlock}; blocks are at most 16 KiB (the picker refuses other lengths). */
 let alignScratch = new Uint8Array(BLOCK_BYTES)
 
@@ -75,7 +84,7 @@ let alignScratch = new Uint8Array(BLOCK_BYTES)
  * largest cost of receiving. Going through an aligned scratch buffer keeps both copies fast (5 GB/s).
  */
 function copyBlock (target: Uint8Array, block: Uint8Array, offset: number): void {
-  if ((block.byteOffset & 7) === 0 || !(target.buffer instanceof SharedArrayBuffer)) {
+  if ((block.byteOffset & 7) === 0 || !isShared(target)) {
     target.set(block, offset)
     return
   }
