@@ -48,13 +48,23 @@ export interface NodeSocketFactorySettings {
    * kernel); 0 lets Node allocate a buffer per read. @default 1_048_576
    */
   readBufferBytes: number
+  /**
+   * Kernel receive buffer of UDP sockets (SO_RCVBUF; Linux caps it at `net.core.rmem_max`). uTP
+   * keeps a window of packets in flight on the engine's one UDP socket, and the default (≈ 200 KiB)
+   * drops a burst before the event loop reads it. 0: the OS default. @default 4_194_304
+   */
+  udpReceiveBufferBytes: number
+  /** Kernel send buffer of UDP sockets (SO_SNDBUF), for the same reason. 0: the OS default. @default 4_194_304 */
+  udpSendBufferBytes: number
 }
 
 export const defaultNodeSocketFactorySettings: Readonly<NodeSocketFactorySettings> = {
   sendHighWaterMarkBytes: 65_536,
   connectTimeoutMs: 10_000,
   lingerMs: 5_000,
-  readBufferBytes: 1_048_576
+  readBufferBytes: 1_048_576,
+  udpReceiveBufferBytes: 4_194_304,
+  udpSendBufferBytes: 4_194_304
 }
 
 export interface NodeSocketFactoryDeps {
@@ -425,7 +435,12 @@ export class NodeSocketFactory implements ISocketFactory {
 
   /** UDP over IPv4, or IPv6 when `host` is an IPv6 address. @throws LISTEN_FAILED */
   async bindUdp (port: number, host?: string): Promise<IUdpSocket> {
-    const socket = createSocket({ type: host !== undefined && isIPv6(host) ? 'udp6' : 'udp4' })
+    const { udpReceiveBufferBytes, udpSendBufferBytes } = this.settings
+    const socket = createSocket({
+      type: host !== undefined && isIPv6(host) ? 'udp6' : 'udp4',
+      ...(udpReceiveBufferBytes > 0 ? { recvBufferSize: udpReceiveBufferBytes } : {}),
+      ...(udpSendBufferBytes > 0 ? { sendBufferSize: udpSendBufferBytes } : {})
+    })
     await new Promise<void>((resolve, reject) => {
       const onError = (err: Error): void => {
         socket.close()
