@@ -1,7 +1,10 @@
 import { defineConfig } from 'vitest/config'
 
 // One project per test kind (STYLE.md §10). Interop tests start real clients, so they run one
-// file at a time with generous timeouts; everything else runs in parallel.
+// file at a time with generous timeouts; everything else runs in parallel. Every project loads the
+// network guard (test-guard/): a socket that tries to reach beyond loopback fails its test.
+const setupFiles = ['./test-guard/vitest-setup.mjs']
+
 export default defineConfig({
   test: {
     reporters: ['default', ['json', { outputFile: '.reports/vitest.json' }]],
@@ -9,6 +12,7 @@ export default defineConfig({
       {
         test: {
           name: 'unit',
+          setupFiles,
           include: ['packages/*/test/unit/**/*.test.ts', 'packages/*/test/contracts/**/*.test.ts', 'packages/*/test/*.test.ts'],
           testTimeout: 20_000
         }
@@ -16,6 +20,7 @@ export default defineConfig({
       {
         test: {
           name: 'swarm',
+          setupFiles,
           include: ['packages/*/test/swarm/**/*.test.ts'],
           testTimeout: 60_000
         }
@@ -23,6 +28,7 @@ export default defineConfig({
       {
         test: {
           name: 'interop',
+          setupFiles,
           include: ['interop/**/*.test.ts'],
           testTimeout: 180_000,
           hookTimeout: 60_000,
