@@ -64,3 +64,20 @@ declare class ReadableStream<R = unknown> {
   getReader (): ReadableStreamDefaultReader<R>
   cancel (reason?: unknown): Promise<void>
 }
+
+/** WHATWG URL (Node >= 10, browsers, workers): parsing and canonicalising http(s) URLs. */
+declare class URL {
+  constructor (url: string, base?: string | URL)
+  hash: string
+  host: string
+  hostname: string
+  href: string
+  readonly origin: string
+  password: string
+  pathname: string
+  port: string
+  protocol: string
+  search: string
+  username: string
+  toString (): string
+}

@@ -8,6 +8,7 @@
 import { LodestoneError } from '../errors.js'
 import { bytesEqual, fromBase32, fromHex, toHex } from '../util/bytes.js'
 import type { InfoHashHex, TorrentMetainfo } from './types.js'
+import { normalizeWebSeedUrl } from './web-seed-urls.js'
 
 /** A peer address from `x.pe`. `host` is a hostname, IPv4, or IPv6 without brackets. */
 export interface MagnetPeer {
@@ -180,9 +181,12 @@ export function parseMagnet (uri: string): MagnetLink {
       case 'tr':
         pushUnique(link.trackers, decode(rawValue, key).trim())
         break
-      case 'ws':
-        pushUnique(link.webSeeds, decode(rawValue, key).trim())
+      case 'ws': {
+        // Canonical http(s) only, as in .torrent url-lists (web-seed-urls.ts); others are dropped.
+        const url = normalizeWebSeedUrl(decode(rawValue, key))
+        if (url !== null) pushUnique(link.webSeeds, url)
         break
+      }
       case 'x.pe':
         link.peers.push(parsePeerAddress(decode(rawValue, key)))
         break

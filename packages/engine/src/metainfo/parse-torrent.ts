@@ -13,6 +13,12 @@
  *   taken over the raw info bytes, never a re-encoding, so leniency cannot change an info hash.
  * - v2 piece layers are checked against each file's `pieces root` (a few hashes per file) so a
  *   corrupt layer is refused here instead of failing every piece later.
+ * - Metainfo edge cases seen in the wild load (see file-names.ts and symlink-target.ts): empty
+ *   path components are dropped, names over 255 UTF-8 bytes shortened keeping the extension, pad
+ *   files recognised by attribute `p` or by BitComet's `_____padding_file_` name (a pad entry
+ *   needs no path), BEP 47 symlinks (`l` + `symlink path`) count 0 bytes whatever their `length`
+ *   says and may only point inside the torrent, and bytes after the top-level dict are ignored.
+ *   Web seed URLs are canonicalised and de-duplicated (web-seed-urls.ts).
  * - Text prefers the `.utf-8` variant of a key when present (old creators wrote names in a local
  *   code page there and in UTF-8 under `name.utf-8`); invalid UTF-8 is replaced with U+FFFD.
  *
@@ -20,13 +26,16 @@
  * private copy, so the caller may reuse its buffer.
  */
 import {
-  bencodeDecode, bencodeDecodeWithSpans, isBencodeDict, keyToText, type BencodeDict, type BencodeValue
+  bencodeDecode, bencodeDecodeWithSpans, isBencodeDict, keyToText, type BencodeDecodeOptions, type BencodeDict, type BencodeValue
 } from '../protocol/bencode.js'
 import { LodestoneError } from '../errors.js'
 import type { IHasher } from '../interfaces/hasher.js'
 import { createDefaultHasher } from '../hashing/web-crypto-hasher.js'
 import { bytesEqual, fromUtf8, fromUtf8Strict, toHex } from '../util/bytes.js'
 import { assertNoPathConflicts, assertSafePath } from './path-safety.js'
+import { cleanPath, isPadFileName, shortenName } from './file-names.js'
+import { resolveSymlinkTargets } from './symlink-target.js'
+import { normalizeWebSeedUrls } from './web-seed-urls.js'
 import { MERKLE_BLOCK_LENGTH_BYTES, MERKLE_HASH_LENGTH_BYTES, isPowerOfTwo, rootFromPieceLayer } from './merkle.js'
 import type { InfoHashHex, MetaVersion, TorrentFileEntry, TorrentMetainfo } from './types.js'
 
@@ -128,18 +137,34 @@ function optText (dict: BencodeDict, key: string): string | undefined {
   return v instanceof Uint8Array ? fromUtf8(v) : undefined
 }
 
-/** Path components from `path` / `path.utf-8` (a list of strings), preferring a valid UTF-8 list. */
-function readPathList (file: BencodeDict, field: string): string[] {
-  const alt = file.get('path.utf-8')
+/**
+ * Path components from `path` / `path.utf-8` (a list of strings), preferring a valid UTF-8 list,
+ * cleaned (file-names.ts: empty components dropped, long names shortened). Null when the entry has
+ * no path at all (allowed for pad files only; the caller decides).
+ */
+function readPathList (file: BencodeDict, field: string, key = 'path'): string[] | null {
+  const alt = file.get(`${key}.utf-8`)
   if (Array.isArray(alt) && alt.length > 0 && alt.every((c) => c instanceof Uint8Array)) {
     const texts = (alt as Uint8Array[]).map((c) => fromUtf8Strict(c))
-    if (texts.every((t) => t !== null)) return texts
+    if (texts.every((t) => t !== null)) return cleanPath(texts)
   }
-  const list = reqList(file, 'path', `${field}.path`)
-  return list.map((c, i) => {
-    if (!(c instanceof Uint8Array)) throw invalid(`${field}.path.${i}`, `expected a string, got ${typeName(c)}`)
+  if (!file.has(key)) return null
+  const list = reqList(file, key, `${field}.${key}`)
+  return cleanPath(list.map((c, i) => {
+    if (!(c instanceof Uint8Array)) throw invalid(`${field}.${key}.${i}`, `expected a string, got ${typeName(c)}`)
     return fromUtf8(c)
-  })
+  }))
+}
+
+/**
+ * BEP 47 symlink fields of an entry whose attributes include `l`: its raw target (resolved and
+ * checked once every file is known, by resolveSymlinkTargets) and its attributes. An `l` without
+ * a `symlink path` is a plain empty file, as in libtorrent, so `l` is dropped from the attributes.
+ */
+function readSymlink (entry: BencodeDict, attr: string, field: string): { attr: string, symlinkPath?: string[] } {
+  const raw = readPathList(entry, field, 'symlink path')
+  if (raw === null) return { attr: attr.replaceAll('l', '') }
+  return { attr, symlinkPath: raw }
 }
 
 function readAttr (dict: BencodeDict): string {
@@ -155,6 +180,7 @@ interface V2File {
   lengthBytes: number
   attr: string
   piecesRoot?: Uint8Array
+  symlinkPath?: string[]
 }
 
 interface InfoParse {
@@ -187,8 +213,11 @@ function readV1Files (info: BencodeDict, name: string, limits: MetainfoLimits): 
   if (hasLength && hasFiles) throw invalid('info', 'has both "length" and "files"')
   if (!hasLength && !hasFiles) throw invalid('info.files', 'neither "length" nor "files" present')
   if (hasLength) {
-    const lengthBytes = reqLength(info, 'length', 'info.length')
-    return { files: [{ path: [name], lengthBytes, offsetBytes: 0, padding: false, attr: readAttr(info) }], multiFile: false }
+    // A lone symlink cannot point inside a torrent that has no directory: its attributes are kept
+    // for display, and the torrent (then 0 bytes long) is refused as holding no data.
+    const attr = readAttr(info)
+    const lengthBytes = attr.includes('l') ? 0 : reqLength(info, 'length', 'info.length')
+    return { files: [{ path: [name], lengthBytes, offsetBytes: 0, padding: false, attr }], multiFile: false }
   }
   const list = reqList(info, 'files', 'info.files')
   if (list.length === 0) throw invalid('info.files', 'empty file list')
@@ -199,12 +228,23 @@ function readV1Files (info: BencodeDict, name: string, limits: MetainfoLimits): 
     const field = `info.files.${i}`
     const entry = list[i]
     if (!isBencodeDict(entry)) throw invalid(field, `expected a dictionary, got ${typeName(entry)}`)
-    const lengthBytes = reqLength(entry, 'length', `${field}.length`)
-    const path = readPathList(entry, field)
+    let attr = readAttr(entry)
+    // BEP 47: a symlink takes no room in the piece space, whatever `length` says.
+    const lengthBytes = attr.includes('l') ? 0 : reqLength(entry, 'length', `${field}.length`)
+    let path = readPathList(entry, field)
+    if (path === null || path.length === 0) {
+      // A pad file needs no name (libtorrent files it under `.pad/<length>`, and so do we).
+      if (attr.includes('p')) path = ['.pad', String(lengthBytes)]
+      else if (path === null) throw invalid(`${field}.path`, 'expected a list, got missing')
+    }
     if (path.length > limits.maxPathDepth) throw overLimit('maxPathDepth', path.length, limits.maxPathDepth)
     assertSafePath(path)
-    const attr = readAttr(entry)
-    files.push({ path, lengthBytes, offsetBytes: offset, padding: attr.includes('p'), attr })
+    const padding = attr.includes('p') || isPadFileName(path)
+    let symlinkPath: string[] | undefined
+    if (attr.includes('l') && !padding) ({ attr, symlinkPath } = readSymlink(entry, attr, field))
+    const file: TorrentFileEntry = { path, lengthBytes, offsetBytes: offset, padding, attr }
+    if (symlinkPath !== undefined) file.symlinkPath = symlinkPath
+    files.push(file)
     offset = addLength(offset, lengthBytes, `${field}.length`)
   }
   return { files, multiFile: true }
@@ -224,7 +264,7 @@ function readFileTree (tree: BencodeDict, limits: MetainfoLimits): V2File[] {
         throw new LodestoneError('METAINFO_UNSAFE_PATH', { path: path.join('/'), reason: path.length === 0 ? 'file with an empty name at the root of the file tree' : 'file entry mixed with directory entries' })
       }
       if (!isBencodeDict(child)) throw invalid(childField, `expected a dictionary, got ${typeName(child)}`)
-      const childPath = [...path, keyToText(key)]
+      const childPath = [...path, shortenName(keyToText(key))]
       if (childPath.length > limits.maxPathDepth) throw overLimit('maxPathDepth', childPath.length, limits.maxPathDepth)
       assertSafePath(childPath)
       const leaf = child.get('')
@@ -234,8 +274,13 @@ function readFileTree (tree: BencodeDict, limits: MetainfoLimits): V2File[] {
       }
       if (child.size !== 1) throw invalid(childField, 'file entry has other keys beside ""')
       if (!isBencodeDict(leaf)) throw invalid(`${childField}.`, `expected a dictionary, got ${typeName(leaf)}`)
-      const lengthBytes = reqLength(leaf, 'length', `${childField}..length`)
-      const file: V2File = { path: childPath, lengthBytes, attr: readAttr(leaf) }
+      let attr = readAttr(leaf)
+      let symlinkPath: string[] | undefined
+      if (attr.includes('l')) ({ attr, symlinkPath } = readSymlink(leaf, attr, `${childField}.`))
+      // BEP 47 / libtorrent: a symlink takes no room in the piece space and has no pieces root.
+      const lengthBytes = symlinkPath !== undefined ? 0 : reqLength(leaf, 'length', `${childField}..length`)
+      const file: V2File = { path: childPath, lengthBytes, attr }
+      if (symlinkPath !== undefined) file.symlinkPath = symlinkPath
       if (lengthBytes > 0) {
         const root = reqBytes(leaf, 'pieces root', `${childField}..pieces root`)
         if (root.length !== MERKLE_HASH_LENGTH_BYTES) throw invalid(`${childField}..pieces root`, `expected 32 bytes, got ${root.length}`)
@@ -263,6 +308,7 @@ function layoutV2 (v2Files: readonly V2File[], pieceLengthBytes: number, limits:
     }
     const entry: TorrentFileEntry = { path: f.path, lengthBytes: f.lengthBytes, offsetBytes: offset, padding: false, attr: f.attr }
     if (f.piecesRoot !== undefined) entry.piecesRoot = f.piecesRoot
+    if (f.symlinkPath !== undefined) entry.symlinkPath = f.symlinkPath
     files.push(entry)
     offset = addLength(offset, f.lengthBytes, 'info.file tree')
     if (files.length > limits.maxFileCount) throw overLimit('maxFileCount', files.length, limits.maxFileCount)
@@ -298,8 +344,9 @@ function mergeHybrid (v1: readonly TorrentFileEntry[], v2: readonly V2File[], pi
 }
 
 function parseInfoDict (info: BencodeDict, limits: MetainfoLimits): InfoParse {
-  const name = optText(info, 'name')
-  if (name === undefined) throw invalid('info.name', `expected a string, got ${typeName(info.get('name'))}`)
+  const rawName = optText(info, 'name')
+  if (rawName === undefined) throw invalid('info.name', `expected a string, got ${typeName(info.get('name'))}`)
+  const name = shortenName(rawName)
   assertSafePath([name])
 
   const pieceLengthBytes = reqInt(info, 'piece length', 'info.piece length')
@@ -337,6 +384,7 @@ function parseInfoDict (info: BencodeDict, limits: MetainfoLimits): InfoParse {
     throw invalid('info.pieces', 'missing (and no v2 "meta version")')
   }
   assertNoPathConflicts(files.filter((f) => !f.padding).map((f) => f.path))
+  resolveSymlinkTargets(files)
 
   let totalLengthBytes = 0
   for (const f of files) totalLengthBytes = addLength(totalLengthBytes, f.lengthBytes, 'info')
@@ -434,6 +482,11 @@ function decodeLimits (limits: MetainfoLimits): { maxTotalBytes: number, maxDept
   return { maxTotalBytes: limits.maxTorrentBytes, maxDepth: limits.maxPathDepth + 6, strictKeyOrder: false }
 }
 
+/** A .torrent may end with bytes after its dict (a newline, a signature block): ignored. */
+function torrentFileDecodeOptions (limits: MetainfoLimits): BencodeDecodeOptions {
+  return { ...decodeLimits(limits), allowTrailingBytes: true }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Top level
 
@@ -461,7 +514,7 @@ function readAnnounce (top: BencodeDict): string[][] {
 function readUrlList (top: BencodeDict): string[] {
   const raw = top.get('url-list')
   const items = raw instanceof Uint8Array ? [raw] : Array.isArray(raw) ? raw : []
-  return items.filter((u): u is Uint8Array => u instanceof Uint8Array).map((u) => fromUtf8(u).trim()).filter((u) => u.length > 0)
+  return normalizeWebSeedUrls(items.filter((u): u is Uint8Array => u instanceof Uint8Array).map((u) => fromUtf8(u)))
 }
 
 /**
@@ -477,7 +530,7 @@ export async function parseTorrent (bytes: Uint8Array, options: ParseTorrentOpti
   const limits = resolveLimits(options.limits)
   const hasher = options.hasher ?? createDefaultHasher()
   const own = bytes.slice()
-  const { value, spans } = bencodeDecodeWithSpans(own, decodeLimits(limits), ['info'])
+  const { value, spans } = bencodeDecodeWithSpans(own, torrentFileDecodeOptions(limits), ['info'])
   if (!isBencodeDict(value)) throw invalid('', `a torrent is a dictionary, got ${typeName(value)}`)
   const info = reqDict(value, 'info', 'info')
   const span = spans.get('info')

@@ -19,8 +19,17 @@ export interface TorrentFileEntry {
   offsetBytes: number
   /** BEP 47 padding (or the gap implied by v2 alignment): never shown, never written. */
   padding: boolean
-  /** BEP 47 attributes (`x` executable, `h` hidden, `l` symlink, `p` padding). */
+  /**
+   * BEP 47 attributes (`x` executable, `h` hidden, `l` symlink, `p` padding). `l` is present only
+   * together with {@link symlinkPath}.
+   */
   attr: string
+  /**
+   * BEP 47 symlink: the link's target as components under the torrent's root directory (the same
+   * space as `path`), already checked to stay inside it. The entry is 0 bytes long; storage
+   * creates a relative link instead of a file.
+   */
+  symlinkPath?: string[]
   /** v2: merkle root of the file's 16 KiB blocks (32 bytes); absent for empty files and v1. */
   piecesRoot?: Uint8Array
 }

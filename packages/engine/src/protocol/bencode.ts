@@ -58,6 +58,12 @@ export interface BencodeDecodeOptions extends Partial<BencodeLimits> {
    * @default true
    */
   strictKeyOrder?: boolean
+  /**
+   * Accept bytes after the top-level value and leave them alone. Some .torrent files in the wild end
+   * with a newline or a signature block after the dict; those bytes cannot change an info hash.
+   * @default false
+   */
+  allowTrailingBytes?: boolean
 }
 
 /** The default decoder limits. 64 MiB is twice libtorrent's default metadata limit. */
@@ -116,12 +122,14 @@ class Decoder {
   private readonly maxStringBytes: number
   private readonly maxItems: number
   private readonly strictKeyOrder: boolean
+  private readonly allowTrailingBytes: boolean
 
   constructor (private readonly bytes: Uint8Array, options: BencodeDecodeOptions) {
     this.maxDepth = options.maxDepth ?? defaultBencodeLimits.maxDepth
     this.maxStringBytes = options.maxStringBytes ?? defaultBencodeLimits.maxStringBytes
     this.maxItems = options.maxItems ?? defaultBencodeLimits.maxItems
     this.strictKeyOrder = options.strictKeyOrder ?? true
+    this.allowTrailingBytes = options.allowTrailingBytes ?? false
   }
 
   /** The byte at `i`, or -1 past the end (bounds-checked read, no `!`). */
@@ -250,7 +258,7 @@ class Decoder {
     } else {
       value = this.value(0)
     }
-    if (this.pos !== this.bytes.length) throw invalid(this.pos, 'trailing bytes after the value')
+    if (this.pos !== this.bytes.length && !this.allowTrailingBytes) throw invalid(this.pos, 'trailing bytes after the value')
     return { value, spans }
   }
 }

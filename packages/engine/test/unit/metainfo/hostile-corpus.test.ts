@@ -37,6 +37,8 @@ function treeFile (info: BencodeDict, ...path: string[]): BencodeDict {
   return node.get('') as BencodeDict
 }
 
+// Empty path components (dropped) and bytes after the top-level dict (ignored) load since issue 12:
+// edge-corpus.test.ts covers them and what stays refused around them.
 describe('hostile corpus: paths', () => {
   it.each<[string, Array<string | Uint8Array>]>([
     ['parent traversal', ['..', 'etc', 'passwd']],
@@ -44,7 +46,6 @@ describe('hostile corpus: paths', () => {
     ['dot component', ['.', 'x']],
     ['absolute (separator inside)', ['/etc/passwd']],
     ['backslash', ['a\\..\\b']],
-    ['empty component', ['a', '', 'b']],
     ['NUL', ['a\u0000b']],
     ['control character', ['a\nb']],
     ['DEL', ['a\u007fb']],
@@ -121,7 +122,6 @@ describe('hostile corpus: structure', () => {
     ['deep nesting', enc('d4:info' + 'l'.repeat(10_000) + 'e'.repeat(10_000) + 'e'), 'BENCODE_LIMIT'],
     ['not bencode', enc('<html>'), 'BENCODE_INVALID'],
     ['truncated', v1Torrent().subarray(0, 50), 'BENCODE_INVALID'],
-    ['trailing garbage', new Uint8Array([...v1Torrent(), 0x0a]), 'BENCODE_INVALID'],
     ['top level is a list', enc('le'), 'METAINFO_INVALID'],
     ['no info', enc('d8:announce3:urle'), 'METAINFO_INVALID'],
     ['info is a list', enc('d4:infolee'), 'METAINFO_INVALID'],
