@@ -11,15 +11,22 @@
  *    directory holding an executable file and symlinks at the root and in a subdirectory (its
  *    creator writes those relative to the link); Lodestone loads each with the same hashes, files,
  *    flags and symlink targets.
+ * 3. Lodestone downloads the hybrid one from a libtorrent seeder: the links exist on disk as
+ *    relative links that resolve to the right files, the executable file is executable, and the
+ *    data is byte-identical.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
+import { chmodSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readlinkSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs'
+import { readFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { parseTorrent } from '../../packages/engine/src/metainfo/parse-torrent.js'
 import type { TorrentMetainfo } from '../../packages/engine/src/metainfo/types.js'
 import { edgeCorpus, type EdgeCase } from '../../packages/engine/test/unit/metainfo/edge-corpus.js'
 import { runLibtorrent } from '../helpers/libtorrent.js'
+import { startLibtorrentPeer } from '../helpers/libtorrent-peer.js'
+import { waitCompleted } from '../helpers/fixtures.js'
+import { createNodeEngine } from '../../packages/engine/presets/node.js'
 
 interface LtFile { path: string, size: number, offset: number, flags: number, symlink: string }
 interface LtView { v1: string | null, v2: string | null, name: string, numPieces: number, files: LtFile[], webSeeds: string[] }
@@ -143,5 +150,30 @@ describe('metainfo edge cases agree with libtorrent 2.0.8', () => {
       const links = meta.files.filter((f) => f.symlinkPath !== undefined).map((f) => [f.path.join('/'), f.symlinkPath!.join('/')])
       expect(links, c.label).toEqual([['README', 'docs/README.txt'], ['docs/run', 'bin/run.sh']])
     }
+  })
+
+  it('a download from a libtorrent seeder creates the links and the executable bit on disk', async () => {
+    const hybrid = created.find((c) => c.label === 'hybrid')!
+    const seeder = await startLibtorrentPeer({ torrentPath: hybrid.torrent, savePath: join(dir, 'src'), mode: 'seed' })
+    const leechDir = join(dir, 'leech')
+    mkdirSync(leechDir)
+    const engine = createNodeEngine({ downloadPath: leechDir, port: 0, host: '127.0.0.1', hasherWorkers: 1, logLevel: 'off' })
+    try {
+      await seeder.waitFor((s) => s.isSeeding, 20_000, 'libtorrent to check its data and seed')
+      const torrent = await engine.addTorrent(await readFile(hybrid.torrent), { downloadPath: leechDir })
+      torrent.addPeer(`127.0.0.1:${seeder.port}`)
+      await waitCompleted(torrent, 30_000)
+    } finally {
+      await engine.close()
+      await seeder.close()
+    }
+    const pkg = join(leechDir, 'Pkg')
+    expect(readlinkSync(join(pkg, 'README'))).toBe('docs/README.txt')
+    expect(readlinkSync(join(pkg, 'docs', 'run'))).toBe('../bin/run.sh')
+    expect(lstatSync(join(pkg, 'docs', 'run')).isSymbolicLink()).toBe(true)
+    expect(readFileSync(join(pkg, 'README'))).toEqual(readFileSync(join(dir, 'src', 'Pkg', 'docs', 'README.txt')))
+    expect(readFileSync(join(pkg, 'docs', 'run'))).toEqual(readFileSync(join(dir, 'src', 'Pkg', 'bin', 'run.sh')))
+    expect(statSync(join(pkg, 'bin', 'run.sh')).mode & 0o111).not.toBe(0)
+    expect(statSync(join(pkg, 'docs', 'README.txt')).mode & 0o111).toBe(0)
   })
 })

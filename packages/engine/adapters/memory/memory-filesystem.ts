@@ -9,13 +9,18 @@
  * zeros, exactly like a sparse file. Invariant: bytes of a chunk at or beyond the file size are 0,
  * so growing a file (write past the end, truncate up) never resurrects old data.
  *
+ * BEP 47: links are recorded as link nodes (their target text, never followed: opening one is
+ * STORAGE_IO 'ELOOP'), `setAttributes` records `executable` / `hidden` on the file; tests read both
+ * back with {@link MemoryFileSystem.entryInfo}. A link counts as a non-directory entry everywhere
+ * else (unlink, rename, moveTo, listFiles).
+ *
  * Every operation completes synchronously inside its promise, so operations are atomic with
  * respect to each other; an unlinked file stays readable and writable through handles that were
  * open before (as on POSIX).
  */
 /* eslint-disable @typescript-eslint/require-await -- the port is async; this in-memory implementation completes synchronously inside each promise (which is what makes its operations atomic) */
 import { LodestoneError } from '../../src/errors.js'
-import type { FileOpenMode, IFileHandle, IFileStat, IFileSystem } from '../../src/interfaces/filesystem.js'
+import type { FileAttributes, FileOpenMode, IFileHandle, IFileStat, IFileSystem } from '../../src/interfaces/filesystem.js'
 
 /** Chunk size of the sparse file representation. */
 const CHUNK_BYTES = 64 * 1024
@@ -30,6 +35,8 @@ export interface MemoryFileSystemDeps {
 class FileNode {
   readonly kind = 'file'
   size = 0
+  executable = false
+  hidden = false
   /** Chunk index → bytes; a chunk may be shorter than CHUNK_BYTES (the rest reads as zeros). */
   readonly chunks = new Map<number, Uint8Array>()
   constructor (public mtimeMs: number) {}
@@ -103,7 +110,18 @@ class DirNode {
   constructor (public mtimeMs: number) {}
 }
 
-type FsNode = FileNode | DirNode
+class LinkNode {
+  readonly kind = 'link'
+  constructor (readonly target: string, public mtimeMs: number) {}
+}
+
+type FsNode = FileNode | DirNode | LinkNode
+
+/** What {@link MemoryFileSystem.entryInfo} reports. */
+export type MemoryEntryInfo =
+  | { kind: 'file', size: number, executable: boolean, hidden: boolean }
+  | { kind: 'dir' }
+  | { kind: 'link', target: string }
 
 function notFound (path: string): LodestoneError<'STORAGE_NOT_FOUND'> {
   return new LodestoneError('STORAGE_NOT_FOUND', { path })
@@ -217,6 +235,7 @@ export class MemoryFileSystem implements IFileSystem {
     const parent = this.dirAt(segments, path, 'open')
     let node = parent.children.get(name)
     if (node?.kind === 'dir') throw ioError(path, 'open', 'EISDIR: is a directory')
+    if (node?.kind === 'link') throw ioError(path, 'open', 'ELOOP: the memory filesystem does not follow symbolic links')
     if (node === undefined) {
       if (mode === 'r') throw notFound(path)
       node = new FileNode(this.wallNow())
@@ -232,6 +251,7 @@ export class MemoryFileSystem implements IFileSystem {
 
   async stat (path: string): Promise<IFileStat> {
     const node = this.nodeAt(splitPath(path, 'stat'), path, 'stat')
+    if (node.kind === 'link') return { size: 0, isFile: false, isDirectory: false, mtimeMs: node.mtimeMs }
     return node.kind === 'file'
       ? { size: node.size, isFile: true, isDirectory: false, mtimeMs: node.mtimeMs }
       : { size: 0, isFile: false, isDirectory: true, mtimeMs: node.mtimeMs }
@@ -261,7 +281,7 @@ export class MemoryFileSystem implements IFileSystem {
         dir.children.set(name, created)
         dir.mtimeMs = created.mtimeMs
         dir = created
-      } else if (child.kind === 'file') {
+      } else if (child.kind !== 'dir') {
         throw ioError(path, 'mkdir', last ? 'EEXIST: a file exists at this path' : 'ENOTDIR: a parent is a file')
       } else {
         dir = child
@@ -315,7 +335,7 @@ export class MemoryFileSystem implements IFileSystem {
     if (node.kind === 'dir') {
       const inside = toSegments.length > fromSegments.length && fromSegments.every((s, i) => toSegments[i] === s)
       if (inside) throw ioError(to, 'rename', 'EINVAL: cannot move a directory into itself')
-      if (target?.kind === 'file') throw ioError(to, 'rename', 'ENOTDIR: target is a file')
+      if (target !== undefined && target.kind !== 'dir') throw ioError(to, 'rename', 'ENOTDIR: target is a file')
       if (target?.kind === 'dir' && target.children.size > 0) throw ioError(to, 'rename', 'ENOTEMPTY: target directory not empty')
     } else if (target?.kind === 'dir') {
       throw ioError(to, 'rename', 'EISDIR: target is a directory')
@@ -338,7 +358,7 @@ export class MemoryFileSystem implements IFileSystem {
     const fromParent = this.dirAt(fromSegments.slice(0, -1), from, 'moveTo')
     const node = fromParent.children.get(fromName)
     if (node === undefined) throw notFound(from)
-    if (node.kind !== 'file') throw ioError(from, 'moveTo', 'EISDIR: not a file')
+    if (node.kind === 'dir') throw ioError(from, 'moveTo', 'EISDIR: not a file')
     const toParent = target.dirAt(toSegments.slice(0, -1), to, 'moveTo')
     if (toParent.children.get(toName)?.kind === 'dir') throw ioError(to, 'moveTo', 'EISDIR: target is a directory')
     if (fromParent === toParent && fromName === toName) return true
@@ -349,7 +369,38 @@ export class MemoryFileSystem implements IFileSystem {
     return true
   }
 
+  async symlink (target: string, path: string): Promise<void> {
+    const segments = splitPath(path, 'symlink')
+    const name = segments.pop()
+    if (name === undefined) throw ioError(path, 'symlink', 'EEXIST: is the root directory')
+    if (target.includes('\0') || target.startsWith('/')) throw ioError(path, 'symlink', 'symlink target is not a relative path')
+    let resolved: string[] = []
+    try {
+      resolved = splitPath([...segments, target].join('/'), 'symlink')
+    } catch {}
+    if (resolved.length === 0) throw ioError(path, 'symlink', 'symlink target escapes the storage root')
+    const parent = this.dirAt(segments, path, 'symlink')
+    if (parent.children.has(name)) return
+    parent.children.set(name, new LinkNode(target, this.wallNow()))
+    parent.mtimeMs = this.wallNow()
+  }
+
+  async setAttributes (path: string, attributes: FileAttributes): Promise<void> {
+    const node = this.nodeAt(splitPath(path, 'setAttributes'), path, 'setAttributes')
+    if (node.kind !== 'file') throw ioError(path, 'setAttributes', 'not a regular file')
+    if (attributes.executable === true) node.executable = true
+    if (attributes.hidden === true) node.hidden = true
+  }
+
   // --- test helpers (synchronous) ---
+
+  /** What is at `path`: a file with its recorded attributes, a directory, or a link and its target. */
+  entryInfo (path: string): MemoryEntryInfo {
+    const node = this.nodeAt(splitPath(path, 'entryInfo'), path, 'entryInfo')
+    if (node.kind === 'link') return { kind: 'link', target: node.target }
+    if (node.kind === 'dir') return { kind: 'dir' }
+    return { kind: 'file', size: node.size, executable: node.executable, hidden: node.hidden }
+  }
 
   /**
    * A copy of a file's whole content.
@@ -390,7 +441,7 @@ export class MemoryFileSystem implements IFileSystem {
     const out: string[] = []
     const prefix = splitPath(dir, 'listFiles').join('/')
     const walk = (node: FsNode, path: string): void => {
-      if (node.kind === 'file') { out.push(path); return }
+      if (node.kind !== 'dir') { out.push(path); return }
       for (const [name, child] of node.children) walk(child, path === '' ? name : `${path}/${name}`)
     }
     walk(start, prefix)
@@ -402,7 +453,7 @@ export class MemoryFileSystem implements IFileSystem {
     let total = 0
     const walk = (node: FsNode): void => {
       if (node.kind === 'file') total += node.allocatedBytes()
-      else for (const child of node.children.values()) walk(child)
+      else if (node.kind === 'dir') for (const child of node.children.values()) walk(child)
     }
     walk(this.root)
     return total

@@ -7,13 +7,17 @@
  * - A path is resolved under the root; one that would escape it ('..' beyond the root) is refused
  *   with STORAGE_IO before touching the disk. Paths are '/'-separated and relative; a leading '/'
  *   means the root.
+ * - BEP 47: `symlink` creates a relative link after checking that its target resolves inside the
+ *   root (and leaves whatever already exists at the path, as libtorrent does); `setAttributes`
+ *   adds x bits where r bits are set for `executable`. POSIX has no hidden flag (a name hides a
+ *   file there, and renaming would change what the publisher named), so `hidden` is ignored.
  * - Errors: ENOENT → STORAGE_NOT_FOUND; ENOSPC / EDQUOT → STORAGE_FULL; anything else → STORAGE_IO
  *   with the errno code as `reason` (the memory adapter uses the same reasons).
  */
-import { constants, type FileHandle, lstat, mkdir, open, readdir, rename, rm, rmdir, stat, unlink } from 'node:fs/promises'
-import { isAbsolute, relative, resolve, sep } from 'node:path'
+import { chmod, constants, type FileHandle, lstat, mkdir, open, readdir, readlink, rename, rm, rmdir, stat, symlink, unlink } from 'node:fs/promises'
+import { dirname, isAbsolute, relative, resolve, sep } from 'node:path'
 import { LodestoneError } from '../../src/errors.js'
-import type { FileOpenMode, IFileHandle, IFileStat, IFileSystem } from '../../src/interfaces/filesystem.js'
+import type { FileAttributes, FileOpenMode, IFileHandle, IFileStat, IFileSystem } from '../../src/interfaces/filesystem.js'
 
 const OPEN_FLAGS: Readonly<Record<FileOpenMode, number>> = {
   r: constants.O_RDONLY,
@@ -281,7 +285,8 @@ export class NodeFileSystem implements IFileSystem {
     const fullTo = target.resolvePath(to, 'moveTo')
     if (fullFrom === this.rootDir || fullTo === target.rootDir) throw ioError(from, 'moveTo', 'EBUSY: cannot move a storage root')
     const s = await lstat(fullFrom).catch((err: unknown) => { throw toStorageError(err, from, 'moveTo') })
-    if (!s.isFile()) throw ioError(from, 'moveTo', 'EISDIR: not a file')
+    // A BEP 47 link moves as a link (its target is relative, so it stays right).
+    if (!s.isFile() && !s.isSymbolicLink()) throw ioError(from, 'moveTo', 'EISDIR: not a file')
     try {
       await rename(fullFrom, fullTo)
       return true
@@ -290,6 +295,49 @@ export class NodeFileSystem implements IFileSystem {
       if (code === 'EXDEV') return false
       if (code === 'ENOENT') throw new LodestoneError('STORAGE_NOT_FOUND', { path: to }, { cause: err })
       throw toStorageError(err, from, 'moveTo')
+    }
+  }
+
+  async symlink (target: string, path: string): Promise<void> {
+    const full = this.resolvePath(path, 'symlink')
+    if (full === this.rootDir) throw ioError(path, 'symlink', 'EEXIST: is the root directory')
+    if (target.includes('\0') || isAbsolute(target)) throw ioError(path, 'symlink', 'symlink target is not a relative path')
+    const resolved = resolve(dirname(full), ...target.split('/'))
+    const rel = relative(this.rootDir, resolved)
+    if (rel === '' || rel === '..' || rel.startsWith(`..${sep}`) || isAbsolute(rel)) {
+      throw ioError(path, 'symlink', 'symlink target escapes the storage root')
+    }
+    try {
+      await symlink(target.split('/').join(sep), full)
+    } catch (err) {
+      // Something is there already (our link from an earlier run, or a user's file): keep it.
+      if ((err as { code?: unknown }).code === 'EEXIST') return
+      throw toStorageError(err, path, 'symlink')
+    }
+  }
+
+  /** The raw target of the link at `path` (tests and diagnostics). */
+  async readlink (path: string): Promise<string> {
+    const full = this.resolvePath(path, 'readlink')
+    try {
+      return (await readlink(full)).split(sep).join('/')
+    } catch (err) {
+      throw toStorageError(err, path, 'readlink')
+    }
+  }
+
+  async setAttributes (path: string, attributes: FileAttributes): Promise<void> {
+    if (attributes.executable !== true) return
+    const full = this.resolvePath(path, 'setAttributes')
+    try {
+      const s = await lstat(full)
+      // Never through a link (chmod follows them), never on a directory.
+      if (!s.isFile()) throw ioError(path, 'setAttributes', 'not a regular file')
+      const mode = s.mode & 0o7777
+      const withExec = mode | ((mode & 0o444) >> 2)
+      if (withExec !== mode) await chmod(full, withExec)
+    } catch (err) {
+      throw toStorageError(err, path, 'setAttributes')
     }
   }
 }

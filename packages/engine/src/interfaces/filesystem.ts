@@ -33,6 +33,14 @@ export interface IFileHandle {
   close (): Promise<void>
 }
 
+/** BEP 47 attributes storage applies to a file it created. */
+export interface FileAttributes {
+  /** Make the file executable (POSIX: add an x bit wherever an r bit is set). Never removes one. */
+  executable?: boolean
+  /** Mark the file hidden where the platform has such a flag (none on POSIX, where only names hide). */
+  hidden?: boolean
+}
+
 export interface IFileSystem {
   open (path: string, mode: FileOpenMode): Promise<IFileHandle>
   /** @throws STORAGE_NOT_FOUND when missing. */
@@ -55,4 +63,20 @@ export interface IFileSystem {
    * @throws STORAGE_NOT_FOUND when `from` or `to`'s directory is missing; STORAGE_IO otherwise.
    */
   moveTo? (from: string, target: IFileSystem, to: string): Promise<boolean>
+  /**
+   * Optional (BEP 47 symlinks): creates a symbolic link at `path` whose content is `target`, a
+   * relative '/'-separated path resolved from `path`'s directory. When anything already exists at
+   * `path` (a link from an earlier run, or a user's file) it is left as it is and this resolves.
+   * `path`'s directory must exist. A platform without symlinks leaves the method out; links are
+   * then not created.
+   * @throws STORAGE_IO when `target` would resolve outside the root (never created), or the
+   *   platform refuses the link; STORAGE_NOT_FOUND when the directory is missing.
+   */
+  symlink? (target: string, path: string): Promise<void>
+  /**
+   * Optional (BEP 47 `x` / `h`): applies attributes to an existing file. Attributes the platform
+   * has no notion of are ignored.
+   * @throws STORAGE_NOT_FOUND when missing; STORAGE_IO otherwise.
+   */
+  setAttributes? (path: string, attributes: FileAttributes): Promise<void>
 }

@@ -13,6 +13,8 @@
  * - sparse: nothing is preallocated unless `preallocate` is set; unwritten ranges read as zeros;
  * - padding files (BEP 47, and v2 alignment gaps) are never created: writes to them are dropped,
  *   reads return zeros;
+ * - BEP 47 symlinks are created with the 0-byte files, and `x` / `h` are applied to a file once
+ *   storage has written to it in this run (file-attributes.ts);
  * - a file with priority 0 (skip) is never created. Bytes of a skipped file that share a piece
  *   with a wanted file still have to be stored (the piece must hash), so they go to a part file,
  *   `.lodestone.parts/<torrent id>.parts` in the same root. Its layout needs no index: the pieces
@@ -35,6 +37,7 @@ import { LodestoneError, isLodestoneError } from '../errors.js'
 import type { IFileHandle, IFileSystem } from '../interfaces/filesystem.js'
 import { Bitfield } from '../util/bitfield.js'
 import { FileHandleCache } from './file-handle-cache.js'
+import { applyFileAttributes, createSymlink } from './file-attributes.js'
 import { PieceLayout, type ContentLayout, type FileSpan } from './piece-layout.js'
 
 /** Directory (in the storage root) holding part files of skipped files' shared pieces. */
@@ -92,6 +95,8 @@ export class TorrentContentStorage {
   readonly partFilePath: string
   private readonly ensuredDirs = new Set<string>()
   private readonly preallocated = new Set<number>()
+  /** Files whose BEP 47 attributes were applied in this run. */
+  private readonly attributesApplied = new Set<number>()
   private readonly readCache = new Map<number, Uint8Array>()
   private readCacheUsedBytes = 0
   private readonly pendingReads = new Map<number, Promise<Uint8Array>>()
@@ -323,10 +328,11 @@ export class TorrentContentStorage {
   }
 
   /**
-   * Creates every wanted 0-byte file (and its directories): no piece covers one, so no write ever
-   * would. libtorrent creates them too, and users expect the tree to be complete (an empty
-   * `__init__.py` matters). Existing files are left as they are; padding and skipped files are not
-   * created. @throws LodestoneError STORAGE_* when a file cannot be created.
+   * Creates every wanted 0-byte file and BEP 47 symlink (and their directories): no piece covers
+   * one, so no write ever would. libtorrent creates them too, and users expect the tree to be
+   * complete (an empty `__init__.py` matters). Existing files are left as they are; padding and
+   * skipped files are not created; links only where the filesystem port has symlinks.
+   * @throws LodestoneError STORAGE_* when a file or link cannot be created.
    */
   async createEmptyFiles (): Promise<void> {
     this.checkOpen()
@@ -337,8 +343,13 @@ export class TorrentContentStorage {
         const path = this.filePath(i)
         await this.ensureParentDir(path)
         try {
+          if (file.symlinkPath !== undefined) {
+            await createSymlink(this.deps.fs, path, file)
+            continue
+          }
           await this.handles.use(path, 'write', async () => {})
           await this.handles.closeFile(path)
+          await this.applyAttributesOnce(i)
         } catch (err) {
           throw storageError(err, path, 'create')
         }
@@ -497,9 +508,17 @@ export class TorrentContentStorage {
         await handle.write(bytes, position)
         this.stats.writtenBytes += bytes.length
       })
+      if (fileIndex !== null) await this.applyAttributesOnce(fileIndex)
     } catch (err) {
       throw storageError(err, path, 'write')
     }
+  }
+
+  /** BEP 47 `x` / `h` for a file storage has just created or written, once per run. */
+  private async applyAttributesOnce (fileIndex: number): Promise<void> {
+    if (this.attributesApplied.has(fileIndex)) return
+    this.attributesApplied.add(fileIndex)
+    await applyFileAttributes(this.deps.fs, this.filePath(fileIndex), this.layout.files[fileIndex]!)
   }
 
   private async preallocate (handle: IFileHandle, fileIndex: number): Promise<void> {

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest'
 import { ManualClock } from '../../../../adapters/memory/manual-clock.js'
 import { MemoryFileSystem } from '../../../../adapters/memory/memory-filesystem.js'
 import { codeOf, runFileSystemContract } from '../../../contracts/filesystem.contract.js'
+import { runFileAttributesContract } from '../../../contracts/file-attributes.contract.js'
 
 runFileSystemContract('MemoryFileSystem', async () => {
   const fs = new MemoryFileSystem()
@@ -76,4 +77,19 @@ describe('MemoryFileSystem specifics', () => {
     expect(await codeOf(fs.rename('', 'x'))).toBe('STORAGE_IO')
     expect(await codeOf(fs.open('', 'r+'))).toBe('STORAGE_IO')
   })
+})
+
+runFileAttributesContract('MemoryFileSystem', async () => {
+  const fs = new MemoryFileSystem()
+  return {
+    fs,
+    inspect: async (path) => {
+      try {
+        const info = fs.entryInfo(path)
+        return info.kind === 'file' ? { kind: 'file', executable: info.executable } : info
+      } catch {
+        return { kind: 'missing' }
+      }
+    }
+  }
 })

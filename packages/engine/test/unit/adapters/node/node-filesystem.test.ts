@@ -1,9 +1,10 @@
-import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { lstat, mkdtemp, readlink, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { NodeFileSystem, toStorageError } from '../../../../adapters/node/node-filesystem.js'
 import { codeOf, runFileSystemContract } from '../../../contracts/filesystem.contract.js'
+import { runFileAttributesContract } from '../../../contracts/file-attributes.contract.js'
 
 async function tempRoot (): Promise<string> {
   return mkdtemp(join(tmpdir(), 'lodestone-nodefs-'))
@@ -88,4 +89,22 @@ describe('NodeFileSystem.moveTo across devices', () => {
       await rm(b, { recursive: true, force: true })
     }
   })
+})
+
+runFileAttributesContract('NodeFileSystem', async () => {
+  const root = await tempRoot()
+  const fs = new NodeFileSystem(root)
+  return {
+    fs,
+    inspect: async (path) => {
+      const full = join(root, path)
+      const s = await lstat(full).catch(() => null)
+      if (s === null) return { kind: 'missing' }
+      if (s.isSymbolicLink()) return { kind: 'link', target: await readlink(full) }
+      if (s.isDirectory()) return { kind: 'dir' }
+      // Executable for everyone who may read it (the x bits follow the r bits).
+      return { kind: 'file', executable: (s.mode & 0o111) !== 0 && ((s.mode & 0o444) >> 2) === (s.mode & 0o111) }
+    },
+    cleanup: async () => { await rm(root, { recursive: true, force: true }) }
+  }
 })
