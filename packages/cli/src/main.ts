@@ -11,12 +11,13 @@ import { registerSeed } from './commands/seed.js'
 import { registerVerify } from './commands/verify.js'
 import { registerInfo } from './commands/info.js'
 import { registerMagnet } from './commands/magnet.js'
+import { registerIoDaemon } from './commands/io-daemon.js'
 import { cliVersion, type CliContext } from './util/context.js'
 import { EXIT_OK, EXIT_USAGE, describeError, exitCodeOf } from './util/cli-error.js'
 
 /** Commands, in help order. */
 const COMMANDS: ReadonlyArray<(program: Command, ctx: CliContext) => void> = [
-  registerDownload, registerSeed, registerVerify, registerCreate, registerInfo, registerMagnet
+  registerDownload, registerSeed, registerVerify, registerCreate, registerInfo, registerMagnet, registerIoDaemon
 ]
 
 function buildProgram (ctx: CliContext): Command {

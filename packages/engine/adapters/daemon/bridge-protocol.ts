@@ -1,0 +1,286 @@
+/**
+ * The I/O bridge's socket protocol: binary WebSocket messages between a browser engine and the
+ * io-daemon (`@lodestone/io-daemon`), shared by both ends so they cannot drift.
+ *
+ * Modelled on JSTorrent's io-daemon (same 8-byte header and opcode numbers where the operation is
+ * the same), plus what it lacks: flow control in both directions. Each WebSocket message is one
+ * frame:
+ *
+ *   version u8 (1) | opcode u8 | flags u16 LE | request id u32 LE | payload
+ *
+ * Integers are little-endian. Socket ids are chosen by the client below {@link SERVER_ID_BASE};
+ * sockets the daemon creates (accepted connections) get ids from {@link SERVER_ID_BASE} up.
+ *
+ * Flow control (why: a fast peer must not fill the browser's memory, and a slow peer must not
+ * fill the daemon's):
+ * - Receive: the daemon counts bytes it has sent in TCP_RECV per socket and not yet acknowledged;
+ *   above the window it stops reading that TCP socket. The engine acknowledges with TCP_RECV_ACK
+ *   as it consumes; a paused engine socket simply stops acknowledging. The daemon also stops
+ *   reading every socket while the WebSocket's own send buffer is above its high-water mark.
+ * - Send: the daemon acknowledges TCP_SEND bytes with TCP_SEND_ACK once the kernel took them;
+ *   the engine's `send` returns false while unacknowledged bytes are above its window and
+ *   calls `onDrain` when acknowledgements bring them down.
+ *
+ * Every decoder here checks lengths against the frame and throws {@link BridgeFrameError} on a
+ * short or malformed frame; nothing reads past a buffer.
+ */
+
+export const BRIDGE_VERSION = 1
+export const HEADER_BYTES = 8
+/** Largest frame either side accepts (a TCP_SEND / TCP_RECV carries at most this minus the header). */
+export const MAX_FRAME_BYTES = 1024 * 1024 + 64
+/** Ids at or above this are the daemon's (accepted sockets). */
+export const SERVER_ID_BASE = 0x1_0000
+/** Longest host name or address string in a frame. */
+export const MAX_HOST_BYTES = 255
+
+export const Op = {
+  CLIENT_HELLO: 0x01,
+  SERVER_HELLO: 0x02,
+  AUTH: 0x03,
+  AUTH_RESULT: 0x04,
+  TCP_CONNECT: 0x10,
+  TCP_CONNECTED: 0x11,
+  TCP_SEND: 0x12,
+  TCP_RECV: 0x13,
+  TCP_CLOSE: 0x14,
+  TCP_LISTEN: 0x15,
+  TCP_LISTEN_RESULT: 0x16,
+  TCP_ACCEPT: 0x17,
+  TCP_STOP_LISTEN: 0x18,
+  TLS_UPGRADE: 0x19,
+  TLS_UPGRADED: 0x1a,
+  TCP_SEND_ACK: 0x1b,
+  TCP_RECV_ACK: 0x1c,
+  UDP_BIND: 0x20,
+  UDP_BOUND: 0x21,
+  UDP_SEND: 0x22,
+  UDP_RECV: 0x23,
+  UDP_CLOSE: 0x24,
+  MCAST_JOIN: 0x25,
+  MCAST_LEAVE: 0x26,
+  ERROR: 0x7f
+} as const
+export type Opcode = typeof Op[keyof typeof Op]
+
+/** Status byte of results: 0 ok, else one of these. */
+export const Status = {
+  OK: 0,
+  FAILED: 1,
+  REFUSED: 2,
+  TIMEOUT: 3,
+  UNREACHABLE: 4,
+  IN_USE: 5,
+  DENIED: 6
+} as const
+
+/** Flag bit of TLS_UPGRADE: skip certificate verification. */
+export const TLS_FLAG_INSECURE = 1
+
+export class BridgeFrameError extends Error {
+  override name = 'BridgeFrameError'
+}
+
+export interface Frame {
+  opcode: number
+  flags: number
+  requestId: number
+  /** A view of the message; valid as long as the message's buffer. */
+  payload: Uint8Array
+}
+
+const encoder = new TextEncoder()
+const decoder = new TextDecoder('utf-8', { fatal: true })
+
+/** Parses the header. @throws BridgeFrameError on a short frame or a wrong version. */
+export function decodeFrame (message: Uint8Array): Frame {
+  if (message.length < HEADER_BYTES) throw new BridgeFrameError(`frame of ${message.length} bytes is shorter than the header`)
+  if (message.length > MAX_FRAME_BYTES) throw new BridgeFrameError(`frame of ${message.length} bytes is over the limit`)
+  const view = new DataView(message.buffer, message.byteOffset, message.byteLength)
+  const version = view.getUint8(0)
+  if (version !== BRIDGE_VERSION) throw new BridgeFrameError(`unknown protocol version ${version}`)
+  return { opcode: view.getUint8(1), flags: view.getUint16(2, true), requestId: view.getUint32(4, true), payload: message.subarray(HEADER_BYTES) }
+}
+
+/** A frame whose payload is `parts` written by `write` (sizes known up front: one allocation). */
+export function encodeFrame (opcode: number, requestId: number, payloadBytes: number, write?: (view: DataView, bytes: Uint8Array) => void, flags = 0): Uint8Array {
+  const out = new Uint8Array(HEADER_BYTES + payloadBytes)
+  const view = new DataView(out.buffer)
+  view.setUint8(0, BRIDGE_VERSION)
+  view.setUint8(1, opcode)
+  view.setUint16(2, flags, true)
+  view.setUint32(4, requestId >>> 0, true)
+  if (write !== undefined) write(new DataView(out.buffer, HEADER_BYTES), out.subarray(HEADER_BYTES))
+  return out
+}
+
+/** Bounds-checked reader over a payload. */
+export class PayloadReader {
+  private offset = 0
+  private readonly view: DataView
+  constructor (private readonly bytes: Uint8Array) {
+    this.view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength)
+  }
+
+  private need (n: number, what: string): void {
+    if (this.offset + n > this.bytes.length) throw new BridgeFrameError(`payload too short for ${what}`)
+  }
+
+  u8 (what: string): number { this.need(1, what); return this.view.getUint8(this.offset++) }
+  u16 (what: string): number { this.need(2, what); const v = this.view.getUint16(this.offset, true); this.offset += 2; return v }
+  u32 (what: string): number { this.need(4, what); const v = this.view.getUint32(this.offset, true); this.offset += 4; return v }
+  bytesOf (n: number, what: string): Uint8Array { this.need(n, what); const v = this.bytes.subarray(this.offset, this.offset + n); this.offset += n; return v }
+  /** The rest of the payload. */
+  rest (): Uint8Array { const v = this.bytes.subarray(this.offset); this.offset = this.bytes.length; return v }
+  /** The rest as UTF-8, at most `maxBytes`. */
+  restText (what: string, maxBytes = MAX_HOST_BYTES): string {
+    const raw = this.rest()
+    if (raw.length > maxBytes) throw new BridgeFrameError(`${what} longer than ${maxBytes} bytes`)
+    try { return decoder.decode(raw) } catch { throw new BridgeFrameError(`${what} is not UTF-8`) }
+  }
+
+  text (n: number, what: string): string {
+    if (n > MAX_HOST_BYTES) throw new BridgeFrameError(`${what} longer than ${MAX_HOST_BYTES} bytes`)
+    try { return decoder.decode(this.bytesOf(n, what)) } catch (e) { if (e instanceof BridgeFrameError) throw e; throw new BridgeFrameError(`${what} is not UTF-8`) }
+  }
+
+  /** @throws BridgeFrameError when bytes are left over. */
+  end (): void { if (this.offset !== this.bytes.length) throw new BridgeFrameError('trailing bytes in payload') }
+}
+
+export function utf8 (text: string): Uint8Array { return encoder.encode(text) }
+
+// ---- builders shared by both ends (payload layouts are the single source of truth) ----
+
+/** AUTH: type u8 (0 = token) + `token \0 clientName`. */
+export function authFrame (token: string, clientName = 'lodestone'): Uint8Array {
+  const body = utf8(`${token}\0${clientName}`)
+  return encodeFrame(Op.AUTH, 0, 1 + body.length, (v, b) => { v.setUint8(0, 0); b.set(body, 1) })
+}
+
+export function authResultFrame (ok: boolean, message: string): Uint8Array {
+  const body = utf8(message)
+  return encodeFrame(Op.AUTH_RESULT, 0, 1 + body.length, (v, b) => { v.setUint8(0, ok ? Status.OK : Status.DENIED); b.set(body, 1) })
+}
+
+/** TCP_CONNECT: id u32, port u16, host. */
+export function tcpConnectFrame (requestId: number, id: number, host: string, port: number): Uint8Array {
+  const h = utf8(host)
+  return encodeFrame(Op.TCP_CONNECT, requestId, 6 + h.length, (v, b) => { v.setUint32(0, id, true); v.setUint16(4, port, true); b.set(h, 6) })
+}
+
+/** TCP_CONNECTED: id u32, status u8, errno u32, local port u16, remote port u16, remote address. */
+export function tcpConnectedFrame (requestId: number, id: number, status: number, errno: number, localPort = 0, remotePort = 0, remoteAddress = ''): Uint8Array {
+  const a = utf8(remoteAddress)
+  return encodeFrame(Op.TCP_CONNECTED, requestId, 13 + a.length, (v, b) => {
+    v.setUint32(0, id, true); v.setUint8(4, status); v.setUint32(5, errno, true); v.setUint16(9, localPort, true); v.setUint16(11, remotePort, true); b.set(a, 13)
+  })
+}
+
+/** TCP_SEND / TCP_RECV: id u32 + bytes. */
+export function tcpDataFrame (opcode: typeof Op.TCP_SEND | typeof Op.TCP_RECV, id: number, data: Uint8Array): Uint8Array {
+  return encodeFrame(opcode, 0, 4 + data.length, (v, b) => { v.setUint32(0, id, true); b.set(data, 4) })
+}
+
+/** TCP_SEND_ACK / TCP_RECV_ACK: id u32, bytes u32. */
+export function tcpAckFrame (opcode: typeof Op.TCP_SEND_ACK | typeof Op.TCP_RECV_ACK, id: number, bytes: number): Uint8Array {
+  return encodeFrame(opcode, 0, 8, (v) => { v.setUint32(0, id, true); v.setUint32(4, bytes, true) })
+}
+
+/** TCP_CLOSE: id u32, had-error u8, errno u32. */
+export function tcpCloseFrame (id: number, hadError: boolean, errno = 0): Uint8Array {
+  return encodeFrame(Op.TCP_CLOSE, 0, 9, (v) => { v.setUint32(0, id, true); v.setUint8(4, hadError ? 1 : 0); v.setUint32(5, errno, true) })
+}
+
+/** TCP_LISTEN: server id u32, port u16, bind address. */
+export function tcpListenFrame (requestId: number, serverId: number, port: number, host: string): Uint8Array {
+  const h = utf8(host)
+  return encodeFrame(Op.TCP_LISTEN, requestId, 6 + h.length, (v, b) => { v.setUint32(0, serverId, true); v.setUint16(4, port, true); b.set(h, 6) })
+}
+
+/** TCP_LISTEN_RESULT: server id u32, status u8, port u16, errno u32. */
+export function tcpListenResultFrame (requestId: number, serverId: number, status: number, port: number, errno: number): Uint8Array {
+  return encodeFrame(Op.TCP_LISTEN_RESULT, requestId, 11, (v) => { v.setUint32(0, serverId, true); v.setUint8(4, status); v.setUint16(5, port, true); v.setUint32(7, errno, true) })
+}
+
+/** TCP_ACCEPT: server id u32, socket id u32, local port u16, remote port u16, remote address. */
+export function tcpAcceptFrame (serverId: number, socketId: number, localPort: number, remotePort: number, remoteAddress: string): Uint8Array {
+  const a = utf8(remoteAddress)
+  return encodeFrame(Op.TCP_ACCEPT, 0, 12 + a.length, (v, b) => {
+    v.setUint32(0, serverId, true); v.setUint32(4, socketId, true); v.setUint16(8, localPort, true); v.setUint16(10, remotePort, true); b.set(a, 12)
+  })
+}
+
+/** TCP_STOP_LISTEN / UDP_CLOSE: id u32. */
+export function idFrame (opcode: number, id: number): Uint8Array {
+  return encodeFrame(opcode, 0, 4, (v) => { v.setUint32(0, id, true) })
+}
+
+/** TLS_UPGRADE: id u32, flags u8, server name. */
+export function tlsUpgradeFrame (requestId: number, id: number, flags: number, serverName: string): Uint8Array {
+  const n = utf8(serverName)
+  return encodeFrame(Op.TLS_UPGRADE, requestId, 5 + n.length, (v, b) => { v.setUint32(0, id, true); v.setUint8(4, flags); b.set(n, 5) })
+}
+
+/** TLS_UPGRADED: id u32, status u8, errno u32. */
+export function tlsUpgradedFrame (requestId: number, id: number, status: number, errno: number): Uint8Array {
+  return encodeFrame(Op.TLS_UPGRADED, requestId, 9, (v) => { v.setUint32(0, id, true); v.setUint8(4, status); v.setUint32(5, errno, true) })
+}
+
+/** UDP_BIND: id u32, port u16, bind address. */
+export function udpBindFrame (requestId: number, id: number, port: number, host: string): Uint8Array {
+  const h = utf8(host)
+  return encodeFrame(Op.UDP_BIND, requestId, 6 + h.length, (v, b) => { v.setUint32(0, id, true); v.setUint16(4, port, true); b.set(h, 6) })
+}
+
+/** UDP_BOUND: id u32, status u8, port u16, errno u32. */
+export function udpBoundFrame (requestId: number, id: number, status: number, port: number, errno: number): Uint8Array {
+  return encodeFrame(Op.UDP_BOUND, requestId, 11, (v) => { v.setUint32(0, id, true); v.setUint8(4, status); v.setUint16(5, port, true); v.setUint32(7, errno, true) })
+}
+
+/** UDP_SEND / UDP_RECV: id u32, port u16, address length u16, address, data. */
+export function udpDataFrame (opcode: typeof Op.UDP_SEND | typeof Op.UDP_RECV, id: number, host: string, port: number, data: Uint8Array): Uint8Array {
+  const h = utf8(host)
+  return encodeFrame(opcode, 0, 8 + h.length + data.length, (v, b) => {
+    v.setUint32(0, id, true); v.setUint16(4, port, true); v.setUint16(6, h.length, true); b.set(h, 8); b.set(data, 8 + h.length)
+  })
+}
+
+export interface UdpDatagram { id: number, host: string, port: number, data: Uint8Array }
+
+export function readUdpData (payload: Uint8Array): UdpDatagram {
+  const r = new PayloadReader(payload)
+  const id = r.u32('socket id')
+  const port = r.u16('port')
+  const n = r.u16('address length')
+  const host = r.text(n, 'address')
+  return { id, host, port, data: r.rest() }
+}
+
+/** MCAST_JOIN / MCAST_LEAVE: id u32, group address. */
+export function multicastFrame (opcode: typeof Op.MCAST_JOIN | typeof Op.MCAST_LEAVE, requestId: number, id: number, group: string): Uint8Array {
+  const g = utf8(group)
+  return encodeFrame(opcode, requestId, 4 + g.length, (v, b) => { v.setUint32(0, id, true); b.set(g, 4) })
+}
+
+export function errorFrame (requestId: number, message: string): Uint8Array {
+  const m = utf8(message.slice(0, 200))
+  return encodeFrame(Op.ERROR, requestId, m.length, (_v, b) => { b.set(m) })
+}
+
+/** Errno values carried in results (small and stable, not the OS's numbers). */
+export const Errno = {
+  NONE: 0,
+  ECONNREFUSED: 1,
+  ETIMEDOUT: 2,
+  EHOSTUNREACH: 3,
+  EADDRINUSE: 4,
+  EACCES: 5,
+  ECONNRESET: 6,
+  EPIPE: 7,
+  EINVAL: 8,
+  OTHER: 255
+} as const
+
+const ERRNO_NAMES = new Map<number, string>(Object.entries(Errno).map(([k, v]) => [v, k]))
+export function errnoName (errno: number): string { return ERRNO_NAMES.get(errno) ?? `errno ${errno}` }

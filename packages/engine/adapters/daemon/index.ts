@@ -1,0 +1,5 @@
+/** Adapters over the io-daemon bridge (a browser engine's way to TCP/UDP and the disk). */
+export * from './bridge-protocol.js'
+export { DaemonConnection, type DaemonConnectionOptions, type BridgeWebSocket, type BridgeWebSocketConstructor } from './daemon-connection.js'
+export { DaemonSocketFactory, DaemonTcpSocket, defaultDaemonSocketSettings, type DaemonSocketSettings } from './daemon-socket-factory.js'
+export { DaemonFileSystem, RequestLimiter, normalizePath, type DaemonFileSystemOptions } from './daemon-filesystem.js'

@@ -1,0 +1,81 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { WebSocket } from 'ws'
+import { startIoDaemon, type IoDaemon } from '@lodestone/io-daemon'
+import { DaemonConnection, type BridgeWebSocketConstructor } from '../../../../adapters/daemon/daemon-connection.js'
+import { DaemonSocketFactory } from '../../../../adapters/daemon/daemon-socket-factory.js'
+import { NodeSocketFactory } from '../../../../adapters/node/node-socket-factory.js'
+import { runSocketFactoryContract } from '../../../contracts/socket-factory.contract.js'
+
+async function sleep (ms: number): Promise<void> {
+  await new Promise((resolve) => setTimeout(resolve, ms))
+}
+
+async function waitFor (predicate: () => boolean, what: string, timeoutMs = 15_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs
+  while (!predicate()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for: ${what}`)
+    await sleep(2)
+  }
+}
+
+const WS = WebSocket as unknown as BridgeWebSocketConstructor
+
+async function connect (daemon: IoDaemon): Promise<DaemonConnection> {
+  return DaemonConnection.connect({ port: daemon.port, authToken: daemon.token, WebSocket: WS })
+}
+
+// Both ends through the bridge (each its own WebSocket session), so every frame kind is exercised.
+runSocketFactoryContract('DaemonSocketFactory (io-daemon, both ends)', async () => {
+  const daemon = await startIoDaemon()
+  const a = await connect(daemon)
+  const b = await connect(daemon)
+  return {
+    client: new DaemonSocketFactory(a),
+    server: new DaemonSocketFactory(b),
+    clientHost: '127.0.0.1',
+    serverHost: '127.0.0.1',
+    waitFor,
+    idle: sleep,
+    run: async (promise) => promise,
+    cleanup: async () => { a.close(); b.close(); await daemon.close() }
+  }
+})
+
+// The bridge against a plain Node peer on the other side.
+runSocketFactoryContract('DaemonSocketFactory client, NodeSocketFactory server', async () => {
+  const daemon = await startIoDaemon()
+  const a = await connect(daemon)
+  return {
+    client: new DaemonSocketFactory(a),
+    server: new NodeSocketFactory(),
+    clientHost: '127.0.0.1',
+    serverHost: '127.0.0.1',
+    waitFor,
+    idle: sleep,
+    run: async (promise) => promise,
+    cleanup: async () => { a.close(); await daemon.close() }
+  }
+})
+
+describe('DaemonConnection', () => {
+  let daemon: IoDaemon
+  beforeAll(async () => { daemon = await startIoDaemon() })
+  afterAll(async () => { await daemon.close() })
+
+  it('refuses a wrong token with PEER_CONNECT_FAILED', async () => {
+    await expect(DaemonConnection.connect({ port: daemon.port, authToken: 'nope', WebSocket: WS })).rejects.toMatchObject({ code: 'PEER_CONNECT_FAILED' })
+  })
+
+  it('closes every socket when the bridge goes away', async () => {
+    const conn = await connect(daemon)
+    const factory = new DaemonSocketFactory(conn)
+    const server = await new NodeSocketFactory().listenTcp(0, '127.0.0.1')
+    const socket = await factory.connectTcp('127.0.0.1', server.port)
+    const reasons: unknown[] = []
+    socket.onClose((r) => reasons.push(r))
+    conn.close()
+    await waitFor(() => reasons.length === 1, 'socket closed')
+    expect(reasons[0]).toMatchObject({ code: 'PEER_CLOSED' })
+    await server.close()
+  })
+})

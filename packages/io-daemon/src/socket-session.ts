@@ -1,0 +1,388 @@
+/**
+ * One authenticated WebSocket client of the bridge: its TCP sockets, TCP listeners and UDP
+ * sockets, and the flow control between them and the WebSocket (see bridge-protocol.ts).
+ *
+ * - A frame that cannot be parsed (short, wrong version, lengths that do not add up) is a
+ *   protocol violation: the session sends ERROR and closes. Nothing a client sends throws out of
+ *   this module.
+ * - Receive window per TCP socket: reading stops when {@link RECV_WINDOW_BYTES} are sent and not
+ *   acknowledged, or while the WebSocket's send buffer holds more than {@link WS_HIGH_WATER_BYTES}.
+ * - Send: kernel-accepted bytes are acknowledged (coalesced per tick); a client that sends far
+ *   beyond its window ({@link SEND_HARD_LIMIT_BYTES} queued) has its socket closed.
+ * - Everything the session opened is closed with it.
+ */
+import { createSocket, type Socket as UdpSocket } from 'node:dgram'
+import { isIPv6 } from 'node:net'
+import { Socket, createServer, type Server } from 'node:net'
+import { connect as tlsConnect, type TLSSocket } from 'node:tls'
+import type { WebSocket } from 'ws'
+import {
+  BridgeFrameError, Errno, Op, PayloadReader, SERVER_ID_BASE, Status, TLS_FLAG_INSECURE,
+  decodeFrame, errorFrame, tcpAcceptFrame, tcpAckFrame, tcpCloseFrame, tcpConnectedFrame, tcpDataFrame,
+  tcpListenResultFrame, tlsUpgradedFrame, udpBoundFrame, udpDataFrame, readUdpData
+} from '@lodestone/engine/adapters/daemon'
+
+/** Unacknowledged TCP_RECV bytes per socket before the daemon stops reading it. */
+export const RECV_WINDOW_BYTES = 4 * 1024 * 1024
+/** WebSocket send buffer above which every socket of the session stops reading. */
+export const WS_HIGH_WATER_BYTES = 8 * 1024 * 1024
+const WS_LOW_WATER_BYTES = 2 * 1024 * 1024
+/** Bytes queued towards one TCP peer beyond which the client is ignoring its window. */
+export const SEND_HARD_LIMIT_BYTES = 16 * 1024 * 1024
+/** Backstop for connects; the engine runs its own, shorter time-outs. */
+const CONNECT_TIMEOUT_MS = 30_000
+/** Most sockets, listeners and UDP sockets one session may hold. */
+const MAX_HANDLES = 4096
+
+interface TcpEntry {
+  socket: Socket | TLSSocket
+  /** TCP_RECV bytes not yet acknowledged. */
+  unacked: number
+  /** Write-side bytes accepted by the kernel, not yet acknowledged to the client. */
+  sendAck: number
+  connected: boolean
+  closed: boolean
+}
+
+function errnoOf (err: unknown): number {
+  const code = typeof err === 'object' && err !== null ? (err as { code?: unknown }).code : undefined
+  switch (code) {
+    case 'ECONNREFUSED': return Errno.ECONNREFUSED
+    case 'ETIMEDOUT': return Errno.ETIMEDOUT
+    case 'EHOSTUNREACH': case 'ENETUNREACH': case 'ENOTFOUND': case 'EAI_AGAIN': return Errno.EHOSTUNREACH
+    case 'EADDRINUSE': return Errno.EADDRINUSE
+    case 'EACCES': case 'EPERM': case 'EADDRNOTAVAIL': return Errno.EACCES
+    case 'ECONNRESET': return Errno.ECONNRESET
+    case 'EPIPE': return Errno.EPIPE
+    case 'EINVAL': return Errno.EINVAL
+    default: return Errno.OTHER
+  }
+}
+
+function statusOf (errno: number): number {
+  switch (errno) {
+    case Errno.ECONNREFUSED: return Status.REFUSED
+    case Errno.ETIMEDOUT: return Status.TIMEOUT
+    case Errno.EHOSTUNREACH: return Status.UNREACHABLE
+    case Errno.EADDRINUSE: return Status.IN_USE
+    case Errno.EACCES: return Status.DENIED
+    default: return Status.FAILED
+  }
+}
+
+export interface SocketSessionStats {
+  tcpSockets: number
+  listeners: number
+  udpSockets: number
+}
+
+export class SocketSession {
+  private readonly tcp = new Map<number, TcpEntry>()
+  private readonly servers = new Map<number, Server>()
+  private readonly udp = new Map<number, UdpSocket>()
+  private nextServerSideId = SERVER_ID_BASE
+  /** Bytes handed to ws.send whose callback has not run. */
+  private wsPending = 0
+  private wsCongested = false
+  private ackFlushScheduled = false
+  private closed = false
+
+  constructor (private readonly ws: WebSocket, private readonly onViolation: (reason: string) => void) {}
+
+  stats (): SocketSessionStats {
+    return { tcpSockets: this.tcp.size, listeners: this.servers.size, udpSockets: this.udp.size }
+  }
+
+  /** Handles one binary message after authentication. Never throws. */
+  onMessage (message: Uint8Array): void {
+    if (this.closed) return
+    try {
+      this.dispatch(message)
+    } catch (err) {
+      if (err instanceof BridgeFrameError) {
+        this.send(errorFrame(0, err.message))
+        this.onViolation(err.message)
+      } else {
+        this.send(errorFrame(0, 'internal error'))
+      }
+    }
+  }
+
+  private dispatch (message: Uint8Array): void {
+    const frame = decodeFrame(message)
+    const r = new PayloadReader(frame.payload)
+    switch (frame.opcode) {
+      case Op.TCP_CONNECT: {
+        const id = r.u32('socket id'); const port = r.u16('port'); const host = r.restText('host')
+        this.connectTcp(frame.requestId, id, host, port)
+        return
+      }
+      case Op.TCP_SEND: {
+        const id = r.u32('socket id'); const data = r.rest()
+        this.sendTcp(id, data)
+        return
+      }
+      case Op.TCP_RECV_ACK: {
+        const id = r.u32('socket id'); const bytes = r.u32('bytes'); r.end()
+        this.ackRecv(id, bytes)
+        return
+      }
+      case Op.TCP_CLOSE: {
+        const id = r.u32('socket id')
+        const entry = this.tcp.get(id)
+        if (entry !== undefined) { entry.closed = true; this.tcp.delete(id); entry.socket.destroySoon() }
+        return
+      }
+      case Op.TCP_LISTEN: {
+        const id = r.u32('server id'); const port = r.u16('port'); const host = r.restText('bind address')
+        this.listenTcp(frame.requestId, id, port, host)
+        return
+      }
+      case Op.TCP_STOP_LISTEN: {
+        const id = r.u32('server id'); r.end()
+        this.servers.get(id)?.close()
+        this.servers.delete(id)
+        return
+      }
+      case Op.TLS_UPGRADE: {
+        const id = r.u32('socket id'); const flags = r.u8('flags'); const name = r.restText('server name')
+        this.upgradeTls(frame.requestId, id, flags, name)
+        return
+      }
+      case Op.UDP_BIND: {
+        const id = r.u32('socket id'); const port = r.u16('port'); const host = r.restText('bind address')
+        this.bindUdp(frame.requestId, id, port, host)
+        return
+      }
+      case Op.UDP_SEND: {
+        const d = readUdpData(frame.payload)
+        const s = this.udp.get(d.id)
+        if (s !== undefined) s.send(d.data, d.port, d.host, () => {})
+        return
+      }
+      case Op.UDP_CLOSE: {
+        const id = r.u32('socket id'); r.end()
+        const s = this.udp.get(id)
+        this.udp.delete(id)
+        try { s?.close() } catch {}
+        return
+      }
+      case Op.MCAST_JOIN:
+      case Op.MCAST_LEAVE: {
+        const id = r.u32('socket id'); const group = r.restText('group')
+        const s = this.udp.get(id)
+        if (s === undefined) return
+        try {
+          if (frame.opcode === Op.MCAST_JOIN) s.addMembership(group)
+          else s.dropMembership(group)
+        } catch (err) { this.send(errorFrame(frame.requestId, `multicast ${group}: ${errnoOf(err)}`)) }
+        return
+      }
+      default:
+        throw new BridgeFrameError(`unexpected opcode 0x${frame.opcode.toString(16)}`)
+    }
+  }
+
+  private checkClientId (id: number): void {
+    if (id >= SERVER_ID_BASE) throw new BridgeFrameError('client ids must be below 0x10000')
+    if (this.tcp.has(id) || this.udp.has(id) || this.servers.has(id)) throw new BridgeFrameError(`id ${id} in use`)
+    if (this.tcp.size + this.udp.size + this.servers.size >= MAX_HANDLES) throw new BridgeFrameError('too many sockets')
+  }
+
+  private connectTcp (requestId: number, id: number, host: string, port: number): void {
+    this.checkClientId(id)
+    const socket = new Socket()
+    const entry: TcpEntry = { socket, unacked: 0, sendAck: 0, connected: false, closed: false }
+    this.tcp.set(id, entry)
+    socket.setNoDelay(true)
+    const timer = setTimeout(() => { socket.destroy(Object.assign(new Error('connect timed out'), { code: 'ETIMEDOUT' })) }, CONNECT_TIMEOUT_MS)
+    socket.once('connect', () => {
+      clearTimeout(timer)
+      entry.connected = true
+      this.send(tcpConnectedFrame(requestId, id, Status.OK, 0, socket.localPort ?? 0, socket.remotePort ?? 0, socket.remoteAddress ?? ''))
+    })
+    this.wireTcp(id, entry, (err) => {
+      clearTimeout(timer)
+      if (!entry.connected) {
+        const errno = errnoOf(err)
+        this.send(tcpConnectedFrame(requestId, id, statusOf(errno), errno))
+        return true
+      }
+      return false
+    })
+    socket.connect({ host, port })
+  }
+
+  /**
+   * Data, close and error handling shared by dialled and accepted sockets. `onEarlyError` answers
+   * a failed connect (returns true when it did, so no TCP_CLOSE follows).
+   */
+  private wireTcp (id: number, entry: TcpEntry, onEarlyError?: (err: unknown) => boolean): void {
+    const { socket } = entry
+    let error: unknown
+    socket.on('data', (chunk: Buffer) => {
+      if (entry.closed) return
+      entry.unacked += chunk.length
+      this.send(tcpDataFrame(Op.TCP_RECV, id, chunk))
+      if (entry.unacked >= RECV_WINDOW_BYTES || this.wsCongested) socket.pause()
+    })
+    socket.on('error', (err) => { error = err })
+    socket.on('close', () => {
+      if (this.tcp.get(id) !== entry) return
+      this.tcp.delete(id)
+      if (entry.closed) return
+      entry.closed = true
+      if (onEarlyError !== undefined && error !== undefined && onEarlyError(error)) return
+      if (!entry.connected && onEarlyError !== undefined) { this.send(tcpConnectedFrame(0, id, Status.FAILED, Errno.OTHER)); return }
+      this.send(tcpCloseFrame(id, error !== undefined, error !== undefined ? errnoOf(error) : 0))
+    })
+  }
+
+  private sendTcp (id: number, data: Uint8Array): void {
+    const entry = this.tcp.get(id)
+    if (entry === undefined || entry.closed) return // closed meanwhile: the client learns from TCP_CLOSE
+    if (entry.socket.writableLength > SEND_HARD_LIMIT_BYTES) {
+      entry.socket.destroy(Object.assign(new Error('client ignored its send window'), { code: 'EPIPE' }))
+      return
+    }
+    const n = data.length
+    // `data` is a view of the WebSocket message, which nothing else holds: no copy needed.
+    entry.socket.write(data, () => {
+      if (entry.closed) return
+      entry.sendAck += n
+      this.scheduleAckFlush()
+    })
+  }
+
+  private scheduleAckFlush (): void {
+    if (this.ackFlushScheduled) return
+    this.ackFlushScheduled = true
+    setImmediate(() => {
+      this.ackFlushScheduled = false
+      for (const [id, entry] of this.tcp) {
+        if (entry.sendAck === 0) continue
+        this.send(tcpAckFrame(Op.TCP_SEND_ACK, id, entry.sendAck))
+        entry.sendAck = 0
+      }
+    })
+  }
+
+  private ackRecv (id: number, bytes: number): void {
+    const entry = this.tcp.get(id)
+    if (entry === undefined) return
+    entry.unacked = Math.max(0, entry.unacked - bytes)
+    if (entry.unacked < RECV_WINDOW_BYTES / 2 && !this.wsCongested && entry.socket.isPaused()) entry.socket.resume()
+  }
+
+  private listenTcp (requestId: number, id: number, port: number, host: string): void {
+    this.checkClientId(id)
+    const server = createServer({ pauseOnConnect: false, noDelay: true })
+    this.servers.set(id, server)
+    let listening = false
+    server.on('error', (err) => {
+      if (!listening) {
+        this.servers.delete(id)
+        const errno = errnoOf(err)
+        this.send(tcpListenResultFrame(requestId, id, statusOf(errno), 0, errno))
+      }
+    })
+    server.on('connection', (socket) => {
+      if (this.closed || this.tcp.size >= MAX_HANDLES) { socket.destroy(); return }
+      const sid = this.nextServerSideId++
+      if (this.nextServerSideId > 0xffff_fff0) this.nextServerSideId = SERVER_ID_BASE
+      const entry: TcpEntry = { socket, unacked: 0, sendAck: 0, connected: true, closed: false }
+      this.tcp.set(sid, entry)
+      this.send(tcpAcceptFrame(id, sid, socket.localPort ?? 0, socket.remotePort ?? 0, socket.remoteAddress ?? ''))
+      this.wireTcp(sid, entry)
+    })
+    server.listen({ port, host: host === '' ? undefined : host }, () => {
+      listening = true
+      const address = server.address()
+      const bound = typeof address === 'object' && address !== null ? address.port : 0
+      this.send(tcpListenResultFrame(requestId, id, Status.OK, bound, 0))
+    })
+  }
+
+  private upgradeTls (requestId: number, id: number, flags: number, serverName: string): void {
+    const entry = this.tcp.get(id)
+    if (entry === undefined || !entry.connected || entry.closed) {
+      this.send(tlsUpgradedFrame(requestId, id, Status.FAILED, Errno.EINVAL))
+      return
+    }
+    const raw = entry.socket
+    raw.removeAllListeners('data')
+    raw.removeAllListeners('close')
+    raw.removeAllListeners('error')
+    const secure = tlsConnect({
+      socket: raw,
+      servername: isIPv6(serverName) || /^[\d.]+$/.test(serverName) ? undefined : serverName,
+      rejectUnauthorized: (flags & TLS_FLAG_INSECURE) === 0
+    })
+    const upgraded: TcpEntry = { socket: secure, unacked: 0, sendAck: 0, connected: false, closed: false }
+    this.tcp.set(id, upgraded)
+    secure.once('secureConnect', () => {
+      upgraded.connected = true
+      this.send(tlsUpgradedFrame(requestId, id, Status.OK, 0))
+    })
+    this.wireTcp(id, upgraded, (err) => {
+      if (upgraded.connected) return false
+      this.send(tlsUpgradedFrame(requestId, id, Status.FAILED, errnoOf(err)))
+      return true
+    })
+  }
+
+  private bindUdp (requestId: number, id: number, port: number, host: string): void {
+    this.checkClientId(id)
+    const socket = createSocket({ type: isIPv6(host) ? 'udp6' : 'udp4' })
+    this.udp.set(id, socket)
+    let bound = false
+    socket.on('error', (err) => {
+      if (!bound) {
+        this.udp.delete(id)
+        const errno = errnoOf(err)
+        this.send(udpBoundFrame(requestId, id, statusOf(errno), 0, errno))
+        try { socket.close() } catch {}
+      }
+    })
+    socket.on('message', (msg, rinfo) => {
+      // UDP is lossy: under WebSocket congestion drop rather than queue without bound.
+      if (this.wsCongested) return
+      this.send(udpDataFrame(Op.UDP_RECV, id, rinfo.address, rinfo.port, msg))
+    })
+    socket.bind(port, host === '' ? undefined : host, () => {
+      bound = true
+      this.send(udpBoundFrame(requestId, id, Status.OK, socket.address().port, 0))
+    })
+  }
+
+  private send (frame: Uint8Array): void {
+    if (this.closed || this.ws.readyState !== this.ws.OPEN) return
+    const n = frame.length
+    this.wsPending += n
+    if (!this.wsCongested && this.wsPending > WS_HIGH_WATER_BYTES) {
+      this.wsCongested = true
+      for (const entry of this.tcp.values()) entry.socket.pause()
+    }
+    this.ws.send(frame, { binary: true }, () => {
+      this.wsPending -= n
+      if (this.wsCongested && this.wsPending < WS_LOW_WATER_BYTES) {
+        this.wsCongested = false
+        for (const entry of this.tcp.values()) {
+          if (!entry.closed && entry.unacked < RECV_WINDOW_BYTES / 2) entry.socket.resume()
+        }
+      }
+    })
+  }
+
+  /** Closes every socket, listener and UDP socket of the session. */
+  close (): void {
+    if (this.closed) return
+    this.closed = true
+    for (const entry of this.tcp.values()) { entry.closed = true; entry.socket.destroy() }
+    this.tcp.clear()
+    for (const server of this.servers.values()) server.close()
+    this.servers.clear()
+    for (const s of this.udp.values()) { try { s.close() } catch {} }
+    this.udp.clear()
+  }
+}

@@ -1,0 +1,241 @@
+// The bridge's security boundary (issue 17): token, Origin, Host, path confinement (incl.
+// symlinks) and malformed frames. After every hostile request the daemon must still serve a
+// well-behaved client.
+import { mkdir, mkdtemp, readdir, rm, symlink, writeFile } from 'node:fs/promises'
+import { request } from 'node:http'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { WebSocket } from 'ws'
+import { Op, authFrame, encodeFrame, tcpConnectFrame, BRIDGE_VERSION } from '@lodestone/engine/adapters/daemon'
+import { startIoDaemon, type IoDaemon } from '../src/index.js'
+
+const ORIGIN = 'http://127.0.0.1:8123'
+let base: string
+let root: string
+let outside: string
+let daemon: IoDaemon
+let key: string
+
+beforeAll(async () => {
+  base = await mkdtemp(join(tmpdir(), 'lodestone-io-sec-'))
+  root = join(base, 'root')
+  outside = join(base, 'outside')
+  await mkdir(root)
+  await mkdir(outside)
+  await writeFile(join(outside, 'secret.txt'), 'top secret')
+  await symlink(outside, join(root, 'link-out'))                     // directory symlink leaving the root
+  await symlink(join(outside, 'secret.txt'), join(root, 'file-out')) // file symlink leaving the root
+  await symlink(join(outside, 'nothing-yet'), join(root, 'dangling')) // dangling, would create outside
+  await mkdir(join(root, 'inside'))
+  await symlink(join(root, 'inside'), join(root, 'link-in'))         // a symlink that stays inside is fine
+  daemon = await startIoDaemon({ roots: [{ label: 'dl', dir: root }], allowOrigins: [ORIGIN], authTimeoutMs: 300 })
+  key = daemon.roots[0]!.key
+})
+
+afterAll(async () => {
+  await daemon.close()
+  await rm(base, { recursive: true, force: true })
+})
+
+interface Reply { status: number, headers: Record<string, string | string[] | undefined>, body: string }
+
+async function http (method: string, path: string, headers: Record<string, string> = {}, body?: Uint8Array): Promise<Reply> {
+  return new Promise<Reply>((resolve, reject) => {
+    const req = request({ host: '127.0.0.1', port: daemon.port, method, path, headers: { Authorization: `Bearer ${daemon.token}`, ...headers } }, (res) => {
+      const chunks: Buffer[] = []
+      res.on('data', (c: Buffer) => chunks.push(c))
+      res.on('end', () => { resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).toString() }) })
+    })
+    req.on('error', reject)
+    req.end(body)
+  })
+}
+
+function fsPath (op: string, params: Record<string, string>): string {
+  return `/fs/${op}/${key}?${new URLSearchParams(params).toString()}`
+}
+
+/** A raw WebSocket to /io; resolves when open (or with the HTTP status when refused). */
+async function openWs (headers: Record<string, string> = {}): Promise<{ ws?: WebSocket, refusedStatus?: number }> {
+  return new Promise((resolve) => {
+    const ws = new WebSocket(`ws://127.0.0.1:${daemon.port}/io`, { headers })
+    ws.on('open', () => { resolve({ ws }) })
+    ws.on('unexpected-response', (_req, res) => { resolve({ refusedStatus: res.statusCode ?? 0 }) })
+    ws.on('error', () => { resolve({ refusedStatus: -1 }) })
+  })
+}
+
+/** Resolves with the close code once the server closes `ws`, collecting frames meanwhile. */
+async function closeCodeOf (ws: WebSocket, frames: Buffer[] = []): Promise<number> {
+  return new Promise((resolve) => {
+    ws.on('message', (d: Buffer) => frames.push(d))
+    ws.on('close', (code) => { resolve(code) })
+  })
+}
+
+/** A fresh, authenticated session completes a TCP connect round trip: the daemon is alive. */
+async function daemonStillServes (): Promise<void> {
+  const { ws } = await openWs()
+  expect(ws).toBeDefined()
+  const answers: Buffer[] = []
+  const got = new Promise<void>((resolve) => {
+    ws!.on('message', (d: Buffer) => { answers.push(d); if (answers.length === 2) resolve() })
+  })
+  ws!.send(authFrame(daemon.token))
+  // Connect to a closed port: a TCP_CONNECTED with a failure status comes back.
+  ws!.send(tcpConnectFrame(7, 1, '127.0.0.1', 1))
+  await got
+  expect(answers[0]![1]).toBe(Op.AUTH_RESULT)
+  expect(answers[0]![8]).toBe(0)
+  expect(answers[1]![1]).toBe(Op.TCP_CONNECTED)
+  ws!.close()
+}
+
+describe('io-daemon security: tokens', () => {
+  it('HTTP without or with a wrong token is 401, with the right one 200', async () => {
+    expect((await http('GET', '/roots', { Authorization: '' })).status).toBe(401)
+    expect((await http('GET', '/roots', { Authorization: 'Bearer wrong' })).status).toBe(401)
+    expect((await http('GET', '/roots', { Authorization: `Bearer ${daemon.token}x` })).status).toBe(401)
+    const ok = await http('GET', '/roots')
+    expect(ok.status).toBe(200)
+    expect(JSON.parse(ok.body)).toEqual([{ key, label: 'dl' }])
+    expect(ok.body).not.toContain(root) // the browser never learns real paths
+  })
+
+  it('a WebSocket with a wrong token is refused and closed', async () => {
+    const { ws } = await openWs()
+    const frames: Buffer[] = []
+    const closed = closeCodeOf(ws!, frames)
+    ws!.send(authFrame('not-the-token'))
+    expect(await closed).toBe(4003)
+    expect(frames[0]![1]).toBe(Op.AUTH_RESULT)
+    expect(frames[0]![8]).not.toBe(0)
+    expect(daemon.sessions).toBe(0)
+  })
+
+  it('a WebSocket that never authenticates is closed; socket frames before AUTH are refused', async () => {
+    const { ws } = await openWs()
+    expect(await closeCodeOf(ws!)).toBe(4001)
+    const second = await openWs()
+    const closed = closeCodeOf(second.ws!)
+    second.ws!.send(tcpConnectFrame(1, 1, '127.0.0.1', 80))
+    expect(await closed).toBe(1002)
+    await daemonStillServes()
+  })
+})
+
+describe('io-daemon security: origins and hosts', () => {
+  it('refuses a disallowed Origin on HTTP (also its preflight) and on the WebSocket', async () => {
+    expect((await http('GET', '/roots', { Origin: 'http://evil.example' })).status).toBe(403)
+    expect((await http('GET', '/roots', { Origin: 'http://127.0.0.1:8124' })).status).toBe(403) // another port is another origin
+    expect((await http('GET', '/roots', { Origin: 'http://localhost:8123' })).status).toBe(403) // and another host name
+    expect((await http('OPTIONS', '/fs/write/x', { Origin: 'http://evil.example', Authorization: '' })).status).toBe(403)
+    expect((await openWs({ Origin: 'http://evil.example' })).refusedStatus).toBe(403)
+  })
+
+  it('answers an allowed Origin with CORS headers for that origin only, and caches preflights', async () => {
+    const pre = await http('OPTIONS', fsPath('write', { path: 'x' }), { Origin: ORIGIN, Authorization: '', 'Access-Control-Request-Method': 'POST' })
+    expect(pre.status).toBe(204)
+    expect(pre.headers['access-control-allow-origin']).toBe(ORIGIN)
+    expect(String(pre.headers['access-control-allow-headers'])).toContain('Authorization')
+    expect(Number(pre.headers['access-control-max-age'])).toBeGreaterThan(0)
+    const ok = await http('GET', '/roots', { Origin: ORIGIN })
+    expect(ok.status).toBe(200)
+    expect(ok.headers['access-control-allow-origin']).toBe(ORIGIN)
+    const { ws } = await openWs({ Origin: ORIGIN })
+    expect(ws).toBeDefined()
+    ws!.close()
+  })
+
+  it('refuses a foreign Host header (DNS rebinding)', async () => {
+    expect((await http('GET', '/roots', { Host: `evil.example:${daemon.port}` })).status).toBe(403)
+    expect((await openWs({ Host: `evil.example:${daemon.port}` })).refusedStatus).toBe(403)
+  })
+})
+
+describe('io-daemon security: paths stay under their root', () => {
+  const escapes = [
+    '../outside/secret.txt', 'a/../../outside/secret.txt', '..', '/etc/passwd', '/', 'a//b', './x',
+    'nul\0byte', 'back\\slash', 'link-out/secret.txt', 'link-out', 'file-out', 'dangling', 'link-out/new.txt'
+  ]
+
+  it('refuses every escaping path for every operation, with 403 or 400, and touches nothing outside', async () => {
+    for (const path of escapes) {
+      for (const [method, op, extra] of [
+        ['GET', 'read', { offset: '0', length: '10' }], ['POST', 'write', { offset: '0' }], ['GET', 'stat', {}], ['GET', 'list', {}],
+        ['POST', 'delete', {}], ['POST', 'mkdir', { recursive: '1' }], ['POST', 'truncate', { length: '0' }], ['POST', 'open', { mode: 'w' }]
+      ] as const) {
+        const res = await http(method, fsPath(op, { path, ...extra }), {}, method === 'POST' ? Buffer.from('pwned') : undefined)
+        if (path === '/') continue // the root itself: '/' is refused as absolute
+        expect([400, 403], `${op} ${JSON.stringify(path)} → ${res.status} ${res.body}`).toContain(res.status)
+        expect(res.body).not.toContain('top secret')
+      }
+    }
+    expect((await http('POST', fsPath('rename', { path: 'inside', to: '../moved' }))).status).toBe(403)
+    expect((await http('POST', fsPath('rename', { path: 'inside', to: 'link-out/moved' }))).status).toBe(403)
+    expect((await readdir(outside)).sort()).toEqual(['secret.txt'])
+    expect((await http('GET', fsPath('stat', { path: 'inside' }))).status).toBe(200)
+  })
+
+  it('percent-encoded traversal is still traversal', async () => {
+    const res = await http('GET', `/fs/read/${key}?path=%2e%2e%2foutside%2fsecret.txt&offset=0&length=10`)
+    expect(res.status).toBe(403)
+  })
+
+  it('a symlink that stays inside the root works; an unknown root key is 404', async () => {
+    expect((await http('POST', fsPath('write', { path: 'link-in/ok.txt', offset: '0' }), {}, Buffer.from('fine'))).status).toBe(200)
+    expect((await http('GET', fsPath('read', { path: 'inside/ok.txt', offset: '0', length: '4' }))).body).toBe('fine')
+    expect((await http('GET', `/fs/stat/${'0'.repeat(32)}?path=x`)).status).toBe(404)
+  })
+
+  it('refuses oversized bodies and malformed numbers', async () => {
+    expect((await http('GET', fsPath('read', { path: 'inside/ok.txt', offset: '-1', length: '4' }))).status).toBe(400)
+    expect((await http('GET', fsPath('read', { path: 'inside/ok.txt', offset: '0', length: String(64 << 20) }))).status).toBe(413)
+    expect((await http('POST', fsPath('write', { path: 'inside/big', offset: '0' }), { 'Content-Length': String(64 << 20) })).status).toBe(413)
+    expect((await http('POST', fsPath('write', { path: 'inside/h', offset: '0' }), { 'X-Expected-SHA1': '0'.repeat(40) }, Buffer.from('x'))).status).toBe(409)
+  })
+})
+
+describe('io-daemon security: malformed frames', () => {
+  const bad: Array<[string, Uint8Array]> = [
+    ['shorter than the header', new Uint8Array([BRIDGE_VERSION, Op.TCP_CONNECT, 0])],
+    ['wrong version', encodeFrame(Op.TCP_CONNECT, 1, 0).map((b, i) => i === 0 ? 9 : b)],
+    ['TCP_CONNECT with a 2-byte payload', encodeFrame(Op.TCP_CONNECT, 1, 2)],
+    ['TCP_RECV_ACK with trailing bytes', encodeFrame(Op.TCP_RECV_ACK, 1, 12)],
+    ['UDP_SEND whose address length runs past the frame', encodeFrame(Op.UDP_SEND, 1, 10, (v) => { v.setUint32(0, 1, true); v.setUint16(4, 80, true); v.setUint16(6, 60_000, true) })],
+    ['TCP_CONNECT with a host that is not UTF-8', encodeFrame(Op.TCP_CONNECT, 1, 8, (v, b) => { v.setUint32(0, 1, true); v.setUint16(4, 80, true); b[6] = 0xff; b[7] = 0xfe })],
+    ['TCP_CONNECT with a 1000-byte host', encodeFrame(Op.TCP_CONNECT, 1, 1006, (v, b) => { v.setUint32(0, 1, true); v.setUint16(4, 80, true); b.fill(0x61, 6) })],
+    ['a client id in the server range', tcpConnectFrame(1, 0x1_0000, '127.0.0.1', 1)],
+    ['an unknown opcode', encodeFrame(0x55, 1, 4)]
+  ]
+
+  for (const [what, frame] of bad) {
+    it(`closes the session on ${what}, and keeps serving others`, async () => {
+      const { ws } = await openWs()
+      const frames: Buffer[] = []
+      const closed = closeCodeOf(ws!, frames)
+      ws!.send(authFrame(daemon.token))
+      ws!.send(frame)
+      expect(await closed).toBe(1002)
+      expect(frames.map((f) => f[1])).toContain(Op.ERROR)
+      await daemonStillServes()
+    })
+  }
+
+  it('closes on a text frame and on a frame over the size limit', async () => {
+    const a = await openWs()
+    const closedA = closeCodeOf(a.ws!)
+    a.ws!.send(authFrame(daemon.token))
+    a.ws!.send('hello')
+    expect(await closedA).toBe(1003)
+    const b = await openWs()
+    const closedB = closeCodeOf(b.ws!)
+    b.ws!.send(authFrame(daemon.token))
+    b.ws!.send(new Uint8Array(2 << 20))
+    expect(await closedB).toBe(1009)
+    await daemonStillServes()
+    for (let i = 0; i < 100 && daemon.sessions > 0; i++) await new Promise((resolve) => setTimeout(resolve, 10))
+    expect(daemon.sessions).toBe(0)
+  })
+})
