@@ -28,31 +28,10 @@ import { decodePexMessage, encodePexMessage, UT_PEX_NAME, type PexPeer } from '.
 import { canonicalIp, formatIpv4, formatIpv6 } from '../tracker/compact-peers.js'
 import type { CoarseScheduler, ScheduledTask } from '../util/coarse-scheduler.js'
 import { formatPeerAddress, type PeerAddress } from '../peer/peer-address.js'
+import type { PexSettings } from './pex-settings.js'
 
 /** The id we receive ut_pex under (libtorrent uses 1 as well; ids are per side, any free one works). */
 export const UT_PEX_LOCAL_ID = 1
-
-/** Peer exchange tunables (section `pex` of EngineSettings). */
-export interface PexSettings {
-  /** Least time between two messages to one peer. BEP 11: one a minute. @default 60_000 */
-  intervalMs: number
-  /** Added peers per message; the rest wait for the next one. @default 50 */
-  maxAddedPerMessage: number
-  /** Dropped peers per message. @default 50 */
-  maxDroppedPerMessage: number
-  /** Added peers read from one incoming message; further ones are ignored. @default 50 */
-  maxIncomingPeersPerMessage: number
-  /** An incoming message sooner than this after the last one read is ignored (flooding). @default 30_000 */
-  minIncomingIntervalMs: number
-}
-
-export const defaultPexSettings: Readonly<PexSettings> = {
-  intervalMs: 60_000,
-  maxAddedPerMessage: 50,
-  maxDroppedPerMessage: 50,
-  maxIncomingPeersPerMessage: 50,
-  minIncomingIntervalMs: 30_000
-}
 
 /** A connected peer as PEX advertises it. */
 export interface PexCandidate {

@@ -8,16 +8,15 @@
  * ranges, so adding a setting to a section is one line in its interface and one in its defaults.
  */
 import { LodestoneError } from '../errors.js'
-import { seededRandom } from '../interfaces/random.js'
-import { defaultTorrentContentStorageSettings, type TorrentContentStorageSettings } from '../storage/torrent-content-storage.js'
-import { Choker, defaultChokerSettings, type ChokerSettings } from '../torrent/choker.js'
-import { defaultConnectionSettings, type ConnectionSettings } from '../peer/connection-manager.js'
+import { defaultAlertSettings, type AlertSettings } from './alert-settings.js'
+import { defaultQueueSettings, type QueueSettings } from './queue-settings.js'
+import { defaultMetadataFetcherSettings, type MetadataFetcherSettings } from '../metadata/metadata-fetcher-settings.js'
+import { defaultConnectionSettings, type ConnectionSettings } from '../peer/connection-settings.js'
 import { defaultPeerSettings, resolvePeerSettings, type PeerSettings } from '../peer/peer-settings.js'
-import { defaultPiecePickerSettings, type PiecePickerSettings } from '../torrent/piece-picker.js'
-import { defaultMetadataFetcherSettings, type MetadataFetcherSettings } from '../metadata/metadata-fetcher.js'
-import { defaultQueueSettings, type QueueSettings } from './queue-manager.js'
-import { defaultPexSettings, type PexSettings } from '../pex/pex-handler.js'
-import { defaultAlertSettings, type AlertSettings } from './alerts.js'
+import { defaultPexSettings, type PexSettings } from '../pex/pex-settings.js'
+import { defaultTorrentContentStorageSettings, type TorrentContentStorageSettings } from '../storage/storage-settings.js'
+import { defaultChokerSettings, validateChokerSettings, type ChokerSettings } from '../torrent/choker-settings.js'
+import { defaultPiecePickerSettings, type PiecePickerSettings } from '../torrent/piece-picker-settings.js'
 
 /** Where the engine listens for incoming peer connections (one port for every torrent). */
 export interface ListenSettings {
@@ -229,8 +228,7 @@ export function resolveSettings (partial: PartialEngineSettings = {}, base: Engi
 /** Cross-field rules, checked by the owning subsystems' own validators. */
 function validateSections (s: EngineSettings): void {
   s.peer = resolvePeerSettings(s.peer)
-  // The choker validates its whole section in its constructor (SETTINGS_INVALID with the key).
-  void new Choker({ random: seededRandom(0) }, s.choking)
+  validateChokerSettings(s.choking)
 }
 
 /**

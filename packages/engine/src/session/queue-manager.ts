@@ -23,24 +23,7 @@ import type { IClock } from '../interfaces/clock.js'
 import type { CoarseScheduler, ScheduledTask } from '../util/coarse-scheduler.js'
 import type { Torrent } from '../torrent/torrent.js'
 import { TorrentState } from '../torrent/torrent-state.js'
-
-export interface QueueSettings {
-  /** Torrents starting, checking or downloading at once; 0 = unlimited. @default 0 */
-  maxActiveDownloads: number
-  /** Torrents seeding at once; 0 = unlimited. @default 0 */
-  maxActiveSeeds: number
-  /** Pause seeding at this upload/download ratio; 0 = no limit (per-torrent override: TorrentSettings). @default 0 */
-  seedRatioLimit: number
-  /** Pause seeding after this many seconds of seeding; 0 = no limit (per-torrent override). @default 0 */
-  seedTimeLimitSec: number
-}
-
-export const defaultQueueSettings: Readonly<QueueSettings> = {
-  maxActiveDownloads: 0,
-  maxActiveSeeds: 0,
-  seedRatioLimit: 0,
-  seedTimeLimitSec: 0
-}
+import type { QueueSettings } from './queue-settings.js'
 
 /** How often seed limits are checked. */
 const SEED_LIMIT_CHECK_INTERVAL_MS = 1_000

@@ -39,27 +39,10 @@ import { Bitfield } from '../util/bitfield.js'
 import { FileHandleCache } from './file-handle-cache.js'
 import { applyFileAttributes, createSymlink } from './file-attributes.js'
 import { PieceLayout, type ContentLayout, type FileSpan } from './piece-layout.js'
+import { defaultTorrentContentStorageSettings, validateStorageSettings, type TorrentContentStorageSettings } from './storage-settings.js'
 
 /** Directory (in the storage root) holding part files of skipped files' shared pieces. */
 export const PART_FILE_DIRECTORY = '.lodestone.parts'
-
-export interface TorrentContentStorageSettings {
-  /** Open file handles kept at most (LRU). @default 64 */
-  maxOpenFiles: number
-  /** Upload read cache, in bytes of whole pieces; 0 disables it. @default 8_388_608 */
-  readCacheBytes: number
-  /** Set each file to its full length when first written (rather than growing sparsely). @default false */
-  preallocate: boolean
-  /** Pieces read ahead by {@link TorrentContentStorage.readPieces}. @default 2 */
-  readAheadPieces: number
-}
-
-export const defaultTorrentContentStorageSettings: Readonly<TorrentContentStorageSettings> = {
-  maxOpenFiles: 64,
-  readCacheBytes: 8 * 1024 * 1024,
-  preallocate: false,
-  readAheadPieces: 2
-}
 
 export interface TorrentContentStorageDeps {
   /** The storage root this torrent's files live in. */
@@ -117,7 +100,7 @@ export class TorrentContentStorage {
     settings: Partial<TorrentContentStorageSettings> = {},
     options: { filePriorities?: ArrayLike<number> } = {}
   ) {
-    this.settings = validateSettings({ ...defaultTorrentContentStorageSettings, ...settings })
+    this.settings = validateStorageSettings({ ...defaultTorrentContentStorageSettings, ...settings })
     this.layout = new PieceLayout(layout)
     this.handles = new FileHandleCache(deps.fs, { maxOpenFiles: this.settings.maxOpenFiles })
     this.skipped = new Uint8Array(layout.files.length)
@@ -637,17 +620,6 @@ export class TorrentContentStorage {
   private checkOpen (): void {
     if (this.closed) throw new LodestoneError('CLOSED', { what: 'torrent content storage' })
   }
-}
-
-function validateSettings (s: TorrentContentStorageSettings): TorrentContentStorageSettings {
-  const check = (key: keyof TorrentContentStorageSettings, ok: boolean, reason: string): void => {
-    if (!ok) throw new LodestoneError('SETTINGS_INVALID', { key: `storage.${key}`, reason })
-  }
-  check('maxOpenFiles', Number.isInteger(s.maxOpenFiles) && s.maxOpenFiles >= 1, 'must be an integer >= 1')
-  check('readCacheBytes', Number.isInteger(s.readCacheBytes) && s.readCacheBytes >= 0, 'must be an integer >= 0')
-  check('readAheadPieces', Number.isInteger(s.readAheadPieces) && s.readAheadPieces >= 0, 'must be an integer >= 0')
-  check('preallocate', typeof s.preallocate === 'boolean', 'must be a boolean')
-  return s
 }
 
 function byteLength (data: Uint8Array | readonly Uint8Array[]): number {

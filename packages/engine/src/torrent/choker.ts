@@ -1,7 +1,7 @@
 /**
  * Choker: which peers we upload to (BEP 3 "choking", the libtorrent-like variant).
  *
- * The torrent calls {@link Choker.rechoke} every `rechokeIntervalMs` with a snapshot of its peers
+ * The torrent calls `Choker.rechoke` every `rechokeIntervalMs` with a snapshot of its peers
  * and applies the returned decision (send `choke` / `unchoke`). Nothing here touches a peer or a
  * clock: input is the snapshot, the time and an injected random source, so every rule is unit
  * tested in virtual time. The only state kept between rounds is what the rules need to remember:
@@ -22,43 +22,8 @@
  *   and without choking anyone (which would make the choke state flap).
  * Ties in rate are broken at random, with peers that already hold a slot first, to avoid churn.
  */
-import { LodestoneError } from '../errors.js'
 import type { IRandom } from '../interfaces/random.js'
-
-export type SeedingChokeAlgorithm = 'round-robin' | 'fastest-upload'
-
-/**
- * The first three keys match `EngineSettings.choking`, so that section can be passed as is.
- */
-export interface ChokerSettings {
-  /** Regular unchoke slots, besides the optimistic ones. @default 4 */
-  uploadSlots: number
-  /** How often the torrent should call {@link Choker.rechoke}; informational here. @default 10_000 */
-  rechokeIntervalMs: number
-  /** How long an optimistic unchoke lasts before it rotates. @default 30_000 */
-  optimisticUnchokeIntervalMs: number
-  /** Optimistic unchoke slots. @default 1 */
-  optimisticSlots: number
-  /** A peer connected less than this long ago counts as new for the optimistic draw. @default 60_000 */
-  newPeerWindowMs: number
-  /** How much likelier a new peer is to be drawn optimistically (BEP 3 says 3×). @default 3 */
-  newPeerWeight: number
-  /** How regular slots are given while seeding. @default 'round-robin' */
-  seedingAlgorithm: SeedingChokeAlgorithm
-  /** Round-robin: how long a peer keeps its slot before the next one in line gets it. @default 30_000 */
-  seedingSlotMs: number
-}
-
-export const defaultChokerSettings: Readonly<ChokerSettings> = {
-  uploadSlots: 4,
-  rechokeIntervalMs: 10_000,
-  optimisticUnchokeIntervalMs: 30_000,
-  optimisticSlots: 1,
-  newPeerWindowMs: 60_000,
-  newPeerWeight: 3,
-  seedingAlgorithm: 'round-robin',
-  seedingSlotMs: 30_000
-}
+import { defaultChokerSettings, validateChokerSettings, type ChokerSettings } from './choker-settings.js'
 
 export interface ChokerDeps {
   random: IRandom
@@ -111,12 +76,12 @@ export class Choker<P> {
 
   /** @throws LodestoneError SETTINGS_INVALID naming the key. */
   constructor (private readonly deps: ChokerDeps, settings: Partial<ChokerSettings> = {}) {
-    this.settings = validateSettings({ ...defaultChokerSettings, ...settings })
+    this.settings = validateChokerSettings({ ...defaultChokerSettings, ...settings })
   }
 
   /** Changes settings at run time; they apply from the next round. */
   updateSettings (patch: Partial<ChokerSettings>): void {
-    Object.assign(this.settings, validateSettings({ ...this.settings, ...patch }))
+    Object.assign(this.settings, validateChokerSettings({ ...this.settings, ...patch }))
   }
 
   /** The current optimistic unchokes. */
@@ -259,24 +224,4 @@ export class Choker<P> {
       if (h !== undefined) h.lastSlotAtMs = nowMs
     }
   }
-}
-
-function validateSettings (s: ChokerSettings): ChokerSettings {
-  const ints: Array<[keyof ChokerSettings, number]> = [
-    ['uploadSlots', 0], ['rechokeIntervalMs', 1], ['optimisticUnchokeIntervalMs', 1], ['optimisticSlots', 0],
-    ['newPeerWindowMs', 0], ['seedingSlotMs', 1]
-  ]
-  for (const [key, min] of ints) {
-    const v = s[key]
-    if (typeof v !== 'number' || !Number.isInteger(v) || v < min) {
-      throw new LodestoneError('SETTINGS_INVALID', { key: `choking.${key}`, reason: `must be an integer >= ${min}` })
-    }
-  }
-  if (!(s.newPeerWeight >= 1) || !Number.isFinite(s.newPeerWeight)) {
-    throw new LodestoneError('SETTINGS_INVALID', { key: 'choking.newPeerWeight', reason: 'must be a number >= 1' })
-  }
-  if (s.seedingAlgorithm !== 'round-robin' && s.seedingAlgorithm !== 'fastest-upload') {
-    throw new LodestoneError('SETTINGS_INVALID', { key: 'choking.seedingAlgorithm', reason: "must be 'round-robin' or 'fastest-upload'" })
-  }
-  return s
 }

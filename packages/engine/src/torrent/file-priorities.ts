@@ -13,7 +13,7 @@
  */
 import { LodestoneError } from '../errors.js'
 import type { TorrentFileEntry } from '../metainfo/types.js'
-import { MAX_PIECE_PRIORITY } from './piece-picker.js'
+import { MAX_PIECE_PRIORITY } from './piece-priority.js'
 import type { ReadStreamOptions } from './read-stream.js'
 
 /** Named file priorities (any integer 0..7 is accepted). */

@@ -14,11 +14,8 @@
  *    block) so one slow peer does not hold up the last piece.
  * While the peer chokes us only its allowed-fast pieces (BEP 6) are considered.
  *
- * Rarest-first without scanning every piece: pieces live in one array sorted by
- * `key = class × S + availability` (class 0..6 = priority 7..1, 7 = skip, 8 = have), with bucket
- * start offsets per key (libtorrent's layout). One HAVE moves a piece by one key, which is one swap
- * with the bucket edge: O(1). A bulk change (priorities, availability reaching S) marks the order
- * dirty; it is rebuilt by a counting sort, O(pieces), before the next pick. Ties within a bucket are
+ * Rarest-first without scanning every piece: {@link RarityOrder} keeps pieces sorted by priority
+ * class and availability in buckets (libtorrent's layout), O(1) per HAVE. Ties within a bucket are
  * broken by starting the scan at a random offset ({@link IRandom}, so tests are deterministic).
  *
  * Memory: a few typed arrays of `pieceCount` entries (~13 bytes per piece) plus one
@@ -30,43 +27,14 @@ import { LodestoneError } from '../errors.js'
 import type { IRandom } from '../interfaces/random.js'
 import type { BlockRequest } from '../protocol/wire-messages.js'
 import { Bitfield } from '../util/bitfield.js'
+import { defaultPiecePickerSettings, validatePiecePickerSettings, type PiecePickerSettings } from './piece-picker-settings.js'
+import { DEFAULT_PIECE_PRIORITY, checkPiecePriority } from './piece-priority.js'
 import { BLOCK_LENGTH_BYTES, BlockState, PieceProgress, blockCountOf } from './piece-state.js'
-
-/** Piece priorities, libtorrent's scale: 0 never downloads, 7 is most urgent. */
-export const PiecePriority = { skip: 0, low: 1, normal: 4, high: 6, top: 7 } as const
-/** Highest priority value. */
-export const MAX_PIECE_PRIORITY = 7
-/** Priority of every piece until told otherwise. */
-export const DEFAULT_PIECE_PRIORITY = PiecePriority.normal
+import { RarityOrder } from './rarity-order.js'
 
 /** BEP 6 suggest / allowed-fast lists kept per peer; older entries are dropped beyond these. */
 const MAX_SUGGESTED_PER_PEER = 32
 const MAX_ALLOWED_FAST_PER_PEER = 64
-
-/** Priority classes 0..6 (wanted), 7 (priority 0) and 8 (have). */
-const CLASS_SKIP = 7
-const CLASS_HAVE = 8
-const CLASS_COUNT = 9
-/** Initial availability span per class; doubled (with a rebuild) when a piece reaches it. */
-const MIN_AVAILABILITY_SPAN = 16
-
-export interface PiecePickerSettings {
-  /**
-   * Pieces picked at random (not rarest-first) until this many are verified: rare pieces come
-   * slowly, and a new peer needs complete pieces to trade. @default 4
-   */
-  randomFirstPieces: number
-  /** Pick new pieces in index order instead of rarest-first (preview / streaming). @default false */
-  sequential: boolean
-  /** End-game: most peers one block may be requested from at the same time. @default 2 */
-  endGameMaxRequestsPerBlock: number
-}
-
-export const defaultPiecePickerSettings: Readonly<PiecePickerSettings> = {
-  randomFirstPieces: 4,
-  sequential: false,
-  endGameMaxRequestsPerBlock: 2
-}
 
 /** The piece space the picker works over; `TorrentMetainfo` satisfies it. */
 export interface PieceSpace {
@@ -136,8 +104,6 @@ export class PiecePicker<P = unknown> {
 
   private readonly have: Bitfield
   private readonly priority: Uint8Array
-  /** Per-piece count of non-seed peers that have it. */
-  private readonly avail: Int32Array
   private seedCount = 0
   /** Pieces with priority > 0 that we do not have. */
   private wantedRemaining: number
@@ -149,12 +115,8 @@ export class PiecePicker<P = unknown> {
   /** No piece below this index is missing (sequential mode's starting point). */
   private sequentialCursor = 0
 
-  // Rarity order (see the module comment).
-  private readonly order: Int32Array
-  private readonly pos: Int32Array
-  private bucketStart: Int32Array = new Int32Array(1)
-  private span = MIN_AVAILABILITY_SPAN
-  private dirty = true
+  /** Wanted pieces by priority class and availability (see rarity-order.ts). */
+  private readonly rarity: RarityOrder
 
   /**
    * @param space piece count and lengths (a `TorrentMetainfo` works).
@@ -173,7 +135,7 @@ export class PiecePicker<P = unknown> {
       (pieceCount > 0 && (lastLength <= 0 || lastLength > pieceLengthBytes)) || (pieceCount === 0 && totalLengthBytes !== 0)) {
       throw new LodestoneError('ARGUMENT_INVALID', { name: 'space', reason: `inconsistent piece space ${pieceCount} × ${pieceLengthBytes} for ${totalLengthBytes} bytes` })
     }
-    this.settings = validateSettings({ ...defaultPiecePickerSettings, ...settings })
+    this.settings = validatePiecePickerSettings({ ...defaultPiecePickerSettings, ...settings })
     this.pieceCount = pieceCount
     this.pieceLengthBytes = pieceLengthBytes
     this.lastPieceLengthBytes = pieceCount > 0 ? lastLength : 0
@@ -181,9 +143,7 @@ export class PiecePicker<P = unknown> {
     const have = options.have
     this.have = have === undefined ? new Bitfield(pieceCount) : new Bitfield(pieceCount, have instanceof Bitfield ? have.bytes : have)
     this.priority = new Uint8Array(pieceCount).fill(DEFAULT_PIECE_PRIORITY)
-    this.avail = new Int32Array(pieceCount)
-    this.order = new Int32Array(pieceCount)
-    this.pos = new Int32Array(pieceCount)
+    this.rarity = new RarityOrder(pieceCount, this.have, this.priority)
     this.wantedRemaining = pieceCount - this.have.count
   }
 
@@ -191,7 +151,7 @@ export class PiecePicker<P = unknown> {
 
   /** Changes settings at run time (e.g. switching sequential mode on for streaming). */
   updateSettings (patch: Partial<PiecePickerSettings>): void {
-    Object.assign(this.settings, validateSettings({ ...this.settings, ...patch }))
+    Object.assign(this.settings, validatePiecePickerSettings({ ...this.settings, ...patch }))
   }
 
   /** Length in bytes of `piece` (the last one may be short). */
@@ -284,9 +244,9 @@ export class PiecePicker<P = unknown> {
   markMissing (piece: number): void {
     this.checkPiece(piece)
     if (!this.have.get(piece)) return
-    const oldClass = this.classOf(piece)
+    const oldClass = this.rarity.classOf(piece)
     this.have.set(piece, false)
-    this.moveClass(piece, oldClass)
+    this.rarity.moveClass(piece, oldClass)
     if (piece < this.sequentialCursor) this.sequentialCursor = piece
     if (this.priority[piece] !== 0) this.adjustWanted(piece, +1)
   }
@@ -305,12 +265,12 @@ export class PiecePicker<P = unknown> {
    */
   setPiecePriority (piece: number, priority: number): void {
     this.checkPiece(piece)
-    checkPriority(priority)
+    checkPiecePriority(priority)
     const old = this.priority[piece]!
     if (old === priority) return
-    const oldClass = this.classOf(piece)
+    const oldClass = this.rarity.classOf(piece)
     this.priority[piece] = priority
-    this.moveClass(piece, oldClass)
+    this.rarity.moveClass(piece, oldClass)
     if (this.have.get(piece)) return
     if (old === 0) this.adjustWanted(piece, +1)
     else if (priority === 0) this.adjustWanted(piece, -1)
@@ -325,9 +285,9 @@ export class PiecePicker<P = unknown> {
     if (priorities.length !== this.pieceCount) {
       throw new LodestoneError('ARGUMENT_INVALID', { name: 'priorities', reason: `${priorities.length} priorities for ${this.pieceCount} pieces` })
     }
-    for (let i = 0; i < priorities.length; i++) checkPriority(priorities[i]!)
+    for (let i = 0; i < priorities.length; i++) checkPiecePriority(priorities[i]!)
     this.priority.set(priorities)
-    this.dirty = true
+    this.rarity.markDirty()
     this.recountWanted()
   }
 
@@ -374,7 +334,7 @@ export class PiecePicker<P = unknown> {
     }
     e.has = has
     forEachSetBit(has.bytes, this.pieceCount, (piece) => {
-      this.incAvail(piece)
+      this.rarity.incAvail(piece)
       if (this.isWanted(piece)) e.wanted++
     })
   }
@@ -386,7 +346,7 @@ export class PiecePicker<P = unknown> {
     if (e.seed) return false
     e.has ??= new Bitfield(this.pieceCount)
     if (!e.has.set(piece)) return false
-    this.incAvail(piece)
+    this.rarity.incAvail(piece)
     if (this.isWanted(piece)) e.wanted++
     return true
   }
@@ -428,7 +388,7 @@ export class PiecePicker<P = unknown> {
 
   /** How many connected peers have `piece` (seeds included). */
   availability (piece: number): number {
-    return (this.avail[piece] ?? 0) + this.seedCount
+    return (this.rarity.avail[piece] ?? 0) + this.seedCount
   }
 
   /** True when the peer has a piece we want: we should be (or stay) interested. */
@@ -454,7 +414,7 @@ export class PiecePicker<P = unknown> {
     if (count <= 0 || this.wantedRemaining === 0) return out
     const e = this.entry(peer)
     if (!e.seed && e.has === null) return out
-    this.ensureOrder()
+    this.rarity.ensureOrder()
 
     if (options.choked === true) {
       for (const piece of e.allowedFast) {
@@ -578,19 +538,7 @@ export class PiecePicker<P = unknown> {
 
   /** Highest priority class first, then fewest peers; random among equals. */
   private selectRarest (e: PeerEntry): number {
-    const end = CLASS_SKIP * this.span
-    const starts = this.bucketStart
-    for (let key = 0; key < end; key++) {
-      const a = starts[key]!
-      const len = starts[key + 1]! - a
-      if (len === 0) continue
-      const offset = Math.floor(this.deps.random.next() * len)
-      for (let i = 0; i < len; i++) {
-        const piece = this.order[a + ((offset + i) % len)]!
-        if (!this.partials.has(piece) && this.peerHas(e, piece)) return piece
-      }
-    }
-    return -1
+    return this.rarity.pickRarest(this.deps.random, (piece) => !this.partials.has(piece) && this.peerHas(e, piece))
   }
 
   /** End-game: blocks requested from others (fewest requesters first), never twice from one peer. */
@@ -659,7 +607,7 @@ export class PiecePicker<P = unknown> {
       e.seed = false
       this.seedCount--
     }
-    if (e.has !== null) forEachSetBit(e.has.bytes, this.pieceCount, (piece) => { this.decAvail(piece) })
+    if (e.has !== null) forEachSetBit(e.has.bytes, this.pieceCount, (piece) => { this.rarity.decAvail(piece) })
     e.has = null
     e.wanted = 0
   }
@@ -674,10 +622,10 @@ export class PiecePicker<P = unknown> {
 
   private setHave (piece: number): void {
     if (this.have.get(piece)) return
-    const oldClass = this.classOf(piece)
+    const oldClass = this.rarity.classOf(piece)
     const wasWanted = this.priority[piece] !== 0
     this.have.set(piece)
-    this.moveClass(piece, oldClass)
+    this.rarity.moveClass(piece, oldClass)
     if (wasWanted) this.adjustWanted(piece, -1)
     if (this.deadlines.length > 0) this.clearPieceDeadline(piece)
   }
@@ -700,124 +648,15 @@ export class PiecePicker<P = unknown> {
     }
   }
 
+  /** Test hook: verifies the rarity order invariants; returns a reason or null. */
+  checkInvariants (): string | null {
+    return this.rarity.checkInvariants()
+  }
+
   private checkPiece (piece: number): void {
     if (!Number.isInteger(piece) || piece < 0 || piece >= this.pieceCount) {
       throw new LodestoneError('ARGUMENT_INVALID', { name: 'piece', reason: `piece ${piece} outside 0..${this.pieceCount - 1}` })
     }
-  }
-
-  // ---------------------------------------------------------------- internals: rarity order
-
-  private classOf (piece: number): number {
-    if (this.have.get(piece)) return CLASS_HAVE
-    const priority = this.priority[piece]!
-    return priority === 0 ? CLASS_SKIP : MAX_PIECE_PRIORITY - priority
-  }
-
-  private keyOf (piece: number): number {
-    return this.classOf(piece) * this.span + this.avail[piece]!
-  }
-
-  private incAvail (piece: number): void {
-    const oldAvail = this.avail[piece]!
-    this.avail[piece] = oldAvail + 1
-    if (this.dirty) return
-    if (oldAvail + 1 >= this.span) {
-      this.dirty = true
-      return
-    }
-    this.stepUp(piece, this.classOf(piece) * this.span + oldAvail)
-  }
-
-  private decAvail (piece: number): void {
-    const oldAvail = this.avail[piece]!
-    if (oldAvail <= 0) return
-    this.avail[piece] = oldAvail - 1
-    if (!this.dirty) this.stepDown(piece, this.classOf(piece) * this.span + oldAvail)
-  }
-
-  /** After `piece`'s class changed from `oldClass`: walk it to its new key, one bucket edge at a time. */
-  private moveClass (piece: number, oldClass: number): void {
-    if (this.dirty) return
-    let key = oldClass * this.span + this.avail[piece]!
-    const to = this.keyOf(piece)
-    while (key < to) this.stepUp(piece, key++)
-    while (key > to) this.stepDown(piece, key--)
-  }
-
-  /** Moves `piece` from bucket `key` to the front of bucket `key + 1`. */
-  private stepUp (piece: number, key: number): void {
-    const last = this.bucketStart[key + 1]! - 1
-    this.swap(this.pos[piece]!, last)
-    this.bucketStart[key + 1]!--
-  }
-
-  /** Moves `piece` from bucket `key` to the back of bucket `key - 1`. */
-  private stepDown (piece: number, key: number): void {
-    const first = this.bucketStart[key]!
-    this.swap(this.pos[piece]!, first)
-    this.bucketStart[key]!++
-  }
-
-  private swap (i: number, j: number): void {
-    if (i === j) return
-    const a = this.order[i]!
-    const b = this.order[j]!
-    this.order[i] = b
-    this.pos[b] = i
-    this.order[j] = a
-    this.pos[a] = j
-  }
-
-  /** Counting sort of all pieces by key; sizes the availability span to fit the current maximum. */
-  private ensureOrder (): void {
-    if (!this.dirty) return
-    let maxAvail = 0
-    for (let piece = 0; piece < this.pieceCount; piece++) if (this.avail[piece]! > maxAvail) maxAvail = this.avail[piece]!
-    let span = MIN_AVAILABILITY_SPAN
-    while (span < maxAvail + 2) span *= 2
-    this.span = span
-    const keys = CLASS_COUNT * span
-    const start = new Int32Array(keys + 1)
-    for (let piece = 0; piece < this.pieceCount; piece++) start[this.keyOf(piece) + 1]!++
-    for (let key = 1; key <= keys; key++) start[key]! += start[key - 1]!
-    const fill = start.slice(0, keys)
-    for (let piece = 0; piece < this.pieceCount; piece++) {
-      const at = fill[this.keyOf(piece)]!++
-      this.order[at] = piece
-      this.pos[piece] = at
-    }
-    this.bucketStart = start
-    this.dirty = false
-  }
-
-  /** Test hook: verifies the rarity order invariants; returns a reason or null. */
-  checkInvariants (): string | null {
-    this.ensureOrder()
-    for (let i = 0; i < this.pieceCount; i++) {
-      const piece = this.order[i]!
-      if (this.pos[piece] !== i) return `pos/order mismatch at ${i}`
-      const key = this.keyOf(piece)
-      if (i < this.bucketStart[key]! || i >= this.bucketStart[key + 1]!) return `piece ${piece} at ${i} outside bucket ${key}`
-    }
-    return null
-  }
-}
-
-function validateSettings (s: PiecePickerSettings): PiecePickerSettings {
-  if (!Number.isInteger(s.randomFirstPieces) || s.randomFirstPieces < 0) {
-    throw new LodestoneError('SETTINGS_INVALID', { key: 'picker.randomFirstPieces', reason: 'must be an integer >= 0' })
-  }
-  if (!Number.isInteger(s.endGameMaxRequestsPerBlock) || s.endGameMaxRequestsPerBlock < 1) {
-    throw new LodestoneError('SETTINGS_INVALID', { key: 'picker.endGameMaxRequestsPerBlock', reason: 'must be an integer >= 1' })
-  }
-  if (typeof s.sequential !== 'boolean') throw new LodestoneError('SETTINGS_INVALID', { key: 'picker.sequential', reason: 'must be a boolean' })
-  return s
-}
-
-function checkPriority (priority: number): void {
-  if (!Number.isInteger(priority) || priority < 0 || priority > MAX_PIECE_PRIORITY) {
-    throw new LodestoneError('ARGUMENT_INVALID', { name: 'priority', reason: `${priority} is not an integer in 0..${MAX_PIECE_PRIORITY}` })
   }
 }
 

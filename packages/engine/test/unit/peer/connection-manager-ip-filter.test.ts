@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest'
-import { ConnectionManager, defaultConnectionSettings, type PeerBlockedEvent } from '../../../src/peer/connection-manager.js'
+import { ConnectionManager, type PeerBlockedEvent } from '../../../src/peer/connection-manager.js'
+import { defaultConnectionSettings } from '../../../src/peer/connection-settings.js'
 import { IpFilter } from '../../../src/ip-filter/ip-filter.js'
 import type { IClock, ISocketFactory } from '../../../src/interfaces/index.js'
 

@@ -3,7 +3,8 @@
  * told apart by host and port, never by host alone — except for bans, which are per host.
  */
 import { describe, expect, it } from 'vitest'
-import { ConnectionManager, defaultConnectionSettings, type ConnectionSlot } from '../../../src/peer/connection-manager.js'
+import { ConnectionManager, type ConnectionSlot } from '../../../src/peer/connection-manager.js'
+import { defaultConnectionSettings } from '../../../src/peer/connection-settings.js'
 import type { IClock, ITcpSocket, ISocketFactory } from '../../../src/interfaces/index.js'
 
 function fakeSocket (host: string, port: number): ITcpSocket {

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest'
-import { ConnectionManager, defaultConnectionSettings, type ConnectionOwner, type ConnectionSlot } from '../../../src/peer/connection-manager.js'
+import { ConnectionManager, type ConnectionOwner, type ConnectionSlot } from '../../../src/peer/connection-manager.js'
+import { defaultConnectionSettings } from '../../../src/peer/connection-settings.js'
 import { formatPeerAddress, parsePeerAddress, type PeerAddress } from '../../../src/peer/peer-address.js'
 import { LodestoneError, hasCode } from '../../../src/errors.js'
 import type { IClock, ITcpSocket, ISocketFactory } from '../../../src/interfaces/index.js'

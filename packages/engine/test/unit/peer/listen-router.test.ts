@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest'
-import { ConnectionManager, defaultConnectionSettings } from '../../../src/peer/connection-manager.js'
+import { ConnectionManager } from '../../../src/peer/connection-manager.js'
+import { defaultConnectionSettings } from '../../../src/peer/connection-settings.js'
 import { ListenRouter } from '../../../src/peer/listen-router.js'
 import type { LodestoneError } from '../../../src/errors.js'
 import type { IClock, ITcpServer, ITcpSocket, ISocketFactory } from '../../../src/interfaces/index.js'

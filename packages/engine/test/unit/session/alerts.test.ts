@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest'
-import { ALERT_CATEGORY_BITS, AlertQueue, alertCategoryMask, categoryOfError, defaultAlertSettings } from '../../../src/session/alerts.js'
+import { ALERT_CATEGORY_BITS, alertCategoryMask, defaultAlertSettings } from '../../../src/session/alert-settings.js'
+import { AlertQueue, categoryOfError } from '../../../src/session/alerts.js'
 import type { EngineStatsEvent } from '../../../src/session/bt-engine.js'
 import { TypedEmitter } from '../../../src/util/typed-emitter.js'
 import { LodestoneError } from '../../../src/errors.js'

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest'
-import { Choker, type ChokeDecision, type ChokerPeer, type ChokerSettings } from '../../../src/torrent/choker.js'
+import { Choker, type ChokeDecision, type ChokerPeer } from '../../../src/torrent/choker.js'
+import type { ChokerSettings } from '../../../src/torrent/choker-settings.js'
 import { hasCode } from '../../../src/errors.js'
 import { seededRandom } from '../../../src/interfaces/random.js'
 

@@ -1,6 +1,7 @@
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
-import { PiecePicker, type BlockRequest, type PiecePickerSettings } from '../../../src/torrent/piece-picker.js'
+import { PiecePicker, type BlockRequest } from '../../../src/torrent/piece-picker.js'
+import type { PiecePickerSettings } from '../../../src/torrent/piece-picker-settings.js'
 import { BLOCK_LENGTH_BYTES } from '../../../src/torrent/piece-state.js'
 import { hasCode } from '../../../src/errors.js'
 import { seededRandom } from '../../../src/interfaces/random.js'

@@ -1,0 +1,31 @@
+/**
+ * Connection limits and their defaults. Kept apart from the class that uses them, so
+ * `EngineSettings` can hold them without importing it (no import cycle through session/).
+ */
+/** Connection limits and connect-queue policy. */
+export interface ConnectionSettings {
+  /** Open connections across all torrents, dials and unclaimed incoming included. @default 200 */
+  maxConnections: number
+  /** Open connections per torrent. @default 50 */
+  maxConnectionsPerTorrent: number
+  /** Outgoing dials in flight at once (OS SYN backlog and NAT tables suffer beyond this). @default 8 */
+  maxHalfOpen: number
+  /** A dial that takes longer fails. @default 10_000 */
+  connectTimeoutMs: number
+  /** Candidate addresses queued per torrent; further ones are dropped (and counted). @default 1_000 */
+  maxCandidatesPerTorrent: number
+  /** Wait before re-dialling an address that failed; doubles per failure. @default 30_000 */
+  retryBackoffMs: number
+  /** Dial attempts per address before it is forgotten. @default 3 */
+  maxConnectAttempts: number
+}
+
+export const defaultConnectionSettings: Readonly<ConnectionSettings> = {
+  maxConnections: 200,
+  maxConnectionsPerTorrent: 50,
+  maxHalfOpen: 8,
+  connectTimeoutMs: 10_000,
+  maxCandidatesPerTorrent: 1_000,
+  retryBackoffMs: 30_000,
+  maxConnectAttempts: 3
+}

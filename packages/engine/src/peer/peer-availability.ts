@@ -1,0 +1,117 @@
+/**
+ * What one remote peer has: its bitfield once the piece count is known, and before that (a magnet
+ * whose metadata is still coming) what it announced, validated when the count arrives.
+ *
+ * BEP 3 / BEP 6: exactly one of BITFIELD / HAVE ALL / HAVE NONE, before any other availability
+ * news; a bitfield of the wrong size, spare bits set or a HAVE beyond the count is a protocol
+ * violation (thrown; the connection closes with it). HAVEs before the count are remembered in a
+ * bitfield-shaped buffer bounded like a bitfield message would be.
+ */
+import { Bitfield } from '../util/bitfield.js'
+import { badArgument, violation } from './peer-errors.js'
+
+export class PeerAvailability {
+  private pieceCountValue: number | null = null
+  private peerBitfield: Bitfield | null = null
+  private received = false
+  /** Before the piece count is known: what the peer told us, validated in setPieceCount. */
+  private pendingHaveAll = false
+  private pendingBitfield: Uint8Array | null = null
+  private pendingHaves: Uint8Array = new Uint8Array(0)
+  private pendingMaxHave = -1
+
+  /** @param maxHaveIndex HAVEs before the piece count are refused at or beyond this index (read on use). */
+  constructor (private readonly maxHaveIndex: () => number) {}
+
+  /** The peer's pieces; null while the piece count is unknown. */
+  get bitfield (): Bitfield | null { return this.peerBitfield }
+  get pieceCount (): number | null { return this.pieceCountValue }
+
+  /** False only for pieces beyond a known piece count. */
+  isValidPiece (piece: number): boolean {
+    return this.pieceCountValue === null || piece < this.pieceCountValue
+  }
+
+  /**
+   * A HAVE. Returns true when the piece is news (the connection reports it).
+   * @throws ProtocolError PEER_PROTOCOL_VIOLATION beyond the piece count (or any torrent we accept).
+   */
+  have (piece: number): boolean {
+    if (this.pieceCountValue !== null) {
+      if (piece >= this.pieceCountValue) throw violation(`have for piece ${piece} of ${this.pieceCountValue}`)
+      return this.peerBitfield!.set(piece)
+    }
+    // Piece count unknown (magnet): remember the bit, bounded like a bitfield message would be.
+    if (piece >= this.maxHaveIndex()) throw violation(`have for piece ${piece}: beyond any torrent we accept`)
+    const byte = piece >> 3
+    if (byte >= this.pendingHaves.length) {
+      const grown = new Uint8Array(Math.max(byte + 1, this.pendingHaves.length * 2, 64))
+      grown.set(this.pendingHaves)
+      this.pendingHaves = grown
+    }
+    const mask = 0x80 >> (piece & 7)
+    const before = this.pendingHaves[byte] ?? 0
+    if ((before & mask) !== 0) return false
+    this.pendingHaves[byte] = before | mask
+    if (piece > this.pendingMaxHave) this.pendingMaxHave = piece
+    return true
+  }
+
+  /**
+   * The peer's initial availability. Returns the bitfield to report, or null while the piece count
+   * is unknown (it is applied by setPieceCount).
+   * @throws ProtocolError PEER_PROTOCOL_VIOLATION when sent twice or malformed.
+   */
+  announce (source: 'bitfield' | 'have-all' | 'have-none', bytes: Uint8Array | null): Bitfield | null {
+    if (this.received) throw violation(`${source} after the peer's availability was already sent`)
+    this.received = true
+    if (this.pieceCountValue === null) {
+      if (source === 'have-all') this.pendingHaveAll = true
+      else if (bytes !== null) this.pendingBitfield = bytes
+      return null
+    }
+    const bitfield = this.peerBitfield!
+    if (source === 'have-all') bitfield.setAll()
+    else if (bytes !== null) mergeBitfield(bitfield, bytes)
+    return bitfield
+  }
+
+  /**
+   * Sets the piece count and applies what arrived before it.
+   * @throws LodestoneError ARGUMENT_INVALID for a bad or different count (a caller bug);
+   *   ProtocolError PEER_PROTOCOL_VIOLATION when what the peer announced does not fit.
+   */
+  setPieceCount (pieceCount: number): void {
+    if (!Number.isInteger(pieceCount) || pieceCount < 0) throw badArgument('pieceCount', `${pieceCount} is not a count`)
+    if (this.pieceCountValue !== null) {
+      if (this.pieceCountValue === pieceCount) return
+      throw badArgument('pieceCount', `already set to ${this.pieceCountValue}`)
+    }
+    this.pieceCountValue = pieceCount
+    const bitfield = new Bitfield(pieceCount)
+    this.peerBitfield = bitfield
+    if (this.pendingHaveAll) bitfield.setAll()
+    if (this.pendingBitfield !== null) mergeBitfield(bitfield, this.pendingBitfield)
+    if (this.pendingMaxHave >= pieceCount) throw violation(`have for piece ${this.pendingMaxHave} of ${pieceCount}`)
+    for (let byte = 0; byte < this.pendingHaves.length; byte++) {
+      const b = this.pendingHaves[byte] ?? 0
+      if (b === 0) continue
+      for (let bit = 0; bit < 8; bit++) if ((b & (0x80 >> bit)) !== 0) bitfield.set(byte * 8 + bit)
+    }
+    this.pendingBitfield = null
+    this.pendingHaves = new Uint8Array(0)
+  }
+}
+
+/** Validates a BITFIELD payload against the piece count and ORs it into `target`. */
+function mergeBitfield (target: Bitfield, bytes: Uint8Array): void {
+  const expected = Math.ceil(target.length / 8)
+  if (bytes.length !== expected) throw violation(`bitfield of ${bytes.length} bytes, expected ${expected}`)
+  const spare = expected * 8 - target.length
+  if (spare > 0 && ((bytes[expected - 1] ?? 0) & ((1 << spare) - 1)) !== 0) throw violation('bitfield has spare bits set')
+  for (let i = 0; i < bytes.length; i++) {
+    const b = bytes[i] ?? 0
+    if (b === 0) continue
+    for (let bit = 0; bit < 8; bit++) if ((b & (0x80 >> bit)) !== 0) target.set(i * 8 + bit)
+  }
+}

@@ -1,0 +1,74 @@
+/** One connected peer as its torrent sees it: the connection, its slot, its limiters and credit. */
+import type { ConnectionSlot } from '../peer/connection-manager.js'
+import { formatPeerAddress, type PeerAddress, type PeerSource } from '../peer/peer-address.js'
+import type { PeerConnection } from '../peer/peer-connection.js'
+import type { RateLimiter } from '../peer/rate-limiter.js'
+import type { PexCandidate } from '../pex/pex-handler.js'
+import { PEX_FLAG_REACHABLE, PEX_FLAG_SEED } from '../protocol/ut-pex.js'
+import type { PeerInfo } from './torrent-types.js'
+
+/** One connected peer, as the torrent sees it. */
+export class PeerSession {
+  readonly connectedAtMs: number
+  readonly host: string
+  /** Per-peer rate limiters (children of the torrent's), closed when the peer leaves. */
+  uploadLimiter: RateLimiter | null = null
+  downloadLimiter: RateLimiter | null = null
+  /** Download bytes granted by the limiter and not yet spent on requests. */
+  downloadCredit = 0
+  /** The tail of this peer's queue of upload grants. */
+  uploadTurn: Promise<void> = Promise.resolve()
+  /** Cancels a pending limiter wake-up. */
+  cancelDownloadWait: (() => void) | null = null
+  /** Listen address learned from the extended handshake (`p`), for reconnecting later. */
+  listenAddress: PeerAddress | null = null
+  identified = false
+
+  constructor (readonly conn: PeerConnection, readonly slot: ConnectionSlot, nowMs: number, readonly source: PeerSource) {
+    this.connectedAtMs = nowMs
+    this.host = slot.address.host
+  }
+
+  get address (): string { return formatPeerAddress(this.slot.address) }
+
+  info (pieceCount: number): PeerInfo {
+    const s = this.conn.stats()
+    const bf = this.conn.bitfield
+    return {
+      address: this.address,
+      peerIdHex: this.slot.peerIdHex,
+      clientName: this.conn.clientName,
+      direction: this.slot.direction,
+      downloadRateBytesPerSec: s.downloadRateBytesPerSec,
+      uploadRateBytesPerSec: s.uploadRateBytesPerSec,
+      downloadedBytes: s.downloadedBytes,
+      uploadedBytes: s.uploadedBytes,
+      amChoking: this.conn.amChoking,
+      amInterested: this.conn.amInterested,
+      peerChoking: this.conn.peerChoking,
+      peerInterested: this.conn.peerInterested,
+      snubbed: this.conn.snubbed,
+      progress: bf === null || pieceCount === 0 ? 0 : bf.count / pieceCount,
+      outstandingRequests: s.outstandingRequests,
+      latencyMs: s.latencyMs,
+      source: this.source
+    }
+  }
+
+  /** How PEX advertises this peer; null when others could not dial it (no listen port known). */
+  pexCandidate (): PexCandidate | null {
+    if (!this.identified || this.conn.state !== 'active') return null
+    const outgoing = this.slot.direction === 'outgoing'
+    const address = outgoing ? this.slot.address : this.listenAddress
+    if (address === null) return null
+    const flags = (this.conn.isSeed ? PEX_FLAG_SEED : 0) | (outgoing ? PEX_FLAG_REACHABLE : 0)
+    return { connectionKey: this.address, address, flags }
+  }
+}
+
+export function * pexCandidates (sessions: Iterable<PeerSession>): Iterable<PexCandidate> {
+  for (const s of sessions) {
+    const c = s.pexCandidate()
+    if (c !== null) yield c
+  }
+}

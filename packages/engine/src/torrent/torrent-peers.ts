@@ -1,0 +1,488 @@
+/**
+ * The connected peers of one torrent: each connection's session (attach, wire its events, detach),
+ * filling its request pipeline from the picker, receiving blocks into the piece assembly, serving
+ * its requests from storage under the upload limits, and choking.
+ *
+ * Ownership (DESIGN rule 4): each PeerConnection owns its protocol state and request books; this
+ * owns the sessions and the decisions that need more than one peer (choking, cancels in end-game,
+ * pre-empting pipelines for streaming). Pieces go to the {@link PieceAssembly}; the torrent owns the
+ * lifecycle, the known addresses and bans.
+ *
+ * Request updates are coalesced into one pass per tick (STYLE.md §6): events mark a peer (or all
+ * peers) for a refill, and one microtask fills them.
+ */
+import { LodestoneError } from '../errors.js'
+import type { IClock } from '../interfaces/clock.js'
+import type { Logger } from '../interfaces/logger.js'
+import type { ITcpSocket } from '../interfaces/socket.js'
+import type { TorrentMetainfo } from '../metainfo/types.js'
+import type { PeerExtensionFactory } from '../protocol/extension-protocol.js'
+import type { BlockRequest } from '../protocol/wire-messages.js'
+import type { ConnectionManager, ConnectionSlot } from '../peer/connection-manager.js'
+import type { PeerAddress, PeerSource } from '../peer/peer-address.js'
+import { PeerConnection } from '../peer/peer-connection.js'
+import type { RateLimiter } from '../peer/rate-limiter.js'
+import type { RateMeter } from '../peer/rate-meter.js'
+import type { PexCandidate, PexHandler } from '../pex/pex-handler.js'
+import type { DownloadSettings, EngineSettings } from '../session/engine-settings.js'
+import type { TorrentContentStorage } from '../storage/torrent-content-storage.js'
+import type { CoarseScheduler } from '../util/coarse-scheduler.js'
+import type { Choker, ChokerPeer } from './choker.js'
+import { PeerSession, pexCandidates } from './peer-session.js'
+import type { PieceAssembly, TorrentCounters } from './piece-assembly.js'
+import type { PiecePicker } from './piece-picker.js'
+import type { PeerInfo, TorrentEvents } from './torrent-types.js'
+
+/** Request size: the credit one request costs against the download limiter. */
+const BLOCK_BYTES = 16_384
+
+/** Ordinary requests a peer keeps when streaming pre-empts its pipeline (see preemptForDeadlines). */
+const PREEMPT_KEEP_REQUESTS = 4
+
+/** True when no level from `limiter` up limits anything (the common case: skip the bookkeeping). */
+function isUnlimited (limiter: RateLimiter): boolean {
+  for (let l: RateLimiter | null = limiter; l !== null; l = l.parent) if (l.rateBytesPerSec !== 0) return false
+  return true
+}
+
+/** Waits until `limiter` has granted `bytes` (in as many grants as it takes). */
+async function acquire (limiter: RateLimiter, bytes: number): Promise<void> {
+  let need = bytes - limiter.request(bytes)
+  while (need > 0) {
+    await new Promise<void>((resolve) => { limiter.onAvailable(resolve) })
+    need -= limiter.request(need)
+  }
+}
+
+/** What the peers need from their torrent. Functions are read on use (settings change at run time). */
+export interface TorrentPeersHost {
+  /** The torrent's id (info hash hex), its key in the connection manager. */
+  readonly id: string
+  readonly infoHash: Uint8Array
+  readonly clock: IClock
+  readonly scheduler: CoarseScheduler
+  readonly connections: ConnectionManager
+  /** Our 20-byte peer id. */
+  readonly peerId: Uint8Array
+  readonly listenPort: () => number | null
+  readonly log: Logger | undefined
+  readonly counters: TorrentCounters
+  readonly downloadMeter: RateMeter
+  readonly uploadMeter: RateMeter
+  /** The torrent's own limiters (children of the engine's); each peer gets a child of these. */
+  readonly uploadLimiter: RateLimiter | null
+  readonly downloadLimiter: RateLimiter | null
+  readonly choker: Choker<PeerSession>
+  readonly assembly: PieceAssembly
+  /** Serves our info dict (BEP 9); every connection gets an instance. */
+  readonly utMetadata: PeerExtensionFactory
+  /** True while the torrent is in the swarm (downloading or seeding, not paused). */
+  isActive: () => boolean
+  meta: () => TorrentMetainfo
+  picker: () => PiecePicker<PeerSession>
+  storage: () => TorrentContentStorage
+  settings: () => EngineSettings
+  downloadSettings: () => DownloadSettings
+  pex: () => PexHandler | null
+  /** How the torrent learned of an address it dialled (undefined: not known). */
+  sourceOf: (address: PeerAddress) => PeerSource | undefined
+  /** Remembers an address to (re)connect to later. */
+  rememberPeer: (address: PeerAddress, source: PeerSource) => void
+  emit: <K extends keyof TorrentEvents>(event: K, payload: TorrentEvents[K]) => void
+}
+
+export class TorrentPeers {
+  private readonly sessions = new Set<PeerSession>()
+  private refillAll = false
+  private readonly refillSet = new Set<PeerSession>()
+  private refillScheduled = false
+  /** True once end-game started during this download (reset when the torrent (re)joins or wants more). */
+  endGameFired = false
+
+  constructor (private readonly host: TorrentPeersHost) {}
+
+  /** Snapshots of the connected peers (handshake done). */
+  infos (): PeerInfo[] {
+    const pieceCount = this.host.meta().pieceCount
+    const out: PeerInfo[] = []
+    for (const s of this.sessions) if (s.identified) out.push(s.info(pieceCount))
+    return out
+  }
+
+  /** Connected peers (handshake done) and how many of them are seeds. */
+  counts (): { peers: number, seeds: number } {
+    let seeds = 0
+    let peers = 0
+    for (const s of this.sessions) {
+      if (!s.identified) continue
+      peers++
+      if (s.conn.isSeed) seeds++
+    }
+    return { peers, seeds }
+  }
+
+  /** How PEX advertises the connected peers. */
+  pexCandidates (): Iterable<PexCandidate> {
+    return pexCandidates(this.sessions)
+  }
+
+  /** Closes every connection (leaving the swarm). */
+  closeAll (): void {
+    for (const s of [...this.sessions]) s.conn.close()
+  }
+
+  /** Closes the peers whose host `test` picks with PEER_BANNED; returns their addresses and directions. */
+  closeWhere (test: (host: string) => boolean, reason: string): Array<{ address: string, direction: 'outgoing' | 'incoming' }> {
+    const closed: Array<{ address: string, direction: 'outgoing' | 'incoming' }> = []
+    for (const s of [...this.sessions]) {
+      if (!test(s.host)) continue
+      closed.push({ address: s.address, direction: s.slot.direction })
+      s.conn.close(new LodestoneError('PEER_BANNED', { address: s.address, reason }))
+    }
+    return closed
+  }
+
+  /** Closes every connection to a banned host. */
+  closeHost (host: string, reason: string): void {
+    for (const s of [...this.sessions]) {
+      if (s.host === host) s.conn.close(new LodestoneError('PEER_BANNED', { address: s.address, reason }))
+    }
+  }
+
+  /** A piece was verified: HAVE to the peers that lack it, and interest re-evaluated. */
+  announceHave (piece: number): void {
+    const picker = this.host.picker()
+    for (const s of this.sessions) {
+      if (s.conn.state !== 'active') continue
+      // HAVE suppression: a peer that has the piece does not need to hear about it.
+      if (s.conn.bitfield?.get(piece) !== true) s.conn.have(piece)
+      if (s.conn.amInterested && !picker.isInteresting(s)) s.conn.notInterested()
+    }
+  }
+
+  /** The download finished: seeds are closed when we have everything, the others hear not-interested. */
+  afterFinished (): void {
+    const picker = this.host.picker()
+    for (const s of [...this.sessions]) {
+      if (s.conn.state !== 'active') continue
+      if (picker.isComplete && s.conn.isSeed) s.conn.close()
+      else s.conn.notInterested()
+    }
+  }
+
+  /** What we want changed (priorities): interest is re-evaluated for every peer. */
+  updateAllInterest (): void {
+    for (const s of this.sessions) this.updateInterest(s)
+  }
+
+  /**
+   * Streaming: a peer answers requests in order, so time-critical blocks asked for behind a deep
+   * pipeline of ordinary ones would wait for all of them. The newest ordinary requests to peers
+   * that have a streamed piece are cancelled (a few stay, so the connection keeps its pace) and
+   * the freed slots are refilled, deadline pieces first — libtorrent does the same for deadlines.
+   */
+  preemptForDeadlines (streamed: ReadonlyMap<number, number>): void {
+    const critical = [...streamed.keys()]
+    const picker = this.host.picker()
+    for (const s of this.sessions) {
+      const { conn } = s
+      if (conn.state !== 'active' || !critical.some((p) => conn.isSeed || conn.bitfield?.get(p) === true)) continue
+      const out = conn.outstandingRequests()
+      let extra = out.length - PREEMPT_KEEP_REQUESTS
+      for (let i = out.length - 1; i >= 0 && extra > 0; i--) {
+        const r = out[i]!
+        if (streamed.has(r.piece) || !conn.cancel(r.piece, r.begin, r.length)) continue
+        picker.blockRequestFailed(s, r.piece, r.begin)
+        extra--
+      }
+    }
+    this.scheduleRefillAll()
+  }
+
+  // ------------------------------------------------------------------ sessions
+
+  /** Wraps a connected socket (dialled or accepted) in a peer connection and a session. */
+  attach (socket: ITcpSocket, slot: ConnectionSlot, outgoing: boolean, infoHash: Uint8Array = this.host.infoHash): void {
+    const host = this.host
+    const settings = host.settings()
+    const listenPort = host.listenPort()
+    const pex = host.pex()
+    // Filled right after the connection exists; readBlock is only called once it is active.
+    const holder: { session: PeerSession | null } = { session: null }
+    let conn: PeerConnection
+    try {
+      conn = new PeerConnection(
+        { socket, clock: host.clock, scheduler: host.scheduler, ...(host.log !== undefined ? { logger: host.log } : {}) },
+        settings.peer,
+        {
+          infoHash,
+          localPeerId: host.peerId,
+          outgoing,
+          pieceCount: host.meta().pieceCount,
+          localBitfield: () => host.picker().bitfield(),
+          readBlock: async (request) => {
+            if (holder.session === null) throw new LodestoneError('INTERNAL', { reason: 'block requested before the session existed' })
+            return this.readBlock(holder.session, request)
+          },
+          ...(listenPort !== null ? { listenPort } : {}),
+          extensions: [host.utMetadata, ...(pex !== null ? [pex.extension(slot.address)] : [])]
+        }
+      )
+    } catch (error) {
+      slot.release()
+      socket.close()
+      host.emit('warning', { error })
+      return
+    }
+    const source = outgoing ? host.sourceOf(slot.address) ?? 'manual' : 'incoming'
+    const session = new PeerSession(conn, slot, host.clock.now(), source)
+    holder.session = session
+    session.uploadLimiter = host.uploadLimiter?.createChild() ?? null
+    session.downloadLimiter = host.downloadLimiter?.createChild() ?? null
+    slot.onReplaced(() => {
+      conn.close(new LodestoneError('PEER_DUPLICATE', { address: session.address, reason: 'replaced by the connection the peer dialled' }))
+    })
+    this.sessions.add(session)
+    this.wire(session)
+  }
+
+  private wire (s: PeerSession): void {
+    const { conn } = s
+    const host = this.host
+    conn.on('handshake-received', ({ peerId }) => {
+      const verdict = s.slot.identify(peerId)
+      if (verdict !== 'ok') {
+        const address = s.address
+        conn.close(verdict === 'banned'
+          ? new LodestoneError('PEER_BANNED', { address, reason: 'banned host' })
+          : new LodestoneError('PEER_DUPLICATE', { address, reason: verdict === 'self' ? 'connected to ourselves' : 'already connected to this peer' }))
+        return
+      }
+      s.identified = true
+      host.emit('peer-connected', { peer: s.info(host.meta().pieceCount) })
+    })
+    conn.on('extended-handshake', ({ handshake }) => {
+      const p = handshake.p
+      if (p !== undefined && p > 0 && p < 65536) {
+        s.listenAddress = { host: s.host, port: p }
+        host.rememberPeer(s.listenAddress, s.source)
+      }
+      this.scheduleRefill(s)
+    })
+    conn.on('bitfield', ({ bitfield, source }) => {
+      const picker = host.picker()
+      if (source === 'have-all') picker.peerHaveAll(s)
+      else if (source === 'have-none') picker.peerHaveNone(s)
+      else picker.peerBitfield(s, bitfield)
+      this.afterAvailability(s)
+    })
+    conn.on('have', ({ piece }) => {
+      host.picker().peerHave(s, piece)
+      this.afterAvailability(s)
+    })
+    conn.on('unchoked', () => { this.scheduleRefill(s) })
+    conn.on('allowed-fast', ({ piece }) => {
+      host.picker().peerAllowedFast(s, piece)
+      this.scheduleRefill(s)
+    })
+    conn.on('suggested', ({ piece }) => { host.picker().peerSuggest(s, piece) })
+    conn.on('interested', () => { this.fillFreeSlots() })
+    conn.on('not-interested', () => { this.fillFreeSlots() })
+    conn.on('piece-received', ({ piece, begin, data }) => { this.onBlock(s, piece, begin, data) })
+    conn.on('wasted-received', ({ lengthBytes }) => { host.counters.wastedBytes += lengthBytes })
+    conn.on('requests-dropped', ({ blocks }) => { this.releaseBlocks(s, blocks) })
+    conn.on('request-timed-out', ({ blocks }) => { this.releaseBlocks(s, blocks) })
+    conn.on('rejected', (block) => { this.releaseBlocks(s, [block]) })
+    conn.on('drained', () => { this.scheduleRefill(s) })
+    conn.on('warning', ({ error }) => { host.emit('warning', { error }) })
+    conn.on('closed', ({ reason }) => { this.detach(s, reason) })
+  }
+
+  private detach (s: PeerSession, reason: LodestoneError | undefined): void {
+    if (!this.sessions.delete(s)) return
+    const picker = this.host.picker()
+    picker.removePeer(s)
+    s.cancelDownloadWait?.()
+    s.uploadLimiter?.close()
+    s.downloadLimiter?.close()
+    s.slot.release()
+    // A peer we dialled that hung up or went quiet (not one we refused) is dialled again after a
+    // back-off while we still want data: otherwise a seeder that dropped one connection (e.g.
+    // Transmission refusing a second concurrent handshake from one IP) is lost for good.
+    const transient = reason === undefined || reason.code === 'PEER_CLOSED' || reason.code === 'PEER_TIMEOUT'
+    if (s.slot.direction === 'outgoing' && transient && this.host.isActive() && !picker.isFinished) {
+      this.host.connections.redialLater(this.host.id, s.slot.address)
+    }
+    // Pieces of a peer that left keep their received blocks; requests were freed by removePeer.
+    if (s.identified) {
+      this.host.emit('peer-disconnected', { address: s.address, peerIdHex: s.slot.peerIdHex, ...(reason !== undefined ? { reason } : {}) })
+    }
+    this.scheduleRefillAll()
+  }
+
+  /** The peer's availability changed: update interest and maybe request. */
+  private afterAvailability (s: PeerSession): void {
+    if (s.conn.state !== 'active') return
+    // Two seeds have nothing to say to each other.
+    if (this.host.picker().isComplete && s.conn.isSeed) {
+      s.conn.close()
+      return
+    }
+    this.updateInterest(s)
+    this.scheduleRefill(s)
+  }
+
+  private updateInterest (s: PeerSession): void {
+    if (s.conn.state !== 'active') return
+    if (this.host.picker().isInteresting(s)) s.conn.interested()
+    else s.conn.notInterested()
+  }
+
+  private async readBlock (s: PeerSession, request: BlockRequest): Promise<Uint8Array> {
+    if (!this.host.picker().hasPiece(request.piece)) {
+      throw new LodestoneError('PEER_PROTOCOL_VIOLATION', { reason: `requested piece ${request.piece} we do not have` })
+    }
+    // Upload limits: the block is read only once its bytes are granted, and the peer connection
+    // reads a bounded number ahead, so a limited upload holds little memory.
+    // A limiter has one wake-up callback per consumer, so the peer's parallel reads take turns.
+    const limiter = s.uploadLimiter
+    if (limiter !== null && !isUnlimited(limiter)) {
+      const turn = s.uploadTurn.then(async () => { await acquire(limiter, request.length) })
+      s.uploadTurn = turn.catch(() => {})
+      await turn
+    }
+    const data = await this.host.storage().readBlock(request.piece, request.begin, request.length)
+    this.host.counters.uploadedBytes += data.length
+    this.host.uploadMeter.add(data.length)
+    return data
+  }
+
+  // ------------------------------------------------------------------ requests
+
+  private scheduleRefill (s: PeerSession): void {
+    this.refillSet.add(s)
+    this.scheduleRefillPass()
+  }
+
+  /** Every peer may request again (budget freed, a peer left, end-game began, priorities changed). */
+  scheduleRefillAll (): void {
+    this.refillAll = true
+    this.scheduleRefillPass()
+  }
+
+  /** Coalesces request updates into one pass per tick (STYLE.md §6). */
+  private scheduleRefillPass (): void {
+    if (this.refillScheduled) return
+    this.refillScheduled = true
+    queueMicrotask(() => {
+      this.refillScheduled = false
+      const targets = this.refillAll ? [...this.sessions] : [...this.refillSet]
+      this.refillAll = false
+      this.refillSet.clear()
+      for (const s of targets) this.fillRequests(s)
+    })
+  }
+
+  private fillRequests (s: PeerSession): void {
+    const { conn } = s
+    if (!this.host.isActive() || conn.state !== 'active' || !this.sessions.has(s)) return
+    const picker = this.host.picker()
+    if (picker.isFinished) return
+    if (!conn.amInterested) {
+      this.updateInterest(s)
+      if (!conn.amInterested) return
+    }
+    if (this.host.assembly.awaitingBytes > this.host.downloadSettings().maxUnverifiedBytes) return
+    let slots = conn.availableRequestSlots()
+    if (slots <= 0 || !conn.isWritable) return
+    // Download limits act on requests: a block is asked for only with its bytes granted.
+    const limiter = s.downloadLimiter !== null && !isUnlimited(s.downloadLimiter) ? s.downloadLimiter : null
+    if (limiter !== null && s.cancelDownloadWait === null) {
+      const want = slots * BLOCK_BYTES - s.downloadCredit
+      if (want > 0) s.downloadCredit += limiter.request(want)
+      const affordable = Math.floor(s.downloadCredit / BLOCK_BYTES)
+      if (affordable < slots) {
+        s.cancelDownloadWait = limiter.onAvailable(() => {
+          s.cancelDownloadWait = null
+          this.scheduleRefill(s)
+        })
+      }
+      slots = affordable
+      if (slots <= 0) return
+    } else if (limiter !== null) {
+      slots = Math.min(slots, Math.floor(s.downloadCredit / BLOCK_BYTES))
+      if (slots <= 0) return
+    }
+    const blocks = picker.pickBlocks(s, slots, { choked: conn.peerChoking })
+    for (const b of blocks) {
+      if (!conn.request(b.piece, b.begin, b.length)) picker.blockRequestFailed(s, b.piece, b.begin)
+      else if (limiter !== null) s.downloadCredit -= BLOCK_BYTES
+    }
+    if (blocks.length < slots && !this.endGameFired && picker.isEndGame) {
+      this.endGameFired = true
+      this.host.log?.debug('end-game', { remaining: picker.remainingPieceCount })
+      this.host.emit('end-game', { remainingPieces: picker.remainingPieceCount })
+      // Other peers may now take duplicates.
+      this.scheduleRefillAll()
+    }
+  }
+
+  /** Requests that will not be answered: the blocks become free for other peers. */
+  private releaseBlocks (s: PeerSession, blocks: readonly BlockRequest[]): void {
+    let freed = false
+    const picker = this.host.picker()
+    for (const b of blocks) if (picker.blockRequestFailed(s, b.piece, b.begin)) freed = true
+    if (freed) this.scheduleRefillAll()
+    else this.scheduleRefill(s)
+  }
+
+  private onBlock (s: PeerSession, piece: number, begin: number, data: Uint8Array): void {
+    const result = this.host.picker().blockReceived(s, piece, begin, data.length)
+    for (const other of result.cancel) {
+      if (other !== s) other.conn.cancel(piece, begin, data.length)
+    }
+    if (!result.accepted) {
+      this.host.counters.wastedBytes += data.length
+      this.scheduleRefill(s)
+      return
+    }
+    this.host.counters.downloadedBytes += data.length
+    this.host.downloadMeter.add(data.length)
+    this.host.assembly.addBlock(piece, begin, data, s.host, result.pieceComplete)
+    this.scheduleRefill(s)
+  }
+
+  // ------------------------------------------------------------------ choking
+
+  private chokerPeers (): Array<ChokerPeer<PeerSession>> {
+    const out: Array<ChokerPeer<PeerSession>> = []
+    for (const s of this.sessions) {
+      if (s.conn.state !== 'active') continue
+      out.push({
+        peer: s,
+        interested: s.conn.peerInterested,
+        amChoking: s.conn.amChoking,
+        downloadRateBytesPerSec: s.conn.downloadRateBytesPerSec,
+        uploadRateBytesPerSec: s.conn.uploadRateBytesPerSec,
+        snubbed: s.conn.snubbed,
+        connectedAtMs: s.connectedAtMs
+      })
+    }
+    return out
+  }
+
+  /** A choking round (every `rechokeIntervalMs`, and when the download finishes). */
+  rechoke (): void {
+    if (!this.host.isActive()) return
+    const decision = this.host.choker.rechoke(this.chokerPeers(), this.host.clock.now(), { seeding: this.host.picker().isFinished })
+    for (const s of decision.choke) s.conn.choke()
+    for (const s of decision.unchoke) s.conn.unchoke()
+  }
+
+  private fillFreeSlots (): void {
+    if (!this.host.isActive()) return
+    const decision = this.host.choker.fillFreeSlots(this.chokerPeers(), this.host.clock.now(), { seeding: this.host.picker().isFinished })
+    for (const s of decision.choke) s.conn.choke()
+    for (const s of decision.unchoke) s.conn.unchoke()
+  }
+}
