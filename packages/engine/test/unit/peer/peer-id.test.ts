@@ -13,7 +13,10 @@ describe('client name from peer id', () => {
   it.each([
     ['-TR3000-', 'Transmission 3.00'],
     ['-TR2940-', 'Transmission 2.94'],
-    ['-TR400Z-', 'Transmission 4.00+'],
+    // Transmission 4 went to semantic versions: -TR4050- is 4.0.5.
+    ['-TR400Z-', 'Transmission 4.0.0+'],
+    ['-TR4050-', 'Transmission 4.0.5'],
+    ['-TR4100-', 'Transmission 4.1.0'],
     ['-LT2080-', 'libtorrent 2.0.8'],
     ['-LT12A0-', 'libtorrent 1.2.10'],
     ['-lt0D80-', 'libTorrent (rakshasa) 0.13.8'],
@@ -28,7 +31,24 @@ describe('client name from peer id', () => {
     ['M10-1-0-', 'Mainline 10.1.0'],
     ['S58B-----', 'Shadow 5.8.11'],
     ['T03I-----', 'BitTornado 0.3.18'],
-    ['-ZZ1230-', 'Unknown (ZZ) 1.2.3']
+    ['-ZZ1230-', 'Unknown (ZZ) 1.2.3'],
+    ['-BI3860-', 'BiglyBT 3.8.6.0'],
+    ['-GT0003-', 'anacrolix/torrent 0.0.0'],
+    ['-BT7a5W-', 'BitTorrent 7.10.5'],
+    ['-SP3605-', 'BitSpirit 3.6.0'],
+    ['-MO1000-', 'MonoTorrent 1.0.0'],
+    // Quirky formats that would otherwise pass for another style.
+    ['A2-1-36-0-', 'aria2 1.36.0'],
+    ['A2-1-18-10-', 'aria2 1.18.10'],
+    ['A310-----', 'ABC 3.1.0'],
+    ['-ML2.7.2-', 'MLdonkey 2.7.2'],
+    ['TIX0283-', 'Tixati 2.83'],
+    ['XBT054d-', 'XBT Client 0.5.4 (debug)'],
+    ['XBT063--', 'XBT Client 0.6.3'],
+    ['OP7190', 'Opera build 7190'],
+    ['AZ2500BT', 'BitTyrant'],
+    ['Pando-', 'Pando'],
+    ['Q1-2-3--', 'Queen Bee 1.2.3']
   ])('%s → %s', (prefix, name) => {
     expect(clientNameFromPeerId(id(prefix))).toBe(name)
   })
@@ -36,7 +56,10 @@ describe('client name from peer id', () => {
   it('names unknown binary ids by their printable prefix', () => {
     const binary = Uint8Array.from({ length: 20 }, (_, i) => i)
     expect(parsePeerClient(binary)).toEqual({ client: 'Unknown (........)', version: null })
-    expect(clientNameFromPeerId(id('exbc\u0001\u0002'))).toBe('BitComet')
+    expect(clientNameFromPeerId(id('exbc\u0000\u003a'))).toBe('BitComet 0.58')
+    expect(clientNameFromPeerId(id('exbc\u0001\u0002'))).toBe('BitComet 1.02')
+    expect(clientNameFromPeerId(id('exbc\u0000\u0057LORD'))).toBe('BitLord 0.87')
+    expect(clientNameFromPeerId(id('exbcAB'))).toBe('BitComet')
   })
 })
 
