@@ -14,8 +14,10 @@
  *   them unasked) and the request is aborted beyond `maxBodyBytes` → TRACKER_RESPONSE_TOO_LARGE.
  * - Network failures → TRACKER_FAILURE with the errno code; the signal → ABORTED.
  * - Non-2xx responses are returned, not thrown: what a status means is the caller's business.
- * - No connection reuse: announces are minutes apart, and idle keep-alive sockets would keep a
- *   finished process (and test servers) alive.
+ * - No connection reuse by default: announces are minutes apart. Requests with `keepAlive` (web
+ *   seeds: many range requests to one server) share keep-alive agents (up to `maxSocketsPerHost`
+ *   per origin); Node unrefs idle pooled sockets, so they never keep a process alive, and they are
+ *   closed after `keepAliveIdleMs` idle or by {@link NodeHttpClient.close}.
  */
 import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from 'node:http'
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https'
@@ -31,11 +33,17 @@ export interface NodeHttpClientSettings {
   ca?: string | string[]
   /** Verify https certificates. @default true */
   rejectUnauthorized: boolean
+  /** Connections per origin for keep-alive requests. @default 8 */
+  maxSocketsPerHost: number
+  /** An idle keep-alive connection is closed after this long. @default 15_000 */
+  keepAliveIdleMs: number
 }
 
 export const defaultNodeHttpClientSettings: Readonly<NodeHttpClientSettings> = {
   maxRedirects: 5,
-  rejectUnauthorized: true
+  rejectUnauthorized: true,
+  maxSocketsPerHost: 8,
+  keepAliveIdleMs: 15_000
 }
 
 const REDIRECT_STATUSES = new Set([301, 302, 303, 307, 308])
@@ -74,14 +82,26 @@ export class NodeHttpClient implements IHttpClient {
   private readonly settings: NodeHttpClientSettings
   private readonly httpAgent = new HttpAgent({ keepAlive: false })
   private readonly httpsAgent: HttpsAgent
+  private readonly keepAliveHttpAgent: HttpAgent
+  private readonly keepAliveHttpsAgent: HttpsAgent
 
   constructor (settings: Partial<NodeHttpClientSettings> = {}) {
     this.settings = { ...defaultNodeHttpClientSettings, ...settings }
-    this.httpsAgent = new HttpsAgent({
-      keepAlive: false,
+    const tls = {
       rejectUnauthorized: this.settings.rejectUnauthorized,
       ...(this.settings.ca !== undefined ? { ca: this.settings.ca } : {})
-    })
+    }
+    this.httpsAgent = new HttpsAgent({ keepAlive: false, ...tls })
+    // `timeout` closes idle pooled sockets; the request deadline is enforced separately.
+    const pooled = { keepAlive: true, maxSockets: this.settings.maxSocketsPerHost, maxFreeSockets: this.settings.maxSocketsPerHost, timeout: this.settings.keepAliveIdleMs }
+    this.keepAliveHttpAgent = new HttpAgent(pooled)
+    this.keepAliveHttpsAgent = new HttpsAgent({ ...pooled, ...tls })
+  }
+
+  /** Closes pooled keep-alive connections (requests in flight are not affected). */
+  close (): void {
+    this.keepAliveHttpAgent.destroy()
+    this.keepAliveHttpsAgent.destroy()
   }
 
   /** @throws TRACKER_URL_INVALID, TRACKER_TIMEOUT, TRACKER_RESPONSE_TOO_LARGE, TRACKER_FAILURE, ABORTED */
@@ -137,7 +157,9 @@ export class NodeHttpClient implements IHttpClient {
       const req = (isHttps ? httpsRequest : httpRequest)(url, {
         method: 'GET',
         headers: options.headers ?? {},
-        agent: isHttps ? this.httpsAgent : this.httpAgent,
+        agent: options.keepAlive === true
+          ? (isHttps ? this.keepAliveHttpsAgent : this.keepAliveHttpAgent)
+          : (isHttps ? this.httpsAgent : this.httpAgent),
         signal
       })
       req.on('error', (err) => {

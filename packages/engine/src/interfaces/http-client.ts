@@ -6,6 +6,11 @@ export interface HttpRequestOptions {
   maxBodyBytes: number
   timeoutMs: number
   signal?: AbortSignal
+  /**
+   * Reuse a connection to the same origin for later requests (web seeds ask one server for many
+   * ranges). Idle kept-alive connections must not keep a process running. @default false
+   */
+  keepAlive?: boolean
 }
 
 export interface HttpResponse {

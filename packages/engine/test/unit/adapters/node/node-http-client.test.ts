@@ -63,6 +63,31 @@ describe('NodeHttpClient', () => {
   const client = new NodeHttpClient()
   const opts = { maxBodyBytes: 1024, timeoutMs: 5_000 }
 
+  it('keepAlive requests reuse connections (and keep the Range header across a redirect); others do not', async () => {
+    const sockets = new Set<unknown>()
+    routes.set('/ka', (req, res) => {
+      sockets.add(req.socket)
+      res.end(`range=${req.headers.range ?? ''}`)
+    })
+    routes.set('/ka-redirect', (_req, res) => { res.statusCode = 302; res.setHeader('Location', '/ka'); res.end() })
+    const keepAlive = new NodeHttpClient()
+    try {
+      for (let i = 0; i < 5; i++) {
+        const r = await keepAlive.get(`${base}/ka`, { ...opts, keepAlive: true, headers: { range: `bytes=${i}-9` } })
+        expect(Buffer.from(r.body).toString()).toBe(`range=bytes=${i}-9`)
+      }
+      expect(sockets.size).toBe(1)
+      const moved = await keepAlive.get(`${base}/ka-redirect`, { ...opts, keepAlive: true, headers: { range: 'bytes=3-4' } })
+      expect(Buffer.from(moved.body).toString()).toBe('range=bytes=3-4')
+      expect(sockets.size).toBe(1)
+      sockets.clear()
+      for (let i = 0; i < 3; i++) await keepAlive.get(`${base}/ka`, opts)
+      expect(sockets.size).toBe(3)
+    } finally {
+      keepAlive.close()
+    }
+  })
+
   it('gets a body with status and lower-case headers; sends the caller\'s headers', async () => {
     const res = await client.get(`${base}/announce?info_hash=%00%ff`, { ...opts, headers: { 'User-Agent': 'Lodestone/0' } })
     expect(res.status).toBe(200)
