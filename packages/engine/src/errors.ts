@@ -48,6 +48,13 @@ export interface ErrorDetails {
   PEER_CONNECT_FAILED: { address: string, reason: string }
   /** Connection closed by the remote side or the transport. */
   PEER_CLOSED: { reason: string }
+  /**
+   * The MSE/PE encryption handshake failed, or the connection's encryption broke our policy.
+   * `reason` is a stable token (`MseFailureReason` in transport/mse): 'closed', 'timeout',
+   * 'bad-dh-key', 'no-req1', 'unknown-skey', 'no-vc', 'pad-too-long', 'crypto-refused',
+   * 'bad-crypto-select', 'plaintext-refused', 'encrypted-refused', 'skey-mismatch'.
+   */
+  PEER_ENCRYPTION_FAILED: { reason: string }
   /** Metadata (BEP 9) did not match the info hash or broke a limit. */
   METADATA_INVALID: { reason: string }
 

@@ -1,0 +1,88 @@
+import { execFileSync } from 'node:child_process'
+import { describe, expect, it } from 'vitest'
+import { Rc4 } from '../../../../src/transport/mse/rc4.js'
+import { fromHex, toHex } from '../../../../src/util/bytes.js'
+
+const ascii = (s: string): Uint8Array => new TextEncoder().encode(s)
+
+function keystream (key: Uint8Array, length: number, discard = 0): Uint8Array {
+  const out = new Uint8Array(length)
+  new Rc4(key, discard).process(out)
+  return out
+}
+
+describe('Rc4', () => {
+  it('matches the classic test vectors', () => {
+    const encrypt = (key: string, text: string): string => {
+      const data = ascii(text)
+      new Rc4(ascii(key)).process(data)
+      return toHex(data)
+    }
+    expect(encrypt('Key', 'Plaintext')).toBe('bbf316e8d940af0ad3')
+    expect(encrypt('Wiki', 'pedia')).toBe('1021bf0420')
+    expect(encrypt('Secret', 'Attack at dawn')).toBe('45a01f645fc35b383552544b9bf5')
+  })
+
+  it('matches RFC 6229 (40-bit key 0102030405) at every listed offset, in one call, in a large misaligned buffer (word loop) and byte by byte', () => {
+    // RFC 6229 section 2: keystream of key 0x0102030405 at the given offsets.
+    const vectors: Array<[number, string]> = [
+      [0x0000, 'b2396305f03dc027ccc3524a0a1118a8'], [0x0010, '6982944f18fc82d589c403a47a0d0919'],
+      [0x00f0, '28cb1132c96ce286421dcaadb8b69eae'], [0x0100, '1cfcf62b03eddb641d77dfcf7f8d8c93'],
+      [0x01f0, '42b7d0cdd918a8a33dd51781c81f4041'], [0x0200, '6459844432a7da923cfb3eb4980661f6'],
+      [0x02f0, 'ec10327bde2beefd18f9277680457e22'], [0x0300, 'eb62638d4f0ba1fe9fca20e05bf8ff2b'],
+      [0x03f0, '45129048e6a0ed0b56b490338f078da5'], [0x0400, '30abbcc7c20b01609f23ee2d5f6bb7df'],
+      [0x05f0, '3294f744d8f9790507e70f62e5bbceea'], [0x0600, 'd8729db41882259bee4f825325f5a130'],
+      [0x07f0, '1eb14a0c13b3bf47fa2a0ba93ad45b8b'], [0x0800, 'cc582f8ba9f265e2b1be9112e975d2d7'],
+      [0x0bf0, 'f2e30f9bd102ecbf75aaade9bc35c43c'], [0x0c00, 'ec0e11c479dc329dc8da7968fe965681'],
+      [0x0ff0, '068326a2118416d21f9d04b2cd1ca050'], [0x1000, 'ff25b58995996707e51fbdf08b34d875']
+    ]
+    const key = fromHex('0102030405')!
+    const whole = keystream(key, 0x1010)
+    const bytewise = new Uint8Array(0x1010)
+    const rc4 = new Rc4(key)
+    for (let i = 0; i < bytewise.length; i++) rc4.process(bytewise.subarray(i, i + 1))
+    // A buffer large enough for the word loop (32-bit XORs through a view), at an odd offset.
+    const large = new Uint8Array(0x20003).subarray(3)
+    new Rc4(key).process(large)
+    for (const [offset, hex] of vectors) {
+      expect(toHex(large.subarray(offset, offset + 16))).toBe(hex)
+      expect(toHex(whole.subarray(offset, offset + 16))).toBe(hex)
+      expect(toHex(bytewise.subarray(offset, offset + 16))).toBe(hex)
+    }
+  })
+
+  it('discarding skips exactly that much keystream', () => {
+    const key = fromHex('0102030405')!
+    expect(toHex(keystream(key, 16, 0x0400))).toBe('30abbcc7c20b01609f23ee2d5f6bb7df')
+  })
+
+  it('gives the same bytes for any split and any alignment of the buffer (in place)', () => {
+    const key = ascii('lodestone-mse-key-20')
+    const reference = keystream(key, 70_000)
+    const backing = new Uint8Array(70_000 + 8)
+    for (let misalign = 0; misalign < 4; misalign++) {
+      const data = backing.subarray(misalign, misalign + 70_000)
+      data.fill(0)
+      const rc4 = new Rc4(key)
+      let at = 0
+      let step = 1
+      while (at < data.length) {
+        const n = Math.min(step, data.length - at)
+        rc4.process(data.subarray(at, at + n))
+        at += n
+        step = (step * 7 + 3) % 20_011
+      }
+      expect(toHex(data.subarray(0, 64))).toBe(toHex(reference.subarray(0, 64)))
+      expect(Buffer.compare(Buffer.from(data), Buffer.from(reference))).toBe(0)
+    }
+  })
+
+  it('agrees with OpenSSL (its legacy provider, in a child process)', () => {
+    const data = new Uint8Array(5000).map((_, i) => (i * 31) & 255)
+    const script = "const c = require('node:crypto').createCipheriv('rc4', Buffer.from(process.argv[1], 'ascii'), null);" +
+      "process.stdout.write(c.update(Buffer.from(process.argv[2], 'hex')).toString('hex'))"
+    const expected = execFileSync(process.execPath, ['--openssl-legacy-provider', '-e', script, '0123456789abcdef0123', toHex(data)], { encoding: 'utf8' })
+    new Rc4(ascii('0123456789abcdef0123')).process(data)
+    expect(toHex(data)).toBe(expected)
+  })
+})
