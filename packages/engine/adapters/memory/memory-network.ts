@@ -45,6 +45,13 @@ export interface LinkSettings {
   bandwidthBytesPerSec: number
   /** UDP only: probability in [0, 1] that a datagram is lost. TCP is reliable. @default 0 */
   lossRate: number
+  /** UDP only: probability in [0, 1] that a datagram is delivered twice (the copy with its own jitter). @default 0 */
+  duplicateRate: number
+  /**
+   * UDP only: a datagram that would queue longer than this behind the link's earlier traffic is
+   * dropped (tail drop at a bottleneck's buffer). @default Infinity
+   */
+  queueLimitMs: number
 }
 
 /** Per-host rate caps, shared by all of the host's connections (a home line's up/down speed). */
@@ -79,6 +86,8 @@ export const defaultMemoryNetworkSettings: Readonly<MemoryNetworkSettings> = {
   jitterMs: 0,
   bandwidthBytesPerSec: Infinity,
   lossRate: 0,
+  duplicateRate: 0,
+  queueLimitMs: Infinity,
   seed: 1,
   sendHighWaterMarkBytes: 65_536,
   sendLowWaterMarkBytes: 16_384,
@@ -585,6 +594,8 @@ class MemoryTcpServer implements ITcpServer {
 
 class MemoryUdpSocket implements IUdpSocket {
   private messageCb: ((data: Uint8Array, remote: UdpRemote) => void) | undefined
+  private batchEndCb: (() => void) | undefined
+  private batchTimer: ITimer | undefined
   private open = true
 
   constructor (private readonly network: MemoryNetwork, private readonly host: Host, readonly port: number) {}
@@ -596,14 +607,27 @@ class MemoryUdpSocket implements IUdpSocket {
 
   onMessage (cb: (data: Uint8Array, remote: UdpRemote) => void): void { this.messageCb = cb }
 
+  /** After the datagrams due at one virtual instant have been delivered (a zero-delay timer). */
+  onBatchEnd (cb: () => void): void { this.batchEndCb = cb }
+
   /** @internal */
   receive (data: Uint8Array, remote: UdpRemote): void {
-    if (this.open) this.messageCb?.(data, remote)
+    if (!this.open) return
+    this.messageCb?.(data, remote)
+    if (this.batchEndCb !== undefined && this.batchTimer === undefined && this.open) {
+      this.batchTimer = this.network.clock.setTimeout(() => {
+        this.batchTimer = undefined
+        if (this.open) this.batchEndCb?.()
+      }, 0)
+    }
   }
 
   close (): void {
     if (!this.open) return
     this.open = false
+    this.batchTimer?.cancel()
+    this.batchTimer = undefined
+    this.batchEndCb = undefined
     this.messageCb = undefined
     this.host.udpSockets.delete(this.port)
     this.network.udpClosed()
@@ -893,14 +917,18 @@ export class MemoryNetwork {
     if (to === undefined || this.isBlocked(from, to)) return
     const link = this.link(from.address, address)
     if (link.settings.lossRate > 0 && this.random.next() < link.settings.lossRate) return
+    if (Number.isFinite(link.settings.queueLimitMs) && link.busyUntilMs - this.clock.now() > link.settings.queueLimitMs) return
     const copy = new Uint8Array(data) // a real copy even for a Buffer, whose slice() is a view
     const doneMs = this.transmit(from.address, address, copy.length)
-    const jitterMs = link.settings.jitterMs > 0 ? this.random.next() * link.settings.jitterMs : 0
-    const arrivalMs = doneMs + link.settings.latencyMs + jitterMs
     const remote: UdpRemote = { address: from.address, port: fromPort }
-    this.clock.setTimeout(() => {
-      to.udpSockets.get(port)?.receive(copy, remote)
-    }, Math.max(0, arrivalMs - this.clock.now()))
+    const copies = link.settings.duplicateRate > 0 && this.random.next() < link.settings.duplicateRate ? 2 : 1
+    for (let i = 0; i < copies; i++) {
+      const jitterMs = link.settings.jitterMs > 0 ? this.random.next() * link.settings.jitterMs : 0
+      const arrivalMs = doneMs + link.settings.latencyMs + jitterMs
+      this.clock.setTimeout(() => {
+        to.udpSockets.get(port)?.receive(copy, remote)
+      }, Math.max(0, arrivalMs - this.clock.now()))
+    }
   }
 
   private choosePort (host: Host, port: number, bindAddress: string | undefined, kind: 'tcp' | 'udp'): number {
@@ -930,6 +958,8 @@ export class MemoryNetwork {
           jitterMs: s.jitterMs,
           bandwidthBytesPerSec: s.bandwidthBytesPerSec,
           lossRate: s.lossRate,
+          duplicateRate: s.duplicateRate,
+          queueLimitMs: s.queueLimitMs,
           ...this.linkOverrides.get(key)
         },
         busyUntilMs: 0
@@ -957,7 +987,8 @@ function validateSettings (s: MemoryNetworkSettings): void {
   if (!(s.sendLowWaterMarkBytes >= 0 && s.sendLowWaterMarkBytes < s.sendHighWaterMarkBytes)) {
     throw new LodestoneError('SETTINGS_INVALID', { key: 'sendLowWaterMarkBytes', reason: 'must be in [0, sendHighWaterMarkBytes)' })
   }
-  if (!(s.latencyMs >= 0) || !(s.jitterMs >= 0) || !(s.bandwidthBytesPerSec > 0) || !(s.lossRate >= 0 && s.lossRate <= 1)) {
-    throw new LodestoneError('SETTINGS_INVALID', { key: 'link', reason: 'latency/jitter >= 0, bandwidth > 0, lossRate in [0, 1]' })
+  if (!(s.latencyMs >= 0) || !(s.jitterMs >= 0) || !(s.bandwidthBytesPerSec > 0) || !(s.lossRate >= 0 && s.lossRate <= 1) ||
+    !(s.duplicateRate >= 0 && s.duplicateRate <= 1) || !(s.queueLimitMs >= 0)) {
+    throw new LodestoneError('SETTINGS_INVALID', { key: 'link', reason: 'latency/jitter/queueLimitMs >= 0, bandwidth > 0, lossRate and duplicateRate in [0, 1]' })
   }
 }

@@ -45,9 +45,19 @@ export interface UdpRemote { address: string, port: number }
 
 export interface IUdpSocket {
   readonly port: number
-  /** Sends one datagram; errors surface as dropped datagrams (UDP is lossy anyway). */
+  /**
+   * Sends one datagram; errors surface as dropped datagrams (UDP is lossy anyway). The socket is
+   * done with `data` when this returns (it copied or sent it), so the caller may reuse it.
+   */
   send (data: Uint8Array, host: string, port: number): void
+  /** `data` may be a view of memory the socket reuses: valid only during the call. */
   onMessage (cb: (data: Uint8Array, remote: UdpRemote) => void): void
+  /**
+   * Optional: called once after a run of `onMessage` calls that arrived together (Node: after
+   * the poll phase that read them), so a receiver can answer a burst with one datagram (uTP
+   * acks). Feature-detected.
+   */
+  onBatchEnd?: (cb: () => void) => void
   close (): void
 }
 

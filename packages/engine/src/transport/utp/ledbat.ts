@@ -1,0 +1,99 @@
+/**
+ * LEDBAT congestion control (RFC 6817, BEP 29) over a byte congestion window.
+ *
+ * - Delay: below the target the window grows linearly, `gain · (target − delay)/target` bytes
+ *   per round trip (RFC 6817); above it, it shrinks multiplicatively, by `(delay/target − 1)` of
+ *   itself per round trip, at most half (the LEDBAT++ draft's decrease). Why not RFC 6817's
+ *   linear decrease: with a window of hundreds of kilobytes, shedding 3 KB per round trip takes
+ *   tens of seconds to drain a queue that slow start overshot, or to get out of a TCP flow's
+ *   way; the multiplicative form does it in a few round trips. Both are applied per ack, scaled
+ *   by the acked share of the bytes in flight, so a round trip's acks add up to the formula.
+ * - Slow start: like TCP, the window grows by the acked bytes (doubling per RTT) until the delay
+ *   reaches 3/4 of the target (LEDBAT++: leave before the queue is at the target, since the
+ *   last doubling lands one round trip later), a loss, or the slow-start threshold.
+ * - Loss: the window is multiplied by `lossFactor` at most once per window of packets
+ *   (the caller decides which loss counts); a time-out drops it to one packet and restarts slow
+ *   start below half the old window.
+ * - The window never goes below one packet (RFC 6817 §2.4.1; BEP 29 allows 0, which stalls
+ *   until the next time-out) and never above `maxWindowBytes`.
+ * - An application that is not filling the window does not grow it (no credit for idle time).
+ */
+
+export interface LedbatSettings {
+  /** Queueing delay the controller aims for. @default 100 */
+  targetDelayMs: number
+  /** Largest window growth per RTT at zero queueing delay, in bytes. @default 3_000 */
+  gainBytes: number
+  /** Window multiplier on a loss. @default 0.5 */
+  lossFactor: number
+  /** Window cap. @default 4_194_304 */
+  maxWindowBytes: number
+}
+
+export class Ledbat {
+  /** Congestion window in bytes (fractional; the sender compares against it). */
+  cwnd: number
+  slowStart = true
+  /** 0 = no threshold yet. */
+  ssthresh = 0
+
+  constructor (private readonly settings: LedbatSettings, private packetBytes: number) {
+    this.cwnd = 2 * packetBytes
+  }
+
+  setPacketBytes (bytes: number): void {
+    this.packetBytes = bytes
+    if (this.cwnd < bytes) this.cwnd = bytes
+  }
+
+  /**
+   * An ack acknowledged `ackedBytes` of the `inFlightBefore` bytes that were outstanding;
+   * `delayUs` is the queueing delay measured on that path; `saturated` says whether the sender
+   * had filled the window (otherwise the window is left alone).
+   */
+  onAck (ackedBytes: number, inFlightBefore: number, delayUs: number, saturated: boolean): void {
+    if (ackedBytes <= 0 || inFlightBefore <= 0) return
+    const s = this.settings
+    const targetUs = Math.max(1, s.targetDelayMs * 1000)
+    if (delayUs * 4 >= targetUs * 3 && this.slowStart) {
+      this.ssthresh = this.cwnd / 2
+      this.slowStart = false
+    }
+    const windowFactor = Math.min(1, ackedBytes / inFlightBefore)
+    if (delayUs > targetUs) {
+      const shrink = Math.min(delayUs / targetUs - 1, 0.5) * this.cwnd * windowFactor
+      this.cwnd = Math.max(this.packetBytes, this.cwnd - shrink)
+      return
+    }
+    if (!saturated) return
+    const delayFactor = (targetUs - delayUs) / targetUs
+    const linear = windowFactor * delayFactor * s.gainBytes
+    let gain = linear
+    if (this.slowStart) {
+      if (this.ssthresh !== 0 && this.cwnd + ackedBytes > this.ssthresh) this.slowStart = false
+      else gain = Math.max(ackedBytes, linear)
+    }
+    this.cwnd = Math.min(s.maxWindowBytes, Math.max(this.packetBytes, this.cwnd + gain))
+  }
+
+  /** A packet was lost (fast retransmit or selective-ack evidence). */
+  onLoss (): void {
+    this.cwnd = Math.max(this.packetBytes, this.cwnd * this.settings.lossFactor)
+    this.ssthresh = this.cwnd
+    this.slowStart = false
+  }
+
+  /**
+   * The retransmission timer fired. `idle`: nothing was in flight (this direction was just
+   * quiet), so the window only decays instead of collapsing.
+   */
+  onTimeout (idle: boolean): void {
+    if (idle) {
+      this.cwnd = Math.max(this.packetBytes, (this.cwnd * 2) / 3)
+      return
+    }
+    this.ssthresh = Math.max(this.packetBytes * 2, this.cwnd / 2)
+    this.cwnd = this.packetBytes
+    this.slowStart = true
+  }
+}
