@@ -17,6 +17,10 @@
  * socket reuses; it is valid only during the call and the handler copies what it keeps. `send`
  * follows `IUdpSocket.send` (the socket copies, so the caller may reuse `data`).
  *
+ * Batches: when the socket reports the end of a run of datagrams that arrived together
+ * (`IUdpSocket.onBatchEnd`), every channel that asked for it hears it, so uTP can answer a burst
+ * of data packets with one ack.
+ *
  * Nothing a handler throws escapes the mux (the socket's callback must survive hostile input):
  * it is caught and counted per kind in `stats()`.
  */
@@ -79,23 +83,37 @@ function emptyStats (): UdpChannelStats {
 }
 
 class MuxChannel implements UdpChannel {
-  constructor (private readonly mux: UdpMux, readonly kind: UdpChannelKind) {}
+  /** Present only when the socket reports batch ends (feature-detected by the channel's user). */
+  readonly onBatchEnd?: (cb: () => void) => void
+
+  constructor (private readonly mux: UdpMux, readonly kind: UdpChannelKind) {
+    if (mux.reportsBatchEnd) this.onBatchEnd = (cb) => { this.mux.setBatchEndHandler(this.kind, cb) }
+  }
+
   get port (): number { return this.mux.port }
   send (data: Uint8Array, host: string, port: number): void { this.mux.sendAs(this.kind, data, host, port) }
   onMessage (cb: UdpMessageHandler): void { this.mux.setHandler(this.kind, cb) }
-  close (): void { this.mux.setHandler(this.kind, null) }
+  close (): void {
+    this.mux.setHandler(this.kind, null)
+    this.mux.setBatchEndHandler(this.kind, null)
+  }
 }
 
 /** Demultiplexes one {@link IUdpSocket} into per-subsystem channels. */
 export class UdpMux {
   private readonly handlers: Record<UdpChannelKind, UdpMessageHandler | null> = { krpc: null, utp: null, tracker: null }
   private readonly counters: UdpMuxStats = { krpc: emptyStats(), utp: emptyStats(), tracker: emptyStats() }
+  private readonly batchEndHandlers: Record<UdpChannelKind, (() => void) | null> = { krpc: null, utp: null, tracker: null }
   private readonly channels = new Map<UdpChannelKind, UdpChannel>()
   private closed = false
 
   constructor (private readonly socket: IUdpSocket, private readonly deps: UdpMuxDeps = {}) {
     socket.onMessage((data, remote) => { this.dispatch(data, remote) })
+    socket.onBatchEnd?.(() => { this.batchEnd() })
   }
+
+  /** Whether the socket reports the end of each receive batch (channels then offer `onBatchEnd`). */
+  get reportsBatchEnd (): boolean { return typeof this.socket.onBatchEnd === 'function' }
 
   /** The bound port (the engine's UDP port, the same number as its TCP listener). */
   get port (): number { return this.socket.port }
@@ -124,6 +142,11 @@ export class UdpMux {
     if (!this.closed) this.handlers[kind] = handler
   }
 
+  /** @internal Used by the channels. */
+  setBatchEndHandler (kind: UdpChannelKind, handler: (() => void) | null): void {
+    if (!this.closed) this.batchEndHandlers[kind] = handler
+  }
+
   /** Per-kind counters (a copy). */
   stats (): UdpMuxStats {
     return { krpc: { ...this.counters.krpc }, utp: { ...this.counters.utp }, tracker: { ...this.counters.tracker } }
@@ -133,8 +156,25 @@ export class UdpMux {
   close (): void {
     if (this.closed) return
     this.closed = true
-    for (const kind of UDP_CHANNEL_KINDS) this.handlers[kind] = null
+    for (const kind of UDP_CHANNEL_KINDS) {
+      this.handlers[kind] = null
+      this.batchEndHandlers[kind] = null
+    }
     this.socket.close()
+  }
+
+  private batchEnd (): void {
+    if (this.closed) return
+    for (const kind of UDP_CHANNEL_KINDS) {
+      const handler = this.batchEndHandlers[kind]
+      if (handler === null) continue
+      try {
+        handler()
+      } catch (error) {
+        this.counters[kind].handlerErrors++
+        if (this.deps.logger?.enabled('debug') === true) this.deps.logger.debug('udp batch-end handler threw', { kind, error: String(error) })
+      }
+    }
   }
 
   private dispatch (data: Uint8Array, remote: UdpRemote): void {

@@ -122,4 +122,25 @@ describe('UdpMux over the memory network', () => {
     remote.close()
     expect(network.openSocketCount).toBe(0)
   })
+
+  it('reports the end of each receive batch to the channels that ask, once per batch', async () => {
+    const { clock, mux, remote } = await setup()
+    const events: string[] = []
+    const utp = mux.channel('utp')
+    utp.onMessage(() => events.push('utp'))
+    expect(utp.onBatchEnd).toBeTypeOf('function')
+    utp.onBatchEnd!(() => events.push('end'))
+    mux.channel('krpc').onBatchEnd!(() => { throw new Error('hostile') })
+    for (let i = 0; i < 3; i++) remote.send(utpPacket(0), '10.0.0.1', 6881)
+    await clock.advanceUntilIdle()
+    expect(events).toEqual(['utp', 'utp', 'utp', 'end'])
+    expect(mux.stats().krpc.handlerErrors).toBe(1)
+    mux.close()
+    remote.close()
+  })
+
+  it('offers no onBatchEnd when the socket cannot report batches', () => {
+    const plain: IUdpSocket = { port: 1, send: () => {}, onMessage: () => {}, close: () => {} }
+    expect(new UdpMux(plain).channel('utp').onBatchEnd).toBeUndefined()
+  })
 })

@@ -160,4 +160,28 @@ describe('NodeSocketFactory specifics', () => {
     expect(accepted[1]).toBe('::1')
     await server.close()
   })
+
+  it('UDP: a reused send buffer is safe (the socket copies), and a burst ends with one batch-end call', async () => {
+    const factory = new NodeSocketFactory()
+    const rx = await factory.bindUdp(0, '127.0.0.1')
+    const tx = await factory.bindUdp(0, '127.0.0.1')
+    const got: number[] = []
+    const events: string[] = []
+    rx.onMessage((d) => { got.push(d[0]!); events.push('m') })
+    rx.onBatchEnd!(() => { events.push('end') })
+    const scratch = new Uint8Array(1_400)
+    for (let i = 0; i < 50; i++) {
+      scratch[0] = i
+      tx.send(scratch, '127.0.0.1', rx.port) // the same memory every time
+    }
+    await waitFor(() => got.length === 50, '50 datagrams')
+    await sleep(20)
+    expect(got).toEqual(Array.from({ length: 50 }, (_, i) => i))
+    const ends = events.filter((e) => e === 'end').length
+    expect(ends).toBeGreaterThanOrEqual(1)
+    expect(ends).toBeLessThan(50)
+    expect(events.at(-1)).toBe('end')
+    rx.close()
+    tx.close()
+  })
 })
