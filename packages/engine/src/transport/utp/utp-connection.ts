@@ -26,6 +26,7 @@
 import { LodestoneError } from '../../errors.js'
 import type { ITcpSocket } from '../../interfaces/socket.js'
 import { ByteRing } from './byte-ring.js'
+import { F_FAST, F_FIN, F_RESEND, F_SACKED, F_SYN, OutgoingPackets } from './outgoing-packets.js'
 import { DelayHistory } from './delay-history.js'
 import { Ledbat } from './ledbat.js'
 import {
@@ -62,21 +63,9 @@ export const STATE_SYN_RECV = 2
 export const STATE_CONNECTED = 3
 export const STATE_CLOSED = 4
 
-/** Packet flags. */
-const F_SACKED = 1
-/** Marked lost by a time-out, waiting to be sent again (not counted in flight). */
-const F_RESEND = 2
-const F_FIN = 4
-const F_SYN = 8
-/** Already fast-retransmitted once; further loss is left to the time-out. */
-const F_FAST = 16
-
 const DUP_ACK_LIMIT = 3
 /** Largest SACK extension we put in a packet (2-byte extension header + 32-byte mask). */
 const MAX_SACK_EXTENSION_BYTES = 34
-const INITIAL_OUT_PACKETS = 64
-/** Outstanding packets are capped well below half the 16-bit sequence space. */
-const MAX_OUT_PACKETS = 16_384
 /** How far below our oldest unacked packet an ack number may be and still be believed. */
 const OLD_ACK_SLACK = 64
 
@@ -109,12 +98,7 @@ export class UtpConnection implements ITcpSocket {
   private packetizedPos = 0
   private seqNr: number
   private sndUna: number
-  private outCap = INITIAL_OUT_PACKETS
-  private outPos = new Float64Array(INITIAL_OUT_PACKETS)
-  private outSentMs = new Float64Array(INITIAL_OUT_PACKETS)
-  private outLen = new Uint16Array(INITIAL_OUT_PACKETS)
-  private outTx = new Uint8Array(INITIAL_OUT_PACKETS)
-  private outFlags = new Uint8Array(INITIAL_OUT_PACKETS)
+  private readonly out = new OutgoingPackets()
   private bytesInFlight = 0
   private resendPending = 0
   private resendCursor = 0
@@ -270,7 +254,7 @@ export class UtpConnection implements ITcpSocket {
     }
     // Acks for packets never sent are forged or corrupt; ignore the whole packet.
     const lastSent = (this.seqNr - 1) & SEQ_MASK
-    if (seqLess(lastSent, h.ackNr) || seqLess(h.ackNr, (this.sndUna - 1 - this.outCap - OLD_ACK_SLACK) & SEQ_MASK)) {
+    if (seqLess(lastSent, h.ackNr) || seqLess(h.ackNr, (this.sndUna - 1 - this.out.cap - OLD_ACK_SLACK) & SEQ_MASK)) {
       counters.outOfWindow++
       return
     }
@@ -338,8 +322,8 @@ export class UtpConnection implements ITcpSocket {
     switch (this.state) {
       case STATE_SYN_SENT:
         if (now >= this.timeoutAtMs) {
-          const i = this.sndUna & (this.outCap - 1)
-          if (this.outTx[i]! > s.synRetransmits) {
+          const i = this.sndUna & this.out.mask
+          if (this.out.tx[i]! > s.synRetransmits) {
             this.fail('timeout')
             return
           }
@@ -434,7 +418,7 @@ export class UtpConnection implements ITcpSocket {
     this.ackNewestRttMs = -1
     let progressed = false
     const ackNr = h.ackNr
-    const mask = this.outCap - 1
+    const mask = this.out.mask
     if (seqLess((this.sndUna - 1) & SEQ_MASK, ackNr)) {
       ackedBytes = this.ackCumulative(ackNr, now)
       progressed = true
@@ -459,8 +443,8 @@ export class UtpConnection implements ITcpSocket {
     }
     if (this.dupAcks >= DUP_ACK_LIMIT && this.sndUna !== this.seqNr) {
       const i = this.sndUna & mask
-      if ((this.outFlags[i]! & (F_FAST | F_SACKED | F_RESEND)) === 0 && this.outTx[i]! > 0) {
-        this.outFlags[i] = this.outFlags[i]! | F_FAST
+      if ((this.out.flags[i]! & (F_FAST | F_SACKED | F_RESEND)) === 0 && this.out.tx[i]! > 0) {
+        this.out.flags[i] = this.out.flags[i]! | F_FAST
         this.onLoss(this.sndUna)
         this.host.counters.fastRetransmits++
         this.transmit(i)
@@ -487,26 +471,26 @@ export class UtpConnection implements ITcpSocket {
 
   /** Releases packets up to `ackNr` (cumulative ack); returns the newly acknowledged payload bytes. */
   private ackCumulative (ackNr: number, now: number): number {
-    const mask = this.outCap - 1
+    const mask = this.out.mask
     const end = (ackNr + 1) & SEQ_MASK
     let ackedBytes = 0
     for (let seq = this.sndUna; seq !== end; seq = (seq + 1) & SEQ_MASK) {
       const i = seq & mask
-      const flags = this.outFlags[i]!
+      const flags = this.out.flags[i]!
       if ((flags & F_FIN) !== 0) this.finSeq = -2 // acknowledged
       if ((flags & F_SACKED) !== 0) continue
-      const len = this.outLen[i]!
+      const len = this.out.len[i]!
       ackedBytes += len
       if ((flags & F_RESEND) !== 0) this.resendPending--
       else this.bytesInFlight -= len
-      if (this.outTx[i] === 1) {
-        const rtt = now - this.outSentMs[i]!
+      if (this.out.tx[i] === 1) {
+        const rtt = now - this.out.sentMs[i]!
         this.ackNewestRttMs = rtt
         if (rtt < this.ackMinRttMs) this.ackMinRttMs = rtt
       }
     }
     const last = ackNr & mask
-    const releasedTo = this.outPos[last]! + this.outLen[last]!
+    const releasedTo = this.out.pos[last]! + this.out.len[last]!
     this.sendRing.discard(releasedTo - this.ackedPos)
     this.ackedPos = releasedTo
     this.sndUna = end
@@ -521,7 +505,7 @@ export class UtpConnection implements ITcpSocket {
    */
   private handleSack (h: UtpHeader, data: Uint8Array, now: number): number {
     this.sackAckedBytes = 0
-    const mask = this.outCap - 1
+    const mask = this.out.mask
     const first = (h.ackNr + 2) & SEQ_MASK
     const outstanding = seqDistance(this.sndUna, this.seqNr)
     let rttMs = -1
@@ -536,14 +520,14 @@ export class UtpConnection implements ITcpSocket {
         if (seqDistance(this.sndUna, seq) >= outstanding) continue
         highest = base + k
         const i = seq & mask
-        const flags = this.outFlags[i]!
+        const flags = this.out.flags[i]!
         if ((flags & F_SACKED) !== 0) continue
-        this.outFlags[i] = (flags | F_SACKED) & ~F_RESEND
-        const len = this.outLen[i]!
+        this.out.flags[i] = (flags | F_SACKED) & ~F_RESEND
+        const len = this.out.len[i]!
         this.sackAckedBytes += len
         if ((flags & F_RESEND) !== 0) this.resendPending--
         else this.bytesInFlight -= len
-        if (this.outTx[i] === 1) rttMs = now - this.outSentMs[i]!
+        if (this.out.tx[i] === 1) rttMs = now - this.out.sentMs[i]!
       }
     }
     if (highest < 0) return rttMs
@@ -553,10 +537,10 @@ export class UtpConnection implements ITcpSocket {
     const lowest = this.sndUna
     for (let seq = (first + highest) & SEQ_MASK; ; seq = (seq - 1) & SEQ_MASK) {
       const i = seq & mask
-      const flags = this.outFlags[i]!
+      const flags = this.out.flags[i]!
       if ((flags & F_SACKED) !== 0) above++
-      else if (above >= DUP_ACK_LIMIT && (flags & (F_FAST | F_RESEND)) === 0 && this.outTx[i]! > 0) {
-        this.outFlags[i] = flags | F_FAST
+      else if (above >= DUP_ACK_LIMIT && (flags & (F_FAST | F_RESEND)) === 0 && this.out.tx[i]! > 0) {
+        this.out.flags[i] = flags | F_FAST
         this.onLoss(seq)
         this.host.counters.fastRetransmits++
         this.transmit(i)
@@ -643,7 +627,7 @@ export class UtpConnection implements ITcpSocket {
     for (;;) {
       const unsent = this.ackedPos + this.sendRing.length - this.packetizedPos
       if (unsent <= 0) break
-      if (seqDistance(this.sndUna, this.seqNr) >= this.outCap - 1 && !this.growOut()) break
+      if (seqDistance(this.sndUna, this.seqNr) >= this.out.mask && !this.growOut()) break
       const len = unsent < this.packetBytes ? unsent : this.packetBytes
       if (len < this.packetBytes && nagle && this.bytesInFlight > 0 && !this.finQueued) break
       if (this.bytesInFlight + len > limit && !(this.bytesInFlight === 0 && (this.probeAllowed || limit >= len))) break
@@ -652,7 +636,7 @@ export class UtpConnection implements ITcpSocket {
       this.probeAllowed = false
     }
     if (this.finQueued && !this.finSent && this.ackedPos + this.sendRing.length === this.packetizedPos &&
-      (seqDistance(this.sndUna, this.seqNr) < this.outCap - 1 || this.growOut())) {
+      (seqDistance(this.sndUna, this.seqNr) < this.out.mask || this.growOut())) {
       this.finSent = true
       const i = this.assignSeq(0, F_FIN)
       this.finSeq = (this.seqNr - 1) & SEQ_MASK
@@ -661,15 +645,15 @@ export class UtpConnection implements ITcpSocket {
   }
 
   private resendLost (limit: number): void {
-    const mask = this.outCap - 1
+    const mask = this.out.mask
     while (this.resendPending > 0 && this.resendCursor !== this.seqNr) {
       const seq = this.resendCursor
       const i = seq & mask
-      const flags = this.outFlags[i]!
+      const flags = this.out.flags[i]!
       if ((flags & F_RESEND) !== 0) {
-        const len = this.outLen[i]!
+        const len = this.out.len[i]!
         if (this.bytesInFlight > 0 && this.bytesInFlight + len > limit) return
-        this.outFlags[i] = flags & ~F_RESEND
+        this.out.flags[i] = flags & ~F_RESEND
         this.resendPending--
         this.bytesInFlight += len
         this.host.counters.retransmits++
@@ -683,55 +667,30 @@ export class UtpConnection implements ITcpSocket {
   /** Takes the next sequence number for a packet of `len` payload bytes; returns its index. */
   private assignSeq (len: number, flags: number): number {
     const seq = this.seqNr
-    const i = seq & (this.outCap - 1)
-    this.outPos[i] = this.packetizedPos
-    this.outLen[i] = len
-    this.outTx[i] = 0
-    this.outFlags[i] = flags
-    this.outSentMs[i] = 0
+    const i = seq & this.out.mask
+    this.out.pos[i] = this.packetizedPos
+    this.out.len[i] = len
+    this.out.tx[i] = 0
+    this.out.flags[i] = flags
+    this.out.sentMs[i] = 0
     this.packetizedPos += len
     this.bytesInFlight += len
     this.seqNr = (seq + 1) & SEQ_MASK
     return i
   }
 
-  /** Doubles the outstanding-packet tables (re-indexed by the new mask). */
   private growOut (): boolean {
-    if (this.outCap >= MAX_OUT_PACKETS) return false
-    const oldMask = this.outCap - 1
-    const cap = this.outCap * 2
-    const mask = cap - 1
-    const pos = new Float64Array(cap)
-    const sent = new Float64Array(cap)
-    const len = new Uint16Array(cap)
-    const tx = new Uint8Array(cap)
-    const flags = new Uint8Array(cap)
-    for (let seq = this.sndUna; seq !== this.seqNr; seq = (seq + 1) & SEQ_MASK) {
-      const a = seq & oldMask
-      const b = seq & mask
-      pos[b] = this.outPos[a]!
-      sent[b] = this.outSentMs[a]!
-      len[b] = this.outLen[a]!
-      tx[b] = this.outTx[a]!
-      flags[b] = this.outFlags[a]!
-    }
-    this.outCap = cap
-    this.outPos = pos
-    this.outSentMs = sent
-    this.outLen = len
-    this.outTx = tx
-    this.outFlags = flags
-    return true
+    return this.out.grow(this.sndUna, this.seqNr)
   }
 
   /** (Re)sends outstanding packet at index `i`, with a fresh timestamp, ack and window. */
   private transmit (i: number): void {
-    const flags = this.outFlags[i]!
+    const flags = this.out.flags[i]!
     const type = (flags & F_SYN) !== 0 ? ST_SYN : (flags & F_FIN) !== 0 ? ST_FIN : ST_DATA
     const ring = this.sendRing
     const buf = ring.bytes
     const o = ring.scratchOffset
-    const seq = (this.sndUna + ((i - this.sndUna) & (this.outCap - 1))) & SEQ_MASK
+    const seq = (this.sndUna + ((i - this.sndUna) & this.out.mask)) & SEQ_MASK
     let headerBytes = UTP_HEADER_BYTES
     let extension = EXTENSION_NONE
     if (type !== ST_SYN && this.recv.reorderCount > 0) {
@@ -744,12 +703,12 @@ export class UtpConnection implements ITcpSocket {
     const window = this.recv.window
     writeUtpHeader(buf, o, type, extension, type === ST_SYN ? this.recvId : this.sendId, this.host.nowUs(),
       this.replyMicro, window, seq, type === ST_SYN ? 0 : this.recv.ackNr)
-    const len = this.outLen[i]!
-    if (len > 0) ring.copyToScratch(this.outPos[i]! - this.ackedPos, len, headerBytes)
+    const len = this.out.len[i]!
+    if (len > 0) ring.copyToScratch(this.out.pos[i]! - this.ackedPos, len, headerBytes)
     const now = this.host.nowMs()
-    this.outSentMs[i] = now
-    const tx = this.outTx[i]!
-    if (tx < 255) this.outTx[i] = tx + 1
+    this.out.sentMs[i] = now
+    const tx = this.out.tx[i]!
+    if (tx < 255) this.out.tx[i] = tx + 1
     this.lastAdvertised = window
     this.ackPending = false
     if (this.timeoutAtMs === Infinity) this.timeoutAtMs = now + this.rtt.rtoMs
@@ -797,13 +756,13 @@ export class UtpConnection implements ITcpSocket {
     this.ledbat.onTimeout(this.bytesInFlight === 0)
     this.lossSeq = (this.seqNr - 1) & SEQ_MASK
     // Everything outstanding is presumed lost and goes again, oldest first, as the window grows.
-    const mask = this.outCap - 1
+    const mask = this.out.mask
     for (let seq = this.sndUna; seq !== this.seqNr; seq = (seq + 1) & SEQ_MASK) {
       const i = seq & mask
-      const flags = this.outFlags[i]!
+      const flags = this.out.flags[i]!
       if ((flags & (F_SACKED | F_RESEND)) !== 0) continue
-      this.outFlags[i] = (flags | F_RESEND) & ~F_FAST
-      this.bytesInFlight -= this.outLen[i]!
+      this.out.flags[i] = (flags | F_RESEND) & ~F_FAST
+      this.bytesInFlight -= this.out.len[i]!
       this.resendPending++
     }
     this.resendCursor = this.sndUna
