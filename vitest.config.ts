@@ -27,6 +27,17 @@ export default defineConfig({
       },
       {
         test: {
+          // Headless Chromium (Debian's chromium + playwright-core): the core in a real browser.
+          name: 'browser',
+          setupFiles,
+          include: ['packages/*/test/browser/**/*.test.ts'],
+          testTimeout: 180_000,
+          hookTimeout: 60_000,
+          fileParallelism: false
+        }
+      },
+      {
+        test: {
           name: 'interop',
           setupFiles,
           include: ['interop/**/*.test.ts'],

@@ -15,6 +15,9 @@
  *   POST /fs/mkdir/{key}?path=P[&recursive=1]            → {}
  *   POST /fs/rename/{key}?path=P&to=Q                    → {}
  *
+ * Arguments may also travel in an `X-Lodestone-Args` header (URL-encoded, as a query string), so
+ * a browser keeps one URL per operation and one cached CORS preflight for it.
+ *
  * Errors are JSON `{"code","message"}`: 400 malformed, 403 path refused, 404 STORAGE_NOT_FOUND
  * (and unknown root), 409 hash mismatch, 410 unknown handle, 413 body too large, 507
  * STORAGE_FULL, 500 STORAGE_IO.
@@ -96,8 +99,20 @@ export class FileService {
 
   get openHandles (): number { return this.handles.size }
 
+  /** Requests served per operation, with the time spent and bytes moved (diagnostics, bench). */
+  readonly counters = new Map<string, { requests: number, ms: number, bytes: number }>()
+
+  private count (op: string, startMs: number, bytes: number): void {
+    const c = this.counters.get(op) ?? { requests: 0, ms: 0, bytes: 0 }
+    c.requests++
+    c.ms += performance.now() - startMs
+    c.bytes += bytes
+    this.counters.set(op, c)
+  }
+
   /** Handles `/fs/...`; resolves after the response is sent. Never throws. */
   async handle (req: IncomingMessage, res: ServerResponse, url: URL, setHeaders: (res: ServerResponse) => void): Promise<void> {
+    const startMs = performance.now()
     try {
       const [, , op, key] = url.pathname.split('/')
       const entry = key !== undefined ? this.roots.get(key) : undefined
@@ -106,6 +121,7 @@ export class FileService {
       // Confinement first: every operation's path (and a rename's target) is checked.
       if (path !== null) await confine(entry.root, path)
       const body = await this.run(req, op ?? '', key ?? '', path, url, entry)
+      this.count(op ?? '', startMs, body instanceof Uint8Array ? body.length : Number(req.headers['content-length'] ?? 0))
       if (res.headersSent) return
       setHeaders(res)
       if (body instanceof Uint8Array) {

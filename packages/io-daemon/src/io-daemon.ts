@@ -48,6 +48,8 @@ export interface IoDaemon {
   readonly roots: readonly StorageRootInfo[]
   /** Authenticated WebSocket sessions open now. */
   readonly sessions: number
+  /** File requests served per operation: count, time spent in the daemon (ms) and bytes. */
+  fileStats (): Record<string, { requests: number, ms: number, bytes: number }>
   /** Stops listening and closes every session, socket and file. */
   close (): Promise<void>
 }
@@ -76,6 +78,7 @@ export async function startIoDaemon (options: IoDaemonOptions = {}): Promise<IoD
   const sessions = new Set<SocketSession>()
   const sockets = new Set<WebSocket>()
   let allowedHosts = new Set<string>()
+  let preflights = 0
 
   const originOk = (req: IncomingMessage): boolean => {
     const origin = req.headers.origin
@@ -103,10 +106,11 @@ export async function startIoDaemon (options: IoDaemonOptions = {}): Promise<IoD
     if (!originOk(req)) { refuse(res, 403, 'ORIGIN_REFUSED', 'origin not allowed'); return }
     const setHeaders = cors(req)
     if (req.method === 'OPTIONS') {
+      preflights++
       setHeaders(res)
       res.writeHead(204, {
         'Access-Control-Allow-Methods': 'GET, POST, OPTIONS',
-        'Access-Control-Allow-Headers': 'Authorization, X-Lodestone-Token, X-Expected-SHA1, Content-Type',
+        'Access-Control-Allow-Headers': 'Authorization, X-Lodestone-Token, X-Lodestone-Args, X-Expected-SHA1, Content-Type',
         'Access-Control-Max-Age': String(PREFLIGHT_MAX_AGE_SEC),
         'Content-Length': '0'
       })
@@ -115,6 +119,10 @@ export async function startIoDaemon (options: IoDaemonOptions = {}): Promise<IoD
     }
     if (!tokenMatches(tokenBytes, bearerOf(req))) { refuse(res, 401, 'TOKEN_REFUSED', 'missing or wrong token', setHeaders); return }
     const url = new URL(req.url ?? '/', 'http://bridge')
+    // Arguments may come in a header instead of the query: Chromium caches a CORS preflight per
+    // URL, so a browser client keeps one URL per operation and sends offsets and handles here.
+    const args = req.headers['x-lodestone-args']
+    if (typeof args === 'string') for (const [k, v] of new URLSearchParams(args)) url.searchParams.set(k, v)
     if (url.pathname === '/roots' && req.method === 'GET') {
       setHeaders(res)
       const text = JSON.stringify(roots.map(({ key, label }) => ({ key, label })))
@@ -192,6 +200,7 @@ export async function startIoDaemon (options: IoDaemonOptions = {}): Promise<IoD
     token,
     roots: roots.map(({ key, label }) => ({ key, label })),
     get sessions () { return sessions.size },
+    fileStats: () => ({ ...Object.fromEntries(files.counters), preflight: { requests: preflights, ms: 0, bytes: 0 } }),
     close: async () => {
       closing ??= (async () => {
         for (const ws of sockets) ws.terminate()

@@ -129,14 +129,17 @@ export class DaemonFileSystem implements IFileSystem {
 
   /** One request; maps the daemon's error answers to the port's codes. */
   async call (method: 'GET' | 'POST', op: string, path: string, operation: string, params: Record<string, number | string>, body?: Uint8Array): Promise<Response> {
-    const url = new URL(`${this.options.httpBase}/fs/${op}/${encodeURIComponent(this.options.rootKey)}`)
-    for (const [k, v] of Object.entries(params)) url.searchParams.set(k, String(v))
+    // One URL per operation and the arguments in a header: Chromium caches CORS preflights per
+    // URL, so query arguments would cost a preflight round trip on every request.
+    const url = `${this.options.httpBase}/fs/${op}/${encodeURIComponent(this.options.rootKey)}`
+    const args = new URLSearchParams()
+    for (const [k, v] of Object.entries(params)) args.set(k, String(v))
     return this.limiter.run(async () => {
       let res: Response
       try {
         res = await this.fetchFn(url, {
           method,
-          headers: { Authorization: `Bearer ${this.options.authToken}`, ...(body !== undefined ? { 'Content-Type': 'application/octet-stream' } : {}) },
+          headers: { Authorization: `Bearer ${this.options.authToken}`, 'X-Lodestone-Args': args.toString(), ...(body !== undefined ? { 'Content-Type': 'application/octet-stream' } : {}) },
           ...(body !== undefined ? { body: body as Uint8Array<ArrayBuffer> } : {})
         })
       } catch (err) {

@@ -66,6 +66,11 @@ export interface BtEngineDeps {
   /** For http(s) trackers; without it they are skipped. UDP trackers use `socketFactory`. */
   httpClient?: IHttpClient
   logger?: Logger
+  /**
+   * Closed by `engine.close()` after everything else, in order: what a preset opened for the
+   * engine alone (a bridge connection, an OPFS worker).
+   */
+  closeWith?: ReadonlyArray<{ close: () => void | Promise<void> }>
 }
 
 export interface AddTorrentOptions {
@@ -685,6 +690,9 @@ export class BtEngine extends TypedEmitter<BtEngineEvents> {
     this.uploadLimiter.close()
     this.downloadLimiter.close()
     await this.deps.hasher.close().catch((e: unknown) => { errors.push(e) })
+    for (const resource of this.deps.closeWith ?? []) {
+      try { await resource.close() } catch (e) { errors.push(e) }
+    }
     for (const error of errors) {
       if (!isLodestoneError(error) || error.code !== 'CLOSED') this.emit('warning', { error })
     }
