@@ -42,7 +42,7 @@ export default tseslint.config(
   },
   {
     // Page-side code in browser tests reaches globals the test page sets up (window.L, window.engine…).
-    files: ['packages/*/test/browser/**/*.ts'],
+    files: ['packages/*/test/browser/**/*.ts', 'bench/browser/**/*.ts'],
     rules: { '@typescript-eslint/no-explicit-any': 'off' }
   }
 )

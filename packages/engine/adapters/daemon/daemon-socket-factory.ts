@@ -73,6 +73,13 @@ export class DaemonTcpSocket implements ITcpSocket, SocketFrameHandler {
 
   get bufferedBytes (): number { return this.inflight }
 
+  /** Received bytes held while paused (bounded by the daemon's receive window). */
+  get heldBytes (): number {
+    let n = 0
+    for (const c of this.queue) n += c.length
+    return n
+  }
+
   send (data: Uint8Array): boolean {
     if (this.closedState !== 'open') return false
     for (let off = 0; off < data.length; off += MAX_CHUNK_BYTES) {

@@ -9,6 +9,7 @@
  * (CHROMIUM_FLAGS) and attach Playwright over CDP: Playwright's own browser download cannot work here.
  */
 import { execFile, spawn } from 'node:child_process'
+import { existsSync } from 'node:fs'
 import { mkdtemp, readFile, rm } from 'node:fs/promises'
 import { createServer, type Server } from 'node:http'
 import { tmpdir } from 'node:os'
@@ -19,7 +20,15 @@ import { chromium, type Browser, type BrowserContext, type Page } from 'playwrig
 import { WebSocket } from 'ws'
 
 export const CHROMIUM = '/usr/bin/chromium'
-const engineDir = join(dirname(fileURLToPath(import.meta.url)), '..', '..')
+/** packages/engine, found upwards from this file (it may run bundled from elsewhere: the WebRTC scenario, bench/browser). */
+function findEngineDir (): string {
+  for (let dir = dirname(fileURLToPath(import.meta.url)); dir !== dirname(dir); dir = dirname(dir)) {
+    if (existsSync(join(dir, 'packages', 'engine', 'package.json'))) return join(dir, 'packages', 'engine')
+    if (existsSync(join(dir, 'scripts', 'build-browser.mjs'))) return dir
+  }
+  throw new Error('packages/engine not found above the browser test harness')
+}
+const engineDir = findEngineDir()
 export const BUNDLE_PATH = join(engineDir, 'dist', 'browser', 'lodestone.js')
 
 /** Builds the bundle once per test process (esbuild takes about a second). */

@@ -5,6 +5,7 @@ import { DaemonConnection, type BridgeWebSocketConstructor } from '../../../../a
 import { DaemonSocketFactory } from '../../../../adapters/daemon/daemon-socket-factory.js'
 import { NodeSocketFactory } from '../../../../adapters/node/node-socket-factory.js'
 import { runSocketFactoryContract } from '../../../contracts/socket-factory.contract.js'
+import type { ITcpSocket } from '../../../../src/interfaces/socket.js'
 
 async function sleep (ms: number): Promise<void> {
   await new Promise((resolve) => setTimeout(resolve, ms))
@@ -55,6 +56,37 @@ runSocketFactoryContract('DaemonSocketFactory client, NodeSocketFactory server',
     run: async (promise) => promise,
     cleanup: async () => { a.close(); await daemon.close() }
   }
+})
+
+describe('DaemonSocketFactory flow control', () => {
+  it('a paused socket holds at most the daemon\'s receive window; the daemon stops reading and the remote sender stalls', async () => {
+    const { RECV_WINDOW_BYTES } = await import('@lodestone/io-daemon')
+    const daemon = await startIoDaemon()
+    const conn = await connect(daemon)
+    const node = new NodeSocketFactory()
+    const server = await node.listenTcp(0, '127.0.0.1')
+    const accepted: ITcpSocket[] = []
+    server.onConnection((s) => accepted.push(s))
+    const client = await new DaemonSocketFactory(conn).connectTcp('127.0.0.1', server.port)
+    client.pause()
+    let received = 0
+    client.onData((d) => { received += d.length })
+    await waitFor(() => accepted.length === 1, 'accepted')
+    const remote = accepted[0]!
+    let sent = 0
+    const chunk = 256 * 1024
+    const pump = (): void => { while (sent < (256 << 20) && remote.send(new Uint8Array(chunk))) sent += chunk }
+    remote.onDrain(pump)
+    pump()
+    let last = -1
+    while (sent !== last) { last = sent; await sleep(300) }
+    expect(received).toBe(0)
+    expect(client.heldBytes).toBeLessThanOrEqual(RECV_WINDOW_BYTES + 1024 * 1024)
+    expect(sent).toBeLessThan(256 << 20)
+    client.resume()
+    await waitFor(() => received >= client.heldBytes && received > RECV_WINDOW_BYTES / 2, 'held bytes delivered on resume')
+    client.close(); remote.close(); await server.close(); conn.close(); await daemon.close()
+  })
 })
 
 describe('DaemonConnection', () => {

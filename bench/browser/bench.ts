@@ -1,0 +1,166 @@
+/**
+ * bench/browser (issue 17): the browser engine against the Node engine on the same payload in the
+ * same run, both downloading from one libtorrent seeder over loopback TCP:
+ *   node    createNodeEngine into a directory
+ *   bridge  the browser bundle's createDaemonEngine in headless Chromium, through `io-daemon`, into
+ *           a daemon storage root (same disk)
+ *   opfs    createDaemonWithOPFSEngine: sockets through the daemon, files in OPFS
+ * plus OPFS write throughput on its own (OpfsFileSystem, 1 MiB positional writes, worker and
+ * async backends). Order rotates per round; figures are medians. The Chromium tab is driven over
+ * bare CDP (no Playwright: its Network domain copies every body, see test/browser/harness.ts).
+ * MB/s are 10^6 bytes per second of the leecher's transfer (add → all pieces verified).
+ *
+ *   node bench/browser/run.mjs [--size 1G] [--rounds 3] [--smoke]
+ * Targets: bridge >= 100 MB/s and >= 0.5x node.
+ */
+import { randomFillSync } from 'node:crypto'
+import { closeSync, openSync, writeSync } from 'node:fs'
+import { readFile, rm, mkdir } from 'node:fs/promises'
+import { cpus, loadavg } from 'node:os'
+import { join } from 'node:path'
+import { startIoDaemon } from '../../packages/io-daemon/src/index.js'
+import { createNodeEngine } from '../../packages/engine/presets/node.js'
+import { makeTorrent, tempDir, removeTempDirs } from '../../interop/helpers/fixtures.js'
+import { startLibtorrentPeer } from '../../interop/helpers/libtorrent-peer.js'
+import { launchBrowser, startSite } from '../../packages/engine/test/browser/harness.js'
+
+const argv = process.argv.slice(2)
+const smoke = argv.includes('--smoke')
+const opt = (name: string, fallback: string): string => {
+  const i = argv.indexOf(`--${name}`)
+  return i >= 0 && argv[i + 1] !== undefined ? argv[i + 1]! : fallback
+}
+function parseSize (text: string): number {
+  const m = /^(\d+(?:\.\d+)?)([KMG]?)$/i.exec(text.trim())
+  if (m === null) throw new Error(`--size: ${text}`)
+  return Math.round(Number(m[1]) * ({ '': 1, K: 1024, M: 1024 ** 2, G: 1024 ** 3 } as Record<string, number>)[m[2]!.toUpperCase()]!)
+}
+const sizeBytes = parseSize(opt('size', smoke ? '64M' : '1G'))
+const rounds = Number(opt('rounds', smoke ? '1' : '3'))
+const timeoutMs = 60_000 + sizeBytes / 5e6 * 1000
+const loopback = { listen: { port: 0, host: '127.0.0.1' }, discovery: { dht: false, lsd: false, portMapping: false, pex: false } }
+
+const median = (xs: number[]): number => { const s = [...xs].sort((a, b) => a - b); return s[Math.floor(s.length / 2)] ?? NaN }
+const mbps = (seconds: number): number => sizeBytes / 1e6 / seconds
+
+async function main (): Promise<void> {
+  const load0 = loadavg()
+  const src = await tempDir('lodestone-bench-browser-')
+  const payload = join(src, 'payload.bin')
+  const fd = openSync(payload, 'w')
+  const chunk = new Uint8Array(4 << 20)
+  for (let done = 0; done < sizeBytes; done += chunk.length) { randomFillSync(chunk); writeSync(fd, chunk, 0, Math.min(chunk.length, sizeBytes - done)) }
+  closeSync(fd)
+  const torrentPath = join(src, 'payload.torrent')
+  await makeTorrent(src, 'payload.bin', 'v1', torrentPath, 1 << 20)
+  const torrentBytes = await readFile(torrentPath)
+
+  const seeder = await startLibtorrentPeer({ torrentPath, savePath: src, mode: 'seed' })
+  await seeder.waitFor((s) => s.isSeeding, 120_000)
+  const site = await startSite()
+  site.serve('/payload.torrent', torrentBytes)
+  const dl = await tempDir('lodestone-bench-browser-dl-')
+  const daemon = await startIoDaemon({ roots: [{ label: 'bench', dir: dl }], allowOrigins: [site.origin] })
+  const browser = await launchBrowser({ driver: 'cdp' })
+  const page = await browser.open(site)
+  const results: Record<string, number[]> = { node: [], bridge: [], opfs: [] }
+
+  const runNode = async (): Promise<number> => {
+    const dir = join(dl, 'node')
+    await mkdir(dir, { recursive: true })
+    const engine = createNodeEngine({ downloadPath: dir, settings: loopback })
+    const start = performance.now()
+    const t = await engine.addTorrent(torrentBytes, { peers: [`127.0.0.1:${seeder.port}`] })
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => { reject(new Error('node: timed out')) }, timeoutMs)
+      t.on('completed', () => { clearTimeout(timer); resolve() })
+    })
+    const seconds = (performance.now() - start) / 1000
+    await engine.close()
+    await rm(dir, { recursive: true, force: true })
+    return seconds
+  }
+
+  const runPage = async (mode: 'bridge' | 'opfs'): Promise<number> => {
+    const seconds = await page.evaluate(async ({ mode, port, token, roots, seederPort, settings, timeoutMs }) => {
+      const w = window as any
+      const L = w.L
+      const engine = mode === 'bridge'
+        ? await L.createDaemonEngine({ daemon: { port, authToken: token }, contentRoots: roots, settings })
+        : await L.createDaemonWithOPFSEngine({ daemon: { port, authToken: token }, opfsRoot: 'bench', sessionStore: new L.MemorySessionStore(), settings: { ...settings, listen: { enabled: false } } })
+      const bytes = new Uint8Array(await (await fetch('/payload.torrent')).arrayBuffer())
+      const start = performance.now()
+      const t = await engine.addTorrent(bytes, { peers: [`127.0.0.1:${seederPort}`] })
+      await new Promise<void>((resolve, reject) => {
+        const timer = setTimeout(() => { reject(new Error(`${mode}: timed out at ${JSON.stringify(t.stats())}`)) }, timeoutMs)
+        t.on('completed', () => { clearTimeout(timer); resolve() })
+      })
+      const s = (performance.now() - start) / 1000
+      await engine.close()
+      if (mode === 'opfs') await (await navigator.storage.getDirectory()).removeEntry('bench', { recursive: true })
+      return s
+    }, { mode, port: daemon.port, token: daemon.token, roots: daemon.roots, seederPort: seeder.port, settings: loopback, timeoutMs })
+    if (mode === 'bridge') await rm(join(dl, 'payload.bin'), { force: true })
+    return seconds
+  }
+
+  const kinds = ['node', 'bridge', 'opfs'] as const
+  for (let r = 0; r < rounds; r++) {
+    for (let k = 0; k < kinds.length; k++) {
+      const kind = kinds[(k + r) % kinds.length]!
+      const seconds = kind === 'node' ? await runNode() : await runPage(kind)
+      results[kind]!.push(seconds)
+      process.stdout.write(`round ${r + 1} ${kind}: ${seconds.toFixed(2)} s, ${mbps(seconds).toFixed(0)} MB/s\n`)
+    }
+  }
+
+  // OPFS writes alone: 1 MiB positional writes of the payload size (capped at 256 MiB), each backend.
+  const opfsBytes = Math.min(sizeBytes, 256 << 20)
+  const opfs = await page.evaluate(async (total) => {
+    const L = (window as any).L
+    const out: Record<string, number> = {}
+    for (const backend of ['worker', 'async']) {
+      const fs = await L.OpfsFileSystem.create({ root: 'bench-write', backend })
+      const h = await fs.open('w.bin', 'w')
+      const buf = new Uint8Array(1 << 20).fill(7)
+      const start = performance.now()
+      const inflight: Array<Promise<unknown>> = []
+      for (let off = 0; off < total; off += buf.length) {
+        inflight.push(h.write(buf, off))
+        if (inflight.length >= 4 || backend === 'async') await inflight.shift()
+      }
+      await Promise.all(inflight)
+      await h.sync()
+      out[backend] = total / 1e6 / ((performance.now() - start) / 1000)
+      await h.close()
+      fs.close()
+      await (await navigator.storage.getDirectory()).removeEntry('bench-write', { recursive: true })
+    }
+    return out
+  }, opfsBytes)
+
+  await page.close()
+  await browser.close()
+  await daemon.close()
+  await site.close()
+  await seeder.close()
+  await removeTempDirs()
+
+  const node = median(results.node!)
+  const bridge = median(results.bridge!)
+  const opfsDl = median(results.opfs!)
+  const summary = {
+    sizeMiB: sizeBytes / 2 ** 20,
+    rounds,
+    nodeMBps: Number(mbps(node).toFixed(1)),
+    bridgeMBps: Number(mbps(bridge).toFixed(1)),
+    opfsDownloadMBps: Number(mbps(opfsDl).toFixed(1)),
+    bridgeVsNode: Number((node / bridge).toFixed(2)),
+    opfsWriteMBps: { worker: Number(opfs.worker!.toFixed(1)), async: Number(opfs.async!.toFixed(1)), bytesMiB: opfsBytes / 2 ** 20 },
+    machine: { cpus: cpus().length, loadBefore: load0.map((l) => Number(l.toFixed(2))), loadAfter: loadavg().map((l) => Number(l.toFixed(2))) }
+  }
+  process.stdout.write(`${JSON.stringify(summary)}\n`)
+  process.stdout.write(`targets: bridge >= 100 MB/s: ${summary.bridgeMBps >= 100 ? 'met' : 'NOT met'}; bridge >= 0.5x node: ${summary.bridgeVsNode >= 0.5 ? 'met' : 'NOT met'}\n`)
+}
+
+main().then(() => { process.exit(0) }, (err: unknown) => { process.stderr.write(`bench/browser: ${String((err as Error)?.stack ?? err)}\n`); process.exit(1) })
