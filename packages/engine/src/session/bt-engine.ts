@@ -20,7 +20,8 @@ import type { Logger } from '../interfaces/logger.js'
 import { cryptoRandom, type IRandom } from '../interfaces/random.js'
 import type { IHttpClient } from '../interfaces/http-client.js'
 import type { ISessionStore } from '../interfaces/session-store.js'
-import type { ISocketFactory } from '../interfaces/socket.js'
+import type { ISocketFactory, ITcpSocket } from '../interfaces/socket.js'
+import { bytesEqual } from '../util/bytes.js'
 import type { IPieceHasher } from '../metainfo/create-piece-hasher.js'
 import { parseTorrent } from '../metainfo/parse-torrent.js'
 import { parseMagnet } from '../metainfo/magnet.js'
@@ -300,6 +301,24 @@ export class BtEngine extends TypedEmitter<BtEngineEvents> {
       this.listening.catch(() => { this.listening = null })
     }
     return this.listening
+  }
+
+  /**
+   * Takes a connection that is already open and on which we speak first — a WebRTC data channel
+   * whose offer we made — into the torrent with this info hash as an outgoing peer (our handshake
+   * goes out at once), under the same connection limits as any other. Resolves nothing and closes
+   * nothing: returns false when no active torrent has that hash (or it is fetching metadata), or a
+   * limit refuses it; the caller decides what to do with the socket then.
+   */
+  adoptOutgoing (socket: ITcpSocket, infoHash: Uint8Array): boolean {
+    if (this.closed) return false
+    const torrent = [...this.torrentMap.values()].find((t) => t.handshakeHashes().some((h) => bytesEqual(h, infoHash)))
+    if (torrent === undefined) return false
+    const ticket = this.connections.acceptIncoming({ host: socket.remoteAddress, port: socket.remotePort })
+    if (typeof ticket === 'string') return false
+    if (torrent.adoptOutgoing(socket, infoHash, ticket)) return true
+    ticket.release()
+    return false
   }
 
   /** Every torrent, in the order added. */

@@ -581,6 +581,21 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
     this.swarm.attach(socket, slot, false, infoHash)
   }
 
+  /**
+   * Takes an open connection on which we speak first (see BtEngine.adoptOutgoing); false when it
+   * cannot now (metadata phase, not active, no slot), touching nothing but the ticket's claim.
+   * @internal
+   */
+  adoptOutgoing (socket: ITcpSocket, infoHash: Uint8Array, ticket: IncomingTicket): boolean {
+    if (this.metadataSwarm !== null || !this.active) return false
+    const hash = this.handshakeHashes().find((h) => bytesEqual(h, infoHash))
+    if (hash === undefined) return false
+    const slot = ticket.claim(this.id)
+    if (typeof slot === 'string') return false
+    this.swarm.attach(socket, slot, true, hash)
+    return true
+  }
+
   // ------------------------------------------------------------------ lifecycle internals
 
   /**

@@ -8,6 +8,8 @@
  * WebSocket mode on 127.0.0.1.
  *   1. WebTorrent seeds, Lodestone downloads (Lodestone offers, WebTorrent answers).
  *   2. Lodestone seeds from OPFS, WebTorrent downloads (WebTorrent offers, Lodestone answers).
+ *   3. A second Lodestone page downloads the same torrent from the first (Lodestone to Lodestone:
+ *      the offering side speaks first, through engine.adoptOutgoing).
  */
 import { createHash, randomBytes } from 'node:crypto'
 import { readFile } from 'node:fs/promises'
@@ -119,6 +121,26 @@ async function main (): Promise<void> {
     const uploaded = await ls.evaluate(() => (window as any).t2.stats().uploadedBytes)
     emit({ step: 'lodestone-to-webtorrent', ok: gotB === createHash('sha256').update(payloadB).digest('hex'), seconds: (Date.now() - startB) / 1000, uploaded })
     mark('step 2 done')
+
+    // 3. Another Lodestone page (its own OPFS directory) downloads torrent B from the first page.
+    const ls2: TestPage = await browser.open(site)
+    const startC = Date.now()
+    await ls2.evaluate(async ({ torrent, rtc }) => {
+      const w = window as any
+      w.engine = await w.L.createBrowserEngine({ webrtc: rtc, opfsRoot: 'webrtc-test-2', sessionStore: new w.L.MemorySessionStore(), settings: { listen: { port: 0, host: '' } } })
+      w.t3 = await w.engine.addTorrent(new Uint8Array(torrent))
+    }, { torrent: torrentB, rtc })
+    await ls2.waitForFunction(() => (window as any).t3.state === 'seeding', undefined, { timeout: 60_000, polling: 200 })
+    const gotC = await ls2.evaluate(async () => {
+      const w = window as any
+      const s = w.t3.stats()
+      await w.engine.close()
+      const file = await (await (await navigator.storage.getDirectory()).getDirectoryHandle('webrtc-test-2')).getFileHandle('from-lodestone.bin')
+      const digest = new Uint8Array(await crypto.subtle.digest('SHA-256', await (await file.getFile()).arrayBuffer()))
+      return { sha256: [...digest].map((b) => b.toString(16).padStart(2, '0')).join(''), downloaded: s.downloadedBytes }
+    })
+    emit({ step: 'lodestone-to-lodestone', ok: gotC.sha256 === createHash('sha256').update(payloadB).digest('hex'), seconds: (Date.now() - startC) / 1000, downloaded: gotC.downloaded })
+    mark('step 3 done')
     await ls.evaluate(async () => { await (window as any).engine.close() })
     mark('engine closed')
   } finally {

@@ -33,11 +33,11 @@ async function runScenario (): Promise<Array<Record<string, unknown>>> {
   return lines
 }
 
-describe('WebRTC: Lodestone in Chromium with WebTorrent\'s browser build', () => {
-  it('downloads from a WebTorrent seeder and seeds to a WebTorrent leecher (byte-identical both ways)', async () => {
+describe('WebRTC: Lodestone in Chromium with WebTorrent\'s browser build and with itself', () => {
+  it('downloads from a WebTorrent seeder, seeds to a WebTorrent leecher, and to another Lodestone page (byte-identical)', async () => {
     const steps = await runScenario()
     process.stdout.write(`webrtc: ${JSON.stringify(steps)}\n`)
-    expect(steps.map((s) => [s.step, s.ok])).toEqual([['webtorrent-to-lodestone', true], ['lodestone-to-webtorrent', true]])
+    expect(steps.map((s) => [s.step, s.ok])).toEqual([['webtorrent-to-lodestone', true], ['lodestone-to-webtorrent', true], ['lodestone-to-lodestone', true]])
     expect(steps[1]!.uploaded).toBeGreaterThan(3 * 1024 * 1024)
   })
 })

@@ -3,13 +3,16 @@
  * to WebSocket trackers with WebRTC offers; answers to our offers, and offers from other peers that
  * we answer, become RTCDataChannels carrying the ordinary BitTorrent wire (rtc-channel-socket.ts).
  *
- * How the channels reach the engine: as incoming connections of the listening socket.
- * {@link withWebRtcPeers} wraps a socket factory (the io-daemon's, or none) so that its `listenTcp`
- * server also delivers the WebRTC connections; the engine's listen router reads the remote
- * handshake and routes the connection to its torrent by info hash, like any incoming TCP peer.
- * WebTorrent sends its handshake as soon as a channel opens, whichever side offered, so this works
- * for both directions of signalling. (Two Lodestones would both wait for the other's handshake:
- * that needs the torrent to adopt an already-connected socket as outgoing, not done yet.)
+ * How the channels reach the engine:
+ * - A channel from an offer we made is ours to speak first on: `engine.adoptOutgoing` puts it in
+ *   its torrent as an outgoing peer (our handshake goes out at once).
+ * - A channel from an offer we answered arrives as an incoming connection of the listening
+ *   socket: {@link withWebRtcPeers} wraps a socket factory (the io-daemon's, or none) so that its
+ *   `listenTcp` server also delivers WebRTC connections, and the engine's listen router reads the
+ *   remote handshake and routes by info hash, like any incoming TCP peer. (Also the fallback when
+ *   adoption is refused, e.g. during a magnet's metadata phase.)
+ * So two Lodestones connect (the offerer speaks first), and so do Lodestone and WebTorrent, which
+ * sends its handshake as soon as a channel opens whichever side offered.
  *
  * Limits: at most {@link WebRtcPeerSettings.maxPeersPerTorrent} connections (open or being
  * negotiated) per torrent; unanswered offers are dropped after `offerTimeoutMs`; a negotiation that
@@ -115,6 +118,7 @@ export class WebRtcPeers {
   private readonly entries = new Map<string, TorrentEntry>()
   private readonly pending = new Map<string, PendingOffer>()
   private connectionCb: ((socket: ITcpSocket) => void) | null = null
+  private adopt: ((socket: ITcpSocket, infoHash: Uint8Array) => boolean) | null = null
   private peerId = ''
   private readonly unsubscribe: Array<() => void> = []
   private closed = false
@@ -129,6 +133,7 @@ export class WebRtcPeers {
   /** Starts announcing the engine's torrents (present and future). Call once, after the engine is made. */
   attach (engine: BtEngine): void {
     this.peerId = bytesToBinaryString(engine.peerId)
+    this.adopt = (socket, infoHash) => engine.adoptOutgoing(socket, infoHash)
     for (const t of engine.torrents) this.track(t)
     this.unsubscribe.push(engine.on('torrent-added', ({ torrent }) => { this.track(torrent) }))
     this.unsubscribe.push(engine.on('torrent-removed', ({ id }) => { this.untrack(id) }))
@@ -258,7 +263,7 @@ export class WebRtcPeers {
     clearTimeout(p.timer)
     this.counters.answersReceived++
     this.debug('answer to our offer', { torrent: p.entry.torrent.id, peer: binaryStringToHex(a.peerId) })
-    this.whenOpen(p.entry, p.pc, p.channel)
+    this.whenOpen(p.entry, p.pc, p.channel, true)
     p.pc.setRemoteDescription(a.answer).catch((err: unknown) => {
       this.warn(`WebRTC answer refused: ${String(err)}`)
       this.drop(p.entry, p.pc)
@@ -271,7 +276,7 @@ export class WebRtcPeers {
     this.debug('offer from a peer', { torrent: entry.torrent.id, peer: binaryStringToHex(o.peerId) })
     const pc = new RTCPeerConnection(this.settings.rtcConfig)
     entry.pcs.add(pc)
-    pc.ondatachannel = (ev) => { this.whenOpen(entry, pc, ev.channel) }
+    pc.ondatachannel = (ev) => { this.whenOpen(entry, pc, ev.channel, false) }
     const giveUp = setTimeout(() => { if (pc.connectionState !== 'connected') this.drop(entry, pc) }, this.settings.connectTimeoutMs)
     pc.addEventListener('connectionstatechange', () => { if (pc.connectionState === 'connected') clearTimeout(giveUp) })
     try {
@@ -292,18 +297,23 @@ export class WebRtcPeers {
   }
 
   /** Hands the channel to the engine once it opens; abandons it if it does not in time. */
-  private whenOpen (entry: TorrentEntry, pc: RTCPeerConnection, channel: RTCDataChannel): void {
+  private whenOpen (entry: TorrentEntry, pc: RTCPeerConnection, channel: RTCDataChannel, weOffered: boolean): void {
     const timer = setTimeout(() => { if (channel.readyState !== 'open') this.drop(entry, pc) }, this.settings.connectTimeoutMs)
     const opened = (): void => {
       clearTimeout(timer)
       void endpointsOf(pc).then(({ address, port, localPort }) => {
-        if (this.closed || this.connectionCb === null || channel.readyState !== 'open') { this.drop(entry, pc); return }
+        if (this.closed || channel.readyState !== 'open') { this.drop(entry, pc); return }
         const socket = new RtcChannelSocket(pc, channel, address, port, localPort, this.settings.socket)
         pc.addEventListener('connectionstatechange', () => {
           if (pc.connectionState === 'closed' || pc.connectionState === 'failed') entry.pcs.delete(pc)
         })
+        this.debug('channel open', { torrent: entry.torrent.id, address, port, weOffered })
+        if (weOffered && this.adopt?.(socket, entry.torrent.handshakeHashes()[0] ?? entry.torrent.infoHash) === true) {
+          this.counters.connected++
+          return
+        }
+        if (this.connectionCb === null) { socket.close(); entry.pcs.delete(pc); return }
         this.counters.connected++
-        this.debug('channel open', { torrent: entry.torrent.id, address, port })
         this.connectionCb(socket)
       })
     }
