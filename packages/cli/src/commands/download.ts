@@ -19,6 +19,7 @@ import { defaultStateDir } from '../util/state-dir.js'
 import { EXIT_INCOMPLETE, runTorrentSession, type SessionSource } from '../util/torrent-session.js'
 import { parseSelectRanges } from '../util/select.js'
 import { loadIpFilterFile } from '../util/ip-filter-file.js'
+import { encryptionOption, type EncryptionModeArg } from '../util/encryption-arg.js'
 
 interface DownloadFlags {
   ipFilter?: string
@@ -37,6 +38,7 @@ interface DownloadFlags {
   /** false with --no-state. */
   state: boolean
   metadataOnly?: boolean
+  encryption?: EncryptionModeArg
 }
 
 export const EXIT_CODES_HELP = `
@@ -67,6 +69,7 @@ export function registerDownload (program: Command, ctx: CliContext): void {
     .option('--no-state', 'keep no resume data (a restart re-checks the files)')
     .option('--metadata-only', 'fetch a magnet\'s metadata from peers and write it to -o as a .torrent, then exit')
     .option('--ip-filter <file>', 'refuse peers in the ranges of this block list (eMule ipfilter.dat or PeerGuardian .p2p)')
+    .addOption(encryptionOption())
     .addHelpText('after', EXIT_CODES_HELP)
     .action(async (input: string, flags: DownloadFlags) => {
       if (flags.stateDir !== undefined && !flags.state) throw usageError('--state-dir and --no-state contradict each other')
@@ -76,7 +79,8 @@ export function registerDownload (program: Command, ctx: CliContext): void {
           ...(flags.maxDown === undefined ? {} : { downloadRateBytesPerSec: flags.maxDown }),
           ...(flags.maxUp === undefined ? {} : { uploadRateBytesPerSec: flags.maxUp })
         },
-        ...(flags.sequential === true ? { picker: { sequential: true } } : {})
+        ...(flags.sequential === true ? { picker: { sequential: true } } : {}),
+        ...(flags.encryption === undefined ? {} : { encryption: { mode: flags.encryption } })
       }
       if (flags.metadataOnly === true) {
         await fetchMetadataOnly(ctx, input, flags, settings)

@@ -9,6 +9,7 @@ import { collectPeer } from '../util/peer-arg.js'
 import { parsePort } from '../util/port-arg.js'
 import { parseRate } from '../util/rate.js'
 import { runTorrentSession } from '../util/torrent-session.js'
+import { encryptionOption, type EncryptionModeArg } from '../util/encryption-arg.js'
 
 interface SeedFlags {
   ipFilter?: string
@@ -19,6 +20,7 @@ interface SeedFlags {
   json?: boolean
   verbose?: boolean
   maxUp?: number
+  encryption?: EncryptionModeArg
 }
 
 const EXIT_CODES_HELP = `
@@ -40,6 +42,7 @@ export function registerSeed (program: Command, ctx: CliContext): void {
     .option('--verbose', 'show peer events and warnings; engine debug log on stderr')
     .option('--max-up <rate>', 'upload rate limit, e.g. 500k, 1M, 2MiB/s (0: unlimited)', parseRate)
     .option('--ip-filter <file>', 'refuse peers in the ranges of this block list (eMule ipfilter.dat or PeerGuardian .p2p)')
+    .addOption(encryptionOption())
     .addHelpText('after', EXIT_CODES_HELP)
     .action(async (input: string, flags: SeedFlags) => {
       const meta = await loadTorrentFile(input)
@@ -54,7 +57,10 @@ export function registerSeed (program: Command, ctx: CliContext): void {
         json: flags.json === true,
         verbose: flags.verbose === true,
         exitOnComplete: false,
-        settings: flags.maxUp === undefined ? {} : { rateLimit: { uploadRateBytesPerSec: flags.maxUp } },
+        settings: {
+          ...(flags.maxUp === undefined ? {} : { rateLimit: { uploadRateBytesPerSec: flags.maxUp } }),
+          ...(flags.encryption === undefined ? {} : { encryption: { mode: flags.encryption } })
+        },
         ...(flags.ipFilter === undefined ? {} : { ipFilter: flags.ipFilter })
       })
     })

@@ -48,6 +48,7 @@ const MEANINGS: Partial<Record<string, string>> = {
   STORAGE_FULL: 'disk full',
   STORAGE_IO: 'file system error',
   SETTINGS_INVALID: 'invalid setting',
+  PEER_ENCRYPTION_FAILED: 'encrypted handshake failed',
   ABORTED: 'interrupted'
 }
 

@@ -265,8 +265,12 @@ function watch (t: Torrent, reporter: SessionReporter, opts: TorrentSessionOptio
     reporter.event({ type: 'hash-failed', piece, peers }, `piece ${piece} failed its hash check (from ${peers.join(', ') || 'unknown'})`, true)
   })
   t.on('peer-connected', ({ peer }) => {
-    reporter.event({ type: 'peer-connected', address: peer.address, client: peer.clientName, direction: peer.direction },
-      `peer connected: ${peer.address}${peer.clientName === null ? '' : ` (${peer.clientName})`}`, true)
+    reporter.event({ type: 'peer-connected', address: peer.address, client: peer.clientName, direction: peer.direction, encryption: peer.encryption },
+      `peer connected: ${peer.address}${peer.clientName === null ? '' : ` (${peer.clientName})`}${peer.encryption === 'rc4' ? ', encrypted' : ''}`, true)
+  })
+  t.on('peer-handshake-failed', ({ address, direction, reason }) => {
+    const why = describeError(reason)
+    reporter.event({ type: 'peer-handshake-failed', address, direction, code: reason.code, reason: why }, `peer ${address} failed its handshake (${why})`, true)
   })
   t.on('peer-disconnected', ({ address, reason }) => {
     const why = reason === undefined ? null : describeError(reason)

@@ -32,6 +32,12 @@ export interface ITcpSocket {
   onClose (cb: (reason?: LodestoneError) => void): void
   /** Closes the socket; `onClose` follows. Idempotent. */
   close (): void
+  /**
+   * Protocol encryption (MSE/PE) of a socket that runs it: 'rc4' (encrypted stream), 'plaintext'
+   * (obfuscated handshake, clear stream), 'none' (a plain BitTorrent opening), null until decided.
+   * Absent on plain transports.
+   */
+  readonly encryption?: 'rc4' | 'plaintext' | 'none' | null
 }
 
 export interface ITcpServer {

@@ -105,6 +105,7 @@ export class MetadataSwarm extends TypedEmitter<MetadataSwarmEvents> {
     const id = this.init.ownerId
     this.deps.connections.addTorrent(id, {
       wantsConnections: () => !this.closed,
+      skey: this.init.magnet.infoHash,
       onOutgoing: (socket, slot) => { this.attach(socket, slot, true) }
     })
     for (const address of this.pending.splice(0)) this.deps.connections.addCandidate(id, address)

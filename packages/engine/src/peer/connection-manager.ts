@@ -17,6 +17,7 @@ import type { Logger } from '../interfaces/logger.js'
 import type { ITcpSocket, ISocketFactory } from '../interfaces/socket.js'
 import { bytesEqual, toHex } from '../util/bytes.js'
 import type { IpFilter } from '../ip-filter/ip-filter.js'
+import type { EncryptionPolicy } from '../transport/mse/encryption-policy.js'
 import { formatPeerAddress, type PeerAddress } from './peer-address.js'
 import { defaultConnectionSettings, type ConnectionSettings } from './connection-settings.js'
 
@@ -28,6 +29,8 @@ export interface ConnectionManagerDeps {
   logger?: Logger
   /** Told of every peer the IP filter refuses (candidates to dial and incoming connections). */
   onPeerBlocked?: (event: PeerBlockedEvent) => void
+  /** MSE/PE for dialled connections of owners that give an `skey`; without it dials are plaintext. */
+  encryption?: EncryptionPolicy
 }
 
 /** A peer refused by the IP filter. */
@@ -47,6 +50,8 @@ export interface ConnectionOwner {
   wantsConnections (): boolean
   /** This torrent's own connection cap, overriding `maxConnectionsPerTorrent`. */
   maxConnections? (): number | undefined
+  /** The 20-byte info hash our handshakes name, which keys an encrypted dial (MSE's SKEY). */
+  readonly skey?: Uint8Array
   /** An outgoing dial succeeded. The owner now owns `socket` and must release `slot` when it closes. */
   onOutgoing (socket: ITcpSocket, slot: ConnectionSlot): void
   /** An outgoing dial failed. */
@@ -412,7 +417,7 @@ export class ConnectionManager {
       }
       // The back-off record stays until the handshake succeeds (identifySlot): a peer that accepts
       // TCP and then drops the handshake keeps counting toward maxConnectAttempts.
-      entry.owner.onOutgoing(socket, slot)
+      entry.owner.onOutgoing(this.encryptOutgoing(socket, entry, slot), slot)
       this.schedulePump()
     }, (error: unknown) => {
       settle()
@@ -434,6 +439,17 @@ export class ConnectionManager {
       if (!this.closed) entry.owner.onConnectFailed?.(address, err)
       this.schedulePump()
     })
+  }
+
+  /**
+   * Wraps a dialled socket per the encryption policy. A peer that refuses the encrypted opening
+   * (under 'prefer') is dialled again in plaintext as soon as this connection's slot is released.
+   */
+  private encryptOutgoing (socket: ITcpSocket, entry: TorrentEntry, slot: SlotImpl): ITcpSocket {
+    const policy = this.deps.encryption
+    const skey = entry.owner.skey
+    if (policy === undefined || skey === undefined) return socket
+    return policy.wrapOutgoing(socket, slot.key, skey, () => { slot.redialOnRelease = true })
   }
 
   private openSlot (torrentId: string, entry: TorrentEntry, address: PeerAddress, direction: 'outgoing' | 'incoming'): SlotImpl {
@@ -504,6 +520,11 @@ export class ConnectionManager {
     entry.addressKeys.delete(slot.key)
     if (slot.peerIdHex !== null && entry.peerIds.get(slot.peerIdHex) === slot) entry.peerIds.delete(slot.peerIdHex)
     this.totalSlots--
+    // A plaintext retry goes first: the peer was reachable a moment ago.
+    if (slot.redialOnRelease && !this.closed && this.torrents.get(slot.torrentId) === entry && !entry.queued.has(slot.key)) {
+      entry.queue.unshift(slot.address)
+      entry.queued.add(slot.key)
+    }
     this.schedulePump()
   }
 }
@@ -511,6 +532,8 @@ export class ConnectionManager {
 class SlotImpl implements ConnectionSlot {
   peerIdHex: string | null = null
   released = false
+  /** Queue the address again when released (its encrypted dial was refused; the next is plaintext). */
+  redialOnRelease = false
   private replacedCb: (() => void) | null = null
   readonly key: string
 

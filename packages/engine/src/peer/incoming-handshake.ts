@@ -109,6 +109,7 @@ class ReplaySocket implements ITcpSocket {
   get remotePort (): number { return this.inner.remotePort }
   get localPort (): number { return this.inner.localPort }
   get bufferedBytes (): number { return this.inner.bufferedBytes }
+  get encryption (): 'rc4' | 'plaintext' | 'none' | null { return this.inner.encryption ?? null }
   send (data: Uint8Array): boolean { return this.inner.send(data) }
   onDrain (cb: () => void): void { this.inner.onDrain(cb) }
   close (): void { this.inner.close() }

@@ -6,13 +6,21 @@
  * Why it reads only the header: the accepting side must not send its own handshake (which
  * carries the info hash) before it knows the torrent, and the torrent's PeerConnection parses the
  * full handshake itself from a replaying socket, so both directions share one handshake path.
+ *
+ * With an encryption policy, every accepted socket is first wrapped in an accepting MseSocket: an
+ * MSE/PE opening is answered when its SKEY (found by `HASH('req2', SKEY)` among the registered
+ * hashes) is one of ours, a plaintext opening passes through, as the policy's mode allows; the
+ * header is then read from the (decrypted) stream as before.
  */
 import { LodestoneError, isLodestoneError } from '../errors.js'
 import type { IClock } from '../interfaces/clock.js'
 import type { Logger } from '../interfaces/logger.js'
 import type { ITcpServer, ITcpSocket, ISocketFactory } from '../interfaces/socket.js'
 import type { HandshakeHeader } from '../protocol/handshake.js'
-import { toHex } from '../util/bytes.js'
+import { bytesEqual, fromHex, toHex } from '../util/bytes.js'
+import type { EncryptionPolicy } from '../transport/mse/encryption-policy.js'
+import { mseReq2Hash } from '../transport/mse/mse-handshake.js'
+import { MseSocket } from '../transport/mse/mse-socket.js'
 import type { ConnectionManager, IncomingTicket } from './connection-manager.js'
 import { readIncomingHandshakeHeader } from './incoming-handshake.js'
 
@@ -20,6 +28,8 @@ export interface ListenRouterDeps {
   socketFactory: ISocketFactory
   clock: IClock
   connections: ConnectionManager
+  /** MSE/PE for accepted connections; without it only plaintext openings are understood. */
+  encryption?: EncryptionPolicy
   logger?: Logger
 }
 
@@ -37,6 +47,8 @@ export interface ListenRouterStats {
 export class ListenRouter {
   private server: ITcpServer | null = null
   private readonly routes = new Map<string, IncomingHandler>()
+  /** Hex `HASH('req2', SKEY)` → SKEY, for every registered hash (MSE openings name torrents so). */
+  private readonly skeys = new Map<string, Uint8Array>()
   private readonly pending = new Set<AbortController>()
   private closed = false
   private readonly counters = { accepted: 0, refused: 0, unknownInfoHash: 0, handshakeFailures: 0 }
@@ -67,11 +79,17 @@ export class ListenRouter {
 
   /** Routes connections for `infoHash` (20 bytes, or its hex) to `handler`. */
   register (infoHash: Uint8Array | string, handler: IncomingHandler): void {
-    this.routes.set(typeof infoHash === 'string' ? infoHash.toLowerCase() : toHex(infoHash), handler)
+    const hex = typeof infoHash === 'string' ? infoHash.toLowerCase() : toHex(infoHash)
+    this.routes.set(hex, handler)
+    const skey = fromHex(hex)
+    if (skey !== null && skey.length === 20) this.skeys.set(toHex(mseReq2Hash(skey)), skey)
   }
 
   unregister (infoHash: Uint8Array | string): void {
-    this.routes.delete(typeof infoHash === 'string' ? infoHash.toLowerCase() : toHex(infoHash))
+    const hex = typeof infoHash === 'string' ? infoHash.toLowerCase() : toHex(infoHash)
+    this.routes.delete(hex)
+    const skey = fromHex(hex)
+    if (skey !== null && skey.length === 20) this.skeys.delete(toHex(mseReq2Hash(skey)))
   }
 
   stats (): ListenRouterStats {
@@ -85,6 +103,7 @@ export class ListenRouter {
     for (const abort of this.pending) abort.abort()
     this.pending.clear()
     this.routes.clear()
+    this.skeys.clear()
     const server = this.server
     this.server = null
     if (server !== null) await server.close()
@@ -104,9 +123,20 @@ export class ListenRouter {
     this.counters.accepted++
     const abort = new AbortController()
     this.pending.add(abort)
-    readIncomingHandshakeHeader({ socket, clock: this.deps.clock }, { timeoutMs: this.handshakeTimeoutMs, signal: abort.signal })
+    const encryption = this.deps.encryption
+    const stream = encryption?.wrapIncoming(socket, (req2) => this.skeys.get(toHex(req2)) ?? null) ?? socket
+    readIncomingHandshakeHeader({ socket: stream, clock: this.deps.clock }, { timeoutMs: this.handshakeTimeoutMs, signal: abort.signal })
       .then(({ header, socket: replay }) => {
         this.pending.delete(abort)
+        // An MSE opening is bound to the torrent its SKEY named: the handshake must name the same.
+        const skey = stream instanceof MseSocket ? stream.skey : null
+        if (skey !== null && !bytesEqual(skey, header.infoHash)) {
+          encryption?.countFailure('skey-mismatch')
+          this.counters.handshakeFailures++
+          ticket.release()
+          replay.close()
+          return
+        }
         const handler = this.closed ? undefined : this.routes.get(toHex(header.infoHash))
         if (handler === undefined) {
           this.counters.unknownInfoHash++

@@ -221,6 +221,7 @@ export class AlertQueue {
     add<{ piece: number, peers: string[] }>('hash-failed', 'error', (p) => `piece ${p.piece} failed its hash check (from ${p.peers.join(', ')})`)
     add<{ peer: { address: string, clientName: string | null } }>('peer-connected', 'peer', (p) => `peer ${p.peer.address} connected (${p.peer.clientName ?? 'unknown client'})`)
     add<{ address: string, reason?: LodestoneError }>('peer-disconnected', 'peer', (p) => `peer ${p.address} disconnected${p.reason !== undefined ? `: ${p.reason.code}` : ''}`)
+    add<{ address: string, reason: LodestoneError }>('peer-handshake-failed', 'peer', (p) => `peer ${p.address} failed its handshake: ${describeError(p.reason)}`)
     add<{ host: string, reason: string }>('peer-banned', 'peer', (p) => `host ${p.host} banned: ${p.reason}`)
     add<{ remainingPieces: number }>('end-game', 'status', (p) => `end-game with ${p.remainingPieces} pieces left`)
     add('completed', 'status', () => 'download complete')

@@ -39,6 +39,7 @@ import {
   resolveSettings, resolveTorrentSettings, type EngineSettings, type PartialEngineSettings, type TorrentSettings
 } from './engine-settings.js'
 import { ListenRouter, type ListenRouterStats } from '../peer/listen-router.js'
+import { EncryptionPolicy, type EncryptionStats } from '../transport/mse/encryption-policy.js'
 import { RateLimiter } from '../peer/rate-limiter.js'
 import { parsePeerAddress as parseAddress, type PeerAddress, type PeerSource } from '../peer/peer-address.js'
 import { generatePeerId } from '../peer/peer-id.js'
@@ -143,6 +144,8 @@ export interface EngineStats {
   uploadRateBytesPerSec: number
   connections: ConnectionManagerStats
   listen: ListenRouterStats
+  /** MSE/PE handshakes by outcome, failures by reason, plaintext fallbacks. */
+  encryption: EncryptionStats
 }
 
 export class BtEngine extends TypedEmitter<BtEngineEvents> {
@@ -160,6 +163,7 @@ export class BtEngine extends TypedEmitter<BtEngineEvents> {
   private readonly random: IRandom
   private readonly connections: ConnectionManager
   private readonly router: ListenRouter
+  private readonly encryption: EncryptionPolicy
   private readonly scheduler: CoarseScheduler
   private readonly torrentMap = new Map<string, Torrent>()
   private readonly storages = new Map<string, TorrentContentStorage>()
@@ -198,10 +202,12 @@ export class BtEngine extends TypedEmitter<BtEngineEvents> {
       clock: deps.clock,
       onError: (error) => { this.emit('warning', { error }) }
     })
+    this.encryption = new EncryptionPolicy({ clock: deps.clock, random: this.random, settings: () => this.settingsValue.encryption })
     this.connections = new ConnectionManager({
       socketFactory: deps.socketFactory,
       clock: deps.clock,
       peerId: this.peerId,
+      encryption: this.encryption,
       onPeerBlocked: (event) => { this.emit('peer-blocked', event) },
       ...(deps.logger !== undefined ? { logger: deps.logger.child('connections') } : {})
     }, this.settingsValue.connection)
@@ -224,6 +230,7 @@ export class BtEngine extends TypedEmitter<BtEngineEvents> {
       socketFactory: deps.socketFactory,
       clock: deps.clock,
       connections: this.connections,
+      encryption: this.encryption,
       ...(deps.logger !== undefined ? { logger: deps.logger.child('listen') } : {})
     }, this.settingsValue.peer.handshakeTimeoutMs)
     this.alerts = new AlertQueue({ clock: deps.clock }, this.settingsValue.alerts)
@@ -668,7 +675,8 @@ export class BtEngine extends TypedEmitter<BtEngineEvents> {
       downloadRateBytesPerSec: down,
       uploadRateBytesPerSec: up,
       connections: this.connections.stats(),
-      listen: this.router.stats()
+      listen: this.router.stats(),
+      encryption: this.encryption.stats()
     }
   }
 

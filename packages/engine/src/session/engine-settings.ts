@@ -14,6 +14,7 @@ import { defaultMetadataFetcherSettings, type MetadataFetcherSettings } from '..
 import { defaultConnectionSettings, type ConnectionSettings } from '../peer/connection-settings.js'
 import { defaultPeerSettings, resolvePeerSettings, type PeerSettings } from '../peer/peer-settings.js'
 import { defaultPexSettings, type PexSettings } from '../pex/pex-settings.js'
+import { defaultEncryptionSettings, type EncryptionSettings } from '../transport/mse/encryption-settings.js'
 import { defaultTorrentContentStorageSettings, type TorrentContentStorageSettings } from '../storage/storage-settings.js'
 import { defaultChokerSettings, validateChokerSettings, type ChokerSettings } from '../torrent/choker-settings.js'
 import { defaultPiecePickerSettings, type PiecePickerSettings } from '../torrent/piece-picker-settings.js'
@@ -122,6 +123,8 @@ export interface EngineSettings {
   queue: QueueSettings
   /** The alert queue (`engine.alerts`): size and category mask. */
   alerts: AlertSettings
+  /** MSE/PE protocol encryption: mode ('prefer' | 'require' | 'disable'), level, handshake time-out. */
+  encryption: EncryptionSettings
 }
 
 /** Settings a caller may pass: any section, any subset of its keys. */
@@ -158,7 +161,8 @@ export function defaultEngineSettings (): EngineSettings {
     session: { ...defaultSessionSettings },
     pex: { ...defaultPexSettings },
     queue: { ...defaultQueueSettings },
-    alerts: { ...defaultAlertSettings }
+    alerts: { ...defaultAlertSettings },
+    encryption: { ...defaultEncryptionSettings }
   }
 }
 
@@ -190,12 +194,15 @@ const RANGES: Record<string, Range> = {
   'metadata.maxRequestsPerPeer': { min: 1 },
   'queue.seedRatioLimit': { integer: false },
   'alerts.maxQueued': { min: 1, max: 1_000_000 },
-  'alerts.categoryMask': { min: 0, max: 511 }
+  'alerts.categoryMask': { min: 0, max: 511 },
+  'encryption.handshakeTimeoutMs': { min: 1 }
 }
 
 /** String settings with a fixed set of values. */
 const ENUMS: Record<string, readonly string[]> = {
-  'choking.seedingAlgorithm': ['round-robin', 'fastest-upload']
+  'choking.seedingAlgorithm': ['round-robin', 'fastest-upload'],
+  'encryption.mode': ['prefer', 'require', 'disable'],
+  'encryption.level': ['rc4', 'plaintext', 'both']
 }
 
 /** Keys that were renamed: `old dotted key → new dotted key`. Refused with "use X instead" (U). */

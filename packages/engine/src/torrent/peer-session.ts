@@ -4,7 +4,7 @@ import { formatPeerAddress, type PeerAddress, type PeerSource } from '../peer/pe
 import type { PeerConnection } from '../peer/peer-connection.js'
 import type { RateLimiter } from '../peer/rate-limiter.js'
 import type { PexCandidate } from '../pex/pex-handler.js'
-import { PEX_FLAG_REACHABLE, PEX_FLAG_SEED } from '../protocol/ut-pex.js'
+import { PEX_FLAG_PREFERS_ENCRYPTION, PEX_FLAG_REACHABLE, PEX_FLAG_SEED } from '../protocol/ut-pex.js'
 import type { PeerInfo } from './torrent-types.js'
 
 /** One connected peer, as the torrent sees it. */
@@ -24,9 +24,21 @@ export class PeerSession {
   listenAddress: PeerAddress | null = null
   identified = false
 
-  constructor (readonly conn: PeerConnection, readonly slot: ConnectionSlot, nowMs: number, readonly source: PeerSource) {
+  constructor (
+    readonly conn: PeerConnection,
+    readonly slot: ConnectionSlot,
+    nowMs: number,
+    readonly source: PeerSource,
+    /** The stream the connection runs on, asked how it is protected (MSE/PE). */
+    private readonly transport: { readonly encryption?: 'rc4' | 'plaintext' | 'none' | null } = {}
+  ) {
     this.connectedAtMs = nowMs
     this.host = slot.address.host
+  }
+
+  /** 'rc4' (encrypted), 'plaintext' (MSE handshake, clear stream) or 'none' (no MSE). */
+  get encryption (): 'rc4' | 'plaintext' | 'none' {
+    return this.transport.encryption ?? 'none'
   }
 
   get address (): string { return formatPeerAddress(this.slot.address) }
@@ -51,7 +63,8 @@ export class PeerSession {
       progress: bf === null || pieceCount === 0 ? 0 : bf.count / pieceCount,
       outstandingRequests: s.outstandingRequests,
       latencyMs: s.latencyMs,
-      source: this.source
+      source: this.source,
+      encryption: this.encryption
     }
   }
 
@@ -61,7 +74,8 @@ export class PeerSession {
     const outgoing = this.slot.direction === 'outgoing'
     const address = outgoing ? this.slot.address : this.listenAddress
     if (address === null) return null
-    const flags = (this.conn.isSeed ? PEX_FLAG_SEED : 0) | (outgoing ? PEX_FLAG_REACHABLE : 0)
+    const flags = (this.conn.isSeed ? PEX_FLAG_SEED : 0) | (outgoing ? PEX_FLAG_REACHABLE : 0) |
+      (this.encryption !== 'none' ? PEX_FLAG_PREFERS_ENCRYPTION : 0)
     return { connectionKey: this.address, address, flags }
   }
 }

@@ -235,7 +235,7 @@ export class TorrentPeers {
       return
     }
     const source = outgoing ? host.sourceOf(slot.address) ?? 'manual' : 'incoming'
-    const session = new PeerSession(conn, slot, host.clock.now(), source)
+    const session = new PeerSession(conn, slot, host.clock.now(), source, socket)
     holder.session = session
     session.uploadLimiter = host.uploadLimiter?.createChild() ?? null
     session.downloadLimiter = host.downloadLimiter?.createChild() ?? null
@@ -316,6 +316,8 @@ export class TorrentPeers {
     // Pieces of a peer that left keep their received blocks; requests were freed by removePeer.
     if (s.identified) {
       this.host.emit('peer-disconnected', { address: s.address, peerIdHex: s.slot.peerIdHex, ...(reason !== undefined ? { reason } : {}) })
+    } else if (reason !== undefined) {
+      this.host.emit('peer-handshake-failed', { address: s.address, direction: s.slot.direction, reason })
     }
     this.scheduleRefillAll()
   }

@@ -40,6 +40,11 @@ export interface PeerInfo {
   latencyMs: number | null
   /** How we learned of the peer ('incoming' when it dialled us). */
   source: PeerSource
+  /**
+   * Protocol encryption (MSE/PE) of the connection: 'rc4' (encrypted), 'plaintext' (obfuscated
+   * handshake, clear stream) or 'none'.
+   */
+  encryption: 'rc4' | 'plaintext' | 'none'
 }
 
 /** Counters and rates of one torrent. */
@@ -84,6 +89,12 @@ export interface TorrentEvents {
   'hash-failed': { piece: number, peers: string[] }
   'peer-connected': { peer: PeerInfo }
   'peer-disconnected': { address: string, peerIdHex: string | null, reason?: LodestoneError }
+  /**
+   * A connection ended before the BitTorrent handshake identified the peer: e.g. PEER_ENCRYPTION_FAILED
+   * (the peer refused the encrypted opening, or a plaintext one under `encryption.mode` 'require'),
+   * PEER_CLOSED, PEER_TIMEOUT. Per peer, so a user can see why a peer never connected.
+   */
+  'peer-handshake-failed': { address: string, direction: 'outgoing' | 'incoming', reason: LodestoneError }
   /** A host was banned (hash failures); its connections are closed. */
   'peer-banned': { host: string, reason: string }
   /** Every remaining block is requested: duplicates are now sent, with cancels when they arrive. */

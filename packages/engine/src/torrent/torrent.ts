@@ -661,6 +661,7 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
     this.deps.connections.addTorrent(this.id, {
       wantsConnections: () => this.active,
       maxConnections: () => this.overrides.maxConnections,
+      skey: this.infoHash,
       onOutgoing: (socket, slot) => { this.swarm.attach(socket, slot, true) },
       onConnectFailed: (address, error) => {
         this.log?.debug('connect failed', { address: formatPeerAddress(address), code: error.code })

@@ -43,7 +43,12 @@ export interface MseInitiatorSocketOptions {
   timeoutMs: number
   /** Our pads' upper bound (tests). @default 512 */
   maxPadBytes?: number
+  /** See {@link MseResponderSocketOptions.onSettled}. */
+  onSettled?: (outcome: MseOutcome) => void
 }
+
+/** How the handshake (or, accepting, the classification of the opening) ended. */
+export type MseOutcome = { ok: true, encryption: StreamEncryption } | { ok: false, error: LodestoneError }
 
 export interface MseResponderSocketOptions {
   /** See {@link MseResponderOptions.findSkey}. */
@@ -56,6 +61,12 @@ export interface MseResponderSocketOptions {
   allowEncrypted: boolean
   timeoutMs: number
   maxPadBytes?: number
+  /**
+   * Called once when the stream is established or the handshake failed (before the consumer
+   * hears of either), so a policy can count outcomes and remember peers. Not called for a close
+   * the consumer asked for.
+   */
+  onSettled?: (outcome: MseOutcome) => void
 }
 
 type Phase = 'classify' | 'handshake' | 'open' | 'closed'
@@ -114,6 +125,7 @@ export class MseSocket implements ITcpSocket {
       takeInitialPayload: () => socket.takeInitialPayload()
     }, { random: deps.random, ...(options.maxPadBytes !== undefined ? { maxPadBytes: options.maxPadBytes } : {}) })
     socket.sharedKey = options.skey
+    socket.onSettled = options.onSettled ?? null
     inner.send(socket.handshake.start())
     return socket
   }
@@ -122,10 +134,12 @@ export class MseSocket implements ITcpSocket {
   static accept (inner: ITcpSocket, deps: MseSocketDeps, options: MseResponderSocketOptions): MseSocket {
     const socket = new MseSocket(inner, deps, 'classify', options.timeoutMs)
     socket.responderOptions = options
+    socket.onSettled = options.onSettled ?? null
     return socket
   }
 
   private responderOptions: MseResponderSocketOptions | null = null
+  private onSettled: ((outcome: MseOutcome) => void) | null = null
 
   /** How the stream is protected; null until the handshake finishes (or for a failed one). */
   get encryption (): StreamEncryption | null { return this.mode }
@@ -180,6 +194,7 @@ export class MseSocket implements ITcpSocket {
 
   close (): void {
     if (this.phase === 'closed') return
+    this.onSettled = null
     this.closedLocally = true
     this.end(undefined)
     this.inner.close()
@@ -283,6 +298,7 @@ export class MseSocket implements ITcpSocket {
     this.phase = 'open'
     this.timer?.cancel()
     this.timer = null
+    this.settle({ ok: true, encryption: this.mode ?? 'none' })
     for (const chunk of incoming) this.queueIn(chunk)
     const out = this.pendingOut
     this.pendingOut = []
@@ -349,6 +365,13 @@ export class MseSocket implements ITcpSocket {
     this.pendingIn.length = 0
     this.end(error)
     this.inner.close()
+    this.settle({ ok: false, error })
+  }
+
+  private settle (outcome: MseOutcome): void {
+    const cb = this.onSettled
+    this.onSettled = null
+    cb?.(outcome)
   }
 
   private end (reason: LodestoneError | undefined): void {

@@ -1,0 +1,165 @@
+/**
+ * Applies the `encryption` settings to connections: wraps dialled sockets in an initiating
+ * {@link MseSocket} (or not), wraps accepted ones in an accepting one that tells an encrypted
+ * opening from a plaintext one, counts how handshakes end, and remembers peers that refused an
+ * encrypted dial so 'prefer' re-dials them in plaintext once and from then on.
+ *
+ * The wrapping works on the stream port (ITcpSocket), so TCP, uTP and in-memory sockets get the
+ * same treatment; nothing here knows the transport.
+ */
+import type { IClock } from '../../interfaces/clock.js'
+import type { IRandom } from '../../interfaces/random.js'
+import type { ITcpSocket } from '../../interfaces/socket.js'
+import { CRYPTO_PLAINTEXT, CRYPTO_RC4, type MseFailureReason } from './mse-handshake.js'
+import { MseSocket, type MseOutcome } from './mse-socket.js'
+import type { EncryptionLevel, EncryptionSettings } from './encryption-settings.js'
+
+/** Peers remembered as plaintext-only (oldest forgotten first). */
+const MAX_REMEMBERED_PEERS = 10_000
+
+export interface EncryptionPolicyDeps {
+  clock: IClock
+  random: IRandom
+  /** Read on every connection, so run-time changes apply to the next one. */
+  settings: () => EncryptionSettings
+}
+
+/** Counters of `engine.stats().encryption`. */
+export interface EncryptionStats {
+  /** Outgoing MSE handshakes that finished, by the method the peer selected. */
+  outgoingRc4: number
+  outgoingPlaintext: number
+  /** Incoming connections by what they turned out to be. */
+  incomingRc4: number
+  incomingPlaintext: number
+  /** Incoming plaintext BitTorrent openings (no MSE) that were let through. */
+  incomingUnencrypted: number
+  /** Outgoing dials made in plaintext because the peer had refused an encrypted one ('prefer'). */
+  plaintextFallbacks: number
+  /** Failed handshakes (both directions) by PEER_ENCRYPTION_FAILED reason. */
+  failures: Partial<Record<MseFailureReason, number>>
+  /** Peers currently remembered as refusing encrypted dials. */
+  plaintextPeers: number
+}
+
+export class EncryptionPolicy {
+  private readonly plaintextPeers = new Set<string>()
+  private readonly counters = {
+    outgoingRc4: 0,
+    outgoingPlaintext: 0,
+    incomingRc4: 0,
+    incomingPlaintext: 0,
+    incomingUnencrypted: 0,
+    plaintextFallbacks: 0
+  }
+
+  private readonly failures: Partial<Record<MseFailureReason, number>> = {}
+
+  constructor (private readonly deps: EncryptionPolicyDeps) {}
+
+  /**
+   * The socket to hand a dialled connection's consumer: `socket` itself for a plaintext dial
+   * ('disable', or a peer remembered as plaintext-only under 'prefer'), else an initiating
+   * MseSocket keyed with `skey`. `onRefused` runs when an encrypted dial failed under 'prefer'
+   * and the peer is now remembered as plaintext-only: the caller re-dials it (once).
+   * @param peerKey the dialled `host:port`
+   */
+  wrapOutgoing (socket: ITcpSocket, peerKey: string, skey: Uint8Array, onRefused: () => void): ITcpSocket {
+    const { mode, level, handshakeTimeoutMs } = this.deps.settings()
+    if (mode === 'disable') return socket
+    if (mode === 'prefer' && this.plaintextPeers.has(peerKey)) {
+      this.counters.plaintextFallbacks++
+      return socket
+    }
+    return MseSocket.initiate(socket, this.deps, {
+      skey,
+      cryptoProvide: provideBits(level),
+      timeoutMs: handshakeTimeoutMs,
+      onSettled: (outcome) => {
+        this.count('outgoing', outcome)
+        if (outcome.ok || mode !== 'prefer') return
+        this.rememberPlaintext(peerKey)
+        onRefused()
+      }
+    })
+  }
+
+  /**
+   * The socket to read an accepted connection's BitTorrent handshake from: it answers an MSE
+   * opening (SKEY found by `findSkey`) or passes a plaintext one through, as the mode allows.
+   */
+  wrapIncoming (socket: ITcpSocket, findSkey: (req2: Uint8Array) => Uint8Array | null): ITcpSocket {
+    const { mode, level, handshakeTimeoutMs } = this.deps.settings()
+    return MseSocket.accept(socket, this.deps, {
+      findSkey,
+      selectCrypto: (provide) => selectCrypto(level, provide),
+      allowPlaintext: mode !== 'require',
+      allowEncrypted: mode !== 'disable',
+      timeoutMs: handshakeTimeoutMs,
+      onSettled: (outcome) => { this.count('incoming', outcome) }
+    })
+  }
+
+  /** Counts a failure found outside the handshake (e.g. 'skey-mismatch'). */
+  countFailure (reason: MseFailureReason): void {
+    this.failures[reason] = (this.failures[reason] ?? 0) + 1
+  }
+
+  /** Whether a dial to `peerKey` would be plaintext because it refused an encrypted one. */
+  isPlaintextPeer (peerKey: string): boolean {
+    return this.plaintextPeers.has(peerKey)
+  }
+
+  stats (): EncryptionStats {
+    return { ...this.counters, failures: { ...this.failures }, plaintextPeers: this.plaintextPeers.size }
+  }
+
+  private count (direction: 'outgoing' | 'incoming', outcome: MseOutcome): void {
+    if (!outcome.ok) {
+      const reason = outcome.error.details as { reason?: string }
+      this.countFailure((reason.reason ?? 'closed') as MseFailureReason)
+      return
+    }
+    switch (outcome.encryption) {
+      case 'rc4':
+        if (direction === 'outgoing') this.counters.outgoingRc4++
+        else this.counters.incomingRc4++
+        return
+      case 'plaintext':
+        if (direction === 'outgoing') this.counters.outgoingPlaintext++
+        else this.counters.incomingPlaintext++
+        return
+      case 'none':
+        this.counters.incomingUnencrypted++
+    }
+  }
+
+  private rememberPlaintext (peerKey: string): void {
+    this.plaintextPeers.delete(peerKey)
+    if (this.plaintextPeers.size >= MAX_REMEMBERED_PEERS) {
+      const oldest = this.plaintextPeers.values().next()
+      if (oldest.done !== true) this.plaintextPeers.delete(oldest.value)
+    }
+    this.plaintextPeers.add(peerKey)
+  }
+}
+
+/** crypto_provide for a level. */
+export function provideBits (level: EncryptionLevel): number {
+  switch (level) {
+    case 'rc4': return CRYPTO_RC4
+    case 'plaintext': return CRYPTO_PLAINTEXT
+    case 'both': return CRYPTO_RC4 | CRYPTO_PLAINTEXT
+  }
+}
+
+/** crypto_select out of the dialler's `provide` bits for a level; 0 refuses them all. */
+export function selectCrypto (level: EncryptionLevel, provide: number): number {
+  const rc4 = (provide & CRYPTO_RC4) !== 0
+  const plaintext = (provide & CRYPTO_PLAINTEXT) !== 0
+  switch (level) {
+    case 'rc4': return rc4 ? CRYPTO_RC4 : 0
+    case 'plaintext': return plaintext ? CRYPTO_PLAINTEXT : 0
+    case 'both': return plaintext ? CRYPTO_PLAINTEXT : rc4 ? CRYPTO_RC4 : 0
+  }
+}
