@@ -94,6 +94,8 @@ def commands():
 threading.Thread(target=commands, daemon=True).start()
 
 SOURCES = [('tracker', lt.peer_info.tracker), ('pex', lt.peer_info.pex)]
+# Every peer connection ever listed (latest sample), so a short transfer is still reported.
+seen = {}
 
 def text(value):
     if isinstance(value, bytes):
@@ -107,14 +109,18 @@ while not stop.is_set():
     s = h.status()
     peers = []
     for p in h.get_peer_info():
-        peers.append({'ip': p.ip[0], 'port': p.ip[1], 'client': text(p.client), 'pid': str(p.pid),
-                      'seed': bool(p.flags & lt.peer_info.seed), 'total_download': p.total_download,
-                      'total_upload': p.total_upload, 'sources': [n for (n, bit) in SOURCES if p.source & bit]})
+        peer = {'ip': p.ip[0], 'port': p.ip[1], 'client': text(p.client), 'pid': str(p.pid),
+                'seed': bool(p.flags & lt.peer_info.seed), 'total_download': p.total_download,
+                'total_upload': p.total_upload, 'sources': [n for (n, bit) in SOURCES if p.source & bit],
+                'rc4': bool(p.flags & lt.peer_info.rc4_encrypted),
+                'plaintextEncrypted': bool(p.flags & lt.peer_info.plaintext_encrypted)}
+        peers.append(peer)
+        seen['%s:%d' % (peer['ip'], peer['port'])] = peer
     emit({'type': 'status', 'state': str(s.state), 'progress': s.progress, 'isSeeding': s.is_seeding,
           'isFinished': s.is_finished, 'numPieces': s.num_pieces, 'totalDone': s.total_done,
           'totalWanted': s.total_wanted, 'error': str(s.errc.message()) if s.errc.value() != 0 else '',
           'totalPayloadUpload': s.total_payload_upload, 'totalPayloadDownload': s.total_payload_download,
-          'trackerOk': bool(s.current_tracker), 'peers': peers})
+          'trackerOk': bool(s.current_tracker), 'peers': peers, 'seen': list(seen.values())})
     stop.wait(0.2)
 emit({'type': 'exit'})
 `
@@ -151,6 +157,9 @@ export interface LibtorrentPeerInfo {
   total_upload: number
   /** How libtorrent learned of the peer: 'tracker', 'pex' (none for peers we were told to dial or that dialled us). */
   sources: string[]
+  /** libtorrent's peer_info flags: the stream is RC4-encrypted; MSE handshake with a plaintext stream. */
+  rc4: boolean
+  plaintextEncrypted: boolean
 }
 
 export interface LibtorrentStatus {
@@ -167,6 +176,8 @@ export interface LibtorrentStatus {
   /** The torrent has a tracker that answered. */
   trackerOk: boolean
   peers: LibtorrentPeerInfo[]
+  /** Every peer connection listed so far (its latest sample), connected or not. */
+  seen: LibtorrentPeerInfo[]
 }
 
 function tail (text: string, lines = 15): string {
