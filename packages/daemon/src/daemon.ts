@@ -1,0 +1,341 @@
+/**
+ * `lodestone daemon`: one engine (the Node preset, with its file session store under the state
+ * directory) run as a service and driven over HTTP — Transmission's RPC at `/transmission/rpc`.
+ *
+ * Start: state files are read, the engine restores every torrent of the last run, then the RPC
+ * server listens. Stop (`close()`): the server stops taking requests, then the daemon's records,
+ * the session values and the engine's resume data are saved and the engine closes.
+ *
+ * State directory layout: `resume/` (the engine's FileSessionStore), `torrents/<hash>.torrent`
+ * (a copy of each torrent's metainfo, Transmission's `torrentFile`), `torrents.json` (ids' dates,
+ * labels, limits), `session.json` (what `session-set` changed, cumulative stats).
+ */
+import { mkdir, rm, writeFile } from 'node:fs/promises'
+import { createServer, type Server } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import { join } from 'node:path'
+import { buildTorrentFile, hasCode, parseMagnet, parseTorrent, type BtEngine, type LogEntry, type LogLevel, type Torrent, type TorrentMetainfo } from '@lodestone/engine'
+import { createNodeEngine } from '@lodestone/engine/presets/node'
+import type { DaemonSettings } from './daemon-settings.js'
+import { RpcEndpoint, type RpcAccess } from './rpc/rpc-http.js'
+import { RpcError, type AddOptions, type CumulativeStats, type RpcHost } from './rpc/rpc-types.js'
+import { SessionState, mergePatch } from './session-state.js'
+import { StorageRoots } from './storage-roots.js'
+import { TorrentRegistry, type TrackedTorrent } from './torrent-registry.js'
+
+export interface DaemonOptions {
+  settings: DaemonSettings
+  /** Engine log entries at `logLevel` and above. */
+  onLog?: (entry: LogEntry) => void
+  /** @default 'warn' */
+  logLevel?: LogLevel | 'off'
+  /** Daemon diagnostics (one line each, no newline): failures of background work, reload notes. */
+  onDiagnostic?: (line: string) => void
+  /** Shown in `session-get`'s version. @default '0.0.0' */
+  version?: string
+}
+
+const SAVE_DELAY_MS = 1_000
+
+function accessOf (s: DaemonSettings): RpcAccess {
+  return { username: s.rpcUsername, password: s.rpcPassword, hostAllowList: s.rpcHostAllowList, originAllowList: s.rpcOriginAllowList, maxBodyBytes: s.maxRequestBodyBytes }
+}
+
+export class LodestoneDaemon implements RpcHost {
+  readonly registry: TorrentRegistry
+  readonly session: SessionState
+  readonly roots: StorageRoots
+  readonly version: string
+  readonly rpc: RpcEndpoint
+  private engineValue: BtEngine | null = null
+  private server: Server | null = null
+  private settingsValue: DaemonSettings
+  private saveTimer: NodeJS.Timeout | null = null
+  private readonly startedAtMs = Date.now()
+  /** Bytes of torrents removed during this run (session-stats counts them still). */
+  private readonly removedBytes = { downloadedBytes: 0, uploadedBytes: 0 }
+  private filesAddedThisRun = 0
+  private closing: Promise<void> | null = null
+
+  private constructor (private readonly options: DaemonOptions) {
+    const s = options.settings
+    this.settingsValue = s
+    this.version = options.version ?? '0.0.0'
+    this.registry = new TorrentRegistry(join(s.stateDir, 'torrents.json'))
+    this.session = new SessionState(join(s.stateDir, 'session.json'), s.downloadDir)
+    this.roots = new StorageRoots([s.downloadDir, ...s.storageRoots])
+    this.rpc = new RpcEndpoint(this, accessOf(s))
+  }
+
+  /** Starts a daemon: state read, torrents restored, RPC listening. */
+  static async start (options: DaemonOptions): Promise<LodestoneDaemon> {
+    const daemon = new LodestoneDaemon(options)
+    await daemon.open()
+    return daemon
+  }
+
+  get engine (): BtEngine {
+    if (this.engineValue === null) throw new Error('the daemon is not started')
+    return this.engineValue
+  }
+
+  get settings (): DaemonSettings { return this.settingsValue }
+
+  get configDir (): string { return this.settingsValue.stateDir }
+
+  /** The RPC port bound (useful with rpcPort 0). */
+  get rpcPort (): number {
+    return (this.server?.address() as AddressInfo | null)?.port ?? 0
+  }
+
+  /** `http://host:port/transmission/rpc`. */
+  get rpcUrl (): string {
+    const host = this.settingsValue.rpcHost.includes(':') ? `[${this.settingsValue.rpcHost}]` : this.settingsValue.rpcHost
+    return `http://${host}:${this.rpcPort}/transmission/rpc`
+  }
+
+  private async open (): Promise<void> {
+    const s = this.settingsValue
+    await mkdir(s.stateDir, { recursive: true })
+    await mkdir(s.downloadDir, { recursive: true })
+    await Promise.all([this.registry.load(), this.session.load()])
+    this.session.before.sessionCount += 1
+    const engine = createNodeEngine({
+      downloadPath: s.downloadDir,
+      stateDir: join(s.stateDir, 'resume'),
+      settings: this.engineSettings(s),
+      logLevel: this.options.logLevel ?? 'warn',
+      ...(this.options.onLog !== undefined ? { onLog: this.options.onLog } : {})
+    })
+    this.engineValue = engine
+    engine.on('torrent-added', ({ torrent }) => { this.track(torrent) })
+    engine.on('torrent-removed', ({ id }) => { this.registry.untrack(id) })
+    engine.on('warning', ({ error }) => { this.warn(error) })
+    engine.on('stats', ({ timestampMs, torrents }) => {
+      for (const { torrentId, stats } of torrents) {
+        if (stats.downloadRateBytesPerSec <= 0 && stats.uploadRateBytesPerSec <= 0) continue
+        const entry = this.registry.get(torrentId)
+        if (entry !== undefined) entry.record.activityDateSec = Math.floor(timestampMs / 1000)
+      }
+    })
+    const restored = await engine.restoreSession()
+    for (const { id, error } of restored.failed) this.diagnostic(`could not restore ${id}: ${error.message}`)
+    if (engine.settings.listen.enabled) await engine.listen()
+    await this.listenRpc()
+  }
+
+  /** Engine settings: the config's, then what session-set changed, then the session's rate limits. */
+  private engineSettings (s: DaemonSettings): NonNullable<Parameters<BtEngine['updateSettings']>[0]> {
+    const v = this.session.values
+    return mergePatch(mergePatch(s.engine, this.session.engineOverrides), {
+      rateLimit: this.session.engineRateLimits(),
+      queue: { seedRatioLimit: v.seedRatioLimited ? v.seedRatioLimit : 0 }
+    })
+  }
+
+  private async listenRpc (): Promise<void> {
+    const server = createServer({ requestTimeout: 60_000, headersTimeout: 20_000, maxHeaderSize: 16_384 }, (req, res) => {
+      const path = (req.url ?? '/').split('?')[0] ?? '/'
+      if (path === '/transmission/rpc' || path.startsWith('/transmission/rpc/')) {
+        this.rpc.handle(req, res).catch(() => { res.destroy() })
+        return
+      }
+      req.resume()
+      res.writeHead(404, { 'Content-Type': 'text/plain' })
+      res.end('not found\n')
+    })
+    server.on('clientError', (_err, socket) => { socket.destroy() })
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject)
+      server.listen(this.settingsValue.rpcPort, this.settingsValue.rpcHost, () => {
+        server.removeListener('error', reject)
+        resolve()
+      })
+    })
+    this.server = server
+  }
+
+  // ------------------------------------------------------------------ torrents
+
+  private track (torrent: Torrent): TrackedTorrent {
+    const entry = this.registry.track(torrent)
+    const nowSec = (): number => Math.floor(Date.now() / 1000)
+    torrent.on('state-changed', ({ to }) => {
+      this.registry.touch(entry)
+      if ((to === 'downloading' || to === 'seeding' || to === 'metadata') && entry.startDateSec === 0) entry.startDateSec = nowSec()
+      if (to === 'stopped' || to === 'paused') entry.startDateSec = 0
+    })
+    torrent.on('completed', () => {
+      if (entry.record.doneDateSec === 0) entry.record.doneDateSec = nowSec()
+      this.registry.touch(entry)
+      this.saveSoon()
+    })
+    torrent.on('seed-limit-reached', () => { entry.finished = true })
+    torrent.on('metadata', ({ meta }) => { this.keepTorrentFile(meta).catch((err: unknown) => { this.warn(err) }) })
+    if (torrent.state !== 'stopped' && torrent.state !== 'paused') entry.startDateSec = nowSec()
+    return entry
+  }
+
+  async addTorrent (input: Uint8Array | string, options: AddOptions): Promise<{ entry: TrackedTorrent, duplicate: boolean }> {
+    const engine = this.engine
+    let meta: TorrentMetainfo | null = null
+    let id: string
+    if (typeof input === 'string') {
+      try { id = parseMagnet(input).id } catch (err) { throw new RpcError(`invalid magnet link: ${(err as Error).message}`) }
+    } else {
+      try { meta = await parseTorrent(input) } catch (err) { throw new RpcError(`invalid or corrupt torrent file: ${(err as Error).message}`) }
+      id = meta.id
+    }
+    const existing = this.registry.get(id)
+    if (existing !== undefined) return { entry: existing, duplicate: true }
+    const priorities = meta !== null && options.filePriorities !== null ? options.filePriorities(meta.files.length) : undefined
+    let torrent: Torrent
+    try {
+      torrent = await engine.addTorrent(meta ?? input, {
+        start: !options.paused,
+        downloadPath: options.downloadDir ?? this.session.values['download-dir'],
+        ...(priorities !== undefined ? { filePriorities: priorities } : {}),
+        ...(options.peerLimit !== null ? { settings: { maxConnections: options.peerLimit } } : {})
+      })
+    } catch (err) {
+      const again = hasCode(err, 'TORRENT_DUPLICATE') ? this.registry.get(id) : undefined
+      if (again !== undefined) return { entry: again, duplicate: true }
+      throw new RpcError(`cannot add the torrent: ${(err as Error).message}`)
+    }
+    const entry = this.track(torrent)
+    if (options.labels !== null) entry.record.labels = [...options.labels]
+    if (meta !== null) await this.keepTorrentFile(meta)
+    else if (options.filePriorities !== null) {
+      const choose = options.filePriorities
+      torrent.once('metadata', ({ meta: m }) => {
+        Promise.resolve().then(async () => { await torrent.setFilePriorities(choose(m.files.length)) }).catch((err: unknown) => { this.warn(err) })
+      })
+    }
+    this.filesAddedThisRun++
+    this.saveSoon()
+    return { entry, duplicate: false }
+  }
+
+  /** A copy of the metainfo in the state dir (Transmission's `torrentFile`). */
+  private async keepTorrentFile (meta: TorrentMetainfo): Promise<void> {
+    const dir = join(this.settingsValue.stateDir, 'torrents')
+    await mkdir(dir, { recursive: true })
+    await writeFile(join(dir, `${meta.id}.torrent`), buildTorrentFile(meta.infoBytes, { announce: meta.announce, urlList: meta.urlList }))
+  }
+
+  torrentFileOf (torrent: Torrent): string {
+    return torrent.hasMetadata ? join(this.settingsValue.stateDir, 'torrents', `${torrent.id}.torrent`) : ''
+  }
+
+  downloadDirOf (torrent: Torrent): string {
+    return this.engine.storageRoots.getRootForTorrent(torrent.id)?.path ?? this.settingsValue.downloadDir
+  }
+
+  async removeTorrent (entry: TrackedTorrent, deleteData: boolean): Promise<void> {
+    const stats = entry.torrent.stats()
+    await this.engine.removeTorrent(entry.torrent.id, { deleteFiles: deleteData })
+    this.removedBytes.downloadedBytes += stats.downloadedBytes
+    this.removedBytes.uploadedBytes += stats.uploadedBytes
+    this.registry.untrack(entry.torrent.id)
+    await rm(join(this.settingsValue.stateDir, 'torrents', `${entry.torrent.id}.torrent`), { force: true })
+    this.saveSoon()
+  }
+
+  // ------------------------------------------------------------------ session
+
+  applySession (): void {
+    const v = this.session.values
+    this.engine.updateSettings({ rateLimit: this.session.engineRateLimits(), queue: { seedRatioLimit: v.seedRatioLimited ? v.seedRatioLimit : 0 } })
+    this.saveSoon()
+  }
+
+  sessionStats (): { current: CumulativeStats, cumulative: CumulativeStats } {
+    let down = this.removedBytes.downloadedBytes
+    let up = this.removedBytes.uploadedBytes
+    for (const entry of this.registry.all()) {
+      const s = entry.torrent.stats()
+      down += s.downloadedBytes
+      up += s.uploadedBytes
+    }
+    const current: CumulativeStats = {
+      uploadedBytes: up,
+      downloadedBytes: down,
+      filesAdded: this.filesAddedThisRun,
+      sessionCount: 1,
+      secondsActive: Math.floor((Date.now() - this.startedAtMs) / 1000)
+    }
+    const b = this.session.before
+    const cumulative: CumulativeStats = {
+      uploadedBytes: b.uploadedBytes + up,
+      downloadedBytes: b.downloadedBytes + down,
+      filesAdded: b.filesAdded + current.filesAdded,
+      sessionCount: b.sessionCount,
+      secondsActive: b.secondsActive + current.secondsActive
+    }
+    return { current, cumulative }
+  }
+
+  warn (error: unknown): void {
+    this.diagnostic(`warning: ${error instanceof Error ? error.message : String(error)}`)
+  }
+
+  private diagnostic (line: string): void {
+    this.options.onDiagnostic?.(line)
+  }
+
+  saveSoon (): void {
+    if (this.saveTimer !== null || this.closing !== null) return
+    this.saveTimer = setTimeout(() => {
+      this.saveTimer = null
+      this.saveRecords().catch((err: unknown) => { this.warn(err) })
+    }, SAVE_DELAY_MS)
+    this.saveTimer.unref()
+  }
+
+  private async saveRecords (): Promise<void> {
+    await this.registry.save()
+    await this.session.save(this.sessionStats().cumulative)
+  }
+
+  /**
+   * Applies new settings (SIGHUP): credentials, allow-lists, body limit, storage roots and engine
+   * settings take effect at once; the RPC address, state dir and download dir need a restart
+   * (said in a diagnostic). The session id is renewed, so clients handshake again.
+   */
+  reload (settings: DaemonSettings): void {
+    const old = this.settingsValue
+    for (const key of ['rpcHost', 'rpcPort', 'stateDir', 'downloadDir'] as const) {
+      if (settings[key] !== old[key]) this.diagnostic(`${key} changed: takes effect after a restart`)
+    }
+    this.settingsValue = { ...settings, rpcHost: old.rpcHost, rpcPort: old.rpcPort, stateDir: old.stateDir, downloadDir: old.downloadDir }
+    this.roots.set([old.downloadDir, ...settings.storageRoots])
+    this.rpc.access = accessOf(this.settingsValue)
+    this.rpc.rotateSessionId()
+    this.engine.updateSettings(this.engineSettings(this.settingsValue))
+  }
+
+  /** Stops the RPC server, saves everything, closes the engine. Idempotent. */
+  async close (): Promise<void> {
+    this.closing ??= this.shutdown()
+    return this.closing
+  }
+
+  private async shutdown (): Promise<void> {
+    if (this.saveTimer !== null) clearTimeout(this.saveTimer)
+    this.saveTimer = null
+    const server = this.server
+    if (server !== null) {
+      const closed = new Promise<void>((resolve) => { server.close(() => { resolve() }) })
+      server.closeAllConnections()
+      await closed
+    }
+    const engine = this.engineValue
+    if (engine === null) return
+    try {
+      await this.saveRecords()
+      await engine.saveState()
+    } finally {
+      await engine.close()
+    }
+  }
+}
