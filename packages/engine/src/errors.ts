@@ -117,6 +117,10 @@ export interface ErrorDetails {
   TORRENT_REMOVED: { id: string }
   /** Moving a torrent's files to another storage root failed; `phase` says where. */
   STORAGE_MOVE_FAILED: { torrentId: string, phase: string, reason: string }
+  // --- DHT ---
+  /** A KRPC message (BEP 5) is malformed or breaks a bound; `transactionId` is its hex `t` when it had one. */
+  DHT_MESSAGE_INVALID: { reason: string, transactionId: string | null, query: boolean }
+
   /** A magnet's metadata is not known yet (the torrent is still fetching it, BEP 9). */
   METADATA_PENDING: { torrentId: string }
   /** `downloadMetadata` did not get the metadata within `timeoutMs`. */
