@@ -15,6 +15,7 @@ import { resolveSettings, testingSettings, type PartialEngineSettings } from '..
 import { WebCryptoHasher } from '../src/hashing/web-crypto-hasher.js'
 import type { IClock } from '../src/interfaces/clock.js'
 import type { IFileSystem } from '../src/interfaces/filesystem.js'
+import type { IHttpClient } from '../src/interfaces/http-client.js'
 import type { LogEntry, LogLevel } from '../src/interfaces/logger.js'
 import type { IRandom } from '../src/interfaces/random.js'
 import type { ISessionStore } from '../src/interfaces/session-store.js'
@@ -35,6 +36,8 @@ export interface MemoryEngineConfig {
   /** Merged over `testingSettings()` (small budgets, port 0 on all of the host's addresses, no discovery). */
   settings?: PartialEngineSettings
   sessionStore?: ISessionStore
+  /** For trackers and web seeds (a stub in tests); absent: neither HTTP trackers nor web seeds. */
+  httpClient?: IHttpClient
   onLog?: (entry: LogEntry) => void
   /** @default 'info' */
   logLevel?: LogLevel | 'off'
@@ -56,6 +59,7 @@ export function createMemoryEngine (config: MemoryEngineConfig): BtEngine {
     storageRoots,
     ...(config.random !== undefined ? { random: config.random } : {}),
     ...(config.sessionStore !== undefined ? { sessionStore: config.sessionStore } : {}),
+    ...(config.httpClient !== undefined ? { httpClient: config.httpClient } : {}),
     ...(logger !== undefined ? { logger } : {})
   }, resolveSettings(config.settings, testingSettings({ listen: { host: '' } })))
 }

@@ -98,6 +98,14 @@ export interface ErrorDetails {
   /** The tracker has no scrape URL (BEP 48: the announce path's last segment must start with `announce`). */
   TRACKER_SCRAPE_UNSUPPORTED: { url: string }
 
+  // --- web seeds ---
+  /**
+   * A web seed (BEP 19) failed a request or served a piece that failed its hash check; `kind`
+   * says how it is treated (transient / refused / bad-response / bad-data), `dropped` whether it
+   * is now resting (`webSeed.dropCooldownMs`) instead of backing off. Emitted as a 'warning'.
+   */
+  WEBSEED_FAILED: { url: string, kind: string, reason: string, dropped: boolean }
+
   // --- settings / misc ---
   /** A setting has a wrong type or value; `key` is its dotted path. */
   SETTINGS_INVALID: { key: string, reason: string }

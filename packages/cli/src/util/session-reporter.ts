@@ -43,6 +43,7 @@ export function statsEvent (s: TorrentStats): SessionEvent {
     uploadRate: Math.round(s.uploadRateBytesPerSec),
     peers: s.peers,
     seeds: s.seeds,
+    webSeeds: s.webSeeds,
     hashFailures: s.hashFailures,
     etaSec: etaSec(s)
   }
@@ -71,7 +72,7 @@ export function formatStatus (s: TorrentStats): string {
   const pct = `${(s.progress * 100).toFixed(1).padStart(5)}%`
   const eta = s.progress >= 1 ? '' : `  eta ${formatEta(etaSec(s))}`
   return `${pct} ${s.state}  down ${formatBytes(s.downloadRateBytesPerSec)}/s  up ${formatBytes(s.uploadRateBytesPerSec)}/s` +
-    `  peers ${s.peers} (${s.seeds} seed${s.seeds === 1 ? '' : 's'})${eta}  ${formatBytes(Math.round(s.wantedBytes * s.progress))} of ${formatBytes(s.wantedBytes)}`
+    `  peers ${s.peers} (${s.seeds} seed${s.seeds === 1 ? '' : 's'})${s.webSeeds > 0 ? ` + ${s.webSeeds} web seed${s.webSeeds === 1 ? '' : 's'}` : ''}${eta}  ${formatBytes(Math.round(s.wantedBytes * s.progress))} of ${formatBytes(s.wantedBytes)}`
 }
 
 export class JsonReporter implements SessionReporter {

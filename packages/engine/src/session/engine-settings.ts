@@ -18,6 +18,7 @@ import { defaultEncryptionSettings, type EncryptionSettings } from '../transport
 import { defaultTorrentContentStorageSettings, type TorrentContentStorageSettings } from '../storage/storage-settings.js'
 import { defaultChokerSettings, validateChokerSettings, type ChokerSettings } from '../torrent/choker-settings.js'
 import { defaultPiecePickerSettings, type PiecePickerSettings } from '../torrent/piece-picker-settings.js'
+import { defaultWebSeedSettings, type WebSeedSettings } from '../webseed/web-seed-health.js'
 
 /** Where the engine listens for incoming peer connections (one port for every torrent). */
 export interface ListenSettings {
@@ -125,6 +126,8 @@ export interface EngineSettings {
   alerts: AlertSettings
   /** MSE/PE protocol encryption: mode ('prefer' | 'require' | 'disable'), level, handshake time-out. */
   encryption: EncryptionSettings
+  /** BEP 19 web seeds: requests in flight and their size, time-outs, back-off and dropping. */
+  webSeed: WebSeedSettings
 }
 
 /** Settings a caller may pass: any section, any subset of its keys. */
@@ -162,7 +165,8 @@ export function defaultEngineSettings (): EngineSettings {
     pex: { ...defaultPexSettings },
     queue: { ...defaultQueueSettings },
     alerts: { ...defaultAlertSettings },
-    encryption: { ...defaultEncryptionSettings }
+    encryption: { ...defaultEncryptionSettings },
+    webSeed: { ...defaultWebSeedSettings }
   }
 }
 
@@ -195,7 +199,12 @@ const RANGES: Record<string, Range> = {
   'queue.seedRatioLimit': { integer: false },
   'alerts.maxQueued': { min: 1, max: 1_000_000 },
   'alerts.categoryMask': { min: 0, max: 511 },
-  'encryption.handshakeTimeoutMs': { min: 1 }
+  'encryption.handshakeTimeoutMs': { min: 1 },
+  'webSeed.maxRequestsInFlight': { min: 1 },
+  'webSeed.requestBytes': { min: 16_384 },
+  'webSeed.requestTimeoutMs': { min: 1 },
+  'webSeed.maxConsecutiveFailures': { min: 1 },
+  'webSeed.maxHashFailures': { min: 1 }
 }
 
 /** String settings with a fixed set of values. */

@@ -6,6 +6,10 @@ import type { RateLimiter } from '../peer/rate-limiter.js'
 import type { PexCandidate } from '../pex/pex-handler.js'
 import { PEX_FLAG_PREFERS_ENCRYPTION, PEX_FLAG_REACHABLE, PEX_FLAG_SEED } from '../protocol/ut-pex.js'
 import type { PeerInfo } from './torrent-types.js'
+import type { WebSeedSource } from './web-seed-source.js'
+
+/** A key of the torrent's piece picker: a connected peer or a web seed. */
+export type PickerPeer = PeerSession | WebSeedSource
 
 /** One connected peer, as the torrent sees it. */
 export class PeerSession {

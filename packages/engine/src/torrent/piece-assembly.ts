@@ -24,7 +24,7 @@ import type { IPieceHasher } from '../metainfo/create-piece-hasher.js'
 import type { DownloadSettings } from '../session/engine-settings.js'
 import type { TorrentContentStorage } from '../storage/torrent-content-storage.js'
 import { toHex } from '../util/bytes.js'
-import type { PeerSession } from './peer-session.js'
+import type { PickerPeer } from './peer-session.js'
 import type { PiecePicker } from './piece-picker.js'
 import type { PieceVerifier } from './piece-verifier.js'
 
@@ -79,7 +79,7 @@ export interface PieceAssemblyHost {
   readonly counters: TorrentCounters
   /** Full piece length (the last piece may be shorter). */
   pieceLengthBytes: () => number
-  picker: () => PiecePicker<PeerSession>
+  picker: () => PiecePicker<PickerPeer>
   verifier: () => PieceVerifier
   storage: () => TorrentContentStorage
   downloadSettings: () => DownloadSettings

@@ -450,6 +450,50 @@ export class PiecePicker<P = unknown> {
   }
 
   /**
+   * Web seeds (BEP 19): one contiguous run of blocks of at most `maxBytes` (at least one piece),
+   * recorded as requested from `peer`, so one HTTP range request serves it. Whole pieces first —
+   * a time-critical one, else a new piece by the usual order (rarest-first: what the peers lack),
+   * extended forward over the following new pieces — so a web seed never splits a piece with the
+   * peers. With no new piece left, the free blocks of a started piece; in end-game, blocks still
+   * outstanding at others (the first copy to arrive wins, as with peers). Empty: nothing to do.
+   */
+  pickRun (peer: P, maxBytes: number): BlockRequest[] {
+    const out: BlockRequest[] = []
+    if (this.wantedRemaining === 0) return out
+    const e = this.entry(peer)
+    if (!e.seed && e.has === null) return out
+    this.rarity.ensureOrder()
+    let start = -1
+    for (const { piece } of this.deadlines) {
+      if (this.isNewCandidate(e, piece)) { start = piece; break }
+    }
+    if (start < 0) start = this.selectNewPiece(e)
+    if (start >= 0) {
+      let bytes = 0
+      for (let piece = start; piece < this.pieceCount && (piece === start || (bytes + this.pieceLength(piece) <= maxBytes && this.isNewCandidate(e, piece))); piece++) {
+        bytes += this.pieceLength(piece)
+        this.takeFree(this.progressOf(piece), peer, e, out, Infinity)
+      }
+      return out
+    }
+    const endGame = this.isEndGame
+    for (const [piece, prog] of this.partials) {
+      if (this.priority[piece] === 0 || !this.peerHas(e, piece)) continue
+      // The first run of blocks this peer may take: free ones, or in end-game requested ones
+      // below the per-block bound that it has not asked for yet.
+      for (let block = 0; block < prog.blockCount; block++) {
+        const state = prog.stateOf(block)
+        const ok = state === BlockState.free ||
+          (endGame && state === BlockState.requested && !prog.isRequestedBy(block, peer) && prog.requesterCount(block) < this.settings.endGameMaxRequestsPerBlock)
+        if (ok) this.request(prog, block, peer, e, out)
+        else if (out.length > 0) break
+      }
+      if (out.length > 0) return out
+    }
+    return out
+  }
+
+  /**
    * A block arrived from `peer`. Accepted when its piece is in flight and the block is not received
    * yet, whoever it was requested from (a late answer to a timed-out request is still good data).
    * Lengths and offsets that do not match a block are refused.

@@ -10,7 +10,7 @@ import type { IClock } from '../interfaces/clock.js'
 import type { TorrentMetainfo } from '../metainfo/types.js'
 import type { TorrentContentStorage } from '../storage/torrent-content-storage.js'
 import { FilePriorities, checkPriorityValue, type TorrentFile } from './file-priorities.js'
-import type { PeerSession } from './peer-session.js'
+import type { PickerPeer } from './peer-session.js'
 import type { PiecePicker } from './piece-picker.js'
 import { createPieceReadStream, type ReadStreamOptions } from './read-stream.js'
 
@@ -19,7 +19,7 @@ export interface TorrentFilesHost {
   readonly id: string
   readonly clock: IClock
   meta: () => TorrentMetainfo
-  picker: () => PiecePicker<PeerSession>
+  picker: () => PiecePicker<PickerPeer>
   storage: () => TorrentContentStorage
   /** Wanted pieces changed: interest, requests, and finished ⇄ downloading. */
   wantedChanged: () => void

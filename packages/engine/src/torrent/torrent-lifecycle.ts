@@ -15,7 +15,7 @@ import type { DownloadSettings } from '../session/engine-settings.js'
 import type { TorrentResumeHint } from '../session/resume-data.js'
 import type { TorrentContentStorage } from '../storage/torrent-content-storage.js'
 import type { Bitfield } from '../util/bitfield.js'
-import type { PeerSession } from './peer-session.js'
+import type { PickerPeer } from './peer-session.js'
 import type { PieceAssembly } from './piece-assembly.js'
 import type { PiecePicker } from './piece-picker.js'
 import type { PieceVerifier } from './piece-verifier.js'
@@ -48,7 +48,7 @@ export interface TorrentLifecycleHost {
   readonly assembly: PieceAssembly
   hasMetadata: () => boolean
   meta: () => TorrentMetainfo
-  picker: () => PiecePicker<PeerSession>
+  picker: () => PiecePicker<PickerPeer>
   verifier: () => PieceVerifier
   storage: () => TorrentContentStorage
   downloadSettings: () => DownloadSettings

@@ -28,7 +28,7 @@ import type { DownloadSettings, EngineSettings } from '../session/engine-setting
 import type { TorrentContentStorage } from '../storage/torrent-content-storage.js'
 import type { CoarseScheduler } from '../util/coarse-scheduler.js'
 import type { Choker, ChokerPeer } from './choker.js'
-import { PeerSession, pexCandidates } from './peer-session.js'
+import { PeerSession, pexCandidates, type PickerPeer } from './peer-session.js'
 import type { PieceAssembly, TorrentCounters } from './piece-assembly.js'
 import type { PiecePicker } from './piece-picker.js'
 import type { PeerInfo, TorrentEvents } from './torrent-types.js'
@@ -79,7 +79,7 @@ export interface TorrentPeersHost {
   /** True while the torrent is in the swarm (downloading or seeding, not paused). */
   isActive: () => boolean
   meta: () => TorrentMetainfo
-  picker: () => PiecePicker<PeerSession>
+  picker: () => PiecePicker<PickerPeer>
   storage: () => TorrentContentStorage
   settings: () => EngineSettings
   downloadSettings: () => DownloadSettings
@@ -441,7 +441,8 @@ export class TorrentPeers {
   private onBlock (s: PeerSession, piece: number, begin: number, data: Uint8Array): void {
     const result = this.host.picker().blockReceived(s, piece, begin, data.length)
     for (const other of result.cancel) {
-      if (other !== s) other.conn.cancel(piece, begin, data.length)
+      // A web seed's range request cannot be cut short: its copy arrives and is not accepted.
+      if (other !== s && other instanceof PeerSession) other.conn.cancel(piece, begin, data.length)
     }
     if (!result.accepted) {
       this.host.counters.wastedBytes += data.length

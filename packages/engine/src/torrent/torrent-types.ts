@@ -59,7 +59,7 @@ export interface TorrentStats {
   verifiedBytes: number
   pieceCount: number
   havePieces: number
-  /** Payload accepted from peers (this session). */
+  /** Payload accepted from peers and web seeds (this session). */
   downloadedBytes: number
   /** Payload sent to peers (this session). */
   uploadedBytes: number
@@ -70,6 +70,8 @@ export interface TorrentStats {
   peers: number
   /** Connected peers that have every piece. */
   seeds: number
+  /** BEP 19 web seeds in use (not resting after a drop); listed in `peers()` with source 'webseed'. */
+  webSeeds: number
   hashFailures: number
   bannedPeers: number
   /** True once end-game started during this download. */

@@ -41,7 +41,7 @@ import type { ScheduledTask } from '../util/coarse-scheduler.js'
 import { TypedEmitter } from '../util/typed-emitter.js'
 import { Choker } from './choker.js'
 import type { TorrentFile } from './file-priorities.js'
-import type { PeerSession } from './peer-session.js'
+import type { PeerSession, PickerPeer } from './peer-session.js'
 import { PieceAssembly, type TorrentCounters } from './piece-assembly.js'
 import { PiecePicker } from './piece-picker.js'
 import { PieceVerifier } from './piece-verifier.js'
@@ -51,9 +51,9 @@ import { TorrentFiles } from './torrent-files.js'
 import { TorrentLifecycle } from './torrent-lifecycle.js'
 import { TorrentTrackers } from './torrent-trackers.js'
 import { TorrentPeers } from './torrent-peers.js'
-import { metadataPhaseStats } from './torrent-stats.js'
+import { TorrentWebSeeds } from './torrent-web-seeds.js'
+import { downloadStats, metadataPhaseStats } from './torrent-stats.js'
 import { TorrentState, TorrentStateMachine } from './torrent-state.js'
-import { countWantedBytes } from './wanted-bytes.js'
 
 export type { PeerInfo, TorrentDeps, TorrentEvents, TorrentInit, TorrentStats } from './torrent-types.js'
 
@@ -83,7 +83,7 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
   private downloadSettingsMemo: { engine: DownloadSettings, overrides: TorrentSettings, value: DownloadSettings } | null = null
   private readonly sm: TorrentStateMachine
   // Made with the metadata (in the constructor, or when a magnet's arrives): never read before.
-  private picker!: PiecePicker<PeerSession>
+  private picker!: PiecePicker<PickerPeer>
   private readonly choker: Choker<PeerSession>
   private verifier!: PieceVerifier
   private readonly log: Logger | undefined
@@ -92,6 +92,8 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
   private readonly swarm: TorrentPeers
   /** Piece buffers, verification and storage writes, hash-failure bans. */
   private readonly assembly: PieceAssembly
+  /** BEP 19 HTTP sources the picker feeds beside the peers. */
+  private readonly webSeeds: TorrentWebSeeds
   /** Addresses to (re)connect to, each with the source that first reported it. */
   private readonly knownPeers = new Map<string, PeerAddress & { source: PeerSource }>()
   /** BEP 11 peer exchange while active (never for private torrents). */
@@ -150,10 +152,16 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
       downloadSettings: () => this.downloadSettings,
       generation: () => this.lifecycle.generation,
       pieceVerified: (piece, firstBlockAtMs) => { this.onPieceVerified(piece, firstBlockAtMs) },
-      hashFailed: (piece, hosts) => { this.emit('hash-failed', { piece, peers: hosts }) },
+      hashFailed: (piece, hosts) => {
+        this.webSeeds.onHashFailed(hosts)
+        this.emit('hash-failed', { piece, peers: hosts })
+      },
       ban: (host, reason) => { this.ban(host, reason) },
       fail: (error) => { this.lifecycle.fail(error) },
-      refillAll: () => { this.swarm.scheduleRefillAll() }
+      refillAll: () => {
+        this.swarm.scheduleRefillAll()
+        this.webSeeds.schedulePump()
+      }
     })
     this.swarm = new TorrentPeers({
       id: this.id,
@@ -181,6 +189,22 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
       pex: () => this.pex,
       sourceOf: (address) => this.knownPeers.get(formatPeerAddress(address))?.source,
       rememberPeer: (address, source) => { this.rememberPeer(address, source) },
+      emit: (event, payload) => { this.emit(event, payload) }
+    })
+    this.webSeeds = new TorrentWebSeeds({
+      clock: deps.clock,
+      log: this.log,
+      counters: this.counters,
+      downloadMeter: this.downloadMeter,
+      assembly: this.assembly,
+      http: () => deps.trackers?.httpClient,
+      isActive: () => this.active,
+      meta: () => this.meta,
+      picker: () => this.picker,
+      storage: () => this.deps.storage,
+      settings: () => this.engineSettings().webSeed,
+      downloadSettings: () => this.downloadSettings,
+      refillPeers: () => { this.swarm.scheduleRefillAll() },
       emit: (event, payload) => { this.emit(event, payload) }
     })
     const removed = (): LodestoneError => new LodestoneError('TORRENT_REMOVED', { id: this.id })
@@ -242,7 +266,7 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
   /** Everything that needs the metainfo: picker, verifier, priorities. Runs once. */
   private initMetadata (meta: TorrentMetainfo): void {
     this.metaValue = meta
-    this.picker = new PiecePicker<PeerSession>(meta, { random: this.deps.random }, this.engineSettings().picker)
+    this.picker = new PiecePicker<PickerPeer>(meta, { random: this.deps.random }, this.engineSettings().picker)
     this.verifier = new PieceVerifier({ hasher: this.deps.hasher }, meta)
     if (this.overrides.sequential !== undefined) this.picker.updateSettings({ sequential: this.overrides.sequential })
     if (this.fileState.hasInitialPriorities) this.picker.setPiecePriorities(this.fileState.priorities.piecePriorities())
@@ -384,6 +408,7 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
       this.swarm.endGameFired = false
     }
     this.swarm.scheduleRefillAll()
+    this.webSeeds.schedulePump()
   }
 
   // ------------------------------------------------------------------ public API
@@ -487,15 +512,8 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
   addPeer (address: string | PeerAddress, source: PeerSource = 'manual'): boolean {
     const parsed = parsePeerAddress(address)
     if (this.bannedHosts.has(parsed.host) || this.deps.connections.isBanned(parsed.host)) return false
-    const key = formatPeerAddress(parsed)
-    const isNew = !this.knownPeers.has(key)
-    if (isNew) {
-      if (this.knownPeers.size >= MAX_KNOWN_PEERS) {
-        const oldest = this.knownPeers.keys().next().value
-        if (oldest !== undefined) this.knownPeers.delete(oldest)
-      }
-      this.knownPeers.set(key, { ...parsed, source })
-    }
+    const isNew = !this.knownPeers.has(formatPeerAddress(parsed))
+    this.rememberPeer(parsed, source)
     this.metadataSwarm?.addPeer(parsed)
     if (!this.active) return isNew
     return this.deps.connections.addCandidate(this.id, parsed) || isNew
@@ -518,43 +536,25 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
 
   /** Snapshots of the connected peers (handshake done). */
   peers (): PeerInfo[] {
-    return this.swarm.infos()
+    return [...this.swarm.infos(), ...this.webSeeds.infos()]
   }
 
   stats (): TorrentStats {
     if (this.metaValue === null) return metadataPhaseStats(this.sm.state, this.magnet?.exactLengthBytes ?? 0, this.metadataSwarm?.peerCount ?? 0, this.bannedHosts.size)
-    const have = this.picker.haveCount
-    let verifiedBytes = have * this.meta.pieceLengthBytes
-    const last = this.meta.pieceCount - 1
-    if (last >= 0 && this.picker.hasPiece(last)) verifiedBytes -= this.meta.pieceLengthBytes - this.verifier.pieceLength(last)
-    const { peers, seeds } = this.swarm.counts()
-    const total = this.meta.totalLengthBytes
-    const remaining = this.picker.remainingPieceCount
-    // No priorities object: nothing was ever skipped, every piece is wanted.
-    const wanted = !this.fileState.hasPriorities
-      ? { wantedBytes: total, verifiedWantedBytes: verifiedBytes }
-      : countWantedBytes(this.meta.pieceCount, (p) => this.picker.pieceLength(p), (p) => this.picker.getPiecePriority(p) > 0, (p) => this.picker.hasPiece(p))
-    return {
+    return downloadStats({
       state: this.sm.state,
-      progress: wanted.wantedBytes === 0 || remaining === 0 ? 1 : Math.min(1, wanted.verifiedWantedBytes / wanted.wantedBytes),
-      totalBytes: total,
-      wantedBytes: wanted.wantedBytes,
-      verifiedBytes,
-      pieceCount: this.meta.pieceCount,
-      havePieces: have,
-      downloadedBytes: this.counters.downloadedBytes,
-      uploadedBytes: this.counters.uploadedBytes,
-      wastedBytes: this.counters.wastedBytes,
-      downloadRateBytesPerSec: this.downloadMeter.rateBytesPerSec(),
-      uploadRateBytesPerSec: this.uploadMeter.rateBytesPerSec(),
-      peers,
-      seeds,
-      hashFailures: this.counters.hashFailures,
+      meta: this.meta,
+      picker: this.picker,
+      hasPriorities: this.fileState.hasPriorities,
+      counters: this.counters,
+      downloadMeter: this.downloadMeter,
+      uploadMeter: this.uploadMeter,
+      ...this.swarm.counts(),
+      webSeeds: this.webSeeds.count,
       bannedPeers: this.bannedHosts.size,
       endGame: this.swarm.endGameFired,
-      awaitingBytes: this.assembly.awaitingBytes,
-      inFlightPieces: this.assembly.inFlightPieces
-    }
+      assembly: this.assembly
+    })
   }
 
   /**
@@ -651,8 +651,6 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
     cancel?.()
   }
 
-
-
   /** Joins the swarm: connection owner, timers, known peers dialled. */
   private activate (): void {
     if (this.active) return
@@ -674,6 +672,7 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
     for (const address of this.knownPeers.values()) this.deps.connections.addCandidate(this.id, address)
     this.startTrackers()
     this.startPex()
+    this.webSeeds.start()
   }
 
   /** BEP 11 while active; BEP 27: never on a private torrent. */
@@ -722,6 +721,7 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
     this.pex?.close()
     this.pex = null
     this.swarm.closeAll()
+    this.webSeeds.stop()
     // Blocks of unfinished pieces are dropped: their requests were released with the peers.
     this.assembly.dropUnfinished()
   }
@@ -778,6 +778,8 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
   }
 
   private ban (host: string, reason: string): void {
+    // A web seed is a URL, not a host to ban: it is dropped for a while instead.
+    if (this.webSeeds.owns(host)) return this.webSeeds.punish(host, reason)
     if (this.bannedHosts.has(host)) return
     this.bannedHosts.add(host)
     this.deps.connections.ban(host, reason)
@@ -792,6 +794,7 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
     if (!this.active) return
     // Safety net for missed wake-ups (snub recovery, budget freed by a failed write...).
     this.swarm.scheduleRefillAll()
+    this.webSeeds.pump()
     // Candidates whose dial back-off elapsed are dialled only on a pump.
     this.deps.connections.schedulePump()
   }

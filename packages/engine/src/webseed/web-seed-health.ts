@@ -13,6 +13,8 @@
  */
 
 export interface WebSeedSettings {
+  /** Use the torrent's web seeds (`url-list`, magnet `ws=`) at all. @default true */
+  enabled: boolean
   /** Requests in flight per web seed (keep-alive connections). @default 4 */
   maxRequestsInFlight: number
   /** Bytes asked for in one request (whole pieces, at least one). @default 2 MiB */
@@ -34,6 +36,7 @@ export interface WebSeedSettings {
 }
 
 export const defaultWebSeedSettings: Readonly<WebSeedSettings> = {
+  enabled: true,
   maxRequestsInFlight: 4,
   requestBytes: 2 * 1024 * 1024,
   requestTimeoutMs: 30_000,
@@ -102,7 +105,8 @@ export class WebSeedHealth {
     return false
   }
 
-  private drop (nowMs: number): boolean {
+  /** Drops the seed now (the server refused the file, or certainly sent bad data). Returns true. */
+  drop (nowMs: number): boolean {
     this.drops++
     this.droppedUntilMs = nowMs + this.settings.dropCooldownMs
     this.readyAtMs = this.droppedUntilMs

@@ -12,6 +12,7 @@ import type { BtEngine } from '../../src/session/bt-engine.js'
 import type { PartialEngineSettings } from '../../src/session/engine-settings.js'
 import type { HashAlgorithm } from '../../src/interfaces/hasher.js'
 import { seededRandom, type IRandom } from '../../src/interfaces/random.js'
+import type { IHttpClient } from '../../src/interfaces/http-client.js'
 import type { IFileSystem, FileOpenMode, IFileHandle, IFileStat } from '../../src/interfaces/filesystem.js'
 import type { IPieceHasher } from '../../src/metainfo/create-piece-hasher.js'
 import { bencodeEncode } from '../../src/protocol/bencode.js'
@@ -38,7 +39,7 @@ export function payload (lengthBytes: number, seed = 1): Uint8Array {
 }
 
 /** A single-file v1 .torrent for `data`. */
-export function makeTorrent (name: string, data: Uint8Array, pieceLengthBytes: number): Uint8Array {
+export function makeTorrent (name: string, data: Uint8Array, pieceLengthBytes: number, extra: { urlList?: string[] } = {}): Uint8Array {
   const pieces: Uint8Array[] = []
   for (let off = 0; off < data.length; off += pieceLengthBytes) {
     pieces.push(new Uint8Array(createHash('sha1').update(data.subarray(off, off + pieceLengthBytes)).digest()))
@@ -47,6 +48,7 @@ export function makeTorrent (name: string, data: Uint8Array, pieceLengthBytes: n
   pieces.forEach((p, i) => joined.set(p, i * 20))
   return bencodeEncode({
     announce: 'http://127.0.0.1:1/announce',
+    ...(extra.urlList !== undefined ? { 'url-list': extra.urlList } : {}),
     info: { length: data.length, name, 'piece length': pieceLengthBytes, pieces: joined }
   })
 }
@@ -115,7 +117,7 @@ export class SwarmWorld {
   }
 
   /** An engine on host `address`, listening on port 6881 there. */
-  addNode (address: string, options: { settings?: PartialEngineSettings, fs?: IFileSystem, hasher?: SyncHasher, uploadBytesPerSec?: number, downloadBytesPerSec?: number } = {}): SwarmNode {
+  addNode (address: string, options: { settings?: PartialEngineSettings, fs?: IFileSystem, hasher?: SyncHasher, uploadBytesPerSec?: number, downloadBytesPerSec?: number, httpClient?: IHttpClient } = {}): SwarmNode {
     const fs = new MemoryFileSystem({ clock: this.clock })
     const hasher = options.hasher ?? new SyncHasher()
     const socketFactory = this.network.host(address, {
@@ -127,6 +129,7 @@ export class SwarmWorld {
       clock: this.clock,
       fs: options.fs ?? fs,
       hasher,
+      ...(options.httpClient !== undefined ? { httpClient: options.httpClient } : {}),
       random: seededRandom(Math.floor(this.random.next() * 2 ** 31)),
       settings: { ...options.settings, listen: { port: 6881, ...options.settings?.listen } }
     })

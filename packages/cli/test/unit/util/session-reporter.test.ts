@@ -18,6 +18,7 @@ const stats = (over: Partial<TorrentStats> = {}): TorrentStats => ({
   uploadRateBytesPerSec: 0,
   peers: 3,
   seeds: 1,
+  webSeeds: 0,
   hashFailures: 0,
   bannedPeers: 0,
   endGame: false,
@@ -35,6 +36,8 @@ describe('session output', () => {
     expect(statsEvent(stats({ downloadRateBytesPerSec: 0 })).etaSec).toBeNull()
     expect(formatStatus(stats())).toBe(' 25.0% downloading  down 97.66 KiB/s  up 0 B/s  peers 3 (1 seed)  eta 0:30  976.56 KiB of 3.81 MiB')
     expect(formatStatus(stats({ progress: 1, state: 'seeding', seeds: 0 }))).not.toContain('eta')
+    expect(formatStatus(stats({ peers: 0, seeds: 0, webSeeds: 2 }))).toContain('peers 0 (0 seeds) + 2 web seeds')
+    expect(formatStatus(stats({}))).not.toContain('web seed')
     // A skipped file: progress, ETA and the byte counts are relative to the wanted bytes.
     const partial = stats({ wantedBytes: 2_000_000, progress: 0.5 })
     expect(statsEvent(partial)).toMatchObject({ etaSec: 10, wantedBytes: 2_000_000, totalBytes: 4_000_000 })
