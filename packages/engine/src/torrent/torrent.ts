@@ -47,6 +47,7 @@ import { PiecePicker } from './piece-picker.js'
 import { PieceVerifier } from './piece-verifier.js'
 import type { ReadStreamOptions } from './read-stream.js'
 import type { PeerInfo, TorrentDeps, TorrentEvents, TorrentInit, TorrentStats } from './torrent-types.js'
+import { KnownPeers } from './known-peers.js'
 import { TorrentFiles } from './torrent-files.js'
 import { TorrentLifecycle } from './torrent-lifecycle.js'
 import { TorrentTrackers } from './torrent-trackers.js'
@@ -57,8 +58,6 @@ import { TorrentState, TorrentStateMachine } from './torrent-state.js'
 
 export type { PeerInfo, TorrentDeps, TorrentEvents, TorrentInit, TorrentStats } from './torrent-types.js'
 
-/** Addresses remembered per torrent for (re)connecting; older ones are forgotten beyond this. */
-const MAX_KNOWN_PEERS = 2_000
 /** How often stats-driven housekeeping runs (request refill safety net, connect queue). */
 const HOUSEKEEPING_INTERVAL_MS = 1_000
 
@@ -95,7 +94,7 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
   /** BEP 19 HTTP sources the picker feeds beside the peers. */
   private readonly webSeeds: TorrentWebSeeds
   /** Addresses to (re)connect to, each with the source that first reported it. */
-  private readonly knownPeers = new Map<string, PeerAddress & { source: PeerSource }>()
+  private readonly knownPeers = new KnownPeers()
   /** BEP 11 peer exchange while active (never for private torrents). */
   private pex: PexHandler | null = null
   private readonly bannedHosts = new Set<string>()
@@ -187,7 +186,7 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
       settings: this.engineSettings,
       downloadSettings: () => this.downloadSettings,
       pex: () => this.pex,
-      sourceOf: (address) => this.knownPeers.get(formatPeerAddress(address))?.source,
+      sourceOf: (address) => this.knownPeers.sourceOf(address),
       rememberPeer: (address, source) => { this.rememberPeer(address, source) },
       emit: (event, payload) => { this.emit(event, payload) }
     })
@@ -512,8 +511,7 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
   addPeer (address: string | PeerAddress, source: PeerSource = 'manual'): boolean {
     const parsed = parsePeerAddress(address)
     if (this.bannedHosts.has(parsed.host) || this.deps.connections.isBanned(parsed.host)) return false
-    const isNew = !this.knownPeers.has(formatPeerAddress(parsed))
-    this.rememberPeer(parsed, source)
+    const isNew = this.knownPeers.remember(parsed, source)
     this.metadataSwarm?.addPeer(parsed)
     if (!this.active) return isNew
     return this.deps.connections.addCandidate(this.id, parsed) || isNew
@@ -526,7 +524,7 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
 
   /** Addresses this torrent knows to (re)connect to, as `host:port`, most recent last. */
   knownPeerAddresses (): string[] {
-    return [...this.knownPeers.keys()]
+    return this.knownPeers.keys()
   }
 
   /** Snapshots of this torrent's trackers (empty when it announces to none). */
@@ -741,13 +739,7 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
   }
 
   private rememberPeer (address: PeerAddress, source: PeerSource): void {
-    const key = formatPeerAddress(address)
-    if (this.knownPeers.has(key)) return
-    if (this.knownPeers.size >= MAX_KNOWN_PEERS) {
-      const oldest = this.knownPeers.keys().next().value
-      if (oldest !== undefined) this.knownPeers.delete(oldest)
-    }
-    this.knownPeers.set(key, { host: address.host, port: address.port, source })
+    this.knownPeers.remember(address, source)
   }
 
   /** A piece was verified and written (the assembly marked it had): announce it. */
@@ -784,7 +776,7 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
     this.bannedHosts.add(host)
     this.deps.connections.ban(host, reason)
     this.swarm.closeHost(host, reason)
-    for (const [key, address] of this.knownPeers) if (address.host === host) this.knownPeers.delete(key)
+    this.knownPeers.forgetHost(host)
     this.emit('peer-banned', { host, reason })
   }
 

@@ -1,0 +1,43 @@
+/**
+ * The addresses a torrent knows to (re)connect to, each with the source that first reported it
+ * (PeerInfo.source). Bounded: beyond `maxPeers` the oldest entry is forgotten — a torrent hears of
+ * far more addresses from trackers and PEX than it can ever dial.
+ */
+import { formatPeerAddress, type PeerAddress, type PeerSource } from '../peer/peer-address.js'
+
+/** Addresses remembered per torrent; older ones are forgotten beyond this. */
+const MAX_KNOWN_PEERS = 2_000
+
+export type KnownPeer = PeerAddress & { source: PeerSource }
+
+export class KnownPeers {
+  private readonly peers = new Map<string, KnownPeer>()
+
+  constructor (private readonly maxPeers = MAX_KNOWN_PEERS) {}
+
+  has (address: PeerAddress): boolean { return this.peers.has(formatPeerAddress(address)) }
+
+  sourceOf (address: PeerAddress): PeerSource | undefined { return this.peers.get(formatPeerAddress(address))?.source }
+
+  /** Remembers `address` unless known (the first source wins). Returns true when it was new. */
+  remember (address: PeerAddress, source: PeerSource): boolean {
+    const key = formatPeerAddress(address)
+    if (this.peers.has(key)) return false
+    if (this.peers.size >= this.maxPeers) {
+      const oldest = this.peers.keys().next().value
+      if (oldest !== undefined) this.peers.delete(oldest)
+    }
+    this.peers.set(key, { host: address.host, port: address.port, source })
+    return true
+  }
+
+  /** Forgets every address of `host` (banned). */
+  forgetHost (host: string): void {
+    for (const [key, address] of this.peers) if (address.host === host) this.peers.delete(key)
+  }
+
+  /** `host:port` keys, oldest first. */
+  keys (): string[] { return [...this.peers.keys()] }
+
+  values (): IterableIterator<KnownPeer> { return this.peers.values() }
+}
