@@ -248,7 +248,8 @@ export class MetadataSwarm extends TypedEmitter<MetadataSwarmEvents> {
           outgoing,
           localBitfield: () => null,
           extensions: [createUtMetadataExtension({ metadata: () => null, sink: this.fetcher })],
-          ...(listenPort !== null ? { listenPort } : {})
+          ...(listenPort !== null ? { listenPort } : {}),
+          ...(slot.acceptedAtMs !== null ? { handshakeStartedAtMs: slot.acceptedAtMs } : {})
         })
     } catch (error) {
       slot.release()

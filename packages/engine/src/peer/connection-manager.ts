@@ -8,7 +8,7 @@
  * Torrents hand it candidate addresses and receive sockets; they never dial themselves.
  *
  * Accounting invariant: every connection the manager knows of holds exactly one slot from dial
- * (or accept) until its owner releases it, and a slot counts toward the global limit and, once it
+ * (or, incoming, from the handshake naming its torrent) until its owner releases it, and a slot counts toward the global limit and, once it
  * belongs to a torrent, toward that torrent's limit. `halfOpen` counts dials in flight only.
  */
 import { LodestoneError, isLodestoneError } from '../errors.js'
@@ -62,7 +62,7 @@ export interface ConnectionOwner {
 export type IdentifyResult = 'ok' | 'self' | 'duplicate' | 'banned'
 
 /** Why a connection was not admitted. */
-export type AdmitRefusal = 'banned' | 'ip-filtered' | 'global-limit' | 'torrent-limit' | 'unknown-torrent' | 'closed'
+export type AdmitRefusal = 'banned' | 'ip-filtered' | 'global-limit' | 'torrent-limit' | 'unknown-torrent' | 'closed' | 'pending-limit'
 
 /**
  * One connection's claim on the limits. The holder calls `identify` once the handshake gave the
@@ -75,6 +75,11 @@ export interface ConnectionSlot {
   /** Hex peer id once identified. */
   readonly peerIdHex: string | null
   /**
+   * Incoming: when the socket was accepted (clock ms). The handshake deadline counts from then,
+   * so time spent in the listener is not granted a second time by the peer connection.
+   */
+  readonly acceptedAtMs: number | null
+  /**
    * Registers the remote peer id: refuses ourselves, a banned host, or a second connection to the
    * same peer. When both sides dialled each other at once, both keep the same one of the two
    * connections (the one dialled by the side with the lower peer id); if that is this one, the
@@ -86,8 +91,13 @@ export interface ConnectionSlot {
   release (): void
 }
 
-/** A global slot for an incoming socket whose handshake has not named a torrent yet. */
+/**
+ * A place in the pending-incoming budget for a socket whose handshake has not named a torrent
+ * yet. It holds no connection slot: claiming one (global and torrent limits) happens at `claim`.
+ */
 export interface IncomingTicket {
+  /** When the socket was accepted (clock ms). */
+  readonly acceptedAtMs: number
   /** Moves the slot to `torrentId`, or refuses (the ticket is then released). */
   claim (torrentId: string): ConnectionSlot | AdmitRefusal
   release (): void
@@ -264,8 +274,10 @@ export class ConnectionManager {
   }
 
   /**
-   * Admits an incoming socket before its handshake: refused when the global limit is reached or
-   * the host is banned. The listener closes the socket on refusal.
+   * Admits an incoming socket before its handshake: refused when the host is banned or filtered,
+   * every connection slot is taken, or the pending-incoming budget is full ('pending-limit': the
+   * listener may evict its oldest pending handshake and ask again). The listener closes the
+   * socket on refusal.
    */
   acceptIncoming (address: PeerAddress): IncomingTicket | AdmitRefusal {
     if (this.closed) return 'closed'
@@ -278,11 +290,14 @@ export class ConnectionManager {
       this.blocked(formatPeerAddress(address), 'incoming')
       return 'ip-filtered'
     }
-    if (this.totalSlots + this.pendingIncoming >= this.settings.maxConnections) {
+    if (this.totalSlots >= this.settings.maxConnections) {
       this.counters.refusedIncoming++
       return 'global-limit'
     }
+    // Not counted as refused: the listener makes room and asks again, and counts what it does.
+    if (this.pendingIncoming >= this.settings.maxPendingIncoming) return 'pending-limit'
     this.pendingIncoming++
+    const acceptedAtMs = this.deps.clock.now()
     let done = false
     const release = (): void => {
       if (done) return
@@ -291,6 +306,7 @@ export class ConnectionManager {
       this.schedulePump()
     }
     return {
+      acceptedAtMs,
       claim: (torrentId) => {
         if (done) return 'closed'
         release()
@@ -302,11 +318,15 @@ export class ConnectionManager {
           this.blocked(formatPeerAddress(address), 'incoming', torrentId)
           return 'ip-filtered'
         }
+        if (this.totalSlots >= this.settings.maxConnections) {
+          this.counters.refusedIncoming++
+          return 'global-limit'
+        }
         if (entry.slots.size >= this.torrentLimit(entry)) {
           this.counters.refusedIncoming++
           return 'torrent-limit'
         }
-        return this.openSlot(torrentId, entry, address, 'incoming')
+        return this.openSlot(torrentId, entry, address, 'incoming', acceptedAtMs)
       },
       release
     }
@@ -330,7 +350,7 @@ export class ConnectionManager {
     let idle = 0
     // Round robin: one dial per torrent per turn, until limits stop us or a full turn finds nothing.
     while (this.halfOpen < this.settings.maxHalfOpen &&
-      this.totalSlots + this.pendingIncoming < this.settings.maxConnections && idle < ids.length) {
+      this.totalSlots < this.settings.maxConnections && idle < ids.length) {
       const id = ids[this.rrIndex % ids.length]!
       this.rrIndex = (this.rrIndex + 1) % ids.length
       const entry = this.torrents.get(id)
@@ -452,8 +472,8 @@ export class ConnectionManager {
     return policy.wrapOutgoing(socket, slot.key, skey, () => { slot.redialOnRelease = true })
   }
 
-  private openSlot (torrentId: string, entry: TorrentEntry, address: PeerAddress, direction: 'outgoing' | 'incoming'): SlotImpl {
-    const slot = new SlotImpl(torrentId, address, direction, entry, this)
+  private openSlot (torrentId: string, entry: TorrentEntry, address: PeerAddress, direction: 'outgoing' | 'incoming', acceptedAtMs: number | null = null): SlotImpl {
+    const slot = new SlotImpl(torrentId, address, direction, acceptedAtMs, entry, this)
     entry.slots.add(slot)
     entry.addressKeys.add(slot.key)
     this.totalSlots++
@@ -541,6 +561,7 @@ class SlotImpl implements ConnectionSlot {
     readonly torrentId: string,
     readonly address: PeerAddress,
     readonly direction: 'outgoing' | 'incoming',
+    readonly acceptedAtMs: number | null,
     private readonly entry: TorrentEntry,
     private readonly manager: ConnectionManager
   ) {

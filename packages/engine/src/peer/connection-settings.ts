@@ -4,8 +4,15 @@
  */
 /** Connection limits and connect-queue policy. */
 export interface ConnectionSettings {
-  /** Open connections across all torrents, dials and unclaimed incoming included. @default 200 */
+  /** Open connections across all torrents, dials included (not incoming ones still in their handshake). @default 200 */
   maxConnections: number
+  /**
+   * Incoming connections whose handshake has not named a torrent yet. They have their own budget
+   * so that silent or slow connections never take the slots of established peers; when it is full
+   * the oldest of them makes room for the newest (an honest handshake takes a round trip, a silent
+   * one waits for its deadline). @default 100
+   */
+  maxPendingIncoming: number
   /** Open connections per torrent. @default 50 */
   maxConnectionsPerTorrent: number
   /** Outgoing dials in flight at once (OS SYN backlog and NAT tables suffer beyond this). @default 8 */
@@ -22,6 +29,7 @@ export interface ConnectionSettings {
 
 export const defaultConnectionSettings: Readonly<ConnectionSettings> = {
   maxConnections: 200,
+  maxPendingIncoming: 100,
   maxConnectionsPerTorrent: 50,
   maxHalfOpen: 8,
   connectTimeoutMs: 10_000,

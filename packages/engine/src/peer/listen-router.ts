@@ -11,6 +11,12 @@
  * MSE/PE opening is answered when its SKEY (found by `HASH('req2', SKEY)` among the registered
  * hashes) is one of ours, a plaintext opening passes through, as the policy's mode allows; the
  * header is then read from the (decrypted) stream as before.
+ *
+ * Connections still in their handshake live in their own budget (`maxPendingIncoming`); when it
+ * is full the oldest one is closed to make room. Silent or byte-at-a-time connections therefore
+ * cannot lock honest peers out: an honest handshake arrives within a round trip, long before
+ * newer arrivals push it to the front. The handshake deadline runs from the accept, and the peer
+ * connection continues the same deadline (`ConnectionSlot.acceptedAtMs`) instead of starting a new one.
  */
 import { LodestoneError, isLodestoneError } from '../errors.js'
 import type { IClock } from '../interfaces/clock.js'
@@ -41,6 +47,10 @@ export interface ListenRouterStats {
   refused: number
   unknownInfoHash: number
   handshakeFailures: number
+  /** Pending handshakes closed to make room for a newer connection (the pending budget was full). */
+  evicted: number
+  /** Pending handshakes closed at their deadline. */
+  timedOut: number
   pendingHandshakes: number
 }
 
@@ -49,11 +59,12 @@ export class ListenRouter {
   private readonly routes = new Map<string, IncomingHandler>()
   /** Hex `HASH('req2', SKEY)` → SKEY, for every registered hash (MSE openings name torrents so). */
   private readonly skeys = new Map<string, Uint8Array>()
-  private readonly pending = new Set<AbortController>()
+  /** Handshakes being read, oldest first (Map order is insertion order). */
+  private readonly pending = new Map<IncomingTicket, AbortController>()
   private closed = false
-  private readonly counters = { accepted: 0, refused: 0, unknownInfoHash: 0, handshakeFailures: 0 }
+  private readonly counters = { accepted: 0, refused: 0, unknownInfoHash: 0, handshakeFailures: 0, evicted: 0, timedOut: 0 }
 
-  constructor (private readonly deps: ListenRouterDeps, private readonly handshakeTimeoutMs = 20_000) {}
+  constructor (private readonly deps: ListenRouterDeps, private readonly handshakeTimeoutMs = 10_000) {}
 
   /** The bound port, or null when not listening. */
   get port (): number | null {
@@ -100,8 +111,12 @@ export class ListenRouter {
   async close (): Promise<void> {
     if (this.closed) return
     this.closed = true
-    for (const abort of this.pending) abort.abort()
+    const pending = [...this.pending]
     this.pending.clear()
+    for (const [ticket, abort] of pending) {
+      ticket.release()
+      abort.abort()
+    }
     this.routes.clear()
     this.skeys.clear()
     const server = this.server
@@ -114,20 +129,26 @@ export class ListenRouter {
       socket.close()
       return
     }
-    const ticket = this.deps.connections.acceptIncoming({ host: socket.remoteAddress, port: socket.remotePort })
-    if (typeof ticket === 'string') {
+    const address = { host: socket.remoteAddress, port: socket.remotePort }
+    let admitted = this.deps.connections.acceptIncoming(address)
+    if (admitted === 'pending-limit' && this.evictOldest()) admitted = this.deps.connections.acceptIncoming(address)
+    if (typeof admitted === 'string') {
       this.counters.refused++
       socket.close()
       return
     }
+    const ticket = admitted
     this.counters.accepted++
     const abort = new AbortController()
-    this.pending.add(abort)
+    this.pending.set(ticket, abort)
     const encryption = this.deps.encryption
     const stream = encryption?.wrapIncoming(socket, (req2) => this.skeys.get(toHex(req2)) ?? null) ?? socket
     readIncomingHandshakeHeader({ socket: stream, clock: this.deps.clock }, { timeoutMs: this.handshakeTimeoutMs, signal: abort.signal })
       .then(({ header, socket: replay }) => {
-        this.pending.delete(abort)
+        if (!this.pending.delete(ticket)) {
+          replay.close() // evicted (or the router closed) after the header was complete
+          return
+        }
         // An MSE opening is bound to the torrent its SKEY named: the handshake must name the same.
         const skey = stream instanceof MseSocket ? stream.skey : null
         if (skey !== null && !bytesEqual(skey, header.infoHash)) {
@@ -146,9 +167,10 @@ export class ListenRouter {
         }
         handler(replay, header, ticket)
       }, (error: unknown) => {
-        // The reader closed the socket already.
-        this.pending.delete(abort)
-        this.counters.handshakeFailures++
+        // The reader closed the socket already. An evicted one was counted and released by evictOldest.
+        if (!this.pending.delete(ticket)) return
+        if (isLodestoneError(error) && error.code === 'PEER_TIMEOUT') this.counters.timedOut++
+        else this.counters.handshakeFailures++
         ticket.release()
         if (this.deps.logger?.enabled('debug') === true) {
           this.deps.logger.debug('incoming handshake failed', {
@@ -157,5 +179,17 @@ export class ListenRouter {
           })
         }
       })
+  }
+
+  /** Closes the oldest pending handshake and frees its place in the budget; false when none. */
+  private evictOldest (): boolean {
+    const oldest = this.pending.entries().next()
+    if (oldest.done === true) return false
+    const [ticket, abort] = oldest.value
+    this.pending.delete(ticket)
+    ticket.release()
+    this.counters.evicted++
+    abort.abort()
+    return true
   }
 }

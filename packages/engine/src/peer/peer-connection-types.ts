@@ -99,6 +99,11 @@ export interface PeerConnectionInit {
   dht?: boolean
   /** Extended handshake `v`. @default LODESTONE_CLIENT_NAME */
   clientName?: string
+  /**
+   * When this connection's handshake began (clock ms): an incoming connection's accept time, so
+   * the handshake deadline covers the time it spent in the listener too. @default construction
+   */
+  handshakeStartedAtMs?: number
   /** Extended handshake `p`: our TCP listen port. */
   listenPort?: number
   /** Extended handshake `ipv4` / `ipv6`: our own addresses, when known (4 / 16 bytes). */

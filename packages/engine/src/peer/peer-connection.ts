@@ -126,6 +126,7 @@ export class PeerConnection extends TypedEmitter<PeerConnectionEvents> {
 
   // accounting
   private readonly createdAtMs: number
+  private readonly handshakeStartedAtMs: number
   private lastReceivedAtMs: number
   private lastSentAtMs: number
   private readonly downloadMeter: RateMeter
@@ -152,6 +153,7 @@ export class PeerConnection extends TypedEmitter<PeerConnectionEvents> {
     }
     const now = this.clock.now()
     this.createdAtMs = now
+    this.handshakeStartedAtMs = Math.min(now, init.handshakeStartedAtMs ?? now)
     this.lastReceivedAtMs = now
     this.lastSentAtMs = now
     this.requestBook = new RequestBook(now)
@@ -759,7 +761,7 @@ export class PeerConnection extends TypedEmitter<PeerConnectionEvents> {
     if (this.currentState === 'closed') return
     const now = this.clock.now()
     if (this.currentState === 'handshaking') {
-      if (now - this.createdAtMs >= this.settings.handshakeTimeoutMs) {
+      if (now - this.handshakeStartedAtMs >= this.settings.handshakeTimeoutMs) {
         this.close(new LodestoneError('PEER_TIMEOUT', { what: 'handshake', timeoutMs: this.settings.handshakeTimeoutMs }))
       }
       return

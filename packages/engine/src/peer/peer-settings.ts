@@ -12,7 +12,10 @@ export interface PeerSettings {
    * torrent with 8 M pieces; see `DEFAULT_MAX_MESSAGE_LENGTH_BYTES`. @default 1_048_576
    */
   maxMessageLengthBytes: number
-  /** The whole handshake must arrive within this. @default 20_000 */
+  /**
+   * The whole handshake must arrive within this, counted from the connect (incoming: from the
+   * accept, time in the listener included). libtorrent uses 10 s too. @default 10_000
+   */
   handshakeTimeoutMs: number
   /** Send a keep-alive when we sent nothing for this long (BEP 3 suggests 2 minutes). @default 120_000 */
   keepAliveIntervalMs: number
@@ -60,7 +63,7 @@ export interface PeerSettings {
 
 export const defaultPeerSettings: Readonly<PeerSettings> = {
   maxMessageLengthBytes: DEFAULT_MAX_MESSAGE_LENGTH_BYTES,
-  handshakeTimeoutMs: 20_000,
+  handshakeTimeoutMs: 10_000,
   keepAliveIntervalMs: 120_000,
   idleTimeoutMs: 300_000,
   requestTimeoutMs: 30_000,

@@ -181,6 +181,7 @@ const RANGES: Record<string, Range> = {
   'connection.maxConnections': { min: 1 },
   'connection.maxConnectionsPerTorrent': { min: 1 },
   'connection.maxHalfOpen': { min: 1 },
+  'connection.maxPendingIncoming': { min: 1 },
   'connection.connectTimeoutMs': { min: 1 },
   'connection.maxConnectAttempts': { min: 1 },
   'download.maxUnverifiedBytes': { min: 16_384 },

@@ -225,6 +225,7 @@ export class TorrentPeers {
             return this.readBlock(holder.session, request)
           },
           ...(listenPort !== null ? { listenPort } : {}),
+          ...(slot.acceptedAtMs !== null ? { handshakeStartedAtMs: slot.acceptedAtMs } : {}),
           extensions: [host.utMetadata, ...(pex !== null ? [pex.extension(slot.address)] : [])]
         }
       )

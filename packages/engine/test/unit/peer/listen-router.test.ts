@@ -23,7 +23,7 @@ class FakeSocket implements ITcpSocket {
   push (d: Uint8Array): void { this.data?.(d) }
 }
 
-function setup () {
+function setup (limits: { maxConnections?: number, maxPendingIncoming?: number } = {}) {
   const clock: IClock = { now: () => 0, wallNow: () => 0, setTimeout: () => ({ cancel () {} }), setInterval: () => ({ cancel () {} }) }
   let onConn: ((s: ITcpSocket) => void) | null = null
   let serverClosed = false
@@ -33,7 +33,7 @@ function setup () {
     listenTcp: async () => server,
     bindUdp: async () => { throw new Error('unused') }
   }
-  const connections = new ConnectionManager({ socketFactory, clock, peerId: new Uint8Array(20) }, { ...defaultConnectionSettings, maxConnections: 2 })
+  const connections = new ConnectionManager({ socketFactory, clock, peerId: new Uint8Array(20) }, { ...defaultConnectionSettings, maxConnections: 2, maxPendingIncoming: 2, ...limits })
   const router = new ListenRouter({ socketFactory, clock, connections })
   return { router, connections, connect: (s: FakeSocket) => onConn?.(s), isServerClosed: () => serverClosed }
 }
@@ -68,21 +68,54 @@ describe('ListenRouter', () => {
     expect(connections.stats().pendingIncoming).toBe(0)
   })
 
-  it('refuses beyond the global limit and banned hosts; drops non-BitTorrent peers', async () => {
+  it('refuses banned hosts and drops non-BitTorrent peers', async () => {
     const { router, connect, connections } = setup()
     await router.listen(0, '')
     connections.ban('10.0.0.66', 'test')
     const banned = new FakeSocket('10.0.0.66', 1)
     connect(banned)
     expect(banned.closed).toBe(true)
-    const s1 = new FakeSocket('10.0.0.1', 1); const s2 = new FakeSocket('10.0.0.2', 1); const s3 = new FakeSocket('10.0.0.3', 1)
-    connect(s1); connect(s2); connect(s3)
-    expect(s3.closed).toBe(true)
+    const s1 = new FakeSocket('10.0.0.1', 1)
+    connect(s1)
     s1.push(new TextEncoder().encode('GET / HTTP/1.1\r\n'))
     await flush()
     expect(s1.closed).toBe(true)
-    expect(router.stats()).toMatchObject({ refused: 2, handshakeFailures: 1, pendingHandshakes: 1 })
-    expect(connections.stats().pendingIncoming).toBe(1)
+    expect(router.stats()).toMatchObject({ refused: 1, handshakeFailures: 1, pendingHandshakes: 0 })
+    expect(connections.stats().pendingIncoming).toBe(0)
+  })
+
+  it('keeps pending handshakes in their own budget: the oldest makes room, established peers keep their slots', async () => {
+    const { router, connect, connections } = setup({ maxConnections: 1, maxPendingIncoming: 2 })
+    await router.listen(0, '')
+    const routed: FakeSocket[] = []
+    const sockets: FakeSocket[] = []
+    router.register(hash(1), (socket, _header, ticket) => {
+      connections.addTorrent('t', { wantsConnections: () => true, onOutgoing: () => {} })
+      const slot = ticket.claim('t')
+      if (typeof slot === 'string') socket.close()
+      else routed.push(sockets.find((s) => s.remotePort === socket.remotePort)!)
+    })
+    // Silent connections: each new one evicts the oldest once the budget of 2 is full.
+    for (let i = 0; i < 5; i++) {
+      const s = new FakeSocket('10.0.0.9', 100 + i)
+      sockets.push(s)
+      connect(s)
+    }
+    expect(sockets.map((s) => s.closed)).toEqual([true, true, true, false, false])
+    expect(router.stats()).toMatchObject({ accepted: 5, evicted: 3, pendingHandshakes: 2 })
+    // An honest peer arrives in the middle of the flood and completes its handshake at once.
+    const honest = new FakeSocket('10.0.0.1', 1)
+    sockets.push(honest)
+    connect(honest)
+    honest.push(hs(hash(1)))
+    await flush()
+    expect(routed).toEqual([honest])
+    expect(connections.stats()).toMatchObject({ connections: 1 })
+    // With every connection slot taken, new sockets are refused rather than admitted to wait.
+    const late = new FakeSocket('10.0.0.2', 1)
+    connect(late)
+    expect(late.closed).toBe(true)
+    expect(router.stats()).toMatchObject({ refused: 1 })
   })
 
   it('close() stops the server and drops pending handshakes', async () => {

@@ -119,6 +119,19 @@ describe('PeerConnection handshake', () => {
     expect(clock.pendingTimers).toBe(0)
   })
 
+  it('continues the listener\'s handshake deadline (one deadline from the accept, not two)', () => {
+    const clock = new ManualClock()
+    clock.advance(8_000)
+    const socket = new FakeSocket()
+    const init: PeerConnectionInit = { infoHash: INFO_HASH, localPeerId: LOCAL_ID, outgoing: false, pieceCount: 20, handshakeStartedAtMs: 0 }
+    const peer = new PeerConnection({ socket, clock }, resolvePeerSettings({ handshakeTimeoutMs: 10_000 }), init)
+    socket.feed(remoteHandshake().subarray(0, 60)) // byte-at-a-time peers keep sending, never finishing
+    clock.advance(1_500)
+    expect(peer.state).toBe('handshaking')
+    clock.advance(1_000)
+    expect(peer.state).toBe('closed')
+  })
+
   it('negotiates only what both sides announce', () => {
     const { peer, remote } = active({ features: NO_FEATURES })
     expect(peer.features).toEqual({ extensionProtocol: false, fastExtension: false, dht: false })
