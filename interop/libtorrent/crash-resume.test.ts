@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { bencodeEncode } from '@lodestone/engine'
+import { bencodeEncode } from '@lodestone/engine/protocol'
 import { LIBTORRENT_PRELUDE } from '../helpers/libtorrent.js'
 import { SYSTEM_PYTHON } from '../helpers/python.js'
 

@@ -128,7 +128,9 @@ async function fetchMetadataOnly (ctx: CliContext, input: string, flags: Downloa
   const source = await loadSource(input)
   if (source.kind !== 'magnet') throw usageError('--metadata-only needs a magnet link')
   const output = resolve(flags.output)
-  const [{ createNodeEngine }, { bencodeDecode, hasCode }] = await Promise.all([import('@lodestone/engine/presets/node'), import('@lodestone/engine')])
+  const [{ createNodeEngine }, { hasCode }, { bencodeDecode }] = await Promise.all([
+    import('@lodestone/engine/presets/node'), import('@lodestone/engine'), import('@lodestone/engine/protocol')
+  ])
   const ipFilter = flags.ipFilter === undefined ? null : await loadIpFilterFile(flags.ipFilter)
   const engine = createNodeEngine({ downloadPath: dirname(output), port: flags.port, host: flags.host ?? '', settings, logLevel: 'off' })
   if (ipFilter !== null) engine.setIpFilter(ipFilter.filter)

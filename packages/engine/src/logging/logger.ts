@@ -94,7 +94,7 @@ function rankOf (level: LogLevel | 'off'): number {
 }
 
 /** A logger bound to one scope of a shared core; {@link SinkLogger} is the root, children are these. */
-class ScopedLogger implements Logger {
+export class ScopedLogger implements Logger {
   private cachedVersion = -1
   private cachedThreshold = RANK_OFF
 

@@ -51,6 +51,7 @@ export class AlertQueue {
   private readonly waiters = new Set<(value: boolean) => void>()
   private closed = false
 
+  /** @internal The engine creates its queue (`engine.alerts`). */
   constructor (private readonly deps: AlertQueueDeps, settings: AlertSettings = defaultAlertSettings) {
     this.settings = { ...settings }
     this.ring = new Array<Alert | undefined>(settings.maxQueued).fill(undefined)
@@ -146,7 +147,7 @@ export class AlertQueue {
 
   /**
    * Subscribes to an engine's events and to those of each of its torrents (present and added
-   * later). Returns the function that unsubscribes from all of them.
+   * later). Returns the function that unsubscribes from all of them. @internal (the engine does it)
    */
   watchEngine (engine: EngineLike): () => void {
     const offs: Array<() => void> = []
@@ -203,7 +204,7 @@ export class AlertQueue {
     }
   }
 
-  /** Subscribes to one torrent's events. Returns the unsubscribe function. */
+  /** Subscribes to one torrent's events. Returns the unsubscribe function. @internal */
   watchTorrent (torrent: TorrentLike): () => void {
     const id = torrent.id
     const on = torrent.on.bind(torrent) as unknown as On

@@ -115,6 +115,7 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
   private readonly uploadLimiter: RateLimiter | null
   private readonly downloadLimiter: RateLimiter | null
 
+  /** @internal The engine creates torrents (`BtEngine.addTorrent`). */
   constructor (deps: TorrentDeps, init: TorrentInit) {
     super()
     this.deps = deps as TorrentDeps & { storage: TorrentContentStorage }

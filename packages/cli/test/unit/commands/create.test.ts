@@ -1,7 +1,8 @@
 import { describe, it, expect, afterAll } from 'vitest'
 import { readFileSync, existsSync } from 'node:fs'
 import { join } from 'node:path'
-import { parseTorrent, bencodeDecode, createTorrent } from '@lodestone/engine'
+import { parseTorrent, createTorrent } from '@lodestone/engine'
+import { bencodeDecode } from '@lodestone/engine/protocol'
 import { NodeFileSystem, NodeHasher } from '@lodestone/engine/adapters/node'
 import { runCli, tempTree, payload, expectOneErrorLine } from '../../helpers.js'
 
