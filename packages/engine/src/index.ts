@@ -52,6 +52,8 @@ export type { TorrentContentStorageSettings } from './storage/storage-settings.j
 export type { MetadataFetcherSettings } from './metadata/metadata-fetcher-settings.js'
 export type { PexSettings } from './pex/pex-settings.js'
 export type { QueueSettings } from './session/queue-settings.js'
+export type { EncryptionSettings, EncryptionMode, EncryptionLevel } from './transport/mse/encryption-settings.js'
+export type { EncryptionStats } from './transport/mse/encryption-policy.js'
 
 // Alerts
 export { AlertQueue, type Alert } from './session/alerts.js'

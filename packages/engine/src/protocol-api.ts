@@ -103,6 +103,10 @@ export { MetadataSwarm, type MetadataSwarmDeps, type MetadataSwarmInit, type Met
 export { PexHandler, UT_PEX_LOCAL_ID, type PexCandidate, type PexHandlerDeps, type PexStats } from './pex/pex-handler.js'
 export { defaultPexSettings } from './pex/pex-settings.js'
 
+// Transports: MSE/PE encryption
+export { EncryptionPolicy, type EncryptionPolicyDeps } from './transport/mse/encryption-policy.js'
+export { defaultEncryptionSettings } from './transport/mse/encryption-settings.js'
+
 // IP ranges and the scheduler
 export { parseIpRange, parseIpAddress, formatIpv4Number, formatIpv6BigInt } from './ip-filter/ip-filter.js'
 export { CoarseScheduler, defaultCoarseSchedulerSettings, type CoarseSchedulerSettings, type ScheduledTask } from './util/coarse-scheduler.js'

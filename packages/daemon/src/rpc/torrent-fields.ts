@@ -4,7 +4,8 @@
  * rates and sizes are rounded here; `uploadRatio`, `seedRatioLimit`, `percentDone` and friends are
  * the reals Transmission sends. Unknown field names are ignored, as Transmission ignores them.
  */
-import { countWantedBytes, magnetFromMetainfo, buildMagnet, type Torrent, type TorrentStats } from '@lodestone/engine'
+import { magnetFromMetainfo, buildMagnet, type Torrent, type TorrentStats } from '@lodestone/engine'
+import { countWantedBytes } from '@lodestone/engine/protocol'
 import type { TrackedTorrent } from '../torrent-registry.js'
 import { TR_STATUS, transmissionError, transmissionStatus } from './torrent-status.js'
 

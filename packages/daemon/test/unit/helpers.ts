@@ -5,7 +5,7 @@ import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { request } from 'node:http'
-import { bencodeEncode, type BencodeEncodable } from '@lodestone/engine'
+import { bencodeEncode, type BencodeEncodable } from '@lodestone/engine/protocol'
 import { LodestoneDaemon, mergeDaemonSettings, type DaemonSettings } from '../../src/index.js'
 
 export const LOOPBACK_ENGINE = {
