@@ -54,6 +54,7 @@ export type { PexSettings } from './pex/pex-settings.js'
 export type { QueueSettings } from './session/queue-settings.js'
 export type { EncryptionSettings, EncryptionMode, EncryptionLevel } from './transport/mse/encryption-settings.js'
 export type { EncryptionStats } from './transport/mse/encryption-policy.js'
+export type { WebSeedSettings } from './webseed/web-seed-health.js'
 
 // Alerts
 export { AlertQueue, type Alert } from './session/alerts.js'
