@@ -189,12 +189,15 @@ export class LodestoneDaemon implements RpcHost {
     }
     const existing = this.registry.get(id)
     if (existing !== undefined) return { entry: existing, duplicate: true }
+    // Transmission creates a download dir that does not exist yet (it was confined to the roots).
+    const downloadPath = options.downloadDir ?? this.session.values['download-dir']
+    await mkdir(downloadPath, { recursive: true })
     const priorities = meta !== null && options.filePriorities !== null ? options.filePriorities(meta.files.length) : undefined
     let torrent: Torrent
     try {
       torrent = await engine.addTorrent(meta ?? input, {
         start: !options.paused,
-        downloadPath: options.downloadDir ?? this.session.values['download-dir'],
+        downloadPath,
         ...(priorities !== undefined ? { filePriorities: priorities } : {}),
         ...(options.peerLimit !== null ? { settings: { maxConnections: options.peerLimit } } : {})
       })

@@ -88,6 +88,16 @@ const ENGINE_KEYS: Record<string, { kind: Kind, read: (s: EngineSettings) => unk
   'port-forwarding-enabled': { kind: 'bool', read: (s) => s.discovery.portMapping, write: (v) => ({ discovery: { portMapping: v as boolean } }) },
   'download-queue-size': { kind: 'int', read: (s) => s.queue.maxActiveDownloads === 0 ? 5 : s.queue.maxActiveDownloads, write: (v) => ({ queue: { maxActiveDownloads: v as number } }) },
   'download-queue-enabled': { kind: 'bool', read: (s) => s.queue.maxActiveDownloads > 0, write: (v) => v === false ? { queue: { maxActiveDownloads: 0 } } : {} },
+  // Transmission's three words for the engine's MSE/PE modes.
+  encryption: {
+    kind: 'string',
+    read: (s) => s.encryption.mode === 'require' ? 'required' : s.encryption.mode === 'prefer' ? 'preferred' : 'tolerated',
+    write: (v) => {
+      const mode = v === 'required' ? 'require' : v === 'preferred' ? 'prefer' : v === 'tolerated' ? 'disable' : null
+      if (mode === null) throw new RpcError('argument "encryption" must be "required", "preferred" or "tolerated"')
+      return { encryption: { mode } }
+    }
+  },
   'seed-queue-size': { kind: 'int', read: (s) => s.queue.maxActiveSeeds === 0 ? 10 : s.queue.maxActiveSeeds, write: (v) => ({ queue: { maxActiveSeeds: v as number } }) }
 }
 

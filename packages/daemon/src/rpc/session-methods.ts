@@ -17,7 +17,6 @@ export function sessionGet (host: RpcHost, args: Args, sessionId: string): Recor
     ...host.session.view(engine),
     'blocklist-size': 0,
     'config-dir': host.configDir,
-    encryption: 'tolerated',
     'peer-port': host.engine.port ?? engine.listen.port,
     'peer-port-random-on-start': false,
     'rpc-version': RPC_VERSION,

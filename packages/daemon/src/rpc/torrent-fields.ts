@@ -167,6 +167,7 @@ function peers (ctx: FieldContext): unknown[] {
     else if (p.amInterested) flags += 'd'
     if (!p.amChoking && p.peerInterested) flags += 'U'
     else if (p.peerInterested) flags += 'u'
+    if (p.encryption === 'rc4') flags += 'E'
     if (p.source === 'pex') flags += 'X'
     if (p.direction === 'incoming') flags += 'I'
     return {
@@ -176,7 +177,7 @@ function peers (ctx: FieldContext): unknown[] {
       clientName: p.clientName ?? '',
       flagStr: flags,
       isDownloadingFrom: !p.peerChoking && p.amInterested,
-      isEncrypted: false,
+      isEncrypted: p.encryption === 'rc4',
       isIncoming: p.direction === 'incoming',
       isUTP: false,
       isUploadingTo: !p.amChoking && p.peerInterested,

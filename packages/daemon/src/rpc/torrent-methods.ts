@@ -4,6 +4,7 @@
  * Transmission reads it: absent = every torrent; a number; a hash string; `"recently-active"`;
  * or a list of numbers and hashes. Ids that match nothing are skipped silently.
  */
+import { mkdir } from 'node:fs/promises'
 import type { TrackedTorrent } from '../torrent-registry.js'
 import { fieldContext, torrentObject } from './torrent-fields.js'
 import { RpcError, optBool, optInt, optIntList, optNumber, optString, optStringList, type Args, type RpcHost } from './rpc-types.js'
@@ -213,6 +214,7 @@ async function setLocation (host: RpcHost, entry: TrackedTorrent, location: stri
   if (!move) throw new RpcError('torrent-set-location without "move" is not supported: the data would have to be found again at the new place')
   if (!entry.torrent.hasMetadata) throw new RpcError('the torrent\'s metadata is not known yet')
   try {
+    await mkdir(target, { recursive: true })
     await entry.torrent.moveStorage(target)
   } catch (err) {
     throw new RpcError(`cannot move ${entry.torrent.name}: ${reason(err)}`)
