@@ -2,9 +2,11 @@
  * What one remote peer has: its bitfield once the piece count is known, and before that (a magnet
  * whose metadata is still coming) what it announced, validated when the count arrives.
  *
- * BEP 3 / BEP 6: exactly one of BITFIELD / HAVE ALL / HAVE NONE, before any other availability
- * news; a bitfield of the wrong size, spare bits set or a HAVE beyond the count is a protocol
- * violation (thrown; the connection closes with it). HAVEs before the count are remembered in a
+ * BEP 3 / BEP 6: one of BITFIELD / HAVE ALL / HAVE NONE comes first; a bitfield of the wrong
+ * size, spare bits set or a HAVE beyond the count is a protocol violation (thrown; the connection
+ * closes with it). A later BITFIELD or HAVE ALL is read as HAVEs for the pieces it adds (see
+ * {@link PeerAvailability.reannounce}): aria2 sends one instead of a run of 20 or more HAVEs, and
+ * libtorrent accepts it too. HAVEs before the count are remembered in a
  * bitfield-shaped buffer bounded like a bitfield message would be.
  */
 import { Bitfield } from '../util/bitfield.js'
@@ -76,6 +78,36 @@ export class PeerAvailability {
     return bitfield
   }
 
+  /** The peer's first availability message arrived (later ones go to {@link reannounce}). */
+  get announced (): boolean { return this.received }
+
+  /**
+   * A BITFIELD / HAVE ALL / HAVE NONE after the first one, read as HAVEs: returns the pieces it
+   * adds (to report like HAVEs). Pieces it leaves out stay set: peers do not lose pieces, and the
+   * picker's availability counts only ever grow per peer. While the piece count is unknown it is
+   * remembered and validated later, like the first one.
+   * @throws ProtocolError PEER_PROTOCOL_VIOLATION for a malformed bitfield.
+   */
+  reannounce (source: 'bitfield' | 'have-all' | 'have-none', bytes: Uint8Array | null): number[] {
+    if (source === 'have-none') return []
+    if (this.pieceCountValue === null) {
+      if (source === 'have-all') this.pendingHaveAll = true
+      else if (bytes !== null) this.pendingBitfield = orBytes(this.pendingBitfield, bytes)
+      return []
+    }
+    const bitfield = this.peerBitfield!
+    const added: number[] = []
+    if (source === 'have-all') {
+      for (let piece = 0; piece < bitfield.length; piece++) if (bitfield.set(piece)) added.push(piece)
+      return added
+    }
+    if (bytes === null) return []
+    const incoming = new Bitfield(bitfield.length)
+    mergeBitfield(incoming, bytes)
+    for (const piece of incoming.ones()) if (bitfield.set(piece)) added.push(piece)
+    return added
+  }
+
   /**
    * Sets the piece count and applies what arrived before it.
    * @throws LodestoneError ARGUMENT_INVALID for a bad or different count (a caller bug);
@@ -101,6 +133,15 @@ export class PeerAvailability {
     this.pendingBitfield = null
     this.pendingHaves = new Uint8Array(0)
   }
+}
+
+/** `a | b` bytewise (a copy, as long as the longer one); validated against the count later. */
+function orBytes (a: Uint8Array | null, b: Uint8Array): Uint8Array {
+  if (a === null) return b.slice()
+  const out = new Uint8Array(Math.max(a.length, b.length))
+  out.set(a)
+  for (let i = 0; i < b.length; i++) out[i] = (out[i] ?? 0) | (b[i] ?? 0)
+  return out
 }
 
 /** Validates a BITFIELD payload against the piece count and ORs it into `target`. */

@@ -684,6 +684,10 @@ export class PeerConnection extends TypedEmitter<PeerConnectionEvents> {
   }
 
   private onAvailability (source: 'bitfield' | 'have-all' | 'have-none', bytes: Uint8Array | null): void {
+    if (this.availability.announced) {
+      for (const piece of this.availability.reannounce(source, bytes)) this.emit('have', { piece })
+      return
+    }
     const bitfield = this.availability.announce(source, bytes)
     if (bitfield !== null) this.emit('bitfield', { bitfield, source })
   }

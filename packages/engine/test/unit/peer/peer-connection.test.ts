@@ -223,12 +223,27 @@ describe('PeerConnection availability', () => {
     ['a bitfield of the wrong size', [{ type: 'bitfield', bytes: new Uint8Array(2) }]],
     ['spare bits set', [{ type: 'bitfield', bytes: Uint8Array.from([0, 0, 0x01]) }]],
     ['a have beyond the piece count', [{ type: 'have', piece: 20 }]],
-    ['a second bitfield', [{ type: 'have-none' }, { type: 'bitfield', bytes: new Uint8Array(3) }]]
+    ['a later bitfield of the wrong size', [{ type: 'have-none' }, { type: 'bitfield', bytes: new Uint8Array(2) }]]
   ] as Array<[string, WireMessage[]]>)('closes on %s with PEER_PROTOCOL_VIOLATION', (_name, messages) => {
     const { peer, feed, closedReason } = active()
     feed(...messages)
     expect(hasCode(closedReason(), 'PEER_PROTOCOL_VIOLATION')).toBe(true)
     expect(peer.state).toBe('closed')
+  })
+
+  it('reads a later bitfield or have-all as haves for the pieces it adds (aria2 sends one for 20+ haves)', () => {
+    const { peer, feed, payloads, closedReason } = active()
+    const later = new Bitfield(20)
+    later.set(3)
+    later.set(7)
+    feed({ type: 'have-none' }, { type: 'have', piece: 3 }, { type: 'bitfield', bytes: later.bytes }, { type: 'have-none' })
+    expect(payloads('bitfield').map((p) => p.source)).toEqual(['have-none'])
+    expect(payloads('have')).toEqual([{ piece: 3 }, { piece: 7 }])
+    feed({ type: 'have-all' })
+    expect(payloads('have')).toHaveLength(20)
+    expect(peer.isSeed).toBe(true)
+    expect(closedReason()).toBeUndefined()
+    expect(peer.state).not.toBe('closed')
   })
 
   it('closes on fast-extension messages when BEP 6 was not negotiated', () => {
