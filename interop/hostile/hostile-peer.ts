@@ -50,16 +50,21 @@ export function u32s (...values: number[]): Buffer {
 export const request = (piece: number, begin: number, length: number): Buffer => message(MSG.request, u32s(piece, begin, length))
 export const have = (piece: number): Buffer => message(MSG.have, u32s(piece))
 
-/** `count` REQUEST messages in one buffer (pieces cycle through `pieceCount`). */
-export function requestBurst (count: number, pieceCount: number, lengthBytes = 16_384): Buffer {
+/**
+ * `count` REQUEST messages in one buffer, walking every block of the torrent in turn (distinct
+ * requests: a queue that ignores duplicates cannot absorb them).
+ */
+export function requestBurst (count: number, pieceCount: number, pieceLengthBytes: number, blockBytes = 16_384): Buffer {
+  const blocksPerPiece = Math.ceil(pieceLengthBytes / blockBytes)
   const out = Buffer.alloc(17 * count)
   for (let i = 0; i < count; i++) {
+    const block = i % (pieceCount * blocksPerPiece)
     const o = 17 * i
     out.writeUInt32BE(13, o)
     out[o + 4] = MSG.request
-    out.writeUInt32BE(i % pieceCount, o + 5)
-    out.writeUInt32BE(0, o + 9)
-    out.writeUInt32BE(lengthBytes, o + 13)
+    out.writeUInt32BE(Math.floor(block / blocksPerPiece), o + 5)
+    out.writeUInt32BE((block % blocksPerPiece) * blockBytes, o + 9)
+    out.writeUInt32BE(blockBytes, o + 13)
   }
   return out
 }

@@ -130,4 +130,6 @@ export interface PeerConnectionStats {
   uploadQueueBytes: number
   /** Peer requests we rejected or dropped (choked, queue full, invalid, read failed). */
   refusedRequests: number
+  /** Times we stopped reading because our send queue to the peer was over `maxSendQueueBytes`. */
+  sendQueuePauses: number
 }

@@ -55,6 +55,7 @@ import {
 } from './peer-connection-types.js'
 import { badArgument, violation } from './peer-errors.js'
 import { createExtensionContext, type ExtensionContextHost } from './extension-context.js'
+import { ReadGate } from './read-gate.js'
 import { RequestBook } from './request-book.js'
 import { UploadQueue } from './upload-queue.js'
 
@@ -63,7 +64,6 @@ export {
   type PeerConnectionState, type PeerConnectionStats
 } from './peer-connection-types.js'
 export { ipToBytes } from '../util/ip-bytes.js'
-
 
 const TRANSITIONS: Record<PeerConnectionState, readonly PeerConnectionState[]> = {
   handshaking: ['active', 'closed'],
@@ -123,6 +123,7 @@ export class PeerConnection extends TypedEmitter<PeerConnectionEvents> {
   // the peer's requests
   private readonly uploads: UploadQueue
   private writable = true
+  private readonly readGate: ReadGate
 
   // accounting
   private readonly createdAtMs: number
@@ -140,6 +141,7 @@ export class PeerConnection extends TypedEmitter<PeerConnectionEvents> {
     if (init.infoHash.length !== INFO_HASH_LENGTH_BYTES) throw badArgument('infoHash', 'must be 20 bytes')
     if (init.localPeerId.length !== PEER_ID_LENGTH_BYTES) throw badArgument('localPeerId', 'must be 20 bytes')
     this.socket = deps.socket
+    this.readGate = new ReadGate(deps.socket)
     this.clock = deps.clock
     this.settings = settings
     this.init = init
@@ -249,7 +251,8 @@ export class PeerConnection extends TypedEmitter<PeerConnectionEvents> {
       latencyMs: this.latencyMs,
       outstandingRequests: this.requestBook.liveCount,
       uploadQueueBytes: this.uploads.bytes,
-      refusedRequests: this.uploads.refused
+      refusedRequests: this.uploads.refused,
+      sendQueuePauses: this.readGate.sendQueuePauses
     }
   }
 
@@ -442,11 +445,11 @@ export class PeerConnection extends TypedEmitter<PeerConnectionEvents> {
 
   /** Stops reading from the socket (e.g. the disk queue is full); `resumeReading` undoes it. */
   pauseReading (): void {
-    if (this.currentState !== 'closed') this.socket.pause()
+    if (this.currentState !== 'closed') this.readGate.pauseByOwner()
   }
 
   resumeReading (): void {
-    if (this.currentState !== 'closed') this.socket.resume()
+    if (this.currentState !== 'closed') this.readGate.resumeByOwner()
   }
 
   /**
@@ -512,7 +515,10 @@ export class PeerConnection extends TypedEmitter<PeerConnectionEvents> {
     this.sentBytesValue += data.length
     this.lastSentAtMs = this.clock.now()
     const ok = this.socket.send(data)
-    if (!ok) this.writable = false
+    if (!ok) {
+      this.writable = false
+      this.readGate.sendRefused(this.settings.maxSendQueueBytes, this.lastSentAtMs) // backpressure on every reply path
+    }
     return ok
   }
 
@@ -745,7 +751,9 @@ export class PeerConnection extends TypedEmitter<PeerConnectionEvents> {
   }
 
   private onDrain (): void {
-    if (this.currentState === 'closed' || this.writable) return
+    if (this.currentState === 'closed') return
+    this.readGate.drained()
+    if (this.writable) return
     this.writable = true
     this.uploads.resume()
     if (this.writable) this.emit('drained', {})
@@ -770,6 +778,10 @@ export class PeerConnection extends TypedEmitter<PeerConnectionEvents> {
       }
       return
     }
+    if (this.readGate.sendStalledForMs(now) >= this.settings.sendStallTimeoutMs) {
+      this.close(new LodestoneError('PEER_TIMEOUT', { what: 'send', timeoutMs: this.settings.sendStallTimeoutMs }))
+      return
+    }
     if (now - this.lastReceivedAtMs >= this.settings.idleTimeoutMs) {
       this.close(new LodestoneError('PEER_TIMEOUT', { what: 'idle', timeoutMs: this.settings.idleTimeoutMs }))
       return
@@ -785,7 +797,6 @@ export class PeerConnection extends TypedEmitter<PeerConnectionEvents> {
     const timedOut = this.requestBook.expire(now, this.settings.requestTimeoutMs, this.settings.snubTimeoutMs)
     if (timedOut !== null && this.currentState === 'active') this.emit('request-timed-out', { blocks: timedOut })
   }
-
 }
 
 function isArgumentError (error: unknown): boolean {

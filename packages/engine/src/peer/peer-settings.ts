@@ -49,6 +49,20 @@ export interface PeerSettings {
    * socket is writable and below this, so a slow peer holds at most this much upload memory. @default 1_048_576
    */
   maxUploadReadAheadBytes: number
+  /**
+   * Bytes waiting in the socket's send queue above which we stop reading from the peer until the
+   * queue drains. Blocks never push the queue this far (they wait for the socket to drain below its
+   * high-water mark, 64 KiB with the Node adapter, plus at most one block), so only replies to a
+   * peer that sends without reading get here: a flood of REQUESTs answered with REJECTs, of
+   * ut_metadata requests... Without it each reply stayed queued in memory (issue 15). Keep it above
+   * the socket's high-water mark plus `maxRequestLengthBytes`. @default 524_288
+   */
+  maxSendQueueBytes: number
+  /**
+   * A peer whose send queue stayed over `maxSendQueueBytes` this long (it does not read what we
+   * send) is closed with PEER_TIMEOUT `what: 'send'`. @default 60_000
+   */
+  sendStallTimeoutMs: number
   /** Window of the upload and download rate meters. @default 5_000 */
   rateWindowMs: number
   /** Announce and use the BEP 6 fast extension. @default true */
@@ -75,6 +89,8 @@ export const defaultPeerSettings: Readonly<PeerSettings> = {
   maxIncomingRequestBytes: 8 * 1024 * 1024,
   maxRequestLengthBytes: 128 * 1024,
   maxUploadReadAheadBytes: 1024 * 1024,
+  maxSendQueueBytes: 512 * 1024,
+  sendStallTimeoutMs: 60_000,
   rateWindowMs: 5_000,
   enableFastExtension: true,
   enableExtensionProtocol: true,
@@ -91,7 +107,7 @@ export function resolvePeerSettings (partial: Partial<PeerSettings> = {}): PeerS
   const positive: Array<keyof PeerSettings> = [
     'maxMessageLengthBytes', 'handshakeTimeoutMs', 'keepAliveIntervalMs', 'idleTimeoutMs', 'requestTimeoutMs',
     'snubTimeoutMs', 'minPipelineDepth', 'maxPipelineDepth', 'maxIncomingRequests', 'maxIncomingRequestBytes',
-    'maxRequestLengthBytes', 'maxUploadReadAheadBytes', 'rateWindowMs'
+    'maxRequestLengthBytes', 'maxUploadReadAheadBytes', 'rateWindowMs', 'maxSendQueueBytes', 'sendStallTimeoutMs'
   ]
   for (const key of positive) {
     const value = settings[key]

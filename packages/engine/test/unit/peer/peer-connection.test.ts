@@ -577,6 +577,18 @@ describe('PeerConnection serving requests', () => {
     expect(hasCode(closedReason(), 'PEER_PROTOCOL_VIOLATION')).toBe(true)
   })
 
+  it('keeps reading while blocks alone fill the socket up to its high-water mark', async () => {
+    const { peer, feed, reads, socket } = serving({ settings: { maxSendQueueBytes: 100 } })
+    peer.unchoke()
+    socket.bufferedBytes = 0
+    socket.highWaterMarkBytes = 30
+    for (let i = 0; i < 4; i++) feed({ type: 'request', piece: i, begin: 0, length: 4 })
+    for (const r of reads) r.resolve(block(4))
+    await flush()
+    expect(peer.isWritable).toBe(false)
+    expect(socket.paused).toBe(false)
+  })
+
   it('stops reading and sending while the socket is above its high-water mark', async () => {
     const { peer, feed, reads, socket, remote, names } = serving({ settings: { maxUploadReadAheadBytes: 8 } })
     peer.unchoke()
@@ -602,6 +614,30 @@ describe('PeerConnection serving requests', () => {
     expect(reads).toHaveLength(5)
     expect(names()).toContain('drained')
   })
+})
+
+describe('PeerConnection send-queue backpressure', () => {
+  it('stops reading from a peer whose replies pile up (REJECT flood), resumes on drain, closes it when it stays stuck', () => {
+    const { peer, feed, socket, remote, clock, closedReason } = active({ settings: { maxSendQueueBytes: 100, sendStallTimeoutMs: 30_000 } })
+    socket.bufferedBytes = 0
+    socket.highWaterMarkBytes = 50
+    // Choked and not allowed-fast: every request is answered with a REJECT (17 bytes).
+    for (let i = 0; i < 6; i++) feed({ type: 'request', piece: 1, begin: i * 16_384, length: 16_384 })
+    expect(remote.types()).toEqual(Array(6).fill('reject'))
+    expect(socket.paused).toBe(true) // 102 bytes queued > 100
+    expect(peer.stats().sendQueuePauses).toBe(1)
+    peer.resumeReading() // the owner's resume does not override the send queue's pause
+    expect(socket.paused).toBe(true)
+    socket.drain()
+    expect(socket.paused).toBe(false)
+    for (let i = 0; i < 7; i++) feed({ type: 'request', piece: 2, begin: i * 16_384, length: 16_384 })
+    expect(socket.paused).toBe(true)
+    clock.advance(29_000)
+    expect(closedReason()).toBeUndefined()
+    clock.advance(2_000)
+    expect(closedReason()).toMatchObject({ code: 'PEER_TIMEOUT', details: { what: 'send' } })
+  })
+
 })
 
 describe('PeerConnection timers and closing', () => {
