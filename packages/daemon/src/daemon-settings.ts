@@ -30,6 +30,12 @@ export interface DaemonSettings {
   rpcOriginAllowList: string[]
   /** Largest RPC request body accepted. @default 10 MiB (a base64 .torrent of ~7 MiB) */
   maxRequestBodyBytes: number
+  /**
+   * Transmission's web client to serve under `/transmission/web/` (Debian: transmission-common's
+   * `/usr/share/transmission/web`); null: `$TRANSMISSION_WEB_HOME`, else that Debian directory when
+   * it exists, else none.
+   */
+  webClientDir: string | null
   /** Engine settings, sections merged over the engine's defaults (see `EngineSettings`). */
   engine: PartialEngineSettings
 }
@@ -37,7 +43,7 @@ export interface DaemonSettings {
 /** The keys a config file may hold (everything in DaemonSettings). */
 const KEYS: ReadonlyArray<keyof DaemonSettings> = [
   'rpcHost', 'rpcPort', 'downloadDir', 'stateDir', 'storageRoots', 'rpcUsername', 'rpcPassword',
-  'rpcHostAllowList', 'rpcOriginAllowList', 'maxRequestBodyBytes', 'engine'
+  'rpcHostAllowList', 'rpcOriginAllowList', 'maxRequestBodyBytes', 'webClientDir', 'engine'
 ]
 
 /** `$XDG_DATA_HOME/lodestone/daemon`, else `~/.local/share/lodestone/daemon`. */
@@ -58,6 +64,7 @@ export function defaultDaemonSettings (): DaemonSettings {
     rpcHostAllowList: [],
     rpcOriginAllowList: [],
     maxRequestBodyBytes: 10 * 1024 * 1024,
+    webClientDir: null,
     engine: {}
   }
 }
@@ -106,6 +113,7 @@ export function parseDaemonSettings (raw: unknown): Partial<DaemonSettings> {
         if (typeof value !== 'number' || !Number.isInteger(value) || value < 1024) throw new DaemonConfigError(key, 'must be an integer of at least 1024')
         out.maxRequestBodyBytes = value
         break
+      case 'webClientDir': out.webClientDir = value === null ? null : expectString(key, value); break
       case 'engine':
         out.engine = parseEngineSection(value)
         break
@@ -143,6 +151,7 @@ export function mergeDaemonSettings (...layers: Array<Partial<DaemonSettings>>):
   out.downloadDir = resolve(out.downloadDir)
   out.stateDir = resolve(out.stateDir)
   out.storageRoots = out.storageRoots.map((r) => resolve(r))
+  if (out.webClientDir !== null) out.webClientDir = resolve(out.webClientDir)
   if ((out.rpcUsername === null) !== (out.rpcPassword === null)) {
     throw new DaemonConfigError(out.rpcUsername === null ? 'rpcUsername' : 'rpcPassword', 'rpcUsername and rpcPassword go together')
   }

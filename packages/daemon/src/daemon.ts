@@ -10,6 +10,7 @@
  * (a copy of each torrent's metainfo, Transmission's `torrentFile`), `torrents.json` (ids' dates,
  * labels, limits), `session.json` (what `session-set` changed, cumulative stats).
  */
+import { existsSync } from 'node:fs'
 import { mkdir, rm, writeFile } from 'node:fs/promises'
 import { createServer, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
@@ -18,6 +19,7 @@ import { hasCode, parseMagnet, parseTorrent, type BtEngine, type LogEntry, type 
 import { buildTorrentFile } from '@lodestone/engine/protocol'
 import { createNodeEngine } from '@lodestone/engine/presets/node'
 import type { DaemonSettings } from './daemon-settings.js'
+import { serveStatic } from './http/static-files.js'
 import { RpcEndpoint, type RpcAccess } from './rpc/rpc-http.js'
 import { RpcError, type AddOptions, type CumulativeStats, type RpcHost } from './rpc/rpc-types.js'
 import { SessionState, mergePatch } from './session-state.js'
@@ -37,6 +39,15 @@ export interface DaemonOptions {
 }
 
 const SAVE_DELAY_MS = 1_000
+const DEBIAN_WEB_CLIENT_DIR = '/usr/share/transmission/web'
+
+/** Where Transmission's web client is, if anywhere (see DaemonSettings.webClientDir). */
+function webClientDirOf (s: DaemonSettings): string | null {
+  if (s.webClientDir !== null) return s.webClientDir
+  const env = process.env.TRANSMISSION_WEB_HOME
+  if (env !== undefined && env !== '') return env
+  return existsSync(join(DEBIAN_WEB_CLIENT_DIR, 'index.html')) ? DEBIAN_WEB_CLIENT_DIR : null
+}
 
 function accessOf (s: DaemonSettings): RpcAccess {
   return { username: s.rpcUsername, password: s.rpcPassword, hostAllowList: s.rpcHostAllowList, originAllowList: s.rpcOriginAllowList, maxBodyBytes: s.maxRequestBodyBytes }
@@ -141,7 +152,18 @@ export class LodestoneDaemon implements RpcHost {
         this.rpc.handle(req, res).catch(() => { res.destroy() })
         return
       }
+      const web = webClientDirOf(this.settingsValue)
+      if (web !== null && path.startsWith('/transmission/web/')) {
+        serveStatic(web, path.slice('/transmission/web/'.length), req, res).catch(() => { res.destroy() })
+        return
+      }
       req.resume()
+      if (web !== null && (path === '/' || path === '/transmission' || path === '/transmission/' || path === '/transmission/web')) {
+        // Transmission's answer for everything outside /transmission/: its web client.
+        res.writeHead(301, { Location: '/transmission/web/' })
+        res.end()
+        return
+      }
       res.writeHead(404, { 'Content-Type': 'text/plain' })
       res.end('not found\n')
     })
