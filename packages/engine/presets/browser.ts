@@ -9,6 +9,8 @@
  * await engine.restoreSession()
  * const torrent = await engine.addTorrent('magnet:?xt=urn:btih:…')
  * ```
+ *
+ * @module @lodestone/engine/presets/browser
  */
 import { IndexedDBSessionStore } from '../adapters/browser/indexeddb-session-store.js'
 import { OpfsFileSystem } from '../adapters/browser/opfs-filesystem.js'

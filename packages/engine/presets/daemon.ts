@@ -16,6 +16,8 @@
  * })
  * await engine.restoreSession()
  * ```
+ *
+ * @module @lodestone/engine/presets/daemon
  */
 import { BrowserClock } from '../adapters/browser/browser-clock.js'
 import { BrowserHasher } from '../adapters/browser/browser-hasher.js'

@@ -8,6 +8,8 @@
  * const network = new MemoryNetwork({ clock })
  * const engine = createMemoryEngine({ socketFactory: network.host('10.0.0.1'), clock, random: seededRandom(1) })
  * ```
+ *
+ * @module @lodestone/engine/presets/memory
  */
 import { MemoryFileSystem } from '../adapters/memory/memory-filesystem.js'
 import { BtEngine } from '../src/session/bt-engine.js'

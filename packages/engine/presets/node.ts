@@ -6,6 +6,8 @@
  * const engine = createNodeEngine({ downloadPath: './downloads', port: 6881 })
  * const torrent = await engine.addTorrent(await readFile('x.torrent'))
  * ```
+ *
+ * @module @lodestone/engine/presets/node
  */
 import { NodeFileSystem, NodeHasher, NodeHttpClient, NodeSocketFactory, SystemClock } from '../adapters/node/index.js'
 import { FileSessionStore } from '../adapters/node/file-session-store.js'

@@ -12,6 +12,8 @@
  * without that report (update it with `npm run api:update`).
  *
  * @packageDocumentation
+ *
+ * @module @lodestone/engine
  */
 
 // Errors
@@ -54,6 +56,7 @@ export type { PexSettings } from './pex/pex-settings.js'
 export type { QueueSettings } from './session/queue-settings.js'
 export type { EncryptionSettings, EncryptionMode, EncryptionLevel } from './transport/mse/encryption-settings.js'
 export type { EncryptionStats } from './transport/mse/encryption-policy.js'
+export type { MseFailureReason } from './transport/mse/mse-handshake.js'
 export type { WebSeedSettings } from './webseed/web-seed-health.js'
 
 // Alerts

@@ -17,6 +17,8 @@
  * `npm run api:update`).
  *
  * @packageDocumentation
+ *
+ * @module @lodestone/engine/protocol
  */
 
 // bencode and the peer wire
@@ -52,6 +54,7 @@ export { countWantedBytes, type WantedBytes } from './torrent/wanted-bytes.js'
 
 // Peers
 export { PeerConnection, LODESTONE_CLIENT_NAME, ipToBytes, type PeerConnectionState, type PeerConnectionEvents, type PeerConnectionDeps, type PeerConnectionInit, type PeerConnectionStats } from './peer/peer-connection.js'
+export type { EmptyEvent } from './peer/peer-connection-types.js'
 export { defaultPeerSettings, resolvePeerSettings } from './peer/peer-settings.js'
 export { readIncomingHandshakeHeader, type IncomingHandshake, type IncomingHandshakeOptions } from './peer/incoming-handshake.js'
 export { clientNameFromPeerId, parsePeerClient, generatePeerId, LODESTONE_PEER_ID_PREFIX, type PeerClient } from './peer/peer-id.js'
@@ -91,7 +94,7 @@ export {
   type FileStamp, type BitfieldRecord, type ProgressRecord, type PeersRecord, type TorrentIntent, type MagnetRecord
 } from './session/resume-data.js'
 export { SessionPersistence, resumeHintFor, stampFiles, type SessionPersistenceDeps, type StoredTorrent, type StoredMagnet, type TrackOptions } from './session/session-persistence.js'
-export { QueueManager, type QueueManagerDeps } from './session/queue-manager.js'
+export { QueueManager, type QueueManagerDeps, type SlotClass } from './session/queue-manager.js'
 export { defaultQueueSettings } from './session/queue-settings.js'
 export { categoryOfError, type AlertQueueDeps } from './session/alerts.js'
 export { defaultAlertSettings } from './session/alert-settings.js'

@@ -1,4 +1,7 @@
-/** Browser adapters: OPFS files, IndexedDB / chrome.storage session stores, worker hashing, the page clock. */
+/** Browser adapters: OPFS files, IndexedDB / chrome.storage session stores, worker hashing, the page clock.
+ *
+ * @module @lodestone/engine/adapters/browser
+ */
 export { OpfsFileSystem, type OpfsFileSystemOptions } from './opfs-filesystem.js'
 export { IndexedDBSessionStore } from './indexeddb-session-store.js'
 export { ChromeStorageSessionStore, type ChromeStorageArea } from './chrome-storage-session-store.js'

@@ -264,6 +264,7 @@ export class OpfsFileSystem implements IFileSystem {
   /** Stops the worker (handles still open become unusable). */
   close (): void { this.worker?.terminate() }
 
+  /** @internal A handle of ours closed: it no longer holds its path. */
   forget (path: string, handle: WorkerFileHandle | AsyncFileHandle): void {
     const set = this.openByPath.get(path)
     set?.delete(handle)

@@ -252,7 +252,7 @@ class DaemonTcpServer implements ITcpServer, SocketFrameHandler {
   }
 }
 
-class DaemonUdpSocket implements IUdpSocket, SocketFrameHandler {
+export class DaemonUdpSocket implements IUdpSocket, SocketFrameHandler {
   private messageCb: ((data: Uint8Array, remote: UdpRemote) => void) | null = null
   private closed = false
 

@@ -25,7 +25,8 @@ import type { FileAttributes, FileOpenMode, IFileHandle, IFileStat, IFileSystem 
 /** Chunk size of the sparse file representation. */
 const CHUNK_BYTES = 64 * 1024
 
-interface WallClock { wallNow (): number }
+/** The clock a memory filesystem stamps modification times with. */
+export interface WallClock { wallNow (): number }
 
 export interface MemoryFileSystemDeps {
   /** Source of mtimes. @default Date.now */

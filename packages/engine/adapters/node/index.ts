@@ -1,4 +1,7 @@
-/** Node adapters: one file per port implementation. */
+/** Node adapters: one file per port implementation.
+ *
+ * @module @lodestone/engine/adapters/node
+ */
 export { NodeHasher, defaultNodeHasherSettings, type NodeHasherSettings } from './node-hasher.js'
 export { NodeFileSystem, toStorageError } from './node-filesystem.js'
 export { NodeSocketFactory, defaultNodeSocketFactorySettings, type NodeSocketFactorySettings, type NodeSocketFactoryDeps } from './node-socket-factory.js'

@@ -98,6 +98,7 @@ export class ScopedLogger implements Logger {
   private cachedVersion = -1
   private cachedThreshold = RANK_OFF
 
+  /** @internal Loggers are made by `createLogger` / `new SinkLogger` and `child`. */
   constructor (
     protected readonly core: LoggerCore,
     /** Component name carried by every entry of this logger. */

@@ -15,7 +15,8 @@ export type PeerConnectionState = 'handshaking' | 'active' | 'closed'
 /** The version string we announce in the extended handshake (`v`). */
 export const LODESTONE_CLIENT_NAME = 'Lodestone 0.1.0'
 
-type Empty = Record<string, never>
+/** The payload of an event that carries nothing. */
+export type EmptyEvent = Record<string, never>
 
 /** Events, kebab-case past tense, one object payload each (STYLE.md §2). */
 export interface PeerConnectionEvents {
@@ -23,10 +24,10 @@ export interface PeerConnectionEvents {
   'handshake-received': { peerId: Uint8Array, clientName: string, features: HandshakeFeatures }
   /** The peer's BEP 10 handshake arrived (it may be sent again later). */
   'extended-handshake': { handshake: ExtendedHandshake }
-  'choked': Empty
-  'unchoked': Empty
-  'interested': Empty
-  'not-interested': Empty
+  'choked': EmptyEvent
+  'unchoked': EmptyEvent
+  'interested': EmptyEvent
+  'not-interested': EmptyEvent
   /** The peer announced a piece it did not have before. */
   'have': { piece: number }
   /** The peer's initial availability (only when the piece count is known; else read `bitfield` after `setPieceCount`). */
@@ -53,11 +54,11 @@ export interface PeerConnectionEvents {
   /** BEP 5: the peer's DHT port. */
   'port-received': { port: number }
   /** Nothing arrived for `snubTimeoutMs` while we waited for blocks; pipeline depth drops to 1. */
-  'snubbed': Empty
+  'snubbed': EmptyEvent
   /** A block arrived from a snubbed peer. */
-  'unsnubbed': Empty
+  'unsnubbed': EmptyEvent
   /** The socket drained after back-pressure: a good moment to send more requests. */
-  'drained': Empty
+  'drained': EmptyEvent
   /** A problem that did not close the connection (a listener threw, a block read failed). */
   'warning': { error: unknown }
   /** Emitted once; `reason` is absent when we closed without one. */

@@ -35,7 +35,8 @@ export interface QueueManagerDeps {
   settings: () => QueueSettings
 }
 
-type SlotClass = 'download' | 'seed'
+/** Which kind of active slot a torrent takes. */
+export type SlotClass = 'download' | 'seed'
 
 interface Entry {
   readonly torrent: Torrent

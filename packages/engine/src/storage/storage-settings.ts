@@ -12,7 +12,7 @@ export interface TorrentContentStorageSettings {
   readCacheBytes: number
   /** Set each file to its full length when first written (rather than growing sparsely). @default false */
   preallocate: boolean
-  /** Pieces read ahead by {@link TorrentContentStorage.readPieces}. @default 2 */
+  /** Pieces read ahead by `TorrentContentStorage.readPieces`. @default 2 */
   readAheadPieces: number
 }
 

@@ -34,7 +34,7 @@ export class CoarseScheduler {
   private readonly resolutionMs: number
 
   /**
-   * @param onError receives anything a task throws; the other tasks still run. Default: ignore.
+   * @param deps - `clock`; `onError` receives anything a task throws (the other tasks still run; default: ignore).
    */
   constructor (
     private readonly deps: { clock: IClock, onError?: (error: unknown) => void },
