@@ -20,12 +20,16 @@ function runCheck (args: string[] = []): Promise<Run> {
   })
 }
 
+// api-extractor takes seconds on a quiet machine; on a loaded one (parallel projects, CI) several
+// times that, so these two get a generous limit of their own.
+const apiExtractorTimeoutMs = 120_000
+
 describe('API report', () => {
   it('every entry point in package.json "exports" matches its checked-in report', async () => {
     const run = await runCheck()
     expect(run.stderr, run.stderr).toBe('')
     expect(run.code).toBe(0)
-  })
+  }, apiExtractorTimeoutMs)
 
   it('exporting one more internal name from the root without updating the report fails, naming it and the update command', async () => {
     // A copy of the root entry with one extra export, checked against the root's report.
@@ -49,5 +53,5 @@ describe('API report', () => {
     } finally {
       await rm(probeDir, { recursive: true, force: true })
     }
-  })
+  }, apiExtractorTimeoutMs)
 })
