@@ -21,6 +21,8 @@ export const LOOPBACK_ENGINE = {
 export class RunningDaemon {
   rpcPort = 0
   peerPort = 0
+  /** Where the daemon keeps its API token (files, metrics, our API). */
+  apiTokenFile = ''
   stderr = ''
   readonly exited: Promise<number>
 
@@ -59,8 +61,9 @@ export async function startDaemon (dir: string, config: Record<string, unknown>)
     })
     child.on('close', () => { clearTimeout(timer); reject(new Error(`daemon exited: ${daemon.stderr}`)) })
   })
-  const info = JSON.parse(line) as { rpcPort: number, peerPort: number }
+  const info = JSON.parse(line) as { rpcPort: number, peerPort: number, apiTokenFile: string }
   daemon.rpcPort = info.rpcPort
+  daemon.apiTokenFile = info.apiTokenFile
   daemon.peerPort = info.peerPort
   return daemon
 }

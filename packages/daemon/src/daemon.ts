@@ -19,7 +19,8 @@ import { hasCode, parseMagnet, parseTorrent, type BtEngine, type LogEntry, type 
 import { buildTorrentFile } from '@lodestone/engine/protocol'
 import { createNodeEngine } from '@lodestone/engine/presets/node'
 import type { DaemonSettings } from './daemon-settings.js'
-import { serveStatic } from './http/static-files.js'
+import { loadOrCreateApiToken } from './http/api-auth.js'
+import { createRouter } from './http/http-router.js'
 import { RpcEndpoint, type RpcAccess } from './rpc/rpc-http.js'
 import { RpcError, type AddOptions, type CumulativeStats, type RpcHost } from './rpc/rpc-types.js'
 import { SessionState, mergePatch } from './session-state.js'
@@ -68,6 +69,8 @@ export class LodestoneDaemon implements RpcHost {
   private readonly removedBytes = { downloadedBytes: 0, uploadedBytes: 0 }
   private filesAddedThisRun = 0
   private closing: Promise<void> | null = null
+  /** Token for the daemon's own HTTP surface (files, metrics, API); kept in `<stateDir>/api-token`. */
+  apiToken = ''
 
   private constructor (private readonly options: DaemonOptions) {
     const s = options.settings
@@ -95,6 +98,9 @@ export class LodestoneDaemon implements RpcHost {
 
   get configDir (): string { return this.settingsValue.stateDir }
 
+  /** The file holding the API token (mode 0600). */
+  get apiTokenFile (): string { return join(this.settingsValue.stateDir, 'api-token') }
+
   /** The RPC port bound (useful with rpcPort 0). */
   get rpcPort (): number {
     return (this.server?.address() as AddressInfo | null)?.port ?? 0
@@ -111,6 +117,7 @@ export class LodestoneDaemon implements RpcHost {
     await mkdir(s.stateDir, { recursive: true })
     await mkdir(s.downloadDir, { recursive: true })
     await Promise.all([this.registry.load(), this.session.load()])
+    this.apiToken = await loadOrCreateApiToken(this.apiTokenFile)
     this.session.before.sessionCount += 1
     const engine = createNodeEngine({
       downloadPath: s.downloadDir,
@@ -146,27 +153,13 @@ export class LodestoneDaemon implements RpcHost {
   }
 
   private async listenRpc (): Promise<void> {
-    const server = createServer({ requestTimeout: 60_000, headersTimeout: 20_000, maxHeaderSize: 16_384 }, (req, res) => {
-      const path = (req.url ?? '/').split('?')[0] ?? '/'
-      if (path === '/transmission/rpc' || path.startsWith('/transmission/rpc/')) {
-        this.rpc.handle(req, res).catch(() => { res.destroy() })
-        return
-      }
-      const web = webClientDirOf(this.settingsValue)
-      if (web !== null && path.startsWith('/transmission/web/')) {
-        serveStatic(web, path.slice('/transmission/web/'.length), req, res).catch(() => { res.destroy() })
-        return
-      }
-      req.resume()
-      if (web !== null && (path === '/' || path === '/transmission' || path === '/transmission/' || path === '/transmission/web')) {
-        // Transmission's answer for everything outside /transmission/: its web client.
-        res.writeHead(301, { Location: '/transmission/web/' })
-        res.end()
-        return
-      }
-      res.writeHead(404, { 'Content-Type': 'text/plain' })
-      res.end('not found\n')
-    })
+    const server = createServer({ requestTimeout: 60_000, headersTimeout: 20_000, maxHeaderSize: 16_384 }, createRouter({
+      rpc: this.rpc,
+      engine: () => this.engine,
+      webClientDir: () => webClientDirOf(this.settingsValue),
+      apiToken: () => this.apiToken,
+      access: () => this.rpc.access
+    }))
     server.on('clientError', (_err, socket) => { socket.destroy() })
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject)

@@ -1,7 +1,7 @@
 /**
  * `lodestone daemon`: runs @lodestone/daemon in the foreground until SIGINT / SIGTERM (state is
  * saved, exit 0); SIGHUP reads the config file again. Prints one JSON line on stdout once it
- * listens — `{"rpc":"http://127.0.0.1:9091/transmission/rpc","peerPort":N,...}` — and diagnostics on
+ * listens — `{"rpc":"http://127.0.0.1:9091/transmission/rpc","peerPort":N,"apiTokenFile":…}` — and diagnostics on
  * stderr. Settings: defaults, then `--config FILE`, then flags. The RPC password comes from the
  * config file or `LODESTONE_RPC_PASSWORD` (not a flag: command lines are visible to other users).
  */
@@ -103,7 +103,7 @@ export function registerDaemon (program: Command, ctx: CliContext): void {
         onLog: (entry: LogEntry) => { ctx.err(`${formatLogEntry(entry)}\n`) },
         onDiagnostic: (line) => { ctx.err(`lodestone daemon: ${line}\n`) }
       })
-      ctx.out(`${JSON.stringify({ rpc: daemon.rpcUrl, rpcPort: daemon.rpcPort, peerPort: daemon.engine.port, downloadDir: settings.downloadDir, stateDir: settings.stateDir })}\n`)
+      ctx.out(`${JSON.stringify({ rpc: daemon.rpcUrl, rpcPort: daemon.rpcPort, peerPort: daemon.engine.port, downloadDir: settings.downloadDir, stateDir: settings.stateDir, apiTokenFile: daemon.apiTokenFile })}\n`)
       await new Promise<void>((resolve) => {
         const stop = (): void => {
           process.removeListener('SIGINT', stop)
