@@ -57,6 +57,11 @@ export type { QueueSettings } from './session/queue-settings.js'
 export type { EncryptionSettings, EncryptionMode, EncryptionLevel } from './transport/mse/encryption-settings.js'
 export type { EncryptionStats } from './transport/mse/encryption-policy.js'
 export type { MseFailureReason } from './transport/mse/mse-handshake.js'
+export type { DhtSettings } from './dht/dht-settings.js'
+export type { RoutingTableSettings as DhtRoutingTableSettings } from './dht/routing-table.js'
+export type { PeerStoreSettings as DhtPeerStoreSettings } from './dht/peer-store.js'
+export type { KrpcLimits } from './dht/krpc-codec.js'
+export type { DhtStats } from './dht/dht-stats.js'
 export type { WebSeedSettings } from './webseed/web-seed-health.js'
 
 // Alerts

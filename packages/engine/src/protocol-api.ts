@@ -109,6 +109,16 @@ export { defaultPexSettings } from './pex/pex-settings.js'
 // Transports: MSE/PE encryption
 export { EncryptionPolicy, type EncryptionPolicyDeps } from './transport/mse/encryption-policy.js'
 export { defaultEncryptionSettings } from './transport/mse/encryption-settings.js'
+// The DHT node on its own (the CLI's `dht get-peers`, tools): BEP 5 lookups over any IUdpSocket.
+export { DhtNode, type DhtNodeDeps, type LookupOptions as DhtLookupOptions, type AnnounceOptions as DhtAnnounceOptions, type AnnounceResult as DhtAnnounceResult } from './dht/dht-node.js'
+export type { LookupResult as DhtLookupResult, LookupResponder as DhtLookupResponder } from './dht/lookup.js'
+export { resolveDhtSettings, defaultDhtSettings, PUBLIC_DHT_ROUTERS, type DhtSettingsInput } from './dht/dht-settings.js'
+export type { NodeId } from './dht/node-id.js'
+export type { NodeContact } from './dht/compact-nodes.js'
+export type { KrpcResponse, KrpcLimits } from './dht/krpc-codec.js'
+export type { DhtState } from './dht/dht-state.js'
+export type { RoutingTableSettings } from './dht/routing-table.js'
+export type { PeerStoreSettings } from './dht/peer-store.js'
 
 // IP ranges and the scheduler
 export { parseIpRange, parseIpAddress, formatIpv4Number, formatIpv6BigInt } from './ip-filter/ip-filter.js'

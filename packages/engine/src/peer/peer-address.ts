@@ -61,7 +61,7 @@ function invalid (address: string): LodestoneError<'ADDRESS_INVALID'> {
 /**
  * Where the engine learned of a peer: a tracker announce, BEP 11 peer exchange, an incoming
  * connection, `torrent.addPeer` (manual), a magnet link's `x.pe`, or the resume data of an
- * earlier session. The first source that reported an address is kept. `'webseed'` marks a BEP 19
- * HTTP source (its address is the URL).
+ * earlier session, the DHT (BEP 5) or local peer discovery (BEP 14). The first source that reported
+ * an address is kept. `'webseed'` marks a BEP 19 HTTP source (its address is the URL).
  */
-export type PeerSource = 'tracker' | 'pex' | 'incoming' | 'manual' | 'magnet' | 'resume' | 'webseed'
+export type PeerSource = 'tracker' | 'pex' | 'incoming' | 'manual' | 'magnet' | 'resume' | 'webseed' | 'dht' | 'lsd'

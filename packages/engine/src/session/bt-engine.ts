@@ -50,6 +50,9 @@ import { TypedEmitter } from '../util/typed-emitter.js'
 import { expandFileIndexRanges, selectOnlyPriorities } from '../torrent/file-priorities.js'
 import { moveTorrentStorage, recoverStorageMove } from '../torrent/move-storage.js'
 import { QueueManager } from './queue-manager.js'
+import { EngineDht } from './engine-dht.js'
+import type { DhtStats } from '../dht/dht-stats.js'
+import { UdpMux, type UdpChannel, type UdpChannelKind } from '../transport/udp-mux.js'
 
 export interface BtEngineDeps {
   socketFactory: ISocketFactory
@@ -146,6 +149,8 @@ export interface EngineStats {
   listen: ListenRouterStats
   /** MSE/PE handshakes by outcome, failures by reason, plaintext fallbacks. */
   encryption: EncryptionStats
+  /** The DHT node (table size, lookups, queries in/out); null while the DHT is off or not started. */
+  dht: DhtStats | null
 }
 
 export class BtEngine extends TypedEmitter<BtEngineEvents> {
@@ -164,6 +169,9 @@ export class BtEngine extends TypedEmitter<BtEngineEvents> {
   private readonly connections: ConnectionManager
   private readonly router: ListenRouter
   private readonly encryption: EncryptionPolicy
+  /** The DHT (issue 10) on the shared UDP socket's 'krpc' channel; `udpMux` is that socket. */
+  private readonly dht: EngineDht
+  private udpMux: UdpMux | null = null
   private readonly scheduler: CoarseScheduler
   private readonly torrentMap = new Map<string, Torrent>()
   private readonly storages = new Map<string, TorrentContentStorage>()
@@ -203,6 +211,14 @@ export class BtEngine extends TypedEmitter<BtEngineEvents> {
       onError: (error) => { this.emit('warning', { error }) }
     })
     this.encryption = new EncryptionPolicy({ clock: deps.clock, random: this.random, settings: () => this.settingsValue.encryption })
+    this.dht = new EngineDht({
+      clock: deps.clock, random: this.random, settings: () => this.settingsValue, channel: () => this.udpChannel('krpc'), listenPort: () => this.router.port,
+      ...(deps.sessionStore !== undefined ? { sessionStore: deps.sessionStore } : {}),
+      ...(deps.logger !== undefined ? { logger: deps.logger.child('dht') } : {}),
+      onWarning: (error) => { this.emit('warning', { error }) }
+    })
+    this.on('torrent-added', ({ torrent }) => { this.dht.track(torrent) })
+    this.on('torrent-removed', ({ id }) => { this.dht.untrack(id) })
     this.connections = new ConnectionManager({
       socketFactory: deps.socketFactory,
       clock: deps.clock,
@@ -300,14 +316,33 @@ export class BtEngine extends TypedEmitter<BtEngineEvents> {
     if (this.listening === null) {
       const { enabled, port, host } = this.settingsValue.listen
       this.listening = enabled
-        ? this.router.listen(port, host).then((bound) => {
+        ? this.router.listen(port, host).then(async (bound) => {
+          await this.bindUdp(bound, host)
           this.emit('listening', { port: bound })
+          void this.dht.start()
           return bound
         })
         : Promise.resolve(null)
       this.listening.catch(() => { this.listening = null })
     }
     return this.listening
+  }
+
+  /** UDP on the TCP port (as libtorrent and Transmission listen), for the DHT; a failed bind is a warning. */
+  private async bindUdp (port: number, host: string): Promise<void> {
+    if (this.udpMux !== null || !this.dht.enabled) return
+    try {
+      const socket = await this.deps.socketFactory.bindUdp(port, host === '' ? undefined : host)
+      if (this.closed) socket.close()
+      else this.udpMux = new UdpMux(socket, this.deps.logger !== undefined ? { logger: this.deps.logger.child('udp') } : {})
+    } catch (error) {
+      this.emit('warning', { error })
+    }
+  }
+
+  /** @internal The channel of `kind` on the engine's UDP socket (the DHT's 'krpc'), or null while it is not bound. */
+  udpChannel (kind: UdpChannelKind): UdpChannel | null {
+    return this.closed ? null : this.udpMux?.channel(kind) ?? null
   }
 
   /**
@@ -587,6 +622,7 @@ export class BtEngine extends TypedEmitter<BtEngineEvents> {
     this.checkOpen()
     if (this.persistence === null) throw new LodestoneError('ARGUMENT_INVALID', { name: 'sessionStore', reason: 'the engine has no session store' })
     await this.persistence.saveAll()
+    await this.dht.save()
   }
 
   /**
@@ -676,7 +712,8 @@ export class BtEngine extends TypedEmitter<BtEngineEvents> {
       uploadRateBytesPerSec: up,
       connections: this.connections.stats(),
       listen: this.router.stats(),
-      encryption: this.encryption.stats()
+      encryption: this.encryption.stats(),
+      dht: this.dht.stats()
     }
   }
 
@@ -703,11 +740,13 @@ export class BtEngine extends TypedEmitter<BtEngineEvents> {
       t.dispose()
     }))
     // Torrents are stopped (writes drained, files synced); storage is still open for the last save.
+    await this.dht.close().catch((e: unknown) => { errors.push(e) })
     await this.persistence?.close().catch((e: unknown) => { errors.push(e) })
     await Promise.all([...this.storages.values()].map(async (s) => { await s.close().catch((e: unknown) => { errors.push(e) }) }))
     this.torrentMap.clear()
     this.storages.clear()
     this.udpTrackerSocket?.close()
+    this.udpMux?.close()
     this.queue.close()
     this.statsTask?.cancel()
     this.statsTask = null

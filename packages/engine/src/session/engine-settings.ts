@@ -17,6 +17,7 @@ import { defaultPexSettings, type PexSettings } from '../pex/pex-settings.js'
 import { defaultEncryptionSettings, type EncryptionSettings } from '../transport/mse/encryption-settings.js'
 import { defaultTorrentContentStorageSettings, type TorrentContentStorageSettings } from '../storage/storage-settings.js'
 import { defaultChokerSettings, validateChokerSettings, type ChokerSettings } from '../torrent/choker-settings.js'
+import { resolveDhtSettings, type DhtSettings } from '../dht/dht-settings.js'
 import { defaultPiecePickerSettings, type PiecePickerSettings } from '../torrent/piece-picker-settings.js'
 import { defaultWebSeedSettings, type WebSeedSettings } from '../webseed/web-seed-health.js'
 
@@ -69,9 +70,12 @@ export interface RateLimitSettings {
 
 export const defaultRateLimitSettings: Readonly<RateLimitSettings> = { downloadRateBytesPerSec: 0, uploadRateBytesPerSec: 0 }
 
-/** Peer discovery features. DHT, LSD and port mapping stay off until implemented, and always off in tests (loopback only). */
+/** Peer discovery features. LSD and port mapping stay off until implemented; all of them are off in tests (loopback only). */
 export interface DiscoverySettings {
-  /** BEP 5. @default false */
+  /**
+   * BEP 5, the DHT (what the daemon shows as `dht-enabled`); it runs when this and `dht.enabled`
+   * are both on (the `dht` section holds its tunables). @default true
+   */
   dht: boolean
   /** BEP 14 local service discovery. @default false */
   lsd: boolean
@@ -84,7 +88,7 @@ export interface DiscoverySettings {
 }
 
 export const defaultDiscoverySettings: Readonly<DiscoverySettings> = {
-  dht: false, lsd: false, portMapping: false, pex: true, trackers: true
+  dht: true, lsd: false, portMapping: false, pex: true, trackers: true
 }
 
 /** Resume data in the session store (only used when the engine has one). */
@@ -114,6 +118,11 @@ export interface EngineSettings {
   storage: TorrentContentStorageSettings
   rateLimit: RateLimitSettings
   discovery: DiscoverySettings
+  /**
+   * The Mainline DHT (BEP 5): `enabled` (default true; never for private torrents), `bootstrapNodes`
+   * (default the public routers), rate limits, table and store bounds.
+   */
+  dht: DhtSettings
   /** BEP 9 metadata fetching for magnet links: size limit, time-outs. */
   metadata: MetadataFetcherSettings
   /** Resume data: how often and how soon it is saved. */
@@ -160,6 +169,7 @@ export function defaultEngineSettings (): EngineSettings {
     storage: { ...defaultTorrentContentStorageSettings },
     rateLimit: { ...defaultRateLimitSettings },
     discovery: { ...defaultDiscoverySettings },
+    dht: resolveDhtSettings(),
     metadata: { ...defaultMetadataFetcherSettings },
     session: { ...defaultSessionSettings },
     pex: { ...defaultPexSettings },
@@ -244,6 +254,7 @@ export function resolveSettings (partial: PartialEngineSettings = {}, base: Engi
 
 /** Cross-field rules, checked by the owning subsystems' own validators. */
 function validateSections (s: EngineSettings): void {
+  if (!s.dht.bootstrapNodes.every((n) => typeof n === 'string' && /^(\[[^\]]+\]|[^:\s]+):\d{1,5}$/.test(n))) throw invalid('dht.bootstrapNodes', 'must be a list of HOST:PORT')
   s.peer = resolvePeerSettings(s.peer)
   validateChokerSettings(s.choking)
 }
@@ -290,7 +301,8 @@ export function testingSettings (overrides: PartialEngineSettings = {}): EngineS
     connection: { connectTimeoutMs: 5_000, retryBackoffMs: 1_000 },
     download: { maxUnverifiedBytes: 4 * 1024 * 1024 },
     storage: { readCacheBytes: 1024 * 1024 },
-    discovery: { dht: false, lsd: false, portMapping: false, pex: false, trackers: true }
+    discovery: { dht: false, lsd: false, portMapping: false, pex: false, trackers: true },
+    dht: { enabled: false, bootstrapNodes: [] }
   })
   return resolveSettings(overrides, base)
 }

@@ -39,7 +39,7 @@ export function payload (lengthBytes: number, seed = 1): Uint8Array {
 }
 
 /** A single-file v1 .torrent for `data`. */
-export function makeTorrent (name: string, data: Uint8Array, pieceLengthBytes: number, extra: { urlList?: string[] } = {}): Uint8Array {
+export function makeTorrent (name: string, data: Uint8Array, pieceLengthBytes: number, extra: { urlList?: string[], private?: boolean } = {}): Uint8Array {
   const pieces: Uint8Array[] = []
   for (let off = 0; off < data.length; off += pieceLengthBytes) {
     pieces.push(new Uint8Array(createHash('sha1').update(data.subarray(off, off + pieceLengthBytes)).digest()))
@@ -49,7 +49,7 @@ export function makeTorrent (name: string, data: Uint8Array, pieceLengthBytes: n
   return bencodeEncode({
     announce: 'http://127.0.0.1:1/announce',
     ...(extra.urlList !== undefined ? { 'url-list': extra.urlList } : {}),
-    info: { length: data.length, name, 'piece length': pieceLengthBytes, pieces: joined }
+    info: { length: data.length, name, 'piece length': pieceLengthBytes, pieces: joined, ...(extra.private === true ? { private: 1 } : {}) }
   })
 }
 
