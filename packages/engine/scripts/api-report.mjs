@@ -130,6 +130,13 @@ export async function runApiReports ({ update = false, entries } = {}) {
       let actual = normalized(await readFile(join(tempFolder, `${entry.name}.public.api.md`), 'utf8'))
       if (entry.name === ROOT_REPORT) {
         rootNames = exportedNames(actual)
+        // An application must be able to name every type the root's API shows it (a new settings
+        // section, a stats object, an event payload): the root exports them all.
+        const forgotten = [...new Set([...actual.matchAll(/\(ae-forgotten-export\) The symbol "(\w+)"/g)].map((m) => m[1]))]
+        if (forgotten.length > 0) {
+          problems.push(`${entry.name} (${relative(engineDir, entry.dts)}): the public API names types the root does not export: ` +
+            `${forgotten.join(', ')}. Export each from packages/engine/src/index.ts, or tag the member that names it @internal.`)
+        }
       } else {
         // Other entry points name the root's types without re-exporting them; that is no omission.
         rootNames ??= exportedNames(await readFile(join(reportFolder, `${ROOT_REPORT}.api.md`), 'utf8').catch(() => ''))

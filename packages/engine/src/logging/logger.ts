@@ -100,6 +100,7 @@ export class ScopedLogger implements Logger {
 
   /** @internal Loggers are made by `createLogger` / `new SinkLogger` and `child`. */
   constructor (
+    /** @internal The state every logger of one tree shares. */
     protected readonly core: LoggerCore,
     /** Component name carried by every entry of this logger. */
     readonly component: string,
