@@ -94,6 +94,11 @@ describe('file streaming over HTTP', () => {
     console.log(`whole-file stream: first byte at ${((early ?? 1) * 100).toFixed(1)} % of the download`)
     expect(early).not.toBeNull()
     expect(early!).toBeLessThan(1)
+    // The bytes show in /metrics too.
+    const metrics = (await get(port, '/metrics', auth)).body.toString('utf8')
+    const downloaded = Number(/^lodestone_downloaded_bytes_total (\d+)$/m.exec(metrics)?.[1])
+    expect(downloaded).toBeGreaterThanOrEqual(8 * MiB)
+    expect(metrics).toMatch(/^lodestone_torrents\{state="seeding"\} 1$/m)
     const token2 = await get(port, `${path}?token=${token}`, { Range: 'bytes=-10' })
     expect(token2.status).toBe(206)
     expect(token2.body.equals(source.subarray(8 * MiB - 10))).toBe(true)

@@ -21,6 +21,7 @@ import { createNodeEngine } from '@lodestone/engine/presets/node'
 import type { DaemonSettings } from './daemon-settings.js'
 import { loadOrCreateApiToken } from './http/api-auth.js'
 import { createRouter } from './http/http-router.js'
+import { DaemonMetrics } from './http/metrics.js'
 import { RpcEndpoint, type RpcAccess } from './rpc/rpc-http.js'
 import { RpcError, type AddOptions, type CumulativeStats, type RpcHost } from './rpc/rpc-types.js'
 import { SessionState, mergePatch } from './session-state.js'
@@ -60,6 +61,7 @@ export class LodestoneDaemon implements RpcHost {
   readonly roots: StorageRoots
   readonly version: string
   readonly rpc: RpcEndpoint
+  private readonly metrics: DaemonMetrics
   private engineValue: BtEngine | null = null
   private server: Server | null = null
   private settingsValue: DaemonSettings
@@ -80,6 +82,7 @@ export class LodestoneDaemon implements RpcHost {
     this.session = new SessionState(join(s.stateDir, 'session.json'), s.downloadDir)
     this.roots = new StorageRoots([s.downloadDir, ...s.storageRoots])
     this.rpc = new RpcEndpoint(this, accessOf(s))
+    this.metrics = new DaemonMetrics({ engine: () => this.engine, sessionBytes: () => this.sessionStats().current })
   }
 
   /** Starts a daemon: state read, torrents restored, RPC listening. */
@@ -158,7 +161,12 @@ export class LodestoneDaemon implements RpcHost {
       engine: () => this.engine,
       webClientDir: () => webClientDirOf(this.settingsValue),
       apiToken: () => this.apiToken,
-      access: () => this.rpc.access
+      access: () => this.rpc.access,
+      apiRoutes: [(path, _url, req, res) => {
+        if (path !== '/metrics') return false
+        this.metrics.serve(req, res).catch(() => { res.destroy() })
+        return true
+      }]
     }))
     server.on('clientError', (_err, socket) => { socket.destroy() })
     await new Promise<void>((resolve, reject) => {
