@@ -13,12 +13,13 @@ import { registerInfo } from './commands/info.js'
 import { registerMagnet } from './commands/magnet.js'
 import { registerIoDaemon } from './commands/io-daemon.js'
 import { registerDaemon } from './commands/daemon.js'
+import { registerDht } from './commands/dht.js'
 import { cliVersion, type CliContext } from './util/context.js'
 import { EXIT_OK, EXIT_USAGE, describeError, exitCodeOf } from './util/cli-error.js'
 
 /** Commands, in help order. */
 const COMMANDS: ReadonlyArray<(program: Command, ctx: CliContext) => void> = [
-  registerDownload, registerSeed, registerVerify, registerCreate, registerInfo, registerMagnet, registerDaemon, registerIoDaemon
+  registerDownload, registerSeed, registerVerify, registerCreate, registerInfo, registerMagnet, registerDaemon, registerIoDaemon, registerDht
 ]
 
 function buildProgram (ctx: CliContext): Command {

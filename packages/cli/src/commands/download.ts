@@ -19,9 +19,10 @@ import { defaultStateDir } from '../util/state-dir.js'
 import { EXIT_INCOMPLETE, runTorrentSession, type SessionSource } from '../util/torrent-session.js'
 import { parseSelectRanges } from '../util/select.js'
 import { loadIpFilterFile } from '../util/ip-filter-file.js'
+import { dhtBootstrapOption, dhtSettings, noDhtOption, type DhtFlags } from '../util/dht-args.js'
 import { encryptionOption, type EncryptionModeArg } from '../util/encryption-arg.js'
 
-interface DownloadFlags {
+interface DownloadFlags extends DhtFlags {
   ipFilter?: string
   output?: string
   peer?: string[]
@@ -70,6 +71,8 @@ export function registerDownload (program: Command, ctx: CliContext): void {
     .option('--metadata-only', 'fetch a magnet\'s metadata from peers and write it to -o as a .torrent, then exit')
     .option('--ip-filter <file>', 'refuse peers in the ranges of this block list (eMule ipfilter.dat or PeerGuardian .p2p)')
     .addOption(encryptionOption())
+    .addOption(noDhtOption())
+    .addOption(dhtBootstrapOption())
     .addHelpText('after', EXIT_CODES_HELP)
     .action(async (input: string, flags: DownloadFlags) => {
       if (flags.stateDir !== undefined && !flags.state) throw usageError('--state-dir and --no-state contradict each other')
@@ -80,7 +83,8 @@ export function registerDownload (program: Command, ctx: CliContext): void {
           ...(flags.maxUp === undefined ? {} : { uploadRateBytesPerSec: flags.maxUp })
         },
         ...(flags.sequential === true ? { picker: { sequential: true } } : {}),
-        ...(flags.encryption === undefined ? {} : { encryption: { mode: flags.encryption } })
+        ...(flags.encryption === undefined ? {} : { encryption: { mode: flags.encryption } }),
+        ...dhtSettings(flags)
       }
       if (flags.metadataOnly === true) {
         await fetchMetadataOnly(ctx, input, flags, settings)

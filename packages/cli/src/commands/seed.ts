@@ -9,9 +9,10 @@ import { collectPeer } from '../util/peer-arg.js'
 import { parsePort } from '../util/port-arg.js'
 import { parseRate } from '../util/rate.js'
 import { runTorrentSession } from '../util/torrent-session.js'
+import { dhtBootstrapOption, dhtSettings, noDhtOption, type DhtFlags } from '../util/dht-args.js'
 import { encryptionOption, type EncryptionModeArg } from '../util/encryption-arg.js'
 
-interface SeedFlags {
+interface SeedFlags extends DhtFlags {
   ipFilter?: string
   dir: string
   peer?: string[]
@@ -43,6 +44,8 @@ export function registerSeed (program: Command, ctx: CliContext): void {
     .option('--max-up <rate>', 'upload rate limit, e.g. 500k, 1M, 2MiB/s (0: unlimited)', parseRate)
     .option('--ip-filter <file>', 'refuse peers in the ranges of this block list (eMule ipfilter.dat or PeerGuardian .p2p)')
     .addOption(encryptionOption())
+    .addOption(noDhtOption())
+    .addOption(dhtBootstrapOption())
     .addHelpText('after', EXIT_CODES_HELP)
     .action(async (input: string, flags: SeedFlags) => {
       const meta = await loadTorrentFile(input)
@@ -59,7 +62,8 @@ export function registerSeed (program: Command, ctx: CliContext): void {
         exitOnComplete: false,
         settings: {
           ...(flags.maxUp === undefined ? {} : { rateLimit: { uploadRateBytesPerSec: flags.maxUp } }),
-          ...(flags.encryption === undefined ? {} : { encryption: { mode: flags.encryption } })
+          ...(flags.encryption === undefined ? {} : { encryption: { mode: flags.encryption } }),
+          ...dhtSettings(flags)
         },
         ...(flags.ipFilter === undefined ? {} : { ipFilter: flags.ipFilter })
       })
