@@ -167,7 +167,8 @@ export async function runApiReports ({ update = false, entries } = {}) {
 export function driftMessage (problems) {
   return `${problems.join('\n')}\n\nThe public API of @lodestone/engine changed. If that is intended, run \`${UPDATE_COMMAND}\` ` +
     '(it builds, then rewrites the reports) and commit packages/engine/api/*.api.md with the change; otherwise stop exporting the name ' +
-    '(lower-level building blocks belong in src/protocol-api.ts, `@lodestone/engine/protocol`).'
+    '(lower-level building blocks belong in src/protocol-api.ts, `@lodestone/engine/protocol`). A name added to or removed ' +
+    'from the root also goes in README.md\'s "The root exports" list.'
 }
 
 if (process.argv[1] !== undefined && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {

@@ -2,7 +2,7 @@
 // exported surface of any entry point differs from its report, and says which command updates it.
 // It reads the built declarations (dist/), which `npm test` builds first (tsc -b).
 import { execFile } from 'node:child_process'
-import { mkdir, rm, writeFile } from 'node:fs/promises'
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { describe, expect, it } from 'vitest'
@@ -56,4 +56,18 @@ describe('API report', () => {
       await rm(probeDir, { recursive: true, force: true })
     }
   }, apiExtractorTimeoutMs)
+
+  it('README lists exactly the root exports of the report', async () => {
+    const readme = await readFile(join(engineDir, '..', '..', 'README.md'), 'utf8')
+    const start = readme.indexOf('The root exports')
+    const end = readme.indexOf('### The API report')
+    expect(start).toBeGreaterThan(-1)
+    expect(end).toBeGreaterThan(start)
+    const listed = new Set([...readme.slice(start, end).matchAll(/`([A-Za-z_]\w*)`/g)].map((m) => m[1]!))
+    const report = await readFile(join(engineDir, 'api', 'engine.api.md'), 'utf8')
+    const exported = new Set([...report.matchAll(/^export (?:declare )?(?:abstract )?(?:class|function|const|let|interface|type|enum|namespace) (\w+)/gm)].map((m) => m[1]!))
+    const missing = [...exported].filter((name) => !listed.has(name))
+    const stale = [...listed].filter((name) => !exported.has(name))
+    expect({ missing, stale }, 'README.md "The root exports": add the missing names to their group, drop the stale ones').toEqual({ missing: [], stale: [] })
+  })
 })
