@@ -22,8 +22,10 @@ import type { DaemonSettings } from './daemon-settings.js'
 import { loadOrCreateApiToken } from './http/api-auth.js'
 import { createRouter } from './http/http-router.js'
 import { DaemonMetrics } from './http/metrics.js'
+import { EventHub } from './api/api-events.js'
+import { handleApi, type ApiHost } from './api/api-routes.js'
 import { RpcEndpoint, type RpcAccess } from './rpc/rpc-http.js'
-import { RpcError, type AddOptions, type CumulativeStats, type RpcHost } from './rpc/rpc-types.js'
+import { RpcError, type AddOptions, type CumulativeStats } from './rpc/rpc-types.js'
 import { SessionState, mergePatch } from './session-state.js'
 import { StorageRoots } from './storage-roots.js'
 import { TorrentRegistry, type TrackedTorrent } from './torrent-registry.js'
@@ -41,6 +43,8 @@ export interface DaemonOptions {
 }
 
 const SAVE_DELAY_MS = 1_000
+/** Log entries kept for `/api/v1/log`. */
+const LOG_RING_ENTRIES = 1_000
 const DEBIAN_WEB_CLIENT_DIR = '/usr/share/transmission/web'
 
 /** Where Transmission's web client is, if anywhere (see DaemonSettings.webClientDir). */
@@ -55,7 +59,7 @@ function accessOf (s: DaemonSettings): RpcAccess {
   return { username: s.rpcUsername, password: s.rpcPassword, hostAllowList: s.rpcHostAllowList, originAllowList: s.rpcOriginAllowList, maxBodyBytes: s.maxRequestBodyBytes }
 }
 
-export class LodestoneDaemon implements RpcHost {
+export class LodestoneDaemon implements ApiHost {
   readonly registry: TorrentRegistry
   readonly session: SessionState
   readonly roots: StorageRoots
@@ -71,6 +75,9 @@ export class LodestoneDaemon implements RpcHost {
   private readonly removedBytes = { downloadedBytes: 0, uploadedBytes: 0 }
   private filesAddedThisRun = 0
   private closing: Promise<void> | null = null
+  private events: EventHub | null = null
+  /** The latest engine log entries (at the configured level), newest last. */
+  private readonly logRing: LogEntry[] = []
   /** Token for the daemon's own HTTP surface (files, metrics, API); kept in `<stateDir>/api-token`. */
   apiToken = ''
 
@@ -127,7 +134,11 @@ export class LodestoneDaemon implements RpcHost {
       stateDir: join(s.stateDir, 'resume'),
       settings: this.engineSettings(s),
       logLevel: this.options.logLevel ?? 'warn',
-      ...(this.options.onLog !== undefined ? { onLog: this.options.onLog } : {})
+      onLog: (entry) => {
+        this.logRing.push(entry)
+        if (this.logRing.length > LOG_RING_ENTRIES) this.logRing.shift()
+        this.options.onLog?.(entry)
+      }
     })
     this.engineValue = engine
     engine.on('torrent-added', ({ torrent }) => { this.track(torrent) })
@@ -162,12 +173,17 @@ export class LodestoneDaemon implements RpcHost {
       webClientDir: () => webClientDirOf(this.settingsValue),
       apiToken: () => this.apiToken,
       access: () => this.rpc.access,
-      apiRoutes: [(path, _url, req, res) => {
-        if (path !== '/metrics') return false
-        this.metrics.serve(req, res).catch(() => { res.destroy() })
-        return true
+      apiRoutes: [(path, url, req, res) => {
+        if (path === '/metrics') {
+          this.metrics.serve(req, res).catch(() => { res.destroy() })
+          return true
+        }
+        return handleApi(this, path, url, req, res)
       }]
     }))
+    const events = new EventHub({ engine: this.engine, registry: this.registry, version: this.version, apiToken: () => this.apiToken, access: () => this.rpc.access })
+    this.events = events
+    server.on('upgrade', (req, socket, head) => { events.handleUpgrade(req, socket, head) })
     server.on('clientError', (_err, socket) => { socket.destroy() })
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject)
@@ -302,6 +318,12 @@ export class LodestoneDaemon implements RpcHost {
     return { current, cumulative }
   }
 
+  logEntries (): readonly LogEntry[] {
+    return this.logRing
+  }
+
+  get maxBodyBytes (): number { return this.settingsValue.maxRequestBodyBytes }
+
   warn (error: unknown): void {
     this.diagnostic(`warning: ${error instanceof Error ? error.message : String(error)}`)
   }
@@ -350,6 +372,7 @@ export class LodestoneDaemon implements RpcHost {
   private async shutdown (): Promise<void> {
     if (this.saveTimer !== null) clearTimeout(this.saveTimer)
     this.saveTimer = null
+    this.events?.close()
     const server = this.server
     if (server !== null) {
       const closed = new Promise<void>((resolve) => { server.close(() => { resolve() }) })

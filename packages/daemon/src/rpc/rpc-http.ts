@@ -95,7 +95,7 @@ function send (res: ServerResponse, status: number, body: string, headers: Recor
 }
 
 /** Reads the body up to `limit` bytes; null when it is longer (the request is then answered 413). */
-async function readBody (req: IncomingMessage, limit: number): Promise<string | null> {
+export async function readBody (req: IncomingMessage, limit: number): Promise<string | null> {
   const declared = Number(req.headers['content-length'] ?? '0')
   if (Number.isFinite(declared) && declared > limit) return null
   const chunks: Buffer[] = []
