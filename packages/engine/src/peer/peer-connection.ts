@@ -53,7 +53,7 @@ import {
   LODESTONE_CLIENT_NAME, type PeerConnectionDeps, type PeerConnectionEvents, type PeerConnectionInit,
   type PeerConnectionState, type PeerConnectionStats
 } from './peer-connection-types.js'
-import { badArgument, violation } from './peer-errors.js'
+import { badArgument, isArgumentError, violation } from './peer-errors.js'
 import { createExtensionContext, type ExtensionContextHost } from './extension-context.js'
 import { ReadGate } from './read-gate.js'
 import { RequestBook } from './request-book.js'
@@ -797,8 +797,4 @@ export class PeerConnection extends TypedEmitter<PeerConnectionEvents> {
     const timedOut = this.requestBook.expire(now, this.settings.requestTimeoutMs, this.settings.snubTimeoutMs)
     if (timedOut !== null && this.currentState === 'active') this.emit('request-timed-out', { blocks: timedOut })
   }
-}
-
-function isArgumentError (error: unknown): boolean {
-  return isLodestoneError(error) && error.code === 'ARGUMENT_INVALID'
 }
