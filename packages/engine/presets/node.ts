@@ -62,8 +62,11 @@ export function createNodeEngine (config: NodeEngineConfig): BtEngine {
       ...(config.host !== undefined ? { host: config.host } : {})
     }
   }
+  const socketFactory = new NodeSocketFactory({}, logger !== undefined ? { log: logger.child('socket') } : {})
   return new BtEngine({
-    socketFactory: new NodeSocketFactory({}, logger !== undefined ? { log: logger.child('socket') } : {}),
+    socketFactory,
+    // Last to close: cuts peer sockets still lingering after their close (a peer that never reads).
+    closeWith: [socketFactory],
     clock,
     hasher: new NodeHasher(config.hasherWorkers !== undefined ? { workers: config.hasherWorkers } : {}),
     storageRoots,

@@ -11,7 +11,9 @@
  * - Nothing is read before `onData` is registered (the stream stays in paused mode until then:
  *   attaching a 'data' listener too early would drop bytes).
  * - `close()` is graceful: queued bytes are flushed and a FIN sent (`end()`); the socket is
- *   destroyed when the peer closes too or after `lingerMs`. `onClose()` follows on a microtask with
+ *   destroyed when the peer closes too, after `lingerMs`, or when the factory is closed (`close()`,
+ *   which the engine calls last: a peer that never reads must not keep the process alive for the
+ *   linger time after the engine has closed). `onClose()` follows on a microtask with
  *   no reason. A close from the peer or the network reports `PEER_CLOSED` with the reason
  *   ('remote closed', or the errno code such as 'ECONNRESET'), after all data that came before it.
  * - Chunks are delivered as plain `Uint8Array` views, not `Buffer`s: `Buffer#slice` does not copy,
@@ -116,8 +118,11 @@ class NodeTcpSocket implements ITcpSocket {
     this.socket.uncork()
   }
 
-  /** `userBuffer`: the socket was created with `onread` (and paused), and calls {@link onRead}. */
-  constructor (private readonly socket: Socket, private readonly lingerMs: number, private readonly userBuffer = false) {
+  /**
+   * `userBuffer`: the socket was created with `onread` (and paused), and calls {@link onRead}.
+   * `lingering`: the factory's set of sockets closed by us and still flushing (see close()).
+   */
+  constructor (private readonly socket: Socket, private readonly lingerMs: number, private readonly lingering: Set<Socket>, private readonly userBuffer = false) {
     this.remoteAddress = normalizeAddress(socket.remoteAddress)
     this.remotePort = socket.remotePort ?? 0
     this.localPort = socket.localPort ?? 0
@@ -132,6 +137,7 @@ class NodeTcpSocket implements ITcpSocket {
       this.closedBy(new LodestoneError('PEER_CLOSED', { reason: errnoOf(err) }, { cause: err }))
     })
     socket.on('close', () => {
+      lingering.delete(socket)
       if (this.lingerTimer !== undefined) clearTimeout(this.lingerTimer)
       this.lingerTimer = undefined
       this.closedBy(new LodestoneError('PEER_CLOSED', { reason: 'closed' }))
@@ -225,6 +231,7 @@ class NodeTcpSocket implements ITcpSocket {
       if (!this.reading) socket.on('data', () => {})
       socket.resume()
       socket.end()
+      this.lingering.add(socket)
       this.lingerTimer = setTimeout(() => { socket.destroy() }, this.lingerMs)
       this.lingerTimer.unref()
     }
@@ -259,13 +266,13 @@ class NodeTcpServer implements ITcpServer {
   private readonly backlog: ITcpSocket[] = []
   private closed = false
 
-  constructor (private readonly server: Server, readonly port: number, private readonly lingerMs: number, log: Logger | undefined) {
+  constructor (private readonly server: Server, readonly port: number, private readonly lingerMs: number, private readonly lingering: Set<Socket>, log: Logger | undefined) {
     server.on('connection', (socket: Socket) => {
       if (this.closed || socket.remoteAddress === undefined) {
         socket.destroy()
         return
       }
-      const wrapped = new NodeTcpSocket(socket, this.lingerMs)
+      const wrapped = new NodeTcpSocket(socket, this.lingerMs, this.lingering)
       if (this.connectionCb !== undefined) this.connectionCb(wrapped)
       else this.backlog.push(wrapped)
     })
@@ -394,11 +401,24 @@ export class NodeSocketFactory implements ISocketFactory {
   private readonly log: Logger | undefined
   /** Shared by every dialled socket's `onread` (see the module comment); null: Node allocates. */
   private readonly readBuffer: Uint8Array | null
+  /** TCP sockets closed by us and still flushing their last bytes (up to `lingerMs`). */
+  private readonly lingering = new Set<Socket>()
 
   constructor (settings: Partial<NodeSocketFactorySettings> = {}, deps: NodeSocketFactoryDeps = {}) {
     this.settings = { ...defaultNodeSocketFactorySettings, ...settings }
     this.log = deps.log
     this.readBuffer = this.settings.readBufferBytes > 0 ? new Uint8Array(this.settings.readBufferBytes) : null
+  }
+
+  /**
+   * Destroys the TCP sockets still lingering after close() (their peers did not take our last
+   * bytes or did not close their side). The engine calls this once everything else is closed, so
+   * a peer that never reads cannot hold the process open for `lingerMs`. Sockets keep working
+   * afterwards; only the lingering ones are cut.
+   */
+  close (): void {
+    for (const socket of this.lingering) socket.destroy()
+    this.lingering.clear()
   }
 
   /**
@@ -460,7 +480,7 @@ export class NodeSocketFactory implements ISocketFactory {
         if (settled) return
         settled = true
         cleanup()
-        wrapped = new NodeTcpSocket(socket, this.settings.lingerMs, this.readBuffer !== null)
+        wrapped = new NodeTcpSocket(socket, this.settings.lingerMs, this.lingering, this.readBuffer !== null)
         resolve(wrapped)
       })
     })
@@ -487,7 +507,7 @@ export class NodeSocketFactory implements ISocketFactory {
     })
     const bound = server.address()
     const boundPort = typeof bound === 'object' && bound !== null ? bound.port : port
-    return new NodeTcpServer(server, boundPort, this.settings.lingerMs, this.log)
+    return new NodeTcpServer(server, boundPort, this.settings.lingerMs, this.lingering, this.log)
   }
 
   /** UDP over IPv4, or IPv6 when `host` is an IPv6 address. @throws LISTEN_FAILED */
