@@ -14,7 +14,8 @@
 # Settings: lt.high_performance_seed() as the base for every libtorrent in the bench (seeder and
 # leecher alike), confined to loopback (INTEROP-NOTES.md), uTP off so both sides speak TCP.
 # Outgoing encryption stays libtorrent's default (try MSE first, as real libtorrent peers do);
-# LT_OUT_ENC=disabled makes leechers dial in plaintext (diagnostics). Leecher results also carry
+# LT_OUT_ENC=disabled makes leechers dial in plaintext (diagnostics); LT_ENC=rc4 forces RC4 both
+# ways (in/out_enc_policy forced, allowed_enc_level rc4: bench/mse). Leecher results also carry
 # firstByteSeconds: from the start of the measurement to the first payload byte.
 import json, os, resource, sys, time
 import libtorrent as lt
@@ -43,6 +44,8 @@ def session():
     })
     if os.environ.get('LT_OUT_ENC') == 'disabled':
         settings['out_enc_policy'] = 2  # diagnostics: dial in plaintext (no MSE attempt first)
+    if os.environ.get('LT_ENC') == 'rc4':
+        settings.update({'out_enc_policy': 0, 'in_enc_policy': 0, 'allowed_enc_level': 2})  # forced RC4
     return lt.session(settings)
 
 
