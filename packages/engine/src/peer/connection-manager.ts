@@ -469,7 +469,9 @@ export class ConnectionManager {
     const policy = this.deps.encryption
     const skey = entry.owner.skey
     if (policy === undefined || skey === undefined) return socket
-    return policy.wrapOutgoing(socket, slot.key, skey, () => { slot.redialOnRelease = true })
+    const wrapped = policy.wrapOutgoing(socket, slot.key, skey, () => { slot.redialOnRelease = true })
+    slot.plaintextDial = wrapped === socket
+    return wrapped
   }
 
   private openSlot (torrentId: string, entry: TorrentEntry, address: PeerAddress, direction: 'outgoing' | 'incoming', acceptedAtMs: number | null = null): SlotImpl {
@@ -540,8 +542,11 @@ export class ConnectionManager {
     entry.addressKeys.delete(slot.key)
     if (slot.peerIdHex !== null && entry.peerIds.get(slot.peerIdHex) === slot) entry.peerIds.delete(slot.peerIdHex)
     this.totalSlots--
-    // A plaintext retry goes first: the peer was reachable a moment ago.
-    if (slot.redialOnRelease && !this.closed && this.torrents.get(slot.torrentId) === entry && !entry.queued.has(slot.key)) {
+    // A retry with the other opening (plaintext after a refused encrypted one, or the reverse: see
+    // EncryptionPolicy) goes first: the peer was reachable a moment ago.
+    const retry = slot.redialOnRelease ||
+      (slot.plaintextDial && slot.peerIdHex === null && this.deps.encryption?.plaintextDialFailed(slot.key) === true)
+    if (retry && !this.closed && this.torrents.get(slot.torrentId) === entry && !entry.queued.has(slot.key)) {
       entry.queue.unshift(slot.address)
       entry.queued.add(slot.key)
     }
@@ -554,6 +559,8 @@ class SlotImpl implements ConnectionSlot {
   released = false
   /** Queue the address again when released (its encrypted dial was refused; the next is plaintext). */
   redialOnRelease = false
+  /** Dialled without MSE under an encryption policy (see releaseSlot). */
+  plaintextDial = false
   private replacedCb: (() => void) | null = null
   readonly key: string
 

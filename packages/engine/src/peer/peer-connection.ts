@@ -623,7 +623,7 @@ export class PeerConnection extends TypedEmitter<PeerConnectionEvents> {
         this.emit('not-interested', {})
       },
       onHave: (piece) => { this.onHave(piece) },
-      onBitfield: (bytes) => { this.onBitfield(bytes) },
+      onBitfield: (bytes) => { this.onAvailability('bitfield', bytes) },
       onRequest: (piece, begin, length) => { this.onRequest(piece, begin, length) },
       onPiece: (piece, begin, data) => { this.onPiece(piece, begin, data) },
       onCancel: (piece, begin, length) => { this.uploads.cancel(piece, begin, length) },
@@ -683,10 +683,6 @@ export class PeerConnection extends TypedEmitter<PeerConnectionEvents> {
 
   private onHave (piece: number): void {
     if (this.availability.have(piece)) this.emit('have', { piece })
-  }
-
-  private onBitfield (bytes: Uint8Array): void {
-    this.onAvailability('bitfield', bytes)
   }
 
   private onAvailability (source: 'bitfield' | 'have-all' | 'have-none', bytes: Uint8Array | null): void {

@@ -75,6 +75,27 @@ describe('swarm: protocol encryption (MSE/PE) policy', () => {
     await done(r.world)
   })
 
+  it('the reverse: a peer remembered as plaintext-only that now refuses plaintext is re-dialled encrypted once', async () => {
+    const r = await run({ mode: 'disable' }, { mode: 'prefer', level: 'rc4' }, 30_000)
+    expect(r.completed).toBe(true)
+    expect(r.leech.engine.stats().encryption.plaintextPeers).toBe(1)
+    // The seeder starts to require encryption; the leecher downloads the torrent again from scratch.
+    r.seed.engine.updateSettings({ encryption: { mode: 'require' } })
+    const torrentBytes = makeTorrent('file.bin', r.data, 32_768)
+    const id = r.leech.engine.torrents[0]!.id
+    await r.leech.engine.removeTorrent(id, { deleteFiles: true })
+    const again = await r.leech.engine.addTorrent(torrentBytes, { peers: ['10.0.0.1:6881'] })
+    const connected: PeerInfo[] = []
+    again.on('peer-connected', ({ peer }) => { connected.push(peer) })
+    expect(await r.world.clock.runUntil(() => again.state === 'seeding', 30_000)).toBe(true)
+    expect(connected.map((p) => p.encryption)).toEqual(['rc4'])
+    const stats = r.leech.engine.stats().encryption
+    expect(stats.encryptedRetries).toBe(1)
+    expect(stats.plaintextPeers).toBe(0)
+    expect(r.seed.engine.stats().encryption.failures['plaintext-refused']).toBe(1)
+    await done(r.world)
+  })
+
   it('require dialling a plaintext-only peer: no data, a per-peer reason, no plaintext retry', async () => {
     const r = await run({ mode: 'disable' }, { mode: 'require' }, 20_000)
     expect(r.completed).toBe(false)

@@ -2,7 +2,9 @@
  * Applies the `encryption` settings to connections: wraps dialled sockets in an initiating
  * {@link MseSocket} (or not), wraps accepted ones in an accepting one that tells an encrypted
  * opening from a plaintext one, counts how handshakes end, and remembers peers that refused an
- * encrypted dial so 'prefer' re-dials them in plaintext once and from then on.
+ * encrypted dial so 'prefer' re-dials them in plaintext at once and from then on. The reverse too:
+ * a remembered peer whose plaintext dial fails before its handshake (it may have started to
+ * require encryption) is forgotten and re-dialled encrypted once.
  *
  * The wrapping works on the stream port (ITcpSocket), so TCP, uTP and in-memory sockets get the
  * same treatment; nothing here knows the transport.
@@ -26,16 +28,20 @@ export interface EncryptionPolicyDeps {
 
 /** Counters of `engine.stats().encryption`. */
 export interface EncryptionStats {
-  /** Outgoing MSE handshakes that finished, by the method the peer selected. */
+  /** Outgoing MSE handshakes that finished with RC4 selected. */
   outgoingRc4: number
+  /** Outgoing MSE handshakes that finished with plaintext selected (obfuscated handshake only). */
   outgoingPlaintext: number
-  /** Incoming connections by what they turned out to be. */
+  /** Incoming MSE handshakes that finished with RC4 selected. */
   incomingRc4: number
+  /** Incoming MSE handshakes that finished with plaintext selected. */
   incomingPlaintext: number
   /** Incoming plaintext BitTorrent openings (no MSE) that were let through. */
   incomingUnencrypted: number
   /** Outgoing dials made in plaintext because the peer had refused an encrypted one ('prefer'). */
   plaintextFallbacks: number
+  /** Remembered plaintext peers whose plaintext dial then failed, re-dialled encrypted ('prefer'). */
+  encryptedRetries: number
   /** Failed handshakes (both directions) by PEER_ENCRYPTION_FAILED reason. */
   failures: Partial<Record<MseFailureReason, number>>
   /** Peers currently remembered as refusing encrypted dials. */
@@ -44,13 +50,16 @@ export interface EncryptionStats {
 
 export class EncryptionPolicy {
   private readonly plaintextPeers = new Set<string>()
+  /** Peers re-dialled encrypted after their plaintext dial failed: not flipped back again. */
+  private readonly reversedPeers = new Set<string>()
   private readonly counters = {
     outgoingRc4: 0,
     outgoingPlaintext: 0,
     incomingRc4: 0,
     incomingPlaintext: 0,
     incomingUnencrypted: 0,
-    plaintextFallbacks: 0
+    plaintextFallbacks: 0,
+    encryptedRetries: 0
   }
 
   private readonly failures: Partial<Record<MseFailureReason, number>> = {}
@@ -77,9 +86,11 @@ export class EncryptionPolicy {
       timeoutMs: handshakeTimeoutMs,
       onSettled: (outcome) => {
         this.count('outgoing', outcome)
+        if (outcome.ok) this.reversedPeers.delete(peerKey)
         if (outcome.ok || mode !== 'prefer') return
-        this.rememberPlaintext(peerKey)
-        onRefused()
+        remember(this.plaintextPeers, peerKey)
+        // A peer already re-dialled encrypted after a failed plaintext dial is not flipped again now.
+        if (!this.reversedPeers.has(peerKey)) onRefused()
       }
     })
   }
@@ -98,6 +109,19 @@ export class EncryptionPolicy {
       timeoutMs: handshakeTimeoutMs,
       onSettled: (outcome) => { this.count('incoming', outcome) }
     })
+  }
+
+  /**
+   * A plaintext dial to a peer remembered as plaintext-only ended before its BitTorrent handshake.
+   * Under 'prefer', the first time: the peer is forgotten (its next dial is encrypted) and true is
+   * returned, so the caller re-dials it at once.
+   */
+  plaintextDialFailed (peerKey: string): boolean {
+    if (this.deps.settings().mode !== 'prefer' || !this.plaintextPeers.has(peerKey) || this.reversedPeers.has(peerKey)) return false
+    this.plaintextPeers.delete(peerKey)
+    remember(this.reversedPeers, peerKey)
+    this.counters.encryptedRetries++
+    return true
   }
 
   /** Counts a failure found outside the handshake (e.g. 'skey-mismatch'). */
@@ -134,14 +158,16 @@ export class EncryptionPolicy {
     }
   }
 
-  private rememberPlaintext (peerKey: string): void {
-    this.plaintextPeers.delete(peerKey)
-    if (this.plaintextPeers.size >= MAX_REMEMBERED_PEERS) {
-      const oldest = this.plaintextPeers.values().next()
-      if (oldest.done !== true) this.plaintextPeers.delete(oldest.value)
-    }
-    this.plaintextPeers.add(peerKey)
+}
+
+/** Adds `peerKey` to a bounded set of remembered peers (the oldest is forgotten first). */
+function remember (peers: Set<string>, peerKey: string): void {
+  peers.delete(peerKey)
+  if (peers.size >= MAX_REMEMBERED_PEERS) {
+    const oldest = peers.values().next()
+    if (oldest.done !== true) peers.delete(oldest.value)
   }
+  peers.add(peerKey)
 }
 
 /** crypto_provide for a level. */

@@ -17,6 +17,7 @@ export type EncryptionMode = 'prefer' | 'require' | 'disable'
  */
 export type EncryptionLevel = 'rc4' | 'plaintext' | 'both'
 
+/** Settings section `encryption`: protocol encryption (MSE/PE) policy. */
 export interface EncryptionSettings {
   /** @default 'prefer' */
   mode: EncryptionMode
