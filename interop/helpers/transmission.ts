@@ -52,10 +52,12 @@ export interface TransmissionTorrent {
   errorString: string
   peersConnected: number
   peers: TransmissionPeer[]
+  /** 1 once a magnet's metadata is complete. */
+  metadataPercentComplete: number
 }
 
 const TORRENT_FIELDS = ['id', 'name', 'hashString', 'status', 'percentDone', 'leftUntilDone', 'haveValid', 'sizeWhenDone',
-  'uploadedEver', 'downloadedEver', 'error', 'errorString', 'peersConnected', 'peers']
+  'uploadedEver', 'downloadedEver', 'error', 'errorString', 'peersConnected', 'peers', 'metadataPercentComplete']
 
 export interface TransmissionOptions {
   /** settings.json `encryption`: 0 prefer clear (tolerated), 1 prefer encrypted, 2 require. @default 1 */
@@ -120,6 +122,18 @@ export class RunningTransmission {
     })
     const added = out['torrent-added']
     if (added === undefined) throw new Error(`transmission did not add the torrent: ${JSON.stringify(out)}`)
+    return added
+  }
+
+  /** Adds a magnet link (Transmission fetches the metadata from peers first). */
+  async addMagnet (uri: string, downloadDir: string): Promise<{ id: number, hashString: string, name: string }> {
+    const out = await this.rpc<{ 'torrent-added'?: { id: number, hashString: string, name: string } }>('torrent-add', {
+      filename: uri,
+      'download-dir': downloadDir,
+      paused: false
+    })
+    const added = out['torrent-added']
+    if (added === undefined) throw new Error(`transmission did not add the magnet: ${JSON.stringify(out)}`)
     return added
   }
 

@@ -109,7 +109,11 @@ export class MetadataSwarm extends TypedEmitter<MetadataSwarmEvents> {
       onOutgoing: (socket, slot) => { this.attach(socket, slot, true) }
     })
     for (const address of this.pending.splice(0)) this.deps.connections.addCandidate(id, address)
-    this.tick = this.deps.scheduler.every(TICK_MS, () => { this.fetcher.tick() })
+    this.tick = this.deps.scheduler.every(TICK_MS, () => {
+      this.fetcher.tick()
+      // Re-dial back-offs elapse on a pump.
+      this.deps.connections.schedulePump()
+    })
     this.startTrackers()
   }
 
@@ -261,8 +265,10 @@ export class MetadataSwarm extends TypedEmitter<MetadataSwarmEvents> {
     slot.onReplaced(() => {
       conn.close(new LodestoneError('PEER_DUPLICATE', { address: formatPeerAddress(slot.address), reason: 'replaced by the connection the peer dialled' }))
     })
+    let identified = false
     conn.on('handshake-received', ({ peerId }) => {
       const verdict = slot.identify(peerId)
+      identified = verdict === 'ok'
       if (verdict === 'ok') return
       const address = formatPeerAddress(slot.address)
       conn.close(verdict === 'banned'
@@ -273,9 +279,15 @@ export class MetadataSwarm extends TypedEmitter<MetadataSwarmEvents> {
       if (handshake.p !== undefined) this.emit('peer-discovered', { address: { host: slot.address.host, port: handshake.p } })
     })
     conn.on('warning', ({ error }) => { this.emit('warning', { error }) })
-    conn.on('closed', () => {
+    conn.on('closed', ({ reason }) => {
       this.conns.delete(conn)
       slot.release()
+      // A peer we dialled that hung up (not one we refused) is dialled again while the metadata is
+      // still wanted — soon when its handshake had gone through: it was fine a moment ago.
+      const transient = reason === undefined || reason.code === 'PEER_CLOSED' || reason.code === 'PEER_TIMEOUT'
+      if (outgoing && transient && !this.closed && !this.fetcher.done) {
+        this.deps.connections.redialLater(this.init.ownerId, slot.address, { afterHandshake: identified })
+      }
     })
   }
 }

@@ -114,8 +114,11 @@ interface TorrentEntry {
   /** FIFO of candidates; `queued` mirrors it for O(1) duplicate checks. */
   queue: PeerAddress[]
   queued: Set<string>
-  /** Address key → failure record for back-off. */
-  failures: Map<string, { count: number, retryAtMs: number }>
+  /**
+   * Address key → back-off record: failed attempts since the last good handshake, when to try
+   * again, and hang-ups after a good handshake (kept across reconnects, see redialLater).
+   */
+  failures: Map<string, { count: number, retryAtMs: number, hangups?: number }>
 }
 
 /** Counters for stats and tests. */
@@ -506,12 +509,24 @@ export class ConnectionManager {
       if (!keepNew) return 'duplicate'
       entry.peerIds.set(hex, slot)
       existing.replaced()
-      if (slot.direction === 'outgoing') entry.failures.delete(slot.key)
+      if (slot.direction === 'outgoing') this.handshakeSucceeded(entry, slot.key)
       return 'ok'
     }
     entry.peerIds.set(hex, slot)
-    if (slot.direction === 'outgoing') entry.failures.delete(slot.key)
+    if (slot.direction === 'outgoing') this.handshakeSucceeded(entry, slot.key)
     return 'ok'
+  }
+
+  /** A good handshake clears failed attempts; the hang-up count stays (see redialLater). */
+  private handshakeSucceeded (entry: TorrentEntry, key: string): void {
+    const failure = entry.failures.get(key)
+    if (failure === undefined) return
+    if ((failure.hangups ?? 0) === 0) {
+      entry.failures.delete(key)
+      return
+    }
+    failure.count = 0
+    failure.retryAtMs = 0
   }
 
   /**
@@ -520,15 +535,28 @@ export class ConnectionManager {
    * It counts as a failed attempt until a handshake succeeds, so a peer that keeps hanging up
    * during the handshake is forgotten after `maxConnectAttempts`. Back-offs elapse on the
    * periodic {@link schedulePump} the torrents call.
+   *
+   * `afterHandshake`: the connection had completed its handshake, so the peer was fine a moment
+   * ago — it is dialled again after `reconnectDelayMs`, doubling per such hang-up, and only once
+   * that delay reaches `retryBackoffMs` do hang-ups count as failed attempts. A peer that keeps
+   * accepting and hanging up is thus still dropped, after a few quick tries.
    */
-  redialLater (torrentId: string, address: PeerAddress): void {
+  redialLater (torrentId: string, address: PeerAddress, options: { afterHandshake?: boolean } = {}): void {
     const entry = this.torrents.get(torrentId)
     if (entry === undefined || this.closed) return
     const key = formatPeerAddress(address)
     if (this.banned.has(address.host) || this.selfAddresses.has(key)) return
     const failure = entry.failures.get(key) ?? { count: 0, retryAtMs: 0 }
-    failure.count++
-    failure.retryAtMs = this.deps.clock.now() + this.settings.retryBackoffMs * 2 ** (failure.count - 1)
+    const now = this.deps.clock.now()
+    const hangups = (failure.hangups ?? 0) + (options.afterHandshake === true ? 1 : 0)
+    const quickDelayMs = this.settings.reconnectDelayMs * 2 ** (hangups - 1)
+    if (options.afterHandshake === true) failure.hangups = hangups
+    if (options.afterHandshake === true && quickDelayMs < this.settings.retryBackoffMs) {
+      failure.retryAtMs = now + quickDelayMs
+    } else {
+      failure.count++
+      failure.retryAtMs = now + this.settings.retryBackoffMs * 2 ** (failure.count - 1)
+    }
     entry.failures.set(key, failure)
     if (failure.count >= this.settings.maxConnectAttempts || entry.queued.has(key)) return
     if (entry.queue.length >= this.settings.maxCandidatesPerTorrent) return

@@ -25,6 +25,13 @@ export interface ConnectionSettings {
   retryBackoffMs: number
   /** Dial attempts per address before it is forgotten. @default 3 */
   maxConnectAttempts: number
+  /**
+   * Wait before re-dialling a peer that hung up after a good handshake (doubling per hang-up;
+   * once that reaches `retryBackoffMs` hang-ups count as failed attempts). Short, because such a
+   * peer was reachable a moment ago: Transmission drops and restarts a magnet torrent once it has
+   * the metadata, then waits to be dialled again. @default 2_000
+   */
+  reconnectDelayMs: number
 }
 
 export const defaultConnectionSettings: Readonly<ConnectionSettings> = {
@@ -35,5 +42,6 @@ export const defaultConnectionSettings: Readonly<ConnectionSettings> = {
   connectTimeoutMs: 10_000,
   maxCandidatesPerTorrent: 1_000,
   retryBackoffMs: 30_000,
-  maxConnectAttempts: 3
+  maxConnectAttempts: 3,
+  reconnectDelayMs: 2_000
 }

@@ -107,6 +107,11 @@ export interface PeerConnectionInit {
   handshakeStartedAtMs?: number
   /** Extended handshake `p`: our TCP listen port. */
   listenPort?: number
+  /**
+   * BEP 21: we only upload now (seeding, or every wanted piece had), sent as `upload_only: 1` in
+   * our extended handshake. Read each time the handshake is sent (again when it changes).
+   */
+  uploadOnly?: () => boolean
   /** Extended handshake `ipv4` / `ipv6`: our own addresses, when known (4 / 16 bytes). */
   ipv4?: Uint8Array
   ipv6?: Uint8Array

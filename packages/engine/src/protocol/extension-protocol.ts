@@ -46,6 +46,8 @@ export interface ExtendedHandshake {
   ipv6?: Uint8Array
   /** BEP 9: size of the info dict in bytes. */
   metadataSize?: number
+  /** BEP 21: the sender only uploads (a seed, or a partial download that has all it wants). */
+  uploadOnly?: boolean
   /** The whole decoded dict (byte strings are views of the message), for extensions with their own fields. */
   dict: BencodeDict
 }
@@ -60,6 +62,8 @@ export interface ExtendedHandshakeFields {
   ipv4?: Uint8Array
   ipv6?: Uint8Array
   metadataSize?: number
+  /** BEP 21 `upload_only: 1` (omitted when false). */
+  uploadOnly?: boolean
   /** More top-level fields (binary-string keys), contributed by extensions. The named fields above win. */
   extra?: ReadonlyMap<string, BencodeEncodable>
 }
@@ -75,6 +79,7 @@ export function encodeExtendedHandshake (fields: ExtendedHandshakeFields): Uint8
   if (fields.ipv4 !== undefined) dict.set('ipv4', fields.ipv4)
   if (fields.ipv6 !== undefined) dict.set('ipv6', fields.ipv6)
   if (fields.metadataSize !== undefined) dict.set('metadata_size', fields.metadataSize)
+  if (fields.uploadOnly === true) dict.set('upload_only', 1)
   return bencodeEncode(dict)
 }
 
@@ -112,6 +117,9 @@ export function decodeExtendedHandshake (payload: Uint8Array): ExtendedHandshake
   if (ipv6?.length === 16) out.ipv6 = ipv6.slice()
   const metadataSize = getInt(value, 'metadata_size')
   if (metadataSize !== undefined && metadataSize >= 0) out.metadataSize = metadataSize
+  // BEP 21: any non-zero integer means upload-only (libtorrent sends 1).
+  const uploadOnly = getInt(value, 'upload_only')
+  if (uploadOnly !== undefined) out.uploadOnly = uploadOnly !== 0
   return out
 }
 

@@ -194,6 +194,7 @@ const RANGES: Record<string, Range> = {
   'connection.maxPendingIncoming': { min: 1 },
   'connection.connectTimeoutMs': { min: 1 },
   'connection.maxConnectAttempts': { min: 1 },
+  'connection.reconnectDelayMs': { min: 1 },
   'download.maxUnverifiedBytes': { min: 16_384 },
   'download.hashFailuresBeforeBan': { min: 1 },
   'picker.endGameMaxRequestsPerBlock': { min: 1 },

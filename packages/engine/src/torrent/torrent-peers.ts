@@ -308,11 +308,15 @@ export class TorrentPeers {
     s.downloadLimiter?.close()
     s.slot.release()
     // A peer we dialled that hung up or went quiet (not one we refused) is dialled again after a
-    // back-off while we still want data: otherwise a seeder that dropped one connection (e.g.
-    // Transmission refusing a second concurrent handshake from one IP) is lost for good.
+    // back-off while either side still wants data: otherwise a seeder that dropped one connection
+    // (e.g. Transmission refusing a second concurrent handshake from one IP) is lost for good, and
+    // so is a leecher of ours that restarts — Transmission drops and restarts a magnet once it has
+    // the metadata, then waits to be dialled again (it never dials loopback peers itself). Two
+    // seeds have nothing to exchange. After a good handshake the first re-dial comes quickly.
     const transient = reason === undefined || reason.code === 'PEER_CLOSED' || reason.code === 'PEER_TIMEOUT'
-    if (s.slot.direction === 'outgoing' && transient && this.host.isActive() && !picker.isFinished) {
-      this.host.connections.redialLater(this.host.id, s.slot.address)
+    const wanted = !picker.isFinished || !s.conn.isSeed
+    if (s.slot.direction === 'outgoing' && transient && this.host.isActive() && wanted) {
+      this.host.connections.redialLater(this.host.id, s.slot.address, { afterHandshake: s.identified })
     }
     // Pieces of a peer that left keep their received blocks; requests were freed by removePeer.
     if (s.identified) {

@@ -319,4 +319,46 @@ describe('ConnectionManager', () => {
     cm.redialLater('gone', addr(2))
     expect(cm.queuedCount('gone')).toBe(0)
   })
+
+  it('a hang-up after a good handshake is re-dialled after reconnectDelayMs, doubling, then counts as a failure', async () => {
+    const { cm, dials, flush, advance } = setup({ retryBackoffMs: 1000, reconnectDelayMs: 100, maxConnectAttempts: 2 })
+    const { o, outgoing } = owner()
+    cm.addTorrent('t', o)
+    cm.addCandidate('t', addr(1))
+    await flush()
+    // Hang-ups 1..4 wait 100, 200, 400, 800 ms (< retryBackoffMs): quick re-dials, never forgotten.
+    for (let round = 0; round < 4; round++) {
+      dials[round]!.resolve(fakeSocket('10.0.0.1', 1))
+      await flush()
+      const { slot } = outgoing[round]!
+      expect(slot.identify(new Uint8Array(20).fill(9))).toBe('ok')
+      slot.release()
+      cm.redialLater('t', addr(1), { afterHandshake: true })
+      const delay = 100 * 2 ** round
+      advance(delay - 1)
+      cm.pump()
+      expect(dials.length, `round ${round}`).toBe(round + 1)
+      advance(1)
+      cm.pump()
+      expect(dials.length, `round ${round}`).toBe(round + 2)
+    }
+    // The fifth would wait 1600 ms >= retryBackoffMs: a failed attempt (1000 ms), then the second
+    // (2000 ms) reaches maxConnectAttempts and the peer is forgotten.
+    dials[4]!.resolve(fakeSocket('10.0.0.1', 1))
+    await flush()
+    expect(outgoing[4]!.slot.identify(new Uint8Array(20).fill(9))).toBe('ok')
+    outgoing[4]!.slot.release()
+    cm.redialLater('t', addr(1), { afterHandshake: true })
+    advance(999)
+    cm.pump()
+    expect(dials.length).toBe(5)
+    advance(1)
+    cm.pump()
+    expect(dials.length).toBe(6)
+    dials[5]!.resolve(fakeSocket('10.0.0.1', 1))
+    await flush()
+    outgoing[5]!.slot.release() // hung up during the handshake this time
+    cm.redialLater('t', addr(1))
+    expect(cm.queuedCount('t')).toBe(0)
+  })
 })
