@@ -42,7 +42,7 @@ settings = {
     'enable_outgoing_utp': False,
     'enable_incoming_utp': False,
     'allow_multiple_connections_per_ip': True,
-    'alert_mask': lt.alert.category_t.error_notification | lt.alert.category_t.status_notification | lt.alert.category_t.peer_notification,
+    'alert_mask': lt.alert.category_t.error_notification | lt.alert.category_t.status_notification | lt.alert.category_t.peer_notification | lt.alert.category_t.connect_notification,
 }
 settings.update(CFG.get('settings') or {})
 if CFG['mode'] == 'seed':
@@ -54,6 +54,8 @@ ses = lt.session(settings)
 atp = lt.add_torrent_params()
 atp.ti = lt.torrent_info(CFG['torrentPath'])
 atp.save_path = CFG['savePath']
+if CFG.get('filePriorities') is not None:
+    atp.file_priorities = CFG['filePriorities']
 atp.flags &= ~(lt.torrent_flags.paused | lt.torrent_flags.auto_managed)
 atp.flags |= lt.torrent_flags.disable_dht | lt.torrent_flags.disable_lsd
 if not CFG.get('pex'):
@@ -106,6 +108,8 @@ while not stop.is_set():
     for a in ses.pop_alerts():
         if a.category() & lt.alert.category_t.error_notification:
             emit({'type': 'alert', 'what': a.what(), 'message': a.message()})
+        elif a.what() == 'peer_disconnected':
+            emit({'type': 'disconnect', 'message': a.message()})
     s = h.status()
     peers = []
     for p in h.get_peer_info():
@@ -113,7 +117,8 @@ while not stop.is_set():
                 'seed': bool(p.flags & lt.peer_info.seed), 'total_download': p.total_download,
                 'total_upload': p.total_upload, 'sources': [n for (n, bit) in SOURCES if p.source & bit],
                 'rc4': bool(p.flags & lt.peer_info.rc4_encrypted),
-                'plaintextEncrypted': bool(p.flags & lt.peer_info.plaintext_encrypted)}
+                'plaintextEncrypted': bool(p.flags & lt.peer_info.plaintext_encrypted),
+                'uploadOnly': bool(p.flags & lt.peer_info.upload_only)}
         peers.append(peer)
         seen['%s:%d' % (peer['ip'], peer['port'])] = peer
     emit({'type': 'status', 'state': str(s.state), 'progress': s.progress, 'isSeeding': s.is_seeding,
@@ -145,6 +150,8 @@ export interface LibtorrentPeerOptions {
   downloadRateLimit?: number
   /** Keep ut_pex on for this torrent. @default false */
   pex?: boolean
+  /** One priority per file (0 skips it), set before the torrent starts. */
+  filePriorities?: number[]
 }
 
 export interface LibtorrentPeerInfo {
@@ -160,6 +167,8 @@ export interface LibtorrentPeerInfo {
   /** libtorrent's peer_info flags: the stream is RC4-encrypted; MSE handshake with a plaintext stream. */
   rc4: boolean
   plaintextEncrypted: boolean
+  /** The peer said it only uploads (BEP 21 upload_only). */
+  uploadOnly: boolean
 }
 
 export interface LibtorrentStatus {
@@ -194,6 +203,8 @@ export class LibtorrentPeer {
   status: LibtorrentStatus | null = null
   /** libtorrent error alerts, as `what: message`. */
   readonly alerts: string[] = []
+  /** libtorrent's peer_disconnected alerts (their messages name the reason). */
+  readonly disconnects: string[] = []
   private stderr = ''
   private exited = false
   private exitCode: number | null = null
@@ -234,6 +245,8 @@ export class LibtorrentPeer {
       this.status = msg as unknown as LibtorrentStatus
     } else if (msg.type === 'alert') {
       this.alerts.push(`${String(msg.what)}: ${String(msg.message)}`)
+    } else if (msg.type === 'disconnect') {
+      this.disconnects.push(String(msg.message))
     }
     this.wake()
   }
@@ -321,7 +334,8 @@ export async function startLibtorrentPeer (options: LibtorrentPeerOptions): Prom
     settings: options.settings ?? {},
     torrentUploadLimit: options.torrentUploadLimit ?? 0,
     downloadRateLimit: options.downloadRateLimit ?? 0,
-    pex: options.pex ?? false
+    pex: options.pex ?? false,
+    filePriorities: options.filePriorities ?? null
   }
   const child = spawn(SYSTEM_PYTHON, ['-c', SCRIPT, JSON.stringify(config)], {
     env: { ...process.env, PYTHONUNBUFFERED: '1', PYTHONIOENCODING: 'utf-8' },

@@ -435,7 +435,7 @@ export class PeerConnection extends TypedEmitter<PeerConnectionEvents> {
       reqq: this.settings.maxIncomingRequests,
       extra: this.extensions.handshakeExtra()
     }
-    if (this.init.uploadOnly?.() === true) fields.uploadOnly = true
+    if (this.init.uploadOnly !== undefined) fields.uploadOnly = this.init.uploadOnly()
     if (this.init.listenPort !== undefined) fields.p = this.init.listenPort
     const yourip = ipToBytes(this.remoteAddress)
     if (yourip !== null) fields.yourip = yourip

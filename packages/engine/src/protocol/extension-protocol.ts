@@ -62,7 +62,7 @@ export interface ExtendedHandshakeFields {
   ipv4?: Uint8Array
   ipv6?: Uint8Array
   metadataSize?: number
-  /** BEP 21 `upload_only: 1` (omitted when false). */
+  /** BEP 21 `upload_only` (1 or 0; omitted when undefined). */
   uploadOnly?: boolean
   /** More top-level fields (binary-string keys), contributed by extensions. The named fields above win. */
   extra?: ReadonlyMap<string, BencodeEncodable>
@@ -79,7 +79,7 @@ export function encodeExtendedHandshake (fields: ExtendedHandshakeFields): Uint8
   if (fields.ipv4 !== undefined) dict.set('ipv4', fields.ipv4)
   if (fields.ipv6 !== undefined) dict.set('ipv6', fields.ipv6)
   if (fields.metadataSize !== undefined) dict.set('metadata_size', fields.metadataSize)
-  if (fields.uploadOnly === true) dict.set('upload_only', 1)
+  if (fields.uploadOnly !== undefined) dict.set('upload_only', fields.uploadOnly ? 1 : 0)
   return bencodeEncode(dict)
 }
 

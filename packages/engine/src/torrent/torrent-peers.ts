@@ -54,6 +54,11 @@ async function acquire (limiter: RateLimiter, bytes: number): Promise<void> {
   }
 }
 
+/** A seed, or a peer that says it only uploads now (BEP 21 `upload_only`): it wants nothing. */
+function onlyUploads (s: PeerSession): boolean {
+  return s.conn.isSeed || s.conn.extendedHandshake?.uploadOnly === true
+}
+
 /** What the peers need from their torrent. Functions are read on use (settings change at run time). */
 export interface TorrentPeersHost {
   /** The torrent's id (info hash hex), its key in the connection manager. */
@@ -160,14 +165,26 @@ export class TorrentPeers {
     }
   }
 
-  /** The download finished: seeds are closed when we have everything, the others hear not-interested. */
+  /**
+   * The download finished: seeds and upload-only peers (BEP 21) are closed when we have
+   * everything, the others hear not-interested, and every peer hears that we are upload-only now.
+   */
   afterFinished (): void {
     const picker = this.host.picker()
     for (const s of [...this.sessions]) {
       if (s.conn.state !== 'active') continue
-      if (picker.isComplete && s.conn.isSeed) s.conn.close()
-      else s.conn.notInterested()
+      if (picker.isComplete && onlyUploads(s)) {
+        s.conn.close()
+        continue
+      }
+      s.conn.notInterested()
+      s.conn.sendExtendedHandshake()
     }
+  }
+
+  /** We want pieces again (priorities changed): BEP 21 `upload_only: 0` to every peer. */
+  afterWantingMore (): void {
+    for (const s of this.sessions) if (s.conn.state === 'active') s.conn.sendExtendedHandshake()
   }
 
   /** What we want changed (priorities): interest is re-evaluated for every peer. */
@@ -220,6 +237,7 @@ export class TorrentPeers {
           outgoing,
           pieceCount: host.meta().pieceCount,
           localBitfield: () => host.picker().bitfield(),
+          uploadOnly: () => host.picker().isFinished,
           readBlock: async (request) => {
             if (holder.session === null) throw new LodestoneError('INTERNAL', { reason: 'block requested before the session existed' })
             return this.readBlock(holder.session, request)
@@ -268,6 +286,11 @@ export class TorrentPeers {
         s.listenAddress = { host: s.host, port: p }
         host.rememberPeer(s.listenAddress, s.source)
       }
+      // BEP 21: a seed keeps no connection to a peer that only uploads.
+      if (handshake.uploadOnly === true && host.picker().isComplete) {
+        conn.close()
+        return
+      }
       this.scheduleRefill(s)
     })
     conn.on('bitfield', ({ bitfield, source }) => {
@@ -314,7 +337,7 @@ export class TorrentPeers {
     // the metadata, then waits to be dialled again (it never dials loopback peers itself). Two
     // seeds have nothing to exchange. After a good handshake the first re-dial comes quickly.
     const transient = reason === undefined || reason.code === 'PEER_CLOSED' || reason.code === 'PEER_TIMEOUT'
-    const wanted = !picker.isFinished || !s.conn.isSeed
+    const wanted = !picker.isFinished || !onlyUploads(s)
     if (s.slot.direction === 'outgoing' && transient && this.host.isActive() && wanted) {
       this.host.connections.redialLater(this.host.id, s.slot.address, { afterHandshake: s.identified })
     }
@@ -330,8 +353,8 @@ export class TorrentPeers {
   /** The peer's availability changed: update interest and maybe request. */
   private afterAvailability (s: PeerSession): void {
     if (s.conn.state !== 'active') return
-    // Two seeds have nothing to say to each other.
-    if (this.host.picker().isComplete && s.conn.isSeed) {
+    // Two seeds (or a seed and an upload-only peer, BEP 21) have nothing to say to each other.
+    if (this.host.picker().isComplete && onlyUploads(s)) {
       s.conn.close()
       return
     }

@@ -406,6 +406,7 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
     } else if (this.sm.is(TorrentState.Seeding) && !this.picker.isFinished) {
       this.sm.transition(TorrentState.Downloading)
       this.swarm.endGameFired = false
+      this.swarm.afterWantingMore()
     }
     this.swarm.scheduleRefillAll()
     this.webSeeds.schedulePump()

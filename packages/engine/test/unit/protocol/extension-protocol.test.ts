@@ -66,6 +66,16 @@ describe('extended handshake', () => {
     expect(hs.metadataSize).toBeUndefined()
   })
 
+  it('BEP 21 upload_only: sent as 1 or 0 when given, read as any non-zero integer', () => {
+    const on = decodeExtendedHandshake(encodeExtendedHandshake({ m: new Map(), uploadOnly: true }))
+    expect(on.uploadOnly).toBe(true)
+    expect(on.dict.get('upload_only')).toBe(1)
+    expect(decodeExtendedHandshake(encodeExtendedHandshake({ m: new Map(), uploadOnly: false })).uploadOnly).toBe(false)
+    expect(decodeExtendedHandshake(encodeExtendedHandshake({ m: new Map() })).uploadOnly).toBeUndefined()
+    expect(decodeExtendedHandshake(bencodeEncode({ m: {}, upload_only: 2 })).uploadOnly).toBe(true)
+    expect(decodeExtendedHandshake(bencodeEncode({ m: {}, upload_only: 'yes' })).uploadOnly).toBeUndefined()
+  })
+
   it('accepts unsorted keys (some clients send them)', () => {
     const hs = decodeExtendedHandshake(new TextEncoder().encode('d1:v3:abc1:md6:ut_pexi1eee'))
     expect(hs.v).toBe('abc')
