@@ -1,7 +1,7 @@
 import tseslint from 'typescript-eslint'
 
 export default tseslint.config(
-  { ignores: ['**/dist/**', 'node_modules/**', '.reports/**', '.ci/**', 'bench/**/*.mjs', 'interop/**/*.mjs', 'test-guard/**/*.mjs', 'packages/*/scripts/*.mjs', '**/bin/*.js', 'interop/tracker/node-datachannel-stub/**', 'packages/engine/src/platform-globals.d.ts'] },
+  { ignores: ['**/dist/**', 'node_modules/**', '.reports/**', '.ci/**', 'bench/**/*.mjs', 'interop/**/*.mjs', 'test-guard/**/*.mjs', 'packages/*/scripts/*.mjs', '**/bin/*.js', 'interop/tracker/node-datachannel-stub/**', 'packages/engine/src/platform-globals.d.ts', 'packages/daemon/web/**'] },
   ...tseslint.configs.recommendedTypeChecked,
   {
     languageOptions: {

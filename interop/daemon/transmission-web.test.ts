@@ -48,8 +48,8 @@ describe('Transmission\'s web client against lodestone daemon', () => {
     const page = await browser.context!.newPage()
     const pageErrors: string[] = []
     page.on('pageerror', (err) => { pageErrors.push(err.message) })
-    // The root redirects to the web client, as Transmission's does.
-    await page.goto(`http://127.0.0.1:${port}/`)
+    // /transmission/ redirects to the web client, as Transmission's does.
+    await page.goto(`http://127.0.0.1:${port}/transmission/`)
     expect(new URL(page.url()).pathname).toBe('/transmission/web/')
     await page.waitForFunction(() => document.querySelectorAll('.torrent .torrent_name').length === 2, undefined, { timeout: 30_000 })
     const names = await page.$$eval('.torrent .torrent_name', (els) => els.map((e) => e.textContent))

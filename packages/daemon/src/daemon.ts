@@ -76,6 +76,7 @@ export class LodestoneDaemon implements ApiHost {
   private filesAddedThisRun = 0
   private closing: Promise<void> | null = null
   private events: EventHub | null = null
+  private ticker: NodeJS.Timeout | null = null
   /** The latest engine log entries (at the configured level), newest last. */
   private readonly logRing: LogEntry[] = []
   /** Token for the daemon's own HTTP surface (files, metrics, API); kept in `<stateDir>/api-token`. */
@@ -144,13 +145,6 @@ export class LodestoneDaemon implements ApiHost {
     engine.on('torrent-added', ({ torrent }) => { this.track(torrent) })
     engine.on('torrent-removed', ({ id }) => { this.registry.untrack(id) })
     engine.on('warning', ({ error }) => { this.warn(error) })
-    engine.on('stats', ({ timestampMs, torrents }) => {
-      for (const { torrentId, stats } of torrents) {
-        if (stats.downloadRateBytesPerSec <= 0 && stats.uploadRateBytesPerSec <= 0) continue
-        const entry = this.registry.get(torrentId)
-        if (entry !== undefined) entry.record.activityDateSec = Math.floor(timestampMs / 1000)
-      }
-    })
     const restored = await engine.restoreSession()
     for (const { id, error } of restored.failed) this.diagnostic(`could not restore ${id}: ${error.message}`)
     if (engine.settings.listen.enabled) await engine.listen()
@@ -161,9 +155,21 @@ export class LodestoneDaemon implements ApiHost {
   private engineSettings (s: DaemonSettings): NonNullable<Parameters<BtEngine['updateSettings']>[0]> {
     const v = this.session.values
     return mergePatch(mergePatch(s.engine, this.session.engineOverrides), {
-      rateLimit: this.session.engineRateLimits(),
+      rateLimit: this.rateLimits(s),
       queue: { seedRatioLimit: v.seedRatioLimited ? v.seedRatioLimit : 0 }
     })
+  }
+
+  /**
+   * The engine's global rates: the session's (Transmission's speed limits, alt speed) where one is
+   * on, else the config file's `engine.rateLimit` (0 = unlimited).
+   */
+  private rateLimits (s: DaemonSettings): { downloadRateBytesPerSec: number, uploadRateBytesPerSec: number } {
+    const session = this.session.engineRateLimits()
+    return {
+      downloadRateBytesPerSec: session.downloadRateBytesPerSec > 0 ? session.downloadRateBytesPerSec : s.engine.rateLimit?.downloadRateBytesPerSec ?? 0,
+      uploadRateBytesPerSec: session.uploadRateBytesPerSec > 0 ? session.uploadRateBytesPerSec : s.engine.rateLimit?.uploadRateBytesPerSec ?? 0
+    }
   }
 
   private async listenRpc (): Promise<void> {
@@ -184,6 +190,10 @@ export class LodestoneDaemon implements ApiHost {
     const events = new EventHub({ engine: this.engine, registry: this.registry, version: this.version, apiToken: () => this.apiToken, access: () => this.rpc.access })
     this.events = events
     server.on('upgrade', (req, socket, head) => { events.handleUpgrade(req, socket, head) })
+    // Once a second: activity dates and the event stream's stats. The daemon's own timer, because
+    // the engine's 'stats' event is not running while its only torrents are magnets.
+    this.ticker = setInterval(() => { this.tick() }, 1_000)
+    this.ticker.unref()
     server.on('clientError', (_err, socket) => { socket.destroy() })
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject)
@@ -288,7 +298,7 @@ export class LodestoneDaemon implements ApiHost {
 
   applySession (): void {
     const v = this.session.values
-    this.engine.updateSettings({ rateLimit: this.session.engineRateLimits(), queue: { seedRatioLimit: v.seedRatioLimited ? v.seedRatioLimit : 0 } })
+    this.engine.updateSettings({ rateLimit: this.rateLimits(this.settingsValue), queue: { seedRatioLimit: v.seedRatioLimited ? v.seedRatioLimit : 0 } })
     this.saveSoon()
   }
 
@@ -316,6 +326,15 @@ export class LodestoneDaemon implements ApiHost {
       secondsActive: b.secondsActive + current.secondsActive
     }
     return { current, cumulative }
+  }
+
+  private tick (): void {
+    const nowMs = Date.now()
+    for (const entry of this.registry.all()) {
+      const s = entry.torrent.stats()
+      if (s.downloadRateBytesPerSec > 0 || s.uploadRateBytesPerSec > 0) entry.record.activityDateSec = Math.floor(nowMs / 1000)
+    }
+    this.events?.tick(nowMs)
   }
 
   logEntries (): readonly LogEntry[] {
@@ -372,6 +391,8 @@ export class LodestoneDaemon implements ApiHost {
   private async shutdown (): Promise<void> {
     if (this.saveTimer !== null) clearTimeout(this.saveTimer)
     this.saveTimer = null
+    if (this.ticker !== null) clearInterval(this.ticker)
+    this.ticker = null
     this.events?.close()
     const server = this.server
     if (server !== null) {

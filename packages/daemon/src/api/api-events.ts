@@ -1,7 +1,8 @@
 /**
  * `/api/v1/events`: a WebSocket (the `ws` library) that pushes the engine's happenings as JSON
  * messages — every alert the engine's alert view passes (state changes, completions, peers,
- * errors…), each torrent's stats once a second, torrents added and removed. The token comes as
+ * errors…), each torrent's stats once a second (from the daemon's own clock: the engine's 'stats'
+ * event does not run while the only torrents are magnets), torrents added and removed. The token comes as
  * `?token=` (a browser WebSocket cannot send headers); the Host and Origin guards apply.
  *
  * A slow reader does not make the daemon buffer without bound: above HIGH_WATER_BYTES queued,
@@ -47,12 +48,6 @@ export class EventHub {
       // Stats come on their own, with numbers; the alert copy would double them.
       if (alert.type !== 'stats') this.broadcast({ type: 'alert', alert }, false)
     }))
-    const onStats = ({ timestampMs, torrents }: { timestampMs: number, torrents: Array<{ torrentId: string, stats: unknown }> }): void => {
-      if (this.clients.size === 0) return
-      this.broadcast({ type: 'stats', timestampMs, torrents: torrents.map((t) => ({ id: registry.get(t.torrentId)?.id ?? null, infoHash: t.torrentId, stats: t.stats })) }, true)
-    }
-    engine.on('stats', onStats)
-    this.unsubscribe.push(() => { engine.off('stats', onStats) })
     const onAdded = ({ torrent }: { torrent: { id: string, name: string } }): void => {
       // After the registry's own listener (registered first), so the id is known.
       queueMicrotask(() => { this.broadcast({ type: 'torrent-added', infoHash: torrent.id, id: registry.get(torrent.id)?.id ?? null, name: torrent.name }, false) })
@@ -62,6 +57,13 @@ export class EventHub {
     const onRemoved = ({ id }: { id: string }): void => { this.broadcast({ type: 'torrent-removed', infoHash: id }, false) }
     engine.on('torrent-removed', onRemoved)
     this.unsubscribe.push(() => { engine.off('torrent-removed', onRemoved) })
+  }
+
+  /** Sends every torrent's stats (the daemon calls it once a second). */
+  tick (timestampMs: number): void {
+    if (this.clients.size === 0) return
+    const torrents = this.deps.engine.torrents.map((t) => ({ id: this.deps.registry.get(t.id)?.id ?? null, infoHash: t.id, stats: t.stats() }))
+    this.broadcast({ type: 'stats', timestampMs, torrents }, true)
   }
 
   /** Takes an HTTP upgrade for EVENTS_PATH; refuses it (and closes the socket) unless allowed. */

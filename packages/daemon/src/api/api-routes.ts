@@ -10,6 +10,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { isLodestoneError, parseIpFilterList, type BtEngine, type LogEntry, type Torrent } from '@lodestone/engine'
 import { readBody } from '../rpc/rpc-http.js'
+import { fetchTorrentUrl } from '../rpc/torrent-add.js'
 import { RpcError, type RpcHost } from '../rpc/rpc-types.js'
 import type { TrackedTorrent } from '../torrent-registry.js'
 
@@ -122,7 +123,8 @@ const ROUTES: Array<[string, RegExp, Handler]> = [
     let input: Uint8Array | string
     if (typeof body.magnet === 'string') input = body.magnet
     else if (typeof body.metainfo === 'string') input = Buffer.from(body.metainfo, 'base64')
-    else throw new ApiError(400, 'ARGUMENT_INVALID', 'give "magnet" or "metainfo" (base64)')
+    else if (typeof body.url === 'string' && /^https?:\/\//i.test(body.url)) input = await fetchTorrentUrl(body.url)
+    else throw new ApiError(400, 'ARGUMENT_INVALID', 'give "magnet", "metainfo" (base64) or "url" (http/https)')
     const { entry, duplicate } = await host.addTorrent(input, { paused: body.paused === true, downloadDir: dir, filePriorities: null, peerLimit: null, labels: null })
     return [duplicate ? 200 : 201, { duplicate, torrent: torrentSummary(host, entry) }]
   }],

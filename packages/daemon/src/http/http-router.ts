@@ -5,14 +5,19 @@
  * - `/files/<infohash>/<index>` — file streaming with Range (API token);
  * - `/metrics` — Prometheus text (API token);
  * - `/api/…` — our JSON API and `/api/events` WebSocket (API token);
- * - `/` — a redirect to the web client, as Transmission answers outside `/transmission/`.
+ * - `/ui/…` — our own web UI (static files; it calls `/api/` with the token);
+ * - `/` — a redirect to our UI (`/transmission/…` paths outside the RPC go to Transmission's client).
  */
 import type { IncomingMessage, ServerResponse } from 'node:http'
+import { fileURLToPath } from 'node:url'
 import type { BtEngine } from '@lodestone/engine'
 import type { RpcAccess, RpcEndpoint } from '../rpc/rpc-http.js'
 import { checkApiAccess } from './api-auth.js'
 import { serveTorrentFile } from './file-stream.js'
 import { serveStatic } from './static-files.js'
+
+/** Our web UI's files: packages/daemon/web (beside dist/). */
+export const OWN_UI_DIR = fileURLToPath(new URL('../../web/', import.meta.url))
 
 export interface RouterDeps {
   rpc: RpcEndpoint
@@ -49,6 +54,10 @@ export function createRouter (deps: RouterDeps): (req: IncomingMessage, res: Ser
       serveStatic(web, path.slice('/transmission/web/'.length), req, res).catch(() => { res.destroy() })
       return
     }
+    if (path.startsWith('/ui/')) {
+      serveStatic(OWN_UI_DIR, path.slice('/ui/'.length), req, res).catch(() => { res.destroy() })
+      return
+    }
     if (path.startsWith('/files/') || path === '/metrics' || path.startsWith('/api/')) {
       const verdict = checkApiAccess(req, url, deps.apiToken(), deps.access())
       if (verdict !== 'ok') {
@@ -64,8 +73,13 @@ export function createRouter (deps: RouterDeps): (req: IncomingMessage, res: Ser
       for (const route of deps.apiRoutes ?? []) if (route(path, url, req, res)) return
     }
     req.resume()
-    if (web !== null && (path === '/' || path === '/transmission' || path === '/transmission/' || path === '/transmission/web')) {
+    if (web !== null && (path === '/transmission' || path === '/transmission/' || path === '/transmission/web')) {
       res.writeHead(301, { Location: '/transmission/web/' })
+      res.end()
+      return
+    }
+    if (path === '/' || path === '/ui') {
+      res.writeHead(302, { Location: '/ui/' })
       res.end()
       return
     }

@@ -13,7 +13,8 @@ import { RpcError, optBool, optInt, optString, optStringList, type Args, type Rp
 export const MAX_TORRENT_FILE_BYTES = 10 * 1024 * 1024
 const URL_FETCH_TIMEOUT_MS = 30_000
 
-async function fetchTorrentUrl (url: string): Promise<Uint8Array> {
+/** Fetches a .torrent over http(s), at most MAX_TORRENT_FILE_BYTES. @throws RpcError */
+export async function fetchTorrentUrl (url: string): Promise<Uint8Array> {
   let response: Response
   try {
     response = await fetch(url, { signal: AbortSignal.timeout(URL_FETCH_TIMEOUT_MS), redirect: 'follow' })
