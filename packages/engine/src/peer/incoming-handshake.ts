@@ -99,9 +99,29 @@ class ReplaySocket implements ITcpSocket {
   private consumerPaused = false
   private replaying = false
   private detached = false
+  /** The inner socket lends views of memory it reuses for its next read. */
+  private readonly innerBorrows: boolean
+  /** The consumer registered with onBorrowedData (takes views, copies what it keeps). */
+  private consumerBorrows = false
+  /**
+   * Present when the inner socket lends its read buffer (the Node adapter, an MseSocket): the
+   * consumer then gets those views too, so a connection that dialled us is read without a copy
+   * per read, as one we dialled is. Chunks held during the preview are copies, owned here.
+   */
+  readonly onBorrowedData?: (cb: (data: Uint8Array) => void) => void
 
   constructor (private readonly inner: ITcpSocket) {
-    inner.onData((chunk) => { this.deliver(chunk) })
+    this.innerBorrows = inner.onBorrowedData !== undefined
+    if (inner.onBorrowedData !== undefined) {
+      inner.onBorrowedData((chunk) => { this.deliver(chunk) })
+      this.onBorrowedData = (cb) => {
+        this.consumer = cb
+        this.consumerBorrows = true
+        this.scheduleReplay()
+      }
+    } else {
+      inner.onData((chunk) => { this.deliver(chunk) })
+    }
     inner.onClose((reason) => { this.closed(reason) })
   }
 
@@ -127,6 +147,7 @@ class ReplaySocket implements ITcpSocket {
 
   onData (cb: (data: Uint8Array) => void): void {
     this.consumer = cb
+    this.consumerBorrows = false
     this.scheduleReplay()
   }
 
@@ -159,11 +180,13 @@ class ReplaySocket implements ITcpSocket {
   private deliver (chunk: Uint8Array): void {
     if (this.detached) return
     if (this.consumer !== null && this.buffered.length === 0 && !this.replaying) {
-      this.consumer(chunk)
+      this.consumer(this.innerBorrows && !this.consumerBorrows ? chunk.slice() : chunk)
       return
     }
-    this.buffered.push(chunk)
-    this.preview?.(chunk)
+    // Kept past this call (and the header decoded from it is kept by the caller): own it.
+    const owned = this.innerBorrows ? chunk.slice() : chunk
+    this.buffered.push(owned)
+    this.preview?.(owned)
   }
 
   private closed (reason?: LodestoneError): void {

@@ -4,6 +4,17 @@ import { readIncomingHandshakeHeader } from '../../../src/peer/incoming-handshak
 import { hasCode } from '../../../src/errors.js'
 import { concat, FakeSocket, flush, INFO_HASH, remoteHandshake } from './peer-test-kit.js'
 
+/** A FakeSocket that delivers every chunk through one reused buffer, as the Node adapter does. */
+class LendingSocket extends FakeSocket {
+  readonly shared = new Uint8Array(256)
+  private lender: ((data: Uint8Array) => void) | null = null
+  onBorrowedData = (cb: (data: Uint8Array) => void): void => { this.lender = cb }
+  lend (bytes: Uint8Array): void {
+    this.shared.set(bytes)
+    this.lender?.(this.shared.subarray(0, bytes.length))
+  }
+}
+
 describe('readIncomingHandshakeHeader', () => {
   it('resolves with the info hash after 48 bytes and replays every byte to the next reader', async () => {
     const clock = new ManualClock()
@@ -26,6 +37,29 @@ describe('readIncomingHandshakeHeader', () => {
     expect(socket.paused).toBe(false)
     socket.feed(bytes.subarray(50))
     expect(concat(...received)).toEqual(bytes)
+  })
+
+  it('over a socket that lends one reused read buffer: the header and replay are copies, live data is lent', async () => {
+    const clock = new ManualClock()
+    const socket = new LendingSocket()
+    const promise = readIncomingHandshakeHeader({ socket, clock })
+    const bytes = concat(remoteHandshake(), Uint8Array.from([0, 0, 0, 1, 2]))
+    socket.lend(bytes.subarray(0, 30))
+    socket.lend(bytes.subarray(30, 50))
+    const { header, socket: routed } = await promise
+    socket.lend(new Uint8Array(50).fill(0xee)) // the shared buffer is overwritten by the next read
+    expect(header.infoHash).toEqual(INFO_HASH)
+    expect(routed.onBorrowedData).toBeDefined()
+    const received: Uint8Array[] = []
+    const views: Uint8Array[] = []
+    routed.onBorrowedData!((chunk) => {
+      views.push(chunk)
+      received.push(chunk.slice())
+    })
+    await flush()
+    socket.lend(bytes.subarray(50))
+    expect(concat(...received)).toEqual(concat(bytes.subarray(0, 50), new Uint8Array(50).fill(0xee), bytes.subarray(50)))
+    expect(views.at(-1)?.buffer).toBe(socket.shared.buffer) // live data: the socket's own memory, no copy
   })
 
   it('replays a close that happened before the reader registered', async () => {
