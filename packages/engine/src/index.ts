@@ -55,6 +55,7 @@ export type { MetadataFetcherSettings } from './metadata/metadata-fetcher-settin
 export type { PexSettings } from './pex/pex-settings.js'
 export type { QueueSettings } from './session/queue-settings.js'
 export type { EncryptionSettings, EncryptionMode, EncryptionLevel } from './transport/mse/encryption-settings.js'
+export type { TransportSettings } from './transport/transport-settings.js'
 export type { EncryptionStats } from './transport/mse/encryption-policy.js'
 export type { MseFailureReason } from './transport/mse/mse-handshake.js'
 export type { DhtSettings } from './dht/dht-settings.js'
@@ -62,6 +63,9 @@ export type { RoutingTableSettings as DhtRoutingTableSettings } from './dht/rout
 export type { PeerStoreSettings as DhtPeerStoreSettings } from './dht/peer-store.js'
 export type { KrpcLimits } from './dht/krpc-codec.js'
 export type { DhtStats } from './dht/dht-stats.js'
+export type { EngineUdpStats } from './session/engine-udp.js'
+export type { UdpMuxStats, UdpChannelStats } from './transport/udp-mux.js'
+export type { UtpStats } from './transport/utp/utp-stats.js'
 export type { WebSeedSettings } from './webseed/web-seed-health.js'
 
 // Alerts

@@ -21,6 +21,7 @@ import { parseSelectRanges } from '../util/select.js'
 import { loadIpFilterFile } from '../util/ip-filter-file.js'
 import { dhtBootstrapOption, dhtSettings, noDhtOption, type DhtFlags } from '../util/dht-args.js'
 import { encryptionOption, type EncryptionModeArg } from '../util/encryption-arg.js'
+import { NO_TCP_HELP, NO_UTP_HELP, transportSettings } from '../util/transport-flags.js'
 
 interface DownloadFlags extends DhtFlags {
   ipFilter?: string
@@ -40,6 +41,9 @@ interface DownloadFlags extends DhtFlags {
   state: boolean
   metadataOnly?: boolean
   encryption?: EncryptionModeArg
+  /** false with --no-utp / --no-tcp. */
+  utp: boolean
+  tcp: boolean
 }
 
 export const EXIT_CODES_HELP = `
@@ -73,11 +77,14 @@ export function registerDownload (program: Command, ctx: CliContext): void {
     .addOption(encryptionOption())
     .addOption(noDhtOption())
     .addOption(dhtBootstrapOption())
+    .option('--no-utp', NO_UTP_HELP)
+    .option('--no-tcp', NO_TCP_HELP)
     .addHelpText('after', EXIT_CODES_HELP)
     .action(async (input: string, flags: DownloadFlags) => {
       if (flags.stateDir !== undefined && !flags.state) throw usageError('--state-dir and --no-state contradict each other')
       const select = flags.select === undefined ? undefined : await parseSelectRanges(flags.select)
       const settings: PartialEngineSettings = {
+        ...transportSettings(flags),
         rateLimit: {
           ...(flags.maxDown === undefined ? {} : { downloadRateBytesPerSec: flags.maxDown }),
           ...(flags.maxUp === undefined ? {} : { uploadRateBytesPerSec: flags.maxUp })

@@ -11,6 +11,7 @@ import { parseRate } from '../util/rate.js'
 import { runTorrentSession } from '../util/torrent-session.js'
 import { dhtBootstrapOption, dhtSettings, noDhtOption, type DhtFlags } from '../util/dht-args.js'
 import { encryptionOption, type EncryptionModeArg } from '../util/encryption-arg.js'
+import { NO_TCP_HELP, NO_UTP_HELP, transportSettings } from '../util/transport-flags.js'
 
 interface SeedFlags extends DhtFlags {
   ipFilter?: string
@@ -20,6 +21,9 @@ interface SeedFlags extends DhtFlags {
   host?: string
   json?: boolean
   verbose?: boolean
+  /** false with --no-utp / --no-tcp. */
+  utp: boolean
+  tcp: boolean
   maxUp?: number
   encryption?: EncryptionModeArg
 }
@@ -46,6 +50,8 @@ export function registerSeed (program: Command, ctx: CliContext): void {
     .addOption(encryptionOption())
     .addOption(noDhtOption())
     .addOption(dhtBootstrapOption())
+    .option('--no-utp', NO_UTP_HELP)
+    .option('--no-tcp', NO_TCP_HELP)
     .addHelpText('after', EXIT_CODES_HELP)
     .action(async (input: string, flags: SeedFlags) => {
       const meta = await loadTorrentFile(input)
@@ -61,6 +67,7 @@ export function registerSeed (program: Command, ctx: CliContext): void {
         verbose: flags.verbose === true,
         exitOnComplete: false,
         settings: {
+          ...transportSettings(flags),
           ...(flags.maxUp === undefined ? {} : { rateLimit: { uploadRateBytesPerSec: flags.maxUp } }),
           ...(flags.encryption === undefined ? {} : { encryption: { mode: flags.encryption } }),
           ...dhtSettings(flags)

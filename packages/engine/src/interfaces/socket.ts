@@ -4,10 +4,15 @@
  */
 import type { LodestoneError } from '../errors.js'
 
+/** How a peer connection travels: a TCP stream or uTP (BEP 29) over the engine's UDP socket. */
+export type PeerTransport = 'tcp' | 'utp'
+
 export interface ITcpSocket {
   readonly remoteAddress: string
   readonly remotePort: number
   readonly localPort: number
+  /** The transport underneath; absent means 'tcp'. Wrappers (encryption, replay) pass it through. */
+  readonly transport?: PeerTransport
   /**
    * Queues bytes for sending; the socket takes ownership of `data` (the caller must not touch it again).
    * Returns false once the queued bytes are above the high-water mark: stop sending until `onDrain`.

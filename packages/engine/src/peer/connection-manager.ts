@@ -14,7 +14,7 @@
 import { LodestoneError, isLodestoneError } from '../errors.js'
 import type { IClock } from '../interfaces/clock.js'
 import type { Logger } from '../interfaces/logger.js'
-import type { ITcpSocket, ISocketFactory } from '../interfaces/socket.js'
+import type { ConnectOptions, ITcpSocket, ISocketFactory } from '../interfaces/socket.js'
 import { bytesEqual, toHex } from '../util/bytes.js'
 import type { IpFilter } from '../ip-filter/ip-filter.js'
 import type { EncryptionPolicy } from '../transport/mse/encryption-policy.js'
@@ -31,6 +31,8 @@ export interface ConnectionManagerDeps {
   onPeerBlocked?: (event: PeerBlockedEvent) => void
   /** MSE/PE for dialled connections of owners that give an `skey`; without it dials are plaintext. */
   encryption?: EncryptionPolicy
+  /** Dials a peer (the engine's TCP/uTP dialer). @default socketFactory.connectTcp */
+  dial?: (host: string, port: number, options: ConnectOptions) => Promise<ITcpSocket>
 }
 
 /** A peer refused by the IP filter. */
@@ -427,10 +429,11 @@ export class ConnectionManager {
       this.dials.delete(abort)
       this.halfOpen--
     }
-    this.deps.socketFactory.connectTcp(address.host, address.port, {
-      signal: abort.signal,
-      timeoutMs: this.settings.connectTimeoutMs
-    }).then((socket) => {
+    const options = { signal: abort.signal, timeoutMs: this.settings.connectTimeoutMs }
+    const dialing = this.deps.dial !== undefined
+      ? this.deps.dial(address.host, address.port, options)
+      : this.deps.socketFactory.connectTcp(address.host, address.port, options)
+    dialing.then((socket) => {
       settle()
       const current = this.torrents.get(torrentId)
       if (this.closed || current !== entry || slot.released) {

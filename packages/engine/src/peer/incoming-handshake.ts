@@ -12,7 +12,7 @@
  */
 import { LodestoneError, isLodestoneError } from '../errors.js'
 import type { IClock, ITimer } from '../interfaces/clock.js'
-import type { ITcpSocket } from '../interfaces/socket.js'
+import type { ITcpSocket, PeerTransport } from '../interfaces/socket.js'
 import { HandshakeDecoder, type HandshakeHeader } from '../protocol/handshake.js'
 
 export interface IncomingHandshake {
@@ -128,6 +128,7 @@ class ReplaySocket implements ITcpSocket {
   get remoteAddress (): string { return this.inner.remoteAddress }
   get remotePort (): number { return this.inner.remotePort }
   get localPort (): number { return this.inner.localPort }
+  get transport (): PeerTransport { return this.inner.transport ?? 'tcp' }
   get bufferedBytes (): number { return this.inner.bufferedBytes }
   get encryption (): 'rc4' | 'plaintext' | 'none' | null { return this.inner.encryption ?? null }
   send (data: Uint8Array): boolean { return this.inner.send(data) }

@@ -37,6 +37,8 @@ export interface ListenRouterDeps {
   /** MSE/PE for accepted connections; without it only plaintext openings are understood. */
   encryption?: EncryptionPolicy
   logger?: Logger
+  /** False while incoming TCP is off (`transport.tcp`): TCP connections are closed on accept. @default always true */
+  acceptTcp?: () => boolean
 }
 
 /** Receives a routed connection. The handler owns `socket` and must claim or release `ticket`. */
@@ -84,8 +86,23 @@ export class ListenRouter {
       throw new LodestoneError('CLOSED', { what: 'listen router' })
     }
     this.server = server
-    server.onConnection((socket) => { this.accept(socket) })
+    server.onConnection((socket) => {
+      if (this.deps.acceptTcp?.() === false) {
+        this.counters.refused++
+        socket.close()
+        return
+      }
+      this.accept(socket)
+    })
     return server.port
+  }
+
+  /**
+   * Routes a connection that arrived another way (an incoming uTP connection) exactly like an
+   * accepted TCP socket: same limits, bans, handshake time-out and info-hash routing.
+   */
+  acceptConnection (socket: ITcpSocket): void {
+    this.accept(socket)
   }
 
   /** Routes connections for `infoHash` (20 bytes, or its hex) to `handler`. */

@@ -52,7 +52,8 @@ import { moveTorrentStorage, recoverStorageMove } from '../torrent/move-storage.
 import { QueueManager } from './queue-manager.js'
 import { EngineDht } from './engine-dht.js'
 import type { DhtStats } from '../dht/dht-stats.js'
-import { UdpMux, type UdpChannel, type UdpChannelKind } from '../transport/udp-mux.js'
+import { EngineUdp, type EngineUdpStats } from './engine-udp.js'
+import type { UdpChannel, UdpChannelKind } from '../transport/udp-mux.js'
 
 export interface BtEngineDeps {
   socketFactory: ISocketFactory
@@ -151,6 +152,8 @@ export interface EngineStats {
   encryption: EncryptionStats
   /** The DHT node (table size, lookups, queries in/out); null while the DHT is off or not started. */
   dht: DhtStats | null
+  /** The shared UDP socket and uTP; null while it is not bound (not listening, or the bind failed). */
+  udp: EngineUdpStats | null
 }
 
 export class BtEngine extends TypedEmitter<BtEngineEvents> {
@@ -169,9 +172,10 @@ export class BtEngine extends TypedEmitter<BtEngineEvents> {
   private readonly connections: ConnectionManager
   private readonly router: ListenRouter
   private readonly encryption: EncryptionPolicy
-  /** The DHT (issue 10) on the shared UDP socket's 'krpc' channel; `udpMux` is that socket. */
+  /** The DHT (issue 10) on the shared UDP socket's 'krpc' channel. */
   private readonly dht: EngineDht
-  private udpMux: UdpMux | null = null
+  /** The one UDP socket (uTP, UDP trackers, the DHT's KRPC), bound with the listener. */
+  private readonly udp: EngineUdp
   private readonly scheduler: CoarseScheduler
   private readonly torrentMap = new Map<string, Torrent>()
   private readonly storages = new Map<string, TorrentContentStorage>()
@@ -219,11 +223,20 @@ export class BtEngine extends TypedEmitter<BtEngineEvents> {
     })
     this.on('torrent-added', ({ torrent }) => { this.dht.track(torrent) })
     this.on('torrent-removed', ({ id }) => { this.dht.untrack(id) })
+    this.udp = new EngineUdp({
+      socketFactory: deps.socketFactory,
+      clock: deps.clock,
+      random: this.random,
+      settings: () => this.settingsValue.transport,
+      onIncomingUtp: (socket) => { this.router.acceptConnection(socket) },
+      ...(deps.logger !== undefined ? { logger: deps.logger.child('udp') } : {})
+    })
     this.connections = new ConnectionManager({
       socketFactory: deps.socketFactory,
       clock: deps.clock,
       peerId: this.peerId,
       encryption: this.encryption,
+      dial: async (host, port, options) => this.udp.dialer.connect(host, port, options),
       onPeerBlocked: (event) => { this.emit('peer-blocked', event) },
       ...(deps.logger !== undefined ? { logger: deps.logger.child('connections') } : {})
     }, this.settingsValue.connection)
@@ -247,6 +260,7 @@ export class BtEngine extends TypedEmitter<BtEngineEvents> {
       clock: deps.clock,
       connections: this.connections,
       encryption: this.encryption,
+      acceptTcp: () => this.settingsValue.transport.tcp,
       ...(deps.logger !== undefined ? { logger: deps.logger.child('listen') } : {})
     }, this.settingsValue.peer.handshakeTimeoutMs)
     this.alerts = new AlertQueue({ clock: deps.clock }, this.settingsValue.alerts)
@@ -267,6 +281,7 @@ export class BtEngine extends TypedEmitter<BtEngineEvents> {
     const next = resolveSettings(patch, this.settingsValue)
     this.settingsValue = next
     this.connections.updateSettings(next.connection)
+    this.udp.applySettings()
     this.uploadLimiter.setRate(next.rateLimit.uploadRateBytesPerSec)
     this.downloadLimiter.setRate(next.rateLimit.downloadRateBytesPerSec)
     for (const t of this.torrentMap.values()) t.applySettings()
@@ -317,7 +332,8 @@ export class BtEngine extends TypedEmitter<BtEngineEvents> {
       const { enabled, port, host } = this.settingsValue.listen
       this.listening = enabled
         ? this.router.listen(port, host).then(async (bound) => {
-          await this.bindUdp(bound, host)
+          // UDP on the same port; without it the engine still works over TCP.
+          await this.udp.bind(bound, host).catch((error: unknown) => { this.emit('warning', { error }) })
           this.emit('listening', { port: bound })
           void this.dht.start()
           return bound
@@ -326,23 +342,6 @@ export class BtEngine extends TypedEmitter<BtEngineEvents> {
       this.listening.catch(() => { this.listening = null })
     }
     return this.listening
-  }
-
-  /** UDP on the TCP port (as libtorrent and Transmission listen), for the DHT; a failed bind is a warning. */
-  private async bindUdp (port: number, host: string): Promise<void> {
-    if (this.udpMux !== null || !this.dht.enabled) return
-    try {
-      const socket = await this.deps.socketFactory.bindUdp(port, host === '' ? undefined : host)
-      if (this.closed) socket.close()
-      else this.udpMux = new UdpMux(socket, this.deps.logger !== undefined ? { logger: this.deps.logger.child('udp') } : {})
-    } catch (error) {
-      this.emit('warning', { error })
-    }
-  }
-
-  /** @internal The channel of `kind` on the engine's UDP socket (the DHT's 'krpc'), or null while it is not bound. */
-  udpChannel (kind: UdpChannelKind): UdpChannel | null {
-    return this.closed ? null : this.udpMux?.channel(kind) ?? null
   }
 
   /**
@@ -361,6 +360,11 @@ export class BtEngine extends TypedEmitter<BtEngineEvents> {
     if (torrent.adoptOutgoing(socket, infoHash, ticket)) return true
     ticket.release()
     return false
+  }
+
+  /** @internal The channel of `kind` on the shared UDP socket (the DHT's 'krpc'); null until `listen()` bound it. */
+  udpChannel (kind: UdpChannelKind): UdpChannel | null {
+    return this.closed ? null : this.udp.channel(kind)
   }
 
   /** Every torrent, in the order added. */
@@ -713,7 +717,8 @@ export class BtEngine extends TypedEmitter<BtEngineEvents> {
       connections: this.connections.stats(),
       listen: this.router.stats(),
       encryption: this.encryption.stats(),
-      dht: this.dht.stats()
+      dht: this.dht.stats(),
+      udp: this.udp.stats()
     }
   }
 
@@ -746,7 +751,7 @@ export class BtEngine extends TypedEmitter<BtEngineEvents> {
     this.torrentMap.clear()
     this.storages.clear()
     this.udpTrackerSocket?.close()
-    this.udpMux?.close()
+    this.udp.close()
     this.queue.close()
     this.statsTask?.cancel()
     this.statsTask = null
@@ -777,6 +782,7 @@ export class BtEngine extends TypedEmitter<BtEngineEvents> {
       socketFactory: this.deps.socketFactory,
       clock: this.deps.clock,
       random: this.random,
+      sharedSocket: (family) => this.udp.trackerChannel(family),
       ...(this.deps.logger !== undefined ? { logger: this.deps.logger.child('udp-tracker') } : {})
     })
     return { udpSocket: this.udpTrackerSocket, ...(this.deps.httpClient !== undefined ? { httpClient: this.deps.httpClient } : {}) }

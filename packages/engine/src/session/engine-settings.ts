@@ -20,6 +20,7 @@ import { defaultChokerSettings, validateChokerSettings, type ChokerSettings } fr
 import { resolveDhtSettings, type DhtSettings } from '../dht/dht-settings.js'
 import { defaultPiecePickerSettings, type PiecePickerSettings } from '../torrent/piece-picker-settings.js'
 import { defaultWebSeedSettings, type WebSeedSettings } from '../webseed/web-seed-health.js'
+import { defaultTransportSettings, type TransportSettings } from '../transport/transport-settings.js'
 
 /** Where the engine listens for incoming peer connections (one port for every torrent). */
 export interface ListenSettings {
@@ -106,6 +107,8 @@ export const defaultSessionSettings: Readonly<SessionSettings> = { saveIntervalM
 /** Every engine tunable, by subsystem. */
 export interface EngineSettings {
   listen: ListenSettings
+  /** TCP and uTP for peer connections (both on by default), and how a dial picks between them. */
+  transport: TransportSettings
   connection: ConnectionSettings
   /** One peer connection: message limits, time-outs, pipeline, upload queue. */
   peer: PeerSettings
@@ -161,6 +164,7 @@ export type TorrentSettings = Partial<DownloadSettings> & {
 export function defaultEngineSettings (): EngineSettings {
   return {
     listen: { ...defaultListenSettings },
+    transport: { ...defaultTransportSettings },
     connection: { ...defaultConnectionSettings },
     peer: { ...defaultPeerSettings },
     download: { ...defaultDownloadSettings },
@@ -188,6 +192,7 @@ interface Range { min?: number, max?: number, integer?: boolean }
  */
 const RANGES: Record<string, Range> = {
   'listen.port': { min: 0, max: 65535 },
+  'transport.utpConnectTimeoutMs': { min: 1 },
   'connection.maxConnections': { min: 1 },
   'connection.maxConnectionsPerTorrent': { min: 1 },
   'connection.maxHalfOpen': { min: 1 },
@@ -256,6 +261,7 @@ export function resolveSettings (partial: PartialEngineSettings = {}, base: Engi
 /** Cross-field rules, checked by the owning subsystems' own validators. */
 function validateSections (s: EngineSettings): void {
   if (!s.dht.bootstrapNodes.every((n) => typeof n === 'string' && /^(\[[^\]]+\]|[^:\s]+):\d{1,5}$/.test(n))) throw invalid('dht.bootstrapNodes', 'must be a list of HOST:PORT')
+  if (!s.transport.tcp && !s.transport.utp) throw invalid('transport.tcp', 'transport.tcp and transport.utp cannot both be off')
   s.peer = resolvePeerSettings(s.peer)
   validateChokerSettings(s.choking)
 }

@@ -4,7 +4,8 @@ import { formatPeerAddress, type PeerAddress, type PeerSource } from '../peer/pe
 import type { PeerConnection } from '../peer/peer-connection.js'
 import type { RateLimiter } from '../peer/rate-limiter.js'
 import type { PexCandidate } from '../pex/pex-handler.js'
-import { PEX_FLAG_PREFERS_ENCRYPTION, PEX_FLAG_REACHABLE, PEX_FLAG_SEED } from '../protocol/ut-pex.js'
+import { PEX_FLAG_PREFERS_ENCRYPTION, PEX_FLAG_REACHABLE, PEX_FLAG_SEED, PEX_FLAG_UTP } from '../protocol/ut-pex.js'
+import type { PeerTransport } from '../interfaces/socket.js'
 import type { PeerInfo } from './torrent-types.js'
 import type { WebSeedSource } from './web-seed-source.js'
 
@@ -33,8 +34,8 @@ export class PeerSession {
     readonly slot: ConnectionSlot,
     nowMs: number,
     readonly source: PeerSource,
-    /** The stream the connection runs on, asked how it is protected (MSE/PE). */
-    private readonly transport: { readonly encryption?: 'rc4' | 'plaintext' | 'none' | null } = {}
+    /** The stream the connection runs on, asked how it is protected (MSE/PE) and what carries it (TCP/uTP). */
+    private readonly stream: { readonly encryption?: 'rc4' | 'plaintext' | 'none' | null, readonly transport?: PeerTransport } = {}
   ) {
     this.connectedAtMs = nowMs
     this.host = slot.address.host
@@ -42,7 +43,12 @@ export class PeerSession {
 
   /** 'rc4' (encrypted), 'plaintext' (MSE handshake, clear stream) or 'none' (no MSE). */
   get encryption (): 'rc4' | 'plaintext' | 'none' {
-    return this.transport.encryption ?? 'none'
+    return this.stream.encryption ?? 'none'
+  }
+
+  /** 'utp' for a uTP (BEP 29) connection, else 'tcp'. */
+  get transport (): PeerTransport {
+    return this.stream.transport ?? 'tcp'
   }
 
   get address (): string { return formatPeerAddress(this.slot.address) }
@@ -55,6 +61,7 @@ export class PeerSession {
       peerIdHex: this.slot.peerIdHex,
       clientName: this.conn.clientName,
       direction: this.slot.direction,
+      transport: this.transport,
       downloadRateBytesPerSec: s.downloadRateBytesPerSec,
       uploadRateBytesPerSec: s.uploadRateBytesPerSec,
       downloadedBytes: s.downloadedBytes,
@@ -78,8 +85,9 @@ export class PeerSession {
     const outgoing = this.slot.direction === 'outgoing'
     const address = outgoing ? this.slot.address : this.listenAddress
     if (address === null) return null
+    // 0x04: the peer speaks uTP, which we know when it does with us (libtorrent sets it the same way).
     const flags = (this.conn.isSeed ? PEX_FLAG_SEED : 0) | (outgoing ? PEX_FLAG_REACHABLE : 0) |
-      (this.encryption !== 'none' ? PEX_FLAG_PREFERS_ENCRYPTION : 0)
+      (this.encryption !== 'none' ? PEX_FLAG_PREFERS_ENCRYPTION : 0) | (this.transport === 'utp' ? PEX_FLAG_UTP : 0)
     return { connectionKey: this.address, address, flags }
   }
 }

@@ -3,6 +3,7 @@ import type { LodestoneError } from '../errors.js'
 import type { IClock } from '../interfaces/clock.js'
 import type { Logger } from '../interfaces/logger.js'
 import type { IRandom } from '../interfaces/random.js'
+import type { PeerTransport } from '../interfaces/socket.js'
 import type { IPieceHasher } from '../metainfo/create-piece-hasher.js'
 import type { MagnetLink } from '../metainfo/magnet.js'
 import type { TorrentMetainfo } from '../metainfo/types.js'
@@ -25,6 +26,8 @@ export interface PeerInfo {
   /** e.g. "Transmission 3.00", from the peer id. */
   clientName: string | null
   direction: 'outgoing' | 'incoming'
+  /** 'utp' when the connection runs over uTP (BEP 29), else 'tcp'. */
+  transport: PeerTransport
   downloadRateBytesPerSec: number
   uploadRateBytesPerSec: number
   downloadedBytes: number

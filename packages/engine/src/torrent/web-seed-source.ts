@@ -47,6 +47,7 @@ export class WebSeedSource {
       peerIdHex: null,
       clientName: 'Web seed',
       direction: 'outgoing',
+      transport: 'tcp', // HTTP(S)
       downloadRateBytesPerSec: this.meter.rateBytesPerSec(),
       uploadRateBytesPerSec: 0,
       downloadedBytes: this.client.downloadedBytes,

@@ -69,6 +69,12 @@ export interface UdpTrackerSocketDeps {
    * `localhost` (127.0.0.1) can be used.
    */
   resolveHost?: (host: string, options: { signal?: AbortSignal }) => Promise<string>
+  /**
+   * Optional: a socket to use for trackers of `family` instead of binding one (the engine's
+   * shared UDP socket, whose channel `close()` only detaches). Asked when a family is first used;
+   * null binds a socket of its own.
+   */
+  sharedSocket?: (family: IpFamily) => IUdpSocket | null
 }
 
 export interface UdpTrackerSocketSettings {
@@ -339,7 +345,8 @@ export class UdpTrackerSocket {
     let socket = this.sockets.get(family)
     if (socket === undefined) {
       const host = family === 4 ? this.settings.bindHostV4 : this.settings.bindHostV6
-      socket = this.deps.socketFactory.bindUdp(0, host).then((s) => {
+      const shared = this.deps.sharedSocket?.(family) ?? null
+      socket = (shared !== null ? Promise.resolve(shared) : this.deps.socketFactory.bindUdp(0, host)).then((s) => {
         if (this.closed) s.close()
         else s.onMessage((data, remote) => { this.onMessage(data, remote) })
         return s

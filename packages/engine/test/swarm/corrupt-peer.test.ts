@@ -16,7 +16,8 @@ async function corruptSwarm (leechSettings: { hashFailuresBeforeBan: number }, r
   const evilTorrent = await evil.engine.addTorrent(torrentBytes)
   await world.clock.runUntil(() => honestTorrent.state === 'seeding' && evilTorrent.state === 'seeding', 10_000)
   corrupting.corrupt = true
-  const leech = world.addNode('10.0.1.1', { settings: { download: leechSettings } })
+  // TCP: the scenarios are timed for it (which blocks land in which pieces); uTP paths are in utp.test.ts.
+  const leech = world.addNode('10.0.1.1', { settings: { download: leechSettings, transport: { utp: false } } })
   const t = await leech.engine.addTorrent(torrentBytes, { peers: ['10.0.0.66:6881', '10.0.0.1:6881'] })
   return { world, data, t, leech, evilDisk }
 }

@@ -19,7 +19,7 @@
 import { LodestoneError, isLodestoneError } from '../../errors.js'
 import type { IClock, ITimer } from '../../interfaces/clock.js'
 import type { IRandom } from '../../interfaces/random.js'
-import type { ITcpSocket } from '../../interfaces/socket.js'
+import type { ITcpSocket, PeerTransport } from '../../interfaces/socket.js'
 import type { Rc4 } from './rc4.js'
 import { MseHandshake, mseError, MSE_MAX_INITIAL_PAYLOAD_BYTES, type MseHandshakeResult } from './mse-handshake.js'
 
@@ -149,6 +149,7 @@ export class MseSocket implements ITcpSocket {
   get remoteAddress (): string { return this.inner.remoteAddress }
   get remotePort (): number { return this.inner.remotePort }
   get localPort (): number { return this.inner.localPort }
+  get transport (): PeerTransport { return this.inner.transport ?? 'tcp' }
   get bufferedBytes (): number { return this.inner.bufferedBytes + this.pendingOutBytes }
 
   send (data: Uint8Array): boolean {

@@ -72,6 +72,7 @@ const OLD_ACK_SLACK = 64
 export class UtpConnection implements ITcpSocket {
   state: number
   readonly localPort: number
+  readonly transport = 'utp' as const
   /** Manager bookkeeping: queued for the next flush. */
   queued = false
   /** Manager bookkeeping: when the connection was created (half-open expiry). */

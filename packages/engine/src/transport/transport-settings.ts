@@ -1,0 +1,31 @@
+/**
+ * Which transports peer connections use (section `transport` of EngineSettings). Kept apart from
+ * the dialer so `EngineSettings` can hold it without importing it (no cycle through session/).
+ */
+
+export interface TransportSettings {
+  /** Dial peers over TCP and accept incoming TCP connections. @default true */
+  tcp: boolean
+  /** Dial peers over uTP (BEP 29) and accept incoming uTP connections on the UDP port. @default true */
+  utp: boolean
+  /**
+   * A uTP dial made alone (the peer answered over uTP before, or `tcp` is off and nothing else is
+   * tried) gives up after this and, when TCP is on, TCP is dialled instead. Short, because a
+   * TCP-only peer drops uTP SYNs silently (libtorrent waits 4.5 s before falling back). @default 2_000
+   */
+  utpConnectTimeoutMs: number
+  /**
+   * When both are dialled at once and TCP connects first, how long at most the TCP connection is
+   * held while the uTP SYN may still be answered (uTP is preferred: LEDBAT yields to other
+   * traffic, and a uTP-only peer accepts TCP and closes it). The wait is also bounded by twice the
+   * time TCP took plus 20 ms, so on a fast path it costs next to nothing. @default 500
+   */
+  utpGraceMs: number
+}
+
+export const defaultTransportSettings: Readonly<TransportSettings> = {
+  tcp: true,
+  utp: true,
+  utpConnectTimeoutMs: 2_000,
+  utpGraceMs: 500
+}

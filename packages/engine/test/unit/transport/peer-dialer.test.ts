@@ -1,0 +1,198 @@
+import { describe, expect, it } from 'vitest'
+import { ManualClock } from '../../../adapters/memory/manual-clock.js'
+import { LodestoneError } from '../../../src/errors.js'
+import type { ConnectOptions, ISocketFactory, ITcpSocket } from '../../../src/interfaces/socket.js'
+import { PeerDialer, type UtpDialer } from '../../../src/transport/peer-dialer.js'
+import { defaultTransportSettings, type TransportSettings } from '../../../src/transport/transport-settings.js'
+import { FakeSocket } from '../peer/peer-test-kit.js'
+
+class UtpFake extends FakeSocket {
+  readonly transport = 'utp' as const
+}
+
+/** A connect the test settles by hand; `signal` aborts reject it as the real ones do. */
+interface Pending {
+  resolve: (socket: ITcpSocket) => void
+  reject: (error: unknown) => void
+  options: ConnectOptions
+}
+
+function pendingConnect (list: Pending[], options: ConnectOptions = {}): Promise<ITcpSocket> {
+  return new Promise<ITcpSocket>((resolve, reject) => {
+    options.signal?.addEventListener('abort', () => { reject(new LodestoneError('ABORTED', { operation: 'connect' })) }, { once: true })
+    list.push({ resolve, reject, options })
+  })
+}
+
+function setup (settings: Partial<TransportSettings> = {}): {
+  clock: ManualClock
+  dialer: PeerDialer
+  tcp: Pending[]
+  utp: Pending[]
+} {
+  const clock = new ManualClock()
+  const tcp: Pending[] = []
+  const utp: Pending[] = []
+  const socketFactory = {
+    connectTcp: async (_h: string, _p: number, o?: ConnectOptions) => pendingConnect(tcp, o),
+    listenTcp: async () => { throw new Error('unused') },
+    bindUdp: async () => { throw new Error('unused') }
+  } satisfies ISocketFactory
+  const utpDialer: UtpDialer = { connect: async (_h, _p, o) => pendingConnect(utp, o) }
+  const dialer = new PeerDialer({
+    socketFactory,
+    clock,
+    utpFor: () => utpDialer,
+    settings: () => ({ ...defaultTransportSettings, ...settings })
+  })
+  return { clock, dialer, tcp, utp }
+}
+
+const flush = async (): Promise<void> => { for (let i = 0; i < 5; i++) await Promise.resolve() }
+const failed = (): LodestoneError => new LodestoneError('PEER_CONNECT_FAILED', { address: 'x', reason: 'timeout' })
+
+describe('PeerDialer', () => {
+  it('races both; uTP answering during the grace wins and the TCP socket is closed', async () => {
+    const { clock, dialer, tcp, utp } = setup()
+    const dial = dialer.connect('10.0.0.1', 6881)
+    await flush()
+    expect([tcp.length, utp.length]).toEqual([1, 1])
+    clock.advance(10)
+    const tcpSocket = new FakeSocket()
+    tcp[0]!.resolve(tcpSocket)
+    await flush()
+    clock.advance(5) // within the grace (2 × 10 ms + 20 ms)
+    const utpSocket = new UtpFake()
+    utp[0]!.resolve(utpSocket)
+    expect(await dial).toBe(utpSocket)
+    expect(tcpSocket.closed).toBe(true)
+    expect(dialer.stats()).toMatchObject({ utpConnections: 1, tcpConnections: 0, races: 1, tcpDiscarded: 1 })
+    expect(dialer.knownTransport('10.0.0.1', 6881)).toBe('utp')
+    expect(clock.pendingTimers).toBe(0)
+  })
+
+  it('a TCP-only peer (uTP SYN unanswered) is used after the grace, and the next dial is TCP alone', async () => {
+    const { clock, dialer, tcp, utp } = setup()
+    const dial = dialer.connect('10.0.0.1', 6881)
+    await flush()
+    clock.advance(30)
+    const tcpSocket = new FakeSocket()
+    tcp[0]!.resolve(tcpSocket)
+    await flush()
+    clock.advance(79)
+    let done = false
+    void dial.then(() => { done = true })
+    await flush()
+    expect(done).toBe(false)
+    clock.advance(1) // 2 × 30 + 20 = 80 ms of grace
+    expect(await dial).toBe(tcpSocket)
+    expect(tcpSocket.closed).toBe(false)
+    await flush()
+    expect(utp[0]!.options.signal?.aborted).toBe(true)
+    expect(dialer.knownTransport('10.0.0.1', 6881)).toBe('tcp')
+
+    const again = dialer.connect('10.0.0.1', 6881)
+    await flush()
+    expect([tcp.length, utp.length]).toEqual([2, 1])
+    const second = new FakeSocket()
+    tcp[1]!.resolve(second)
+    expect(await again).toBe(second)
+  })
+
+  it('the grace is capped by utpGraceMs', async () => {
+    const { clock, dialer, tcp } = setup({ utpGraceMs: 50 })
+    const dial = dialer.connect('10.0.0.1', 6881)
+    await flush()
+    clock.advance(1_000)
+    const tcpSocket = new FakeSocket()
+    tcp[0]!.resolve(tcpSocket)
+    await flush()
+    clock.advance(50)
+    expect(await dial).toBe(tcpSocket)
+  })
+
+  it('a uTP-only peer that accepts TCP and closes it is reached over uTP', async () => {
+    const { clock, dialer, tcp, utp } = setup()
+    const dial = dialer.connect('10.0.0.1', 6881)
+    await flush()
+    clock.advance(1)
+    const tcpSocket = new FakeSocket()
+    tcp[0]!.resolve(tcpSocket)
+    await flush()
+    tcpSocket.remoteClosed()
+    clock.advance(400) // well past the grace: the closed TCP socket is not used
+    const utpSocket = new UtpFake()
+    utp[0]!.resolve(utpSocket)
+    expect(await dial).toBe(utpSocket)
+    expect(dialer.stats()).toMatchObject({ utpConnections: 1, tcpDiscarded: 1 })
+  })
+
+  it('fails with the TCP error when both fail, and uTP failing first still waits for TCP', async () => {
+    const { dialer, tcp, utp } = setup()
+    const dial = dialer.connect('10.0.0.1', 6881)
+    await flush()
+    utp[0]!.reject(failed())
+    await flush()
+    const refused = new LodestoneError('PEER_CONNECT_FAILED', { address: '10.0.0.1:6881', reason: 'ECONNREFUSED' })
+    tcp[0]!.reject(refused)
+    await expect(dial).rejects.toBe(refused)
+
+    const dial2 = dialer.connect('10.0.0.2', 6881)
+    await flush()
+    utp[1]!.reject(failed())
+    await flush()
+    const s = new FakeSocket()
+    tcp[1]!.resolve(s)
+    expect(await dial2).toBe(s)
+  })
+
+  it('a remembered uTP peer is dialled over uTP alone with the short time-out, then TCP when that fails', async () => {
+    const { dialer, tcp, utp } = setup({ utpConnectTimeoutMs: 1_500 })
+    const first = dialer.connect('10.0.0.1', 6881, { timeoutMs: 10_000 })
+    await flush()
+    utp[0]!.resolve(new UtpFake())
+    await first
+    const again = dialer.connect('10.0.0.1', 6881, { timeoutMs: 10_000 })
+    await flush()
+    expect(utp[1]!.options.timeoutMs).toBe(1_500)
+    expect(tcp.length).toBe(1) // only the first race's (aborted) TCP dial
+    utp[1]!.reject(failed())
+    await flush()
+    const s = new FakeSocket()
+    tcp[1]!.resolve(s)
+    expect(await again).toBe(s)
+    expect(dialer.stats().fallbacks).toBe(1)
+    expect(dialer.knownTransport('10.0.0.1', 6881)).toBe('tcp')
+  })
+
+  it('with one transport off dials only the other', async () => {
+    const tcpOnly = setup({ utp: false })
+    const d1 = tcpOnly.dialer.connect('10.0.0.1', 6881)
+    await flush()
+    expect([tcpOnly.tcp.length, tcpOnly.utp.length]).toEqual([1, 0])
+    tcpOnly.tcp[0]!.resolve(new FakeSocket())
+    await d1
+    const utpOnly = setup({ tcp: false })
+    const d2 = utpOnly.dialer.connect('10.0.0.1', 6881, { timeoutMs: 7_000 })
+    await flush()
+    expect([utpOnly.tcp.length, utpOnly.utp.length]).toEqual([0, 1])
+    expect(utpOnly.utp[0]!.options.timeoutMs).toBe(7_000)
+    utpOnly.utp[0]!.resolve(new UtpFake())
+    await d2
+  })
+
+  it('aborting the dial aborts both attempts and closes a held TCP socket', async () => {
+    const { clock, dialer, tcp, utp } = setup()
+    const abort = new AbortController()
+    const dial = dialer.connect('10.0.0.1', 6881, { signal: abort.signal })
+    await flush()
+    const tcpSocket = new FakeSocket()
+    tcp[0]!.resolve(tcpSocket)
+    await flush()
+    abort.abort()
+    await expect(dial).rejects.toMatchObject({ code: 'ABORTED' })
+    expect(tcpSocket.closed).toBe(true)
+    expect(utp[0]!.options.signal?.aborted).toBe(true)
+    expect(clock.pendingTimers).toBe(0)
+  })
+})
