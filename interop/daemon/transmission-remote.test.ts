@@ -8,11 +8,12 @@
  *  - the magnet fetches its metadata from a second libtorrent seeder and completes;
  *  - `-t N -i` details; `-S` stops, `-v` finds a corrupted piece while stopped (stays stopped),
  *    `-s` starts and it is repaired; `--move` moves the data to another storage root;
- *  - `-r` removes keeping data, `--remove-and-delete` removes with data.
+ *  - `--find` (set-location without move) finds a copy of the data elsewhere, same id;
+ *  - `-r` removes keeping data, `--remove-and-delete` removes with data; `--exit` stops the daemon (exit 0).
  * The measured rates are printed (console) so a run records them.
  */
 import { createHash } from 'node:crypto'
-import { mkdir, open, readFile, stat } from 'node:fs/promises'
+import { copyFile, mkdir, open, readFile, stat } from 'node:fs/promises'
 import { join } from 'node:path'
 import { afterAll, afterEach, describe, expect, it } from 'vitest'
 import { removeTempDirs, tempDir } from '../helpers/fixtures.js'
@@ -150,12 +151,26 @@ describe('transmission-remote drives lodestone daemon', () => {
     expect(await exists(join(downloads, 'payload.bin'))).toBe(false)
     expect(await sha256(join(archive, 'payload.bin'))).toBe(await sha256(join(seedA, 'payload.bin')))
 
+    // --find (set-location without move): the data is found at the new place, same id.
+    const found = join(archive, 'found')
+    await mkdir(found)
+    await copyFile(join(archive, 'payload.bin'), join(found, 'payload.bin'))
+    await remoteOk(port, ['-t', '1', '--find', found])
+    const relocated = await pollFor(async () => {
+      const i = parseInfo(await remoteOk(port, ['-t', '1', '-i']))
+      return i.Location === found && i['Percent Done'] === '100%' ? i : undefined
+    }, 30_000, 'the data found at the new location')
+    expect(relocated).toMatchObject({ Id: '1', Hash: a.infoHash })
+
     // Remove keeping the data, then remove with data.
     await remoteOk(port, ['-t', '2', '-r'])
     await remoteOk(port, ['-t', '1', '--remove-and-delete'])
     expect(parseList(await remoteOk(port, ['-l']))).toEqual([])
-    expect(await exists(join(archive, 'payload.bin'))).toBe(false)
+    expect(await exists(join(found, 'payload.bin'))).toBe(false)
+    expect(await exists(join(archive, 'payload.bin'))).toBe(true)
     expect(await sha256(join(downloads, 'b', 'payload.bin'))).toBe(await sha256(join(seedB, 'payload.bin')))
-    expect(await daemon.stop()).toBe(0)
+    // --exit: session-close shuts the daemon down cleanly.
+    await remoteOk(port, ['--exit'])
+    expect(await daemon.exited).toBe(0)
   })
 })

@@ -40,6 +40,8 @@ export interface DaemonOptions {
   onDiagnostic?: (line: string) => void
   /** Shown in `session-get`'s version. @default '0.0.0' */
   version?: string
+  /** An RPC client sent `session-close` (Transmission shuts down): the owner decides (the CLI stops). */
+  onSessionClose?: () => void
 }
 
 const SAVE_DELAY_MS = 1_000
@@ -76,6 +78,8 @@ export class LodestoneDaemon implements ApiHost {
   private filesAddedThisRun = 0
   private closing: Promise<void> | null = null
   private events: EventHub | null = null
+  /** Torrents being re-added at another location (their entries stay). */
+  private readonly relocating = new Set<string>()
   private ticker: NodeJS.Timeout | null = null
   /** The latest engine log entries (at the configured level), newest last. */
   private readonly logRing: LogEntry[] = []
@@ -143,7 +147,7 @@ export class LodestoneDaemon implements ApiHost {
     })
     this.engineValue = engine
     engine.on('torrent-added', ({ torrent }) => { this.track(torrent) })
-    engine.on('torrent-removed', ({ id }) => { this.registry.untrack(id) })
+    engine.on('torrent-removed', ({ id }) => { if (!this.relocating.has(id)) this.registry.untrack(id) })
     engine.on('warning', ({ error }) => { this.warn(error) })
     const restored = await engine.restoreSession()
     for (const { id, error } of restored.failed) this.diagnostic(`could not restore ${id}: ${error.message}`)
@@ -207,7 +211,10 @@ export class LodestoneDaemon implements ApiHost {
 
   // ------------------------------------------------------------------ torrents
 
+  /** Tracks a torrent and follows its events (once per torrent object). */
   private track (torrent: Torrent): TrackedTorrent {
+    const known = this.registry.get(torrent.id)
+    if (known !== undefined && known.torrent === torrent) return known
     const entry = this.registry.track(torrent)
     const nowSec = (): number => Math.floor(Date.now() / 1000)
     torrent.on('state-changed', ({ to }) => {
@@ -292,6 +299,41 @@ export class LodestoneDaemon implements ApiHost {
     this.registry.untrack(entry.torrent.id)
     await rm(join(this.settingsValue.stateDir, 'torrents', `${entry.torrent.id}.torrent`), { force: true })
     this.saveSoon()
+  }
+
+  /**
+   * Transmission's set-location without `move`: the data is (to be) found at `target`. The torrent
+   * is re-added there under the same id, with its priorities and settings, and its data checked —
+   * running torrents check on start; a stopped one is checked and stays stopped.
+   */
+  async relocate (entry: TrackedTorrent, target: string): Promise<void> {
+    const old = entry.torrent
+    const meta = old.metadata
+    if (meta === null) throw new RpcError('the torrent\'s metadata is not known yet')
+    const running = !['stopped', 'paused', 'error'].includes(old.state)
+    const priorities = old.files.map((f) => f.priority)
+    const settings = old.settingsOverrides
+    await mkdir(target, { recursive: true })
+    this.relocating.add(old.id)
+    try {
+      await this.engine.removeTorrent(old.id)
+      const fresh = await this.engine.addTorrent(meta, { downloadPath: target, start: running, filePriorities: priorities, settings })
+      this.track(fresh)
+      if (!running) {
+        Promise.resolve().then(async () => {
+          await fresh.startPaused()
+          await fresh.recheck()
+          await fresh.stop()
+        }).catch((err: unknown) => { this.warn(err) })
+      }
+    } finally {
+      this.relocating.delete(old.id)
+    }
+    this.saveSoon()
+  }
+
+  requestClose (): void {
+    this.options.onSessionClose?.()
   }
 
   // ------------------------------------------------------------------ session

@@ -42,7 +42,8 @@ export interface TorrentRecord {
 /** One torrent as the RPC sees it. */
 export interface TrackedTorrent {
   readonly id: number
-  readonly torrent: Torrent
+  /** The engine's torrent; replaced when the daemon re-adds it elsewhere (set-location without move). */
+  torrent: Torrent
   record: TorrentRecord
   /** When it last started (s), 0 while stopped. */
   startDateSec: number
@@ -97,10 +98,16 @@ export class TorrentRegistry {
     }
   }
 
-  /** Starts tracking an engine torrent; returns its entry (the existing one when tracked already). */
+  /**
+   * Starts tracking an engine torrent; returns its entry. A torrent whose hash is tracked already
+   * takes over that entry (same id, dates and limits): the daemon re-added it.
+   */
   track (torrent: Torrent): TrackedTorrent {
     const existing = this.byHash.get(torrent.id)
-    if (existing !== undefined) return existing
+    if (existing !== undefined) {
+      existing.torrent = torrent
+      return existing
+    }
     const nowMs = this.now()
     const stored = this.saved[torrent.id]
     const entry: TrackedTorrent = {

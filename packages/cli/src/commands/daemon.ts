@@ -45,7 +45,8 @@ e.g. {"engine": {"listen": {"port": 51413}, "discovery": {"dht": false}}}); an u
 error naming it. The RPC password: rpcPassword in the config file or LODESTONE_RPC_PASSWORD.
 Listening beyond loopback needs a username and password.
 
-Signals: SIGTERM / SIGINT save state and exit 0; SIGHUP reloads the config file.
+Signals: SIGTERM / SIGINT (or RPC session-close, transmission-remote --exit) save state and
+exit 0; SIGHUP reloads the config file.
 Exit codes: 0 stopped by a signal; 1 could not start (bad config, port taken); 2 wrong usage.`
 
 async function readConfigFile (path: string): Promise<unknown> {
@@ -96,7 +97,9 @@ export function registerDaemon (program: Command, ctx: CliContext): void {
         return mergeDaemonSettings(fileLayer, envLayer, flagLayer)
       }
       const settings = await load()
+      let requestStop = (): void => {}
       const daemon = await LodestoneDaemon.start({
+        onSessionClose: () => { requestStop() },
         settings,
         version: ctx.version,
         logLevel: flags.logLevel,
@@ -117,6 +120,7 @@ export function registerDaemon (program: Command, ctx: CliContext): void {
             ctx.err('lodestone daemon: configuration reloaded\n')
           }).catch((err: unknown) => { ctx.err(`lodestone daemon: reload failed, keeping the old settings: ${describeError(err)}\n`) })
         }
+        requestStop = stop
         process.on('SIGINT', stop)
         process.on('SIGTERM', stop)
         process.on('SIGHUP', reload)

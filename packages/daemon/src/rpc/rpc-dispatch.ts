@@ -20,7 +20,11 @@ const METHODS: Readonly<Record<string, Method>> = {
   'session-get': sessionGet,
   'session-set': sessionSet,
   'session-stats': sessionStats,
-  'session-close': () => ({}),
+  'session-close': (host) => {
+    // Answered first, then the owner shuts down (transmission-remote --exit expects the reply).
+    setTimeout(() => { host.requestClose() }, 50)
+    return {}
+  },
   'free-space': freeSpace,
   'port-test': portTest,
   'blocklist-update': () => { throw new RpcError('no blocklist is configured') },

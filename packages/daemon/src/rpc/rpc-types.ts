@@ -40,6 +40,10 @@ export interface RpcHost {
   torrentFileOf: (torrent: Torrent) => string
   /** Applies the session's speed limits and flags to the engine; saves the session state. */
   applySession: () => void
+  /** Re-adds a torrent whose data is (to be) at `target` (set-location without move). */
+  relocate: (entry: TrackedTorrent, target: string) => Promise<void>
+  /** `session-close`: asks the daemon's owner to shut it down. */
+  requestClose: () => void
   /** Reports a failure of work an RPC call started but did not wait for. */
   warn: (error: unknown) => void
   /** Saves registry records soon (after a mutation). */

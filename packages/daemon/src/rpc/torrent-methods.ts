@@ -211,8 +211,15 @@ export async function torrentSet (host: RpcHost, args: Args): Promise<Record<str
 
 async function setLocation (host: RpcHost, entry: TrackedTorrent, location: string, move: boolean): Promise<void> {
   const target = await host.roots.confine(location, 'location')
-  if (!move) throw new RpcError('torrent-set-location without "move" is not supported: the data would have to be found again at the new place')
   if (!entry.torrent.hasMetadata) throw new RpcError('the torrent\'s metadata is not known yet')
+  if (!move) {
+    try {
+      await host.relocate(entry, target)
+    } catch (err) {
+      throw new RpcError(`cannot set the location of ${entry.torrent.name}: ${reason(err)}`)
+    }
+    return
+  }
   try {
     await mkdir(target, { recursive: true })
     await entry.torrent.moveStorage(target)
