@@ -132,7 +132,16 @@ export async function runTorrentSession (ctx: CliContext, opts: TorrentSessionOp
     }, `${opts.mode === 'seed' ? 'seeding' : 'downloading'} "${t.name}" ` +
       (meta === null ? '(magnet: fetching metadata)' : `(${formatBytes(meta.totalLengthBytes)}, ${visibleFiles} file${visibleFiles === 1 ? '' : 's'})`) +
       ` ${opts.mode === 'seed' ? 'from' : 'to'} ${dir}, listening on port ${engine.port ?? 'none'}`)
-    ticker = setInterval(() => { reporter.tick(t.stats()) }, TICK_MS)
+    let ticks = 0
+    ticker = setInterval(() => {
+      reporter.tick(t.stats())
+      // JSON lines carry the engine's connection counters too, once a second: refused, evicted and
+      // timed-out handshakes are how a hostile peer shows up before it is attached to the torrent.
+      if (reporter instanceof JsonReporter && ticks++ % 4 === 0) {
+        const e = engine.stats()
+        reporter.event({ type: 'engine', listen: e.listen, connections: e.connections })
+      }
+    }, TICK_MS)
     if (signalCount === 0 && t.state === 'stopped') {
       const started = t.start()
       started.then(() => {
@@ -274,7 +283,7 @@ function watch (t: Torrent, reporter: SessionReporter, opts: TorrentSessionOptio
   })
   t.on('peer-disconnected', ({ address, reason }) => {
     const why = reason === undefined ? null : describeError(reason)
-    reporter.event({ type: 'peer-disconnected', address, reason: why }, `peer disconnected: ${address}${why === null ? '' : ` (${why})`}`, true)
+    reporter.event({ type: 'peer-disconnected', address, reason: why, code: reason?.code ?? null }, `peer disconnected: ${address}${why === null ? '' : ` (${why})`}`, true)
   })
   t.on('peer-banned', ({ host, reason }) => {
     reporter.event({ type: 'peer-banned', host, reason }, `banned ${host}: ${reason}`)
