@@ -89,3 +89,14 @@ export function smallTorrent (name: string, length = 40_000, pieceLength = 16_38
   ])]]))
 }
 
+
+/** A multi-file .torrent (pattern data) with `files` as path → length, in order. */
+export function multiTorrent (name: string, files: Array<[string, number]>, pieceLength = 16_384): Uint8Array {
+  const data = Buffer.concat(files.map(([path, length]) => Buffer.alloc(length, path)))
+  const hashes: Buffer[] = []
+  for (let at = 0; at < data.length; at += pieceLength) hashes.push(createHash('sha1').update(data.subarray(at, at + pieceLength)).digest())
+  const list = files.map(([path, length]) => new Map<string, BencodeEncodable>([['length', length], ['path', path.split('/')]]))
+  return bencodeEncode(new Map<string, BencodeEncodable>([['info', new Map<string, BencodeEncodable>([
+    ['files', list], ['name', name], ['piece length', pieceLength], ['pieces', Buffer.concat(hashes)]
+  ])]]))
+}
