@@ -96,6 +96,9 @@ def commands():
 threading.Thread(target=commands, daemon=True).start()
 
 SOURCES = [('tracker', lt.peer_info.tracker), ('pex', lt.peer_info.pex)]
+# peer_info::utp_socket (bit 17 in libtorrent 2.0: holepunched is 15, i2p_socket 16); the Python
+# binding does not name it.
+UTP_SOCKET = getattr(lt.peer_info, 'utp_socket', 1 << 17)
 # Every peer connection ever listed (latest sample), so a short transfer is still reported.
 seen = {}
 
@@ -118,7 +121,8 @@ while not stop.is_set():
                 'total_upload': p.total_upload, 'sources': [n for (n, bit) in SOURCES if p.source & bit],
                 'rc4': bool(p.flags & lt.peer_info.rc4_encrypted),
                 'plaintextEncrypted': bool(p.flags & lt.peer_info.plaintext_encrypted),
-                'uploadOnly': bool(p.flags & lt.peer_info.upload_only)}
+                'uploadOnly': bool(p.flags & lt.peer_info.upload_only),
+                'utp': bool(p.flags & UTP_SOCKET)}
         peers.append(peer)
         seen['%s:%d' % (peer['ip'], peer['port'])] = peer
     emit({'type': 'status', 'state': str(s.state), 'progress': s.progress, 'isSeeding': s.is_seeding,
@@ -169,6 +173,8 @@ export interface LibtorrentPeerInfo {
   plaintextEncrypted: boolean
   /** The peer said it only uploads (BEP 21 upload_only). */
   uploadOnly: boolean
+  /** The connection runs over uTP (peer_info::utp_socket). */
+  utp: boolean
 }
 
 export interface LibtorrentStatus {

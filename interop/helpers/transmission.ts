@@ -1,6 +1,7 @@
 /**
  * transmission-daemon for interop tests: a daemon with its own temporary config directory,
- * confined to 127.0.0.1 (INTEROP-NOTES.md: DHT, LPD, PEX, port forwarding, blocklist and uTP off,
+ * confined to 127.0.0.1 (INTEROP-NOTES.md: DHT, LPD, PEX, port forwarding, blocklist and — unless
+ * asked for — uTP off,
  * peer and RPC sockets bound to loopback), driven through its JSON RPC with `fetch` (the
  * X-Transmission-Session-Id handshake: a 409 answer carries the id to send again).
  *
@@ -64,6 +65,8 @@ export interface TransmissionOptions {
   encryption?: 0 | 1 | 2
   /** Extra settings.json keys. */
   settings?: Record<string, unknown>
+  /** Accept and make uTP connections (settings.json `utp-enabled`, no `--no-utp`). @default false */
+  utp?: boolean
 }
 
 export class RunningTransmission {
@@ -203,7 +206,7 @@ export async function startTransmission (options: TransmissionOptions = {}): Pro
     'dht-enabled': false,
     'lpd-enabled': false,
     'pex-enabled': false,
-    'utp-enabled': false,
+    'utp-enabled': options.utp === true,
     'port-forwarding-enabled': false,
     'blocklist-enabled': false,
     encryption: options.encryption ?? 1,
@@ -222,7 +225,7 @@ export async function startTransmission (options: TransmissionOptions = {}): Pro
     ...options.settings
   }
   await writeFile(join(configDir, 'settings.json'), JSON.stringify(settings, null, 2))
-  const child = spawn(TRANSMISSION_DAEMON, ['--foreground', '--config-dir', configDir, '--no-dht', '--no-lpd', '--no-portmap', '--no-utp', '--no-blocklist', '--no-auth'], {
+  const child = spawn(TRANSMISSION_DAEMON, ['--foreground', '--config-dir', configDir, '--no-dht', '--no-lpd', '--no-portmap', ...(options.utp === true ? ['--utp'] : ['--no-utp']), '--no-blocklist', '--no-auth'], {
     stdio: ['ignore', 'pipe', 'pipe']
   })
   await new Promise<void>((resolve, reject) => {

@@ -274,8 +274,8 @@ function watch (t: Torrent, reporter: SessionReporter, opts: TorrentSessionOptio
     reporter.event({ type: 'hash-failed', piece, peers }, `piece ${piece} failed its hash check (from ${peers.join(', ') || 'unknown'})`, true)
   })
   t.on('peer-connected', ({ peer }) => {
-    reporter.event({ type: 'peer-connected', address: peer.address, client: peer.clientName, direction: peer.direction, source: peer.source, encryption: peer.encryption },
-      `${peer.source === 'webseed' ? 'web seed' : 'peer'} connected: ${peer.address}${peer.clientName === null || peer.source === 'webseed' ? '' : ` (${peer.clientName})`}${peer.encryption === 'rc4' ? ', encrypted' : ''}`, true)
+    reporter.event({ type: 'peer-connected', address: peer.address, client: peer.clientName, direction: peer.direction, source: peer.source, encryption: peer.encryption, transport: peer.transport },
+      `${peer.source === 'webseed' ? 'web seed' : 'peer'} connected: ${peer.address}${peer.clientName === null || peer.source === 'webseed' ? '' : ` (${peer.clientName})`}${peer.transport === 'utp' ? ', uTP' : ''}${peer.encryption === 'rc4' ? ', encrypted' : ''}`, true)
   })
   t.on('peer-handshake-failed', ({ address, direction, reason }) => {
     const why = describeError(reason)
