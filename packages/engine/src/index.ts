@@ -66,6 +66,7 @@ export type { DhtStats } from './dht/dht-stats.js'
 export type { EngineUdpStats } from './session/engine-udp.js'
 export type { UdpMuxStats, UdpChannelStats } from './transport/udp-mux.js'
 export type { UtpStats } from './transport/utp/utp-stats.js'
+export type { LsdSettings } from './lsd/local-peer-discovery.js'
 export type { WebSeedSettings } from './webseed/web-seed-health.js'
 
 // Alerts

@@ -19,7 +19,7 @@ import { defaultStateDir } from '../util/state-dir.js'
 import { EXIT_INCOMPLETE, runTorrentSession, type SessionSource } from '../util/torrent-session.js'
 import { parseSelectRanges } from '../util/select.js'
 import { loadIpFilterFile } from '../util/ip-filter-file.js'
-import { dhtBootstrapOption, dhtSettings, noDhtOption, type DhtFlags } from '../util/dht-args.js'
+import { dhtBootstrapOption, dhtSettings, noDhtOption, noLsdOption, type DhtFlags } from '../util/dht-args.js'
 import { encryptionOption, type EncryptionModeArg } from '../util/encryption-arg.js'
 import { NO_TCP_HELP, NO_UTP_HELP, transportSettings } from '../util/transport-flags.js'
 
@@ -79,6 +79,7 @@ export function registerDownload (program: Command, ctx: CliContext): void {
     .addOption(dhtBootstrapOption())
     .option('--no-utp', NO_UTP_HELP)
     .option('--no-tcp', NO_TCP_HELP)
+    .addOption(noLsdOption())
     .addHelpText('after', EXIT_CODES_HELP)
     .action(async (input: string, flags: DownloadFlags) => {
       if (flags.stateDir !== undefined && !flags.state) throw usageError('--state-dir and --no-state contradict each other')

@@ -9,7 +9,7 @@ import { collectPeer } from '../util/peer-arg.js'
 import { parsePort } from '../util/port-arg.js'
 import { parseRate } from '../util/rate.js'
 import { runTorrentSession } from '../util/torrent-session.js'
-import { dhtBootstrapOption, dhtSettings, noDhtOption, type DhtFlags } from '../util/dht-args.js'
+import { dhtBootstrapOption, dhtSettings, noDhtOption, noLsdOption, type DhtFlags } from '../util/dht-args.js'
 import { encryptionOption, type EncryptionModeArg } from '../util/encryption-arg.js'
 import { NO_TCP_HELP, NO_UTP_HELP, transportSettings } from '../util/transport-flags.js'
 
@@ -52,6 +52,7 @@ export function registerSeed (program: Command, ctx: CliContext): void {
     .addOption(dhtBootstrapOption())
     .option('--no-utp', NO_UTP_HELP)
     .option('--no-tcp', NO_TCP_HELP)
+    .addOption(noLsdOption())
     .addHelpText('after', EXIT_CODES_HELP)
     .action(async (input: string, flags: SeedFlags) => {
       const meta = await loadTorrentFile(input)

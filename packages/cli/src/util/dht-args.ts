@@ -1,6 +1,7 @@
 /**
- * `--no-dht` and `--dht-bootstrap HOST:PORT` (repeatable; replaces the public routers), shared by
- * download, seed and `dht get-peers`. The DHT is on by default, with the well-known public routers.
+ * Peer discovery flags: `--no-dht`, `--dht-bootstrap HOST:PORT` (repeatable; replaces the public
+ * routers) and `--no-lsd`, shared by download and seed (`dht get-peers` takes --dht-bootstrap).
+ * The DHT (with the well-known public routers) and local service discovery are on by default.
  */
 import { Option } from 'commander'
 import type { PartialEngineSettings } from '@lodestone/engine'
@@ -9,12 +10,19 @@ import { collectPeer } from './peer-arg.js'
 export interface DhtFlags {
   /** false with --no-dht. */
   dht: boolean
+  /** false with --no-lsd. */
+  lsd: boolean
   dhtBootstrap?: string[]
 }
 
 /** `--no-dht`. */
 export function noDhtOption (): Option {
   return new Option('--no-dht', 'do not use the DHT (BEP 5) to find peers')
+}
+
+/** `--no-lsd`. */
+export function noLsdOption (): Option {
+  return new Option('--no-lsd', 'do not use local service discovery (BEP 14 multicast on the LAN)')
 }
 
 /** `--dht-bootstrap HOST:PORT`, repeatable. */
@@ -24,8 +32,9 @@ export function dhtBootstrapOption (): Option {
 
 /** The engine settings the flags ask for (nothing when they are absent: the engine defaults). */
 export function dhtSettings (flags: DhtFlags): PartialEngineSettings {
+  const off = { ...(flags.dht ? {} : { dht: false }), ...(flags.lsd ? {} : { lsd: false }) }
   return {
-    ...(flags.dht ? {} : { discovery: { dht: false } }),
+    ...(Object.keys(off).length > 0 ? { discovery: off } : {}),
     ...(flags.dhtBootstrap === undefined ? {} : { dht: { bootstrapNodes: flags.dhtBootstrap } })
   }
 }

@@ -537,4 +537,28 @@ export class NodeSocketFactory implements ISocketFactory {
     })
     return new NodeUdpSocket(socket, socket.address().port, this.log)
   }
+
+  /** A shared (reuseAddr) UDP socket on `port` joined to the multicast `group` (LSD). @throws LISTEN_FAILED */
+  async bindUdpMulticast (group: string, port: number): Promise<IUdpSocket> {
+    const v6 = isIPv6(group)
+    const socket = createSocket({ type: v6 ? 'udp6' : 'udp4', reuseAddr: true, lookup: udpLookup })
+    await new Promise<void>((resolve, reject) => {
+      const fail = (err: unknown): void => {
+        socket.close()
+        reject(new LodestoneError('LISTEN_FAILED', { address: group, port, reason: errnoOf(err) }, { cause: err }))
+      }
+      socket.once('error', fail)
+      socket.bind(port, () => {
+        socket.off('error', fail)
+        try {
+          socket.addMembership(group)
+          socket.setMulticastLoopback(true)
+          resolve()
+        } catch (err) {
+          fail(err)
+        }
+      })
+    })
+    return new NodeUdpSocket(socket, socket.address().port, this.log)
+  }
 }

@@ -85,4 +85,10 @@ export interface ISocketFactory {
   listenTcp (port: number, host?: string): Promise<ITcpServer>
   /** Binds a UDP socket on `host` (default all interfaces) and `port` (0: any free port). */
   bindUdp (port: number, host?: string): Promise<IUdpSocket>
+  /**
+   * Optional (feature-detected): a UDP socket on `port` of all interfaces, shared with other
+   * programs on the host (SO_REUSEADDR) and joined to the multicast `group`, receiving its own
+   * datagrams too; for BEP 14 local service discovery. @throws LISTEN_FAILED
+   */
+  bindUdpMulticast?: (group: string, port: number) => Promise<IUdpSocket>
 }

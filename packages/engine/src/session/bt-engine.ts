@@ -51,6 +51,7 @@ import { expandFileIndexRanges, selectOnlyPriorities } from '../torrent/file-pri
 import { moveTorrentStorage, recoverStorageMove } from '../torrent/move-storage.js'
 import { QueueManager } from './queue-manager.js'
 import { EngineDht } from './engine-dht.js'
+import { LocalPeerDiscovery } from '../lsd/local-peer-discovery.js'
 import type { DhtStats } from '../dht/dht-stats.js'
 import { EngineUdp, type EngineUdpStats } from './engine-udp.js'
 import type { UdpChannel, UdpChannelKind } from '../transport/udp-mux.js'
@@ -176,6 +177,7 @@ export class BtEngine extends TypedEmitter<BtEngineEvents> {
   private readonly dht: EngineDht
   /** The one UDP socket (uTP, UDP trackers, the DHT's KRPC), bound with the listener. */
   private readonly udp: EngineUdp
+  private readonly lsd: LocalPeerDiscovery
   private readonly scheduler: CoarseScheduler
   private readonly torrentMap = new Map<string, Torrent>()
   private readonly storages = new Map<string, TorrentContentStorage>()
@@ -215,14 +217,12 @@ export class BtEngine extends TypedEmitter<BtEngineEvents> {
       onError: (error) => { this.emit('warning', { error }) }
     })
     this.encryption = new EncryptionPolicy({ clock: deps.clock, random: this.random, settings: () => this.settingsValue.encryption })
-    this.dht = new EngineDht({
-      clock: deps.clock, random: this.random, settings: () => this.settingsValue, channel: () => this.udpChannel('krpc'), listenPort: () => this.router.port,
-      ...(deps.sessionStore !== undefined ? { sessionStore: deps.sessionStore } : {}),
-      ...(deps.logger !== undefined ? { logger: deps.logger.child('dht') } : {}),
-      onWarning: (error) => { this.emit('warning', { error }) }
-    })
-    this.on('torrent-added', ({ torrent }) => { this.dht.track(torrent) })
-    this.on('torrent-removed', ({ id }) => { this.dht.untrack(id) })
+    const onWarning = (error: unknown): void => { this.emit('warning', { error }) }
+    this.dht = new EngineDht({ clock: deps.clock, random: this.random, settings: () => this.settingsValue, channel: () => this.udpChannel('krpc'), listenPort: () => this.router.port, onWarning,
+      ...(deps.sessionStore !== undefined ? { sessionStore: deps.sessionStore } : {}), ...(deps.logger !== undefined ? { logger: deps.logger.child('dht') } : {}) })
+    this.lsd = new LocalPeerDiscovery({ socketFactory: deps.socketFactory, clock: deps.clock, random: this.random, settings: () => this.settingsValue, listenPort: () => this.router.port, onWarning })
+    this.on('torrent-added', ({ torrent }) => { this.dht.track(torrent); this.lsd.track(torrent) })
+    this.on('torrent-removed', ({ id }) => { this.dht.untrack(id); this.lsd.untrack(id) })
     this.udp = new EngineUdp({
       socketFactory: deps.socketFactory,
       clock: deps.clock,
@@ -336,6 +336,7 @@ export class BtEngine extends TypedEmitter<BtEngineEvents> {
           await this.udp.bind(bound, host).catch((error: unknown) => { this.emit('warning', { error }) })
           this.emit('listening', { port: bound })
           void this.dht.start()
+          void this.lsd.start()
           return bound
         })
         : Promise.resolve(null)
@@ -752,6 +753,7 @@ export class BtEngine extends TypedEmitter<BtEngineEvents> {
     this.storages.clear()
     this.udpTrackerSocket?.close()
     this.udp.close()
+    this.lsd.close()
     this.queue.close()
     this.statsTask?.cancel()
     this.statsTask = null

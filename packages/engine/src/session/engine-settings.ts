@@ -18,6 +18,7 @@ import { defaultEncryptionSettings, type EncryptionSettings } from '../transport
 import { defaultTorrentContentStorageSettings, type TorrentContentStorageSettings } from '../storage/storage-settings.js'
 import { defaultChokerSettings, validateChokerSettings, type ChokerSettings } from '../torrent/choker-settings.js'
 import { resolveDhtSettings, type DhtSettings } from '../dht/dht-settings.js'
+import { defaultLsdSettings, type LsdSettings } from '../lsd/local-peer-discovery.js'
 import { defaultPiecePickerSettings, type PiecePickerSettings } from '../torrent/piece-picker-settings.js'
 import { defaultWebSeedSettings, type WebSeedSettings } from '../webseed/web-seed-health.js'
 import { defaultTransportSettings, type TransportSettings } from '../transport/transport-settings.js'
@@ -71,14 +72,14 @@ export interface RateLimitSettings {
 
 export const defaultRateLimitSettings: Readonly<RateLimitSettings> = { downloadRateBytesPerSec: 0, uploadRateBytesPerSec: 0 }
 
-/** Peer discovery features. LSD and port mapping stay off until implemented; all of them are off in tests (loopback only). */
+/** Peer discovery features. Port mapping stays off until implemented; all of them are off in tests (loopback only). */
 export interface DiscoverySettings {
   /**
    * BEP 5, the DHT (what the daemon shows as `dht-enabled`); it runs when this and `dht.enabled`
    * are both on (the `dht` section holds its tunables). @default true
    */
   dht: boolean
-  /** BEP 14 local service discovery. @default false */
+  /** BEP 14 local service discovery; runs when this and `lsd.enabled` are on (never on a loopback-only listener). @default true */
   lsd: boolean
   /** UPnP / NAT-PMP port mapping. @default false */
   portMapping: boolean
@@ -89,7 +90,7 @@ export interface DiscoverySettings {
 }
 
 export const defaultDiscoverySettings: Readonly<DiscoverySettings> = {
-  dht: true, lsd: false, portMapping: false, pex: true, trackers: true
+  dht: true, lsd: true, portMapping: false, pex: true, trackers: true
 }
 
 /** Resume data in the session store (only used when the engine has one). */
@@ -126,6 +127,8 @@ export interface EngineSettings {
    * (default the public routers), rate limits, table and store bounds.
    */
   dht: DhtSettings
+  /** BEP 14 local service discovery: `enabled` (default true), the re-announce interval. */
+  lsd: LsdSettings
   /** BEP 9 metadata fetching for magnet links: size limit, time-outs. */
   metadata: MetadataFetcherSettings
   /** Resume data: how often and how soon it is saved. */
@@ -174,6 +177,7 @@ export function defaultEngineSettings (): EngineSettings {
     rateLimit: { ...defaultRateLimitSettings },
     discovery: { ...defaultDiscoverySettings },
     dht: resolveDhtSettings(),
+    lsd: { ...defaultLsdSettings },
     metadata: { ...defaultMetadataFetcherSettings },
     session: { ...defaultSessionSettings },
     pex: { ...defaultPexSettings },
@@ -193,6 +197,7 @@ interface Range { min?: number, max?: number, integer?: boolean }
 const RANGES: Record<string, Range> = {
   'listen.port': { min: 0, max: 65535 },
   'transport.utpConnectTimeoutMs': { min: 1 },
+  'lsd.announceIntervalMs': { min: 60_000 },
   'connection.maxConnections': { min: 1 },
   'connection.maxConnectionsPerTorrent': { min: 1 },
   'connection.maxHalfOpen': { min: 1 },
