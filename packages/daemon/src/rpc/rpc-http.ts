@@ -15,12 +15,17 @@
  */
 import { randomBytes, timingSafeEqual } from 'node:crypto'
 import { isIP } from 'node:net'
+import { promisify } from 'node:util'
+import { gzip } from 'node:zlib'
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { dispatchRpc } from './rpc-dispatch.js'
 import type { RpcHost } from './rpc-types.js'
 
 export const SESSION_ID_HEADER = 'X-Transmission-Session-Id'
 const SESSION_ID_LENGTH = 48
+/** Smaller answers go uncompressed: gzip's header and CPU are not worth it. */
+const GZIP_MIN_BYTES = 1024
+const gzipAsync = promisify(gzip)
 const ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789'
 
 /** A fresh 48-character session id (Transmission's length). */
@@ -161,8 +166,15 @@ export class RpcEndpoint {
       return
     }
     const response = await dispatchRpc(this.host, body, this.sessionId)
-    const json = JSON.stringify(response)
-    res.writeHead(200, { 'Content-Type': 'application/json; charset=UTF-8', 'Content-Length': Buffer.byteLength(json), [SESSION_ID_HEADER]: this.sessionId })
-    res.end(json)
+    const json = Buffer.from(JSON.stringify(response))
+    const headers: Record<string, string | number> = { 'Content-Type': 'application/json; charset=UTF-8', [SESSION_ID_HEADER]: this.sessionId, Vary: 'Accept-Encoding' }
+    // Transmission answers gzip when asked (transmission-remote asks); a torrent-get of many
+    // torrents' files and peers shrinks several times.
+    const gzipOk = /\bgzip\b/i.test(String(req.headers['accept-encoding'] ?? ''))
+    const out = gzipOk && json.length >= GZIP_MIN_BYTES ? await gzipAsync(json) : json
+    if (out !== json) headers['Content-Encoding'] = 'gzip'
+    headers['Content-Length'] = out.length
+    res.writeHead(200, headers)
+    res.end(out)
   }
 }

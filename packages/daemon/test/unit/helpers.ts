@@ -39,15 +39,15 @@ export async function startTestDaemon (overrides: Partial<DaemonSettings> = {}, 
   }
 }
 
-export interface HttpAnswer { status: number, headers: Record<string, string | string[] | undefined>, body: string }
+export interface HttpAnswer { status: number, headers: Record<string, string | string[] | undefined>, body: string, raw?: Buffer }
 
 /** One raw HTTP request (no handshake). */
-export async function httpRequest (port: number, options: { method?: string, path?: string, headers?: Record<string, string>, body?: string | Buffer }): Promise<HttpAnswer> {
+export async function httpRequest (port: number, options: { method?: string, path?: string, headers?: Record<string, string>, body?: string | Buffer, raw?: boolean }): Promise<HttpAnswer> {
   return new Promise((resolve, reject) => {
     const req = request({ host: '127.0.0.1', port, method: options.method ?? 'POST', path: options.path ?? '/transmission/rpc', headers: options.headers ?? {}, agent: false }, (res) => {
       const chunks: Buffer[] = []
       res.on('data', (c: Buffer) => chunks.push(c))
-      res.on('end', () => { resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).toString('utf8') }) })
+      res.on('end', () => { const all = Buffer.concat(chunks); resolve({ status: res.statusCode ?? 0, headers: res.headers, body: all.toString('utf8'), ...(options.raw === true ? { raw: all } : {}) }) })
       res.on('error', reject)
     })
     req.on('error', reject)

@@ -3,6 +3,7 @@
 // malformed bodies answered without a crash.
 import { mkdir, symlink } from 'node:fs/promises'
 import { join } from 'node:path'
+import { gunzipSync } from 'node:zlib'
 import { afterEach, describe, expect, it } from 'vitest'
 import { httpRequest, RpcClient, smallTorrent, startTestDaemon, type TestDaemon } from './helpers.js'
 
@@ -32,6 +33,10 @@ describe('RPC handshake and guards', () => {
     expect(ok.status).toBe(200)
     const json = JSON.parse(ok.body)
     expect(json).toMatchObject({ result: 'success', tag: 7, arguments: { 'rpc-version': 17, 'session-id': id } })
+    // gzip when asked (session-get is over 1 KiB), as Transmission answers.
+    const zipped = await httpRequest(port, { body: '{"method":"session-get"}', headers: { 'X-Transmission-Session-Id': id, 'Accept-Encoding': 'deflate, gzip, br, zstd' }, raw: true })
+    expect(zipped.headers['content-encoding']).toBe('gzip')
+    expect(JSON.parse(gunzipSync(zipped.raw!).toString('utf8'))).toMatchObject({ result: 'success', arguments: { 'rpc-version': 17 } })
     // A reload renews the id: the old one is stale now.
     running.daemon.reload(running.daemon.settings)
     expect((await httpRequest(port, { body: '{"method":"session-get"}', headers: { 'X-Transmission-Session-Id': id } })).status).toBe(409)
