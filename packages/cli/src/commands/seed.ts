@@ -26,6 +26,7 @@ interface SeedFlags extends DhtFlags {
   tcp: boolean
   maxUp?: number
   encryption?: EncryptionModeArg
+  superSeed?: boolean
 }
 
 const EXIT_CODES_HELP = `
@@ -47,6 +48,7 @@ export function registerSeed (program: Command, ctx: CliContext): void {
     .option('--verbose', 'show peer events and warnings; engine debug log on stderr')
     .option('--max-up <rate>', 'upload rate limit, e.g. 500k, 1M, 2MiB/s (0: unlimited)', parseRate)
     .option('--ip-filter <file>', 'refuse peers in the ranges of this block list (eMule ipfilter.dat or PeerGuardian .p2p)')
+    .option('--super-seed', 'BEP 16 super-seeding: offer each peer one piece at a time so the peers spread it (for a first seed with little upload)')
     .addOption(encryptionOption())
     .addOption(noDhtOption())
     .addOption(dhtBootstrapOption())
@@ -67,6 +69,7 @@ export function registerSeed (program: Command, ctx: CliContext): void {
         json: flags.json === true,
         verbose: flags.verbose === true,
         exitOnComplete: false,
+        ...(flags.superSeed === true ? { superSeed: true } : {}),
         settings: {
           ...transportSettings(flags),
           ...(flags.maxUp === undefined ? {} : { rateLimit: { uploadRateBytesPerSec: flags.maxUp } }),

@@ -56,6 +56,8 @@ export interface TorrentSessionOptions {
   /** download: stop and exit 0 as soon as every piece is verified. */
   exitOnComplete: boolean
   settings: PartialEngineSettings
+  /** `seed --super-seed`: BEP 16 super-seeding for this torrent. */
+  superSeed?: boolean
   /** `--ip-filter`: path of an eMule .dat / PeerGuardian .p2p block list applied to every peer. */
   ipFilter?: string
 }
@@ -191,7 +193,8 @@ async function openTorrent (engine: BtEngine, opts: TorrentSessionOptions, dir: 
     start: false,
     peers: opts.peers,
     downloadPath: dir,
-    ...(priorities === undefined ? {} : { filePriorities: priorities })
+    ...(priorities === undefined ? {} : { filePriorities: priorities }),
+    ...(opts.superSeed === true ? { settings: { superSeeding: true } } : {})
   })
 }
 

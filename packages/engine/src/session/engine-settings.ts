@@ -158,6 +158,11 @@ export type TorrentSettings = Partial<DownloadSettings> & {
   downloadRateBytesPerSec?: number
   /** Overrides `picker.sequential` for this torrent. */
   sequential?: boolean
+  /**
+   * BEP 16 super-seeding while this torrent is a seed: peers are offered one piece at a time, so
+   * each piece leaves us about once and the peers spread it. @default false
+   */
+  superSeeding?: boolean
   /** Overrides `queue.seedRatioLimit` (0: no limit for this torrent). */
   seedRatioLimit?: number
   /** Overrides `queue.seedTimeLimitSec` (0: no limit for this torrent). */
@@ -284,7 +289,7 @@ export function resolveTorrentSettings (partial: TorrentSettings = {}): TorrentS
     const path = `torrent.${key}`
     if (key === 'maxConnections') validateValue(path, 1, value)
     else if (key === 'uploadRateBytesPerSec' || key === 'downloadRateBytesPerSec') validateValue(path, 0, value)
-    else if (key === 'sequential') validateValue(path, false, value)
+    else if (key === 'sequential' || key === 'superSeeding') validateValue(path, false, value)
     else if (key === 'seedRatioLimit' || key === 'seedTimeLimitSec') validateValue(`queue.${key}`, defaultQueueSettings[key], value)
     else if (key in defaults) validateValue(`download.${key}`, defaults[key], value)
     else throw invalid(path, 'unknown per-torrent setting')

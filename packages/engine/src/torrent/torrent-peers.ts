@@ -14,6 +14,7 @@
 import { LodestoneError } from '../errors.js'
 import type { IClock } from '../interfaces/clock.js'
 import type { Logger } from '../interfaces/logger.js'
+import type { IRandom } from '../interfaces/random.js'
 import type { ITcpSocket } from '../interfaces/socket.js'
 import type { TorrentMetainfo } from '../metainfo/types.js'
 import type { PeerExtensionFactory } from '../protocol/extension-protocol.js'
@@ -31,6 +32,7 @@ import type { Choker, ChokerPeer } from './choker.js'
 import { PeerSession, pexCandidates, type PickerPeer } from './peer-session.js'
 import type { PieceAssembly, TorrentCounters } from './piece-assembly.js'
 import type { PiecePicker } from './piece-picker.js'
+import { SuperSeeder } from './super-seeder.js'
 import type { PeerInfo, TorrentEvents } from './torrent-types.js'
 
 /** Request size: the credit one request costs against the download limiter. */
@@ -79,6 +81,8 @@ export interface TorrentPeersHost {
   readonly downloadLimiter: RateLimiter | null
   readonly choker: Choker<PeerSession>
   readonly assembly: PieceAssembly
+  /** Tie-breaks (super-seeding's piece choice). */
+  readonly random: IRandom
   /** Serves our info dict (BEP 9); every connection gets an instance. */
   readonly utMetadata: PeerExtensionFactory
   /** True while the torrent is in the swarm (downloading or seeding, not paused). */
@@ -89,6 +93,8 @@ export interface TorrentPeersHost {
   settings: () => EngineSettings
   downloadSettings: () => DownloadSettings
   pex: () => PexHandler | null
+  /** BEP 16: this torrent super-seeds while it is a seed (the `superSeeding` override). */
+  superSeeding: () => boolean
   /** How the torrent learned of an address it dialled (undefined: not known). */
   sourceOf: (address: PeerAddress) => PeerSource | undefined
   /** Remembers an address to (re)connect to later. */
@@ -103,8 +109,18 @@ export class TorrentPeers {
   private refillScheduled = false
   /** True once end-game started during this download (reset when the torrent (re)joins or wants more). */
   endGameFired = false
+  /** BEP 16 piece offers while super-seeding. */
+  readonly superSeeder: SuperSeeder
+  private wasSuperSeeding = false
 
-  constructor (private readonly host: TorrentPeersHost) {}
+  constructor (private readonly host: TorrentPeersHost) {
+    this.superSeeder = new SuperSeeder({ random: host.random, picker: host.picker, sessions: () => this.sessions })
+  }
+
+  /** Super-seeding now: asked for, and we have every piece. */
+  private get superSeeding (): boolean {
+    return this.host.superSeeding() && this.host.picker().isComplete
+  }
 
   /** Snapshots of the connected peers (handshake done). */
   infos (): PeerInfo[] {
@@ -159,8 +175,9 @@ export class TorrentPeers {
     const picker = this.host.picker()
     for (const s of this.sessions) {
       if (s.conn.state !== 'active') continue
-      // HAVE suppression: a peer that has the piece does not need to hear about it.
-      if (s.conn.bitfield?.get(piece) !== true) s.conn.have(piece)
+      // HAVE suppression, to seeds only: a super-seed (BEP 16) looks like a peer with a few pieces
+      // and offers the next one when it hears we have the last — even one it "has" itself.
+      if (!s.conn.isSeed) s.conn.have(piece)
       if (s.conn.amInterested && !picker.isInteresting(s)) s.conn.notInterested()
     }
   }
@@ -236,8 +253,10 @@ export class TorrentPeers {
           localPeerId: host.peerId,
           outgoing,
           pieceCount: host.meta().pieceCount,
-          localBitfield: () => host.picker().bitfield(),
-          uploadOnly: () => host.picker().isFinished,
+          // BEP 16: a super-seed says it has nothing, then offers pieces one at a time.
+          localBitfield: () => (this.superSeeding ? null : host.picker().bitfield()),
+          // A super-seed does not say it is a seed (libtorrent does the same).
+          uploadOnly: () => host.picker().isFinished && !this.superSeeding,
           readBlock: async (request) => {
             if (holder.session === null) throw new LodestoneError('INTERNAL', { reason: 'block requested before the session existed' })
             return this.readBlock(holder.session, request)
@@ -303,6 +322,7 @@ export class TorrentPeers {
     conn.on('have', ({ piece }) => {
       host.picker().peerHave(s, piece)
       this.afterAvailability(s)
+      if (this.superSeeding) this.superSeeder.peerHave(piece)
     })
     conn.on('unchoked', () => { this.scheduleRefill(s) })
     conn.on('allowed-fast', ({ piece }) => {
@@ -326,6 +346,7 @@ export class TorrentPeers {
     if (!this.sessions.delete(s)) return
     const picker = this.host.picker()
     picker.removePeer(s)
+    this.superSeeder.forget(s)
     s.cancelDownloadWait?.()
     s.uploadLimiter?.close()
     s.downloadLimiter?.close()
@@ -360,6 +381,7 @@ export class TorrentPeers {
     }
     this.updateInterest(s)
     this.scheduleRefill(s)
+    if (this.superSeeding) this.superSeeder.peerReady(s)
   }
 
   private updateInterest (s: PeerSession): void {
@@ -505,6 +527,10 @@ export class TorrentPeers {
   /** A choking round (every `rechokeIntervalMs`, and when the download finishes). */
   rechoke (): void {
     if (!this.host.isActive()) return
+    // Super-seeding switched off: the peers hear of every piece now.
+    const superSeeding = this.superSeeding
+    if (this.wasSuperSeeding && !superSeeding) this.superSeeder.stop()
+    this.wasSuperSeeding = superSeeding
     const decision = this.host.choker.rechoke(this.chokerPeers(), this.host.clock.now(), { seeding: this.host.picker().isFinished })
     for (const s of decision.choke) s.conn.choke()
     for (const s of decision.unchoke) s.conn.unchoke()

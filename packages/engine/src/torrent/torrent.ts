@@ -187,6 +187,8 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
       settings: this.engineSettings,
       downloadSettings: () => this.downloadSettings,
       pex: () => this.pex,
+      superSeeding: () => this.overrides.superSeeding === true,
+      random: deps.random,
       sourceOf: (address) => this.knownPeers.sourceOf(address),
       rememberPeer: (address, source) => { this.rememberPeer(address, source) },
       emit: (event, payload) => { this.emit(event, payload) }

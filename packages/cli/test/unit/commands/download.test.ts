@@ -383,4 +383,16 @@ describe('lodestone seed', { timeout: 60_000 }, () => {
     p.child.kill('SIGTERM')
     expect(await p.exited).toBe(0)
   })
+
+  it('CLI super-seed (--super-seed) → CLI downloader: the downloader completes from offers', async () => {
+    const p = spawnCli(['seed', torrentPath, '-d', tree.dir, ...LOOPBACK, '--json', '--super-seed'])
+    procs.push(p)
+    const started = JSON.parse(await p.waitForLine((l) => l.includes('"started"'))) as { port: number }
+    const dir = outDir()
+    const run = await runCli(['download', torrentPath, '-o', dir, '--peer', `127.0.0.1:${started.port}`, ...LOOPBACK, '--json', '--exit-on-complete'])
+    expect(run.code).toBe(0)
+    expectSameFiles(dir)
+    p.child.kill('SIGTERM')
+    expect(await p.exited).toBe(0)
+  })
 })
