@@ -5,6 +5,7 @@
  * hash exactly like the originals.
  * - single file (URL is the file) and a hybrid multi-file tree (URL is the directory; a unicode
  *   file name and spaces in names; pad files are never asked for), the tree also through the CLI;
+ * - a magnet's `ws=` (the .torrent has no url-list): metadata from a peer, then the web seed;
  * - 503 with Retry-After, then recovery; a redirecting URL;
  * - wrong bytes: hash failures charged to the seed, which is dropped; with a second, honest
  *   mirror the download completes, with only the bad one it stops with nothing accepted;
@@ -20,6 +21,8 @@ import { NodeFileSystem, NodeHasher } from '../../packages/engine/adapters/node/
 import { createNodeEngine } from '../../packages/engine/presets/node.js'
 import { hasCode, type LodestoneError } from '../../packages/engine/src/errors.js'
 import { createTorrent } from '../../packages/engine/src/metainfo/create-torrent.js'
+import { buildMagnet } from '../../packages/engine/src/metainfo/magnet.js'
+import { parseTorrent } from '../../packages/engine/src/metainfo/parse-torrent.js'
 import type { MetaVersion } from '../../packages/engine/src/metainfo/types.js'
 import type { BtEngine } from '../../packages/engine/src/session/bt-engine.js'
 import type { Torrent } from '../../packages/engine/src/torrent/torrent.js'
@@ -142,6 +145,30 @@ describe('web seeds over HTTP on 127.0.0.1 (the seed is the only source)', () =>
     expect(warnings.every((w) => hasCode(w, 'WEBSEED_FAILED') && w.details.kind === 'transient' && !w.details.dropped)).toBe(true)
     // Retry-After: 1 was honoured (not hammered, not the 2 s default back-off doubled three times).
     expect(Date.now() - started).toBeGreaterThanOrEqual(900)
+  })
+
+  it('a magnet\'s ws= adds the web seed: metadata from a (slow) Lodestone peer, the payload mostly over HTTP', async () => {
+    // A torrent without url-list: the web seed is known from the magnet only.
+    const f = await fixture('single', 'v1', () => [])
+    const meta = await parseTorrent(f.torrentBytes)
+    expect(meta.urlList).toEqual([])
+    const seederEngine = createNodeEngine({ downloadPath: f.root, port: 0, host: '127.0.0.1', hasherWorkers: 2, logLevel: 'off' })
+    engines.push(seederEngine)
+    const seederPort = await seederEngine.listen()
+    const seeder = await seederEngine.addTorrent(f.torrentBytes, { downloadPath: f.root, settings: { uploadRateBytesPerSec: 64 * 1024 } })
+    await waitCompleted(seeder, 20_000)
+    const url = `${f.servers[0]!.baseUrl}payload.bin`
+    const magnet = buildMagnet({ infoHashV1: meta.infoHashV1, displayName: 'payload.bin', webSeeds: [url], peers: [{ host: '127.0.0.1', port: seederPort! }] })
+    const dir = await tempDir()
+    const engine = createNodeEngine({ downloadPath: dir, port: 0, host: '127.0.0.1', hasherWorkers: 2, logLevel: 'off' })
+    engines.push(engine)
+    const torrent = await engine.addTorrent(magnet, { downloadPath: dir })
+    const sources = new Set<string>()
+    torrent.on('peer-connected', ({ peer }) => { sources.add(`${peer.source} ${peer.address}`) })
+    await waitCompleted(torrent, 30_000)
+    expect(await digestTree(join(dir, f.name))).toEqual(await digestTree(join(f.root, f.name)))
+    expect(sources.has(`webseed ${url}`)).toBe(true)
+    expect(f.servers[0]!.sentBytes).toBeGreaterThan(SINGLE_FILE_BYTES / 2)
   })
 
   it('a redirecting URL is followed', async () => {
