@@ -15,7 +15,8 @@
 # leecher alike), confined to loopback (INTEROP-NOTES.md), uTP off so both sides speak TCP.
 # Outgoing encryption stays libtorrent's default (try MSE first, as real libtorrent peers do);
 # LT_OUT_ENC=disabled makes leechers dial in plaintext (diagnostics); LT_ENC=rc4 forces RC4 both
-# ways (in/out_enc_policy forced, allowed_enc_level rc4: bench/mse). Leecher results also carry
+# ways (in/out_enc_policy forced, allowed_enc_level rc4: bench/mse); LT_UTP=only speaks uTP alone
+# with a 4 MiB socket receive buffer (bench/utp). Leecher results also carry
 # firstByteSeconds: from the start of the measurement to the first payload byte.
 import json, os, resource, sys, time
 import libtorrent as lt
@@ -44,6 +45,10 @@ def session():
     })
     if os.environ.get('LT_OUT_ENC') == 'disabled':
         settings['out_enc_policy'] = 2  # diagnostics: dial in plaintext (no MSE attempt first)
+    if os.environ.get('LT_UTP') == 'only':
+        # bench/utp: uTP only, with the 4 MiB socket receive buffer the bar is measured with
+        settings.update({'enable_outgoing_utp': True, 'enable_incoming_utp': True, 'enable_outgoing_tcp': False,
+                         'enable_incoming_tcp': False, 'recv_socket_buffer_size': 4 * 1024 * 1024})
     if os.environ.get('LT_ENC') == 'rc4':
         settings.update({'out_enc_policy': 0, 'in_enc_policy': 0, 'allowed_enc_level': 2})  # forced RC4
     return lt.session(settings)
