@@ -1,7 +1,7 @@
 import tseslint from 'typescript-eslint'
 
 export default tseslint.config(
-  { ignores: ['**/dist/**', 'node_modules/**', '.reports/**', '.ci/**', 'bench/**/*.mjs', 'interop/**/*.mjs', 'test-guard/**/*.mjs', 'packages/*/scripts/*.mjs', '**/bin/*.js', 'interop/tracker/node-datachannel-stub/**', 'packages/engine/src/platform-globals.d.ts', 'packages/daemon/web/**'] },
+  { ignores: ['**/dist/**', 'node_modules/**', '.reports/**', '.ci/**', 'bench/**/*.mjs', 'interop/**/*.mjs', 'fuzz/**/*.mjs', 'test-guard/**/*.mjs', 'packages/*/scripts/*.mjs', '**/bin/*.js', 'interop/tracker/node-datachannel-stub/**', 'packages/engine/src/platform-globals.d.ts', 'packages/daemon/web/**'] },
   ...tseslint.configs.recommendedTypeChecked,
   {
     languageOptions: {
@@ -26,7 +26,7 @@ export default tseslint.config(
     }
   },
   {
-    files: ['**/test/**/*.ts', 'interop/**/*.ts', 'bench/**/*.ts'],
+    files: ['**/test/**/*.ts', 'interop/**/*.ts', 'bench/**/*.ts', 'fuzz/**/*.ts'],
     // Fakes implement async ports without awaiting, and tests poke at untyped JSON from child
     // processes; the promise rules stay on.
     rules: {

@@ -13,7 +13,7 @@ export default defineConfig({
         test: {
           name: 'unit',
           setupFiles,
-          include: ['packages/*/test/unit/**/*.test.ts', 'packages/*/test/contracts/**/*.test.ts', 'packages/*/test/*.test.ts'],
+          include: ['packages/*/test/unit/**/*.test.ts', 'packages/*/test/contracts/**/*.test.ts', 'packages/*/test/*.test.ts', 'fuzz/**/*.test.ts'],
           testTimeout: 20_000
         }
       },
