@@ -147,6 +147,26 @@ describe('swarm: uTP', () => {
     expect(world.leaks()).toEqual({ sockets: 0, timers: 0, fileHandles: 0 })
   })
 
+  it('the upload rate limit and the connection limits apply to uTP peers as to TCP ones', async () => {
+    // A seed capped at 100 kB/s with one connection slot serves 600 kB over uTP: ~6 s, not ~0.1 s.
+    const pair = await startPair(17, { bytes: 600_000, seedSettings: { rateLimit: { uploadRateBytesPerSec: 100_000 }, connection: { maxConnections: 1 } } })
+    const { world } = pair
+    await world.clock.runUntil(() => pair.leechSaw.length > 0, 5_000)
+    const t0 = world.clock.now()
+    // A second leecher (uTP only) dials while the one slot is taken: its uTP connection is refused.
+    const other = world.addNode('10.0.0.3', { settings: { transport: { tcp: false } } })
+    const otherTorrent = await other.engine.addTorrent(makeTorrent('file.bin', pair.data, 32_768), { peers: ['10.0.0.1:6881'] })
+    await world.clock.runUntil(() => world.nodes[0]!.engine.stats().listen.refused > 0, 5_000)
+    expect(world.nodes[0]!.engine.stats().udp!.utp.accepted).toBeGreaterThanOrEqual(2)
+    expect(otherTorrent.peers()).toEqual([])
+    await finish(pair)
+    const seconds = (world.clock.now() - t0) / 1000
+    expect(pair.leechSaw).toEqual(['utp outgoing'])
+    expect(seconds).toBeGreaterThan(4.5)
+    expect(seconds).toBeLessThan(9)
+    await closeAndCheck(world)
+  })
+
   it('refuses turning both transports off', async () => {
     const world = new SwarmWorld(15)
     expect(() => world.addNode('10.0.0.9', { settings: { transport: { tcp: false, utp: false } } })).toThrow(/transport/)
