@@ -457,6 +457,8 @@ export class BtEngine extends TypedEmitter<BtEngineEvents> {
       this.persistence.track(torrent, storage, { torrentFile }).catch((error: unknown) => { this.emit('warning', { error }) })
     })
     this.torrentMap.set(id, torrent)
+    // As for a .torrent: a magnet-only engine emits stats too (found by the daemon's web UI, which showed none).
+    this.statsTask ??= this.scheduler.every(STATS_INTERVAL_MS, () => { this.emitStats() })
     for (const hash of torrent.handshakeHashes()) {
       this.router.register(hash, (socket, header, ticket) => { torrent.acceptIncoming(socket, header, ticket) })
     }

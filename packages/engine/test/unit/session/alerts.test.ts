@@ -113,6 +113,17 @@ describe('AlertQueue', () => {
 })
 
 describe('engine.alerts and the stats event', () => {
+  it('emits stats every second for an engine whose only torrent is a magnet', async () => {
+    const world = new SwarmWorld(43)
+    const node = world.addNode('10.0.0.3')
+    const stats: EngineStatsEvent[] = []
+    node.engine.on('stats', (e) => stats.push(e))
+    const t = await node.engine.addTorrent(`magnet:?xt=urn:btih:${'cd'.repeat(20)}`)
+    await world.clock.runUntil(() => false, 3_000)
+    expect(stats.length).toBeGreaterThanOrEqual(2)
+    expect(stats.at(-1)!.torrents).toEqual([{ torrentId: t.id, stats: expect.objectContaining({ state: 'metadata' }) as unknown }])
+  })
+
   it('turns engine and torrent events into alerts, and emits per-torrent stats every second', async () => {
     const world = new SwarmWorld(41)
     const data = payload(8 * PIECE, 4)
