@@ -60,7 +60,9 @@ function startMeter () {
       systemSeconds,
       peakRssKiB: hwm !== null ? Number(hwm[1]) : process.resourceUsage().maxRSS,
       bytes,
-      threads: threadCpu()
+      threads: threadCpu(),
+      // uTP counters when the engine has its UDP socket (bench/utp): where a uTP transfer's time went.
+      utp: engine.stats().udp?.utp ?? null
     }
   }
 }

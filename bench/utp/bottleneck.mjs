@@ -111,9 +111,20 @@ try {
     const tcpBytes = (during?.sample() ?? 0) - before
     await leecher.stop()
     seeder.send('stop')
+    const seeded = await seeder.next('result')
     await seeder.stop()
+    const su = seeded.utp ?? {}
+    result.seederUtp = { packetsOut: su.packetsOut, retransmits: su.retransmits, fastRetransmits: su.fastRetransmits, timeouts: su.timeouts }
     rmSync(leechDir, { recursive: true, force: true })
-    return { utpMBps: result.bytes / result.seconds / 1e6, tcpMBps: tcpBytes / seconds / 1e6 }
+    const u = result.utp ?? {}
+    return {
+      utpMBps: result.bytes / result.seconds / 1e6,
+      tcpMBps: tcpBytes / seconds / 1e6,
+      seederUtp: result.seederUtp,
+      leecherUtp: { packetsIn: u.packetsIn, duplicates: u.duplicatePackets, outOfWindow: u.outOfWindow, overflowDropped: u.overflowDropped },
+      seconds: result.seconds,
+      cpuSeconds: result.cpuSeconds
+    }
   }
 
   const load = loadavg().map((l) => l.toFixed(2)).join(' ')
