@@ -22,6 +22,7 @@ import type { BlockRequest } from '../protocol/wire-messages.js'
 import type { ConnectionManager, ConnectionSlot } from '../peer/connection-manager.js'
 import type { PeerAddress, PeerSource } from '../peer/peer-address.js'
 import { PeerConnection } from '../peer/peer-connection.js'
+import { isUnlimited, waitForBytes } from '../peer/rate-limit-wait.js'
 import type { RateLimiter } from '../peer/rate-limiter.js'
 import type { RateMeter } from '../peer/rate-meter.js'
 import type { PexCandidate, PexHandler } from '../pex/pex-handler.js'
@@ -41,20 +42,6 @@ const BLOCK_BYTES = 16_384
 /** Ordinary requests a peer keeps when streaming pre-empts its pipeline (see preemptForDeadlines). */
 const PREEMPT_KEEP_REQUESTS = 4
 
-/** True when no level from `limiter` up limits anything (the common case: skip the bookkeeping). */
-function isUnlimited (limiter: RateLimiter): boolean {
-  for (let l: RateLimiter | null = limiter; l !== null; l = l.parent) if (l.rateBytesPerSec !== 0) return false
-  return true
-}
-
-/** Waits until `limiter` has granted `bytes` (in as many grants as it takes). */
-async function acquire (limiter: RateLimiter, bytes: number): Promise<void> {
-  let need = bytes - limiter.request(bytes)
-  while (need > 0) {
-    await new Promise<void>((resolve) => { limiter.onAvailable(resolve) })
-    need -= limiter.request(need)
-  }
-}
 
 /** A seed, or a peer that says it only uploads now (BEP 21 `upload_only`): it wants nothing. */
 function onlyUploads (s: PeerSession): boolean {
@@ -399,7 +386,7 @@ export class TorrentPeers {
     // A limiter has one wake-up callback per consumer, so the peer's parallel reads take turns.
     const limiter = s.uploadLimiter
     if (limiter !== null && !isUnlimited(limiter)) {
-      const turn = s.uploadTurn.then(async () => { await acquire(limiter, request.length) })
+      const turn = s.uploadTurn.then(async () => { await waitForBytes(limiter, request.length) })
       s.uploadTurn = turn.catch(() => {})
       await turn
     }

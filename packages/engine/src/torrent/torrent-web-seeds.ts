@@ -16,6 +16,9 @@
  * (`Retry-After` honoured), a server refusing the file drops it for `dropCooldownMs`. A dropped
  * seed comes back after its rest: a web seed is a mirror that may be fixed, not a hostile peer.
  *
+ * Rate limits: each seed has a child of the torrent's download limiter, and a range is requested
+ * only once its bytes are granted (as a peer's blocks are).
+ *
  * Bounded memory: at most `maxRequestsInFlight` runs of at most `requestBytes` (or one piece) per
  * seed, and no new run while complete pieces waiting for the disk exceed `maxUnverifiedBytes`.
  * Wake-ups: a finished request, freed budget (the torrent's refill), and the torrent's 1 s
@@ -26,6 +29,8 @@ import type { IClock } from '../interfaces/clock.js'
 import type { IHttpClient } from '../interfaces/http-client.js'
 import type { Logger } from '../interfaces/logger.js'
 import type { TorrentMetainfo } from '../metainfo/types.js'
+import { isUnlimited, waitForBytes } from '../peer/rate-limit-wait.js'
+import type { RateLimiter } from '../peer/rate-limiter.js'
 import type { RateMeter } from '../peer/rate-meter.js'
 import type { BlockRequest } from '../protocol/wire-messages.js'
 import type { DownloadSettings } from '../session/engine-settings.js'
@@ -45,6 +50,8 @@ export interface TorrentWebSeedsHost {
   readonly counters: TorrentCounters
   readonly downloadMeter: RateMeter
   readonly assembly: PieceAssembly
+  /** The torrent's download limiter (each seed gets a child, as each peer does). */
+  readonly downloadLimiter: RateLimiter | null
   /** The engine's HTTP client; absent: no web seeds. */
   http: () => IHttpClient | undefined
   isActive: () => boolean
@@ -92,6 +99,7 @@ export class TorrentWebSeeds {
     const layout = this.host.storage().layout
     for (const url of meta.urlList) {
       const seed = new WebSeedSource(url, { http, clock: this.host.clock, layout, meta, userAgent: 'Lodestone' }, settings, this.host.clock)
+      seed.limiter = this.host.downloadLimiter?.createChild() ?? null
       this.host.picker().peerHaveAll(seed)
       this.seeds.push(seed)
     }
@@ -104,6 +112,7 @@ export class TorrentWebSeeds {
     for (const seed of this.seeds) {
       seed.closed = true
       seed.abort()
+      seed.limiter?.close()
       picker.removePeer(seed)
     }
     this.seeds = []
@@ -164,7 +173,15 @@ export class TorrentWebSeeds {
     const length = last.piece * pieceLength + last.begin + last.length - offset
     seed.runsInFlight++
     seed.blocksInFlight += run.length
-    seed.client.fetchRange(offset, length, seed.signal).then(
+    // Download limits act on requests, as for peers: a range is asked for once its bytes are granted.
+    const limiter = seed.limiter !== null && !isUnlimited(seed.limiter) ? seed.limiter : null
+    const signal = seed.signal
+    let granted: Promise<void> = Promise.resolve()
+    if (limiter !== null) {
+      granted = seed.limiterTurn.then(async () => { await waitForBytes(limiter, length, signal) })
+      seed.limiterTurn = granted.catch(() => {})
+    }
+    granted.then(async () => seed.client.fetchRange(offset, length, signal)).then(
       (data) => { this.onData(seed, run, offset, data) },
       (error: unknown) => { this.onError(seed, run, error) }
     ).finally(() => {

@@ -199,6 +199,7 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
       counters: this.counters,
       downloadMeter: this.downloadMeter,
       assembly: this.assembly,
+      downloadLimiter: this.downloadLimiter,
       http: () => deps.trackers?.httpClient,
       isActive: () => this.active,
       meta: () => this.meta,

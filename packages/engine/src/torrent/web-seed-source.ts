@@ -5,6 +5,7 @@
  * recorded for the blocks it delivered, so a piece that fails its hash check is charged to it.
  */
 import type { IClock } from '../interfaces/clock.js'
+import type { RateLimiter } from '../peer/rate-limiter.js'
 import { RateMeter } from '../peer/rate-meter.js'
 import { WebSeedClient, type WebSeedClientDeps } from '../webseed/web-seed-client.js'
 import { WebSeedHealth, type WebSeedSettings } from '../webseed/web-seed-health.js'
@@ -22,6 +23,10 @@ export class WebSeedSource {
   closed = false
   /** 'peer-connected' was emitted (after the first good answer). */
   announced = false
+  /** The seed's share of the torrent's download limit (a child limiter), closed with the seed. */
+  limiter: RateLimiter | null = null
+  /** The tail of this seed's queue of limiter waits (one wake-up callback per limiter: they take turns). */
+  limiterTurn: Promise<void> = Promise.resolve()
   /** Aborts the requests in flight (on a drop or when the torrent leaves the swarm). */
   private controller = new AbortController()
 

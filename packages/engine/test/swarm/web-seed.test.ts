@@ -48,7 +48,7 @@ class StubWebSeed implements IHttpClient {
   }
 }
 
-async function setup (options: { withPeer: boolean, seedBytesPerSec?: number, peerBytesPerSec?: number }) {
+async function setup (options: { withPeer: boolean, seedBytesPerSec?: number, peerBytesPerSec?: number, downloadRateBytesPerSec?: number }) {
   const world = new SwarmWorld(7)
   const data = payload(2 * 1024 * 1024 + 1_234, 5)
   const torrentBytes = makeTorrent('data.bin', data, PIECE, { urlList: [URL] })
@@ -62,7 +62,7 @@ async function setup (options: { withPeer: boolean, seedBytesPerSec?: number, pe
     peers = ['10.0.0.1:6881']
   }
   const leech = world.addNode('10.0.1.1', { httpClient: http, settings: { discovery: { trackers: false } } })
-  const t = await leech.engine.addTorrent(torrentBytes, { peers })
+  const t = await leech.engine.addTorrent(torrentBytes, { peers, ...(options.downloadRateBytesPerSec !== undefined ? { settings: { downloadRateBytesPerSec: options.downloadRateBytesPerSec } } : {}) })
   const warnings: unknown[] = []
   t.on('warning', ({ error }) => { warnings.push(error) })
   return { world, data, http, leech, t, warnings }
@@ -91,6 +91,19 @@ describe('swarm: web seeds (BEP 19)', () => {
     // 2 MiB requests by default: about one request per 2 MiB, not one per block.
     expect(http.ranges.length).toBeLessThan(10)
     expect(t.stats().downloadedBytes).toBe(data.length)
+    await world.close()
+    expect(world.leaks()).toEqual({ sockets: 0, timers: 0, fileHandles: 0 })
+  })
+
+  it('the torrent\'s download limit applies to web seeds', async () => {
+    const { world, data, leech, t } = await setup({ withPeer: false, downloadRateBytesPerSec: 256 * 1024 })
+    const started = world.clock.now()
+    expect(await world.clock.runUntil(() => t.state === 'seeding', 120_000)).toBe(true)
+    expect(Buffer.compare(await readFile(leech.fs, 'data.bin'), data)).toBe(0)
+    const seconds = (world.clock.now() - started) / 1000
+    // 2 MiB at 256 KiB/s: about 8 s (the seed alone would take about 2 s); a burst allowance aside.
+    expect(seconds).toBeGreaterThan(6.5)
+    expect(seconds).toBeLessThan(20)
     await world.close()
     expect(world.leaks()).toEqual({ sockets: 0, timers: 0, fileHandles: 0 })
   })
