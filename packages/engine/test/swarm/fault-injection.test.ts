@@ -1,0 +1,98 @@
+/**
+ * Fault injection through the filesystem port (issue 15): EIO on write and on read, a read-only
+ * directory. Each fault becomes a typed error state or a
+ * warning that names the file — never a crash, never a bad piece counted as good — and the torrent
+ * recovers once the fault clears (restart or recheck), finishing with byte-identical data.
+ */
+import { describe, expect, it } from 'vitest'
+import { FaultyFileSystem, type FileSystemOperation } from '../../adapters/memory/faulty-filesystem.js'
+import { MemoryFileSystem } from '../../adapters/memory/memory-filesystem.js'
+import { LodestoneError, isLodestoneError } from '../../src/errors.js'
+import { SwarmWorld, makeTorrent, payload, readFile, writeFile } from './swarm-world.js'
+
+const PIECE = 32_768
+const FILE = 'f.bin'
+
+/** A switchable fault: while `on`, `operation` fails with STORAGE_IO `reason`. */
+function switchable (operation: FileSystemOperation, reason: string): { on: boolean, fault: (op: FileSystemOperation, path: string) => LodestoneError | undefined } {
+  const s = {
+    on: false,
+    fault: (op: FileSystemOperation, path: string): LodestoneError | undefined =>
+      s.on && op === operation ? new LodestoneError('STORAGE_IO', { path, operation: op, reason }) : undefined
+  }
+  return s
+}
+
+function pathOf (error: unknown): string {
+  const path = isLodestoneError(error) ? (error.details as { path?: unknown }).path : undefined
+  return typeof path === 'string' ? path : ''
+}
+
+async function world (seedFault?: ReturnType<typeof switchable>, leechFault?: ReturnType<typeof switchable>) {
+  const w = new SwarmWorld(15)
+  const data = payload(12 * PIECE + 1_000, 15)
+  const torrentBytes = makeTorrent(FILE, data, PIECE)
+  const seedFs = new FaultyFileSystem(new MemoryFileSystem({ clock: w.clock }), seedFault !== undefined ? { fault: seedFault.fault } : {})
+  const seed = w.addNode('10.0.0.1', { fs: seedFs })
+  await writeFile(seedFs, FILE, data)
+  const seeding = await seed.engine.addTorrent(torrentBytes)
+  expect(await w.clock.runUntil(() => seeding.state === 'seeding', 10_000), `() => seeding.state === 'seeding'`).toBe(true)
+  const leechFs = new FaultyFileSystem(new MemoryFileSystem({ clock: w.clock }), leechFault !== undefined ? { fault: leechFault.fault } : {})
+  const leech = w.addNode('10.0.0.2', { fs: leechFs })
+  return { w, data, torrentBytes, seed, seedFs, seeding, leech, leechFs }
+}
+
+describe('faults through the filesystem port', () => {
+  it('EIO on write: the download stops in error naming the file, and completes after a restart once writes work', async () => {
+    const fault = switchable('write', 'EIO')
+    fault.on = true
+    const { w, data, torrentBytes, leech, leechFs } = await world(undefined, fault)
+    const t = await leech.engine.addTorrent(torrentBytes, { peers: ['10.0.0.1:6881'] })
+    expect(await w.clock.runUntil(() => t.state === 'error', 60_000), `() => t.state === 'error'`).toBe(true)
+    expect(t.error).toMatchObject({ code: 'STORAGE_IO', details: { operation: 'write', reason: 'EIO' } })
+    expect(pathOf(t.error)).toContain(FILE)
+    expect(t.stats().havePieces).toBe(0)
+    fault.on = false
+    await t.stop()
+    await t.start()
+    expect(await w.clock.runUntil(() => t.state === 'seeding', 60_000), `() => t.state === 'seeding'`).toBe(true)
+    expect(await readFile(leechFs, FILE)).toEqual(data)
+    expect(t.stats().hashFailures).toBe(0)
+    await w.close()
+  })
+
+  it('EIO on read while seeding: warnings name the file, no bad data goes out, the leecher completes once reads work', async () => {
+    const fault = switchable('read', 'EIO')
+    const { w, data, torrentBytes, seeding, leech, leechFs } = await world(fault)
+    const warnings: unknown[] = []
+    seeding.on('warning', ({ error }) => warnings.push(error))
+    fault.on = true
+    const t = await leech.engine.addTorrent(torrentBytes, { peers: ['10.0.0.1:6881'] })
+    expect(await w.clock.runUntil(() => warnings.length > 0, 30_000), `() => warnings.length > 0`).toBe(true)
+    expect(warnings[0]).toMatchObject({ code: 'STORAGE_IO', details: { operation: 'read' } })
+    expect(pathOf(warnings[0])).toContain(FILE)
+    expect(seeding.state).toBe('seeding')
+    expect(t.stats().havePieces).toBe(0)
+    fault.on = false
+    expect(await w.clock.runUntil(() => t.state === 'seeding', 120_000), `() => t.state === 'seeding'`).toBe(true)
+    expect(await readFile(leechFs, FILE)).toEqual(data)
+    expect(t.stats().hashFailures).toBe(0)
+    await w.close()
+  })
+
+  it('a read-only download directory: the torrent stops in error naming the file, and completes once it is writable', async () => {
+    const fault = switchable('open', 'EACCES')
+    fault.on = true
+    const { w, data, torrentBytes, leech, leechFs } = await world(undefined, fault)
+    const t = await leech.engine.addTorrent(torrentBytes, { peers: ['10.0.0.1:6881'] })
+    expect(await w.clock.runUntil(() => t.state === 'error', 60_000), `() => t.state === 'error'`).toBe(true)
+    expect(t.error).toMatchObject({ code: 'STORAGE_IO', details: { reason: 'EACCES' } })
+    expect(pathOf(t.error)).toContain(FILE)
+    fault.on = false
+    await t.stop()
+    await t.start()
+    expect(await w.clock.runUntil(() => t.state === 'seeding', 60_000), `() => t.state === 'seeding'`).toBe(true)
+    expect(await readFile(leechFs, FILE)).toEqual(data)
+    await w.close()
+  })
+})
