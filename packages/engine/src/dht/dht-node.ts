@@ -95,6 +95,8 @@ export class DhtNode {
   private readonly sourceLimiter: SourceRateLimiter
   private readonly replyBudget: TokenBucket
   private readonly savedNodes: NodeContact[]
+  /** The saved nodes were asked and none answered: lookups fall back to the routers. */
+  private savedNodesFailed = false
   private readonly verifyPinged = new Set<string>()
   private readonly ipVotes = new Map<string, Set<string>>()
   private externalIp: string | null = null
@@ -366,7 +368,9 @@ export class DhtNode {
   private async lookup (target: NodeId, method: 'get_peers' | 'find_node', args: KrpcQueryArgs, options: LookupOptions): Promise<LookupResult> {
     const k = this.settings.lookupResultNodes
     const seeds = [...this.tables[4].closest(target, k * 2), ...this.tables[6].closest(target, k * 2)]
-    const routers = this.nodeCount < k ? this.routerEndpoints() : []
+    // A thin table borrows bootstrap contacts: the saved nodes while they may still answer (after a
+    // restart the routers are not needed), else the routers.
+    const routers = this.nodeCount >= k ? [] : this.savedNodes.length > 0 && !this.savedNodesFailed ? this.savedEndpoints() : this.routerEndpoints()
     return this.runLookup(target, method, args, options, seeds, routers)
   }
 
@@ -394,6 +398,10 @@ export class DhtNode {
     }
   }
 
+  private savedEndpoints (): Array<{ host: string, port: number }> {
+    return this.savedNodes.map((n) => ({ host: n.host, port: n.port }))
+  }
+
   /** `bootstrapNodes` as endpoints (malformed entries skipped). */
   private routerEndpoints (): Array<{ host: string, port: number }> {
     const out: Array<{ host: string, port: number }> = []
@@ -412,10 +420,10 @@ export class DhtNode {
 
   private async runBootstrap (): Promise<void> {
     // Saved nodes first: after a restart they usually suffice and the routers are never asked.
-    if (this.savedNodes.length > 0) {
-      const saved = this.savedNodes.map((n) => ({ host: n.host, port: n.port }))
-      await this.runLookup(this.nodeId, 'find_node', { target: this.nodeId }, {}, [], saved)
+    if (this.savedNodes.length > 0 && !this.savedNodesFailed) {
+      await this.runLookup(this.nodeId, 'find_node', { target: this.nodeId }, {}, [], this.savedEndpoints())
       if (this.nodeCount > 0 || this.closed) return
+      this.savedNodesFailed = true
     }
     await this.runLookup(this.nodeId, 'find_node', { target: this.nodeId }, {}, [], this.routerEndpoints())
   }
