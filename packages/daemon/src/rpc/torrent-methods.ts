@@ -102,9 +102,15 @@ export function torrentVerify (host: RpcHost, args: Args): Record<string, unknow
   return {}
 }
 
-/** torrent-reannounce: the engine announces on its own schedule; there is no public "announce now" to call. */
+/**
+ * torrent-reannounce: every tracker now (each as soon as its `min interval` allows) and a DHT
+ * round on a public torrent; a torrent not in the swarm has nothing to announce (as in Transmission).
+ */
 export function torrentReannounce (host: RpcHost, args: Args): Record<string, unknown> {
-  for (const entry of selectTorrents(host, args)) host.registry.touch(entry)
+  for (const entry of selectTorrents(host, args)) {
+    entry.torrent.reannounce()
+    host.registry.touch(entry)
+  }
   return {}
 }
 

@@ -6,6 +6,9 @@
  *   announce_peer with our listen port) at once, then every `reannounceMs` (~15 minutes); peers
  *   found go to the torrent with source 'dht' (the metadata phase takes them too). Our own
  *   address is left out (a node gets its announce back, INTEROP-NOTES).
+ * - `Torrent.reannounce()` ('reannounce-requested') starts a round now, unless one is running, or
+ *   as soon as `MIN_REANNOUNCE_MS` since the last round's start has passed (a user's repeated
+ *   clicks must not turn into a lookup each).
  * - A private torrent never touches the DHT (BEP 27); a magnet counts as public until its
  *   metadata says otherwise, then it stops.
  * - The node waits for its bootstrap before the first announce (an announce into an empty table
@@ -39,7 +42,8 @@ export interface DhtTorrent {
   /** The info hash, and a hybrid's truncated v2 hash: the DHT keys it is found under. */
   handshakeHashes: () => Uint8Array[]
   addPeer: (address: PeerAddress, source: PeerSource) => boolean
-  on: (event: 'state-changed', listener: (change: StateChange) => void) => () => void
+  on: ((event: 'state-changed', listener: (change: StateChange) => void) => () => void) &
+    ((event: 'reannounce-requested', listener: () => void) => () => void)
 }
 
 export interface EngineDhtDeps {
@@ -58,6 +62,8 @@ export interface EngineDhtDeps {
 
 /** Re-announce interval (BEP 5 clients announce every 15 to 30 minutes). */
 const REANNOUNCE_MS = 15 * 60_000
+/** Forced re-announces (`Torrent.reannounce()`) start a round at most this often. */
+const MIN_REANNOUNCE_MS = 60_000
 /** First retry of an announce round that reached no node. */
 const RETRY_MS = 10_000
 
@@ -70,6 +76,10 @@ interface Tracked {
   running: boolean
   retryMs: number
   abort: AbortController | null
+  /** When the last round started (clock ms), or null before the first. */
+  lastRoundMs: number | null
+  /** When `timer` fires (clock ms). */
+  dueMs: number
 }
 
 export class EngineDht {
@@ -125,8 +135,10 @@ export class EngineDht {
   /** Follows a torrent: announces while it runs (unless private). */
   track (torrent: DhtTorrent): void {
     if (this.closed || this.tracked.has(torrent.id)) return
-    const t: Tracked = { torrent, off: () => {}, timer: null, running: false, retryMs: RETRY_MS, abort: null }
-    t.off = torrent.on('state-changed', () => { this.onStateChanged(t) })
+    const t: Tracked = { torrent, off: () => {}, timer: null, running: false, retryMs: RETRY_MS, abort: null, lastRoundMs: null, dueMs: 0 }
+    const offState = torrent.on('state-changed', () => { this.onStateChanged(t) })
+    const offForced = torrent.on('reannounce-requested', () => { this.onReannounceRequested(t) })
+    t.off = () => { offState(); offForced() }
     this.tracked.set(torrent.id, t)
     this.onStateChanged(t)
   }
@@ -168,6 +180,15 @@ export class EngineDht {
     if (t.timer === null && !t.running) this.schedule(t, 0)
   }
 
+  private onReannounceRequested (t: Tracked): void {
+    if (!this.wanted(t.torrent) || t.running) return
+    const sinceMs = t.lastRoundMs === null ? Infinity : this.deps.clock.now() - t.lastRoundMs
+    const delayMs = Math.max(0, MIN_REANNOUNCE_MS - sinceMs)
+    // A round already due sooner (a retry) stays.
+    if (t.timer !== null && t.dueMs <= this.deps.clock.now() + delayMs) return
+    this.schedule(t, delayMs)
+  }
+
   private cancel (t: Tracked): void {
     t.timer?.cancel()
     t.timer = null
@@ -179,6 +200,7 @@ export class EngineDht {
   private schedule (t: Tracked, delayMs: number): void {
     if (this.closed || t.running) return
     t.timer?.cancel()
+    t.dueMs = this.deps.clock.now() + delayMs
     t.timer = this.deps.clock.setTimeout(() => {
       t.timer = null
       this.announce(t).catch((error: unknown) => { this.deps.onWarning(error) })
@@ -190,6 +212,7 @@ export class EngineDht {
     const node = this.node ?? await this.start()
     if (node === null) return // no socket yet: start() schedules every torrent once it has one
     t.running = true
+    t.lastRoundMs = this.deps.clock.now()
     const abort = new AbortController()
     t.abort = abort
     let reached = 0

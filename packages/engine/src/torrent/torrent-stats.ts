@@ -1,5 +1,6 @@
 /** The torrent's stats snapshots: during the metadata phase, and once the metainfo is known. */
 import type { TorrentMetainfo } from '../metainfo/types.js'
+import type { AnnounceState } from '../tracker/tracker-manager.js'
 import type { RateMeter } from '../peer/rate-meter.js'
 import type { PieceAssembly, TorrentCounters } from './piece-assembly.js'
 import type { PiecePicker } from './piece-picker.js'
@@ -85,5 +86,18 @@ export function metadataPhaseStats (state: TorrentState, totalBytes: number, pee
     endGame: false,
     awaitingBytes: 0,
     inFlightPieces: 0
+  }
+}
+
+/** What the trackers are told on each announce, from the torrent's stats. */
+export function announceStateOf (s: TorrentStats, who: { infoHash: Uint8Array, peerId: Uint8Array, port: number | null, finished: boolean }): AnnounceState {
+  return {
+    infoHash: who.infoHash,
+    peerId: who.peerId,
+    port: who.port ?? 0,
+    uploadedBytes: s.uploadedBytes,
+    downloadedBytes: s.downloadedBytes,
+    leftBytes: Math.max(0, s.totalBytes - s.verifiedBytes),
+    numWant: who.finished ? 0 : 50
   }
 }

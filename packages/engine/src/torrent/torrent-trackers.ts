@@ -61,6 +61,11 @@ export class TorrentTrackers {
     this.tracker?.completed()
   }
 
+  /** Announces now, or as soon as each tracker's `min interval` allows. */
+  announceNow (): void {
+    this.tracker?.announceNow()
+  }
+
   /** Snapshots of the trackers (empty when announcing to none). */
   list (): TrackerStatus[] {
     return this.tracker?.trackers() ?? []

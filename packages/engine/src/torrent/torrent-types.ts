@@ -120,6 +120,8 @@ export interface TorrentEvents {
   'seed-limit-reached': { reason: 'ratio' | 'time', ratio: number, seedingTimeSec: number }
   /** `moveStorage` finished: the files are in the root `token` now. */
   'storage-moved': { token: string }
+  /** `reannounce()` was called while in the swarm: the engine's DHT announces now (its minimum interval allowing). */
+  'reannounce-requested': Record<string, never>
   /** A tracker's status changed (an announce started, answered or failed). */
   'tracker-updated': { tracker: TrackerStatus }
 }

@@ -34,7 +34,7 @@ import type { HandshakeHeader } from '../protocol/handshake.js'
 import { createUtMetadataExtension } from '../protocol/ut-metadata.js'
 import { effectiveDownloadSettings, resolveTorrentSettings, type DownloadSettings, type EngineSettings, type TorrentSettings } from '../session/engine-settings.js'
 import type { TorrentContentStorage } from '../storage/torrent-content-storage.js'
-import type { AnnounceState, TrackerStatus } from '../tracker/tracker-manager.js'
+import type { TrackerStatus } from '../tracker/tracker-manager.js'
 import { Bitfield } from '../util/bitfield.js'
 import { bytesEqual } from '../util/bytes.js'
 import type { ScheduledTask } from '../util/coarse-scheduler.js'
@@ -53,7 +53,7 @@ import { TorrentLifecycle } from './torrent-lifecycle.js'
 import { TorrentTrackers } from './torrent-trackers.js'
 import { TorrentPeers } from './torrent-peers.js'
 import { TorrentWebSeeds } from './torrent-web-seeds.js'
-import { downloadStats, metadataPhaseStats } from './torrent-stats.js'
+import { announceStateOf, downloadStats, metadataPhaseStats } from './torrent-stats.js'
 import { TorrentState, TorrentStateMachine } from './torrent-state.js'
 
 export type { PeerInfo, TorrentDeps, TorrentEvents, TorrentInit, TorrentStats } from './torrent-types.js'
@@ -232,7 +232,7 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
       random: deps.random,
       log: this.log,
       transports: deps.trackers,
-      announceState: () => this.announceState(),
+      announceState: () => announceStateOf(this.stats(), { infoHash: this.infoHash, peerId: deps.peerId, port: deps.listenPort(), finished: this.picker.isFinished }),
       onPeers: (peers) => {
         for (const peer of peers) {
           if (this.bannedHosts.has(peer.host)) continue
@@ -537,6 +537,17 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
     return this.trackerSet.list()
   }
 
+  /**
+   * Announces to every tracker now, each as soon as its `min interval` allows (libtorrent's
+   * force_reannounce), and asks the engine's DHT for an announce round on a public torrent
+   * ('reannounce-requested'). Nothing happens while the torrent is not in the swarm.
+   */
+  reannounce (): void {
+    if (!this.active) return
+    this.trackerSet.announceNow()
+    this.emit('reannounce-requested', {})
+  }
+
   /** Snapshots of the connected peers (handshake done). */
   peers (): PeerInfo[] {
     return [...this.swarm.infos(), ...this.webSeeds.infos()]
@@ -696,20 +707,6 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
   /** Announces to the torrent's trackers (BEP 12) while active; their peers become candidates. */
   private startTrackers (): void {
     if (this.engineSettings().discovery.trackers) this.trackerSet.start(this.meta.announce)
-  }
-
-  /** What the trackers are told on each announce. */
-  private announceState (): AnnounceState {
-    const s = this.stats()
-    return {
-      infoHash: this.infoHash,
-      peerId: this.deps.peerId,
-      port: this.deps.listenPort() ?? 0,
-      uploadedBytes: s.uploadedBytes,
-      downloadedBytes: s.downloadedBytes,
-      leftBytes: Math.max(0, s.totalBytes - s.verifiedBytes),
-      numWant: this.picker.isFinished ? 0 : 50
-    }
   }
 
   /** Leaves the swarm: closes every connection and timer. Progress and piece buffers stay. */
