@@ -1,6 +1,6 @@
 /**
  * Fault injection through the filesystem port (issue 15): EIO on write and on read, a read-only
- * directory. Each fault becomes a typed error state or a
+ * directory, a file deleted under a seeding torrent (found by a recheck: its pieces count missing). Each fault becomes a typed error state or a
  * warning that names the file — never a crash, never a bad piece counted as good — and the torrent
  * recovers once the fault clears (restart or recheck), finishing with byte-identical data.
  */
@@ -77,6 +77,21 @@ describe('faults through the filesystem port', () => {
     expect(await w.clock.runUntil(() => t.state === 'seeding', 120_000), `() => t.state === 'seeding'`).toBe(true)
     expect(await readFile(leechFs, FILE)).toEqual(data)
     expect(t.stats().hashFailures).toBe(0)
+    await w.close()
+  })
+
+  it('a file deleted under a seeding torrent: a recheck counts its pieces missing, and a recheck once it is back seeds again', async () => {
+    const { w, data, seedFs, seeding } = await world()
+    // Serve a few reads first, so the file has an open handle that would still read the old data.
+    await seeding.recheck()
+    await seedFs.unlink(FILE)
+    await seeding.recheck()
+    expect(seeding.stats().havePieces).toBe(0)
+    expect(seeding.state).toBe('downloading')
+    await writeFile(seedFs, FILE, data)
+    await seeding.recheck()
+    expect(seeding.state).toBe('seeding')
+    expect(seeding.stats().havePieces).toBe(seeding.stats().pieceCount)
     await w.close()
   })
 
