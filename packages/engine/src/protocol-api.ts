@@ -25,6 +25,7 @@
 export * from './protocol/bencode.js'
 export * from './protocol/handshake.js'
 export * from './protocol/wire-messages.js'
+export * from './protocol/hash-messages.js'
 export { MessageParser, createMessageCollector, parseMessages, DEFAULT_MAX_MESSAGE_LENGTH_BYTES, type MessageParserSettings } from './protocol/message-parser.js'
 export * from './protocol/extension-protocol.js'
 export { UT_METADATA, UT_METADATA_LOCAL_ID, METADATA_PIECE_BYTES, metadataPieceCount, metadataPieceLength, encodeMetadataRequest, encodeMetadataReject, encodeMetadataData, decodeMetadataMessage, createUtMetadataExtension, type UtMetadataMessage, type UtMetadataPeer, type UtMetadataSink, type UtMetadataOptions } from './protocol/ut-metadata.js'

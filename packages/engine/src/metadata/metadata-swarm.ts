@@ -251,6 +251,7 @@ export class MetadataSwarm extends TypedEmitter<MetadataSwarmEvents> {
           localPeerId: this.deps.peerId,
           outgoing,
           localBitfield: () => null,
+          v2: this.init.magnet.infoHashV2 !== null,
           extensions: [createUtMetadataExtension({ metadata: () => null, sink: this.fetcher })],
           ...(listenPort !== null ? { listenPort } : {}),
           ...(slot.acceptedAtMs !== null ? { handshakeStartedAtMs: slot.acceptedAtMs } : {})

@@ -5,6 +5,7 @@ import type { IClock } from '../interfaces/clock.js'
 import type { Logger } from '../interfaces/logger.js'
 import type { ExtendedHandshake, PeerExtensionFactory } from '../protocol/extension-protocol.js'
 import type { HandshakeFeatures } from '../protocol/handshake.js'
+import type { HashMessage } from '../protocol/hash-messages.js'
 import type { BlockRequest } from '../protocol/wire-messages.js'
 import type { Bitfield } from '../util/bitfield.js'
 import type { CoarseScheduler } from '../util/coarse-scheduler.js'
@@ -51,6 +52,8 @@ export interface PeerConnectionEvents {
   'suggested': { piece: number }
   /** BEP 6: we may request this piece even while choked. */
   'allowed-fast': { piece: number }
+  /** BEP 52: a hash request, hashes or hash reject (only on connections made with `v2`; else ignored as unknown ids). */
+  'hash-message-received': HashMessage
   /** BEP 5: the peer's DHT port. */
   'port-received': { port: number }
   /** Nothing arrived for `snubTimeoutMs` while we waited for blocks; pipeline depth drops to 1. */
@@ -96,6 +99,8 @@ export interface PeerConnectionInit {
   readBlock?: (request: BlockRequest) => Promise<Uint8Array>
   /** BEP 10 extensions (ut_metadata, ut_pex...), one instance per connection. */
   extensions?: readonly PeerExtensionFactory[]
+  /** Set the v2 reserved bit and take BEP 52 hash messages (v2 and hybrid torrents). @default false */
+  v2?: boolean
   /** Set the DHT reserved bit (BEP 5). @default false */
   dht?: boolean
   /** Extended handshake `v`. @default LODESTONE_CLIENT_NAME */

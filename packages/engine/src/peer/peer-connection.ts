@@ -34,6 +34,7 @@ import {
   HandshakeDecoder, encodeHandshake, type HandshakeFeatures, INFO_HASH_LENGTH_BYTES, PEER_ID_LENGTH_BYTES
 } from '../protocol/handshake.js'
 import { MessageParser } from '../protocol/message-parser.js'
+import { decodeHashMessage, encodeHashMessage, isHashMessageId, type HashMessage } from '../protocol/hash-messages.js'
 import {
   BLOCK_LENGTH_BYTES, encodeAllowedFast, encodeBitfield, encodeCancel, encodeChoke, encodeExtended, encodeHave,
   encodeHaveAll, encodeHaveNone, encodeInterested, encodeKeepAlive, encodeNotInterested, encodePort,
@@ -49,27 +50,17 @@ import { RateMeter } from './rate-meter.js'
 import { TypedEmitter } from '../util/typed-emitter.js'
 import { ipToBytes } from '../util/ip-bytes.js'
 import { PeerAvailability } from './peer-availability.js'
-import {
-  LODESTONE_CLIENT_NAME, type PeerConnectionDeps, type PeerConnectionEvents, type PeerConnectionInit,
-  type PeerConnectionState, type PeerConnectionStats
-} from './peer-connection-types.js'
+import { LODESTONE_CLIENT_NAME, type PeerConnectionDeps, type PeerConnectionEvents, type PeerConnectionInit, type PeerConnectionState, type PeerConnectionStats } from './peer-connection-types.js'
 import { badArgument, isArgumentError, violation } from './peer-errors.js'
 import { createExtensionContext, type ExtensionContextHost } from './extension-context.js'
 import { ReadGate } from './read-gate.js'
 import { RequestBook } from './request-book.js'
 import { UploadQueue } from './upload-queue.js'
 
-export {
-  LODESTONE_CLIENT_NAME, type PeerConnectionDeps, type PeerConnectionEvents, type PeerConnectionInit,
-  type PeerConnectionState, type PeerConnectionStats
-} from './peer-connection-types.js'
+export { LODESTONE_CLIENT_NAME, type PeerConnectionDeps, type PeerConnectionEvents, type PeerConnectionInit, type PeerConnectionState, type PeerConnectionStats } from './peer-connection-types.js'
 export { ipToBytes } from '../util/ip-bytes.js'
 
-const TRANSITIONS: Record<PeerConnectionState, readonly PeerConnectionState[]> = {
-  handshaking: ['active', 'closed'],
-  active: ['closed'],
-  closed: []
-}
+const TRANSITIONS: Record<PeerConnectionState, readonly PeerConnectionState[]> = { handshaking: ['active', 'closed'], active: ['closed'], closed: [] }
 
 /** How often the connection checks its time-outs (on the coarse scheduler). */
 const TICK_MS = 1_000
@@ -425,6 +416,13 @@ export class PeerConnection extends TypedEmitter<PeerConnectionEvents> {
     return true
   }
 
+  /** BEP 52: sends a hash request, hashes or hash reject. False when the connection is closed. */
+  sendHashMessage (message: HashMessage): boolean {
+    if (!this.canSend('sendHashMessage')) return false
+    this.send(encodeHashMessage(message))
+    return true
+  }
+
   /** (Re)sends our extended handshake, e.g. after metadata arrived and `metadata_size` is known. */
   sendExtendedHandshake (): void {
     if (!this.canSend('sendExtendedHandshake')) return
@@ -527,7 +525,7 @@ export class PeerConnection extends TypedEmitter<PeerConnectionEvents> {
     const features: HandshakeFeatures = {
       extensionProtocol: this.settings.enableExtensionProtocol,
       fastExtension: this.settings.enableFastExtension,
-      dht: this.init.dht ?? false
+      dht: this.init.dht ?? false, v2: this.init.v2 ?? false
     }
     this.send(encodeHandshake({ infoHash: this.init.infoHash, peerId: this.init.localPeerId, features }))
   }
@@ -582,7 +580,7 @@ export class PeerConnection extends TypedEmitter<PeerConnectionEvents> {
     this.negotiated = {
       extensionProtocol: remote.extensionProtocol && this.settings.enableExtensionProtocol,
       fastExtension: remote.fastExtension && this.settings.enableFastExtension,
-      dht: remote.dht && (this.init.dht ?? false)
+      dht: remote.dht && (this.init.dht ?? false), v2: remote.v2 === true && (this.init.v2 ?? false)
     }
     this.transition('active')
     this.emit('handshake-received', { peerId, clientName: this.remoteClientName, features: { ...this.negotiated } })
@@ -660,7 +658,7 @@ export class PeerConnection extends TypedEmitter<PeerConnectionEvents> {
         this.emit('allowed-fast', { piece })
       },
       onExtended: (id, payload) => { this.onExtended(id, payload) },
-      onUnknown: () => {}
+      onUnknown: (id, payload) => { if (this.init.v2 === true && isHashMessageId(id)) this.emit('hash-message-received', decodeHashMessage(id, payload)) }
     }
   }
 

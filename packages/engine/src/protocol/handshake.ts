@@ -9,6 +9,7 @@
  *
  * Reserved bits used here (bit numbers count from the high bit of byte 0):
  * - byte 5, 0x10: extension protocol (BEP 10)
+ * - byte 7, 0x10: BitTorrent v2 (BEP 52): we can use v2 info hashes and hash messages
  * - byte 7, 0x04: fast extension (BEP 6)
  * - byte 7, 0x01: DHT (BEP 5)
  */
@@ -35,6 +36,11 @@ export interface HandshakeFeatures {
   fastExtension: boolean
   /** BEP 5 DHT (reserved byte 7, 0x01): the peer accepts PORT messages. */
   dht: boolean
+  /**
+   * BEP 52 (reserved byte 7, 0x10): set for v2 and hybrid torrents; the peer speaks hash requests.
+   * Absent reads as false.
+   */
+  v2?: boolean
 }
 
 /** What we have read of a peer's handshake once its info hash is known. */
@@ -59,6 +65,7 @@ export function encodeReserved (features: HandshakeFeatures): Uint8Array {
   let b7 = 0
   if (features.fastExtension) b7 |= 0x04
   if (features.dht) b7 |= 0x01
+  if (features.v2 === true) b7 |= 0x10
   reserved[7] = b7
   return reserved
 }
@@ -70,7 +77,8 @@ export function decodeReserved (reserved: Uint8Array): HandshakeFeatures {
   return {
     extensionProtocol: (b5 & 0x10) !== 0,
     fastExtension: (b7 & 0x04) !== 0,
-    dht: (b7 & 0x01) !== 0
+    dht: (b7 & 0x01) !== 0,
+    v2: (b7 & 0x10) !== 0
   }
 }
 

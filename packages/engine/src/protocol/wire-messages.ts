@@ -12,7 +12,7 @@
  */
 import { LodestoneError } from '../errors.js'
 
-/** Message ids (BEP 3, 5, 6, 10). */
+/** Message ids (BEP 3, 5, 6, 10, 52). */
 export const MessageId = {
   choke: 0,
   unchoke: 1,
@@ -32,7 +32,11 @@ export const MessageId = {
   reject: 16,
   allowedFast: 17,
   /** BEP 10 */
-  extended: 20
+  extended: 20,
+  /** BEP 52 (protocol/hash-messages.ts) */
+  hashRequest: 21,
+  hashes: 22,
+  hashReject: 23
 } as const
 export type MessageIdValue = typeof MessageId[keyof typeof MessageId]
 

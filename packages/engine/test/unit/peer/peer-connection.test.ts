@@ -7,6 +7,7 @@ import { resolvePeerSettings, type PeerSettings } from '../../../src/peer/peer-s
 import { hasCode, ProtocolError } from '../../../src/errors.js'
 import { encodeExtendedHandshake, decodeExtendedHandshake, type PeerExtension } from '../../../src/protocol/extension-protocol.js'
 import type { HandshakeFeatures } from '../../../src/protocol/handshake.js'
+import { encodeHashMessage, encodeHashReject } from '../../../src/protocol/hash-messages.js'
 import { encodeMessage, type WireMessage } from '../../../src/protocol/wire-messages.js'
 import { Bitfield } from '../../../src/util/bitfield.js'
 import {
@@ -16,7 +17,7 @@ import {
 const EVENT_NAMES: Array<keyof PeerConnectionEvents> = [
   'handshake-received', 'extended-handshake', 'choked', 'unchoked', 'interested', 'not-interested', 'have', 'bitfield',
   'piece-received', 'wasted-received', 'request-received', 'requests-dropped', 'request-timed-out', 'rejected', 'suggested',
-  'allowed-fast', 'port-received', 'snubbed', 'unsnubbed', 'drained', 'warning', 'closed'
+  'allowed-fast', 'hash-message-received', 'port-received', 'snubbed', 'unsnubbed', 'drained', 'warning', 'closed'
 ]
 
 interface SetupOptions {
@@ -63,7 +64,7 @@ describe('PeerConnection handshake', () => {
     const ours = remote.handshake()
     expect(ours?.infoHash).toEqual(INFO_HASH)
     expect(ours?.peerId).toEqual(LOCAL_ID)
-    expect(ours?.features).toEqual({ extensionProtocol: true, fastExtension: true, dht: false })
+    expect(ours?.features).toEqual({ extensionProtocol: true, fastExtension: true, dht: false, v2: false })
     expect(socket.sentBytes().length).toBe(68) // nothing but the handshake yet
     const bytes = remoteHandshake()
     for (let i = 0; i < bytes.length; i++) socket.feed(bytes.subarray(i, i + 1)) // arrives byte by byte
@@ -72,7 +73,7 @@ describe('PeerConnection handshake', () => {
     const [hs] = payloads('handshake-received')
     expect(hs?.peerId).toEqual(REMOTE_ID)
     expect(hs?.clientName).toBe('Transmission 3.00')
-    expect(hs?.features).toEqual({ extensionProtocol: true, fastExtension: true, dht: false })
+    expect(hs?.features).toEqual({ extensionProtocol: true, fastExtension: true, dht: false, v2: false })
     expect(peer.clientName).toBe('Transmission 3.00')
     expect(remote.types()).toEqual(['have-none', 'extended'])
   })
@@ -134,12 +135,36 @@ describe('PeerConnection handshake', () => {
 
   it('negotiates only what both sides announce', () => {
     const { peer, remote } = active({ features: NO_FEATURES })
-    expect(peer.features).toEqual({ extensionProtocol: false, fastExtension: false, dht: false })
+    expect(peer.features).toEqual({ extensionProtocol: false, fastExtension: false, dht: false, v2: false })
     expect(remote.types()).toEqual([]) // nothing to send: no fast extension, no pieces, no BEP 10
     const off = active({ settings: { enableFastExtension: false, enableExtensionProtocol: false } })
-    expect(off.peer.features).toEqual({ extensionProtocol: false, fastExtension: false, dht: false })
+    expect(off.peer.features).toEqual({ extensionProtocol: false, fastExtension: false, dht: false, v2: false })
     const dht = active({ init: { dht: true }, features: { ...ALL_FEATURES, dht: true } })
     expect(dht.peer.features.dht).toBe(true)
+  })
+
+  it('BEP 52: sets the v2 bit for a v2 torrent, negotiates it, and takes hash messages only then', () => {
+    const v2 = setup({ init: { v2: true } })
+    expect(v2.remote.handshake()?.features.v2).toBe(true)
+    expect(setup().remote.handshake()?.features.v2).toBe(false)
+    const request = { piecesRoot: new Uint8Array(32).fill(9), baseLayer: 2, index: 0, length: 4, proofLayers: 1 }
+    const on = active({ init: { v2: true }, features: { ...ALL_FEATURES, v2: true } })
+    expect(on.peer.features.v2).toBe(true)
+    const got: unknown[] = []
+    on.peer.on('hash-message-received', (m) => got.push(m))
+    on.socket.feed(encodeHashMessage({ type: 'hash-request', request }))
+    expect(got).toEqual([{ type: 'hash-request', request }])
+    expect(on.peer.sendHashMessage({ type: 'hash-reject', request })).toBe(true)
+    expect(on.remote.messages().at(-1)).toEqual({ type: 'unknown', id: 23, payload: encodeHashReject(request).subarray(5) })
+    // A v1 torrent ignores them as unknown ids (BEP 3); a malformed one closes a v2 connection.
+    const off = active()
+    off.peer.on('hash-message-received', (m) => got.push(m))
+    off.socket.feed(encodeHashMessage({ type: 'hash-request', request }))
+    expect(got.length).toBe(1)
+    expect(off.peer.state).toBe('active')
+    on.socket.feed(Uint8Array.from([0, 0, 0, 3, 21, 0, 0]))
+    expect(on.peer.state).toBe('closed')
+    expect(hasCode(on.closedReason(), 'PEER_PROTOCOL_VIOLATION')).toBe(true)
   })
 
   it('sends its availability first: bitfield, have all or have none', () => {

@@ -31,8 +31,16 @@ describe('handshake encoding', () => {
     expect([...encodeReserved({ extensionProtocol: false, fastExtension: true, dht: false })]).toEqual([0, 0, 0, 0, 0, 0, 0, 0x04])
     expect([...encodeReserved({ extensionProtocol: false, fastExtension: false, dht: true })]).toEqual([0, 0, 0, 0, 0, 0, 0, 0x01])
     expect([...encodeReserved({ extensionProtocol: true, fastExtension: false, dht: false })]).toEqual([0, 0, 0, 0, 0, 0x10, 0, 0])
-    expect(decodeReserved(Uint8Array.from([0xff, 0, 0, 0, 0, 0xef, 0, 0xfa]))).toEqual({ extensionProtocol: false, fastExtension: false, dht: false })
-    expect(decodeReserved(Uint8Array.from([0, 0, 0, 0, 0, 0x10, 0, 0x05]))).toEqual({ extensionProtocol: true, fastExtension: true, dht: true })
+    expect(decodeReserved(Uint8Array.from([0xff, 0, 0, 0, 0, 0xef, 0, 0xea]))).toEqual({ extensionProtocol: false, fastExtension: false, dht: false, v2: false })
+    expect(decodeReserved(Uint8Array.from([0, 0, 0, 0, 0, 0x10, 0, 0x05]))).toEqual({ extensionProtocol: true, fastExtension: true, dht: true, v2: false })
+  })
+
+  it('carries the BEP 52 v2 bit (byte 7, 0x10) on its own', () => {
+    expect([...encodeReserved({ extensionProtocol: false, fastExtension: false, dht: false, v2: true })]).toEqual([0, 0, 0, 0, 0, 0, 0, 0x10])
+    expect([...encodeReserved({ extensionProtocol: true, fastExtension: true, dht: true, v2: true })]).toEqual([0, 0, 0, 0, 0, 0x10, 0, 0x15])
+    expect(decodeReserved(Uint8Array.from([0, 0, 0, 0, 0, 0, 0, 0x10]))).toEqual({ extensionProtocol: false, fastExtension: false, dht: false, v2: true })
+    // libtorrent 2.0's handshake for a v2 torrent: extensions, fast, DHT and v2.
+    expect(decodeReserved(Uint8Array.from([0, 0, 0, 0, 0, 0x10, 0, 0x15])).v2).toBe(true)
   })
 
   it('refuses ids of the wrong length', () => {
