@@ -6,7 +6,7 @@
  * settings, errors and ports from the root.
  *
  * What is here: bencode; the peer wire (handshake, message codecs and parser, the extension protocol,
- * ut_metadata, ut_pex); BEP 52 merkle hashing and torrent-file building blocks; the piece picker,
+ * ut_metadata, ut_pex, BEP 52 hash messages); BEP 52 merkle hashing and proofs, and torrent-file building blocks; the piece picker,
  * piece state, choker, verifier and file priorities; peer connections, the connection manager,
  * listen router, peer ids, rate limiter and meter; trackers (HTTP, UDP, compact peers, the manager);
  * storage (piece layout, content storage, file-handle cache); metadata exchange, PEX, the queue;
@@ -33,6 +33,7 @@ export * from './protocol/ut-pex.js'
 
 // Torrent files: v2 merkle trees, path checks, creation steps
 export * from './metainfo/merkle.js'
+export { fileTreeShape, hashRequestProblem, uncleCount, verifyHashes, pieceLayerRequests, PieceLayerTree, type FileTreeShape } from './v2/merkle-proof.js'
 export * from './metainfo/path-safety.js'
 export { parseInfoDictionary } from './metainfo/parse-torrent.js'
 export { hashPiece } from './metainfo/create-piece-hasher.js'

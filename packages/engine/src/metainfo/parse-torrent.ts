@@ -66,6 +66,13 @@ export interface ParseTorrentOptions {
   limits?: Partial<MetainfoLimits>
   /** Aborts between the decode and the hashing steps (`ABORTED`). */
   signal?: AbortSignal
+  /**
+   * Load a pure v2 torrent that has no `piece layers` (resume data of a v2 magnet saved before its
+   * layers were fetched); they are then fetched from peers (BEP 52). Layers that are present are
+   * still checked. @default false
+   * @internal the engine's session restore
+   */
+  allowMissingPieceLayers?: boolean
 }
 
 function checkAborted (signal: AbortSignal | undefined): void {
@@ -415,15 +422,15 @@ function parseInfoDict (info: BencodeDict, limits: MetainfoLimits): InfoParse {
  * Reads `piece layers` and checks that every file larger than one piece has a layer of the right
  * size that hashes up to its `pieces root`. A hybrid may leave them out altogether.
  */
-async function readPieceLayers (top: BencodeDict, parsed: InfoParse, hasher: IHasher): Promise<Map<string, Uint8Array>> {
+async function readPieceLayers (top: BencodeDict, parsed: InfoParse, hasher: IHasher, allowMissing: boolean): Promise<Map<string, Uint8Array>> {
   const layers = new Map<string, Uint8Array>()
   const needed = parsed.files.filter((f) => f.piecesRoot !== undefined && f.lengthBytes > parsed.pieceLengthBytes)
   if (needed.length === 0) return layers
   const raw = top.get('piece layers')
   // A hybrid's v1 hashes verify every piece on their own, so a hybrid saved from metadata fetched
   // with BEP 9 (which carries no layers) stays usable; its v2 layers are then `layer-unknown`.
-  // A pure v2 torrent without them could verify nothing and is refused.
-  if (raw === undefined && parsed.pieceHashesV1 !== null) return layers
+  // A pure v2 torrent without them could verify nothing and is refused, unless the caller fetches them.
+  if (raw === undefined && (parsed.pieceHashesV1 !== null || allowMissing)) return layers
   if (!isBencodeDict(raw)) throw inconsistent('piece layers', raw === undefined ? 'missing, but files larger than a piece need them' : `expected a dictionary, got ${typeName(raw)}`)
   // Sizes first (synchronously), hashes after: a throw must not leave hash checks unobserved.
   const toCheck: Array<{ root: Uint8Array, layer: Uint8Array, field: string, path: string }> = []
@@ -434,7 +441,10 @@ async function readPieceLayers (top: BencodeDict, parsed: InfoParse, hasher: IHa
     const field = `piece layers.${toHex(root)}`
     const path = file.path.join('/')
     const layer = raw.get(key)
-    if (!(layer instanceof Uint8Array)) throw inconsistent(field, `missing for "${path}"`)
+    if (!(layer instanceof Uint8Array)) {
+      if (allowMissing && layer === undefined) continue
+      throw inconsistent(field, `missing for "${path}"`)
+    }
     const expected = Math.ceil(file.lengthBytes / parsed.pieceLengthBytes) * MERKLE_HASH_LENGTH_BYTES
     if (layer.length !== expected) throw inconsistent(field, `${layer.length} bytes, expected ${expected} for "${path}"`)
     layers.set(toHex(root), layer)
@@ -541,7 +551,7 @@ export async function parseTorrent (bytes: Uint8Array, options: ParseTorrentOpti
   checkAborted(options.signal)
   const meta = await buildMetainfo(parsed, infoBytes, hasher)
   checkAborted(options.signal)
-  if (parsed.version !== 'v1') meta.pieceLayers = await readPieceLayers(value, parsed, hasher)
+  if (parsed.version !== 'v1') meta.pieceLayers = await readPieceLayers(value, parsed, hasher, options.allowMissingPieceLayers === true)
   checkAborted(options.signal)
   meta.announce = readAnnounce(value)
   meta.urlList = readUrlList(value)

@@ -650,7 +650,8 @@ export class BtEngine extends TypedEmitter<BtEngineEvents> {
     for (const id of await persistence.storedIds()) {
       if (this.torrentMap.has(id)) continue
       try {
-        const loaded = await persistence.load(id, async (bytes) => parseTorrent(bytes, { hasher: this.deps.hasher }))
+        // A v2 magnet saved before its piece layers arrived fetches them again (BEP 52).
+        const loaded = await persistence.load(id, async (bytes) => parseTorrent(bytes, { hasher: this.deps.hasher, allowMissingPieceLayers: true }))
         if (loaded === null) {
           // A magnet saved before its metadata arrived: added back as a magnet.
           const magnet = await persistence.loadMagnet(id)

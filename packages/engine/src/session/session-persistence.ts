@@ -45,7 +45,7 @@ import { Bitfield } from '../util/bitfield.js'
 import type { SessionSettings } from './engine-settings.js'
 import {
   ENGINE_TORRENTS_KEY, decodeBitfieldRecord, decodeMagnetRecord, decodePeersRecord, decodeProgressRecord, decodeTorrentList,
-  encodeBitfieldRecord, encodeMagnetRecord, encodePeersRecord, encodeProgressRecord, encodeTorrentList, resumeKeys,
+  encodeBitfieldRecord, encodeMagnetRecord, encodePeersRecord, encodeProgressRecord, encodeTorrentFile, encodeTorrentList, resumeKeys,
   type BitfieldRecord, type FileStamp, type ProgressRecord, type TorrentIntent, type TorrentResumeHint
 } from './resume-data.js'
 import type { Torrent } from '../torrent/torrent.js'
@@ -176,7 +176,11 @@ export class SessionPersistence {
       t.completedAtMs ??= this.deps.clock.wallNow()
       void this.requestSave(t)
     }))
-    t.offs.push(torrent.on('state-changed', ({ to }) => { this.stateChanged(t, to) }))
+    t.offs.push(torrent.on('state-changed', ({ from, to }) => {
+      // BEP 52: a v2 magnet's piece layers arrived: keep them, so a restore need not fetch them again.
+      if (from === TorrentState.FetchingHashes && torrent.metadata !== null) this.storeMetadata(t, encodeTorrentFile(torrent.metadata))
+      this.stateChanged(t, to)
+    }))
     // A check marks pieces without 'piece-verified': save its result before a crash can cost it.
     t.offs.push(torrent.on('checked', () => { this.pieceVerified(t) }))
     this.updateInterval()
@@ -352,6 +356,11 @@ export class SessionPersistence {
     if (to === TorrentState.Paused || to === TorrentState.Stopped || to === TorrentState.Error || to === TorrentState.Seeding) {
       void this.requestSave(t)
     }
+  }
+
+  /** Replaces the stored .torrent, after the saves already queued. */
+  private storeMetadata (t: Tracked, torrentFile: Uint8Array): void {
+    t.tail = t.tail.then(async () => { await this.deps.store.set(t.keys.metadata, torrentFile) }).catch((error: unknown) => { this.deps.onWarning(error) })
   }
 
   /** One save at a time per torrent; a request during a save queues exactly one more. */

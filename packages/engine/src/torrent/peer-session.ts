@@ -28,6 +28,8 @@ export class PeerSession {
   /** Listen address learned from the extended handshake (`p`), for reconnecting later. */
   listenAddress: PeerAddress | null = null
   identified = false
+  /** BEP 52: the connection uses the v2 info hash, so hash requests may be sent on it. */
+  v2Hashes = false
 
   constructor (
     readonly conn: PeerConnection,

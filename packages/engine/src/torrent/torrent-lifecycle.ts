@@ -58,6 +58,8 @@ export interface TorrentLifecycleHost {
   bitfield: () => Bitfield
   /** Magnets: the metadata phase; false when paused, stopped or failed meanwhile. */
   fetchMetadata: (gen: number) => Promise<boolean>
+  /** BEP 52: piece layers are still missing (a v2 magnet): run as FetchingHashes instead of Downloading. */
+  awaitingHashes: () => boolean
   /** Joins the swarm (connections, timers, trackers, PEX). */
   activate: () => void
   /** Leaves the swarm: every connection and timer closed; progress stays. */
@@ -138,7 +140,7 @@ export class TorrentLifecycle {
       void this.beginStart()
       return
     }
-    this.host.sm.transition(this.host.picker().isFinished ? TorrentState.Seeding : TorrentState.Downloading)
+    this.host.sm.transition(this.runningState())
     this.host.activate()
   }
 
@@ -169,7 +171,7 @@ export class TorrentLifecycle {
       this.host.sm.transition(TorrentState.HashingPaused)
       return
     }
-    if (this.host.sm.is(TorrentState.Downloading, TorrentState.Seeding, TorrentState.Metadata)) {
+    if (this.host.sm.is(TorrentState.Downloading, TorrentState.Seeding, TorrentState.Metadata, TorrentState.FetchingHashes)) {
       this.host.deactivate()
       this.host.sm.transition(TorrentState.Paused)
       return
@@ -198,11 +200,11 @@ export class TorrentLifecycle {
         this.host.sm.transition(TorrentState.Queued)
         return
       }
-      this.host.sm.transition(this.host.picker().isFinished ? TorrentState.Seeding : TorrentState.Downloading)
+      this.host.sm.transition(this.runningState())
       this.host.activate()
       return
     }
-    if (this.host.sm.is(TorrentState.Downloading, TorrentState.Seeding, TorrentState.Hashing, TorrentState.Queued)) return
+    if (this.host.sm.is(TorrentState.Downloading, TorrentState.Seeding, TorrentState.FetchingHashes, TorrentState.Hashing, TorrentState.Queued)) return
     throw new LodestoneError('ILLEGAL_TRANSITION', { from: this.host.sm.state, to: TorrentState.Downloading })
   }
 
@@ -227,11 +229,22 @@ export class TorrentLifecycle {
         this.host.sm.transition(TorrentState.Paused)
         return
       }
-      this.host.sm.transition(this.host.picker().isFinished ? TorrentState.Seeding : TorrentState.Downloading)
+      this.host.sm.transition(this.runningState())
       this.host.activate()
     } catch (error) {
       if (gen === this.gen) this.fail(error)
     }
+  }
+
+  /** The state of a running torrent: seeding when complete, else fetching piece layers or downloading. */
+  private runningState (): TorrentState {
+    if (this.host.picker().isFinished) return TorrentState.Seeding
+    return this.host.awaitingHashes() ? TorrentState.FetchingHashes : TorrentState.Downloading
+  }
+
+  /** BEP 52: the last missing piece layer arrived; FetchingHashes moves on to downloading. */
+  hashesFetched (): void {
+    if (this.host.sm.is(TorrentState.FetchingHashes)) this.host.sm.transition(this.runningState())
   }
 
   /** See `Torrent.stop`. */
@@ -277,7 +290,7 @@ export class TorrentLifecycle {
         this.host.sm.transition(TorrentState.Paused)
         return
       }
-      this.host.sm.transition(complete ? TorrentState.Seeding : TorrentState.Downloading)
+      this.host.sm.transition(this.runningState())
       this.host.activate()
     } catch (error) {
       if (gen === this.gen) this.fail(error)

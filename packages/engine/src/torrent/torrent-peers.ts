@@ -28,7 +28,9 @@ import type { RateMeter } from '../peer/rate-meter.js'
 import type { PexCandidate, PexHandler } from '../pex/pex-handler.js'
 import type { DownloadSettings, EngineSettings } from '../session/engine-settings.js'
 import type { TorrentContentStorage } from '../storage/torrent-content-storage.js'
+import { bytesEqual } from '../util/bytes.js'
 import type { CoarseScheduler } from '../util/coarse-scheduler.js'
+import type { TorrentHashes } from '../v2/torrent-hashes.js'
 import type { Choker, ChokerPeer } from './choker.js'
 import { PeerSession, pexCandidates, type PickerPeer } from './peer-session.js'
 import type { PieceAssembly, TorrentCounters } from './piece-assembly.js'
@@ -82,6 +84,8 @@ export interface TorrentPeersHost {
   pex: () => PexHandler | null
   /** BEP 16: this torrent super-seeds while it is a seed (the `superSeeding` override). */
   superSeeding: () => boolean
+  /** BEP 52 hash messages (v2 and hybrid torrents; null for v1). */
+  hashes: () => TorrentHashes | null
   /** How the torrent learned of an address it dialled (undefined: not known). */
   sourceOf: (address: PeerAddress) => PeerSource | undefined
   /** Remembers an address to (re)connect to later. */
@@ -240,6 +244,7 @@ export class TorrentPeers {
           localPeerId: host.peerId,
           outgoing,
           pieceCount: host.meta().pieceCount,
+          v2: host.meta().version !== 'v1',
           // BEP 16: a super-seed says it has nothing, then offers pieces one at a time.
           localBitfield: () => (this.superSeeding ? null : host.picker().bitfield()),
           // A super-seed does not say it is a seed (libtorrent does the same).
@@ -262,6 +267,8 @@ export class TorrentPeers {
     const source = outgoing ? host.sourceOf(slot.address) ?? 'manual' : 'incoming'
     const session = new PeerSession(conn, slot, host.clock.now(), source, socket)
     holder.session = session
+    const v2 = host.meta().infoHashV2
+    session.v2Hashes = v2 !== null && bytesEqual(infoHash, v2.subarray(0, 20))
     session.uploadLimiter = host.uploadLimiter?.createChild() ?? null
     session.downloadLimiter = host.downloadLimiter?.createChild() ?? null
     slot.onReplaced(() => {
@@ -325,12 +332,17 @@ export class TorrentPeers {
     conn.on('request-timed-out', ({ blocks }) => { this.releaseBlocks(s, blocks) })
     conn.on('rejected', (block) => { this.releaseBlocks(s, [block]) })
     conn.on('drained', () => { this.scheduleRefill(s) })
+    conn.on('hash-message-received', (message) => {
+      host.hashes()?.onMessage(conn, message)
+      this.scheduleRefill(s)
+    })
     conn.on('warning', ({ error }) => { host.emit('warning', { error }) })
     conn.on('closed', ({ reason }) => { this.detach(s, reason) })
   }
 
   private detach (s: PeerSession, reason: LodestoneError | undefined): void {
     if (!this.sessions.delete(s)) return
+    this.host.hashes()?.peerGone(s.conn)
     const picker = this.host.picker()
     picker.removePeer(s)
     this.superSeeder.forget(s)
@@ -425,8 +437,11 @@ export class TorrentPeers {
   private fillRequests (s: PeerSession): void {
     const { conn } = s
     if (!this.host.isActive() || conn.state !== 'active' || !this.sessions.has(s)) return
+    const hashes = this.host.hashes()
+    if (s.v2Hashes) hashes?.pump(conn)
     const picker = this.host.picker()
-    if (picker.isFinished) return
+    // BEP 52: no block requests until the piece layers that verify them are in.
+    if (picker.isFinished || hashes?.fetching === true) return
     if (!conn.amInterested) {
       this.updateInterest(s)
       if (!conn.amInterested) return

@@ -76,7 +76,7 @@ const TRANSITIONS: Readonly<Record<TorrentState, readonly TorrentState[]>> = {
   [S.Paused]: [S.Downloading, S.Seeding, S.Metadata, S.FetchingHashes, S.Hashing, S.Queued, S.Stopping, S.Error],
   // Queued → Starting (it was never started), → Downloading / Seeding (it was running before),
   // → Paused / Stopped (the user paused or stopped it while it waited).
-  [S.Queued]: [S.Starting, S.Downloading, S.Seeding, S.Paused, S.Stopped, S.Stopping, S.Error],
+  [S.Queued]: [S.Starting, S.FetchingHashes, S.Downloading, S.Seeding, S.Paused, S.Stopped, S.Stopping, S.Error],
   [S.Stopping]: [S.Stopped, S.Error],
   [S.Error]: [S.Stopping, S.Stopped]
 }

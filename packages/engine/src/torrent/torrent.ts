@@ -55,6 +55,7 @@ import { TorrentPeers } from './torrent-peers.js'
 import { TorrentWebSeeds } from './torrent-web-seeds.js'
 import { announceStateOf, downloadStats, metadataPhaseStats } from './torrent-stats.js'
 import { TorrentState, TorrentStateMachine } from './torrent-state.js'
+import { createTorrentHashes, type TorrentHashes } from '../v2/torrent-hashes.js'
 
 export type { PeerInfo, TorrentDeps, TorrentEvents, TorrentInit, TorrentStats } from './torrent-types.js'
 
@@ -85,6 +86,8 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
   private picker!: PiecePicker<PickerPeer>
   private readonly choker: Choker<PeerSession>
   private verifier!: PieceVerifier
+  /** BEP 52 hash requests: served from our piece layers, and the missing ones fetched (v2 and hybrid only). */
+  private hashes: TorrentHashes | null = null
   private readonly log: Logger | undefined
 
   /** The connected peers: sessions, requests, block receipt, uploads, choking. */
@@ -158,10 +161,7 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
       },
       ban: (host, reason) => { this.ban(host, reason) },
       fail: (error) => { this.lifecycle.fail(error) },
-      refillAll: () => {
-        this.swarm.scheduleRefillAll()
-        this.webSeeds.schedulePump()
-      }
+      refillAll: () => { this.swarm.scheduleRefillAll(); this.webSeeds.schedulePump() }
     })
     this.swarm = new TorrentPeers({
       id: this.id,
@@ -189,6 +189,7 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
       pex: () => this.pex,
       superSeeding: () => this.overrides.superSeeding === true,
       random: deps.random,
+      hashes: () => this.hashes,
       sourceOf: (address) => this.knownPeers.sourceOf(address),
       rememberPeer: (address, source) => { this.rememberPeer(address, source) },
       emit: (event, payload) => { this.emit(event, payload) }
@@ -201,7 +202,7 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
       assembly: this.assembly,
       downloadLimiter: this.downloadLimiter,
       http: () => deps.trackers?.httpClient,
-      isActive: () => this.active,
+      isActive: () => this.active && this.hashes?.fetching !== true,
       meta: () => this.meta,
       picker: () => this.picker,
       storage: () => this.deps.storage,
@@ -258,6 +259,7 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
       admit: (kind) => this.deps.admit?.(kind) !== false,
       bitfield: () => this.bitfield(),
       fetchMetadata: async (gen) => this.fetchMetadata(gen),
+      awaitingHashes: () => this.hashes?.fetching === true,
       activate: () => { this.activate() },
       deactivate: () => { this.deactivate() },
       closing: () => this.trackerSet.pending(),
@@ -271,6 +273,9 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
     this.metaValue = meta
     this.picker = new PiecePicker<PickerPeer>(meta, { random: this.deps.random }, this.engineSettings().picker)
     this.verifier = new PieceVerifier({ hasher: this.deps.hasher }, meta)
+    // BEP 52: when the last missing piece layer arrives, fetching-hashes ends and requests start.
+    const layersFetched = (): void => { this.lifecycle.hashesFetched(); this.swarm.scheduleRefillAll(); this.webSeeds.schedulePump() }
+    this.hashes = createTorrentHashes({ hasher: this.deps.hasher, clock: this.deps.clock, log: this.log }, meta, layersFetched)
     if (this.overrides.sequential !== undefined) this.picker.updateSettings({ sequential: this.overrides.sequential })
     if (this.fileState.hasInitialPriorities) this.picker.setPiecePriorities(this.fileState.priorities.piecePriorities())
   }
@@ -571,10 +576,7 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
     })
   }
 
-  /**
-   * Takes an incoming connection routed here by info hash (the engine's listener calls this).
-   * @internal
-   */
+  /** Takes an incoming connection routed here by info hash (the engine's listener calls this). @internal */
   acceptIncoming (socket: ITcpSocket, header: HandshakeHeader, ticket: IncomingTicket): void {
     if (this.metadataSwarm !== null) {
       this.metadataSwarm.acceptIncoming(socket, header, ticket)

@@ -47,7 +47,8 @@ describe('TorrentStateMachine', () => {
   it('queued: entered from stopped, paused, downloading and seeding; left to start, resume, pause or stop', () => {
     for (const from of ['stopped', 'paused', 'downloading', 'seeding'] as const) expect(canTransition(from, 'queued'), from).toBe(true)
     for (const from of ['starting', 'hashing', 'stopping', 'metadata'] as const) expect(canTransition(from, 'queued'), from).toBe(false)
-    expect([...allowedTransitions('queued')].sort()).toEqual(['downloading', 'error', 'paused', 'seeding', 'starting', 'stopped', 'stopping'])
+    // → fetching-hashes: a v2 magnet paused and queued before its piece layers arrived resumes fetching them.
+    expect([...allowedTransitions('queued')].sort()).toEqual(['downloading', 'error', 'fetching-hashes', 'paused', 'seeding', 'starting', 'stopped', 'stopping'])
     expect(canTransition('queued', 'hashing')).toBe(false)
   })
 
