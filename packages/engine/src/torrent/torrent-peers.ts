@@ -30,6 +30,7 @@ import type { DownloadSettings, EngineSettings } from '../session/engine-setting
 import type { TorrentContentStorage } from '../storage/torrent-content-storage.js'
 import { bytesEqual } from '../util/bytes.js'
 import type { CoarseScheduler } from '../util/coarse-scheduler.js'
+import { readWithTailPadding } from '../v2/tail-padding.js'
 import type { TorrentHashes } from '../v2/torrent-hashes.js'
 import type { Choker, ChokerPeer } from './choker.js'
 import { PeerSession, pexCandidates, type PickerPeer } from './peer-session.js'
@@ -402,7 +403,8 @@ export class TorrentPeers {
       s.uploadTurn = turn.catch(() => {})
       await turn
     }
-    const data = await this.host.storage().readBlock(request.piece, request.begin, request.length)
+    const storage = this.host.storage()
+    const data = await readWithTailPadding(this.host.meta(), request, async (piece, begin, length) => storage.readBlock(piece, begin, length))
     this.host.counters.uploadedBytes += data.length
     this.host.uploadMeter.add(data.length)
     return data

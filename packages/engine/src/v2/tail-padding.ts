@@ -1,0 +1,27 @@
+/**
+ * libtorrent 2.0 lays out a pure v2 torrent with a pad after every file, the last one included, so
+ * to it the last piece is a whole piece long and it requests blocks of it that reach past the end of
+ * our piece space (which stops at the last byte of data: BEP 52 has no pad entries to say otherwise).
+ * Those bytes are padding, zeros by definition, never stored: such a request is answered with the
+ * data it covers followed by zeros. Anything else goes to storage as is (and is refused there when
+ * it is out of range).
+ */
+import type { TorrentMetainfo } from '../metainfo/types.js'
+import type { BlockRequest } from '../protocol/wire-messages.js'
+
+/**
+ * Reads `request` through `read`, zero-filling the part past the end of a pure v2 torrent's last
+ * piece, up to one piece length. The returned buffer is fresh (the caller may hand it to a socket).
+ */
+export async function readWithTailPadding (
+  meta: TorrentMetainfo, request: BlockRequest, read: (piece: number, begin: number, lengthBytes: number) => Promise<Uint8Array>
+): Promise<Uint8Array> {
+  const { piece, begin, length } = request
+  const last = meta.pieceCount - 1
+  const realLength = meta.totalLengthBytes - last * meta.pieceLengthBytes
+  const overhang = begin + length > realLength && begin + length <= meta.pieceLengthBytes
+  if (meta.version !== 'v2' || piece !== last || !overhang) return read(piece, begin, length)
+  const out = new Uint8Array(length)
+  if (begin < realLength) out.set(await read(piece, begin, realLength - begin), 0)
+  return out
+}
