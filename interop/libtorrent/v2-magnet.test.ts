@@ -9,6 +9,8 @@
  *    libtorrent's, byte for byte.
  * 2. libtorrent, given only the magnet and the Lodestone seeder (`connect_peer`), fetches the
  *    metadata and the layers from Lodestone and completes: it can verify nothing without them.
+ * 3. The same for a hybrid torrent through a magnet naming only its v2 hash: libtorrent connects on
+ *    the hybrid's v2 side (the truncated SHA-256 hash) and asks it for the layers too.
  */
 import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
@@ -93,19 +95,22 @@ emit({'v1': hex_v1(ti.info_hashes()), 'v2': hex_v2(ti.info_hashes())})
     expect(ltPeer?.total_upload).toBeGreaterThanOrEqual(640 * PIECE_BYTES - 777)
   })
 
-  it('libtorrent downloads a pure v2 torrent from a Lodestone seeder given only the urn:btmh: magnet', async () => {
+  // hybrid: libtorrent knows only the v2 hash, so it connects on the hybrid's v2 side (the truncated
+  // SHA-256 hash), where it may ask for layers; it can verify by v1 hashes as well.
+  for (const kind of ['v2', 'hybrid'] as const) {
+  it(`libtorrent downloads a ${kind === 'v2' ? 'pure v2' : 'hybrid'} torrent from a Lodestone seeder given only the urn:btmh: magnet`, async () => {
     const seedDir = await tempDir()
     const ltDir = await tempDir()
     const name = 'v2tree'
     await writeContent(seedDir, name, V2_TREE)
     const torrentPath = join(await tempDir(), 'v2.torrent')
-    await makeTorrent(seedDir, name, 'v2', torrentPath, PIECE_BYTES)
+    await makeTorrent(seedDir, name, kind, torrentPath, PIECE_BYTES)
 
     const engine = createNodeEngine({ downloadPath: seedDir, port: 0, host: '127.0.0.1', hasherWorkers: 2, logLevel: 'off' })
     engines.push(engine)
     const seed = await engine.addTorrent(await readFile(torrentPath))
     await waitState(seed, 'seeding', 30_000)
-    expect(seed.meta.version).toBe('v2')
+    expect(seed.meta.version).toBe(kind)
     const magnet = buildMagnet({ infoHashV2: seed.meta.infoHashV2 })
     expect(magnet).not.toContain('btih')
 
@@ -145,7 +150,7 @@ emit({'hasMetadata': s.has_metadata, 'seeding': s.is_seeding, 'progress': s.prog
 `, { input: { magnet, savePath: ltDir, port: engine.port }, timeoutMs: 80_000 })
     expect(out.errors).toEqual([])
     expect(out.hasMetadata).toBe(true)
-    expect(out.v1).toBeNull()
+    expect(out.v1).toBe(kind === 'v2' ? null : seed.id)
     expect(out.v2).toBe(Buffer.from(seed.meta.infoHashV2!).toString('hex'))
     expect(out.seeding).toBe(true)
     // Its piece layers came from us: big.bin's in two requests (512 + 128 hashes), three.bin's in one.
@@ -154,4 +159,5 @@ emit({'hasMetadata': s.has_metadata, 'seeding': s.is_seeding, 'progress': s.prog
     expect(await digestTree(join(ltDir, name))).toEqual(await digestTree(join(seedDir, name)))
     expect(seed.stats().uploadedBytes).toBeGreaterThanOrEqual(640 * PIECE_BYTES - 777)
   })
+  }
 })

@@ -86,7 +86,7 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
   private picker!: PiecePicker<PickerPeer>
   private readonly choker: Choker<PeerSession>
   private verifier!: PieceVerifier
-  /** BEP 52 hash requests: served from our piece layers, and the missing ones fetched (v2 and hybrid only). */
+  /** BEP 52 hash requests: served from our piece layers; missing ones fetched, then `layersFetched` starts requests. */
   private hashes: TorrentHashes | null = null
   private readonly log: Logger | undefined
 
@@ -273,7 +273,6 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
     this.metaValue = meta
     this.picker = new PiecePicker<PickerPeer>(meta, { random: this.deps.random }, this.engineSettings().picker)
     this.verifier = new PieceVerifier({ hasher: this.deps.hasher }, meta)
-    // BEP 52: when the last missing piece layer arrives, fetching-hashes ends and requests start.
     const layersFetched = (): void => { this.lifecycle.hashesFetched(); this.swarm.scheduleRefillAll(); this.webSeeds.schedulePump() }
     this.hashes = createTorrentHashes({ hasher: this.deps.hasher, clock: this.deps.clock, log: this.log }, meta, layersFetched)
     if (this.overrides.sequential !== undefined) this.picker.updateSettings({ sequential: this.overrides.sequential })

@@ -43,7 +43,9 @@ export class TorrentHashes {
   private completeReported = false
 
   constructor (private readonly deps: TorrentHashesDeps, private readonly meta: TorrentMetainfo, private readonly onLayersComplete: () => void = () => {}) {
-    this.fetcher = missingLayerFiles(meta) > 0 ? new PieceLayerFetcher(deps.hasher, meta) : null
+    // Only a pure v2 torrent must fetch its layers: a hybrid verifies by its v1 hashes, and its
+    // connections are mostly v1 ones (we dial with the v1 hash), which may not carry hash requests.
+    this.fetcher = meta.version === 'v2' && missingLayerFiles(meta) > 0 ? new PieceLayerFetcher(deps.hasher, meta) : null
     for (const f of meta.files) if (f.piecesRoot !== undefined) this.fileLengths.set(toHex(f.piecesRoot), f.lengthBytes)
   }
 

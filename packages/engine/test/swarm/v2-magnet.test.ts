@@ -52,6 +52,27 @@ describe('swarm: v2 magnet (BEP 52 hash requests)', () => {
     expect(world.leaks()).toEqual({ sockets: 0, timers: 0, fileHandles: 0 })
   })
 
+  it('a hybrid from a magnet does not wait for piece layers: it verifies by its v1 hashes', async () => {
+    const world = new SwarmWorld(55)
+    const seed = world.addNode('10.0.0.1')
+    for (const [i, [path, length]] of FILES.entries()) await writeFile(seed.fs, path, payload(length, i + 1))
+    const created = await createTorrent('content', { kind: 'hybrid', pieceLengthBytes: 16_384 }, { fs: seed.fs, hasher: new SyncHasher() })
+    const meta = await parseTorrent(created.torrent)
+    const s = await seed.engine.addTorrent(created.torrent)
+    await world.clock.runUntil(() => s.state === 'seeding', 30_000)
+    const leech = world.addNode('10.0.0.2')
+    const t = await leech.engine.addTorrent(buildMagnet({ infoHashV1: meta.infoHashV1, peers: [{ host: '10.0.0.1', port: 6881 }] }))
+    const states: string[] = []
+    t.on('state-changed', ({ to }) => { states.push(to) })
+    expect(await world.clock.runUntil(() => t.state === 'seeding', 300_000)).toBe(true)
+    expect(states).not.toContain('fetching-hashes')
+    expect(t.meta.pieceLayers.size).toBe(0)
+    for (const [i, [path, length]] of FILES.entries()) {
+      expect(Buffer.compare(await readFile(leech.fs, path), payload(length, i + 1)), path).toBe(0)
+    }
+    await world.close()
+  })
+
   it('keeps the fetched layers in its resume data: a restored engine downloads without fetching them again', async () => {
     const world = new SwarmWorld(53, { latencyMs: 5 })
     const seed = world.addNode('10.0.0.1')
