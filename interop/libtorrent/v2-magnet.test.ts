@@ -11,9 +11,12 @@
  *    metadata and the layers from Lodestone and completes: it can verify nothing without them.
  * 3. The same for a hybrid torrent through a magnet naming only its v2 hash: libtorrent connects on
  *    the hybrid's v2 side (the truncated SHA-256 hash) and asks it for the layers too.
+ * 4. The CLI, `lodestone download <urn:btmh: magnet> --exit-on-complete`, from a libtorrent seeder.
  */
+import { execFile } from 'node:child_process'
 import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
 import { afterAll, afterEach, describe, expect, it } from 'vitest'
 import { createNodeEngine } from '../../packages/engine/presets/node.js'
 import { buildMagnet } from '../../packages/engine/src/metainfo/magnet.js'
@@ -160,4 +163,33 @@ emit({'hasMetadata': s.has_metadata, 'seeding': s.is_seeding, 'progress': s.prog
     expect(seed.stats().uploadedBytes).toBeGreaterThanOrEqual(640 * PIECE_BYTES - 777)
   })
   }
+
+  it('the CLI downloads a pure v2 torrent from a libtorrent seeder given only the urn:btmh: magnet', async () => {
+    const seedDir = await tempDir()
+    const outDir = await tempDir()
+    const name = 'v2tree'
+    await writeContent(seedDir, name, V2_TREE)
+    const torrentPath = join(await tempDir(), 'v2.torrent')
+    const created = await makeTorrent(seedDir, name, 'v2', torrentPath, PIECE_BYTES)
+    const seeder = await startLibtorrentPeer({ torrentPath, savePath: seedDir, mode: 'seed' })
+    peers.push(seeder)
+    await seeder.waitFor((s) => s.isSeeding, 30_000, 'libtorrent to check its data and seed')
+    const magnet = buildMagnet({ infoHashV2: fromHex(seeder.infoHashV2!), peers: [{ host: '127.0.0.1', port: seeder.port }] })
+    expect(created.infoHashV2 === null ? null : Buffer.from(created.infoHashV2).toString('hex')).toBe(seeder.infoHashV2)
+    const cli = fileURLToPath(new URL('../../packages/cli/bin/lodestone.js', import.meta.url))
+    const run = await new Promise<{ code: number, stdout: string, stderr: string }>((resolve, reject) => {
+      execFile(process.execPath, [cli, 'download', magnet, '-o', outDir, '--port', '0', '--host', '127.0.0.1', '--no-dht', '--no-lsd', '--json', '--exit-on-complete'],
+        { timeout: 60_000, maxBuffer: 64 * 1024 * 1024 }, (err, stdout, stderr) => {
+          const code = err === null ? 0 : typeof err.code === 'number' ? err.code : null
+          if (code === null) reject(new Error(`lodestone did not exit normally (${String(err?.signal)}); stderr: ${stderr}`))
+          else resolve({ code, stdout, stderr })
+        })
+    })
+    expect(run.stderr).toBe('')
+    expect(run.code).toBe(0)
+    const events = run.stdout.split('\n').filter((l) => l !== '').map((l) => JSON.parse(l) as { type: string } & Record<string, unknown>)
+    expect(events.map((e) => e.type)).toContain('metadata')
+    expect(events.at(-1)).toMatchObject({ type: 'exit', code: 0, reason: 'completed' })
+    expect(await digestTree(join(outDir, name))).toEqual(await digestTree(join(seedDir, name)))
+  })
 })
