@@ -19,6 +19,7 @@ import type { IClock } from '../src/interfaces/clock.js'
 import type { IFileSystem } from '../src/interfaces/filesystem.js'
 import type { IHttpClient } from '../src/interfaces/http-client.js'
 import type { LogEntry, LogLevel } from '../src/interfaces/logger.js'
+import type { IPortMapper } from '../src/interfaces/port-mapper.js'
 import type { IRandom } from '../src/interfaces/random.js'
 import type { ISessionStore } from '../src/interfaces/session-store.js'
 import type { ISocketFactory } from '../src/interfaces/socket.js'
@@ -40,6 +41,8 @@ export interface MemoryEngineConfig {
   sessionStore?: ISessionStore
   /** For trackers and web seeds (a stub in tests); absent: neither HTTP trackers nor web seeds. */
   httpClient?: IHttpClient
+  /** Gateway port mapping (a fake in tests); mapping also needs `portMapping.enabled`, off in `testingSettings()`. */
+  portMapper?: IPortMapper
   onLog?: (entry: LogEntry) => void
   /** @default 'info' */
   logLevel?: LogLevel | 'off'
@@ -62,6 +65,7 @@ export function createMemoryEngine (config: MemoryEngineConfig): BtEngine {
     ...(config.random !== undefined ? { random: config.random } : {}),
     ...(config.sessionStore !== undefined ? { sessionStore: config.sessionStore } : {}),
     ...(config.httpClient !== undefined ? { httpClient: config.httpClient } : {}),
+    ...(config.portMapper !== undefined ? { portMapper: config.portMapper } : {}),
     ...(logger !== undefined ? { logger } : {})
   }, resolveSettings(config.settings, testingSettings({ listen: { host: '' } })))
 }

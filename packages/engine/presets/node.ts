@@ -9,7 +9,7 @@
  *
  * @module @lodestone/engine/presets/node
  */
-import { NodeFileSystem, NodeHasher, NodeHttpClient, NodeSocketFactory, SystemClock } from '../adapters/node/index.js'
+import { NodeFileSystem, NodeHasher, NodeHttpClient, NodePortMapper, NodeSocketFactory, SystemClock } from '../adapters/node/index.js'
 import { FileSessionStore } from '../adapters/node/file-session-store.js'
 import { BtEngine } from '../src/session/bt-engine.js'
 import type { PartialEngineSettings } from '../src/session/engine-settings.js'
@@ -63,10 +63,13 @@ export function createNodeEngine (config: NodeEngineConfig): BtEngine {
     }
   }
   const socketFactory = new NodeSocketFactory({}, logger !== undefined ? { log: logger.child('socket') } : {})
+  // Used only while settings allow it (portMapping.enabled, a listener not on loopback).
+  const portMapper = new NodePortMapper()
   return new BtEngine({
     socketFactory,
+    portMapper,
     // Last to close: cuts peer sockets still lingering after their close (a peer that never reads).
-    closeWith: [socketFactory],
+    closeWith: [portMapper, socketFactory],
     clock,
     hasher: new NodeHasher(config.hasherWorkers !== undefined ? { workers: config.hasherWorkers } : {}),
     storageRoots,

@@ -125,6 +125,12 @@ export interface ErrorDetails {
   TORRENT_REMOVED: { id: string }
   /** Moving a torrent's files to another storage root failed; `phase` says where. */
   STORAGE_MOVE_FAILED: { torrentId: string, phase: string, reason: string }
+  // --- port mapping ---
+  /**
+   * The gateway refused or did not answer a port mapping (UPnP IGD / NAT-PMP); `method` is the
+   * last one tried ('none' when no gateway was found), `reason` the gateway's error or ours.
+   */
+  PORT_MAPPING_FAILED: { protocol: string, internalPort: number, method: string, reason: string }
   // --- DHT ---
   /** A KRPC message (BEP 5) is malformed or breaks a bound; `transactionId` is its hex `t` when it had one. */
   DHT_MESSAGE_INVALID: { reason: string, transactionId: string | null, query: boolean }

@@ -64,6 +64,8 @@ export type { PeerStoreSettings as DhtPeerStoreSettings } from './dht/peer-store
 export type { KrpcLimits } from './dht/krpc-codec.js'
 export type { DhtStats } from './dht/dht-stats.js'
 export type { EngineUdpStats } from './session/engine-udp.js'
+export type { PortMappingSettings } from './session/engine-settings.js'
+export type { PortMappingStats, PortMappingState, PortMappingEvent } from './session/port-mapping.js'
 export type { UdpMuxStats, UdpChannelStats } from './transport/udp-mux.js'
 export type { UtpStats } from './transport/utp/utp-stats.js'
 export type { LsdSettings } from './lsd/local-peer-discovery.js'

@@ -20,10 +20,11 @@ import { EXIT_INCOMPLETE, runTorrentSession, type SessionSource } from '../util/
 import { parseSelectRanges } from '../util/select.js'
 import { loadIpFilterFile } from '../util/ip-filter-file.js'
 import { dhtBootstrapOption, dhtSettings, noDhtOption, noLsdOption, type DhtFlags } from '../util/dht-args.js'
+import { NO_PORT_MAPPING_HELP, portMappingSettings, type PortMappingFlags } from '../util/port-mapping-flags.js'
 import { encryptionOption, type EncryptionModeArg } from '../util/encryption-arg.js'
 import { NO_TCP_HELP, NO_UTP_HELP, transportSettings } from '../util/transport-flags.js'
 
-interface DownloadFlags extends DhtFlags {
+interface DownloadFlags extends DhtFlags, PortMappingFlags {
   ipFilter?: string
   output?: string
   peer?: string[]
@@ -79,6 +80,7 @@ export function registerDownload (program: Command, ctx: CliContext): void {
     .addOption(dhtBootstrapOption())
     .option('--no-utp', NO_UTP_HELP)
     .option('--no-tcp', NO_TCP_HELP)
+    .option('--no-port-mapping', NO_PORT_MAPPING_HELP)
     .addOption(noLsdOption())
     .addHelpText('after', EXIT_CODES_HELP)
     .action(async (input: string, flags: DownloadFlags) => {
@@ -92,7 +94,8 @@ export function registerDownload (program: Command, ctx: CliContext): void {
         },
         ...(flags.sequential === true ? { picker: { sequential: true } } : {}),
         ...(flags.encryption === undefined ? {} : { encryption: { mode: flags.encryption } }),
-        ...dhtSettings(flags)
+        ...dhtSettings(flags),
+        ...portMappingSettings(flags)
       }
       if (flags.metadataOnly === true) {
         await fetchMetadataOnly(ctx, input, flags, settings)

@@ -10,10 +10,11 @@ import { parsePort } from '../util/port-arg.js'
 import { parseRate } from '../util/rate.js'
 import { runTorrentSession } from '../util/torrent-session.js'
 import { dhtBootstrapOption, dhtSettings, noDhtOption, noLsdOption, type DhtFlags } from '../util/dht-args.js'
+import { NO_PORT_MAPPING_HELP, portMappingSettings, type PortMappingFlags } from '../util/port-mapping-flags.js'
 import { encryptionOption, type EncryptionModeArg } from '../util/encryption-arg.js'
 import { NO_TCP_HELP, NO_UTP_HELP, transportSettings } from '../util/transport-flags.js'
 
-interface SeedFlags extends DhtFlags {
+interface SeedFlags extends DhtFlags, PortMappingFlags {
   ipFilter?: string
   dir: string
   peer?: string[]
@@ -54,6 +55,7 @@ export function registerSeed (program: Command, ctx: CliContext): void {
     .addOption(dhtBootstrapOption())
     .option('--no-utp', NO_UTP_HELP)
     .option('--no-tcp', NO_TCP_HELP)
+    .option('--no-port-mapping', NO_PORT_MAPPING_HELP)
     .addOption(noLsdOption())
     .addHelpText('after', EXIT_CODES_HELP)
     .action(async (input: string, flags: SeedFlags) => {
@@ -74,7 +76,8 @@ export function registerSeed (program: Command, ctx: CliContext): void {
           ...transportSettings(flags),
           ...(flags.maxUp === undefined ? {} : { rateLimit: { uploadRateBytesPerSec: flags.maxUp } }),
           ...(flags.encryption === undefined ? {} : { encryption: { mode: flags.encryption } }),
-          ...dhtSettings(flags)
+          ...dhtSettings(flags),
+          ...portMappingSettings(flags)
         },
         ...(flags.ipFilter === undefined ? {} : { ipFilter: flags.ipFilter })
       })

@@ -20,6 +20,7 @@ import { selectionPriorities } from './select.js'
 import { formatBytes } from './format.js'
 import { HumanReporter, JsonReporter, type SessionReporter } from './session-reporter.js'
 import { loadIpFilterFile } from './ip-filter-file.js'
+import { portMappingLine } from './port-mapping-flags.js'
 
 /** A download interrupted before it completed. */
 export const EXIT_INCOMPLETE = 3
@@ -102,6 +103,11 @@ export async function runTorrentSession (ctx: CliContext, opts: TorrentSessionOp
   process.on('SIGINT', onSignal)
   process.on('SIGTERM', onSignal)
   engine.on('warning', ({ error }) => { reporter.event({ type: 'warning', message: describeError(error) }, `warning: ${describeError(error)}`, true) })
+  engine.on('port-mapping', (e) => {
+    const { event, human } = portMappingLine(e)
+    // Renewals and failures (no router that speaks UPnP / NAT-PMP is the common case) only with --verbose.
+    reporter.event(event, human, e.renewal || e.state === 'failed')
+  })
   if (ipFilter !== null) {
     engine.setIpFilter(ipFilter.filter)
     engine.on('peer-blocked', ({ address, direction }) => {

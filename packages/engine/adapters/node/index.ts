@@ -8,3 +8,4 @@ export { NodeSocketFactory, defaultNodeSocketFactorySettings, type NodeSocketFac
 export { SystemClock, type SystemClockSettings } from './node-clock.js'
 export { NodeHttpClient, defaultNodeHttpClientSettings, type NodeHttpClientSettings } from './node-http-client.js'
 export { FileSessionStore, encodeSessionKey, decodeSessionKey, MAX_ENCODED_KEY_LENGTH, type FileSessionStoreSettings } from './file-session-store.js'
+export { NodePortMapper, defaultNodePortMapperSettings, defaultGateway, type NodePortMapperSettings } from './node-port-mapper.js'

@@ -170,6 +170,12 @@ export class AlertQueue {
     offs.push(on('listening', ({ port }: { port: number }) => {
       this.post({ type: 'listening', category: 'status', message: `listening on port ${port}`, data: { port } })
     }))
+    offs.push(on('port-mapping', (e: { protocol: string, internalPort: number, state: string, externalPort: number | null, externalAddress: string | null, method: string | null, error?: unknown }) => {
+      // libtorrent's portmap_alert / portmap_error_alert.
+      const where = e.state === 'mapped' ? ` as ${e.externalAddress ?? '?'}:${e.externalPort ?? '?'} (${e.method ?? '?'})` : ''
+      const why = e.error !== undefined ? `: ${describeError(e.error)}` : ''
+      this.post({ type: 'port-mapping', category: e.state === 'failed' ? 'error' : 'status', message: `port mapping ${e.protocol.toUpperCase()} ${e.internalPort} ${e.state}${where}${why}`, data: e })
+    }))
     offs.push(on('warning', ({ error }: { error: unknown }) => {
       this.post({ type: 'warning', category: categoryOfError(error), message: `warning: ${describeError(error)}`, data: { error } })
     }))

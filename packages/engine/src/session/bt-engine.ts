@@ -35,9 +35,7 @@ import { AlertQueue } from './alerts.js'
 import { CoarseScheduler, type ScheduledTask } from '../util/coarse-scheduler.js'
 import { ConnectionManager, type ConnectionManagerStats, type PeerBlockedEvent } from '../peer/connection-manager.js'
 import type { IpFilter } from '../ip-filter/ip-filter.js'
-import {
-  resolveSettings, resolveTorrentSettings, type EngineSettings, type PartialEngineSettings, type TorrentSettings
-} from './engine-settings.js'
+import { resolveSettings, resolveTorrentSettings, type EngineSettings, type PartialEngineSettings, type TorrentSettings } from './engine-settings.js'
 import { ListenRouter, type ListenRouterStats } from '../peer/listen-router.js'
 import { EncryptionPolicy, type EncryptionStats } from '../transport/mse/encryption-policy.js'
 import { RateLimiter } from '../peer/rate-limiter.js'
@@ -55,6 +53,7 @@ import { LocalPeerDiscovery } from '../lsd/local-peer-discovery.js'
 import type { DhtStats } from '../dht/dht-stats.js'
 import { EngineUdp, type EngineUdpStats } from './engine-udp.js'
 import type { UdpChannel, UdpChannelKind } from '../transport/udp-mux.js'
+import { EnginePortMapping, type IPortMapper, type PortMappingEvent, type PortMappingStats } from './port-mapping.js'
 
 export interface BtEngineDeps {
   socketFactory: ISocketFactory
@@ -73,6 +72,7 @@ export interface BtEngineDeps {
   /** For http(s) trackers; without it they are skipped. UDP trackers use `socketFactory`. */
   httpClient?: IHttpClient
   logger?: Logger
+  portMapper?: IPortMapper // maps the listen port on the gateway (UPnP IGD / NAT-PMP); without it nothing is mapped
   /**
    * Closed by `engine.close()` after everything else, in order: what a preset opened for the
    * engine alone (a bridge connection, an OPFS worker).
@@ -132,6 +132,7 @@ export interface BtEngineEvents {
   'peer-blocked': PeerBlockedEvent
   /** Every second while the engine has torrents (seed 000's StatsUpdate): each torrent's stats. */
   'stats': EngineStatsEvent
+  'port-mapping': PortMappingEvent // a UPnP / NAT-PMP mapping of the listen port was made, renewed, failed or removed
 }
 
 /** Payload of the engine's 'stats' event. */
@@ -155,6 +156,7 @@ export interface EngineStats {
   dht: DhtStats | null
   /** The shared UDP socket and uTP; null while it is not bound (not listening, or the bind failed). */
   udp: EngineUdpStats | null
+  portMapping: PortMappingStats // UPnP / NAT-PMP mappings of the listen port, and the external address the gateway reported
 }
 
 export class BtEngine extends TypedEmitter<BtEngineEvents> {
@@ -177,6 +179,7 @@ export class BtEngine extends TypedEmitter<BtEngineEvents> {
   private readonly dht: EngineDht
   /** The one UDP socket (uTP, UDP trackers, the DHT's KRPC), bound with the listener. */
   private readonly udp: EngineUdp
+  private readonly portMapping: EnginePortMapping
   private readonly lsd: LocalPeerDiscovery
   private readonly scheduler: CoarseScheduler
   private readonly torrentMap = new Map<string, Torrent>()
@@ -195,10 +198,7 @@ export class BtEngine extends TypedEmitter<BtEngineEvents> {
   /** Active download / seed slots and seed limits. */
   private readonly queue: QueueManager
 
-  /**
-   * @param settings a partial, merged over the defaults (or a full EngineSettings).
-   * @throws LodestoneError SETTINGS_INVALID naming the key.
-   */
+  /** @param settings a partial, merged over the defaults (or a full EngineSettings). @throws LodestoneError SETTINGS_INVALID naming the key. */
   constructor (deps: BtEngineDeps, settings: PartialEngineSettings = {}) {
     super()
     this.deps = deps
@@ -223,6 +223,7 @@ export class BtEngine extends TypedEmitter<BtEngineEvents> {
     this.lsd = new LocalPeerDiscovery({ socketFactory: deps.socketFactory, clock: deps.clock, random: this.random, settings: () => this.settingsValue, listenPort: () => this.router.port, onWarning })
     this.on('torrent-added', ({ torrent }) => { this.dht.track(torrent); this.lsd.track(torrent) })
     this.on('torrent-removed', ({ id }) => { this.dht.untrack(id); this.lsd.untrack(id) })
+    this.portMapping = new EnginePortMapping({ mapper: deps.portMapper, clock: deps.clock, settings: () => this.settingsValue, logger: deps.logger?.child('port-mapping'), onEvent: (e) => { this.emit('port-mapping', e) } })
     this.udp = new EngineUdp({
       socketFactory: deps.socketFactory,
       clock: deps.clock,
@@ -337,6 +338,7 @@ export class BtEngine extends TypedEmitter<BtEngineEvents> {
           this.emit('listening', { port: bound })
           void this.dht.start()
           void this.lsd.start()
+          this.portMapping.start(bound, this.udp.stats() !== null ? ['tcp', 'udp'] : ['tcp'])
           return bound
         })
         : Promise.resolve(null)
@@ -722,14 +724,12 @@ export class BtEngine extends TypedEmitter<BtEngineEvents> {
       listen: this.router.stats(),
       encryption: this.encryption.stats(),
       dht: this.dht.stats(),
-      udp: this.udp.stats()
+      udp: this.udp.stats(),
+      portMapping: this.portMapping.stats()
     }
   }
 
-  /**
-   * Stops every torrent, closes the listener, every connection, file handle, timer and the
-   * hasher's workers. Idempotent; the engine is unusable afterwards (CLOSED).
-   */
+  /** Stops every torrent, closes the listener, every connection, file handle, timer and the hasher's workers. Idempotent; the engine is unusable afterwards (CLOSED). */
   async close (): Promise<void> {
     if (this.closing !== null) return this.closing
     this.closed = true
@@ -749,7 +749,7 @@ export class BtEngine extends TypedEmitter<BtEngineEvents> {
       t.dispose()
     }))
     // Torrents are stopped (writes drained, files synced); storage is still open for the last save.
-    await this.dht.close().catch((e: unknown) => { errors.push(e) })
+    await Promise.all([this.dht.close(), this.portMapping.close()].map(async (p) => { await p.catch((e: unknown) => { errors.push(e) }) }))
     await this.persistence?.close().catch((e: unknown) => { errors.push(e) })
     await Promise.all([...this.storages.values()].map(async (s) => { await s.close().catch((e: unknown) => { errors.push(e) }) }))
     this.torrentMap.clear()

@@ -72,7 +72,7 @@ export interface RateLimitSettings {
 
 export const defaultRateLimitSettings: Readonly<RateLimitSettings> = { downloadRateBytesPerSec: 0, uploadRateBytesPerSec: 0 }
 
-/** Peer discovery features. Port mapping stays off until implemented; all of them are off in tests (loopback only). */
+/** Peer discovery features; all of them are off in tests (loopback only). */
 export interface DiscoverySettings {
   /**
    * BEP 5, the DHT (what the daemon shows as `dht-enabled`); it runs when this and `dht.enabled`
@@ -81,7 +81,10 @@ export interface DiscoverySettings {
   dht: boolean
   /** BEP 14 local service discovery; runs when this and `lsd.enabled` are on (never on a loopback-only listener). @default true */
   lsd: boolean
-  /** UPnP / NAT-PMP port mapping. @default false */
+  /**
+   * UPnP / NAT-PMP port mapping (what the daemon shows as `port-forwarding-enabled`); it runs when
+   * this and `portMapping.enabled` are both on (the `portMapping` section holds its tunables). @default true
+   */
   portMapping: boolean
   /** BEP 11 peer exchange (never on private torrents; tunables in section `pex`). @default true */
   pex: boolean
@@ -90,7 +93,32 @@ export interface DiscoverySettings {
 }
 
 export const defaultDiscoverySettings: Readonly<DiscoverySettings> = {
-  dht: true, lsd: true, portMapping: false, pex: true, trackers: true
+  dht: true, lsd: true, portMapping: true, pex: true, trackers: true
+}
+
+/**
+ * Port mapping (issue 12): the listen port, TCP and UDP, forwarded by the gateway through UPnP IGD
+ * or NAT-PMP (the engine's IPortMapper). Never tried for an engine bound to a loopback address.
+ */
+export interface PortMappingSettings {
+  /** Map the listen port (with `discovery.portMapping`). @default true */
+  enabled: boolean
+  /** Try UPnP IGD (SSDP discovery, SOAP AddPortMapping). @default true */
+  upnp: boolean
+  /** Try NAT-PMP (RFC 6886) with the default gateway. @default true */
+  natPmp: boolean
+  /** Lease asked for; a mapping is renewed when half of what was granted has passed. @default 3600 */
+  leaseSec: number
+  /** First retry after a failed mapping, doubling up to `maxRetryMs`. @default 30_000 */
+  retryMs: number
+  /** @default 900_000 */
+  maxRetryMs: number
+  /** How long `engine.close()` waits for the gateway to confirm each removal. @default 2_000 */
+  unmapTimeoutMs: number
+}
+
+export const defaultPortMappingSettings: Readonly<PortMappingSettings> = {
+  enabled: true, upnp: true, natPmp: true, leaseSec: 3600, retryMs: 30_000, maxRetryMs: 900_000, unmapTimeoutMs: 2_000
 }
 
 /** Resume data in the session store (only used when the engine has one). */
@@ -129,6 +157,8 @@ export interface EngineSettings {
   dht: DhtSettings
   /** BEP 14 local service discovery: `enabled` (default true), the re-announce interval. */
   lsd: LsdSettings
+  /** UPnP IGD / NAT-PMP mapping of the listen port: on/off, methods, lease, retries. */
+  portMapping: PortMappingSettings
   /** BEP 9 metadata fetching for magnet links: size limit, time-outs. */
   metadata: MetadataFetcherSettings
   /** Resume data: how often and how soon it is saved. */
@@ -183,6 +213,7 @@ export function defaultEngineSettings (): EngineSettings {
     discovery: { ...defaultDiscoverySettings },
     dht: resolveDhtSettings(),
     lsd: { ...defaultLsdSettings },
+    portMapping: { ...defaultPortMappingSettings },
     metadata: { ...defaultMetadataFetcherSettings },
     session: { ...defaultSessionSettings },
     pex: { ...defaultPexSettings },
@@ -201,6 +232,9 @@ interface Range { min?: number, max?: number, integer?: boolean }
  */
 const RANGES: Record<string, Range> = {
   'listen.port': { min: 0, max: 65535 },
+  'portMapping.leaseSec': { min: 1 },
+  'portMapping.retryMs': { min: 1 },
+  'portMapping.maxRetryMs': { min: 1 },
   'transport.utpConnectTimeoutMs': { min: 1 },
   'lsd.announceIntervalMs': { min: 60_000 },
   'connection.maxConnections': { min: 1 },
@@ -319,7 +353,8 @@ export function testingSettings (overrides: PartialEngineSettings = {}): EngineS
     download: { maxUnverifiedBytes: 4 * 1024 * 1024 },
     storage: { readCacheBytes: 1024 * 1024 },
     discovery: { dht: false, lsd: false, portMapping: false, pex: false, trackers: true },
-    dht: { enabled: false, bootstrapNodes: [] }
+    dht: { enabled: false, bootstrapNodes: [] },
+    portMapping: { enabled: false }
   })
   return resolveSettings(overrides, base)
 }
