@@ -2,8 +2,10 @@
  * An iterative Kademlia lookup (BEP 5): ask the closest known nodes for nodes closer to `target`,
  * α at a time, until the k closest nodes seen have all answered.
  *
- * - Only candidates ranked within the k closest (failed ones excluded) are asked, so the lookup
- *   converges instead of wandering; a query that is slow frees its slot (it may still answer).
+ * - Only candidates ranked within the k closest (failed and slow ones excluded) are asked, so the
+ *   lookup converges instead of wandering. A query that is slow frees its slot and its rank (it may
+ *   still answer, and ranks again if it does): a dead node costs one slot of the α window for the
+ *   slow time, and the lookup neither waits for its time-out to ask the next node nor to end.
  * - Bootstrap routers (endpoints without a known id) are asked first; when they answer they join
  *   the ranking under the id they gave.
  * - Bounded: at most `maxQueries` queries, a candidate list of at most `maxCandidates`, at most
@@ -125,7 +127,7 @@ export class Lookup {
     let allAnswered = true
     for (const c of this.candidates) {
       if (ranked >= this.settings.resultNodes) break
-      if (c.state === 'failed') continue
+      if (c.state === 'failed' || c.state === 'slow') continue
       if (c.id !== null) ranked++
       if (c.state !== 'answered') allAnswered = false
       if (c.state === 'new' && this.active < this.settings.concurrency && this.queried < this.settings.maxQueries) this.ask(c)

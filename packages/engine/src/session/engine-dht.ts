@@ -11,8 +11,14 @@
  *   clicks must not turn into a lookup each).
  * - A private torrent never touches the DHT (BEP 27); a magnet counts as public until its
  *   metadata says otherwise, then it stops.
- * - The node waits for its bootstrap before the first announce (an announce into an empty table
- *   reaches nobody), and a round that reached no node is retried sooner, doubling to the interval.
+ * - The first announce does not wait for the node's bootstrap: its get_peers lookup starts at once
+ *   from whatever the node knows, a thin table lending it the bootstrap nodes as seeds (as
+ *   libtorrent seeds a lookup from its routers), and peers reach the torrent as answers arrive, so
+ *   a magnet's metadata fetch starts on the first one. A dead bootstrap or table node then costs one
+ *   lookup slot, not the query time-out before the torrent's lookup can even begin.
+ * - A round that reached no node, or that found no peer for a torrent still wanting peers (metadata
+ *   phase or downloading), is retried sooner, doubling to the interval: the seed may announce just
+ *   after our lookup passed the nodes it announces to.
  * - `dht:state` (node id and good nodes) is read from the session store when the node starts and
  *   written on `save()` / close, so a restart bootstraps from known nodes before the routers.
  * - Bootstrap entries the socket cannot reach are left out: from a socket bound to loopback only
@@ -216,8 +222,8 @@ export class EngineDht {
     const abort = new AbortController()
     t.abort = abort
     let reached = 0
+    let found = 0
     try {
-      if (node.nodeCount === 0) await node.bootstrap()
       const port = this.deps.listenPort()
       for (const hash of t.torrent.handshakeHashes()) {
         if (abort.signal.aborted) break
@@ -227,13 +233,14 @@ export class EngineDht {
           onPeers: (peers) => { this.deliver(t, peers) }
         })
         reached += result.announcedTo
+        found += result.peers.length
       }
     } finally {
       t.running = false
       if (t.abort === abort) t.abort = null
     }
     if (abort.signal.aborted || !this.wanted(t.torrent)) return
-    if (reached > 0) {
+    if (reached > 0 && (found > 0 || t.torrent.state === TorrentState.Seeding)) {
       t.retryMs = RETRY_MS
       this.schedule(t, REANNOUNCE_MS)
     } else {

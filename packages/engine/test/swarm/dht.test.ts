@@ -63,6 +63,63 @@ describe('swarm: DHT', () => {
     expect(world.leaks()).toEqual({ sockets: 0, timers: 0, fileHandles: 0 })
   })
 
+  it('a magnet\'s first lookup does not wait for the bootstrap: a dead bootstrap node costs no time-out before the first peer', async () => {
+    const world = new SwarmWorld(34)
+    const dht = await dhtOf(world, 12)
+    const data = payload(60_000, 6)
+    const torrentBytes = makeTorrent('file.bin', data, 16_384)
+    const meta = await parseTorrent(torrentBytes, { hasher: new SyncHasher() })
+    const seed = world.addNode('10.0.0.1', { settings: dhtSettings(['10.1.0.1:6881']) })
+    await writeFile(seed.fs, 'file.bin', data)
+    await seed.engine.addTorrent(torrentBytes)
+    await world.clock.runUntil(() => dht.nodes.some((n) => n.stats().storedPeers > 0), 60_000)
+
+    // The first bootstrap node is dead (nothing listens there); the second answers.
+    const leech = world.addNode('10.0.0.2', { settings: dhtSettings(['10.1.0.99:6881', '10.1.0.5:6881']) })
+    const started = world.clock.now()
+    const t = await leech.engine.addTorrent(buildMagnet({ infoHashV1: meta.infoHashV1 }))
+    expect(await world.clock.runUntil(() => t.knownPeerAddresses().includes('10.0.0.1:6881'), 30_000)).toBe(true)
+    // The dead node's query goes slow after 1 s and times out after 5 s; the peer comes before either.
+    expect(world.clock.now() - started).toBeLessThan(1_000)
+    expect(await world.clock.runUntil(() => t.hasMetadata, 30_000)).toBe(true)
+    await world.close()
+    for (const n of dht.nodes) n.close()
+    for (const s of dht.sockets) s.close()
+  })
+
+  it('a magnet whose lookup found no peer looks again soon, and finds a seed that announced after it', async () => {
+    const world = new SwarmWorld(35)
+    const dht = await dhtOf(world, 12)
+    const data = payload(60_000, 7)
+    const torrentBytes = makeTorrent('file.bin', data, 16_384)
+    const meta = await parseTorrent(torrentBytes, { hasher: new SyncHasher() })
+    const leech = world.addNode('10.0.0.2', { settings: dhtSettings(['10.1.0.5:6881']) })
+    const t = await leech.engine.addTorrent(buildMagnet({ infoHashV1: meta.infoHashV1 }))
+    await world.clock.runUntil(() => (leech.engine.stats().dht?.lookups ?? 0) >= 2 && leech.engine.stats().dht?.lookupsActive === 0, 30_000)
+    expect(t.knownPeerAddresses()).toEqual([])
+
+    // The seed's engine stays off the DHT (so it cannot find the leech's announce and dial it);
+    // a DHT node on the seed's host announces the seed's TCP port for it.
+    const seed = world.addNode('10.0.0.1', { settings: { discovery: { dht: false } } })
+    await writeFile(seed.fs, 'file.bin', data)
+    await seed.engine.addTorrent(torrentBytes)
+    const announcerSocket = await world.network.host('10.0.0.1').bindUdp(7000)
+    const announcer = new DhtNode({ socket: announcerSocket, clock: world.clock, random: seededRandom(77) }, { bootstrapNodes: ['10.1.0.1:6881'] })
+    announcer.start()
+    let announced = false
+    void announcer.announce(meta.infoHashV1!, { port: 6881 }).then(() => { announced = true })
+    await world.clock.runUntil(() => announced, 30_000)
+    expect(t.knownPeerAddresses()).toEqual([])
+    // Well inside the 15-minute re-announce interval.
+    expect(await world.clock.runUntil(() => t.state === 'seeding', 5 * 60_000)).toBe(true)
+    expect(Buffer.compare(await readFile(leech.fs, 'file.bin'), data)).toBe(0)
+    announcer.close()
+    announcerSocket.close()
+    await world.close()
+    for (const n of dht.nodes) n.close()
+    for (const s of dht.sockets) s.close()
+  })
+
   it('a private torrent never touches the DHT, a public one beside it does', async () => {
     const world = new SwarmWorld(32)
     const dht = await dhtOf(world, 6)

@@ -41,6 +41,26 @@ describe('DhtNode over the memory network', () => {
     expect(storing).toBe(result.announcedTo)
   })
 
+  it('a dead node among the closest costs a slot for the slow time, not the lookup its time-out', async () => {
+    world = await mesh(30, 2)
+    const announced = await world.until(world.nodes[3]!.announce(infoHash, { port: 51413 }))
+    // The two nodes closest to the info hash go silent: every seeker ranks them among its k closest.
+    const dead = announced.closest.slice(0, 2).map((r) => r.contact.host)
+    for (const host of dead) world.sockets[world.hosts.indexOf(host)]!.close()
+    const seeker = world.nodes[17]!
+    const started = world.clock.now()
+    let firstPeerAt: number | null = null
+    const found = await world.until(seeker.getPeers(infoHash, { onPeers: () => { firstPeerAt ??= world!.clock.now() } }))
+    const took = world.clock.now() - started
+    expect(found.peers).toContainEqual({ host: world.hosts[3], port: 51413 })
+    expect(found.closest.map((r) => r.contact.host)).not.toContain(dead[0])
+    // Slow after 1 s, time-out after 5 s: the lookup ends on the slow mark of the last dead node.
+    expect(took).toBeLessThan(seeker.settings.queryTimeoutMs)
+    // Peers reach the caller as they arrive, before the lookup ends.
+    expect(firstPeerAt).not.toBeNull()
+    expect(firstPeerAt! - started).toBeLessThan(seeker.settings.querySlowMs)
+  })
+
   it('implied_port announces the UDP source port', async () => {
     world = await mesh(12, 3)
     await world.until(world.nodes[5]!.announce(infoHash))
