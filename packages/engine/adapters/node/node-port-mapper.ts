@@ -35,10 +35,12 @@ export interface NodePortMapperSettings {
   natPmpAttempts: number
   /** The NAT-PMP gateway; null: the default route's gateway. @default null */
   natPmpGateway: string | null
+  /** The gateway's NAT-PMP port (RFC 6886: 5351; another only for tests). @default 5351 */
+  natPmpPort: number
 }
 
 export const defaultNodePortMapperSettings: Readonly<NodePortMapperSettings> = {
-  discoveryTimeoutMs: 3_000, requestTimeoutMs: 5_000, natPmpAttempts: 4, natPmpGateway: null
+  discoveryTimeoutMs: 3_000, requestTimeoutMs: 5_000, natPmpAttempts: 4, natPmpGateway: null, natPmpPort: NAT_PMP_PORT
 }
 
 interface Gateway { service: IgdService, host: string, internalAddress: string }
@@ -236,7 +238,7 @@ export class NodePortMapper implements IPortMapper {
     try {
       await new Promise<void>((resolve, reject) => {
         socket.once('error', reject)
-        socket.connect(NAT_PMP_PORT, gateway, () => { socket.off('error', reject); resolve() })
+        socket.connect(this.settings.natPmpPort, gateway, () => { socket.off('error', reject); resolve() })
       })
       const localAddress = socket.address().address
       return await new Promise((resolve, reject) => {
