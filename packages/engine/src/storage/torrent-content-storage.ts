@@ -183,13 +183,24 @@ export class TorrentContentStorage {
 
   /** Reads `lengthBytes` at `begin` in `piece` into a fresh buffer, bypassing the read cache. */
   async read (piece: number, begin: number, lengthBytes: number): Promise<Uint8Array> {
+    return this.readRange(piece, begin, lengthBytes, false)
+  }
+
+  /**
+   * `strict`: the range is data we verified and serve, so a missing file, a missing part-file
+   * slot or a short read means the data is gone: STORAGE_NOT_FOUND rather than zeros.
+   */
+  private async readRange (piece: number, begin: number, lengthBytes: number, strict: boolean): Promise<Uint8Array> {
     this.checkOpen()
     const spans = this.layout.pieceSpans(piece, begin, lengthBytes)
     const out = new Uint8Array(lengthBytes)
     await this.io(async () => {
       await Promise.all(spans.map(async (span) => {
         const target = await this.target(span, piece, begin)
-        if (target !== null) await this.readAt(target, out.subarray(span.rangeOffsetBytes, span.rangeOffsetBytes + span.lengthBytes))
+        if (target === null && strict && !this.layout.files[span.fileIndex]!.padding) {
+          throw new LodestoneError('STORAGE_NOT_FOUND', { path: this.filePath(span.fileIndex) })
+        }
+        if (target !== null) await this.readAt(target, out.subarray(span.rangeOffsetBytes, span.rangeOffsetBytes + span.lengthBytes), strict)
       }))
     })
     return out
@@ -208,7 +219,7 @@ export class TorrentContentStorage {
       throw new LodestoneError('ARGUMENT_INVALID', { name: 'range', reason: `${begin}+${lengthBytes} outside piece ${piece} of ${pieceLength} bytes` })
     }
     // A piece that would take more than half the cache would evict everything else: read around it.
-    if (pieceLength > this.settings.readCacheBytes / 2) return this.read(piece, begin, lengthBytes)
+    if (pieceLength > this.settings.readCacheBytes / 2) return this.readRange(piece, begin, lengthBytes, true)
     const cached = this.readCache.get(piece)
     if (cached !== undefined) {
       this.stats.readCacheHits++
@@ -219,7 +230,7 @@ export class TorrentContentStorage {
     this.stats.readCacheMisses++
     let pending = this.pendingReads.get(piece)
     if (pending === undefined) {
-      const read = this.readPiece(piece)
+      const read = this.readRange(piece, 0, pieceLength, true)
       pending = read
       this.pendingReads.set(piece, read)
       read.then((data) => {
@@ -511,8 +522,11 @@ export class TorrentContentStorage {
     if (size < length) await handle.truncate(length)
   }
 
-  /** Fills `into` from the target; missing files and bytes past the end stay zero. */
-  private async readAt (target: Target, into: Uint8Array): Promise<void> {
+  /**
+   * Fills `into` from the target; missing files and bytes past the end stay zero, unless `strict`
+   * (then both are STORAGE_NOT_FOUND).
+   */
+  private async readAt (target: Target, into: Uint8Array, strict = false): Promise<void> {
     try {
       await this.handles.use(target.path, 'read', async (handle) => {
         let done = 0
@@ -522,9 +536,10 @@ export class TorrentContentStorage {
           if (n <= 0) break
           done += n
         }
+        if (strict && done < into.length) throw new LodestoneError('STORAGE_NOT_FOUND', { path: target.path })
       })
     } catch (err) {
-      if (isLodestoneError(err) && err.code === 'STORAGE_NOT_FOUND') return
+      if (isLodestoneError(err) && err.code === 'STORAGE_NOT_FOUND' && !strict) return
       throw storageError(err, target.path, 'read')
     }
   }

@@ -4,6 +4,7 @@ import { formatPeerAddress, type PeerAddress, type PeerSource } from '../peer/pe
 import type { PeerConnection } from '../peer/peer-connection.js'
 import type { RateLimiter } from '../peer/rate-limiter.js'
 import type { PexCandidate } from '../pex/pex-handler.js'
+import type { LtDontHaveExtension } from '../protocol/lt-donthave.js'
 import { PEX_FLAG_PREFERS_ENCRYPTION, PEX_FLAG_REACHABLE, PEX_FLAG_SEED, PEX_FLAG_UTP } from '../protocol/ut-pex.js'
 import type { PeerTransport } from '../interfaces/socket.js'
 import type { PeerInfo } from './torrent-types.js'
@@ -30,6 +31,8 @@ export class PeerSession {
   identified = false
   /** BEP 52: the connection uses the v2 info hash, so hash requests may be sent on it. */
   v2Hashes = false
+  /** Its BEP 54 lt_donthave plug-in, to tell it of a piece we lost. */
+  dontHave: LtDontHaveExtension | null = null
 
   constructor (
     readonly conn: PeerConnection,

@@ -351,6 +351,26 @@ export class PiecePicker<P = unknown> {
     return true
   }
 
+  /**
+   * BEP 54 DONTHAVE: the peer lost `piece`. A seed becomes a peer with every other piece. Returns
+   * false when the peer did not have it (or `piece` is out of range).
+   */
+  peerDontHave (peer: P, piece: number): boolean {
+    if (!Number.isInteger(piece) || piece < 0 || piece >= this.pieceCount) return false
+    const e = this.entry(peer)
+    if (e.seed) {
+      const rest = new Bitfield(this.pieceCount)
+      rest.setAll()
+      rest.set(piece, false)
+      this.peerBitfield(peer, rest)
+      return true
+    }
+    if (e.has === null || !e.has.set(piece, false)) return false
+    this.rarity.decAvail(piece)
+    if (this.isWanted(piece)) e.wanted--
+    return true
+  }
+
   /** BEP 6 HAVE ALL: the peer is a seed. */
   peerHaveAll (peer: P): void {
     const e = this.entry(peer)

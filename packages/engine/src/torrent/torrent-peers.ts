@@ -11,13 +11,14 @@
  * Request updates are coalesced into one pass per tick (STYLE.md §6): events mark a peer (or all
  * peers) for a refill, and one microtask fills them.
  */
-import { LodestoneError } from '../errors.js'
+import { LodestoneError, ProtocolError, hasCode } from '../errors.js'
 import type { IClock } from '../interfaces/clock.js'
 import type { Logger } from '../interfaces/logger.js'
 import type { IRandom } from '../interfaces/random.js'
 import type { ITcpSocket } from '../interfaces/socket.js'
 import type { TorrentMetainfo } from '../metainfo/types.js'
 import type { PeerExtensionFactory } from '../protocol/extension-protocol.js'
+import { createLtDontHaveExtension, type LtDontHaveExtension } from '../protocol/lt-donthave.js'
 import type { BlockRequest } from '../protocol/wire-messages.js'
 import type { ConnectionManager, ConnectionSlot } from '../peer/connection-manager.js'
 import type { PeerAddress, PeerSource } from '../peer/peer-address.js'
@@ -89,6 +90,8 @@ export interface TorrentPeersHost {
   hashes: () => TorrentHashes | null
   /** How the torrent learned of an address it dialled (undefined: not known). */
   sourceOf: (address: PeerAddress) => PeerSource | undefined
+  /** We lost a verified piece (its data is gone): mark it missing and want it again. */
+  pieceLost: (piece: number) => void
   /** Remembers an address to (re)connect to later. */
   rememberPeer: (address: PeerAddress, source: PeerSource) => void
   emit: <K extends keyof TorrentEvents>(event: K, payload: TorrentEvents[K]) => void
@@ -104,6 +107,11 @@ export class TorrentPeers {
   /** BEP 16 piece offers while super-seeding. */
   readonly superSeeder: SuperSeeder
   private wasSuperSeeding = false
+  /**
+   * Pieces we announced and then lost (BEP 54): a request for one is refused, not treated as a
+   * request for a piece we never had, since a peer without lt_donthave still thinks we have it.
+   */
+  private readonly lostPieces = new Set<number>()
 
   constructor (private readonly host: TorrentPeersHost) {
     this.superSeeder = new SuperSeeder({ random: host.random, picker: host.picker, sessions: () => this.sessions })
@@ -164,6 +172,7 @@ export class TorrentPeers {
 
   /** A piece was verified: HAVE to the peers that lack it, and interest re-evaluated. */
   announceHave (piece: number): void {
+    this.lostPieces.delete(piece)
     const picker = this.host.picker()
     for (const s of this.sessions) {
       if (s.conn.state !== 'active') continue
@@ -172,6 +181,19 @@ export class TorrentPeers {
       if (!s.conn.isSeed) s.conn.have(piece)
       if (s.conn.amInterested && !picker.isInteresting(s)) s.conn.notInterested()
     }
+  }
+
+  /**
+   * A verified piece's data is gone (a read for an upload found its file missing or short): the
+   * torrent un-haves it, and the peers that speak BEP 54 hear DONTHAVE so they stop asking.
+   */
+  dropPiece (piece: number): void {
+    if (!this.host.picker().hasPiece(piece)) return
+    this.lostPieces.add(piece)
+    this.host.pieceLost(piece)
+    let told = 0
+    for (const s of this.sessions) if (s.conn.state === 'active' && s.dontHave?.send(piece) === true) told++
+    this.host.log?.warn('piece lost', { piece, told })
   }
 
   /**
@@ -235,6 +257,7 @@ export class TorrentPeers {
     const pex = host.pex()
     // Filled right after the connection exists; readBlock is only called once it is active.
     const holder: { session: PeerSession | null } = { session: null }
+    let dontHave: LtDontHaveExtension | null = null
     let conn: PeerConnection
     try {
       conn = new PeerConnection(
@@ -256,7 +279,11 @@ export class TorrentPeers {
           },
           ...(listenPort !== null ? { listenPort } : {}),
           ...(slot.acceptedAtMs !== null ? { handshakeStartedAtMs: slot.acceptedAtMs } : {}),
-          extensions: [host.utMetadata, ...(pex !== null ? [pex.extension(slot.address)] : [])]
+          extensions: [
+            host.utMetadata,
+            createLtDontHaveExtension({ dontHave: (piece) => { this.onDontHave(holder.session, piece) } }, (ext) => { dontHave = ext }),
+            ...(pex !== null ? [pex.extension(slot.address)] : [])
+          ]
         }
       )
     } catch (error) {
@@ -270,6 +297,7 @@ export class TorrentPeers {
     holder.session = session
     const v2 = host.meta().infoHashV2
     session.v2Hashes = v2 !== null && bytesEqual(infoHash, v2.subarray(0, 20))
+    session.dontHave = dontHave
     session.uploadLimiter = host.uploadLimiter?.createChild() ?? null
     session.downloadLimiter = host.downloadLimiter?.createChild() ?? null
     slot.onReplaced(() => {
@@ -371,6 +399,18 @@ export class TorrentPeers {
     this.scheduleRefillAll()
   }
 
+  /**
+   * BEP 54: the peer lost a piece. Its bitfield and the availability counts drop it.
+   * @throws ProtocolError PEER_PROTOCOL_VIOLATION for an index beyond the piece count (closes the peer).
+   */
+  private onDontHave (s: PeerSession | null, piece: number): void {
+    const pieceCount = this.host.meta().pieceCount
+    if (piece >= pieceCount) throw new ProtocolError('PEER_PROTOCOL_VIOLATION', { reason: `lt_donthave for piece ${piece} of ${pieceCount}` })
+    if (s === null || s.conn.state !== 'active') return
+    s.conn.bitfield?.set(piece, false)
+    if (this.host.picker().peerDontHave(s, piece)) this.afterAvailability(s)
+  }
+
   /** The peer's availability changed: update interest and maybe request. */
   private afterAvailability (s: PeerSession): void {
     if (s.conn.state !== 'active') return
@@ -392,6 +432,7 @@ export class TorrentPeers {
 
   private async readBlock (s: PeerSession, request: BlockRequest): Promise<Uint8Array> {
     if (!this.host.picker().hasPiece(request.piece)) {
+      if (this.lostPieces.has(request.piece)) throw new LodestoneError('STORAGE_NOT_FOUND', { path: `piece ${request.piece}` })
       throw new LodestoneError('PEER_PROTOCOL_VIOLATION', { reason: `requested piece ${request.piece} we do not have` })
     }
     // Upload limits: the block is read only once its bytes are granted, and the peer connection
@@ -404,7 +445,14 @@ export class TorrentPeers {
       await turn
     }
     const storage = this.host.storage()
-    const data = await readWithTailPadding(this.host.meta(), request, async (piece, begin, length) => storage.readBlock(piece, begin, length))
+    let data: Uint8Array
+    try {
+      data = await readWithTailPadding(this.host.meta(), request, async (piece, begin, length) => storage.readBlock(piece, begin, length))
+    } catch (error) {
+      // The data of a piece we had is gone (file deleted or truncated under us).
+      if (hasCode(error, 'STORAGE_NOT_FOUND')) this.dropPiece(request.piece)
+      throw error
+    }
     this.host.counters.uploadedBytes += data.length
     this.host.uploadMeter.add(data.length)
     return data

@@ -192,6 +192,7 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
       hashes: () => this.hashes,
       sourceOf: (address) => this.knownPeers.sourceOf(address),
       rememberPeer: (address, source) => { this.rememberPeer(address, source) },
+      pieceLost: (piece) => { this.picker.markMissing(piece); this.afterWantedChanged() },
       emit: (event, payload) => { this.emit(event, payload) }
     })
     this.webSeeds = new TorrentWebSeeds({
