@@ -58,6 +58,12 @@ export interface ConnectionOwner {
   onOutgoing (socket: ITcpSocket, slot: ConnectionSlot): void
   /** An outgoing dial failed. */
   onConnectFailed? (address: PeerAddress, error: LodestoneError): void
+  /**
+   * BEP 40: an incoming peer at `address` finds the torrent at its connection limit. The owner may
+   * close a connection that ranks below it (returning true: the newcomer takes that place, the
+   * count briefly one over until the closed socket releases its slot) or keep them all (false).
+   */
+  makeRoomFor? (address: PeerAddress): boolean
 }
 
 /** Why `identify` refused a peer. */
@@ -327,7 +333,7 @@ export class ConnectionManager {
           this.counters.refusedIncoming++
           return 'global-limit'
         }
-        if (entry.slots.size >= this.torrentLimit(entry)) {
+        if (entry.slots.size >= this.torrentLimit(entry) && entry.owner.makeRoomFor?.(address) !== true) {
           this.counters.refusedIncoming++
           return 'torrent-limit'
         }

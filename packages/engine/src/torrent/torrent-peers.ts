@@ -21,7 +21,7 @@ import type { PeerExtensionFactory } from '../protocol/extension-protocol.js'
 import { createLtDontHaveExtension, type LtDontHaveExtension } from '../protocol/lt-donthave.js'
 import type { BlockRequest } from '../protocol/wire-messages.js'
 import type { ConnectionManager, ConnectionSlot } from '../peer/connection-manager.js'
-import type { PeerAddress, PeerSource } from '../peer/peer-address.js'
+import { formatPeerAddress, type PeerAddress, type PeerSource } from '../peer/peer-address.js'
 import { PeerConnection } from '../peer/peer-connection.js'
 import { isUnlimited, waitForBytes } from '../peer/rate-limit-wait.js'
 import type { RateLimiter } from '../peer/rate-limiter.js'
@@ -37,6 +37,7 @@ import type { Choker, ChokerPeer } from './choker.js'
 import { PeerSession, pexCandidates, type PickerPeer } from './peer-session.js'
 import type { PieceAssembly, TorrentCounters } from './piece-assembly.js'
 import type { PiecePicker } from './piece-picker.js'
+import { lowestPriorityPeer } from './peer-eviction.js'
 import { SuperSeeder } from './super-seeder.js'
 import type { PeerInfo, TorrentEvents } from './torrent-types.js'
 
@@ -145,6 +146,19 @@ export class TorrentPeers {
   /** How PEX advertises the connected peers. */
   pexCandidates (): Iterable<PexCandidate> {
     return pexCandidates(this.sessions)
+  }
+
+  /**
+   * BEP 40: the torrent is full and `address` wants in. The connected peer of the lowest canonical
+   * priority is closed when the newcomer ranks above it (libtorrent does the same); returns
+   * whether room was made.
+   */
+  makeRoomFor (address: PeerAddress): boolean {
+    const lowest = lowestPriorityPeer(this.sessions, address, this.host.listenPort() ?? 0)
+    if (lowest === null) return false
+    this.host.log?.debug('closing the lowest-priority peer for a newcomer', { closed: lowest.address, newcomer: formatPeerAddress(address) })
+    lowest.conn.close(new LodestoneError('PEER_CLOSED', { reason: 'too many connections: a peer of higher priority (BEP 40) took its place' }))
+    return true
   }
 
   /** Closes every connection (leaving the swarm). */

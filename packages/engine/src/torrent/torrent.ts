@@ -677,9 +677,8 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
       maxConnections: () => this.overrides.maxConnections,
       skey: this.infoHash,
       onOutgoing: (socket, slot) => { this.swarm.attach(socket, slot, true) },
-      onConnectFailed: (address, error) => {
-        this.log?.debug('connect failed', { address: formatPeerAddress(address), code: error.code })
-      }
+      onConnectFailed: (address, error) => { this.log?.debug('connect failed', { address: formatPeerAddress(address), code: error.code }) },
+      makeRoomFor: (address) => this.swarm.makeRoomFor(address)
     })
     const choking = this.engineSettings().choking
     this.choker.updateSettings(choking)

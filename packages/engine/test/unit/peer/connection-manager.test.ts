@@ -113,6 +113,29 @@ describe('ConnectionManager', () => {
     expect(dials.length).toBe(2)
   })
 
+  it('a full torrent admits an incoming peer only when its owner makes room (BEP 40)', () => {
+    const { cm } = setup({ maxConnectionsPerTorrent: 1 })
+    const { o } = owner()
+    const asked: PeerAddress[] = []
+    let room = false
+    cm.addTorrent('t', { ...o, makeRoomFor: (address) => { asked.push(address); return room } })
+    const t1 = cm.acceptIncoming(addr(1))
+    if (typeof t1 === 'string') throw new Error(t1)
+    const first = t1.claim('t')
+    if (typeof first === 'string') throw new Error(first)
+    expect(asked).toEqual([])
+    const t2 = cm.acceptIncoming(addr(2))
+    if (typeof t2 === 'string') throw new Error(t2)
+    expect(t2.claim('t')).toBe('torrent-limit')
+    expect(asked).toEqual([addr(2)])
+    room = true
+    const t3 = cm.acceptIncoming(addr(3))
+    if (typeof t3 === 'string') throw new Error(t3)
+    const third = t3.claim('t')
+    expect(typeof third).not.toBe('string')
+    expect(asked).toEqual([addr(2), addr(3)])
+  })
+
   it('routes an incoming ticket to a torrent and respects its limit', () => {
     const { cm } = setup({ maxConnectionsPerTorrent: 1 })
     const { o } = owner()
