@@ -122,7 +122,7 @@ while not stop.is_set():
                 'rc4': bool(p.flags & lt.peer_info.rc4_encrypted),
                 'plaintextEncrypted': bool(p.flags & lt.peer_info.plaintext_encrypted),
                 'uploadOnly': bool(p.flags & lt.peer_info.upload_only),
-                'utp': bool(p.flags & UTP_SOCKET)}
+                'utp': bool(p.flags & UTP_SOCKET), 'pieces': sum(1 for b in p.pieces if b)}
         peers.append(peer)
         seen['%s:%d' % (peer['ip'], peer['port'])] = peer
     emit({'type': 'status', 'state': str(s.state), 'progress': s.progress, 'isSeeding': s.is_seeding,
@@ -175,6 +175,8 @@ export interface LibtorrentPeerInfo {
   uploadOnly: boolean
   /** The connection runs over uTP (peer_info::utp_socket). */
   utp: boolean
+  /** How many pieces libtorrent believes the peer has (its peer_info pieces bitfield). */
+  pieces: number
 }
 
 export interface LibtorrentStatus {
