@@ -247,8 +247,27 @@ export async function torrentSetLocation (host: RpcHost, args: Args): Promise<Re
   return {}
 }
 
-export function torrentRenamePath (): Record<string, unknown> {
-  throw new RpcError('torrent-rename-path is not supported: the engine keeps the file names the torrent gives')
+/**
+ * torrent-rename-path: renames the file or folder `path` (in the torrent) to `name`, on disk when
+ * its data exists, as Transmission does: exactly one torrent, and the answer repeats `path` and
+ * `name` with the torrent's `id`. Bad names, unknown paths and collisions answer their reason.
+ */
+export async function torrentRenamePath (host: RpcHost, args: Args): Promise<Record<string, unknown>> {
+  const path = optString(args, 'path')
+  const name = optString(args, 'name')
+  if (path === undefined || name === undefined) throw new RpcError('arguments "path" and "name" are required')
+  const selected = selectTorrents(host, args)
+  if (selected.length !== 1) throw new RpcError('torrent-rename-path requires 1 torrent')
+  const entry = selected[0]!
+  if (!entry.torrent.hasMetadata) throw new RpcError('the torrent\'s file list is not known yet (magnet without metadata)')
+  try {
+    await entry.torrent.renamePath(path, name)
+  } catch (err) {
+    throw new RpcError(`cannot rename ${JSON.stringify(path)} to ${JSON.stringify(name)}: ${reason(err)}`)
+  }
+  host.registry.touch(entry)
+  host.saveSoon()
+  return { path, name, id: entry.id }
 }
 
 export function queueMove (how: 'top' | 'up' | 'down' | 'bottom') {

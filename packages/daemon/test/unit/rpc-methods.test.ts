@@ -28,7 +28,15 @@ describe('RPC methods', () => {
     const after = await rpc.call('torrent-get', { ids: [1], fields: ['wanted', 'priorities', 'sizeWhenDone'] })
     expect(after.arguments.torrents[0]).toEqual({ wanted: [1, 1, 1], priorities: [-1, 0, 1], sizeWhenDone: 120_000 })
     expect((await rpc.call('torrent-set', { ids: [1], 'files-wanted': [9] })).result).toMatch(/out of range/)
-    expect((await rpc.call('torrent-rename-path', { ids: [1], path: 'tree', name: 'x' })).result).toMatch(/not supported/)
+    // Renames (no data on disk yet: the paths change); answers as Transmission's, refusals as reasons.
+    const renamed = await rpc.call('torrent-rename-path', { ids: [1], path: 'tree/b.bin', name: 'b2.bin' })
+    expect(renamed).toMatchObject({ result: 'success', arguments: { path: 'tree/b.bin', name: 'b2.bin', id: 1 } })
+    expect((await rpc.call('torrent-rename-path', { ids: [1], path: 'tree', name: 'forest' })).result).toBe('success')
+    const names = await rpc.call('torrent-get', { ids: [1], fields: ['files'] })
+    expect(names.arguments.torrents[0].files.map((f: { name: string }) => f.name)).toEqual(['forest/a.bin', 'forest/b2.bin', 'forest/c.bin'])
+    for (const [path, name, why] of [['forest/a.bin', 'c.bin', /collides/], ['forest/a.bin', '../a', /not a valid file name/], ['forest/a.bin', 'x\u0000', /not a valid file name/], ['forest/zzz', 'y', /no file or folder/]] as const) {
+      expect((await rpc.call('torrent-rename-path', { ids: [1], path, name })).result).toMatch(why)
+    }
     const dup = await rpc.call('torrent-add', { metainfo })
     expect(dup.arguments['torrent-duplicate']).toMatchObject({ id: 1, hashString: hash })
   })

@@ -42,7 +42,7 @@ import { RateLimiter } from '../peer/rate-limiter.js'
 import { parsePeerAddress as parseAddress, type PeerAddress, type PeerSource } from '../peer/peer-address.js'
 import { generatePeerId } from '../peer/peer-id.js'
 import { Torrent } from '../torrent/torrent.js'
-import { encodeTorrentFile, type ProgressRecord, type TorrentIntent, type TorrentResumeHint } from './resume-data.js'
+import { encodeTorrentFile, type ProgressRecord, type TorrentIntent, type TorrentResumeHint, validRenames } from './resume-data.js'
 import { SessionPersistence, resumeHintFor } from './session-persistence.js'
 import { TypedEmitter } from '../util/typed-emitter.js'
 import { expandFileIndexRanges, selectOnlyPriorities } from '../torrent/file-priorities.js'
@@ -550,7 +550,8 @@ export class BtEngine extends TypedEmitter<BtEngineEvents> {
 
     const filePriorities = options.filePriorities ??
       (options.selectOnly !== undefined ? selectOnlyPriorities(meta.files.length, options.selectOnly) : undefined)
-    const storage = new TorrentContentStorage({ fs }, meta, this.settingsValue.storage, filePriorities !== undefined ? { filePriorities } : {})
+    const renamedPaths = validRenames(restored?.progress?.renamedPaths, meta.files.length)
+    const storage = new TorrentContentStorage({ fs }, meta, this.settingsValue.storage, { ...(filePriorities !== undefined ? { filePriorities } : {}), ...(renamedPaths !== null ? { renamedPaths } : {}) })
     const torrent: Torrent = new Torrent({
       clock: this.deps.clock,
       random: this.random,
@@ -687,7 +688,7 @@ export class BtEngine extends TypedEmitter<BtEngineEvents> {
           if (this.storageRoots.getRoot(path) === null) this.storageRoots.addRoot({ token: path, label: path, path })
           this.storageRoots.setRootForTorrent(id, path)
         }
-        const hint = await resumeHintFor(this.storageRoots.getFileSystemForTorrent(id), meta, stored.bitfield)
+        const hint = await resumeHintFor(this.storageRoots.getFileSystemForTorrent(id), meta, stored.bitfield, validRenames(progress?.renamedPaths, meta.files.length))
         if (hint !== null) options.resume = hint
         const torrent = await this.add(meta, options, { progress })
         result.restored.push(torrent)

@@ -85,6 +85,8 @@ export interface ProgressRecord {
   settings: TorrentSettings
   /** Per-file priorities when the torrent has them (extension point: restored when the API exists). */
   filePriorities: number[] | null
+  /** Paths (in the storage root) of files renamed by Torrent.renamePath, by file index; null when none. */
+  renamedPaths?: Record<number, string> | null
   savedAtMs: number
 }
 
@@ -141,6 +143,7 @@ export function encodeProgressRecord (record: ProgressRecord): Uint8Array {
     ...(record.rootPath !== null ? { path: record.rootPath } : {}),
     settings,
     ...(record.filePriorities !== null ? { priorities: record.filePriorities } : {}),
+    ...(record.renamedPaths != null ? { renamed: Object.entries(record.renamedPaths).map(([i, path]) => [Number(i), path]) } : {}),
     savedAt: Math.floor(record.savedAtMs)
   })
 }
@@ -250,6 +253,16 @@ export function decodeProgressRecord (bytes: Uint8Array, key: string): ProgressR
       return p
     })
   }
+  let renamedPaths: Record<number, string> | null = null
+  if (dict.has('renamed')) {
+    renamedPaths = {}
+    for (const [i, entry] of requireList(dict, 'renamed', key).entries()) {
+      const [index, path] = Array.isArray(entry) ? entry : []
+      const text = isBencodeBytes(path) ? fromUtf8Strict(path) : null
+      if (!isNonNegativeInt(index) || text === null || !isSafeRelativePath(text)) throw invalid(key, `renamed[${i}] is not a file index and a safe relative path`)
+      renamedPaths[index] = text
+    }
+  }
   const completedAt = dict.get('completedAt')
   if (completedAt !== undefined && !isNonNegativeInt(completedAt)) throw invalid(key, 'completedAt is not an integer')
   return {
@@ -262,6 +275,7 @@ export function decodeProgressRecord (bytes: Uint8Array, key: string): ProgressR
     rootPath: optionalText(dict, 'path', key) ?? null,
     settings: settings,
     filePriorities,
+    ...(renamedPaths !== null ? { renamedPaths } : {}),
     savedAtMs: requireInt(dict, 'savedAt', key)
   }
 }
@@ -330,4 +344,15 @@ function isNonNegativeInt (value: BencodeValue | undefined): value is number {
 
 function invalid (key: string, reason: string): LodestoneError<'RESUME_DATA_INVALID'> {
   return new LodestoneError('RESUME_DATA_INVALID', { key, reason }, { message: `resume data ${key}: ${reason}` })
+}
+
+/** A '/'-separated path that stays inside its root: no empty, `.` or `..` component, no NUL or backslash. */
+function isSafeRelativePath (path: string): boolean {
+  return path !== '' && !/[\0\\]/.test(path) && path.split('/').every((c) => c !== '' && c !== '.' && c !== '..')
+}
+
+/** A progress record's renames when every index names one of `fileCount` files, else null (ignored). */
+export function validRenames (renamed: Record<number, string> | null | undefined, fileCount: number): Record<number, string> | null {
+  if (renamed == null || !Object.keys(renamed).every((i) => Number(i) < fileCount)) return null
+  return renamed
 }

@@ -110,6 +110,8 @@ interface Tracked {
   completedAtMs: number | null
   intent: TorrentIntent
   filePriorities: number[] | null
+  /** Restored renames, kept while a magnet's storage does not exist yet. */
+  renamedPaths: Record<number, string> | null
   /** Pieces verified since the last save. */
   bitfieldDirty: boolean
   /**
@@ -160,6 +162,7 @@ export class SessionPersistence {
       completedAtMs: restored?.completedAtMs ?? null,
       intent: options.intent ?? restored?.intent ?? previous?.intent ?? 'stopped',
       filePriorities: restored?.filePriorities ?? null,
+      renamedPaths: restored?.renamedPaths ?? null,
       bitfieldDirty: false,
       holdBitfield: options.restoring === true,
       bitfieldTimer: null,
@@ -181,6 +184,7 @@ export class SessionPersistence {
       if (from === TorrentState.FetchingHashes && torrent.metadata !== null) this.storeMetadata(t, encodeTorrentFile(torrent.metadata))
       this.stateChanged(t, to)
     }))
+    t.offs.push(torrent.on('path-renamed', () => { void this.requestSave(t) }))
     // A check marks pieces without 'piece-verified': save its result before a crash can cost it.
     t.offs.push(torrent.on('checked', () => { this.pieceVerified(t) }))
     this.updateInterval()
@@ -384,7 +388,9 @@ export class SessionPersistence {
       const pieces = torrent.bitfield()
       const stats = torrent.stats()
       const savedAtMs = this.deps.clock.wallNow()
-      const signature = `${pieces.count}:${stats.uploadedBytes}:${stats.downloadedBytes}:${t.intent}:${t.completedAtMs ?? ''}`
+      const renamed = storage === null ? t.renamedPaths : storage.renamedPaths()
+      const renamedPaths = renamed === null || Object.keys(renamed).length === 0 ? null : renamed
+      const signature = `${pieces.count}:${stats.uploadedBytes}:${stats.downloadedBytes}:${t.intent}:${t.completedAtMs ?? ''}:${JSON.stringify(renamedPaths)}`
       if (dirty || signature !== t.lastSignature) {
         // (2) Flush every file written so far, (3) stamp the files, (4) write the record.
         // A magnet without metadata has neither files nor pieces: only its progress record.
@@ -412,6 +418,7 @@ export class SessionPersistence {
           rootPath: root.path,
           settings: torrent.settingsOverrides,
           filePriorities: priorities,
+          renamedPaths,
           savedAtMs
         }))
         t.lastSignature = signature
@@ -458,9 +465,10 @@ export class SessionPersistence {
  * and mtime are trusted; every piece of a file that changed is re-checked (whether or not it was
  * stored as verified). No record: null (the torrent checks everything, as without resume data).
  */
-export async function resumeHintFor (fs: IFileSystem, layout: ContentLayout, record: BitfieldRecord | null): Promise<TorrentResumeHint | null> {
+export async function resumeHintFor (fs: IFileSystem, layout: ContentLayout, record: BitfieldRecord | null, renamedPaths: Readonly<Record<number, string>> | null = null): Promise<TorrentResumeHint | null> {
   if (record === null) return null
   const pieceLayout = new PieceLayout(layout)
+  for (const [index, path] of Object.entries(renamedPaths ?? {})) pieceLayout.setFilePath(Number(index), path)
   const now = await stampFiles(fs, pieceLayout)
   const trusted = record.pieces.clone()
   const recheck = new Bitfield(layout.pieceCount)

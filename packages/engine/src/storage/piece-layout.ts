@@ -35,6 +35,8 @@ export class PieceLayout {
   readonly totalLengthBytes: number
   /** files[i].offsetBytes, for the binary search. */
   private readonly offsets: Float64Array
+  /** Paths of renamed files (Torrent.renamePath), replacing the metainfo's. */
+  private readonly renamed = new Map<number, string>()
 
   /** @throws LodestoneError ARGUMENT_INVALID when the files do not tile the piece space. */
   constructor (private readonly layout: ContentLayout) {
@@ -59,7 +61,18 @@ export class PieceLayout {
 
   /** Path of file `fileIndex` inside the storage root (see the module comment). */
   filePath (fileIndex: number): string {
-    return filePathOf(this.layout, this.file(fileIndex))
+    return this.renamed.get(fileIndex) ?? filePathOf(this.layout, this.file(fileIndex))
+  }
+
+  /** Gives file `fileIndex` another path in the storage root (a rename); the metainfo's path when `path` is it. */
+  setFilePath (fileIndex: number, path: string): void {
+    if (path === filePathOf(this.layout, this.file(fileIndex))) this.renamed.delete(fileIndex)
+    else this.renamed.set(fileIndex, path)
+  }
+
+  /** The renamed files' paths by file index (empty when none was renamed). */
+  renamedPaths (): Record<number, string> {
+    return Object.fromEntries(this.renamed)
   }
 
   file (fileIndex: number): TorrentFileEntry {

@@ -92,13 +92,14 @@ export class TorrentContentStorage {
 
   /**
    * @param options.filePriorities one per file (0 = skip, anything else = wanted); all wanted by default.
+   * @param options.renamedPaths paths of renamed files by index (resume data of a rename).
    * @throws LodestoneError ARGUMENT_INVALID for an inconsistent layout; SETTINGS_INVALID for bad settings.
    */
   constructor (
     private deps: TorrentContentStorageDeps,
     layout: ContentLayout,
     settings: Partial<TorrentContentStorageSettings> = {},
-    options: { filePriorities?: ArrayLike<number> } = {}
+    options: { filePriorities?: ArrayLike<number>, renamedPaths?: Readonly<Record<number, string>> } = {}
   ) {
     this.settings = validateStorageSettings({ ...defaultTorrentContentStorageSettings, ...settings })
     this.layout = new PieceLayout(layout)
@@ -106,6 +107,7 @@ export class TorrentContentStorage {
     this.skipped = new Uint8Array(layout.files.length)
     this.layout.sharedPieces().forEach((piece, slot) => this.partSlots.set(piece, slot))
     this.partFilePath = `${PART_FILE_DIRECTORY}/${layout.id}.parts`
+    for (const [index, path] of Object.entries(options.renamedPaths ?? {})) this.layout.setFilePath(Number(index), path)
     if (options.filePriorities !== undefined) {
       this.checkPriorities(options.filePriorities)
       for (let i = 0; i < this.skipped.length; i++) this.skipped[i] = options.filePriorities[i] === 0 ? 1 : 0
@@ -393,6 +395,39 @@ export class TorrentContentStorage {
       throw err
     }
     return release
+  }
+
+  /**
+   * Gives files new paths (Torrent.renamePath): with I/O suspended, each file that exists is
+   * renamed on disk (its new directory made), then every path changes. A failure renames the
+   * files already moved back and leaves every path as it was.
+   * @throws LodestoneError STORAGE_* from the filesystem.
+   */
+  async renameFiles (changes: ReadonlyArray<{ fileIndex: number, to: string }>): Promise<void> {
+    const release = await this.suspendIo()
+    const done: Array<{ from: string, to: string }> = []
+    try {
+      for (const { fileIndex, to } of changes) {
+        const from = this.filePath(fileIndex)
+        if (!await this.deps.fs.exists(from)) continue
+        this.ensuredDirs.clear()
+        await this.ensureParentDir(to)
+        await this.deps.fs.rename(from, to).catch((err: unknown) => { throw storageError(err, from, 'rename') })
+        done.push({ from, to })
+      }
+      for (const { fileIndex, to } of changes) this.layout.setFilePath(fileIndex, to)
+      this.ensuredDirs.clear()
+    } catch (err) {
+      for (const { from, to } of done.reverse()) await this.deps.fs.rename(to, from).catch(() => {})
+      throw err
+    } finally {
+      release()
+    }
+  }
+
+  /** Paths of renamed files by index (for resume data; empty when none was renamed). */
+  renamedPaths (): Record<number, string> {
+    return this.layout.renamedPaths()
   }
 
   /** The filesystem the files are in now. */

@@ -122,6 +122,8 @@ export interface TorrentEvents {
   'storage-moved': { token: string }
   /** `reannounce()` was called while in the swarm: the engine's DHT announces now (its minimum interval allowing). */
   'reannounce-requested': Record<string, never>
+  /** `renamePath` renamed a file or folder: `path` (in the torrent) is now `target`. */
+  'path-renamed': { path: string, name: string, target: string }
   /** A tracker's status changed (an announce started, answered or failed). */
   'tracker-updated': { tracker: TrackerStatus }
 }

@@ -46,6 +46,8 @@ import { PieceAssembly, type TorrentCounters } from './piece-assembly.js'
 import { PiecePicker } from './piece-picker.js'
 import { PieceVerifier } from './piece-verifier.js'
 import type { ReadStreamOptions } from './read-stream.js'
+import { renamePath } from './rename-path.js'
+import { handshakeHashesOf } from './handshake-hashes.js'
 import type { PeerInfo, TorrentDeps, TorrentEvents, TorrentInit, TorrentStats } from './torrent-types.js'
 import { KnownPeers } from './known-peers.js'
 import { TorrentFiles } from './torrent-files.js'
@@ -401,6 +403,16 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
     await mover(target, options)
   }
 
+  /**
+   * Renames the file or folder at `path` (in the torrent, e.g. `name/dir/file`) to `name`, on disk
+   * when its data exists (libtorrent's rename_file); see rename-path.ts. Kept by resume data.
+   * @throws LodestoneError ARGUMENT_INVALID (bad name, no such path, a collision); METADATA_PENDING; STORAGE_*.
+   */
+  async renamePath (path: string, name: string): Promise<void> {
+    const { target } = await renamePath(this.deps.storage, this.meta.files.length, path, name)
+    this.emit('path-renamed', { path, name, target })
+  }
+
   /** @internal Announces a finished move (the engine's mover calls it). */
   storageMoved (token: string): void {
     this.emit('storage-moved', { token })
@@ -729,17 +741,8 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
 
   // ------------------------------------------------------------------ peers
 
-  /**
-   * The 20-byte hashes peers may use in handshakes for this torrent: the info hash, and for a
-   * hybrid torrent also the truncated SHA-256 one (BEP 52: v2-capable peers may use it).
-   */
-  handshakeHashes (): Uint8Array[] {
-    const out = [this.infoHash]
-    const v2 = this.metaValue?.infoHashV2 ?? this.magnet?.infoHashV2 ?? null
-    const hybrid = this.metaValue === null ? this.magnet?.infoHashV1 !== null : this.metaValue.version === 'hybrid'
-    if (hybrid && v2 !== null) out.push(v2.subarray(0, 20))
-    return out
-  }
+  /** The 20-byte hashes peers may use in handshakes: the info hash, and a hybrid's truncated v2 hash (BEP 52). */
+  handshakeHashes (): Uint8Array[] { return handshakeHashesOf(this.infoHash, this.metaValue, this.magnet) }
 
   private rememberPeer (address: PeerAddress, source: PeerSource): void {
     this.knownPeers.remember(address, source)

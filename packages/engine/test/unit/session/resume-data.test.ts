@@ -45,6 +45,12 @@ describe('resume data codec', () => {
     expect(decodeProgressRecord(encodeProgressRecord(progress), 'k')).toEqual(progress)
     expect(decodeProgressRecord(encodeProgressRecord({ ...progress, completedAtMs: 9, rootToken: null, rootPath: null, filePriorities: null }), 'k'))
       .toMatchObject({ completedAtMs: 9, rootToken: null, rootPath: null, filePriorities: null })
+    const renamed = { ...progress, renamedPaths: { 0: 'x/a2.bin', 2: 'x/deep/c.bin' } }
+    expect(decodeProgressRecord(encodeProgressRecord(renamed), 'k')).toEqual(renamed)
+    // A rename record that would leave the storage root is damage, not a path to use.
+    for (const bad of ['../etc/passwd', 'x//y', '/abs', 'x/./y', 'a\\b']) {
+      expect(() => decodeProgressRecord(encodeProgressRecord({ ...progress, renamedPaths: { 0: bad } }), 'k')).toThrow(/renamed\[0\]/)
+    }
     expect(decodePeersRecord(encodePeersRecord({ peers: ['127.0.0.1:1', '[::1]:2'] }), 'k').peers).toEqual(['127.0.0.1:1', '[::1]:2'])
     expect(decodeTorrentList(encodeTorrentList([ID.toUpperCase()]))).toEqual([ID])
   })
