@@ -33,6 +33,7 @@ import type { MetadataFetcherSettings } from './metadata-fetcher-settings.js'
 import { formatPeerAddress, type PeerAddress } from '../peer/peer-address.js'
 import { PeerConnection } from '../peer/peer-connection.js'
 import { TypedEmitter } from '../util/typed-emitter.js'
+import { peerHungUp } from '../peer/peer-hung-up.js'
 
 /**
  * `left` announced to trackers while the size is unknown (no `xl`): any non-zero value marks us
@@ -285,9 +286,10 @@ export class MetadataSwarm extends TypedEmitter<MetadataSwarmEvents> {
       slot.release()
       // A peer we dialled that hung up (not one we refused) is dialled again while the metadata is
       // still wanted — soon when its handshake had gone through: it was fine a moment ago.
-      const transient = reason === undefined || reason.code === 'PEER_CLOSED' || reason.code === 'PEER_TIMEOUT'
+      const hungUp = peerHungUp(reason)
+      const transient = reason === undefined || hungUp || reason.code === 'PEER_TIMEOUT'
       if (outgoing && transient && !this.closed && !this.fetcher.done) {
-        this.deps.connections.redialLater(this.init.ownerId, slot.address, { afterHandshake: identified })
+        this.deps.connections.redialLater(this.init.ownerId, slot.address, { afterHandshake: identified, hungUp })
       }
     })
   }

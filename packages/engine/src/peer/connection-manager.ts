@@ -549,18 +549,25 @@ export class ConnectionManager {
    * ago — it is dialled again after `reconnectDelayMs`, doubling per such hang-up, and only once
    * that delay reaches `retryBackoffMs` do hang-ups count as failed attempts. A peer that keeps
    * accepting and hanging up is thus still dropped, after a few quick tries.
+   *
+   * `hungUp`: the peer accepted the TCP connection and closed it before the handshake finished.
+   * It was reachable too and gets the same quick re-dials: Transmission 3.00 closes at once a
+   * connection from an address that already has a handshake in progress with it (any torrent), so
+   * a dial that races another from the same host — ours after a magnet's metadata phase, another
+   * process on 127.0.0.1 — would otherwise wait the full `retryBackoffMs` (30 s).
    */
-  redialLater (torrentId: string, address: PeerAddress, options: { afterHandshake?: boolean } = {}): void {
+  redialLater (torrentId: string, address: PeerAddress, options: { afterHandshake?: boolean, hungUp?: boolean } = {}): void {
     const entry = this.torrents.get(torrentId)
     if (entry === undefined || this.closed) return
     const key = formatPeerAddress(address)
     if (this.banned.has(address.host) || this.selfAddresses.has(key)) return
     const failure = entry.failures.get(key) ?? { count: 0, retryAtMs: 0 }
     const now = this.deps.clock.now()
-    const hangups = (failure.hangups ?? 0) + (options.afterHandshake === true ? 1 : 0)
+    const quick = options.afterHandshake === true || options.hungUp === true
+    const hangups = (failure.hangups ?? 0) + (quick ? 1 : 0)
     const quickDelayMs = this.settings.reconnectDelayMs * 2 ** (hangups - 1)
-    if (options.afterHandshake === true) failure.hangups = hangups
-    if (options.afterHandshake === true && quickDelayMs < this.settings.retryBackoffMs) {
+    if (quick) failure.hangups = hangups
+    if (quick && quickDelayMs < this.settings.retryBackoffMs) {
       failure.retryAtMs = now + quickDelayMs
     } else {
       failure.count++

@@ -40,6 +40,7 @@ import type { PiecePicker } from './piece-picker.js'
 import { lowestPriorityPeer } from './peer-eviction.js'
 import { SuperSeeder } from './super-seeder.js'
 import type { PeerInfo, TorrentEvents } from './torrent-types.js'
+import { peerHungUp } from '../peer/peer-hung-up.js'
 
 /** Request size: the credit one request costs against the download limiter. */
 const BLOCK_BYTES = 16_384
@@ -399,10 +400,11 @@ export class TorrentPeers {
     // so is a leecher of ours that restarts — Transmission drops and restarts a magnet once it has
     // the metadata, then waits to be dialled again (it never dials loopback peers itself). Two
     // seeds have nothing to exchange. After a good handshake the first re-dial comes quickly.
-    const transient = reason === undefined || reason.code === 'PEER_CLOSED' || reason.code === 'PEER_TIMEOUT'
+    const hungUp = peerHungUp(reason)
+    const transient = reason === undefined || hungUp || reason.code === 'PEER_TIMEOUT'
     const wanted = !picker.isFinished || !onlyUploads(s)
     if (s.slot.direction === 'outgoing' && transient && this.host.isActive() && wanted) {
-      this.host.connections.redialLater(this.host.id, s.slot.address, { afterHandshake: s.identified })
+      this.host.connections.redialLater(this.host.id, s.slot.address, { afterHandshake: s.identified, hungUp })
     }
     // Pieces of a peer that left keep their received blocks; requests were freed by removePeer.
     if (s.identified) {
