@@ -112,7 +112,8 @@ while not stop.is_set():
         if a.category() & lt.alert.category_t.error_notification:
             emit({'type': 'alert', 'what': a.what(), 'message': a.message()})
         elif a.what() == 'peer_disconnected':
-            emit({'type': 'disconnect', 'message': a.message()})
+            emit({'type': 'disconnect', 'message': a.message(), 'ip': a.ip[0], 'port': a.ip[1],
+                  'socketType': str(a.socket_type).split('.')[-1], 'pid': str(a.pid)})
     s = h.status()
     peers = []
     for p in h.get_peer_info():
@@ -202,6 +203,16 @@ function tail (text: string, lines = 15): string {
 }
 
 /** A running libtorrent session with one torrent; see the module comment. */
+/** One peer_disconnected alert. */
+export interface LibtorrentDisconnect {
+  ip: string
+  port: number
+  /** libtorrent's socket_type_t name: 'tcp', 'utp', … */
+  socketType: string
+  /** The peer id in hex. */
+  pid: string
+}
+
 export class LibtorrentPeer {
   /** libtorrent's listening port on 127.0.0.1. */
   port = 0
@@ -213,6 +224,11 @@ export class LibtorrentPeer {
   readonly alerts: string[] = []
   /** libtorrent's peer_disconnected alerts (their messages name the reason). */
   readonly disconnects: string[] = []
+  /**
+   * The same alerts as records: a connection that opens and closes between two status samples
+   * (0.2 s apart) is never in `seen`, but its disconnect still names its transport and peer id.
+   */
+  readonly disconnectedPeers: LibtorrentDisconnect[] = []
   private stderr = ''
   private exited = false
   private exitCode: number | null = null
@@ -255,6 +271,7 @@ export class LibtorrentPeer {
       this.alerts.push(`${String(msg.what)}: ${String(msg.message)}`)
     } else if (msg.type === 'disconnect') {
       this.disconnects.push(String(msg.message))
+      this.disconnectedPeers.push({ ip: String(msg.ip), port: Number(msg.port), socketType: String(msg.socketType), pid: String(msg.pid) })
     }
     this.wake()
   }
