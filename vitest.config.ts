@@ -13,6 +13,9 @@ export default defineConfig({
         test: {
           name: 'unit',
           setupFiles,
+          // Most unit files wait on sockets, files and child processes, not the CPU: three at a time
+          // on CI's two cores (vitest's default would be one).
+          maxWorkers: 3,
           include: ['packages/*/test/unit/**/*.test.ts', 'packages/*/test/contracts/**/*.test.ts', 'packages/*/test/*.test.ts', 'fuzz/**/*.test.ts'],
           testTimeout: 20_000
         }
@@ -21,6 +24,7 @@ export default defineConfig({
         test: {
           name: 'swarm',
           setupFiles,
+          maxWorkers: 3,
           include: ['packages/*/test/swarm/**/*.test.ts'],
           testTimeout: 60_000
         }

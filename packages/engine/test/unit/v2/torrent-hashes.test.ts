@@ -40,7 +40,13 @@ function fakeConn () {
   return { conn: conn as unknown as PeerConnection, sent, closed }
 }
 
-const settle = async (): Promise<void> => { for (let i = 0; i < 50; i++) await Promise.resolve(); await new Promise((resolve) => setTimeout(resolve, 20)) }
+// Proofs are checked with WebCrypto, which resolves on its own schedule: wait for the outcome (a
+// fixed pause failed under load), bounded so a reply that never comes still fails the test.
+const settle = async (done: () => boolean = () => false): Promise<void> => {
+  const deadline = Date.now() + 5_000
+  do await new Promise((resolve) => setTimeout(resolve, 10))
+  while (!done() && Date.now() < deadline)
+}
 
 describe('TorrentHashes', () => {
   it('answers valid requests with proven hashes and rejects what it cannot prove, never throwing', async () => {
@@ -56,7 +62,7 @@ describe('TorrentHashes', () => {
       { ...ok, proofLayers: 40 } // above the root
     ]
     for (const request of [ok, ...bad]) hashes.onMessage(conn, { type: 'hash-request', request })
-    await settle()
+    await settle(() => sent.length >= 5)
     // Replies name their request, so they may leave in another order (the first reply builds the tree).
     expect(sent.filter((m) => m.type === 'hash-reject').map((m) => m.request)).toEqual(expect.arrayContaining(bad))
     const answers = sent.filter((m) => m.type === 'hashes')
@@ -78,7 +84,7 @@ describe('TorrentHashes', () => {
     const forged = tree.answer(asked.request)!.slice()
     forged[0] = (forged[0] ?? 0) ^ 1
     hashes.onMessage(liar.conn, { type: 'hashes', request: asked.request, hashes: forged })
-    await settle()
+    await settle(() => liar.closed.length > 0)
     expect(hasCode(liar.closed[0], 'PEER_PROTOCOL_VIOLATION')).toBe(true)
     hashes.peerGone(liar.conn)
     const honest = fakeConn()
@@ -86,13 +92,14 @@ describe('TorrentHashes', () => {
     const again = honest.sent[0]
     if (again?.type !== 'hash-request') throw new Error('expected a hash request')
     hashes.onMessage(honest.conn, { type: 'hashes', request: again.request, hashes: tree.answer(again.request)! })
-    await settle()
+    await settle(() => completed > 0)
     expect(completed).toBe(1)
     expect(hashes.fetching).toBe(false)
     expect(meta.pieceLayers.get(toHex(root))).toEqual(layer)
     // Now it serves the layer it fetched.
+    const before = honest.sent.length
     hashes.onMessage(honest.conn, { type: 'hash-request', request: again.request })
-    await settle()
+    await settle(() => honest.sent.length > before)
     expect(honest.sent.at(-1)?.type).toBe('hashes')
   })
 
