@@ -27,126 +27,23 @@
 // Targets (issue 3): throughput ratio Lodestone/libtorrent >= 1.0, Lodestone peak RSS <= 200 MB,
 // CPU ratio <= 1.5. Results and the machine's load are recorded in bench/download/RESULTS.md.
 // Build first: npx tsc -b.
-import { spawn, spawnSync } from 'node:child_process'
-import { randomFillSync } from 'node:crypto'
-import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, rmSync, writeSync } from 'node:fs'
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs'
 import { cpus, loadavg, tmpdir } from 'node:os'
-import { dirname, join } from 'node:path'
-import { createInterface } from 'node:readline'
-import { fileURLToPath } from 'node:url'
+import { join } from 'node:path'
+import { commandLine, median, parseSize, preparePayload, requireBuild, sizeText, transfer as runTransfer } from '../lib/transfer.mjs'
 
-const here = dirname(fileURLToPath(import.meta.url))
-const repo = join(here, '..', '..')
-const python = '/usr/bin/python3'
-
-const argv = process.argv.slice(2)
-const smoke = argv.includes('--smoke')
-const opt = (name, fallback) => {
-  const i = argv.indexOf(`--${name}`)
-  return i >= 0 && argv[i + 1] !== undefined ? argv[i + 1] : fallback
-}
-
-function parseSize (text) {
-  const m = /^(\d+(?:\.\d+)?)([KMG]?)(?:i?B)?$/i.exec(String(text).trim())
-  if (m === null) throw new Error(`--size: expected a number with an optional K/M/G suffix, got ${text}`)
-  const unit = { '': 1, K: 1024, M: 1024 ** 2, G: 1024 ** 3 }[m[2].toUpperCase()]
-  return Math.round(Number(m[1]) * unit)
-}
-
+const { smoke, opt } = commandLine()
 const sizeBytes = parseSize(opt('size', smoke ? '64M' : '1G'))
 const rounds = Number(opt('rounds', smoke ? 1 : 3))
 const profDir = opt('prof', null)
-const sizeMB = sizeBytes / 1e6
 // Generous: a transfer slower than 5 MB/s (plus start-up) is a failure, not a result.
 const transferTimeoutMs = 30_000 + sizeBytes / 5e6 * 1000
 
-if (!existsSync(join(repo, 'packages', 'engine', 'dist', 'presets', 'node.js'))) {
-  console.error('bench/download: build first (npx tsc -b)')
-  process.exit(2)
-}
-
-function makePayload (path, bytes) {
-  const fd = openSync(path, 'w')
-  const chunk = new Uint8Array(4 * 1024 * 1024)
-  for (let written = 0; written < bytes; written += chunk.length) {
-    randomFillSync(chunk)
-    writeSync(fd, chunk, 0, Math.min(chunk.length, bytes - written))
-  }
-  closeSync(fd)
-}
-
-/** One child peer: JSON lines on stdout, commands on stdin. */
-function startPeer (tool, mode, args) {
-  const command = tool === 'lodestone' ? process.execPath : python
-  const scriptArgs = tool === 'lodestone'
-    ? [...(profDir !== null ? ['--cpu-prof', '--cpu-prof-dir', profDir, '--cpu-prof-name', `${mode}-${Date.now()}.cpuprofile`] : []), join(here, 'lodestone-peer.mjs')]
-    : [join(here, 'libtorrent-peer.py')]
-  const child = spawn(command, [...scriptArgs, mode, ...args], { stdio: ['pipe', 'pipe', 'pipe'] })
-  let stderr = ''
-  child.stderr.on('data', (d) => { stderr = (stderr + d.toString()).slice(-4000) })
-  const waiting = []
-  const lines = []
-  createInterface({ input: child.stdout }).on('line', (line) => {
-    let message
-    try { message = JSON.parse(line) } catch { return }
-    const i = waiting.findIndex((w) => w.event === message.event)
-    if (i >= 0) waiting.splice(i, 1)[0].resolve(message)
-    else lines.push(message)
-  })
-  const exited = new Promise((resolve) => { child.on('exit', (code, signal) => { resolve({ code, signal }) }) })
-  const peer = {
-    child,
-    send (command) { child.stdin.write(`${command}\n`) },
-    next (event) {
-      const queued = lines.findIndex((m) => m.event === event)
-      if (queued >= 0) return Promise.resolve(lines.splice(queued, 1)[0])
-      return new Promise((resolve, reject) => {
-        const timer = setTimeout(() => { reject(new Error(`${tool} ${mode}: no '${event}' within ${Math.round(transferTimeoutMs / 1000)} s; stderr: ${stderr}`)) }, transferTimeoutMs)
-        waiting.push({ event, resolve: (m) => { clearTimeout(timer); resolve(m) } })
-        exited.then(({ code, signal }) => {
-          clearTimeout(timer)
-          reject(new Error(`${tool} ${mode} exited (${code ?? signal}) before '${event}'; stderr: ${stderr}`))
-        })
-      })
-    },
-    /** Waits up to 10 s for the child to exit by itself (a profile is written at exit), then kills it. */
-    async stop () {
-      child.stdin.end()
-      await Promise.race([exited, new Promise((resolve) => { setTimeout(resolve, 10_000).unref() })])
-      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL')
-      await exited
-    }
-  }
-  return peer
-}
+requireBuild('bench/download')
 
 /** One transfer: a fresh seeder, then a leecher into a fresh directory; both ends measured. */
 async function transfer (work, seederTool, leecherTool) {
-  const leechDir = mkdtempSync(join(work, 'leech-'))
-  const seeder = startPeer(seederTool, 'seed', [join(work, 'payload.torrent'), join(work, 'seed')])
-  let leecher
-  try {
-    const { port } = await seeder.next('ready')
-    seeder.send('mark')
-    await seeder.next('marked')
-    leecher = startPeer(leecherTool, 'leech', [join(work, 'payload.torrent'), leechDir, String(port)])
-    const leech = await leecher.next('result')
-    seeder.send('stop')
-    const seed = await seeder.next('result')
-    if (leech.bytes < sizeBytes) throw new Error(`${leecherTool} leecher reports ${leech.bytes} of ${sizeBytes} bytes`)
-    return { mbps: sizeBytes / leech.seconds / 1e6, seconds: leech.seconds, leech, seed }
-  } finally {
-    await seeder.stop()
-    if (leecher !== undefined) await leecher.stop()
-    rmSync(leechDir, { recursive: true, force: true })
-    spawnSync('sync')
-  }
-}
-
-function median (values) {
-  const s = [...values].sort((a, b) => a - b)
-  const mid = Math.floor(s.length / 2)
-  return s.length % 2 === 1 ? s[mid] : (s[mid - 1] + s[mid]) / 2
+  return runTransfer({ work, sizeBytes, seeder: { tool: seederTool }, leechers: [{ tool: leecherTool }], timeoutMs: transferTimeoutMs, profDir })
 }
 
 const transfers = {
@@ -167,11 +64,7 @@ const results = Object.fromEntries(names.map((n) => [n, []]))
 let version = '?'
 let pieceLength = 0
 try {
-  mkdirSync(join(work, 'seed'))
-  makePayload(join(work, 'seed', 'payload.bin'), sizeBytes)
-  const created = spawnSync(python, [join(here, '..', 'create', 'libtorrent-create.py'), join(work, 'seed', 'payload.bin'), 'v1', '0', join(work, 'payload.torrent')], { encoding: 'utf8' })
-  if (created.status !== 0) throw new Error(`creating the torrent failed: ${created.stderr}`)
-  const info = JSON.parse(created.stdout.trim().split('\n').pop())
+  const info = preparePayload(work, sizeBytes)
   version = info.version
   pieceLength = info.pieceLength
   if (profDir !== null) mkdirSync(profDir, { recursive: true })
@@ -212,8 +105,7 @@ const rows = Object.fromEntries([
   ['d', '(d) libtorrent -> libtorrent', side('fromLibtorrentToLibtorrent', 'seed')]
 ].filter(([, , s]) => s !== null).map(([key, label, s]) => [key, { label, ...s }]))
 
-const sizeText = sizeBytes % (1024 ** 3) === 0 ? `${sizeBytes / 1024 ** 3} GiB` : `${(sizeBytes / 1024 ** 2).toFixed(sizeBytes % (1024 ** 2) === 0 ? 0 : 1)} MiB`
-console.log(`bench/download: ${sizeText} single file, v1, piece ${pieceLength / 1024} KiB, loopback TCP, ${rounds} round(s), ${cpus().length} cores, libtorrent ${version}, node ${process.version}`)
+console.log(`bench/download: ${sizeText(sizeBytes)} single file, v1, piece ${pieceLength / 1024} KiB, loopback TCP, ${rounds} round(s), ${cpus().length} cores, libtorrent ${version}, node ${process.version}`)
 console.log(`load average before ${loadBefore.map((l) => l.toFixed(2)).join(' ')}, after ${loadavg().map((l) => l.toFixed(2)).join(' ')} (other work on the machine skews these figures)`)
 console.log('transfer (measured side first)   MB/s   CPU s (user+sys)   peak RSS MB   MB/s per round')
 for (const row of Object.values(rows)) {

@@ -1,0 +1,166 @@
+// Shared by the transfer benches (bench/download, bench/seed, bench/mse, bench/utp): the payload,
+// the torrent, one child peer per process (bench/download's lodestone-peer.mjs and
+// libtorrent-peer.py: JSON lines on stdout, commands on stdin, each measuring itself) and one
+// transfer from a fresh seeder to one or more fresh leechers.
+import { spawn, spawnSync } from 'node:child_process'
+import { randomFillSync } from 'node:crypto'
+import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, rmSync, writeSync } from 'node:fs'
+import { loadavg } from 'node:os'
+import { dirname, join } from 'node:path'
+import { createInterface } from 'node:readline'
+import { fileURLToPath } from 'node:url'
+
+const here = dirname(fileURLToPath(import.meta.url))
+export const repoRoot = join(here, '..', '..')
+export const python = '/usr/bin/python3'
+const peerDir = join(here, '..', 'download')
+
+/** `--name value` options and the `--smoke` flag of a bench's command line. */
+export function commandLine (argv = process.argv.slice(2)) {
+  return {
+    smoke: argv.includes('--smoke'),
+    opt (name, fallback) {
+      const i = argv.indexOf(`--${name}`)
+      return i >= 0 && argv[i + 1] !== undefined ? argv[i + 1] : fallback
+    }
+  }
+}
+
+/** '1G', '64M', '300MiB', '4096' → bytes. */
+export function parseSize (text) {
+  const m = /^(\d+(?:\.\d+)?)([KMG]?)(?:i?B)?$/i.exec(String(text).trim())
+  if (m === null) throw new Error(`--size: expected a number with an optional K/M/G suffix, got ${text}`)
+  const unit = { '': 1, K: 1024, M: 1024 ** 2, G: 1024 ** 3 }[m[2].toUpperCase()]
+  return Math.round(Number(m[1]) * unit)
+}
+
+/** '1 GiB', '64 MiB', '1.5 MiB'. */
+export function sizeText (bytes) {
+  if (bytes % (1024 ** 3) === 0) return `${bytes / 1024 ** 3} GiB`
+  return `${(bytes / 1024 ** 2).toFixed(bytes % (1024 ** 2) === 0 ? 0 : 1)} MiB`
+}
+
+/** Exits with a hint when the engine is not built. */
+export function requireBuild (bench) {
+  if (!existsSync(join(repoRoot, 'packages', 'engine', 'dist', 'presets', 'node.js'))) {
+    console.error(`${bench}: build first (npx tsc -b)`)
+    process.exit(2)
+  }
+}
+
+export function median (values) {
+  const s = [...values].sort((a, b) => a - b)
+  const mid = Math.floor(s.length / 2)
+  return s.length % 2 === 1 ? s[mid] : (s[mid - 1] + s[mid]) / 2
+}
+
+export function loadText () { return loadavg().map((l) => l.toFixed(2)).join(' ') }
+
+/** `bytes` of random data at `path`. */
+export function makePayload (path, bytes) {
+  const fd = openSync(path, 'w')
+  const chunk = new Uint8Array(4 * 1024 * 1024)
+  for (let written = 0; written < bytes; written += chunk.length) {
+    randomFillSync(chunk)
+    writeSync(fd, chunk, 0, Math.min(chunk.length, bytes - written))
+  }
+  closeSync(fd)
+}
+
+/** A torrent of `path` made by libtorrent (bench/create's script): {version, pieceLength, v1, v2}. */
+export function makeTorrent (path, out, kind = 'v1', pieceLength = 0) {
+  const created = spawnSync(python, [join(here, '..', 'create', 'libtorrent-create.py'), path, kind, String(pieceLength), out], { encoding: 'utf8' })
+  if (created.status !== 0) throw new Error(`creating the torrent failed: ${created.stderr}`)
+  return JSON.parse(created.stdout.trim().split('\n').pop())
+}
+
+/**
+ * One child peer: `tool` 'lodestone' or 'libtorrent', `mode` 'seed' or 'leech'. `env` adds to the
+ * child's environment (LT_ENC, LODESTONE_SETTINGS...), `profDir` runs a Lodestone child under
+ * node --cpu-prof. `next(event)` waits up to `timeoutMs` for a JSON line with that event.
+ */
+export function startPeer (tool, mode, args, { env = {}, profDir = null, timeoutMs }) {
+  const command = tool === 'lodestone' ? process.execPath : python
+  const scriptArgs = tool === 'lodestone'
+    ? [...(profDir !== null ? ['--cpu-prof', '--cpu-prof-dir', profDir, '--cpu-prof-name', `${mode}-${Date.now()}-${Math.random().toString(36).slice(2, 6)}.cpuprofile`] : []), join(peerDir, 'lodestone-peer.mjs')]
+    : [join(peerDir, 'libtorrent-peer.py')]
+  const child = spawn(command, [...scriptArgs, mode, ...args], { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, ...env } })
+  let stderr = ''
+  child.stderr.on('data', (d) => { stderr = (stderr + d.toString()).slice(-4000) })
+  const waiting = []
+  const lines = []
+  createInterface({ input: child.stdout }).on('line', (line) => {
+    let message
+    try { message = JSON.parse(line) } catch { return }
+    message.receivedAtMs = performance.now()
+    const i = waiting.findIndex((w) => w.event === message.event)
+    if (i >= 0) waiting.splice(i, 1)[0].resolve(message)
+    else lines.push(message)
+  })
+  const exited = new Promise((resolve) => { child.on('exit', (code, signal) => { resolve({ code, signal }) }) })
+  return {
+    child,
+    send (command) { child.stdin.write(`${command}\n`) },
+    next (event) {
+      const queued = lines.findIndex((m) => m.event === event)
+      if (queued >= 0) return Promise.resolve(lines.splice(queued, 1)[0])
+      return new Promise((resolve, reject) => {
+        const timer = setTimeout(() => { reject(new Error(`${tool} ${mode}: no '${event}' within ${Math.round(timeoutMs / 1000)} s; stderr: ${stderr}`)) }, timeoutMs)
+        waiting.push({ event, resolve: (m) => { clearTimeout(timer); resolve(m) } })
+        exited.then(({ code, signal }) => {
+          clearTimeout(timer)
+          reject(new Error(`${tool} ${mode} exited (${code ?? signal}) before '${event}'; stderr: ${stderr}`))
+        })
+      })
+    },
+    /** Waits up to 10 s for the child to exit by itself (a profile is written at exit), then kills it. */
+    async stop () {
+      child.stdin.end()
+      await Promise.race([exited, new Promise((resolve) => { setTimeout(resolve, 10_000).unref() })])
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL')
+      await exited
+    }
+  }
+}
+
+/**
+ * One transfer of `work`/payload.torrent (data in `work`/seed): a fresh seeder, then `leechers`
+ * (each {tool, env}) started together, each into a fresh directory removed (and `sync`ed)
+ * afterwards. The seeder is measured from just before the leechers start to after the last one
+ * finished. Returns {mbps, seconds, leech (the first leecher's result), leeches, seed}: `seconds`
+ * is the wall time from the first leecher's start to the last one's end, `mbps` the payload bytes
+ * of all leechers over it (MB = 10^6 B).
+ */
+export async function transfer ({ work, sizeBytes, seeder, leechers, timeoutMs, profDir = null }) {
+  const dirs = leechers.map(() => mkdtempSync(join(work, 'leech-')))
+  const seed = startPeer(seeder.tool, 'seed', [join(work, 'payload.torrent'), join(work, 'seed')], { env: seeder.env, profDir, timeoutMs })
+  const started = []
+  try {
+    const { port } = await seed.next('ready')
+    seed.send('mark')
+    await seed.next('marked')
+    for (const [i, l] of leechers.entries()) started.push(startPeer(l.tool, 'leech', [join(work, 'payload.torrent'), dirs[i], String(port)], { env: l.env, profDir, timeoutMs }))
+    const leeches = await Promise.all(started.map(async (p) => p.next('result')))
+    seed.send('stop')
+    const seedResult = await seed.next('result')
+    for (const [i, r] of leeches.entries()) {
+      if (r.bytes < sizeBytes) throw new Error(`${leechers[i].tool} leecher ${i} reports ${r.bytes} of ${sizeBytes} bytes`)
+    }
+    const first = Math.min(...leeches.map((r) => r.receivedAtMs - r.seconds * 1000))
+    const last = Math.max(...leeches.map((r) => r.receivedAtMs))
+    const seconds = leeches.length === 1 ? leeches[0].seconds : (last - first) / 1000
+    return { mbps: sizeBytes * leeches.length / seconds / 1e6, seconds, leech: leeches[0], leeches, seed: seedResult }
+  } finally {
+    await seed.stop()
+    await Promise.all(started.map(async (p) => p.stop()))
+    for (const dir of dirs) rmSync(dir, { recursive: true, force: true })
+    spawnSync('sync')
+  }
+}
+
+/** A work directory with `seed`/payload.bin of `sizeBytes` and payload.torrent beside it. */
+export function preparePayload (work, sizeBytes, kind = 'v1', pieceLength = 0) {
+  mkdirSync(join(work, 'seed'))
+  makePayload(join(work, 'seed', 'payload.bin'), sizeBytes)
+  return makeTorrent(join(work, 'seed', 'payload.bin'), join(work, 'payload.torrent'), kind, pieceLength)
+}
