@@ -8,7 +8,7 @@
  */
 import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { afterAll, beforeAll, describe, it } from 'vitest'
 import { createNodeEngine } from '../../packages/engine/presets/node.js'
 import type { BtEngine } from '../../packages/engine/src/session/bt-engine.js'
 import type { PeerInfo } from '../../packages/engine/src/torrent/torrent.js'
@@ -40,8 +40,10 @@ function requireEngine (downloadPath: string): BtEngine {
   return engine
 }
 
-describe('MSE/PE with Transmission 3.00 requiring encryption (TCP, loopback)', () => {
-  it('Lodestone (require) downloads from a Transmission seeder: identical, RC4 on both sides', async () => {
+// Concurrent (each case its own torrent and engine): Transmission 3.00 acts on new peers on a 10 s
+// pulse, so the two directions share that wait.
+describe.concurrent('MSE/PE with Transmission 3.00 requiring encryption (TCP, loopback)', () => {
+  it('Lodestone (require) downloads from a Transmission seeder: identical, RC4 on both sides', async ({ expect }) => {
     const daemon = tr!
     const { seedDir, metainfo } = await fixture()
     const { id } = await daemon.addTorrent(metainfo, seedDir)
@@ -70,7 +72,7 @@ describe('MSE/PE with Transmission 3.00 requiring encryption (TCP, loopback)', (
     expect(engine.stats().encryption.outgoingRc4).toBe(1)
   })
 
-  it('Transmission downloads from a Lodestone seeder (require): identical, RC4 on both sides', async () => {
+  it('Transmission downloads from a Lodestone seeder (require): identical, RC4 on both sides', async ({ expect }) => {
     const daemon = tr!
     const { seedDir, metainfo, totalBytes } = await fixture()
     const engine = requireEngine(seedDir)

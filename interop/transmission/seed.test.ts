@@ -9,7 +9,7 @@
  */
 import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { afterAll, beforeAll, describe, it } from 'vitest'
 import { createNodeEngine } from '../../packages/engine/presets/node.js'
 import type { BtEngine } from '../../packages/engine/src/session/bt-engine.js'
 import { SINGLE_FILE_BYTES, TREE_FILES, digestTree, makeTorrent, removeTempDirs, tempDir, waitState, writeContent } from '../helpers/fixtures.js'
@@ -31,9 +31,11 @@ const CASES = [
   { kind: 'v1', layout: 'tree' }
 ] as const
 
-describe('Transmission downloads from a Lodestone seeder (TCP, loopback)', () => {
+// Concurrent: Transmission 3.00 decides whom it is interested in on a 10 s pulse, so each case waits
+// up to 10 s for it; the two cases share one wait.
+describe.concurrent('Transmission downloads from a Lodestone seeder (TCP, loopback)', () => {
   for (const { kind, layout } of CASES) {
-    it(`${kind} ${layout === 'single' ? 'single file' : 'multi-file tree'}`, async ({ onTestFinished }) => {
+    it(`${kind} ${layout === 'single' ? 'single file' : 'multi-file tree'}`, async ({ onTestFinished, expect }) => {
       const daemon = tr!
       const seedDir = await tempDir()
       const leechDir = await tempDir()
