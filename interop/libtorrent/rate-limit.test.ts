@@ -14,22 +14,15 @@
  */
 import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
+import { afterAll, beforeAll, describe, it, type ExpectStatic } from 'vitest'
 import { createNodeEngine } from '../../packages/engine/presets/node.js'
-import type { BtEngine } from '../../packages/engine/src/session/bt-engine.js'
 import { makeTorrent, removeTempDirs, tempDir, waitState, writeContent } from '../helpers/fixtures.js'
-import { startLibtorrentPeer, type LibtorrentPeer } from '../helpers/libtorrent-peer.js'
+import { startLibtorrentPeer } from '../helpers/libtorrent-peer.js'
 
 const MiB = 1024 * 1024
 const PAYLOAD_BYTES = 80 * MiB
 const TOLERANCE = 0.10
 
-const engines: BtEngine[] = []
-const peers: LibtorrentPeer[] = []
-afterEach(async () => {
-  await Promise.all(engines.splice(0).map(async (e) => { await e.close() }))
-  await Promise.all(peers.splice(0).map(async (p) => { await p.close() }))
-})
 afterAll(async () => { await removeTempDirs() })
 
 let seedDir = ''
@@ -55,7 +48,7 @@ async function measure (windowMs: number, counters: Record<string, () => number>
   return out
 }
 
-function expectWithin (rate: number, limit: number, what: string): void {
+function expectWithin (expect: ExpectStatic, rate: number, limit: number, what: string): void {
   const ratio = rate / limit
   expect(ratio, `${what}: ${(rate / MiB).toFixed(3)} MiB/s against a limit of ${(limit / MiB).toFixed(3)} MiB/s`).toBeGreaterThanOrEqual(1 - TOLERANCE)
   expect(ratio, `${what}: ${(rate / MiB).toFixed(3)} MiB/s against a limit of ${(limit / MiB).toFixed(3)} MiB/s`).toBeLessThanOrEqual(1 + TOLERANCE)
@@ -63,10 +56,11 @@ function expectWithin (rate: number, limit: number, what: string): void {
 
 const fmt = (r: Record<string, number>): string => Object.entries(r).map(([k, v]) => `${k} ${(v / MiB).toFixed(3)} MiB/s`).join(', ')
 
-describe('rate limits against libtorrent (TCP, loopback)', () => {
-  it('(a) a 2 MiB/s download limit holds within ±10 % over 10 s, and raising it to 4 MiB/s at run time takes effect', async () => {
+// Concurrent: each case has its own engine and libtorrent process, and the limits are per engine.
+describe.concurrent('rate limits against libtorrent (TCP, loopback)', () => {
+  it('(a) a 2 MiB/s download limit holds within ±10 % over 10 s, and raising it to 4 MiB/s at run time takes effect', async ({ expect, onTestFinished }) => {
     const seeder = await startLibtorrentPeer({ torrentPath, savePath: seedDir, mode: 'seed' })
-    peers.push(seeder)
+    onTestFinished(async () => { await seeder.close() })
     await seeder.waitFor((s) => s.isSeeding, 30_000, 'libtorrent to check its data and seed')
 
     const leechDir = await tempDir()
@@ -78,7 +72,7 @@ describe('rate limits against libtorrent (TCP, loopback)', () => {
       logLevel: 'off',
       settings: { rateLimit: { downloadRateBytesPerSec: 2 * MiB } }
     })
-    engines.push(engine)
+    onTestFinished(async () => { await engine.close() })
     const torrent = await engine.addTorrent(await readFile(torrentPath), { downloadPath: leechDir })
     torrent.addPeer(`127.0.0.1:${seeder.port}`)
     await waitState(torrent, 'downloading', 20_000)
@@ -88,18 +82,18 @@ describe('rate limits against libtorrent (TCP, loopback)', () => {
     await sleep(3_000)
     const first = await measure(10_000, { lodestoneReceived: received, libtorrentSent: sent })
     console.log(`download limit 2 MiB/s: ${fmt(first)}`)
-    expectWithin(first.lodestoneReceived!, 2 * MiB, 'Lodestone download at 2 MiB/s')
-    expectWithin(first.libtorrentSent!, 2 * MiB, 'libtorrent upload to a 2 MiB/s Lodestone')
+    expectWithin(expect, first.lodestoneReceived!, 2 * MiB, 'Lodestone download at 2 MiB/s')
+    expectWithin(expect, first.libtorrentSent!, 2 * MiB, 'libtorrent upload to a 2 MiB/s Lodestone')
 
     engine.updateSettings({ rateLimit: { downloadRateBytesPerSec: 4 * MiB } })
     await sleep(2_000)
     const second = await measure(5_000, { lodestoneReceived: received, libtorrentSent: sent })
     console.log(`download limit raised to 4 MiB/s: ${fmt(second)}`)
-    expectWithin(second.lodestoneReceived!, 4 * MiB, 'Lodestone download at 4 MiB/s')
+    expectWithin(expect, second.lodestoneReceived!, 4 * MiB, 'Lodestone download at 4 MiB/s')
     expect(torrent.isComplete).toBe(false)
   })
 
-  it('(b) a 2 MiB/s upload limit holds within ±10 % over 10 s with libtorrent downloading, and lowering it to 1 MiB/s at run time takes effect', async () => {
+  it('(b) a 2 MiB/s upload limit holds within ±10 % over 10 s with libtorrent downloading, and lowering it to 1 MiB/s at run time takes effect', async ({ expect, onTestFinished }) => {
     const engine = createNodeEngine({
       downloadPath: seedDir,
       port: 0,
@@ -108,7 +102,7 @@ describe('rate limits against libtorrent (TCP, loopback)', () => {
       logLevel: 'off',
       settings: { rateLimit: { uploadRateBytesPerSec: 2 * MiB } }
     })
-    engines.push(engine)
+    onTestFinished(async () => { await engine.close() })
     const torrent = await engine.addTorrent(await readFile(torrentPath), { downloadPath: seedDir })
     await waitState(torrent, 'seeding', 30_000)
 
@@ -119,7 +113,7 @@ describe('rate limits against libtorrent (TCP, loopback)', () => {
       mode: 'download',
       peers: [{ host: '127.0.0.1', port: engine.port! }]
     })
-    peers.push(leech)
+    onTestFinished(async () => { await leech.close() })
     await leech.waitFor((s) => s.totalPayloadDownload > 0, 20_000, 'libtorrent to start receiving')
     const sent = (): number => torrent.stats().uploadedBytes
     const received = (): number => leech.status?.totalPayloadDownload ?? 0
@@ -127,15 +121,15 @@ describe('rate limits against libtorrent (TCP, loopback)', () => {
     await sleep(3_000)
     const first = await measure(10_000, { lodestoneSent: sent, libtorrentReceived: received })
     console.log(`upload limit 2 MiB/s: ${fmt(first)}`)
-    expectWithin(first.lodestoneSent!, 2 * MiB, 'Lodestone upload at 2 MiB/s')
-    expectWithin(first.libtorrentReceived!, 2 * MiB, 'libtorrent download from a 2 MiB/s Lodestone')
+    expectWithin(expect, first.lodestoneSent!, 2 * MiB, 'Lodestone upload at 2 MiB/s')
+    expectWithin(expect, first.libtorrentReceived!, 2 * MiB, 'libtorrent download from a 2 MiB/s Lodestone')
 
     engine.updateSettings({ rateLimit: { uploadRateBytesPerSec: 1 * MiB } })
     await sleep(2_000)
     const second = await measure(5_000, { lodestoneSent: sent, libtorrentReceived: received })
     console.log(`upload limit lowered to 1 MiB/s: ${fmt(second)}`)
-    expectWithin(second.lodestoneSent!, 1 * MiB, 'Lodestone upload at 1 MiB/s')
-    expectWithin(second.libtorrentReceived!, 1 * MiB, 'libtorrent download from a 1 MiB/s Lodestone')
+    expectWithin(expect, second.lodestoneSent!, 1 * MiB, 'Lodestone upload at 1 MiB/s')
+    expectWithin(expect, second.libtorrentReceived!, 1 * MiB, 'libtorrent download from a 1 MiB/s Lodestone')
     expect(leech.status?.isSeeding).toBe(false)
   })
 })
