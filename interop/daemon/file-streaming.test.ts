@@ -1,7 +1,7 @@
 /**
  * File streaming (issue 14): `GET /files/<infohash>/<index>` with Range, served through the
  * engine's read streams while the torrent downloads from a libtorrent seeder at a capped rate
- * (`speed-limit-down` 400 kB/s, so the download takes ~20 s): a range near the end of the file
+ * (`speed-limit-down` 800 kB/s, so the download takes ~10 s): a range near the end of the file
  * arrives byte-identical while most of the file is still missing (its pieces were fetched first),
  * then the whole file streams from byte 0 and its first bytes arrive before the download is done.
  * Guards: no token 401, a foreign Host 403, an unsatisfiable range 416, an unknown torrent 404.
@@ -58,7 +58,7 @@ describe('file streaming over HTTP', () => {
     const port = daemon.rpcPort
     const token = (await readFile(daemon.apiTokenFile, 'utf8')).trim()
     const auth = { Authorization: `Bearer ${token}` }
-    expect((await rpcCall(port, 'session-set', { 'speed-limit-down': 400, 'speed-limit-down-enabled': true })).result).toBe('success')
+    expect((await rpcCall(port, 'session-set', { 'speed-limit-down': 800, 'speed-limit-down-enabled': true })).result).toBe('success')
     expect((await rpcCall(port, 'torrent-add', { metainfo: (await readFile(content.torrentPath)).toString('base64') })).result).toBe('success')
     const path = `/files/${content.infoHash}/0`
 
