@@ -10,12 +10,16 @@
  * bare CDP (no Playwright: its Network domain copies every body, see test/browser/harness.ts).
  * MB/s are 10^6 bytes per second of the leecher's transfer (add → all pieces verified).
  *
- *   node bench/browser/run.mjs [--size 1G] [--rounds 3] [--smoke]
+ *   node bench/browser/run.mjs [--size 1G] [--rounds 3] [--smoke] [--modes node,bridge,opfs] [--profile DIR]
+ * --profile writes the page's main-thread CPU profile of each browser run (DevTools Profiler) to
+ * DIR/<mode>-<round>.cpuprofile; the io-daemon runs in this process, so profile it with
+ * `node --cpu-prof bench/browser/dist/bench.mjs --modes bridge`. The daemon's file-request counters
+ * (requests, bytes, ms spent in the daemon per operation) are printed after each bridge run.
  * Targets: bridge >= 100 MB/s and >= 0.5x node.
  */
 import { randomFillSync } from 'node:crypto'
-import { closeSync, openSync, writeSync } from 'node:fs'
-import { readFile, rm, mkdir } from 'node:fs/promises'
+import { closeSync, openSync, readdirSync, readFileSync, writeSync } from 'node:fs'
+import { readFile, rm, mkdir, writeFile } from 'node:fs/promises'
 import { cpus, loadavg } from 'node:os'
 import { join } from 'node:path'
 import { startIoDaemon } from '../../packages/io-daemon/src/index.js'
@@ -38,7 +42,54 @@ function parseSize (text: string): number {
 const sizeBytes = parseSize(opt('size', smoke ? '64M' : '1G'))
 const rounds = Number(opt('rounds', smoke ? '1' : '3'))
 const timeoutMs = 60_000 + sizeBytes / 5e6 * 1000
+const modes = opt('modes', 'node,bridge,opfs').split(',') as Array<'node' | 'bridge' | 'opfs'>
+const profileDir = opt('profile', '')
 const loopback = { listen: { port: 0, host: '127.0.0.1' }, discovery: { dht: false, lsd: false, portMapping: false, pex: false } }
+
+/**
+ * CPU seconds (user + system) of this process and each of its descendants, by role: Chromium's
+ * processes by their --type (renderer, network utility, gpu, browser), the libtorrent seeder, and
+ * this process (the io-daemon and the Node engine run here). Linux /proc only; {} elsewhere.
+ */
+function cpuByRole (): Record<string, number> {
+  const out: Record<string, number> = {}
+  let entries: string[]
+  try { entries = readdirSync('/proc').filter((e) => /^\d+$/.test(e)) } catch { return out }
+  const parent = new Map<number, number>()
+  const ticks = new Map<number, number>()
+  for (const e of entries) {
+    try {
+      const stat = readFileSync(`/proc/${e}/stat`, 'utf8')
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+      parent.set(Number(e), Number(fields[1]))
+      ticks.set(Number(e), Number(fields[11]) + Number(fields[12]))
+    } catch {}
+  }
+  const mine = (pid: number): boolean => {
+    for (let p = pid; p > 1; p = parent.get(p) ?? 0) if (p === process.pid) return true
+    return false
+  }
+  for (const [pid, t] of ticks) {
+    if (!mine(pid)) continue
+    let role = 'other'
+    if (pid === process.pid) role = 'bench+io-daemon'
+    else {
+      let cmd = ''
+      try { cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8').replace(/\0/g, ' ') } catch {}
+      if (cmd.includes('chromium')) {
+        const type = /--type=(\S+)/.exec(cmd)?.[1] ?? 'browser'
+        const sub = /--utility-sub-type=(\S+)/.exec(cmd)?.[1]
+        role = `chromium:${type}${sub !== undefined ? `:${sub.split('.').pop() ?? ''}` : ''}`
+      } else if (cmd.includes('python')) role = 'libtorrent'
+    }
+    out[role] = (out[role] ?? 0) + t / 100
+  }
+  return out
+}
+function cpuDelta (before: Record<string, number>, after: Record<string, number>): string {
+  return Object.entries(after).map(([k, v]) => [k, v - (before[k] ?? 0)] as const)
+    .filter(([, v]) => v >= 0.01).sort((a, b) => b[1] - a[1]).map(([k, v]) => `${k} ${v.toFixed(2)}`).join(', ')
+}
 
 const median = (xs: number[]): number => { const s = [...xs].sort((a, b) => a - b); return s[Math.floor(s.length / 2)] ?? NaN }
 const mbps = (seconds: number): number => sizeBytes / 1e6 / seconds
@@ -81,7 +132,14 @@ async function main (): Promise<void> {
     return seconds
   }
 
-  const runPage = async (mode: 'bridge' | 'opfs'): Promise<number> => {
+  const runPage = async (mode: 'bridge' | 'opfs', round: number): Promise<number> => {
+    const cdp = page as unknown as { send?: (method: string, params?: Record<string, unknown>) => Promise<any> }
+    if (profileDir !== '' && cdp.send !== undefined) {
+      await cdp.send('Profiler.enable')
+      await cdp.send('Profiler.setSamplingInterval', { interval: 200 })
+      await cdp.send('Profiler.start')
+    }
+    const filesBefore = daemon.fileStats()
     const seconds = await page.evaluate(async ({ mode, port, token, roots, seederPort, settings, timeoutMs }) => {
       const w = window as any
       const L = w.L
@@ -100,23 +158,37 @@ async function main (): Promise<void> {
       if (mode === 'opfs') await (await navigator.storage.getDirectory()).removeEntry('bench', { recursive: true })
       return s
     }, { mode, port: daemon.port, token: daemon.token, roots: daemon.roots, seederPort: seeder.port, settings: loopback, timeoutMs })
-    if (mode === 'bridge') await rm(join(dl, 'payload.bin'), { force: true })
+    if (profileDir !== '' && cdp.send !== undefined) {
+      const { profile } = await cdp.send('Profiler.stop')
+      await mkdir(profileDir, { recursive: true })
+      await writeFile(join(profileDir, `${mode}-${round + 1}.cpuprofile`), JSON.stringify(profile))
+    }
+    if (mode === 'bridge') {
+      await rm(join(dl, 'payload.bin'), { force: true })
+      const after = daemon.fileStats()
+      const delta = Object.entries(after).map(([op, c]) => {
+        const b = filesBefore[op] ?? { requests: 0, ms: 0, bytes: 0 }
+        return `${op} ${c.requests - b.requests} req ${((c.bytes - b.bytes) / 2 ** 20).toFixed(0)} MiB ${(c.ms - b.ms).toFixed(0)} ms`
+      }).filter((line) => !line.includes(' 0 req '))
+      process.stdout.write(`  io-daemon files: ${delta.join('; ')}\n`)
+    }
     return seconds
   }
 
-  const kinds = ['node', 'bridge', 'opfs'] as const
+  const kinds = modes
   for (let r = 0; r < rounds; r++) {
     for (let k = 0; k < kinds.length; k++) {
       const kind = kinds[(k + r) % kinds.length]!
-      const seconds = kind === 'node' ? await runNode() : await runPage(kind)
+      const cpu0 = cpuByRole()
+      const seconds = kind === 'node' ? await runNode() : await runPage(kind, r)
       results[kind]!.push(seconds)
-      process.stdout.write(`round ${r + 1} ${kind}: ${seconds.toFixed(2)} s, ${mbps(seconds).toFixed(0)} MB/s\n`)
+      process.stdout.write(`round ${r + 1} ${kind}: ${seconds.toFixed(2)} s, ${mbps(seconds).toFixed(0)} MB/s; CPU s: ${cpuDelta(cpu0, cpuByRole())}\n`)
     }
   }
 
   // OPFS writes alone: 1 MiB positional writes of the payload size (capped at 256 MiB), each backend.
   const opfsBytes = Math.min(sizeBytes, 256 << 20)
-  const opfs = await page.evaluate(async (total) => {
+  const opfs = !modes.includes('opfs') ? { worker: NaN, async: NaN } : await page.evaluate(async (total) => {
     const L = (window as any).L
     const out: Record<string, number> = {}
     for (const backend of ['worker', 'async']) {

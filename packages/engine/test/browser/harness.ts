@@ -159,6 +159,11 @@ class Cdp {
 class CdpPage implements TestPage {
   constructor (private readonly cdp: Cdp, private readonly targetId: string, private readonly sessionId: string) {}
 
+  /** A raw DevTools command on this tab's session (profiling in bench/browser). */
+  async send (method: string, params: Record<string, unknown> = {}): Promise<any> {
+    return this.cdp.send(method, params, this.sessionId)
+  }
+
   async evaluate<R, A = undefined> (fn: (arg: A) => R | Promise<R>, arg?: A): Promise<R> {
     const r = await this.cdp.send('Runtime.evaluate', {
       expression: `(${fn.toString()})(${JSON.stringify(arg) ?? 'undefined'})`, awaitPromise: true, returnByValue: true
