@@ -112,8 +112,9 @@ export class TorrentPeers {
   /**
    * Pieces we announced and then lost (BEP 54): a request for one is refused, not treated as a
    * request for a piece we never had, since a peer without lt_donthave still thinks we have it.
+   * Each keeps the path the failed read named, so every later refusal's warning names the file too.
    */
-  private readonly lostPieces = new Set<number>()
+  private readonly lostPieces = new Map<number, string>()
 
   constructor (private readonly host: TorrentPeersHost) {
     this.superSeeder = new SuperSeeder({ random: host.random, picker: host.picker, sessions: () => this.sessions })
@@ -202,13 +203,13 @@ export class TorrentPeers {
    * A verified piece's data is gone (a read for an upload found its file missing or short): the
    * torrent un-haves it, and the peers that speak BEP 54 hear DONTHAVE so they stop asking.
    */
-  dropPiece (piece: number): void {
+  dropPiece (piece: number, path: string): void {
     if (!this.host.picker().hasPiece(piece)) return
-    this.lostPieces.add(piece)
+    this.lostPieces.set(piece, path)
     this.host.pieceLost(piece)
     let told = 0
     for (const s of this.sessions) if (s.conn.state === 'active' && s.dontHave?.send(piece) === true) told++
-    this.host.log?.warn('piece lost', { piece, told })
+    this.host.log?.warn('piece lost', { piece, path, told })
   }
 
   /**
@@ -448,7 +449,8 @@ export class TorrentPeers {
 
   private async readBlock (s: PeerSession, request: BlockRequest): Promise<Uint8Array> {
     if (!this.host.picker().hasPiece(request.piece)) {
-      if (this.lostPieces.has(request.piece)) throw new LodestoneError('STORAGE_NOT_FOUND', { path: `piece ${request.piece}` })
+      const lostPath = this.lostPieces.get(request.piece)
+      if (lostPath !== undefined) throw new LodestoneError('STORAGE_NOT_FOUND', { path: lostPath })
       throw new LodestoneError('PEER_PROTOCOL_VIOLATION', { reason: `requested piece ${request.piece} we do not have` })
     }
     // Upload limits: the block is read only once its bytes are granted, and the peer connection
@@ -466,7 +468,7 @@ export class TorrentPeers {
       data = await readWithTailPadding(this.host.meta(), request, async (piece, begin, length) => storage.readBlock(piece, begin, length))
     } catch (error) {
       // The data of a piece we had is gone (file deleted or truncated under us).
-      if (hasCode(error, 'STORAGE_NOT_FOUND')) this.dropPiece(request.piece)
+      if (hasCode(error, 'STORAGE_NOT_FOUND')) this.dropPiece(request.piece, error.details.path)
       throw error
     }
     this.host.counters.uploadedBytes += data.length
