@@ -45,6 +45,10 @@ settings = {
     'alert_mask': lt.alert.category_t.error_notification | lt.alert.category_t.status_notification | lt.alert.category_t.peer_notification | lt.alert.category_t.connect_notification,
 }
 settings.update(CFG.get('settings') or {})
+PEER_LOG = CFG.get('peerLog') or []
+if PEER_LOG:
+    settings['alert_mask'] |= lt.alert.category_t.peer_log_notification
+    settings['alert_queue_size'] = 100000
 if CFG['mode'] == 'seed':
     base = lt.high_performance_seed()
     base.update(settings)
@@ -111,6 +115,10 @@ while not stop.is_set():
     for a in ses.pop_alerts():
         if a.category() & lt.alert.category_t.error_notification:
             emit({'type': 'alert', 'what': a.what(), 'message': a.message()})
+        elif PEER_LOG and a.what() == 'peer_log':
+            m = a.message()
+            if any(k in m for k in PEER_LOG):
+                emit({'type': 'peerlog', 'message': m})
         elif a.what() == 'peer_disconnected':
             emit({'type': 'disconnect', 'message': a.message(), 'ip': a.ip[0], 'port': a.ip[1],
                   'socketType': str(a.socket_type).split('.')[-1], 'pid': str(a.pid)})
@@ -157,6 +165,11 @@ export interface LibtorrentPeerOptions {
   pex?: boolean
   /** One priority per file (0 skips it), set before the torrent starts. */
   filePriorities?: number[]
+  /**
+   * libtorrent's peer log lines containing any of these (e.g. '<== EXTENDED_HANDSHAKE', which
+   * prints the dict a peer sent) are collected in {@link LibtorrentPeer.peerLog}.
+   */
+  peerLog?: string[]
 }
 
 export interface LibtorrentPeerInfo {
@@ -222,6 +235,8 @@ export class LibtorrentPeer {
   status: LibtorrentStatus | null = null
   /** libtorrent error alerts, as `what: message`. */
   readonly alerts: string[] = []
+  /** Peer log lines matching {@link LibtorrentPeerOptions.peerLog}. */
+  readonly peerLog: string[] = []
   /** libtorrent's peer_disconnected alerts (their messages name the reason). */
   readonly disconnects: string[] = []
   /**
@@ -269,6 +284,8 @@ export class LibtorrentPeer {
       this.status = msg as unknown as LibtorrentStatus
     } else if (msg.type === 'alert') {
       this.alerts.push(`${String(msg.what)}: ${String(msg.message)}`)
+    } else if (msg.type === 'peerlog') {
+      this.peerLog.push(String(msg.message))
     } else if (msg.type === 'disconnect') {
       this.disconnects.push(String(msg.message))
       this.disconnectedPeers.push({ ip: String(msg.ip), port: Number(msg.port), socketType: String(msg.socketType), pid: String(msg.pid) })
@@ -360,7 +377,8 @@ export async function startLibtorrentPeer (options: LibtorrentPeerOptions): Prom
     torrentUploadLimit: options.torrentUploadLimit ?? 0,
     downloadRateLimit: options.downloadRateLimit ?? 0,
     pex: options.pex ?? false,
-    filePriorities: options.filePriorities ?? null
+    filePriorities: options.filePriorities ?? null,
+    peerLog: options.peerLog ?? []
   }
   const child = spawn(SYSTEM_PYTHON, ['-c', SCRIPT, JSON.stringify(config)], {
     env: { ...process.env, PYTHONUNBUFFERED: '1', PYTHONIOENCODING: 'utf-8' },

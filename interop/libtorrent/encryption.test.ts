@@ -4,7 +4,7 @@
  * - libtorrent forcing RC4 both ways (in/out_enc_policy forced = 0, allowed_enc_level rc4 = 2) seeds;
  *   `lodestone download --encryption require` (the CLI) gets identical files, and both sides report
  *   the connection RC4-encrypted. The reverse: that libtorrent downloads from a Lodestone seeder
- *   running `encryption.mode: 'require'`.
+ *   running `encryption.mode: 'require'`, and sees `e: 1` (we prefer encryption) in our BEP 10 handshake.
  * - libtorrent's default dial (encrypted first, plaintext on failure) to a Lodestone seeder: with
  *   the default 'prefer' the first (encrypted) connection is accepted, with nothing refused and no
  *   plaintext connection; with 'disable' (what Lodestone did before MSE) the encrypted attempt is
@@ -101,9 +101,15 @@ describe('MSE/PE with libtorrent 2.0.8 (TCP, loopback)', () => {
     await waitCompleted(torrent, 20_000)
     const port = await seed.listen()
     const leechDir = await tempDir()
-    const leech = await startLibtorrentPeer({ torrentPath, savePath: leechDir, mode: 'download', settings: LT_FORCED_RC4, peers: [{ host: '127.0.0.1', port: port! }], downloadRateLimit: SLOW_BYTES_PER_SEC })
+    const leech = await startLibtorrentPeer({
+      torrentPath, savePath: leechDir, mode: 'download', settings: LT_FORCED_RC4, peers: [{ host: '127.0.0.1', port: port! }],
+      downloadRateLimit: SLOW_BYTES_PER_SEC, peerLog: ['<== EXTENDED_HANDSHAKE']
+    })
     peers.push(leech)
     const status = await leech.waitFor((s) => s.isSeeding, 30_000, 'libtorrent to complete')
+    // BEP 10 `e`: libtorrent's peer log prints the extended handshake it received from us.
+    expect(leech.peerLog.length).toBe(1)
+    expect(leech.peerLog[0]).toMatch(/'e': 1[,\s}]/)
     expect(await digestTree(join(leechDir, 'payload.bin'))).toEqual(await digestTree(join(seedDir, 'payload.bin')))
     const fed = status.seen.filter((p) => p.total_download > 0)
     expect(fed.map((p) => [p.rc4, p.plaintextEncrypted])).toEqual([[true, false]])

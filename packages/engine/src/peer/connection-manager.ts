@@ -251,6 +251,14 @@ export class ConnectionManager {
     return true
   }
 
+  /**
+   * A peer's address said it prefers encrypted connections (its extended handshake's `e`, or a
+   * PEX flag about it): the encryption policy stops treating it as plaintext-only.
+   */
+  peerPrefersEncryption (address: PeerAddress): void {
+    this.deps.encryption?.peerPrefersEncryption(formatPeerAddress(address))
+  }
+
   /** Candidates waiting to be dialled for a torrent. */
   queuedCount (torrentId: string): number {
     return this.torrents.get(torrentId)?.queue.length ?? 0

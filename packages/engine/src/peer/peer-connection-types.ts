@@ -117,6 +117,11 @@ export interface PeerConnectionInit {
    * our extended handshake. Read each time the handshake is sent (again when it changes).
    */
   uploadOnly?: () => boolean
+  /**
+   * BEP 10 `e`: whether we prefer encrypted (MSE/PE) connections, read each time the handshake
+   * is sent; undefined leaves the field out (we do not speak MSE).
+   */
+  prefersEncryption?: () => boolean | undefined
   /** Extended handshake `ipv4` / `ipv6`: our own addresses, when known (4 / 16 bytes). */
   ipv4?: Uint8Array
   ipv6?: Uint8Array

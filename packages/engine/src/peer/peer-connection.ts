@@ -27,7 +27,7 @@ import type { IClock } from '../interfaces/clock.js'
 import type { Logger } from '../interfaces/logger.js'
 import type { ITcpSocket } from '../interfaces/socket.js'
 import {
-  ExtensionRegistry, EXTENDED_HANDSHAKE_ID, decodeExtendedHandshake, encodeExtendedHandshake,
+  ExtensionRegistry, EXTENDED_HANDSHAKE_ID, decodeExtendedHandshake,
   type ExtendedHandshake, type PeerExtension
 } from '../protocol/extension-protocol.js'
 import {
@@ -48,9 +48,9 @@ import { clientNameFromPeerId } from './peer-id.js'
 import type { PeerSettings } from './peer-settings.js'
 import { RateMeter } from './rate-meter.js'
 import { TypedEmitter } from '../util/typed-emitter.js'
-import { ipToBytes } from '../util/ip-bytes.js'
+import { encodeOurExtendedHandshake } from './our-extended-handshake.js'
 import { PeerAvailability } from './peer-availability.js'
-import { LODESTONE_CLIENT_NAME, type PeerConnectionDeps, type PeerConnectionEvents, type PeerConnectionInit, type PeerConnectionState, type PeerConnectionStats } from './peer-connection-types.js'
+import { type PeerConnectionDeps, type PeerConnectionEvents, type PeerConnectionInit, type PeerConnectionState, type PeerConnectionStats } from './peer-connection-types.js'
 import { badArgument, isArgumentError, violation } from './peer-errors.js'
 import { createExtensionContext, type ExtensionContextHost } from './extension-context.js'
 import { ReadGate } from './read-gate.js'
@@ -427,19 +427,7 @@ export class PeerConnection extends TypedEmitter<PeerConnectionEvents> {
   sendExtendedHandshake (): void {
     if (!this.canSend('sendExtendedHandshake')) return
     if (!this.negotiated.extensionProtocol) return
-    const fields: Parameters<typeof encodeExtendedHandshake>[0] = {
-      m: this.extensions.localMap(),
-      v: this.init.clientName ?? LODESTONE_CLIENT_NAME,
-      reqq: this.settings.maxIncomingRequests,
-      extra: this.extensions.handshakeExtra()
-    }
-    if (this.init.uploadOnly !== undefined) fields.uploadOnly = this.init.uploadOnly()
-    if (this.init.listenPort !== undefined) fields.p = this.init.listenPort
-    const yourip = ipToBytes(this.remoteAddress)
-    if (yourip !== null) fields.yourip = yourip
-    if (this.init.ipv4 !== undefined) fields.ipv4 = this.init.ipv4
-    if (this.init.ipv6 !== undefined) fields.ipv6 = this.init.ipv6
-    this.send(encodeExtended(EXTENDED_HANDSHAKE_ID, encodeExtendedHandshake(fields)))
+    this.send(encodeExtended(EXTENDED_HANDSHAKE_ID, encodeOurExtendedHandshake(this.init, this.extensions, this.settings, this.remoteAddress)))
   }
 
   /** Stops reading from the socket (e.g. the disk queue is full); `resumeReading` undoes it. */

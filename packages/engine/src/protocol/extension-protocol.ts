@@ -48,6 +48,8 @@ export interface ExtendedHandshake {
   metadataSize?: number
   /** BEP 21: the sender only uploads (a seed, or a partial download that has all it wants). */
   uploadOnly?: boolean
+  /** BEP 10 `e`: the sender prefers encrypted (MSE/PE) connections (1) or not (0). */
+  prefersEncryption?: boolean
   /** The whole decoded dict (byte strings are views of the message), for extensions with their own fields. */
   dict: BencodeDict
 }
@@ -64,6 +66,8 @@ export interface ExtendedHandshakeFields {
   metadataSize?: number
   /** BEP 21 `upload_only` (1 or 0; omitted when undefined). */
   uploadOnly?: boolean
+  /** BEP 10 `e` (1 or 0; omitted when undefined): whether we prefer encrypted connections. */
+  prefersEncryption?: boolean
   /** More top-level fields (binary-string keys), contributed by extensions. The named fields above win. */
   extra?: ReadonlyMap<string, BencodeEncodable>
 }
@@ -80,6 +84,7 @@ export function encodeExtendedHandshake (fields: ExtendedHandshakeFields): Uint8
   if (fields.ipv6 !== undefined) dict.set('ipv6', fields.ipv6)
   if (fields.metadataSize !== undefined) dict.set('metadata_size', fields.metadataSize)
   if (fields.uploadOnly !== undefined) dict.set('upload_only', fields.uploadOnly ? 1 : 0)
+  if (fields.prefersEncryption !== undefined) dict.set('e', fields.prefersEncryption ? 1 : 0)
   return bencodeEncode(dict)
 }
 
@@ -120,6 +125,8 @@ export function decodeExtendedHandshake (payload: Uint8Array): ExtendedHandshake
   // BEP 21: any non-zero integer means upload-only (libtorrent sends 1).
   const uploadOnly = getInt(value, 'upload_only')
   if (uploadOnly !== undefined) out.uploadOnly = uploadOnly !== 0
+  const e = getInt(value, 'e')
+  if (e !== undefined) out.prefersEncryption = e !== 0
   return out
 }
 

@@ -289,6 +289,7 @@ export class TorrentPeers {
           localBitfield: () => (this.superSeeding ? null : host.picker().bitfield()),
           // A super-seed does not say it is a seed (libtorrent does the same).
           uploadOnly: () => host.picker().isFinished && !this.superSeeding,
+          prefersEncryption: () => (host.settings().encryption.mode === 'disable' ? undefined : true),
           readBlock: async (request) => {
             if (holder.session === null) throw new LodestoneError('INTERNAL', { reason: 'block requested before the session existed' })
             return this.readBlock(holder.session, request)
@@ -344,6 +345,9 @@ export class TorrentPeers {
         s.listenAddress = { host: s.host, port: p }
         host.rememberPeer(s.listenAddress, s.source)
       }
+      // BEP 10 `e`: remembered for the next dial to the address we dialled or the peer listens on.
+      const dialAddress = s.slot.direction === 'outgoing' ? s.slot.address : s.listenAddress
+      if (handshake.prefersEncryption === true && dialAddress !== null) host.connections.peerPrefersEncryption(dialAddress)
       // BEP 21: a seed keeps no connection to a peer that only uploads.
       if (handshake.uploadOnly === true && host.picker().isComplete) {
         conn.close()

@@ -96,6 +96,33 @@ describe('swarm: protocol encryption (MSE/PE) policy', () => {
     await done(r.world)
   })
 
+  it('BEP 10 e: a peer remembered as plaintext-only that says it prefers encryption is dialled encrypted next time', async () => {
+    const r = await run({ mode: 'disable' }, { mode: 'prefer', level: 'rc4' }, 30_000)
+    expect(r.completed).toBe(true)
+    expect(r.leech.engine.stats().encryption.plaintextPeers).toBe(1)
+    // The seeder starts to prefer encryption (it accepts plaintext too): the leecher's remembered
+    // plaintext dial succeeds, and the seeder's extended handshake now carries e = 1.
+    r.seed.engine.updateSettings({ encryption: { mode: 'prefer' } })
+    const torrentBytes = makeTorrent('file.bin', r.data, 32_768)
+    const downloadAgain = async (): Promise<PeerInfo[]> => {
+      await r.leech.engine.removeTorrent(r.leech.engine.torrents[0]!.id, { deleteFiles: true })
+      const again = await r.leech.engine.addTorrent(torrentBytes, { peers: ['10.0.0.1:6881'] })
+      const connected: PeerInfo[] = []
+      again.on('peer-connected', ({ peer }) => { connected.push(peer) })
+      expect(await r.world.clock.runUntil(() => again.state === 'seeding', 30_000)).toBe(true)
+      return connected
+    }
+    expect((await downloadAgain()).map((p) => p.encryption)).toEqual(['none'])
+    expect(r.leech.engine.stats().encryption.plaintextPeers).toBe(0)
+    // The next dial is encrypted at once: no refusal, no fallback.
+    expect((await downloadAgain()).map((p) => p.encryption)).toEqual(['rc4'])
+    const stats = r.leech.engine.stats().encryption
+    expect(stats.plaintextFallbacks).toBe(2)
+    expect(stats.outgoingRc4).toBe(1)
+    expect(r.seed.engine.stats().encryption.failures['encrypted-refused']).toBe(1)
+    await done(r.world)
+  })
+
   it('require dialling a plaintext-only peer: no data, a per-peer reason, no plaintext retry', async () => {
     const r = await run({ mode: 'disable' }, { mode: 'require' }, 20_000)
     expect(r.completed).toBe(false)

@@ -124,6 +124,18 @@ export class EncryptionPolicy {
     return true
   }
 
+  /**
+   * The peer at `peerKey` said it prefers encrypted connections (BEP 10 `e` = 1, or PEX flag 0x01
+   * from another peer). A peer remembered as plaintext-only from an earlier refusal is forgotten,
+   * so its next dial under 'prefer' is encrypted again (and falls back once more if refused).
+   * Returns whether anything was forgotten.
+   */
+  peerPrefersEncryption (peerKey: string): boolean {
+    if (!this.plaintextPeers.delete(peerKey)) return false
+    this.reversedPeers.delete(peerKey)
+    return true
+  }
+
   /** Counts a failure found outside the handshake (e.g. 'skey-mismatch'). */
   countFailure (reason: MseFailureReason): void {
     this.failures[reason] = (this.failures[reason] ?? 0) + 1

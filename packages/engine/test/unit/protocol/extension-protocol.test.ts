@@ -66,6 +66,21 @@ describe('extended handshake', () => {
     expect(hs.metadataSize).toBeUndefined()
   })
 
+  it('BEP 10 e (encryption preference): sent as 1 or 0 when given, omitted otherwise, read as any non-zero integer', () => {
+    const on = decodeExtendedHandshake(encodeExtendedHandshake({ m: new Map(), prefersEncryption: true }))
+    expect(on.dict.get('e')).toBe(1)
+    expect(on.prefersEncryption).toBe(true)
+    const off = decodeExtendedHandshake(encodeExtendedHandshake({ m: new Map(), prefersEncryption: false }))
+    expect(off.dict.get('e')).toBe(0)
+    expect(off.prefersEncryption).toBe(false)
+    const absent = decodeExtendedHandshake(encodeExtendedHandshake({ m: new Map() }))
+    expect(absent.dict.has('e')).toBe(false)
+    expect(absent.prefersEncryption).toBeUndefined()
+    expect(decodeExtendedHandshake(new TextEncoder().encode('d1:ei2e1:md1:ai0eee')).prefersEncryption).toBe(true)
+    // A mistyped value means absent, as for the other optional fields.
+    expect(decodeExtendedHandshake(new TextEncoder().encode('d1:e1:x1:mdee')).prefersEncryption).toBeUndefined()
+  })
+
   it('BEP 21 upload_only: sent as 1 or 0 when given, read as any non-zero integer', () => {
     const on = decodeExtendedHandshake(encodeExtendedHandshake({ m: new Map(), uploadOnly: true }))
     expect(on.uploadOnly).toBe(true)
