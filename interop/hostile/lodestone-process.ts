@@ -121,3 +121,20 @@ export async function startLodestoneSeed (options: LodestoneSeedOptions): Promis
   }
   return proc
 }
+
+/**
+ * Starts `lodestone download <input> -o <dir>` on 127.0.0.1 (any free port, no state, no DHT or
+ * LSD) and resolves once it reports `started` (its port is known).
+ */
+export async function startLodestoneDownload (options: { input: string, dir: string, args?: string[] }): Promise<LodestoneProcess> {
+  const child = spawn(process.execPath, [CLI, 'download', options.input, '-o', options.dir, '--port', '0', '--host', '127.0.0.1',
+    '--json', '--no-state', '--no-dht', '--no-lsd', '--no-port-mapping', ...(options.args ?? [])], { stdio: ['ignore', 'pipe', 'pipe'] })
+  const proc = new LodestoneProcess(child)
+  try {
+    await proc.waitForEvent((e) => e.type === 'started', 30_000, 'the download to start')
+  } catch (error) {
+    proc.kill()
+    throw error
+  }
+  return proc
+}

@@ -57,6 +57,11 @@ function detailText (details: unknown): string {
   return Object.entries(details as Record<string, unknown>).map(([k, v]) => `${k} ${typeof v === 'string' ? v : JSON.stringify(v)}`).join(', ')
 }
 
+/** A LodestoneError's stable code (what a JSON consumer counts warnings by), else null. */
+export function errorCode (err: unknown): string | null {
+  return isLodestoneError(err) ? err.code : null
+}
+
 /** One line describing `err` (no newline, no `lodestone:` prefix). */
 export function describeError (err: unknown): string {
   let text: string

@@ -5,7 +5,7 @@
  *   each with `type` and `time` (ms since the epoch). Types: `started`, `state-changed`,
  *   `piece-verified` (aggregated: every verified piece since the previous line, at most 4 lines a
  *   second), `hash-failed`, `peer-connected`, `peer-disconnected`, `peer-banned`, `completed`,
- *   `warning`, `error`, `stats` (once a second, and once more at the end), and last `exit`.
+ *   `warning` (with the error's `code` when it has one), `error`, `stats` (once a second, and once more at the end), and last `exit`.
  * - Human: a status line redrawn in place on stdout (≤ 4×/s) with percent, rates, peers, ETA and
  *   state, and notable events printed above it; warnings and peer events only with --verbose.
  */

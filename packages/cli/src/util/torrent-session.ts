@@ -15,7 +15,7 @@ import { mkdir, stat } from 'node:fs/promises'
 import { resolve as resolvePath } from 'node:path'
 import type { BtEngine, FileIndexRange, LogEntry, PartialEngineSettings, Torrent, TorrentMetainfo, TorrentStats } from '@lodestone/engine'
 import type { CliContext } from './context.js'
-import { CliError, describeError, EXIT_FAILURE, EXIT_OK } from './cli-error.js'
+import { CliError, describeError, errorCode, EXIT_FAILURE, EXIT_OK } from './cli-error.js'
 import { selectionPriorities } from './select.js'
 import { formatBytes } from './format.js'
 import { HumanReporter, JsonReporter, type SessionReporter } from './session-reporter.js'
@@ -102,7 +102,7 @@ export async function runTorrentSession (ctx: CliContext, opts: TorrentSessionOp
   }
   process.on('SIGINT', onSignal)
   process.on('SIGTERM', onSignal)
-  engine.on('warning', ({ error }) => { reporter.event({ type: 'warning', message: describeError(error) }, `warning: ${describeError(error)}`, true) })
+  engine.on('warning', ({ error }) => { reporter.event({ type: 'warning', code: errorCode(error), message: describeError(error) }, `warning: ${describeError(error)}`, true) })
   engine.on('port-mapping', (e) => {
     const { event, human } = portMappingLine(e)
     // Renewals and failures (no router that speaks UPnP / NAT-PMP is the common case) only with --verbose.
@@ -312,7 +312,7 @@ function watch (t: Torrent, reporter: SessionReporter, opts: TorrentSessionOptio
         `${next === null ? '' : `, next announce in ${next} s`}${tracker.warning === null ? '' : ` (warning: ${tracker.warning})`}`, true)
   })
   t.on('warning', ({ error }) => {
-    reporter.event({ type: 'warning', message: describeError(error) }, `warning: ${describeError(error)}`, true)
+    reporter.event({ type: 'warning', code: errorCode(error), message: describeError(error) }, `warning: ${describeError(error)}`, true)
   })
   t.on('error', ({ error }) => { settle({ kind: 'error', error }) })
   t.on('completed', () => {
