@@ -41,9 +41,10 @@ export class Ledbat {
     this.cwnd = 2 * packetBytes
   }
 
+  /** The packet size changed (the handshake agreed on large packets): the window holds at least two. */
   setPacketBytes (bytes: number): void {
     this.packetBytes = bytes
-    if (this.cwnd < bytes) this.cwnd = bytes
+    if (this.cwnd < 2 * bytes) this.cwnd = Math.min(this.settings.maxWindowBytes, 2 * bytes)
   }
 
   /**

@@ -29,12 +29,14 @@ import { ByteRing } from './byte-ring.js'
 import { F_FAST, F_FIN, F_RESEND, F_SACKED, F_SYN, OutgoingPackets } from './outgoing-packets.js'
 import { DelayHistory } from './delay-history.js'
 import { Ledbat } from './ledbat.js'
+import { agreedPacketBytes, offeredPacketBytes } from './loopback-packets.js'
 import {
   RECEIVED_DUPLICATE, RECEIVED_IN_ORDER, RECEIVED_OUT_OF_WINDOW, RECEIVED_OVERFLOW, ReceiveBuffer
 } from './receive-buffer.js'
 import { RttEstimator } from './rtt-estimator.js'
+import { writeOutgoingHeader } from './outgoing-header.js'
 import {
-  EXTENSION_NONE, EXTENSION_SACK, SEQ_MASK, ST_DATA, ST_FIN, ST_RESET, ST_STATE, ST_SYN,
+  EXTENSION_NONE, SEQ_MASK, ST_DATA, ST_FIN, ST_RESET, ST_STATE, ST_SYN,
   UTP_HEADER_BYTES, seqDistance, seqLess, writeUtpHeader, type UtpHeader
 } from './utp-packet.js'
 import type { UtpSettings } from './utp-settings.js'
@@ -111,7 +113,11 @@ export class UtpConnection implements ITcpSocket {
   private finSent = false
   private finSeq = -1
   private probeAllowed = false
-  private readonly packetBytes: number
+  /** Payload bytes per packet: the ordinary size, or the larger one both sides offered (loopback-packets.ts). */
+  private packetBytes: number
+  /** The largest payload we accept, stated in our SYN or SYN answer; 0: none stated. */
+  private readonly offerBytes: number
+  private peerOffered = false
   private readonly ledbat: Ledbat
   private readonly rtt: RttEstimator
   private readonly ourDelay = new DelayHistory()
@@ -147,8 +153,10 @@ export class UtpConnection implements ITcpSocket {
     this.lastSendMs = now
     this.lastRecvMs = now
     this.packetBytes = remoteAddress.includes(':') ? s.packetBytesIPv6 : s.packetBytesIPv4
-    this.sendRing = new ByteRing(16_384, UTP_HEADER_BYTES + MAX_SACK_EXTENSION_BYTES + this.packetBytes)
-    this.recv = new ReceiveBuffer(s.receiveWindowBytes, this.packetBytes, Math.min(s.packetBytesIPv4, s.packetBytesIPv6))
+    this.offerBytes = offeredPacketBytes(s, remoteAddress, this.packetBytes)
+    const largest = Math.max(this.packetBytes, this.offerBytes)
+    this.sendRing = new ByteRing(16_384, UTP_HEADER_BYTES + MAX_SACK_EXTENSION_BYTES + largest)
+    this.recv = new ReceiveBuffer(s.receiveWindowBytes, largest, Math.min(s.packetBytesIPv4, s.packetBytesIPv6))
     this.ledbat = new Ledbat(s, this.packetBytes)
     this.rtt = new RttEstimator(s.minRtoMs, s.initialRtoMs, s.maxRtoMs)
     this.seqNr = host.random16()
@@ -232,6 +240,7 @@ export class UtpConnection implements ITcpSocket {
   /** Acceptor: answers the peer's SYN. */
   acceptSyn (syn: UtpHeader): void {
     this.recv.ackNr = syn.seqNr
+    this.usePeerOffer(syn.maxPacketBytes)
     if (syn.timestampUs !== 0) this.replyMicro = (this.host.nowUs() - syn.timestampUs) >>> 0
     this.sendState()
   }
@@ -264,6 +273,7 @@ export class UtpConnection implements ITcpSocket {
       if (h.ackNr !== lastSent) return
       this.state = STATE_CONNECTED
       this.recv.ackNr = (h.seqNr - 1) & SEQ_MASK
+      this.usePeerOffer(h.maxPacketBytes)
       counters.connected++
       const cb = this.onConnectResult
       this.onConnectResult = undefined
@@ -680,6 +690,16 @@ export class UtpConnection implements ITcpSocket {
     return i
   }
 
+  /** The handshake carried the peer's offer (0: none): switch to large packets if both offered. */
+  private usePeerOffer (theirOffer: number): void {
+    this.peerOffered = theirOffer > 0
+    const bytes = agreedPacketBytes(this.offerBytes, theirOffer, this.packetBytes)
+    if (bytes === this.packetBytes) return
+    this.packetBytes = bytes
+    this.ledbat.setPacketBytes(bytes)
+    if (this.peerWindow < 4 * bytes) this.peerWindow = 4 * bytes
+  }
+
   private growOut (): boolean {
     return this.out.grow(this.sndUna, this.seqNr)
   }
@@ -692,18 +712,10 @@ export class UtpConnection implements ITcpSocket {
     const buf = ring.bytes
     const o = ring.scratchOffset
     const seq = (this.sndUna + ((i - this.sndUna) & this.out.mask)) & SEQ_MASK
-    let headerBytes = UTP_HEADER_BYTES
-    let extension = EXTENSION_NONE
-    if (type !== ST_SYN && this.recv.reorderCount > 0) {
-      const sack = this.recv.writeSack(buf, o + UTP_HEADER_BYTES)
-      if (sack > 0) {
-        extension = EXTENSION_SACK
-        headerBytes += sack
-      }
-    }
     const window = this.recv.window
-    writeUtpHeader(buf, o, type, extension, type === ST_SYN ? this.recvId : this.sendId, this.host.nowUs(),
-      this.replyMicro, window, seq, type === ST_SYN ? 0 : this.recv.ackNr)
+    const syn = type === ST_SYN
+    const headerBytes = writeOutgoingHeader(buf, o, type, syn ? this.recvId : this.sendId, this.host.nowUs(),
+      this.replyMicro, window, seq, syn ? 0 : this.recv.ackNr, this.recv, syn ? this.offerBytes : 0)
     const len = this.out.len[i]!
     if (len > 0) ring.copyToScratch(this.out.pos[i]! - this.ackedPos, len, headerBytes)
     const now = this.host.nowMs()
@@ -723,17 +735,11 @@ export class UtpConnection implements ITcpSocket {
     const ring = this.sendRing
     const buf = ring.bytes
     const o = ring.scratchOffset
-    let headerBytes = UTP_HEADER_BYTES
-    let extension = EXTENSION_NONE
-    if (this.recv.reorderCount > 0) {
-      const sack = this.recv.writeSack(buf, o + UTP_HEADER_BYTES)
-      if (sack > 0) {
-        extension = EXTENSION_SACK
-        headerBytes += sack
-      }
-    }
     const window = this.recv.window
-    writeUtpHeader(buf, o, ST_STATE, extension, this.sendId, this.host.nowUs(), this.replyMicro, window, this.seqNr, this.recv.ackNr)
+    // The answer to a SYN states our packet-size offer when the peer made one.
+    const offer = this.state === STATE_SYN_RECV && this.peerOffered ? this.offerBytes : 0
+    const headerBytes = writeOutgoingHeader(buf, o, ST_STATE, this.sendId, this.host.nowUs(), this.replyMicro, window,
+      this.seqNr, this.recv.ackNr, this.recv, offer)
     this.lastAdvertised = window
     this.ackPending = false
     this.emit(headerBytes)

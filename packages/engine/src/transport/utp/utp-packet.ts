@@ -21,6 +21,21 @@ export const UTP_HEADER_BYTES = 20
 export const EXTENSION_NONE = 0
 /** BEP 29 selective acknowledgement: a bitmask of packets received past ack_nr + 1. */
 export const EXTENSION_SACK = 1
+/** libutp's extension bits (8 bytes, all zero from us: no extension claimed). */
+export const EXTENSION_BITS = 2
+/**
+ * Ours, not in BEP 29: the largest payload the sender of the SYN (or of the STATE answering it)
+ * accepts in one packet, 2 bytes big-endian. Lodestone peers on a loopback address use it to
+ * raise the packet size to what loopback carries whole (its MTU is 65 536); every other client
+ * skips an extension it does not know (libtorrent, libutp), so they never see large packets.
+ * 0x4c ('L') is far from the numbers in use (1 selective ack, 2 libutp's extension bits,
+ * 3 libtorrent's close reason). It never comes first in the chain: libutp (Transmission) takes a
+ * packet whose header names an extension ≥ 3 for another protocol version and drops it, so the
+ * header names {@link EXTENSION_BITS} (zero bits) and that links on to ours.
+ */
+export const EXTENSION_MAX_PACKET = 0x4c
+/** Bytes {@link writeMaxPacketExtension} writes: extension bits (2 + 8), then ours (2 + 2). */
+export const MAX_PACKET_EXTENSION_BYTES = 14
 /** 16-bit sequence and ack numbers wrap. */
 export const SEQ_MASK = 0xffff
 
@@ -46,6 +61,8 @@ export class UtpHeader {
   sackBytes = 0
   /** Offset of the payload in the datagram (after every extension). */
   payloadOffset = UTP_HEADER_BYTES
+  /** The peer's {@link EXTENSION_MAX_PACKET} value, or 0 when the packet has none. */
+  maxPacketBytes = 0
 }
 
 function readU32 (d: Uint8Array, o: number): number {
@@ -72,6 +89,7 @@ export function parseUtpHeader (data: Uint8Array, out: UtpHeader): number {
   out.ackNr = (data[18]! << 8) | data[19]!
   out.sackOffset = -1
   out.sackBytes = 0
+  out.maxPacketBytes = 0
   let extension = data[1]!
   let offset = UTP_HEADER_BYTES
   // Each extension takes at least two bytes, so the chain ends within the datagram.
@@ -85,6 +103,8 @@ export function parseUtpHeader (data: Uint8Array, out: UtpHeader): number {
     if (extension === EXTENSION_SACK && out.sackOffset < 0) {
       out.sackOffset = offset
       out.sackBytes = length
+    } else if (extension === EXTENSION_MAX_PACKET && length === 2) {
+      out.maxPacketBytes = (data[offset]! << 8) | data[offset + 1]!
     }
     offset += length
     extension = next
@@ -118,6 +138,20 @@ export function writeUtpHeader (
   buf[o + 17] = seqNr & 0xff
   buf[o + 18] = (ackNr >> 8) & 0xff
   buf[o + 19] = ackNr & 0xff
+}
+
+/**
+ * Writes the extension chain carrying our {@link EXTENSION_MAX_PACKET} offer at
+ * `buf[o..o+MAX_PACKET_EXTENSION_BYTES)`; the header's extension byte must be {@link EXTENSION_BITS}.
+ */
+export function writeMaxPacketExtension (buf: Uint8Array, o: number, maxPayloadBytes: number): void {
+  buf[o] = EXTENSION_MAX_PACKET
+  buf[o + 1] = 8
+  buf.fill(0, o + 2, o + 10)
+  buf[o + 10] = EXTENSION_NONE
+  buf[o + 11] = 2
+  buf[o + 12] = (maxPayloadBytes >> 8) & 0xff
+  buf[o + 13] = maxPayloadBytes & 0xff
 }
 
 /** True when sequence number `a` comes before `b` (16-bit wrap, half-range rule). */

@@ -13,6 +13,12 @@ export interface UtpSettings {
    */
   packetBytesIPv6: number
   /**
+   * Payload bytes per packet between two Lodestone peers on a loopback address (both offer it in
+   * the handshake; see loopback-packets.ts). Loopback's MTU is 65 536, so such a packet is never
+   * fragmented; 0 or anything not above the ordinary size turns this off. @default 60_000
+   */
+  loopbackPacketBytes: number
+  /**
    * Bytes a connection buffers for the application (received in order but not yet delivered,
    * plus out-of-order packets); advertised to the sender as the receive window. @default 2_097_152
    */
@@ -62,6 +68,7 @@ export interface UtpSettings {
 export const defaultUtpSettings: Readonly<UtpSettings> = {
   packetBytesIPv4: 1_400,
   packetBytesIPv6: 1_280,
+  loopbackPacketBytes: 60_000,
   receiveWindowBytes: 2_097_152,
   maxWindowBytes: 4_194_304,
   targetDelayMs: 100,
@@ -100,6 +107,9 @@ export function resolveUtpSettings (partial: Partial<UtpSettings> = {}): UtpSett
   for (const key of ['packetBytesIPv4', 'packetBytesIPv6'] as const) {
     const v = s[key]
     if (!Number.isInteger(v) || v < 150 || v > 65_000) throw new LodestoneError('SETTINGS_INVALID', { key: `utp.${key}`, reason: 'must be an integer in [150, 65000]' })
+  }
+  if (!Number.isInteger(s.loopbackPacketBytes) || s.loopbackPacketBytes < 0 || s.loopbackPacketBytes > 65_000) {
+    throw new LodestoneError('SETTINGS_INVALID', { key: 'utp.loopbackPacketBytes', reason: 'must be an integer in [0, 65000]' })
   }
   if (!(s.lossFactor > 0 && s.lossFactor <= 1)) throw new LodestoneError('SETTINGS_INVALID', { key: 'utp.lossFactor', reason: 'must be in (0, 1]' })
   if (!(s.idleTimeoutMs >= 0)) throw new LodestoneError('SETTINGS_INVALID', { key: 'utp.idleTimeoutMs', reason: 'must be >= 0' })

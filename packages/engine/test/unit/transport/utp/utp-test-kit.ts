@@ -23,6 +23,8 @@ export interface Pair {
   b: UtpManager
   udpA: IUdpSocket
   udpB: IUdpSocket
+  hostA: string
+  hostB: string
   runUntil: (predicate: () => boolean, maxMs?: number) => Promise<boolean>
 }
 
@@ -33,19 +35,24 @@ export interface PairOptions {
   settingsB?: Partial<UtpSettings>
   randomA?: IRandom
   randomB?: IRandom
+  /** Addresses of the two hosts. @default HOST_A, HOST_B */
+  hostA?: string
+  hostB?: string
 }
 
 export async function makePair (options: PairOptions = {}): Promise<Pair> {
   const seed = options.seed ?? 1
   const clock = new ManualClock()
   const network = new MemoryNetwork({ clock }, { latencyMs: 10, seed, ...options.link })
-  const udpA = await network.host(HOST_A).bindUdp(PORT)
-  const udpB = await network.host(HOST_B).bindUdp(PORT)
+  const hostA = options.hostA ?? HOST_A
+  const hostB = options.hostB ?? HOST_B
+  const udpA = await network.host(hostA).bindUdp(PORT)
+  const udpB = await network.host(hostB).bindUdp(PORT)
   const a = new UtpManager({ channel: udpA, clock, random: options.randomA ?? seededRandom(seed * 7 + 1) }, options.settingsA)
   const b = new UtpManager({ channel: udpB, clock, random: options.randomB ?? seededRandom(seed * 13 + 5) }, options.settingsB)
   const runUntil = async (predicate: () => boolean, maxMs = 120_000): Promise<boolean> =>
     clock.runUntil(predicate, maxMs, { settle: microSettle, idleSettleTurns: 2 })
-  return { clock, network, a, b, udpA, udpB, runUntil }
+  return { clock, network, a, b, udpA, udpB, hostA, hostB, runUntil }
 }
 
 /** Connects A → B; returns both ends once B has accepted (after A's first write). */
@@ -58,7 +65,7 @@ export async function connectPair (pair: Pair, greeting = new Uint8Array([1, 2, 
   })
   let client: ITcpSocket | undefined
   let failure: unknown
-  pair.a.connect(HOST_B, PORT).then((s) => { client = s }, (e: unknown) => { failure = e })
+  pair.a.connect(pair.hostB, PORT).then((s) => { client = s }, (e: unknown) => { failure = e })
   await pair.runUntil(() => client !== undefined || failure !== undefined)
   if (client === undefined) throw new Error(`connect failed: ${String(failure)}`)
   client.send(greeting)
