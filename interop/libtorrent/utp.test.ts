@@ -9,10 +9,16 @@
  *   its utp_socket flag.
  * - The reverse: `lodestone seed --no-tcp` (the CLI, uTP only) serves a uTP-only libtorrent that
  *   dials it; libtorrent completes with identical files and lists the connection as uTP.
+ * - The dial race's hand-over: TCP connects first and the handshake starts on it; uTP answers before
+ *   the peer's first TCP byte, so the connection moves to uTP with what was sent replayed. A relay
+ *   in front of the uTP-only libtorrent makes that order certain: its TCP side accepts and stays
+ *   silent, its UDP side forwards to libtorrent but holds our uTP SYN until our first TCP bytes
+ *   are in. libtorrent must accept the replayed MSE opening over uTP and serve the torrent.
  */
 import { spawn } from 'node:child_process'
 import { readFile } from 'node:fs/promises'
-import { createServer } from 'node:net'
+import { createSocket, type Socket as UdpSocket } from 'node:dgram'
+import { createServer, type Server, type Socket } from 'node:net'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { afterAll, afterEach, describe, expect, it } from 'vitest'
@@ -42,9 +48,9 @@ afterEach(async () => {
 })
 afterAll(async () => { await removeTempDirs() })
 
-async function fixture (): Promise<{ seedDir: string, torrentPath: string }> {
+async function fixture (payloadBytes = PAYLOAD_BYTES): Promise<{ seedDir: string, torrentPath: string }> {
   const seedDir = await tempDir()
-  await writeContent(seedDir, 'payload.bin', PAYLOAD_BYTES)
+  await writeContent(seedDir, 'payload.bin', payloadBytes)
   const torrentPath = join(await tempDir(), 'utp.torrent')
   await makeTorrent(seedDir, 'payload.bin', 'v1', torrentPath, 256 * 1024)
   return { seedDir, torrentPath }
@@ -60,6 +66,68 @@ async function freePort (): Promise<number> {
       server.close(() => { resolve(typeof address === 'object' && address !== null ? address.port : 0) })
     })
   })
+}
+
+/**
+ * TCP and UDP on one port of 127.0.0.1: TCP connections are accepted and left silent (bytes
+ * recorded), datagrams are relayed to `target` — the first client's held until a TCP connection
+ * has sent something.
+ */
+async function startRelay (target: number): Promise<{ port: number, tcpBytes: () => number[], tcpClosedByClient: () => boolean, datagrams: () => number, close: () => Promise<void> }> {
+  for (let attempt = 0; ; attempt++) {
+    const server: Server = createServer()
+    await new Promise<void>((resolve, reject) => { server.once('error', reject); server.listen(0, '127.0.0.1', resolve) })
+    const port = (server.address() as { port: number }).port
+    const udp: UdpSocket = createSocket('udp4')
+    const bound = await new Promise<boolean>((resolve) => { udp.once('error', () => { resolve(false) }); udp.bind(port, '127.0.0.1', () => { resolve(true) }) })
+    if (!bound) {
+      udp.close()
+      await new Promise<void>((resolve) => { server.close(() => { resolve() }) })
+      if (attempt > 20) throw new Error('no port free for both TCP and UDP')
+      continue
+    }
+    const conns: Socket[] = []
+    const tcpBytes: number[] = []
+    let clientClosed = false
+    let released = false
+    let client: { address: string, port: number } | null = null
+    const held: Buffer[] = []
+    let relayed = 0
+    server.on('connection', (socket) => {
+      conns.push(socket)
+      socket.on('data', (d) => {
+        tcpBytes.push(...d)
+        if (!released) {
+          released = true
+          for (const m of held.splice(0)) udp.send(m, target, '127.0.0.1')
+        }
+      })
+      socket.on('end', () => { clientClosed = true })
+      socket.on('close', () => { clientClosed = true })
+      socket.on('error', () => {})
+    })
+    udp.on('message', (msg, rinfo) => {
+      relayed++
+      if (rinfo.port === target) {
+        if (client !== null) udp.send(msg, client.port, client.address)
+        return
+      }
+      client = { address: rinfo.address, port: rinfo.port }
+      if (released) udp.send(msg, target, '127.0.0.1')
+      else held.push(msg)
+    })
+    return {
+      port,
+      tcpBytes: () => tcpBytes,
+      tcpClosedByClient: () => clientClosed,
+      datagrams: () => relayed,
+      close: async () => {
+        for (const c of conns) c.destroy()
+        udp.close()
+        await new Promise<void>((resolve) => { server.close(() => { resolve() }) })
+      }
+    }
+  }
 }
 
 describe('uTP with libtorrent 2.0.8 (TCP off on the libtorrent side, loopback)', () => {
@@ -135,5 +203,38 @@ describe('uTP with libtorrent 2.0.8 (TCP off on the libtorrent side, loopback)',
       await exited
     }
     expect(stderr).toBe('')
+  })
+
+  it('TCP connects first and carries the opening; uTP answering before the first TCP byte takes the connection over, the opening replayed', async () => {
+    const payloadBytes = 1024 * 1024 + 77
+    const { seedDir, torrentPath } = await fixture(payloadBytes)
+    // Capped so the transfer outlasts libtorrent's 0.2 s peer samples and the uTP peer gets listed.
+    const seeder = await startLibtorrentPeer({ torrentPath, savePath: seedDir, mode: 'seed', settings: LT_UTP_ONLY, torrentUploadLimit: 2_000_000 })
+    peers.push(seeder)
+    await seeder.waitFor((s) => s.isSeeding, 30_000, 'libtorrent to check its data and seed')
+    const relay = await startRelay(seeder.port)
+    try {
+      const outDir = await tempDir()
+      const engine = createNodeEngine({ downloadPath: outDir, port: 0, host: '127.0.0.1', hasherWorkers: 1, logLevel: 'off' })
+      engines.push(engine)
+      const torrent = await engine.addTorrent(await readFile(torrentPath))
+      const connected: Array<[string, string]> = []
+      torrent.on('peer-connected', ({ peer }) => { connected.push([peer.transport, peer.direction]) })
+      torrent.addPeer(`127.0.0.1:${relay.port}`)
+      const status = await seeder.waitFor((s) => s.seen.some((p) => p.utp && p.total_upload > 0), 20_000, 'libtorrent to serve the Lodestone peer over uTP')
+      await waitCompleted(torrent, 30_000)
+      expect(await digestTree(join(outDir, 'payload.bin'))).toEqual(await digestTree(join(seedDir, 'payload.bin')))
+      expect(connected).toEqual([['utp', 'outgoing']])
+      // The opening went out on TCP first (an MSE public key is 96 bytes, padding follows), and we
+      // dropped that TCP connection when uTP answered.
+      expect(relay.tcpBytes().length).toBeGreaterThanOrEqual(96)
+      expect(relay.tcpClosedByClient()).toBe(true)
+      expect(relay.datagrams()).toBeGreaterThan(0)
+      // libtorrent accepted the replayed opening: an MSE-handshaken uTP connection from our peer id.
+      const served = status.seen.filter((p) => p.utp && p.total_upload > 0)
+      expect(served.map((p) => [p.rc4 || p.plaintextEncrypted, Buffer.from(p.pid, 'hex').toString('latin1').slice(0, 3)])).toEqual([[true, '-LS']])
+    } finally {
+      await relay.close()
+    }
   })
 })

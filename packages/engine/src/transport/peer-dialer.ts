@@ -5,10 +5,10 @@
  * Why a race and not "uTP, then TCP": a TCP-only peer drops uTP SYNs without a word, so trying
  * uTP first costs a whole connect time-out (libtorrent waits 4.5 s); a uTP-only libtorrent accepts
  * TCP and closes it before a byte, so TCP first loses the peer. A peer we know nothing about is
- * therefore dialled both ways at once. uTP wins whenever it answers in time: when TCP connects
- * first its socket is held for a short grace (at most `utpGraceMs`, and at most twice the time TCP
- * took plus 20 ms) and dropped if uTP answers meanwhile or if the peer closes it (the uTP-only
- * case). A peer whose transport is known is dialled that way alone (uTP with the short
+ * therefore dialled both ways at once. When uTP answers first it is used; when TCP connects first
+ * it is used at once (no wait), as a {@link RaceSocket} that moves the connection to uTP if uTP
+ * answers before the peer's first TCP byte, or if the peer closes TCP unread (the uTP-only case).
+ * A peer whose transport is known is dialled that way alone (uTP with the short
  * `utpConnectTimeoutMs`), falling back to the other transport on failure and forgetting what it
  * knew.
  *
@@ -16,9 +16,10 @@
  * above the dialer needs to know which one it got.
  */
 import { LodestoneError, isLodestoneError } from '../errors.js'
-import type { IClock, ITimer } from '../interfaces/clock.js'
+import type { IClock } from '../interfaces/clock.js'
 import type { Logger } from '../interfaces/logger.js'
 import type { ConnectOptions, ISocketFactory, ITcpSocket, PeerTransport } from '../interfaces/socket.js'
+import { RaceSocket } from './race-socket.js'
 import type { TransportSettings } from './transport-settings.js'
 
 /** What the dialer needs of a uTP manager. */
@@ -44,7 +45,7 @@ export interface PeerDialerStats {
   utpConnections: number
   /** Dials that tried both transports at once. */
   races: number
-  /** TCP connections dropped because uTP answered during the grace, or the peer closed them. */
+  /** TCP connections dropped because uTP answered first, or the peer closed them unread. */
   tcpDiscarded: number
   /** Dials of a remembered transport that failed and went on with the other one. */
   fallbacks: number
@@ -52,8 +53,6 @@ export interface PeerDialerStats {
 
 /** Peers whose transport is remembered; the oldest are forgotten first. */
 const MAX_REMEMBERED_PEERS = 4_096
-/** Floor of the grace after a fast TCP connect (timer granularity, loopback). */
-const MIN_GRACE_MS = 20
 
 export class PeerDialer {
   private readonly remembered = new Map<string, PeerTransport>()
@@ -105,9 +104,9 @@ export class PeerDialer {
     return socket
   }
 
-  private remember (key: string, socket: ITcpSocket): ITcpSocket {
+  private remember (key: string, socket: ITcpSocket, transport: PeerTransport = socket.transport ?? 'tcp'): ITcpSocket {
     this.remembered.delete(key)
-    this.remembered.set(key, socket.transport ?? 'tcp')
+    this.remembered.set(key, transport)
     if (this.remembered.size > MAX_REMEMBERED_PEERS) {
       const oldest = this.remembered.keys().next().value
       if (oldest !== undefined) this.remembered.delete(oldest)
@@ -127,21 +126,11 @@ export class PeerDialer {
     const timeoutOptions = options.timeoutMs !== undefined ? { timeoutMs: options.timeoutMs } : {}
     return new Promise<ITcpSocket>((resolve, reject) => {
       let settled = false
-      let held: ITcpSocket | null = null
-      let graceTimer: ITimer | null = null
       let utpError: unknown = null
       let tcpError: unknown = null
-      const utpPending = (): boolean => utpError === null && !settled
       const finish = (): void => {
         settled = true
-        graceTimer?.cancel()
         outer?.removeEventListener('abort', onAbort)
-      }
-      const win = (socket: ITcpSocket, transport: PeerTransport): void => {
-        finish()
-        if (transport === 'utp') tcpAbort.abort()
-        else utpAbort.abort()
-        resolve(this.remember(key, this.counted(socket, transport)))
       }
       const fail = (): void => {
         finish()
@@ -149,20 +138,11 @@ export class PeerDialer {
         const error = tcpError ?? utpError
         reject(isLodestoneError(error) ? error : new LodestoneError('PEER_CONNECT_FAILED', { address: key, reason: String(error) }, { cause: error }))
       }
-      const discardHeld = (): void => {
-        const socket = held
-        held = null
-        graceTimer?.cancel()
-        if (socket === null) return
-        this.counters.tcpDiscarded++
-        socket.close()
-      }
       const onAbort = (): void => {
         if (settled) return
         finish()
         utpAbort.abort()
         tcpAbort.abort()
-        discardHeld()
         reject(new LodestoneError('ABORTED', { operation: 'connect' }))
       }
       if (outer?.aborted === true) {
@@ -171,23 +151,16 @@ export class PeerDialer {
       }
       outer?.addEventListener('abort', onAbort, { once: true })
 
-      utp.connect(host, port, { signal: utpAbort.signal, ...timeoutOptions }).then((socket) => {
-        if (settled) {
-          socket.close()
-          return
-        }
-        discardHeld()
-        win(socket, 'utp')
+      const utpConnect = utp.connect(host, port, { signal: utpAbort.signal, ...timeoutOptions })
+      utpConnect.then((socket) => {
+        // After TCP won, the RaceSocket owns the uTP outcome.
+        if (settled) return
+        finish()
+        tcpAbort.abort()
+        resolve(this.remember(key, this.counted(socket, 'utp')))
       }, (error: unknown) => {
         utpError = error ?? 'uTP connect failed'
-        if (settled) return
-        if (held !== null) {
-          const socket = held
-          held = null
-          win(socket, 'tcp')
-        } else if (tcpError !== null) {
-          fail()
-        }
+        if (!settled && tcpError !== null) fail()
       })
 
       this.deps.socketFactory.connectTcp(host, port, { signal: tcpAbort.signal, ...timeoutOptions }).then((socket) => {
@@ -195,33 +168,23 @@ export class PeerDialer {
           socket.close()
           return
         }
-        if (!utpPending()) {
-          win(socket, 'tcp')
+        finish()
+        if (utpError !== null) {
+          resolve(this.remember(key, this.counted(socket, 'tcp')))
           return
         }
-        held = socket
-        // The PeerConnection replaces this callback when it takes the socket.
-        socket.onClose(() => {
-          if (held !== socket || settled) return
-          // A uTP-only peer accepts TCP and closes it: wait for uTP (its own time-out ends it).
-          held = null
-          graceTimer?.cancel()
-          this.counters.tcpDiscarded++
-          tcpError = new LodestoneError('PEER_CONNECT_FAILED', { address: key, reason: 'closed by the peer' })
-          if (utpError !== null) fail()
-        })
-        const graceMs = Math.min(settings.utpGraceMs, 2 * (clock.now() - startedMs) + MIN_GRACE_MS)
-        graceTimer = clock.setTimeout(() => {
-          graceTimer = null
-          if (settled || held === null) return
-          const chosen = held
-          held = null
-          win(chosen, 'tcp')
-        }, graceMs)
+        // uTP has not answered yet: use TCP at once, switching to uTP if it answers first.
+        resolve(new RaceSocket(socket, utpConnect, {
+          clock,
+          graceMs: settings.utpGraceMs,
+          tcpConnectMs: clock.now() - startedMs,
+          abortUtp: () => { utpAbort.abort() },
+          onDecided: (transport) => { this.remember(key, this.counted(socket, transport), transport) },
+          onTcpDiscarded: () => { this.counters.tcpDiscarded++ }
+        }))
       }, (error: unknown) => {
         tcpError = error ?? 'TCP connect failed'
-        if (settled) return
-        if (utpError !== null) fail()
+        if (!settled && utpError !== null) fail()
       })
     })
   }

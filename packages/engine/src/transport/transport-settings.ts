@@ -15,10 +15,10 @@ export interface TransportSettings {
    */
   utpConnectTimeoutMs: number
   /**
-   * When both are dialled at once and TCP connects first, how long at most the TCP connection is
-   * held while the uTP SYN may still be answered (uTP is preferred: LEDBAT yields to other
-   * traffic, and a uTP-only peer accepts TCP and closes it). The wait is also bounded by twice the
-   * time TCP took plus 20 ms, so on a fast path it costs next to nothing. @default 500
+   * When both are dialled at once and TCP connects first, TCP is used at once, but for at most
+   * this long (and only until the peer's first byte over TCP) the connection still moves to uTP if
+   * uTP answers: uTP is preferred (LEDBAT yields to other traffic), and a uTP-only peer accepts TCP
+   * and closes it. @default 500
    */
   utpGraceMs: number
 }

@@ -51,45 +51,86 @@ function setup (settings: Partial<TransportSettings> = {}): {
 const flush = async (): Promise<void> => { for (let i = 0; i < 5; i++) await Promise.resolve() }
 const failed = (): LodestoneError => new LodestoneError('PEER_CONNECT_FAILED', { address: 'x', reason: 'timeout' })
 
+const bytes = (...b: number[]): Uint8Array => Uint8Array.from(b)
+
+/** What a consumer of the dialled socket saw. */
+function consume (socket: ITcpSocket): { data: number[], closed: Array<LodestoneError | undefined> } {
+  const seen = { data: [] as number[], closed: [] as Array<LodestoneError | undefined> }
+  socket.onData((d) => { seen.data.push(...d) })
+  socket.onClose((reason) => { seen.closed.push(reason) })
+  return seen
+}
+
 describe('PeerDialer', () => {
-  it('races both; uTP answering during the grace wins and the TCP socket is closed', async () => {
+  it('races both; uTP answering first wins and TCP is aborted', async () => {
     const { clock, dialer, tcp, utp } = setup()
     const dial = dialer.connect('10.0.0.1', 6881)
     await flush()
     expect([tcp.length, utp.length]).toEqual([1, 1])
-    clock.advance(10)
-    const tcpSocket = new FakeSocket()
-    tcp[0]!.resolve(tcpSocket)
-    await flush()
-    clock.advance(5) // within the grace (2 × 10 ms + 20 ms)
     const utpSocket = new UtpFake()
     utp[0]!.resolve(utpSocket)
     expect(await dial).toBe(utpSocket)
-    expect(tcpSocket.closed).toBe(true)
-    expect(dialer.stats()).toMatchObject({ utpConnections: 1, tcpConnections: 0, races: 1, tcpDiscarded: 1 })
+    expect(tcp[0]!.options.signal?.aborted).toBe(true)
+    expect(dialer.stats()).toMatchObject({ utpConnections: 1, tcpConnections: 0, races: 1, tcpDiscarded: 0 })
     expect(dialer.knownTransport('10.0.0.1', 6881)).toBe('utp')
     expect(clock.pendingTimers).toBe(0)
   })
 
-  it('a TCP-only peer (uTP SYN unanswered) is used after the grace, and the next dial is TCP alone', async () => {
+  it('TCP connecting first is used at once; uTP answering before the peer\'s first byte takes over with what was sent replayed', async () => {
+    const { clock, dialer, tcp, utp } = setup()
+    const dial = dialer.connect('10.0.0.1', 6881)
+    await flush()
+    clock.advance(10)
+    const tcpSocket = new FakeSocket()
+    tcp[0]!.resolve(tcpSocket)
+    const socket = await dial
+    expect(socket.transport ?? 'tcp').toBe('tcp')
+    const seen = consume(socket)
+    // The handshake starts on TCP with no wait.
+    expect(socket.send(bytes(1, 2, 3))).toBe(true)
+    expect(socket.send(bytes(4))).toBe(true)
+    expect([...tcpSocket.sentBytes()]).toEqual([1, 2, 3, 4])
+    expect(dialer.stats()).toMatchObject({ tcpConnections: 0, utpConnections: 0 })
+    const utpSocket = new UtpFake()
+    utp[0]!.resolve(utpSocket)
+    await flush()
+    expect(socket.transport).toBe('utp')
+    expect([...utpSocket.sentBytes()]).toEqual([1, 2, 3, 4])
+    expect(tcpSocket.closed).toBe(true)
+    await flush()
+    expect(seen.closed).toEqual([]) // the TCP close is not the connection's
+    utpSocket.feed(bytes(9, 8))
+    tcpSocket.feed(bytes(7)) // too late: ignored
+    expect(seen.data).toEqual([9, 8])
+    socket.send(bytes(5))
+    expect([...utpSocket.sentBytes()]).toEqual([1, 2, 3, 4, 5])
+    expect(dialer.stats()).toMatchObject({ utpConnections: 1, tcpConnections: 0, races: 1, tcpDiscarded: 1 })
+    expect(dialer.knownTransport('10.0.0.1', 6881)).toBe('utp')
+    expect(clock.pendingTimers).toBe(0)
+    socket.close()
+    await flush()
+    expect(utpSocket.closed).toBe(true)
+    expect(seen.closed).toEqual([undefined])
+  })
+
+  it('a TCP-only peer (uTP SYN unanswered): its first byte over TCP keeps TCP, aborts uTP, and the next dial is TCP alone', async () => {
     const { clock, dialer, tcp, utp } = setup()
     const dial = dialer.connect('10.0.0.1', 6881)
     await flush()
     clock.advance(30)
     const tcpSocket = new FakeSocket()
     tcp[0]!.resolve(tcpSocket)
-    await flush()
-    clock.advance(79)
-    let done = false
-    void dial.then(() => { done = true })
-    await flush()
-    expect(done).toBe(false)
-    clock.advance(1) // 2 × 30 + 20 = 80 ms of grace
-    expect(await dial).toBe(tcpSocket)
-    expect(tcpSocket.closed).toBe(false)
-    await flush()
+    const socket = await dial
+    const seen = consume(socket)
+    socket.send(bytes(1))
+    expect(utp[0]!.options.signal?.aborted).toBe(false)
+    tcpSocket.feed(bytes(2, 3))
+    expect(seen.data).toEqual([2, 3])
     expect(utp[0]!.options.signal?.aborted).toBe(true)
+    expect(socket.transport ?? 'tcp').toBe('tcp')
     expect(dialer.knownTransport('10.0.0.1', 6881)).toBe('tcp')
+    expect(dialer.stats()).toMatchObject({ tcpConnections: 1, utpConnections: 0, tcpDiscarded: 0 })
+    expect(clock.pendingTimers).toBe(0)
 
     const again = dialer.connect('10.0.0.1', 6881)
     await flush()
@@ -99,32 +140,65 @@ describe('PeerDialer', () => {
     expect(await again).toBe(second)
   })
 
-  it('the grace is capped by utpGraceMs', async () => {
-    const { clock, dialer, tcp } = setup({ utpGraceMs: 50 })
+  it('uTP may take over for at most utpGraceMs after TCP connected', async () => {
+    const { clock, dialer, tcp, utp } = setup({ utpGraceMs: 50 })
     const dial = dialer.connect('10.0.0.1', 6881)
     await flush()
     clock.advance(1_000)
     const tcpSocket = new FakeSocket()
     tcp[0]!.resolve(tcpSocket)
+    const socket = await dial
+    consume(socket)
+    clock.advance(49)
+    expect(utp[0]!.options.signal?.aborted).toBe(false)
+    clock.advance(1)
+    expect(utp[0]!.options.signal?.aborted).toBe(true)
+    expect(dialer.knownTransport('10.0.0.1', 6881)).toBe('tcp')
     await flush()
-    clock.advance(50)
-    expect(await dial).toBe(tcpSocket)
+    expect(socket.transport ?? 'tcp').toBe('tcp')
+    expect(tcpSocket.closed).toBe(false)
   })
 
-  it('a uTP-only peer that accepts TCP and closes it is reached over uTP', async () => {
+  it('a uTP-only peer that accepts TCP and closes it unread is reached over uTP, the handshake replayed', async () => {
     const { clock, dialer, tcp, utp } = setup()
     const dial = dialer.connect('10.0.0.1', 6881)
     await flush()
     clock.advance(1)
     const tcpSocket = new FakeSocket()
     tcp[0]!.resolve(tcpSocket)
-    await flush()
+    const socket = await dial
+    const seen = consume(socket)
+    socket.send(bytes(1, 2))
     tcpSocket.remoteClosed()
-    clock.advance(400) // well past the grace: the closed TCP socket is not used
+    socket.send(bytes(3)) // while waiting for uTP: kept for the replay
+    clock.advance(21) // within 2 × 1 ms + 20 ms
     const utpSocket = new UtpFake()
     utp[0]!.resolve(utpSocket)
-    expect(await dial).toBe(utpSocket)
+    await flush()
+    expect(seen.closed).toEqual([])
+    expect(socket.transport).toBe('utp')
+    expect([...utpSocket.sentBytes()]).toEqual([1, 2, 3])
     expect(dialer.stats()).toMatchObject({ utpConnections: 1, tcpDiscarded: 1 })
+  })
+
+  it('TCP closed unread with no uTP answer ends the connection with the TCP reason soon (a TCP-only peer refusing encryption)', async () => {
+    const { clock, dialer, tcp, utp } = setup()
+    const dial = dialer.connect('10.0.0.1', 6881)
+    await flush()
+    clock.advance(10)
+    const tcpSocket = new FakeSocket()
+    tcp[0]!.resolve(tcpSocket)
+    const socket = await dial
+    const seen = consume(socket)
+    const reason = new LodestoneError('PEER_CLOSED', { reason: 'reset' })
+    tcpSocket.remoteClosed(reason)
+    clock.advance(39)
+    expect(seen.closed).toEqual([])
+    clock.advance(1) // 2 × 10 ms + 20 ms
+    expect(seen.closed).toEqual([reason])
+    expect(utp[0]!.options.signal?.aborted).toBe(true)
+    expect(dialer.knownTransport('10.0.0.1', 6881)).toBeUndefined()
+    expect(clock.pendingTimers).toBe(0)
   })
 
   it('fails with the TCP error when both fail, and uTP failing first still waits for TCP', async () => {
@@ -181,18 +255,27 @@ describe('PeerDialer', () => {
     await d2
   })
 
-  it('aborting the dial aborts both attempts and closes a held TCP socket', async () => {
+  it('aborting the dial aborts both attempts; closing a provisional TCP socket aborts uTP', async () => {
     const { clock, dialer, tcp, utp } = setup()
     const abort = new AbortController()
     const dial = dialer.connect('10.0.0.1', 6881, { signal: abort.signal })
     await flush()
-    const tcpSocket = new FakeSocket()
-    tcp[0]!.resolve(tcpSocket)
-    await flush()
     abort.abort()
     await expect(dial).rejects.toMatchObject({ code: 'ABORTED' })
-    expect(tcpSocket.closed).toBe(true)
+    expect(tcp[0]!.options.signal?.aborted).toBe(true)
     expect(utp[0]!.options.signal?.aborted).toBe(true)
+
+    const dial2 = dialer.connect('10.0.0.2', 6881)
+    await flush()
+    const tcpSocket = new FakeSocket()
+    tcp[1]!.resolve(tcpSocket)
+    const socket = await dial2
+    const seen = consume(socket)
+    socket.close()
+    await flush()
+    expect(tcpSocket.closed).toBe(true)
+    expect(utp[1]!.options.signal?.aborted).toBe(true)
+    expect(seen.closed).toEqual([undefined])
     expect(clock.pendingTimers).toBe(0)
   })
 })
