@@ -419,8 +419,10 @@ class MemoryTcpSocket implements ITcpSocket {
   send (data: Uint8Array): boolean {
     if (!this.open) return false
     if (data.length > 0) {
-      // Receivers get plain Uint8Array views (as from the Node adapter), even if a Buffer was sent.
-      this.out.enqueue(Object.getPrototypeOf(data) === Uint8Array.prototype ? data : new Uint8Array(data.buffer, data.byteOffset, data.byteLength))
+      // Receivers own what they get (they may decrypt it in place) while the sender may share what it
+      // sends (a view of its read cache), so the bytes are copied, as a real network does; into a
+      // plain Uint8Array (as from the Node adapter), even if a Buffer was sent.
+      this.out.enqueue(new Uint8Array(data))
       this.out.pump(true)
     }
     const ok = this.out.queuedBytes < this.network.settings.sendHighWaterMarkBytes

@@ -14,7 +14,9 @@ export interface ITcpSocket {
   /** The transport underneath; absent means 'tcp'. Wrappers (encryption, replay) pass it through. */
   readonly transport?: PeerTransport
   /**
-   * Queues bytes for sending; the socket takes ownership of `data` (the caller must not touch it again).
+   * Queues bytes for sending. `data` may be shared (an upload block is a view of the read cache):
+   * the socket never modifies it (a transport that transforms bytes works on a copy), and the
+   * caller does not modify it afterwards either.
    * Returns false once the queued bytes are above the high-water mark: stop sending until `onDrain`.
    */
   send (data: Uint8Array): boolean

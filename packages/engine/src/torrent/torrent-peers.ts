@@ -399,6 +399,8 @@ export class TorrentPeers {
     s.uploadLimiter?.close()
     s.downloadLimiter?.close()
     s.slot.release()
+    // An unchoked peer that left frees its slot for a peer waiting for one now, not at the next rechoke.
+    if (!s.conn.amChoking) this.fillFreeSlots()
     // A peer we dialled that hung up or went quiet (not one we refused) is dialled again after a
     // back-off while either side still wants data: otherwise a seeder that dropped one connection
     // (e.g. Transmission refusing a second concurrent handshake from one IP) is lost for good, and

@@ -159,8 +159,18 @@ export class MseSocket implements ITcpSocket {
       this.pendingOutBytes += data.length
       return true
     }
-    this.encryptor?.process(data)
-    return this.inner.send(data)
+    return this.inner.send(this.encrypt(data))
+  }
+
+  /**
+   * The bytes to send: `data` itself in plaintext, else an encrypted copy. Senders may share what
+   * they send (blocks are views of the read cache), so RC4 never runs in place on their buffer.
+   */
+  private encrypt (data: Uint8Array): Uint8Array {
+    if (this.encryptor === null) return data
+    const out = data.slice()
+    this.encryptor.process(out)
+    return out
   }
 
   pause (): void {
@@ -304,10 +314,7 @@ export class MseSocket implements ITcpSocket {
     const out = this.pendingOut
     this.pendingOut = []
     this.pendingOutBytes = 0
-    for (const data of out) {
-      this.encryptor?.process(data)
-      this.inner.send(data)
-    }
+    for (const data of out) this.inner.send(this.encrypt(data))
   }
 
   /** The dialling side's IA: the consumer's first message (its BitTorrent handshake), if it sent one yet. */

@@ -101,16 +101,20 @@ describe('TorrentContentStorage', () => {
     expect(storage.stats.readCacheHits + storage.stats.readCacheMisses).toBe(4)
     await storage.readBlock(1, 0, 100)
     expect(fs.reads).toBe(1)
-    // The caller owns each block: changing one does not change the cache.
-    blocks[0]!.fill(0xee)
-    expect(await storage.readBlock(1, 0, 16 * KiB)).toEqual(space.subarray(64 * KiB, 80 * KiB))
+    // Blocks are views of the cached piece, not a copy each.
+    expect((await storage.readBlock(1, 16 * KiB, 16 * KiB)).buffer).toBe(blocks[1]!.buffer)
     // Fill the cache past its bound: the least recently used piece goes.
     await storage.readBlock(2, 0, 100)
     await storage.readBlock(3, 0, 100)
     await storage.readBlock(1, 0, 100)
     expect(fs.reads).toBe(4)
     await storage.writePiece(3, new Uint8Array(64 * KiB).fill(1))
-    expect((await storage.readBlock(3, 0, 16 * KiB)).every((b) => b === 1)).toBe(true)
+    const servedBefore = await storage.readBlock(3, 0, 16 * KiB)
+    expect(servedBefore.every((b) => b === 1)).toBe(true)
+    // A write replaces the cached piece: a block handed out before keeps the bytes it was read with.
+    await storage.writePiece(3, new Uint8Array(64 * KiB).fill(2))
+    expect(servedBefore.every((b) => b === 1)).toBe(true)
+    expect((await storage.readBlock(3, 0, 16 * KiB)).every((b) => b === 2)).toBe(true)
     await expect(storage.readBlock(3, 60 * KiB, 8 * KiB)).rejects.toSatisfy((e: unknown) => hasCode(e, 'ARGUMENT_INVALID'))
   })
 
