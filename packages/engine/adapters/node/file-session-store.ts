@@ -19,7 +19,8 @@
  * `set` that another live instance has in flight.
  */
 import { randomBytes } from 'node:crypto'
-import { mkdir, open, readdir, readFile, rename, unlink } from 'node:fs/promises'
+import { readFile } from 'node:fs'
+import { mkdir, open, readdir, rename, unlink } from 'node:fs/promises'
 import { join, resolve } from 'node:path'
 import { LodestoneError } from '../../src/errors.js'
 import type { ISessionStore } from '../../src/interfaces/session-store.js'
@@ -91,7 +92,7 @@ export class FileSessionStore implements ISessionStore {
     const file = this.fileFor(key, 'get')
     return this.enqueue(key, async () => {
       try {
-        const data = await readFile(file)
+        const data = await readWhole(file)
         return new Uint8Array(data.buffer, data.byteOffset, data.byteLength)
       } catch (err) {
         if ((err as { code?: unknown }).code === 'ENOENT') return null
@@ -224,4 +225,14 @@ export class FileSessionStore implements ISessionStore {
       await handle?.close().catch(() => {})
     }
   }
+}
+
+/**
+ * The callback `readFile`: a restore reads four records per torrent, and fs/promises' readFile
+ * (a FileHandle object, a promise per step) took about twice the main-thread time for the same reads.
+ */
+async function readWhole (file: string): Promise<Uint8Array> {
+  return new Promise((resolve, reject) => {
+    readFile(file, (err, data) => { if (err === null) resolve(data); else reject(err) })
+  })
 }

@@ -50,6 +50,8 @@ export class AlertQueue {
   private readonly listeners = new Set<(alert: Alert) => void>()
   private readonly waiters = new Set<(value: boolean) => void>()
   private closed = false
+  /** Re-checks the 'stats' subscription after a mask change (set by `watchEngine`). */
+  private statsWatch: (() => void) | null = null
 
   /** @internal The engine creates its queue (`engine.alerts`). */
   constructor (private readonly deps: AlertQueueDeps, settings: AlertSettings = defaultAlertSettings) {
@@ -67,6 +69,7 @@ export class AlertQueue {
       for (const a of kept.slice(excess)) this.store(a)
     }
     this.settings = { ...settings }
+    this.statsWatch?.()
   }
 
   get categoryMask (): number { return this.settings.categoryMask }
@@ -191,8 +194,10 @@ export class AlertQueue {
         data: e
       })
     }))
-    offs.push(on('stats', (e: { torrents: Array<{ torrentId: string, stats: { downloadRateBytesPerSec: number, uploadRateBytesPerSec: number } }> }) => {
-      if (!this.wants('stats')) return
+    // Subscribed only while the category is on: the engine builds its per-second 'stats' event (every
+    // torrent's stats) only for a listener, which with 10 000 torrents costs a good part of a core.
+    let statsOff: (() => void) | null = null
+    const onStats = (e: { torrents: Array<{ torrentId: string, stats: { downloadRateBytesPerSec: number, uploadRateBytesPerSec: number } }> }): void => {
       for (const t of e.torrents) {
         this.post({
           type: 'stats',
@@ -202,8 +207,15 @@ export class AlertQueue {
           data: t.stats
         })
       }
-    }))
+    }
+    this.statsWatch = () => {
+      if (this.wants('stats') && statsOff === null) statsOff = on('stats', onStats)
+      else if (!this.wants('stats') && statsOff !== null) { statsOff(); statsOff = null }
+    }
+    this.statsWatch()
     return () => {
+      this.statsWatch = null
+      statsOff?.()
       for (const off of offs) off()
       for (const off of perTorrent.values()) off()
       perTorrent.clear()

@@ -43,7 +43,10 @@ import { parsePeerAddress as parseAddress, type PeerAddress, type PeerSource } f
 import { generatePeerId } from '../peer/peer-id.js'
 import { Torrent } from '../torrent/torrent.js'
 import { encodeTorrentFile, type ProgressRecord, type TorrentIntent, type TorrentResumeHint, validRenames } from './resume-data.js'
-import { SessionPersistence, resumeHintFor } from './session-persistence.js'
+
+export type { RestoreSessionResult } from './session-restore.js'
+import { SessionPersistence } from './session-persistence.js'
+import { restoreSession, type RestoreSessionResult } from './session-restore.js'
 import { TypedEmitter } from '../util/typed-emitter.js'
 import { expandFileIndexRanges, selectOnlyPriorities } from '../torrent/file-priorities.js'
 import { moveTorrentStorage, recoverStorageMove } from '../torrent/move-storage.js'
@@ -103,14 +106,6 @@ export interface AddTorrentOptions {
   filePriorities?: readonly number[]
   /** Only these file indices are wanted (the rest skipped); e.g. a magnet's BEP 53 `so=`. Ignored with `filePriorities`. */
   selectOnly?: readonly number[]
-}
-
-/** What `restoreSession()` did. */
-export interface RestoreSessionResult {
-  /** Torrents added back (started when they were running before). */
-  restored: Torrent[]
-  /** Stored torrents that could not be restored, with why. */
-  failed: Array<{ id: string, error: LodestoneError }>
 }
 
 export interface RemoveTorrentOptions {
@@ -541,8 +536,8 @@ export class BtEngine extends TypedEmitter<BtEngineEvents> {
       if (this.storageRoots.getRoot(path) === null) this.storageRoots.addRoot({ token: path, label: path, path })
       this.storageRoots.setRootForTorrent(id, path)
     }
-    // A move a crash interrupted is finished first (it may change the torrent's root).
-    await recoverStorageMove(this.storageRoots, id)
+    // A move a crash interrupted is finished first (it may change the torrent's root); a restore did it when it read the torrent.
+    if (restored === null) await recoverStorageMove(this.storageRoots, id)
     const fs = this.storageRoots.getFileSystemForTorrent(id)
     await this.listen()
     this.checkOpen()
@@ -649,57 +644,15 @@ export class BtEngine extends TypedEmitter<BtEngineEvents> {
     this.checkOpen()
     const persistence = this.persistence
     if (persistence === null) throw new LodestoneError('ARGUMENT_INVALID', { name: 'sessionStore', reason: 'the engine has no session store' })
-    const result: RestoreSessionResult = { restored: [], failed: [] }
-    for (const id of await persistence.storedIds()) {
-      if (this.torrentMap.has(id)) continue
-      try {
-        // A v2 magnet saved before its piece layers arrived fetches them again (BEP 52).
-        const loaded = await persistence.load(id, async (bytes) => parseTorrent(bytes, { hasher: this.deps.hasher, allowMissingPieceLayers: true }))
-        if (loaded === null) {
-          // A magnet saved before its metadata arrived: added back as a magnet.
-          const magnet = await persistence.loadMagnet(id)
-          if (magnet === null) throw new LodestoneError('RESUME_DATA_INVALID', { key: `torrent:${id}:metadata`, reason: 'missing' })
-          const p = magnet.progress
-          const torrent = await this.addMagnet(magnet.uri, {
-            start: false,
-            peers: magnet.peers,
-            peerSource: 'resume',
-            ...(p === null ? {} : { settings: p.settings }),
-            ...(p !== null && p.rootToken !== null && this.storageRoots.getRoot(p.rootToken) !== null
-              ? { storageRoot: p.rootToken }
-              : p !== null && p.rootToken !== null && p.rootPath !== null ? { downloadPath: p.rootPath } : {})
-          }, { progress: p })
-          result.restored.push(torrent)
-          this.startRestored(torrent, p?.intent ?? 'running')
-          continue
-        }
-        const { stored, meta } = loaded
-        const progress = stored.progress
-        const options: AddTorrentOptions = { start: false, peers: stored.peers, peerSource: 'resume' }
-        if (progress !== null) {
-          options.settings = progress.settings
-          if (progress.filePriorities !== null && progress.filePriorities.length === meta.files.length) options.filePriorities = progress.filePriorities
-          if (progress.rootToken !== null && this.storageRoots.getRoot(progress.rootToken) !== null) options.storageRoot = progress.rootToken
-          else if (progress.rootToken !== null && progress.rootPath !== null) options.downloadPath = progress.rootPath
-        }
-        if (options.storageRoot !== undefined) this.storageRoots.setRootForTorrent(id, options.storageRoot)
-        else if (options.downloadPath !== undefined) {
-          const path = options.downloadPath
-          if (this.storageRoots.getRoot(path) === null) this.storageRoots.addRoot({ token: path, label: path, path })
-          this.storageRoots.setRootForTorrent(id, path)
-        }
-        const hint = await resumeHintFor(this.storageRoots.getFileSystemForTorrent(id), meta, stored.bitfield, validRenames(progress?.renamedPaths, meta.files.length))
-        if (hint !== null) options.resume = hint
-        const torrent = await this.add(meta, options, { progress })
-        result.restored.push(torrent)
-        this.startRestored(torrent, progress?.intent ?? 'running')
-      } catch (error) {
-        const err = isLodestoneError(error) ? error : new LodestoneError('INTERNAL', { reason: String(error) }, { cause: error })
-        result.failed.push({ id, error: err })
-        this.emit('warning', { error: err })
-      }
-    }
-    return result
+    return restoreSession({
+      storageRoots: this.storageRoots,
+      hasher: this.deps.hasher,
+      has: (id) => this.torrentMap.has(id),
+      add: async (meta, options, progress) => this.add(meta, options, { progress }),
+      addMagnet: async (uri, options, progress) => this.addMagnet(uri, options, { progress }),
+      startRestored: (torrent, intent) => { this.startRestored(torrent, intent) },
+      warn: (error) => { this.emit('warning', { error }) }
+    }, persistence)
   }
 
   /** A restored torrent resumes what the user had it do: running → start, paused → paused (no connections). */

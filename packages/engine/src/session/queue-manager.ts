@@ -58,6 +58,13 @@ export class QueueManager {
   /** Insertion order is queue order. */
   private readonly entries = new Map<Torrent, Entry>()
   private task: ScheduledTask | null = null
+  /**
+   * Torrents holding each kind of slot, and torrents queued, kept up to date from state changes:
+   * `admit` and `rebalance` run on every state change, and counting by a scan made starting or
+   * restoring n torrents cost O(n²) (minutes for 10 000).
+   */
+  private readonly holding: Record<SlotClass, number> = { download: 0, seed: 0 }
+  private queuedCount = 0
   private scheduled = false
   private closed = false
 
@@ -72,6 +79,8 @@ export class QueueManager {
       seedingSinceMs: null,
       limitHandled: null,
       off: torrent.on('state-changed', ({ from, to }) => {
+        this.count(from, -1)
+        this.count(to, 1)
         const now = this.deps.clock.now()
         if (from === TorrentState.Seeding && entry.seedingSinceMs !== null) {
           entry.seededMs += now - entry.seedingSinceMs
@@ -83,6 +92,7 @@ export class QueueManager {
     }
     if (torrent.state === TorrentState.Seeding) entry.seedingSinceMs = this.deps.clock.now()
     this.entries.set(torrent, entry)
+    this.count(torrent.state, 1)
     this.task ??= this.deps.scheduler.every(SEED_LIMIT_CHECK_INTERVAL_MS, () => { this.checkSeedLimits() })
   }
 
@@ -92,6 +102,7 @@ export class QueueManager {
     if (entry === undefined) return
     entry.off()
     this.entries.delete(torrent)
+    this.count(torrent.state, -1)
     this.schedule()
   }
 
@@ -102,8 +113,7 @@ export class QueueManager {
   admit (torrent: Torrent, kind: SlotClass): boolean {
     const limit = this.limitOf(kind)
     if (limit === 0) return true
-    let used = 0
-    for (const t of this.entries.keys()) if (t !== torrent && this.classOf(t) === kind) used++
+    const used = this.holding[kind] - (this.entries.has(torrent) && this.classOf(torrent.state) === kind ? 1 : 0)
     return used < limit
   }
 
@@ -127,6 +137,9 @@ export class QueueManager {
     this.task = null
     for (const e of this.entries.values()) e.off()
     this.entries.clear()
+    this.holding.download = 0
+    this.holding.seed = 0
+    this.queuedCount = 0
   }
 
   /** Re-balances slots once per tick. */
@@ -142,8 +155,9 @@ export class QueueManager {
   private rebalance (): void {
     for (const kind of ['download', 'seed'] as const) {
       const limit = this.limitOf(kind)
-      const active = [...this.entries.keys()].filter((t) => this.classOf(t) === kind)
-      if (limit > 0 && active.length > limit) {
+      if (limit === 0 || this.holding[kind] <= limit) continue
+      const active = [...this.entries.keys()].filter((t) => this.classOf(t.state) === kind)
+      if (active.length > limit) {
         // Over the limit: queue the most recently added torrents that can be queued.
         let excess = active.length - limit
         for (const t of active.reverse()) {
@@ -152,6 +166,7 @@ export class QueueManager {
         }
       }
     }
+    if (this.queuedCount === 0) return
     for (const t of this.entries.keys()) {
       if (t.state !== TorrentState.Queued) continue
       const kind = t.queuedSlotClass
@@ -167,6 +182,10 @@ export class QueueManager {
       const o = t.settingsOverrides
       const ratioLimit = o.seedRatioLimit ?? s.seedRatioLimit
       const timeLimitSec = o.seedTimeLimitSec ?? s.seedTimeLimitSec
+      if (ratioLimit <= 0 && timeLimitSec <= 0) {
+        e.limitHandled = null
+        continue
+      }
       const key = `${ratioLimit}/${timeLimitSec}`
       if (e.limitHandled === key) continue
       e.limitHandled = null
@@ -181,9 +200,16 @@ export class QueueManager {
     }
   }
 
-  private classOf (t: Torrent): SlotClass | null {
-    if (t.state === TorrentState.Seeding) return 'seed'
-    return DOWNLOAD_STATES.includes(t.state) ? 'download' : null
+  private classOf (state: TorrentState): SlotClass | null {
+    if (state === TorrentState.Seeding) return 'seed'
+    return DOWNLOAD_STATES.includes(state) ? 'download' : null
+  }
+
+  /** Keeps `holding` and `queuedCount` in step as a torrent leaves (-1) or enters (+1) `state`. */
+  private count (state: TorrentState, delta: 1 | -1): void {
+    const kind = this.classOf(state)
+    if (kind !== null) this.holding[kind] += delta
+    if (state === TorrentState.Queued) this.queuedCount += delta
   }
 
   private limitOf (kind: SlotClass): number {

@@ -120,8 +120,11 @@ interface Tracked {
    */
   holdBitfield: boolean
   bitfieldTimer: ITimer | null
-  /** What the last save wrote, to skip periodic saves that would change nothing. */
-  lastSignature: string
+  /**
+   * What the last save wrote, to skip saves that would change nothing. null: a restored torrent
+   * whose stored records still hold (taken as written once its resume hint is applied).
+   */
+  lastSignature: string | null
   lastPeers: string
   queued: Promise<void> | null
   tail: Promise<void>
@@ -135,6 +138,12 @@ export class SessionPersistence {
   /** Engine closing: stops no longer change intents, and no new timers start. */
   private closing = false
   private listTail: Promise<void> = Promise.resolve()
+  /** Ids the stored list should name: torrents whose metadata (or magnet) is stored. */
+  private readonly listed = new Set<string>()
+  /** A list write queued and not started yet (later requests join it). */
+  private listQueued: Promise<void> | null = null
+  /** The list as last written or read, so an unchanged list is not written again. */
+  private lastList = ''
 
   constructor (private readonly deps: SessionPersistenceDeps) {}
 
@@ -166,8 +175,9 @@ export class SessionPersistence {
       bitfieldDirty: false,
       holdBitfield: options.restoring === true,
       bitfieldTimer: null,
-      lastSignature: '',
-      lastPeers: '',
+      lastSignature: options.restoring === true ? null : '',
+      // A restore added the stored peers: nothing to write until they change.
+      lastPeers: options.restoring === true ? this.peersToSave(torrent).join(',') : '',
       queued: null,
       // After the magnet entry's last save, so that save cannot land after this entry's first.
       tail: previous?.tail ?? Promise.resolve(),
@@ -191,13 +201,15 @@ export class SessionPersistence {
     try {
       if (options.torrentFile !== undefined) await this.deps.store.set(t.keys.metadata, options.torrentFile)
       if (options.magnetUri !== undefined) await this.deps.store.set(t.keys.magnet, encodeMagnetRecord({ uri: options.magnetUri }))
-      // The list names a torrent only once its metadata (or magnet) is stored.
-      await this.writeList()
+      // The list names a torrent only once its metadata (or magnet) is stored. A restored torrent is in it already.
+      this.listed.add(id)
+      if (options.torrentFile !== undefined || options.magnetUri !== undefined) await this.writeList()
       if (storage !== null && previous?.storage === null) await this.deps.store.delete(t.keys.magnet)
     } catch (error) {
       this.deps.onWarning(error)
     }
-    await this.requestSave(t)
+    // A restored torrent's records are what was just read: nothing to write until something changes.
+    if (options.restoring !== true) await this.requestSave(t)
   }
 
   /** Stops tracking `id` and deletes its records (the torrent was removed). */
@@ -205,6 +217,7 @@ export class SessionPersistence {
     const t = this.tracked.get(id)
     if (t === undefined) return
     this.untrack(t)
+    this.listed.delete(id)
     await t.tail
     try {
       await this.writeList()
@@ -250,7 +263,9 @@ export class SessionPersistence {
     const bytes = await this.deps.store.get(ENGINE_TORRENTS_KEY)
     if (bytes !== null) {
       try {
-        return decodeTorrentList(bytes)
+        const ids = decodeTorrentList(bytes)
+        this.lastList = ids.join(',')
+        return ids
       } catch (error) {
         this.deps.onWarning(error)
       }
@@ -346,7 +361,11 @@ export class SessionPersistence {
 
   private stateChanged (t: Tracked, to: TorrentState): void {
     // The resume hint is applied before any of these states.
-    if (to === TorrentState.Hashing || to === TorrentState.Downloading || to === TorrentState.Seeding || to === TorrentState.Paused) t.holdBitfield = false
+    if (to === TorrentState.Hashing || to === TorrentState.Downloading || to === TorrentState.Seeding || to === TorrentState.Paused) {
+      t.holdBitfield = false
+      // Trusted pieces are the stored ones (a changed file's are re-checked, and the check's end saves).
+      t.lastSignature ??= this.signatureOf(t)
+    }
     if (this.closing) return
     const before = t.intent
     if (to === TorrentState.Paused || to === TorrentState.HashingPaused) t.intent = 'paused'
@@ -388,10 +407,9 @@ export class SessionPersistence {
       const pieces = torrent.bitfield()
       const stats = torrent.stats()
       const savedAtMs = this.deps.clock.wallNow()
-      const renamed = storage === null ? t.renamedPaths : storage.renamedPaths()
-      const renamedPaths = renamed === null || Object.keys(renamed).length === 0 ? null : renamed
-      const signature = `${pieces.count}:${stats.uploadedBytes}:${stats.downloadedBytes}:${t.intent}:${t.completedAtMs ?? ''}:${JSON.stringify(renamedPaths)}`
-      if (dirty || signature !== t.lastSignature) {
+      const renamedPaths = renamedPathsOf(t)
+      const signature = this.signatureOf(t, pieces.count, stats)
+      if (dirty || signature !== (t.lastSignature ?? '')) {
         // (2) Flush every file written so far, (3) stamp the files, (4) write the record.
         // A magnet without metadata has neither files nor pieces: only its progress record.
         if (storage !== null) {
@@ -423,7 +441,7 @@ export class SessionPersistence {
         }))
         t.lastSignature = signature
       }
-      const peers = torrent.knownPeerAddresses().slice(-this.deps.settings().maxSavedPeers).reverse()
+      const peers = this.peersToSave(torrent)
       const peerKey = peers.join(',')
       if (peerKey !== t.lastPeers) {
         await this.deps.store.set(t.keys.peers, encodePeersRecord({ peers }))
@@ -436,11 +454,32 @@ export class SessionPersistence {
     }
   }
 
-  /** Writes the engine list (serialized, so the last write has the last state). */
+  /** What a save compares to skip writing nothing new: pieces, totals, intent, completion, renames. */
+  private signatureOf (t: Tracked, pieceCount = t.torrent.bitfield().count, stats = t.torrent.stats()): string {
+    return `${pieceCount}:${stats.uploadedBytes}:${stats.downloadedBytes}:${t.intent}:${t.completedAtMs ?? ''}:${JSON.stringify(renamedPathsOf(t))}`
+  }
+
+  /** The peers a save keeps: the most recently known, newest first. */
+  private peersToSave (torrent: Torrent): string[] {
+    return torrent.knownPeerAddresses().slice(-this.deps.settings().maxSavedPeers).reverse()
+  }
+
+  /**
+   * Writes the engine list (serialized, so the last write has the last state). Requests while a
+   * write is queued join it, and an unchanged list is not written: adding n torrents writes the
+   * list far fewer than n times (each write is O(n) bytes).
+   */
   private async writeList (): Promise<void> {
+    if (this.listQueued !== null) return this.listQueued
     const run = this.listTail.then(async () => {
-      await this.deps.store.set(ENGINE_TORRENTS_KEY, encodeTorrentList([...this.tracked.keys()]))
+      this.listQueued = null
+      const ids = [...this.listed]
+      const list = ids.join(',')
+      if (list === this.lastList) return
+      await this.deps.store.set(ENGINE_TORRENTS_KEY, encodeTorrentList(ids))
+      this.lastList = list
     })
+    this.listQueued = run
     this.listTail = run.catch(() => {})
     await run
   }
@@ -502,6 +541,12 @@ export async function stampFiles (fs: IFileSystem, layout: PieceLayout): Promise
 function sameStamp (a: FileStamp | null, b: FileStamp | null): boolean {
   if (a === null || b === null) return a === b
   return a.sizeBytes === b.sizeBytes && a.mtimeUs === b.mtimeUs
+}
+
+/** The torrent's renamed files (index → path), or null when none. */
+function renamedPathsOf (t: Tracked): Record<number, string> | null {
+  const renamed = t.storage === null ? t.renamedPaths : t.storage.renamedPaths()
+  return renamed === null || Object.keys(renamed).length === 0 ? null : renamed
 }
 
 /** Per-file priorities, from `torrent.files` (each with a numeric `priority`) when the torrent has them. */
