@@ -244,12 +244,17 @@ export const TARGETS = {
     run: (b) => {
       const frame = bridge.decodeFrame(b)
       const r = new bridge.PayloadReader(frame.payload)
-      if (frame.opcode % 2 === 0) bridge.readUdpData(frame.payload)
+      if (frame.opcode === bridge.Op.FILE_WRITE) bridge.readFileWrite(frame.payload)
+      else if (frame.opcode === bridge.Op.FILE_WRITE_RESULT) bridge.readFileWriteResult(frame.payload)
+      else if (frame.opcode % 2 === 0) bridge.readUdpData(frame.payload)
       else { r.u32('id'); r.u16('port'); r.text(r.u8('length'), 'host'); r.end() }
     },
     seeds: () => [
       bridge.authFrame('token'), bridge.tcpConnectFrame(1, 2, '127.0.0.1', 6881), bridge.tcpAcceptFrame(1, 2, 6881, 51413, '127.0.0.1'),
-      bridge.udpDataFrame(bridge.Op.UDP_RECV, 3, '127.0.0.1', 6881, fill(10, 1)), bridge.errorFrame(4, 'bad')
+      bridge.udpDataFrame(bridge.Op.UDP_RECV, 3, '127.0.0.1', 6881, fill(10, 1)), bridge.errorFrame(4, 'bad'),
+      bridge.fileWriteFrame(5, 7, 2 ** 40 + 3, fill(20, 2)), bridge.fileWriteResultFrame(5, 20),
+      bridge.fileWriteResultFrame(6, 0, { code: 'STORAGE_FULL', message: 'no space' }),
+      bridge.tcpDataFrameOf(bridge.Op.TCP_SEND, 8, [fill(3, 1), fill(17, 2)], 20)
     ],
     // The bridge's own typed error for malformed frames (the adapter turns it into a closed connection).
     allow: (error) => error?.name === 'BridgeFrameError'

@@ -23,6 +23,7 @@ import { BrowserClock } from '../adapters/browser/browser-clock.js'
 import { BrowserHasher } from '../adapters/browser/browser-hasher.js'
 import { IndexedDBSessionStore } from '../adapters/browser/indexeddb-session-store.js'
 import { OpfsFileSystem } from '../adapters/browser/opfs-filesystem.js'
+import { BridgeFileWriter } from '../adapters/daemon/bridge-file-writer.js'
 import { DaemonConnection, type BridgeWebSocketConstructor } from '../adapters/daemon/daemon-connection.js'
 import { DaemonFileSystem, RequestLimiter } from '../adapters/daemon/daemon-filesystem.js'
 import { DaemonHttpClient } from '../adapters/daemon/daemon-http-client.js'
@@ -132,7 +133,8 @@ export async function createDaemonEngine (config: DaemonEngineConfig): Promise<B
   if (roots.length === 0 || roots.some((r) => r.key === '')) throw new LodestoneError('ARGUMENT_INVALID', { name: 'contentRoots', reason: 'at least one root with a key' })
   const conn = await DaemonConnection.connect({ ...config.daemon, port: config.daemon.port, authToken: config.daemon.authToken })
   const limiter = new RequestLimiter()
-  const storageRoots = new StorageRootManager((token) => new DaemonFileSystem({ httpBase: conn.httpBase, authToken: conn.authToken, rootKey: token, limiter }))
+  const writer = new BridgeFileWriter(conn)
+  const storageRoots = new StorageRootManager((token) => new DaemonFileSystem({ httpBase: conn.httpBase, authToken: conn.authToken, rootKey: token, limiter, writer }))
   for (const r of roots) storageRoots.addRoot({ token: r.key, label: r.label, path: r.label })
   storageRoots.setDefaultRoot(config.defaultContentRoot ?? roots[0]?.key ?? '')
   const socketFactory = new DaemonSocketFactory(conn)

@@ -87,6 +87,12 @@ async function readBody (req: IncomingMessage, limit: number): Promise<Uint8Arra
   return chunks.length === 1 && chunks[0] !== undefined ? chunks[0] : Buffer.concat(chunks, total)
 }
 
+/** An error of a file operation as the daemon reports it: `{ code, message }` (code as in the HTTP answers). */
+export function describeFileError (err: unknown): { code: string, message: string } {
+  const e = toHttpError(err)
+  return { code: e.code, message: e.message }
+}
+
 export class FileService {
   private readonly roots = new Map<string, { root: ResolvedRoot, fs: NodeFileSystem }>()
   /** Map order is the LRU order. */
@@ -226,6 +232,22 @@ export class FileService {
       default:
         throw new HttpError(404, 'BAD_REQUEST', 'unknown operation')
     }
+  }
+
+  /**
+   * A positional write through an open handle, for the bridge WebSocket's FILE_WRITE (the handle
+   * came from `open`, whose path was confined to its root). `data` is written as is, not copied.
+   * @throws what {@link describeFileError} turns into a code and message.
+   */
+  async writeByHandle (id: number, offset: number, data: Uint8Array): Promise<number> {
+    const startMs = performance.now()
+    const open = this.handles.get(id)
+    if (open === undefined) throw new HttpError(410, 'HANDLE_UNKNOWN', 'unknown or expired file handle')
+    this.handles.delete(id)
+    this.handles.set(id, open)
+    await open.handle.write(data, offset)
+    this.count('write (WebSocket)', startMs, data.length)
+    return data.length
   }
 
   private handleOf (url: URL, key: string): IFileHandle {

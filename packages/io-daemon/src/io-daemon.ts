@@ -20,7 +20,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { Duplex } from 'node:stream'
 import { WebSocketServer, type WebSocket } from 'ws'
 import { Op, authResultFrame, decodeFrame, BridgeFrameError, MAX_FRAME_BYTES, PayloadReader } from '@lodestone/engine/adapters/daemon'
-import { FileService } from './file-service.js'
+import { FileService, describeFileError } from './file-service.js'
 import { SocketSession } from './socket-session.js'
 import { resolveRoots, type ResolvedRoot, type StorageRootInfo } from './storage-roots.js'
 
@@ -177,7 +177,10 @@ export async function startIoDaemon (options: IoDaemonOptions = {}): Promise<IoD
           return
         }
         clearTimeout(timer)
-        session = new SocketSession(ws, (reason) => { ws.close(1002, reason.slice(0, 100)) })
+        session = new SocketSession(ws, (reason) => { ws.close(1002, reason.slice(0, 100)) }, {
+          writeByHandle: async (handle, offset, data) => files.writeByHandle(handle, offset, data),
+          describeError: describeFileError
+        })
         sessions.add(session)
         ws.send(authResultFrame(true, 'ok'))
       } catch (err) {

@@ -18,7 +18,7 @@ import { connect as tlsConnect, type TLSSocket } from 'node:tls'
 import type { WebSocket } from 'ws'
 import {
   BridgeFrameError, Errno, Op, PayloadReader, SERVER_ID_BASE, Status, TLS_FLAG_INSECURE,
-  decodeFrame, errorFrame, tcpAcceptFrame, tcpAckFrame, tcpCloseFrame, tcpConnectedFrame, tcpDataFrame,
+  decodeFrame, errorFrame, fileWriteResultFrame, readFileWrite, tcpAcceptFrame, tcpAckFrame, tcpCloseFrame, tcpConnectedFrame, tcpDataFrame,
   tcpListenResultFrame, tlsUpgradedFrame, udpBoundFrame, udpDataFrame, readUdpData
 } from '@lodestone/engine/adapters/daemon'
 
@@ -29,6 +29,11 @@ export const WS_HIGH_WATER_BYTES = 8 * 1024 * 1024
 const WS_LOW_WATER_BYTES = 2 * 1024 * 1024
 /** Bytes queued towards one TCP peer beyond which the client is ignoring its window. */
 export const SEND_HARD_LIMIT_BYTES = 16 * 1024 * 1024
+/**
+ * FILE_WRITE bytes received and not yet written, per session, beyond which the client is ignoring
+ * its window (the engine's BridgeFileWriter keeps 16 MiB in flight): the session is closed.
+ */
+export const FILE_WRITE_HARD_LIMIT_BYTES = 64 * 1024 * 1024
 /** Backstop for connects; the engine runs its own, shorter time-outs. */
 const CONNECT_TIMEOUT_MS = 30_000
 /** Most sockets, listeners and UDP sockets one session may hold. */
@@ -70,6 +75,12 @@ function statusOf (errno: number): number {
   }
 }
 
+/** File writes the session may carry (FileService in the daemon). */
+export interface SessionFiles {
+  writeByHandle (handle: number, offset: number, data: Uint8Array): Promise<number>
+  describeError (err: unknown): { code: string, message: string }
+}
+
 export interface SocketSessionStats {
   tcpSockets: number
   listeners: number
@@ -86,8 +97,10 @@ export class SocketSession {
   private wsCongested = false
   private ackFlushScheduled = false
   private closed = false
+  /** FILE_WRITE bytes being written. */
+  private fileWriteBytes = 0
 
-  constructor (private readonly ws: WebSocket, private readonly onViolation: (reason: string) => void) {}
+  constructor (private readonly ws: WebSocket, private readonly onViolation: (reason: string) => void, private readonly files?: SessionFiles) {}
 
   stats (): SocketSessionStats {
     return { tcpSockets: this.tcp.size, listeners: this.servers.size, udpSockets: this.udp.size }
@@ -178,9 +191,27 @@ export class SocketSession {
         } catch (err) { this.send(errorFrame(frame.requestId, `multicast ${group}: ${errnoOf(err)}`)) }
         return
       }
+      case Op.FILE_WRITE: {
+        const w = readFileWrite(frame.payload)
+        this.writeFile(frame.requestId, w.handle, w.offset, w.data)
+        return
+      }
       default:
         throw new BridgeFrameError(`unexpected opcode 0x${frame.opcode.toString(16)}`)
     }
+  }
+
+  private writeFile (requestId: number, handle: number, offset: number, data: Uint8Array): void {
+    const files = this.files
+    if (files === undefined) { this.send(errorFrame(requestId, 'no file service')); return }
+    this.fileWriteBytes += data.length
+    if (this.fileWriteBytes > FILE_WRITE_HARD_LIMIT_BYTES) throw new BridgeFrameError('client ignored its file write window')
+    // `data` is a view of the WebSocket message, which nothing else holds: written without a copy.
+    files.writeByHandle(handle, offset, data).then((written) => {
+      this.send(fileWriteResultFrame(requestId, written))
+    }, (err: unknown) => {
+      this.send(fileWriteResultFrame(requestId, 0, files.describeError(err)))
+    }).finally(() => { this.fileWriteBytes -= data.length })
   }
 
   private checkClientId (id: number): void {

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { WebSocket } from 'ws'
-import { Op, authFrame, encodeFrame, tcpConnectFrame, BRIDGE_VERSION } from '@lodestone/engine/adapters/daemon'
+import { Op, authFrame, encodeFrame, fileWriteFrame, readFileWriteResult, tcpConnectFrame, BRIDGE_VERSION } from '@lodestone/engine/adapters/daemon'
 import { startIoDaemon, type IoDaemon } from '../src/index.js'
 
 const ORIGIN = 'http://127.0.0.1:8123'
@@ -197,6 +197,50 @@ describe('io-daemon security: paths stay under their root', () => {
   })
 })
 
+describe('io-daemon security: file writes over the WebSocket', () => {
+  /** An authenticated session; `ask` sends a frame and resolves with the answer of its request id. */
+  async function session (): Promise<{ ws: WebSocket, ask: (frame: Uint8Array, rid: number) => Promise<Buffer> }> {
+    const { ws } = await openWs()
+    const waiting = new Map<number, (b: Buffer) => void>()
+    ws!.on('message', (d: Buffer) => { waiting.get(d.readUInt32LE(4))?.(d) })
+    const authed = new Promise<void>((resolve) => { waiting.set(0, () => { resolve() }) })
+    ws!.send(authFrame(daemon.token))
+    await authed
+    return { ws: ws!, ask: async (frame, rid) => new Promise<Buffer>((resolve) => { waiting.set(rid, resolve); ws!.send(frame) }) }
+  }
+
+  it('writes only through a handle the HTTP API opened (inside the root); an unknown handle is an error answer, not a crash', async () => {
+    const opened = await http('POST', fsPath('open', { path: 'inside/ws.bin', mode: 'w' }))
+    expect(opened.status).toBe(200)
+    const { handle } = JSON.parse(opened.body) as { handle: number }
+    const { ws, ask } = await session()
+    const ok = await ask(fileWriteFrame(5, handle, 3, Buffer.from('bridged')), 5)
+    expect(ok[1]).toBe(Op.FILE_WRITE_RESULT)
+    expect(readFileWriteResult(ok.subarray(8))).toEqual({ written: 7 })
+    expect((await http('GET', fsPath('read', { path: 'inside/ws.bin', offset: '3', length: '7' }))).body).toBe('bridged')
+    // An escaping path never gets a handle, so there is nothing to write through; a guessed or
+    // closed handle is refused.
+    expect((await http('POST', fsPath('open', { path: '../outside/secret.txt', mode: 'r+' }))).status).toBe(403)
+    for (const guess of [handle + 1000, 0, 0xffff_ffff]) {
+      const bad = readFileWriteResult((await ask(fileWriteFrame(6, guess, 0, Buffer.from('pwned')), 6)).subarray(8))
+      expect(bad.error?.code).toBe('HANDLE_UNKNOWN')
+    }
+    await http('POST', fsPath('close', { handle: String(handle) }))
+    expect(readFileWriteResult((await ask(fileWriteFrame(7, handle, 0, Buffer.from('late')), 7)).subarray(8)).error?.code).toBe('HANDLE_UNKNOWN')
+    expect((await readdir(outside)).sort()).toEqual(['secret.txt'])
+    expect(ws.readyState).toBe(WebSocket.OPEN)
+    ws.close()
+  })
+
+  it('refuses FILE_WRITE before authentication', async () => {
+    const { ws } = await openWs()
+    const closed = closeCodeOf(ws!)
+    ws!.send(fileWriteFrame(1, 1, 0, Buffer.from('x')))
+    expect(await closed).toBe(1002)
+    await daemonStillServes()
+  })
+})
+
 describe('io-daemon security: malformed frames', () => {
   const bad: Array<[string, Uint8Array]> = [
     ['shorter than the header', new Uint8Array([BRIDGE_VERSION, Op.TCP_CONNECT, 0])],
@@ -207,6 +251,8 @@ describe('io-daemon security: malformed frames', () => {
     ['TCP_CONNECT with a host that is not UTF-8', encodeFrame(Op.TCP_CONNECT, 1, 8, (v, b) => { v.setUint32(0, 1, true); v.setUint16(4, 80, true); b[6] = 0xff; b[7] = 0xfe })],
     ['TCP_CONNECT with a 1000-byte host', encodeFrame(Op.TCP_CONNECT, 1, 1006, (v, b) => { v.setUint32(0, 1, true); v.setUint16(4, 80, true); b.fill(0x61, 6) })],
     ['a client id in the server range', tcpConnectFrame(1, 0x1_0000, '127.0.0.1', 1)],
+    ['FILE_WRITE shorter than its header', encodeFrame(Op.FILE_WRITE, 1, 10)],
+    ['FILE_WRITE at an offset past 2^53', encodeFrame(Op.FILE_WRITE, 1, 16, (v) => { v.setUint32(0, 1, true); v.setUint32(8, 0x20_0000, true) })],
     ['an unknown opcode', encodeFrame(0x55, 1, 4)]
   ]
 

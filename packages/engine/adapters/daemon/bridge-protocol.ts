@@ -21,6 +21,12 @@
  *   the engine's `send` returns false while unacknowledged bytes are above its window and
  *   calls `onDrain` when acknowledgements bring them down.
  *
+ * Files: positional writes through a handle the HTTP file API opened (`POST /fs/open`, which
+ * confines the path to its root) may also travel here as FILE_WRITE, answered by
+ * FILE_WRITE_RESULT with the same request id. Why: a browser's fetch per write costs the page's
+ * main thread several milliseconds and the daemon an HTTP request, while this WebSocket is already
+ * open and authenticated. Writes larger than a frame are split by the client.
+ *
  * Every decoder here checks lengths against the frame and throws {@link BridgeFrameError} on a
  * short or malformed frame; nothing reads past a buffer.
  */
@@ -59,6 +65,8 @@ export const Op = {
   UDP_CLOSE: 0x24,
   MCAST_JOIN: 0x25,
   MCAST_LEAVE: 0x26,
+  FILE_WRITE: 0x30,
+  FILE_WRITE_RESULT: 0x31,
   ERROR: 0x7f
 } as const
 export type Opcode = typeof Op[keyof typeof Op]
@@ -102,15 +110,19 @@ export function decodeFrame (message: Uint8Array): Frame {
   return { opcode: view.getUint8(1), flags: view.getUint16(2, true), requestId: view.getUint32(4, true), payload: message.subarray(HEADER_BYTES) }
 }
 
-/** A frame whose payload is `parts` written by `write` (sizes known up front: one allocation). */
-export function encodeFrame (opcode: number, requestId: number, payloadBytes: number, write?: (view: DataView, bytes: Uint8Array) => void, flags = 0): Uint8Array {
-  const out = new Uint8Array(HEADER_BYTES + payloadBytes)
-  const view = new DataView(out.buffer)
+/**
+ * A frame whose payload is written by `write` (sizes known up front: one allocation). With `into`
+ * (at least as long as the frame) the frame is built in that buffer instead and a view of it is
+ * returned — for a sender that reuses one buffer because the WebSocket copies what it is given.
+ */
+export function encodeFrame (opcode: number, requestId: number, payloadBytes: number, write?: (view: DataView, bytes: Uint8Array) => void, flags = 0, into?: Uint8Array): Uint8Array {
+  const out = into !== undefined && into.length >= HEADER_BYTES + payloadBytes ? into.subarray(0, HEADER_BYTES + payloadBytes) : new Uint8Array(HEADER_BYTES + payloadBytes)
+  const view = new DataView(out.buffer, out.byteOffset, out.byteLength)
   view.setUint8(0, BRIDGE_VERSION)
   view.setUint8(1, opcode)
   view.setUint16(2, flags, true)
   view.setUint32(4, requestId >>> 0, true)
-  if (write !== undefined) write(new DataView(out.buffer, HEADER_BYTES), out.subarray(HEADER_BYTES))
+  if (write !== undefined) write(new DataView(out.buffer, out.byteOffset + HEADER_BYTES, payloadBytes), out.subarray(HEADER_BYTES))
   return out
 }
 
@@ -180,6 +192,15 @@ export function tcpConnectedFrame (requestId: number, id: number, status: number
 /** TCP_SEND / TCP_RECV: id u32 + bytes. */
 export function tcpDataFrame (opcode: typeof Op.TCP_SEND | typeof Op.TCP_RECV, id: number, data: Uint8Array): Uint8Array {
   return encodeFrame(opcode, 0, 4 + data.length, (v, b) => { v.setUint32(0, id, true); b.set(data, 4) })
+}
+
+/** TCP_SEND / TCP_RECV of several chunks in order (`bytes`: their total length), one frame. */
+export function tcpDataFrameOf (opcode: typeof Op.TCP_SEND | typeof Op.TCP_RECV, id: number, chunks: readonly Uint8Array[], bytes: number): Uint8Array {
+  return encodeFrame(opcode, 0, 4 + bytes, (v, b) => {
+    v.setUint32(0, id, true)
+    let at = 4
+    for (const c of chunks) { b.set(c, at); at += c.length }
+  })
 }
 
 /** TCP_SEND_ACK / TCP_RECV_ACK: id u32, bytes u32. */
@@ -261,6 +282,52 @@ export function readUdpData (payload: Uint8Array): UdpDatagram {
 export function multicastFrame (opcode: typeof Op.MCAST_JOIN | typeof Op.MCAST_LEAVE, requestId: number, id: number, group: string): Uint8Array {
   const g = utf8(group)
   return encodeFrame(opcode, requestId, 4 + g.length, (v, b) => { v.setUint32(0, id, true); b.set(g, 4) })
+}
+
+/** Bytes of a FILE_WRITE payload before the data: handle u32, offset low u32, offset high u32. */
+export const FILE_WRITE_HEADER_BYTES = 12
+/** Most data one FILE_WRITE frame carries. */
+export const MAX_FILE_WRITE_BYTES = MAX_FRAME_BYTES - HEADER_BYTES - FILE_WRITE_HEADER_BYTES
+
+/** FILE_WRITE: handle u32, offset u64 (low u32, high u32), data. `into`: see {@link encodeFrame}. */
+export function fileWriteFrame (requestId: number, handle: number, offset: number, data: Uint8Array, into?: Uint8Array): Uint8Array {
+  return encodeFrame(Op.FILE_WRITE, requestId, FILE_WRITE_HEADER_BYTES + data.length, (v, b) => {
+    v.setUint32(0, handle, true); v.setUint32(4, offset % 0x1_0000_0000, true); v.setUint32(8, Math.floor(offset / 0x1_0000_0000), true)
+    b.set(data, FILE_WRITE_HEADER_BYTES)
+  }, 0, into)
+}
+
+export interface FileWrite { handle: number, offset: number, data: Uint8Array }
+
+/** @throws BridgeFrameError on a short payload or an offset past 2^53. */
+export function readFileWrite (payload: Uint8Array): FileWrite {
+  const r = new PayloadReader(payload)
+  const handle = r.u32('handle')
+  const low = r.u32('offset')
+  const high = r.u32('offset')
+  if (high > 0x1f_ffff) throw new BridgeFrameError('file offset past 2^53')
+  return { handle, offset: high * 0x1_0000_0000 + low, data: r.rest() }
+}
+
+/** FILE_WRITE_RESULT: status u8 (0 ok), bytes written u32, then on failure `code \0 message`. */
+export function fileWriteResultFrame (requestId: number, written: number, error?: { code: string, message: string }): Uint8Array {
+  const text = error !== undefined ? utf8(`${error.code.slice(0, 40)}\0${error.message.slice(0, 200)}`) : new Uint8Array(0)
+  return encodeFrame(Op.FILE_WRITE_RESULT, requestId, 5 + text.length, (v, b) => {
+    v.setUint8(0, error !== undefined ? Status.FAILED : Status.OK); v.setUint32(1, written, true); b.set(text, 5)
+  })
+}
+
+export interface FileWriteResult { written: number, error?: { code: string, message: string } }
+
+/** @throws BridgeFrameError on a short payload or text that is not UTF-8. */
+export function readFileWriteResult (payload: Uint8Array): FileWriteResult {
+  const r = new PayloadReader(payload)
+  const status = r.u8('status')
+  const written = r.u32('written')
+  const text = r.restText('error', 1024)
+  if (status === Status.OK) return { written }
+  const nul = text.indexOf('\0')
+  return { written, error: { code: nul >= 0 ? text.slice(0, nul) : 'STORAGE_IO', message: nul >= 0 ? text.slice(nul + 1) : text } }
 }
 
 export function errorFrame (requestId: number, message: string): Uint8Array {

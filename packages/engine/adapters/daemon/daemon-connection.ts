@@ -139,7 +139,10 @@ export class DaemonConnection {
     return id
   }
 
-  /** Sends `frame` (built with `requestId`) and resolves with the answer carrying that id. */
+  /**
+   * Sends `frame` (built with `requestId`) before returning, and resolves with the answer carrying
+   * that id. The WebSocket has copied `frame` by then: the caller may reuse its buffer.
+   */
   async request (requestId: number, frame: Uint8Array): Promise<Frame> {
     if (this.closedFlag) throw bridgeError('io-daemon connection closed')
     return new Promise<Frame>((resolve, reject) => {

@@ -6,13 +6,15 @@
  *   that escapes the root is refused with STORAGE_IO before any request; the daemon checks again
  *   (and resolves symlinks), so a wrong client cannot leave the root either.
  * - A handle is a daemon-side open file; reads and writes are one request each, so the engine's
- *   coalesced per-piece writes become one POST each.
+ *   coalesced per-piece writes become one POST each — or, given a {@link BridgeFileWriter}, one
+ *   FILE_WRITE on the bridge's WebSocket (no fetch per write; see bridge-file-writer.ts).
  * - At most {@link DaemonFileSystemSettings.maxConcurrentRequests} requests are in flight per
  *   daemon: Chromium opens at most 6 HTTP/1.1 connections per host, and requests queued behind a
  *   full pool would only add latency without adding throughput.
  */
 import { LodestoneError } from '../../src/errors.js'
 import type { FileOpenMode, IFileHandle, IFileStat, IFileSystem } from '../../src/interfaces/filesystem.js'
+import type { BridgeFileWriter } from './bridge-file-writer.js'
 
 export interface DaemonFileSystemOptions {
   /** `http://127.0.0.1:PORT` */
@@ -24,6 +26,8 @@ export interface DaemonFileSystemOptions {
   limiter?: RequestLimiter
   /** @default globalThis.fetch */
   fetch?: typeof fetch
+  /** Writes go over the bridge's WebSocket through this (shared per connection); HTTP otherwise. */
+  writer?: BridgeFileWriter
 }
 
 /** A counting semaphore for requests to one daemon. */
@@ -84,6 +88,10 @@ class DaemonFileHandle implements IFileHandle {
     this.check('write')
     checkPosition(this.path, 'write', position)
     if (buffer.length === 0) return 0
+    if (this.fs.writer !== undefined) {
+      await this.fs.writer.write(this.id, position, buffer, this.path)
+      return buffer.length
+    }
     // fetch reads the body before resolving; the caller keeps ownership of `buffer` afterwards.
     await this.fs.call('POST', 'write', this.path, 'write', { handle: this.id, offset: position }, buffer)
     return buffer.length
@@ -126,6 +134,7 @@ export class DaemonFileSystem implements IFileSystem {
   }
 
   get rootKey (): string { return this.options.rootKey }
+  get writer (): BridgeFileWriter | undefined { return this.options.writer }
 
   /** One request; maps the daemon's error answers to the port's codes. */
   async call (method: 'GET' | 'POST', op: string, path: string, operation: string, params: Record<string, number | string>, body?: Uint8Array): Promise<Response> {

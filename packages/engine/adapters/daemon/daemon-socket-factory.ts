@@ -2,6 +2,10 @@
  * {@link ISocketFactory} over the io-daemon bridge: TCP connect / listen and UDP, each socket a
  * set of frames on the shared WebSocket (daemon-connection.ts).
  *
+ * Sends made in one turn of the event loop's microtasks go out as one TCP_SEND frame: the engine
+ * sends each protocol message on its own (a 17-byte request per 16 KiB block), and one WebSocket
+ * message per request cost the page's main thread more than the blocks' own processing.
+ *
  * Flow control (the protocol's windows, bridge-protocol.ts):
  * - `send` queues a TCP_SEND frame and counts its bytes until the daemon's TCP_SEND_ACK says the
  *   kernel took them; above {@link DaemonSocketSettings.sendWindowBytes} it returns false, and
@@ -14,7 +18,7 @@ import { LodestoneError } from '../../src/errors.js'
 import type { ConnectOptions, ISocketFactory, ITcpServer, ITcpSocket, IUdpSocket, UdpRemote } from '../../src/interfaces/socket.js'
 import {
   Errno, MAX_FRAME_BYTES, HEADER_BYTES, Op, Status, errnoName, idFrame, readUdpData, tcpAckFrame, tcpCloseFrame,
-  tcpConnectFrame, tcpDataFrame, tcpListenFrame, tlsUpgradeFrame, udpBindFrame, udpDataFrame, multicastFrame,
+  tcpConnectFrame, tcpDataFrameOf, tcpListenFrame, tlsUpgradeFrame, udpBindFrame, udpDataFrame, multicastFrame,
   TLS_FLAG_INSECURE, PayloadReader, type Frame
 } from './bridge-protocol.js'
 import type { DaemonConnection, SocketFrameHandler } from './daemon-connection.js'
@@ -49,6 +53,10 @@ export class DaemonTcpSocket implements ITcpSocket, SocketFrameHandler {
   private blocked = false
   private paused = false
   private readonly queue: Uint8Array[] = []
+  /** Sent chunks not yet framed (flushed at the end of the current microtask run). */
+  private readonly outgoing: Uint8Array[] = []
+  private outgoingBytes = 0
+  private flushScheduled = false
   private unackedRecv = 0
   private dataCb: ((data: Uint8Array) => void) | null = null
   private drainCb: (() => void) | null = null
@@ -82,9 +90,15 @@ export class DaemonTcpSocket implements ITcpSocket, SocketFrameHandler {
 
   send (data: Uint8Array): boolean {
     if (this.closedState !== 'open') return false
-    for (let off = 0; off < data.length; off += MAX_CHUNK_BYTES) {
-      const chunk = data.subarray(off, Math.min(data.length, off + MAX_CHUNK_BYTES))
-      this.conn.send(tcpDataFrame(Op.TCP_SEND, this.id, chunk))
+    if (data.length > 0) {
+      // The socket owns `data` (ITcpSocket.send), so it may wait for the flush uncopied.
+      this.outgoing.push(data)
+      this.outgoingBytes += data.length
+      if (this.outgoingBytes >= MAX_CHUNK_BYTES) this.flushOutgoing()
+      else if (!this.flushScheduled) {
+        this.flushScheduled = true
+        queueMicrotask(() => { this.flushScheduled = false; this.flushOutgoing() })
+      }
     }
     this.inflight += data.length
     if (this.inflight > this.settings.sendWindowBytes) { this.blocked = true; return false }
@@ -92,6 +106,29 @@ export class DaemonTcpSocket implements ITcpSocket, SocketFrameHandler {
   }
 
   pause (): void { this.paused = true }
+
+  /** Frames what was sent since the last flush: TCP_SEND frames of at most MAX_CHUNK_BYTES. */
+  private flushOutgoing (): void {
+    while (this.outgoing.length > 0) {
+      const parts: Uint8Array[] = []
+      let bytes = 0
+      while (this.outgoing.length > 0 && bytes < MAX_CHUNK_BYTES) {
+        const head = this.outgoing[0]!
+        const room = MAX_CHUNK_BYTES - bytes
+        if (head.length <= room) {
+          parts.push(head)
+          bytes += head.length
+          this.outgoing.shift()
+        } else {
+          parts.push(head.subarray(0, room))
+          bytes += room
+          this.outgoing[0] = head.subarray(room)
+        }
+      }
+      this.outgoingBytes -= bytes
+      if (this.closedState !== 'closed') this.conn.send(tcpDataFrameOf(Op.TCP_SEND, this.id, parts, bytes))
+    }
+  }
 
   resume (): void {
     if (!this.paused) return
@@ -116,6 +153,7 @@ export class DaemonTcpSocket implements ITcpSocket, SocketFrameHandler {
 
   close (): void {
     if (this.closedState !== 'open') return
+    this.flushOutgoing()
     this.closedState = 'closing'
     this.conn.send(tcpCloseFrame(this.id, false, 0))
     this.conn.unregister(this.id, this)
