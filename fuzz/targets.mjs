@@ -22,6 +22,7 @@ import { parseIpFilterList } from '../packages/engine/dist/src/ip-filter/ip-filt
 import * as resume from '../packages/engine/dist/src/session/resume-data.js'
 import { UtpHeader, parseUtpHeader, writeUtpHeader } from '../packages/engine/dist/src/transport/utp/utp-packet.js'
 import { MseHandshake } from '../packages/engine/dist/src/transport/mse/mse-handshake.js'
+import { createDhKeyPair, dhSharedSecret } from '../packages/engine/dist/src/transport/mse/dh.js'
 import { decodeKrpc, encodeQuery, encodeResponse } from '../packages/engine/dist/src/dht/krpc-codec.js'
 import { PeerConnection } from '../packages/engine/dist/src/peer/peer-connection.js'
 import { resolvePeerSettings } from '../packages/engine/dist/src/peer/peer-settings.js'
@@ -55,6 +56,54 @@ function torrentSeeds () {
     'piece layers': {}
   }
   return [single, multi, v2].map((t) => bencodeEncode(t))
+}
+
+/** A fixed key pair (from fixedRandom) whose shared secret is computed once per remote public key. */
+function cachedKeyExchange () {
+  const keys = createDhKeyPair(fixedRandom)
+  const cache = new Map()
+  return {
+    publicKey: keys.publicKey,
+    sharedSecret: (remote) => {
+      const key = Buffer.from(remote.buffer, remote.byteOffset, remote.byteLength).toString('latin1')
+      if (!cache.has(key)) cache.set(key, dhSharedSecret(keys.privateKey, remote))
+      return cache.get(key)
+    }
+  }
+}
+const MSE_KEYS = cachedKeyExchange()
+const mseDeps = { random: fixedRandom, maxPadBytes: 16, keyExchange: MSE_KEYS }
+const responder = () => new MseHandshake({ role: 'responder', findSkey: () => HASH, selectCrypto: (p) => p & 2 || p & 1 }, mseDeps)
+const initiator = () => new MseHandshake({
+  role: 'initiator', skey: HASH, cryptoProvide: 3,
+  takeInitialPayload: () => encodeHandshake({ infoHash: HASH, peerId: PEER_ID, features: { extensionProtocol: true, fastExtension: true, dht: false } })
+}, mseDeps)
+/** Feeds `b` in 200-byte chunks (the stages must resume across chunk boundaries). */
+function feed (hs, b) {
+  for (let o = 0; o < b.length; o += 200) hs.receive(b.slice(o, o + 200))
+}
+const concatBytes = (parts) => {
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0))
+  let o = 0
+  for (const p of parts) { out.set(p, o); o += p.length }
+  return out
+}
+/** Everything each side sends in a complete handshake between the fixed keys (made once). */
+let transcript = null
+function mseTranscript () {
+  transcript ??= makeMseTranscript()
+  return transcript
+}
+function makeMseTranscript () {
+  const i = initiator()
+  const r = responder()
+  const step1 = i.start()
+  const fromResponder = r.receive(step1)
+  const fromInitiator = i.receive(concatBytes(fromResponder))
+  const more = r.receive(concatBytes(fromInitiator))
+  const last = i.receive(concatBytes(more))
+  if (!r.done || !i.done) throw new Error('the MSE seed transcript did not complete')
+  return { initiatorSent: concatBytes([step1, ...fromInitiator, ...last]), responderSent: concatBytes([...fromResponder, ...more]) }
 }
 
 /** A minimal ITcpSocket fed by the target. */
@@ -221,16 +270,27 @@ export const TARGETS = {
     run: (b) => { parseUtpHeader(b, new UtpHeader()) },
     seeds: () => [utpPacket(0x41 >> 4, new Uint8Array(0), fill(30, 1)), utpPacket(2, Uint8Array.of(0, 4, 0xff, 0, 0, 1), new Uint8Array(0))]
   },
+  // MSE/PE, both sides, after the DH: the harness sends the other side's fixed public key (from a
+  // complete transcript between two fixed keys) and the input is everything that follows it — pad,
+  // req1 hash, req2^req3 and the encrypted VC, crypto_provide/select, pads and IA. A mutated public
+  // key would only make the rest undecryptable (and cost a 768-bit exponentiation per input); the
+  // DH is covered by dh.test.ts's known answers and the unit suite's random-bytes handshakes.
   mse: {
     run: (b) => {
-      const hs = new MseHandshake({ role: 'responder', findSkey: () => HASH, selectCrypto: (p) => p & 2 || p & 1 }, { random: fixedRandom, maxPadBytes: 16 })
-      hs.start()
-      for (let o = 0; o < b.length; o += 200) hs.receive(b.slice(o, o + 200))
+      const hs = responder()
+      hs.receive(mseTranscript().initiatorSent.subarray(0, 96))
+      feed(hs, b)
     },
-    seeds: () => {
-      const initiator = new MseHandshake({ role: 'initiator', skey: HASH, cryptoProvide: 3, takeInitialPayload: () => encodeHandshake({ infoHash: HASH, peerId: PEER_ID, features: { extensionProtocol: true, fastExtension: true, dht: false } }) }, { random: fixedRandom, maxPadBytes: 16 })
-      return [initiator.start()]
-    }
+    seeds: () => [mseTranscript().initiatorSent.subarray(96, 96 + 8), mseTranscript().initiatorSent.subarray(96)]
+  },
+  mse_initiator: {
+    run: (b) => {
+      const hs = initiator()
+      hs.start()
+      hs.receive(mseTranscript().responderSent.subarray(0, 96))
+      feed(hs, b)
+    },
+    seeds: () => [mseTranscript().responderSent.subarray(96, 96 + 8), mseTranscript().responderSent.subarray(96)]
   },
   krpc: {
     run: (b) => { decodeKrpc(b) },

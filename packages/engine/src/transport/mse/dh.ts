@@ -36,6 +36,20 @@ export function createDhKeyPair (random: IRandom): DhKeyPair {
   return { privateKey, publicKey: bigIntToBytes(powerOfTwo(privateKey), MSE_DH_KEY_BYTES) }
 }
 
+/** One side's half of the exchange: its public key, and the shared secret with the peer's public key. */
+export interface MseKeyExchange {
+  /** 96 bytes big-endian. */
+  readonly publicKey: Uint8Array
+  /** `remote^ours mod P` as 96 bytes, or null for an unusable remote key (see {@link dhSharedSecret}). */
+  sharedSecret: (remotePublicKey: Uint8Array) => Uint8Array | null
+}
+
+/** A key exchange over a fresh key pair from `random`. */
+export function createKeyExchange (random: IRandom): MseKeyExchange {
+  const keys = createDhKeyPair(random)
+  return { publicKey: keys.publicKey, sharedSecret: (remote) => dhSharedSecret(keys.privateKey, remote) }
+}
+
 /**
  * The shared secret `remote^privateKey mod P` as 96 bytes, or null when the remote key is not a
  * usable public key (outside 2..P-2, which would make the secret trivially guessable).

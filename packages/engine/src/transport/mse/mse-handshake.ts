@@ -23,7 +23,7 @@
 import { ProtocolError } from '../../errors.js'
 import { sha1 } from '../../hashing/sha1.js'
 import type { IRandom } from '../../interfaces/random.js'
-import { createDhKeyPair, dhSharedSecret, MSE_DH_KEY_BYTES, type DhKeyPair } from './dh.js'
+import { createKeyExchange, MSE_DH_KEY_BYTES, type MseKeyExchange } from './dh.js'
 import { MSE_RC4_DISCARD_BYTES, Rc4 } from './rc4.js'
 
 /** crypto_provide / crypto_select bit: plaintext after the handshake (header obfuscation only). */
@@ -97,6 +97,12 @@ export interface MseHandshakeDeps {
   random: IRandom
   /** Our own pads are 0..this many random bytes (at most 512). @default 512 */
   maxPadBytes?: number
+  /**
+   * Our half of the DH exchange. Default: a fresh key pair from `random`, as every real connection
+   * needs. Fuzzing passes a fixed key pair whose secrets are cached, so its inputs do not each pay
+   * for two 768-bit exponentiations.
+   */
+  keyExchange?: MseKeyExchange
 }
 
 type Stage =
@@ -118,7 +124,7 @@ export function mseReq2Hash (skey: Uint8Array): Uint8Array {
 
 export class MseHandshake {
   private stage: Stage
-  private readonly keys: DhKeyPair
+  private readonly keys: MseKeyExchange
   private readonly maxPadBytes: number
   /** Received bytes not yet consumed: `buf[pos..len)`. */
   private buf = new Uint8Array(0)
@@ -143,7 +149,7 @@ export class MseHandshake {
   constructor (private readonly options: MseInitiatorOptions | MseResponderOptions, private readonly deps: MseHandshakeDeps) {
     this.stage = options.role === 'initiator' ? 'start' : 'ya'
     this.maxPadBytes = Math.max(0, Math.min(MSE_MAX_PAD_BYTES, deps.maxPadBytes ?? MSE_MAX_PAD_BYTES))
-    this.keys = createDhKeyPair(deps.random)
+    this.keys = deps.keyExchange ?? createKeyExchange(deps.random)
   }
 
   get role (): 'initiator' | 'responder' { return this.options.role }
@@ -200,7 +206,7 @@ export class MseHandshake {
   private onPeerPublicKey (out: Uint8Array[]): boolean {
     const key = this.take(MSE_DH_KEY_BYTES)
     if (key === null) return false
-    const secret = dhSharedSecret(this.keys.privateKey, key)
+    const secret = this.keys.sharedSecret(key)
     if (secret === null) throw mseError('bad-dh-key')
     this.secret = secret
     this.scanStart = this.pos
