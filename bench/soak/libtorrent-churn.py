@@ -42,32 +42,40 @@ emit({'type': 'listening', 'port': ses.listen_port()})
 
 lock = threading.Lock()
 readds = 0
-def commands():
+
+def run(cmd):
     global h, readds
+    c = cmd.get('cmd')
+    with lock:
+        if c == 'connect':
+            known.add(cmd['port'])
+            h.connect_peer(('127.0.0.1', cmd['port']))
+        elif c == 'pause':
+            h.pause()
+        elif c == 'resume':
+            h.resume()
+        elif c == 'readd':
+            ses.remove_torrent(h, lt.session.delete_files)
+            # Removal is asynchronous: wait until the session no longer has it, then add it again.
+            for _ in range(100):
+                if not ses.find_torrent(ti.info_hashes().v1).is_valid():
+                    break
+                time.sleep(0.05)
+            h = add()
+            readds += 1
+
+def commands():
     for line in sys.stdin:
         try:
             cmd = json.loads(line)
         except Exception:
             continue
-        with lock:
-            c = cmd.get('cmd')
-            if c == 'connect':
-                known.add(cmd['port'])
-                h.connect_peer(('127.0.0.1', cmd['port']))
-            elif c == 'pause':
-                h.pause()
-            elif c == 'resume':
-                h.resume()
-            elif c == 'readd':
-                ses.remove_torrent(h, lt.session.delete_files)
-                for _ in range(100):
-                    if not ses.find_torrent(ti.info_hashes()).is_valid():
-                        break
-                    time.sleep(0.05)
-                h = add()
-                readds += 1
-            elif c == 'quit':
-                break
+        if cmd.get('cmd') == 'quit':
+            break
+        try:
+            run(cmd)
+        except Exception as e:
+            emit({'type': 'command-error', 'message': str(e)})
     stop.set()
 
 stop = threading.Event()

@@ -3,7 +3,7 @@
 // download, seed a while, remove with its files, add again). Commands arrive as JSON lines on
 // stdin ({cmd:'connect', port}, {cmd:'sample'}, {cmd:'quit'}); it answers on stdout with JSON lines.
 // A sample carries what only the process itself can see: Node's active handles and requests by
-// kind (timers, TCP sockets, file handles...), the heap, and the engine's connection counts.
+// kind (timers, TCP sockets, file handles...), the heap after a full GC, and the engine's connection counts.
 import { readFile, rm } from 'node:fs/promises'
 import { createInterface } from 'node:readline'
 import { pathToFileURL } from 'node:url'
@@ -71,6 +71,8 @@ for await (const line of createInterface({ input: process.stdin })) {
   let cmd
   try { cmd = JSON.parse(line) } catch { continue }
   if (cmd.cmd === 'connect') { known.add(cmd.port); torrent.addPeer(`127.0.0.1:${cmd.port}`) } else if (cmd.cmd === 'sample') {
+    // After a full collection (the driver runs us with --expose-gc): what is still reachable.
+    globalThis.gc?.()
     const s = torrent.stats()
     const c = engine.stats().connections
     const m = process.memoryUsage()

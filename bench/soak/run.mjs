@@ -8,7 +8,7 @@
 // the run costs little CPU on a shared machine.
 //
 // Every sample interval it records, for both Lodestone processes: RSS and open file descriptors
-// (/proc/PID), Node's active handles by kind (timers, TCP sockets, file handles, ...), the heap,
+// (/proc/PID), Node's active handles by kind (timers, TCP sockets, file handles, ...), the heap after a full GC,
 // and the engine's connection count; then prints the curve and a verdict per series: "bounded"
 // when the late part of the run stays within the range of the early part (after a warm-up) plus a
 // small slack, else "growing".
@@ -61,6 +61,7 @@ function startChild (command, argv, name) {
       let msg
       try { msg = JSON.parse(line) } catch { continue }
       latest.set(msg.type, msg)
+      if (msg.type === 'command-error') ltTrouble.commandErrors++
       for (const w of waiters.splice(0)) w.type === msg.type ? w.resolve(msg) : waiters.push(w)
     }
   })
@@ -109,7 +110,7 @@ const loadavg = () => readFileSync('/proc/loadavg', 'utf8').split(' ')[0]
 
 async function startLodestone (mode, torrentPath, dir, extra) {
   const cfg = { presetPath: PRESET, mode, torrentPath, dir, name: 'soak.bin', seedAfterCompleteMs: 20_000, ...extra }
-  const p = startChild(process.execPath, [LODESTONE_PEER, JSON.stringify(cfg)], `lodestone-${mode}`)
+  const p = startChild(process.execPath, ['--expose-gc', LODESTONE_PEER, JSON.stringify(cfg)], `lodestone-${mode}`)
   const listening = await p.next('listening')
   p.port = listening.port
   return p
@@ -117,12 +118,22 @@ async function startLodestone (mode, torrentPath, dir, extra) {
 
 const ltPeers = []
 let ltSerial = 0
-async function startLt (torrentPath, dialPorts) {
+/** libtorrent peers that exited on their own (not killed by the churn), and their command errors. */
+const ltTrouble = { died: 0, commandErrors: 0 }
+async function startLt (torrentPath, dialPorts, slot) {
   const savePath = join(work, `lt${ltSerial++}`)
   mkdirSync(savePath, { recursive: true })
   const p = startChild(PYTHON, [LT_PEER, JSON.stringify({ torrentPath, savePath, downloadRate: 150_000, uploadRate: 100_000 })], `libtorrent-${ltSerial}`)
   const listening = await p.next('listening')
   p.port = listening.port
+  p.killedByUs = false
+  void p.exited.then(() => {
+    if (p.killedByUs || stopping) return
+    // It died on its own: count it and put a fresh one in its place, so 4 keep churning.
+    ltTrouble.died++
+    log(`libtorrent peer ${p.port} exited on its own: ${p.stderr.slice(-300)}`)
+    startLt(torrentPath, dialPorts, slot).then((n) => { if (stopping) n.child.kill('SIGKILL'); else ltPeers[slot] = n }, () => {})
+  })
   for (const port of dialPorts) p.send({ cmd: 'connect', port })
   return p
 }
@@ -136,7 +147,7 @@ async function main () {
   mkdirSync(leechDir, { recursive: true })
   const leecher = await startLodestone('leech', torrentPath, leechDir, { uploadRate: 1_000_000, downloadRate: 1_000_000, peers: [seeder.port] })
   const lodestonePorts = [seeder.port, leecher.port]
-  for (let i = 0; i < 4; i++) ltPeers.push(await startLt(torrentPath, lodestonePorts))
+  for (let i = 0; i < 4; i++) ltPeers.push(await startLt(torrentPath, lodestonePorts, i))
   log(`soak: ${MINUTES} min, sample every ${SAMPLE_SEC} s, churn every ${CHURN_MS} ms; seeder :${seeder.port} (pid ${seeder.child.pid}), leecher :${leecher.port} (pid ${leecher.child.pid}), libtorrent ${ltPeers.map((p) => p.port).join(' ')}; work ${work}`)
 
   const churnCounts = { pause: 0, resume: 0, redial: 0, readd: 0, restart: 0 }
@@ -149,10 +160,10 @@ async function main () {
       churnCounts.redial++
     } else if (r < 0.9) { p.send({ cmd: 'readd' }); churnCounts.readd++ } else {
       churnCounts.restart++
+      p.killedByUs = true
       p.child.kill('SIGKILL')
-      ltPeers[i] = null
-      startLt(torrentPath, lodestonePorts).then((n) => { if (stopping) n.child.kill('SIGKILL'); else ltPeers[i] = n }, (e) => log(`restart failed: ${e.message}`))
       ltPeers[i] = { send () {}, child: { kill () {} } }
+      startLt(torrentPath, lodestonePorts, i).then((n) => { if (stopping) n.child.kill('SIGKILL'); else ltPeers[i] = n }, (e) => log(`restart failed: ${e.message}`))
     }
   }, CHURN_MS)
 
@@ -177,7 +188,7 @@ async function main () {
   }
   clearInterval(churn)
   verdict()
-  log(`churn actions (pause/resume/redial/readd/restart): ${Object.values(churnCounts).join('/')}; leecher rounds (full downloads): ${samples.at(-1)?.leech.rounds ?? 0}`)
+  log(`churn actions (pause/resume/redial/readd/restart): ${Object.values(churnCounts).join('/')}; libtorrent peers that died on their own ${ltTrouble.died}, command errors ${ltTrouble.commandErrors}; leecher rounds (full downloads): ${samples.at(-1)?.leech.rounds ?? 0}`)
   for (const p of [seeder, leecher]) p.send({ cmd: 'quit' })
   await Promise.race([Promise.all([seeder.exited, leecher.exited]), new Promise((resolve) => setTimeout(resolve, 5000))])
 }
