@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest'
+import type { Torrent } from '../../src/torrent/torrent.js'
 import { SwarmWorld, makeTorrent, payload, writeFile } from './swarm-world.js'
 
 /** Runs 1 seed + 3 leechers and returns every piece verification as "time leecher piece". */
@@ -12,7 +13,7 @@ async function trace (seed: number): Promise<string[]> {
   await world.clock.runUntil(() => st.state === 'seeding', 10_000)
   const events: string[] = []
   const addresses = ['10.0.1.1', '10.0.1.2', '10.0.1.3']
-  const torrents = []
+  const torrents: Torrent[] = []
   for (const address of addresses) {
     const node = world.addNode(address, { uploadBytesPerSec: 300 * 1024 })
     const t = await node.engine.addTorrent(bytes, { peers: ['10.0.0.1:6881', ...addresses.filter((a) => a !== address).map((a) => `${a}:6881`)] })

@@ -21,7 +21,7 @@ describe('swarm: no SharedArrayBuffer global (a plain web page)', () => {
 
     const t = await leech.engine.addTorrent(torrentBytes, { peers: ['10.0.0.1:6881'] })
     const warnings: string[] = []
-    t.on('warning', ({ error }) => { warnings.push(error.message) })
+    t.on('warning', ({ error }) => { warnings.push(error instanceof Error ? error.message : String(error)) })
     const ok = await world.clock.runUntil(() => t.state === 'seeding', 60_000)
     expect(warnings).toEqual([])
     expect(ok).toBe(true)

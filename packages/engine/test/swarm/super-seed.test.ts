@@ -5,7 +5,8 @@
  * when its upload is as fast as theirs. Both runs must end byte-identical everywhere.
  */
 import { describe, expect, it } from 'vitest'
-import { SwarmWorld, makeTorrent, payload, readFile, writeFile } from './swarm-world.js'
+import type { Torrent } from '../../src/torrent/torrent.js'
+import { SwarmWorld, makeTorrent, payload, readFile, writeFile, type SwarmNode } from './swarm-world.js'
 
 async function run (superSeeding: boolean): Promise<{ ratio: number, seconds: number }> {
   const world = new SwarmWorld(21)
@@ -16,7 +17,7 @@ async function run (superSeeding: boolean): Promise<{ ratio: number, seconds: nu
   await writeFile(seed.fs, 'file.bin', data)
   const st = await seed.engine.addTorrent(torrentBytes, { settings: { superSeeding } })
   await world.clock.runUntil(() => st.state === 'seeding', 10_000)
-  const leechers = []
+  const leechers: Array<{ node: SwarmNode, t: Torrent }> = []
   const startedAt = world.clock.now()
   for (let i = 0; i < 4; i++) {
     const node = world.addNode(`10.0.1.${i + 1}`, { settings, uploadBytesPerSec: 400_000 })

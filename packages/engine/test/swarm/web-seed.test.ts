@@ -42,7 +42,7 @@ class StubWebSeed implements IHttpClient {
     const first = Number(m[1])
     const last = Math.min(Number(m[2]), this.data.length - 1)
     let body = this.data.slice(first, last + 1)
-    if (this.corrupt) body[body.length >> 1] ^= 0xff
+    if (this.corrupt) body[body.length >> 1] = body[body.length >> 1]! ^ 0xff
     if (this.short) body = body.subarray(0, body.length - 100)
     return respond({ status: 206, headers: { 'content-range': `bytes ${first}-${last}/${this.data.length}` }, body }, body.length)
   }

@@ -38,18 +38,19 @@ export function referenceRoot (data: Uint8Array, minLeaves = 1): Uint8Array {
 }
 
 /** A valid v1 torrent over `files` ([path, length] pairs) with real piece hashes of zero bytes. */
-export function v1Torrent (opts: { files?: Array<[string[], number]>, pieceLength?: number, name?: string, extra?: Record<string, BencodeEncodable>, info?: Record<string, BencodeEncodable> } = {}): Uint8Array {
+export function v1Torrent (opts: { files?: Array<[string[], number]>, pieceLength?: number, name?: string, extra?: Record<string, BencodeEncodable>, info?: Record<string, BencodeEncodable | undefined> } = {}): Uint8Array {
   const pieceLength = opts.pieceLength ?? 16384
   const files = opts.files ?? [[['a.txt'], 20000], [['sub', 'b.bin'], 5]]
   const total = files.reduce((s, [, n]) => s + n, 0)
   const pieces = new Uint8Array(Math.ceil(total / pieceLength) * 20)
-  const info: Record<string, BencodeEncodable> = {
+  // An `undefined` in opts.info leaves that key out (the encoder skips undefined values).
+  const info = {
     name: opts.name ?? 'test',
     'piece length': pieceLength,
     pieces,
     files: files.map(([path, length]) => ({ length, path })),
     ...opts.info
-  }
+  } as Record<string, BencodeEncodable>
   return bencodeEncode({ announce: 'http://127.0.0.1:1/announce', info, ...opts.extra })
 }
 

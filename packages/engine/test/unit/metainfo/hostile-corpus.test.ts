@@ -75,7 +75,7 @@ describe('hostile corpus: paths', () => {
 })
 
 describe('hostile corpus: lengths and pieces', () => {
-  it.each<[string, Record<string, BencodeEncodable>, string, string]>([
+  it.each<[string, Record<string, BencodeEncodable | undefined>, string, string]>([
     ['negative file length', files([['a'], -5], [['b'], 10]), 'METAINFO_INVALID', 'info.files.0.length'],
     ['string file length', { files: [{ length: '10', path: ['a'] }] }, 'METAINFO_INVALID', 'info.files.0.length'],
     ['absurd length with too few pieces', { pieces: new Uint8Array(20), files: [{ length: 2 ** 50, path: ['a'] }] }, 'METAINFO_INCONSISTENT', 'info.pieces'],
@@ -153,7 +153,7 @@ describe('hostile corpus: v2 and hybrid', () => {
     ['piece layer not matching its root', 'lt-v2.torrent', (top, info) => {
       const layers = top.get('piece layers') as BencodeDict
       const layer = (layers.get(layerKey(info)) as Uint8Array).slice()
-      layer[0] ^= 1
+      layer[0] = layer[0]! ^ 1
       layers.set(layerKey(info), layer)
     }, 'METAINFO_INCONSISTENT'],
     ['non power-of-two piece length', 'lt-v2.torrent', (_, info) => { info.set('piece length', 49152) }, 'METAINFO_INVALID'],

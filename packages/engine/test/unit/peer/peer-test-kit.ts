@@ -158,7 +158,7 @@ export const REMOTE_ID = Uint8Array.from('-TR3000-bbbbbbbbbbbb', (c) => c.charCo
 export const ALL_FEATURES: HandshakeFeatures = { extensionProtocol: true, fastExtension: true, dht: false }
 export const NO_FEATURES: HandshakeFeatures = { extensionProtocol: false, fastExtension: false, dht: false }
 
-export function remoteHandshake (features: HandshakeFeatures = ALL_FEATURES, infoHash = INFO_HASH, peerId = REMOTE_ID): Uint8Array {
+export function remoteHandshake (features: HandshakeFeatures = ALL_FEATURES, infoHash: Uint8Array = INFO_HASH, peerId: Uint8Array = REMOTE_ID): Uint8Array {
   return encodeHandshake({ infoHash, peerId, features })
 }
 

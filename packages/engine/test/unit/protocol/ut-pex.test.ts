@@ -92,7 +92,7 @@ describe('ut_pex codec (BEP 11)', () => {
   it('on arbitrary bytes returns a message or throws a LodestoneError, nothing else', () => {
     const random = seededRandom(11)
     for (let i = 0; i < 1_000; i++) {
-      let data = new Uint8Array(1 + Math.floor(random.next() * 64))
+      let data: Uint8Array = new Uint8Array(1 + Math.floor(random.next() * 64))
       random.fill(data)
       if (i % 2 === 0) {
         // A well-formed dict with random compact strings and flags of random lengths.

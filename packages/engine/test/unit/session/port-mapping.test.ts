@@ -39,7 +39,7 @@ class FakeMapper implements IPortMapper {
 
   async unmap (mapping: PortMapResult, options: { signal?: AbortSignal } = {}): Promise<void> {
     if (this.hangUnmap) {
-      await new Promise<void>((resolve, reject) => { options.signal?.addEventListener('abort', () => { reject(new Error('aborted')) }) })
+      await new Promise<void>((_resolve, reject) => { options.signal?.addEventListener('abort', () => { reject(new Error('aborted')) }) })
     }
     this.removed.push(mapping)
     this.active.delete(`${mapping.protocol}:${mapping.externalPort}`)

@@ -5,6 +5,7 @@ import { describe, expect, it } from 'vitest'
 import { MemoryFileSystem } from '../../../adapters/memory/memory-filesystem.js'
 import { FaultyFileSystem } from '../../../adapters/memory/faulty-filesystem.js'
 import { parseTorrent } from '../../../src/metainfo/parse-torrent.js'
+import type { IFileSystem } from '../../../src/interfaces/filesystem.js'
 import { TorrentContentStorage } from '../../../src/storage/torrent-content-storage.js'
 import { edgeCorpus } from '../metainfo/edge-corpus.js'
 
@@ -56,7 +57,7 @@ describe('BEP 47 attributes on disk', () => {
     const meta = await symlinkTorrent()
     const inner = new MemoryFileSystem()
     const fs = new FaultyFileSystem(inner)
-    expect(fs.symlink).toBeUndefined()
+    expect((fs as IFileSystem).symlink).toBeUndefined()
     const storage = new TorrentContentStorage({ fs }, meta)
     await storage.createEmptyFiles()
     await storage.writePiece(0, new Uint8Array(meta.pieceLengthBytes))

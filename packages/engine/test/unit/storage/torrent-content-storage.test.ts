@@ -205,7 +205,7 @@ describe('TorrentContentStorage', () => {
     const layout = makeLayout('k', [40 * KiB, 60 * KiB], 16 * KiB)
     const space = spaceBytes(layout.totalLengthBytes)
     const onDisk = space.slice()
-    onDisk[20 * KiB] ^= 1 // corrupt piece 1
+    onDisk[20 * KiB] = onDisk[20 * KiB]! ^ 1 // corrupt piece 1
     fs.put('k/f0.bin', onDisk.subarray(0, 40 * KiB))
     fs.put('k/f1.bin', onDisk.subarray(40 * KiB, 90 * KiB)) // short: pieces 5 and 6 cannot be complete
     const storage = new TorrentContentStorage({ fs }, layout)

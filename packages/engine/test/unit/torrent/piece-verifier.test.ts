@@ -25,7 +25,7 @@ async function metaFor (data: Uint8Array, pieceLengthBytes: number, version: Met
     pieceLengthBytes, pieceCount, totalLengthBytes: data.length,
     files: [{ path: ['f'], lengthBytes: data.length, offsetBytes: 0, padding: false, attr: '', ...(root !== undefined ? { piecesRoot: root } : {}) }],
     pieceHashesV1: version === 'v2' ? null : concatBytes(v1),
-    pieceLayers, announce: [], urlList: [], private: false, infoBytes: new Uint8Array()
+    multiFile: false, pieceLayers, announce: [], urlList: [], private: false, infoBytes: new Uint8Array()
   }
 }
 

@@ -69,7 +69,7 @@ describe('MseHandshake properties', () => {
         let toB = [a.start()]
         for (let round = 0; round < 3; round++) {
           const flight = concat(toB)
-          if (toResponder && round === 1 && flight.length > 0) flight[where % flight.length] ^= xor
+          if (toResponder && round === 1 && flight.length > 0) flight[where % flight.length] = flight[where % flight.length]! ^ xor
           const toA: Uint8Array[] = []
           for (const chunk of split(flight, at)) toA.push(...b.receive(chunk))
           let back = concat(toA)
