@@ -18,6 +18,7 @@
 //   node bench/mse/run.mjs                 1 GiB payload, 3 rounds
 //   node bench/mse/run.mjs --smoke         64 MiB, 1 round
 //   options: --size N[K|M|G]  --rounds N  --transfers a,b,c,e,f (b and d are one transfer)
+//            --prof DIR (each Lodestone child runs under node --cpu-prof, profiles written to DIR)
 //
 // Targets (issue 16): Lodestone >= 1.5x libtorrent's encrypted throughput both ways (a/b, c/d)
 // with CPU <= 1.0x libtorrent's, and encrypted Lodestone >= 0.6x plaintext Lodestone (a/e, c/f).
@@ -31,6 +32,8 @@ const { smoke, opt } = commandLine()
 const sizeBytes = parseSize(opt('size', smoke ? '64M' : '1G'))
 const rounds = Number(opt('rounds', smoke ? 1 : 3))
 const transferTimeoutMs = 30_000 + sizeBytes / 5e6 * 1000
+// --prof DIR: every Lodestone child runs under node --cpu-prof, its profile written to DIR.
+const profDir = opt('prof', null)
 
 requireBuild('bench/mse')
 
@@ -53,7 +56,7 @@ const keys = Object.keys(TRANSFERS).filter((k) => picked.includes(k))
 /** One transfer: a fresh seeder, then a leecher into a fresh directory; both ends measured. */
 async function transfer (work, key) {
   const [seederTool, seederEnv, leecherTool, leecherEnv] = TRANSFERS[key]
-  return runTransfer({ work, sizeBytes, seeder: { tool: seederTool, env: seederEnv }, leechers: [{ tool: leecherTool, env: leecherEnv }], timeoutMs: transferTimeoutMs })
+  return runTransfer({ work, sizeBytes, seeder: { tool: seederTool, env: seederEnv }, leechers: [{ tool: leecherTool, env: leecherEnv }], timeoutMs: transferTimeoutMs, profDir })
 }
 
 const work = mkdtempSync(join(tmpdir(), 'lodestone-bench-mse-'))

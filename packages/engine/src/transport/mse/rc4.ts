@@ -2,15 +2,20 @@
  * RC4 (the stream cipher MSE/PE uses), in place and allocation-free on the data path.
  *
  * Why it is written this way: RC4 is a chain of dependent S-box reads, so what costs is the work
- * around them. Unrolled four times it runs ~40% faster than the textbook loop in V8; producing four
- * keystream bytes into one 32-bit word and XORing that into the data gains another ~8% but needs a
- * Uint32Array view of the buffer. The receive path decrypts inside the transport's shared read
- * buffer, so a view of that one buffer is kept and reused (word loop); other buffers (sent blocks,
- * each its own) take the unrolled byte loop rather than allocating a view per message.
- * Measured on this project's 2-core machine (CPU time, see bench/micro/mse.bench.ts): ~470-690 MiB/s
- * depending on load, on par with OpenSSL's RC4 through node:crypto, which needs OpenSSL's legacy
- * provider and allocates its output per call. So the core's cipher is the only one.
+ * around them. Data of {@link KERNEL_MIN_BYTES} or more goes through the WebAssembly kernel
+ * (rc4-wasm.ts: no bounds checks, eight bytes per step), copied into its memory and back, since it
+ * cannot see the caller's buffer; the copies are two memcpy of at most 63 KiB, cheap beside the
+ * cipher. Without WebAssembly, and for short messages where the copies and the state exchange
+ * would dominate, the JavaScript loops run: unrolled four times (~40% faster than the textbook
+ * loop in V8), and for a buffer with a cached 32-bit view (the transport's shared read buffer)
+ * four keystream bytes XORed as one word (another ~8%).
+ * Measured (CPU time, bench/micro/mse.bench.ts, 2-core EPYC shared with other jobs): kernel with
+ * copies ~750 MiB/s on any buffer; JavaScript word loop ~690, byte loop ~470 (every sent block
+ * took that path before the kernel); OpenSSL's RC4 through node:crypto ~620-775 with a copy back,
+ * but it needs OpenSSL's legacy provider (absent by default in Node 20) and allocates its output
+ * per call, so there is no native cipher port.
  */
+import { RC4_KERNEL_DATA_BYTES, RC4_KERNEL_DATA_OFFSET, rc4Kernel, type Rc4Kernel } from './rc4-wasm.js'
 
 /** MSE/PE discards this much keystream before use (the early RC4 keystream is biased). */
 export const MSE_RC4_DISCARD_BYTES = 1_024
@@ -20,6 +25,9 @@ export interface StreamCipher {
   /** XORs the next `data.length` keystream bytes into `data`. */
   process (data: Uint8Array): void
 }
+
+/** Data at least this long goes through the WebAssembly kernel (when there is one). */
+export const KERNEL_MIN_BYTES = 256
 
 /** Data in an underlying buffer at least this large takes the word loop (the view is cached). */
 const WORD_VIEW_MIN_BYTES = 65_536
@@ -33,9 +41,14 @@ export class Rc4 implements StreamCipher {
   /** The last large buffer seen and a 32-bit view of it (the shared read buffer, in practice). */
   private wordsBuffer: ArrayBufferLike | null = null
   private words: Uint32Array | null = null
+  private readonly kernel: Rc4Kernel | null
 
-  /** `key`: 1–256 bytes. `discardBytes` of keystream are dropped first. */
-  constructor (key: Uint8Array, discardBytes = 0) {
+  /**
+   * `key`: 1–256 bytes. `discardBytes` of keystream are dropped first. `useKernel: false` keeps
+   * to the JavaScript loops (tests compare the two).
+   */
+  constructor (key: Uint8Array, discardBytes = 0, useKernel = true) {
+    this.kernel = useKernel ? rc4Kernel() : null
     if (key.length === 0 || key.length > 256) throw new RangeError('RC4 key must be 1-256 bytes')
     const s = this.s
     for (let i = 0; i < 256; i++) s[i] = i
@@ -66,6 +79,10 @@ export class Rc4 implements StreamCipher {
   }
 
   process (data: Uint8Array): void {
+    if (this.kernel !== null && data.length >= KERNEL_MIN_BYTES) {
+      this.viaKernel(this.kernel, data)
+      return
+    }
     if (LITTLE_ENDIAN && data.length >= 64 && (data.buffer === this.wordsBuffer || data.buffer.byteLength >= WORD_VIEW_MIN_BYTES)) {
       const head = (4 - (data.byteOffset & 3)) & 3
       const wordCount = (data.length - head) >>> 2
@@ -75,6 +92,24 @@ export class Rc4 implements StreamCipher {
       return
     }
     this.unrolled(data, 0, data.length)
+  }
+
+  /** Loads our state into the shared kernel, runs it over `data` in slices, takes the state back. */
+  private viaKernel (kernel: Rc4Kernel, data: Uint8Array): void {
+    const memory = kernel.memory
+    kernel.sbox.set(this.s)
+    kernel.words[64] = this.i
+    kernel.words[65] = this.j
+    for (let at = 0; at < data.length; at += RC4_KERNEL_DATA_BYTES) {
+      const length = Math.min(RC4_KERNEL_DATA_BYTES, data.length - at)
+      const part = length === data.length ? data : data.subarray(at, at + length)
+      memory.set(part, RC4_KERNEL_DATA_OFFSET)
+      kernel.run(RC4_KERNEL_DATA_OFFSET, length)
+      part.set(kernelView(memory, length))
+    }
+    this.s.set(kernel.sbox)
+    this.i = kernel.words[64]!
+    this.j = kernel.words[65]!
   }
 
   /** Bytes `from` to `to` of `data`. */
@@ -132,4 +167,14 @@ export class Rc4 implements StreamCipher {
     this.i = i
     this.j = j
   }
+}
+
+/** The last view of kernel output handed out: sent blocks are all one length, so it is reused. */
+let lastView: Uint8Array | null = null
+
+function kernelView (memory: Uint8Array, length: number): Uint8Array {
+  if (lastView === null || lastView.length !== length || lastView.buffer !== memory.buffer) {
+    lastView = memory.subarray(RC4_KERNEL_DATA_OFFSET, RC4_KERNEL_DATA_OFFSET + length)
+  }
+  return lastView
 }

@@ -1,21 +1,38 @@
 import { execFileSync } from 'node:child_process'
 import { describe, expect, it } from 'vitest'
-import { Rc4 } from '../../../../src/transport/mse/rc4.js'
+import { KERNEL_MIN_BYTES, Rc4 } from '../../../../src/transport/mse/rc4.js'
+import { assembleRc4Module, rc4Kernel } from '../../../../src/transport/mse/rc4-wasm.js'
 import { fromHex, toHex } from '../../../../src/util/bytes.js'
 
 const ascii = (s: string): Uint8Array => new TextEncoder().encode(s)
 
-function keystream (key: Uint8Array, length: number, discard = 0): Uint8Array {
-  const out = new Uint8Array(length)
-  new Rc4(key, discard).process(out)
-  return out
-}
+describe('the WebAssembly kernel', () => {
+  it('assembles to a valid module and instantiates under Node', () => {
+    expect(WebAssembly.validate(assembleRc4Module())).toBe(true)
+    expect(rc4Kernel()).not.toBeNull()
+  })
 
-describe('Rc4', () => {
+  it('is what transforms data of KERNEL_MIN_BYTES or more (its memory holds the cipher state after a call)', () => {
+    const kernel = rc4Kernel()!
+    kernel.words[64] = 999
+    new Rc4(ascii('k'), 0).process(new Uint8Array(KERNEL_MIN_BYTES - 1))
+    expect(kernel.words[64]).toBe(999)
+    new Rc4(ascii('k'), 0).process(new Uint8Array(KERNEL_MIN_BYTES))
+    expect(kernel.words[64]).toBe(KERNEL_MIN_BYTES & 255)
+  })
+})
+
+describe.each([['WebAssembly kernel', true], ['JavaScript loops', false]] as const)('Rc4 (%s)', (_, useKernel) => {
+  function keystream (key: Uint8Array, length: number, discard = 0): Uint8Array {
+    const out = new Uint8Array(length)
+    new Rc4(key, discard, useKernel).process(out)
+    return out
+  }
+
   it('matches the classic test vectors', () => {
     const encrypt = (key: string, text: string): string => {
       const data = ascii(text)
-      new Rc4(ascii(key)).process(data)
+      new Rc4(ascii(key), 0, useKernel).process(data)
       return toHex(data)
     }
     expect(encrypt('Key', 'Plaintext')).toBe('bbf316e8d940af0ad3')
@@ -39,11 +56,11 @@ describe('Rc4', () => {
     const key = fromHex('0102030405')!
     const whole = keystream(key, 0x1010)
     const bytewise = new Uint8Array(0x1010)
-    const rc4 = new Rc4(key)
+    const rc4 = new Rc4(key, 0, useKernel)
     for (let i = 0; i < bytewise.length; i++) rc4.process(bytewise.subarray(i, i + 1))
     // A buffer large enough for the word loop (32-bit XORs through a view), at an odd offset.
     const large = new Uint8Array(0x20003).subarray(3)
-    new Rc4(key).process(large)
+    new Rc4(key, 0, useKernel).process(large)
     for (const [offset, hex] of vectors) {
       expect(toHex(large.subarray(offset, offset + 16))).toBe(hex)
       expect(toHex(whole.subarray(offset, offset + 16))).toBe(hex)
@@ -63,14 +80,15 @@ describe('Rc4', () => {
     for (let misalign = 0; misalign < 4; misalign++) {
       const data = backing.subarray(misalign, misalign + 70_000)
       data.fill(0)
-      const rc4 = new Rc4(key)
+      const rc4 = new Rc4(key, 0, useKernel)
       let at = 0
       let step = 1
       while (at < data.length) {
         const n = Math.min(step, data.length - at)
         rc4.process(data.subarray(at, at + n))
         at += n
-        step = (step * 7 + 3) % 20_011
+        // Splits of every size, across the kernel's threshold and past its 63 KiB slice.
+        step = (step * 7 + 3) % 70_011
       }
       expect(toHex(data.subarray(0, 64))).toBe(toHex(reference.subarray(0, 64)))
       expect(Buffer.compare(Buffer.from(data), Buffer.from(reference))).toBe(0)
@@ -82,7 +100,7 @@ describe('Rc4', () => {
     const script = "const c = require('node:crypto').createCipheriv('rc4', Buffer.from(process.argv[1], 'ascii'), null);" +
       "process.stdout.write(c.update(Buffer.from(process.argv[2], 'hex')).toString('hex'))"
     const expected = execFileSync(process.execPath, ['--openssl-legacy-provider', '-e', script, '0123456789abcdef0123', toHex(data)], { encoding: 'utf8' })
-    new Rc4(ascii('0123456789abcdef0123')).process(data)
+    new Rc4(ascii('0123456789abcdef0123'), 0, useKernel).process(data)
     expect(toHex(data)).toBe(expected)
   })
 })
