@@ -22,6 +22,9 @@ function distribution (values: number[]): string {
 describe('swarm: a 1 000-node DHT', () => {
   it('converges, and lookups from any node find an announced peer in a bounded number of hops', async () => {
     const started = performance.now()
+    // The budget is CPU time (this file runs in its own worker process): other test files on the
+    // same cores stretch the wall clock, not the work.
+    const cpuStart = process.cpuUsage()
     const random = seededRandom(2026)
     const world = await createDhtWorld(7, { maxQueriesPerSec: 1000 })
     for (let i = 0; i < NODES; i++) {
@@ -59,13 +62,15 @@ describe('swarm: a 1 000-node DHT', () => {
     }
     world.close()
     const wallSec = (performance.now() - started) / 1000
+    const cpu = process.cpuUsage(cpuStart)
+    const cpuSec = (cpu.user + cpu.system) / 1e6
     console.log(`1000-node DHT: convergence ${(convergence * 100).toFixed(1)}% of each node's 8 closest known; table sizes min ${Math.min(...sizes)} median ${sizes.sort((a, b) => a - b)[NODES / 2]} max ${Math.max(...sizes)}; ` +
-      `announce reached ${announced.announcedTo}; ${found}/${LOOKUPS} lookups found the peer; hops ${distribution(hops)}; queries ${distribution(queried)}; ${wallSec.toFixed(1)} s wall`)
+      `announce reached ${announced.announcedTo}; ${found}/${LOOKUPS} lookups found the peer; hops ${distribution(hops)}; queries ${distribution(queried)}; ${wallSec.toFixed(1)} s wall, ${cpuSec.toFixed(1)} CPU-s`)
     expect(announced.announcedTo).toBe(8)
     expect(found).toBe(LOOKUPS)
     expect(convergence).toBeGreaterThan(0.9)
     expect(Math.max(...hops)).toBeLessThanOrEqual(6)
     expect(Math.max(...queried)).toBeLessThanOrEqual(64)
-    expect(wallSec).toBeLessThan(60)
-  }, 120_000)
+    expect(cpuSec).toBeLessThan(60)
+  }, 300_000)
 })

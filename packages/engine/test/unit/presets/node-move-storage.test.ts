@@ -54,9 +54,12 @@ describe('createNodeEngine: moveStorage while downloading', () => {
       expect(t.state).toBe('downloading')
       const moved: string[] = []
       t.on('storage-moved', ({ token }) => moved.push(token))
+      // Slow the seeder while the files move, so a loaded machine cannot finish the download first.
+      seeder.updateSettings({ rateLimit: { uploadRateBytesPerSec: 64 * 1024 } })
       await t.moveStorage(newDir)
       expect(moved).toEqual([newDir])
       expect(t.stats().havePieces).toBeLessThan(t.stats().pieceCount)
+      seeder.updateSettings({ rateLimit: { uploadRateBytesPerSec: 4 * 1024 * 1024 } })
       await until(t, () => t.state === 'seeding', 30_000)
       expect(Buffer.compare(await readFile(join(newDir, 'movie.bin')), data)).toBe(0)
       expect(await readdir(oldDir)).toEqual([])
