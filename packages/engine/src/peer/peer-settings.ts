@@ -38,9 +38,14 @@ export interface PeerSettings {
    * rate × (latency + this) / block length. Covers the peer's disk and scheduling jitter. @default 2_000
    */
   requestQueueTimeMs: number
-  /** Peer requests we queue (not yet served); more are rejected (BEP 6) or dropped. Announced as `reqq`. @default 500 */
+  /**
+   * Peer requests we queue (not yet served); more are rejected (BEP 6) or dropped. Announced as
+   * `reqq`, which bounds how many requests a peer keeps out to us: Transmission 3.00 downloads at
+   * about `reqq` blocks a second, so 500 held it near 7 MB/s (bench/seed/RESULTS.md). 2 000 is
+   * libtorrent's `max_allowed_in_request_queue`. @default 2000
+   */
   maxIncomingRequests: number
-  /** Bytes of queued peer requests (sum of their lengths); more are rejected or dropped. @default 8_388_608 */
+  /** Bytes of queued peer requests (sum of their lengths); more are rejected or dropped. @default 33_554_432 */
   maxIncomingRequestBytes: number
   /** Longest block a peer may request; longer requests are rejected or dropped. @default 131_072 */
   maxRequestLengthBytes: number
@@ -85,8 +90,8 @@ export const defaultPeerSettings: Readonly<PeerSettings> = {
   minPipelineDepth: 4,
   maxPipelineDepth: 500,
   requestQueueTimeMs: 2_000,
-  maxIncomingRequests: 500,
-  maxIncomingRequestBytes: 8 * 1024 * 1024,
+  maxIncomingRequests: 2000,
+  maxIncomingRequestBytes: 32 * 1024 * 1024,
   maxRequestLengthBytes: 128 * 1024,
   maxUploadReadAheadBytes: 1024 * 1024,
   maxSendQueueBytes: 512 * 1024,
