@@ -1,3 +1,5 @@
+import { setFlagsFromString } from 'node:v8'
+import { runInNewContext } from 'node:vm'
 import { describe, expect, it } from 'vitest'
 import { ALERT_CATEGORY_BITS, alertCategoryMask, defaultAlertSettings } from '../../../src/session/alert-settings.js'
 import { AlertQueue, categoryOfError } from '../../../src/session/alerts.js'
@@ -39,6 +41,33 @@ describe('AlertQueue', () => {
     q.updateSettings({ maxQueued: 2, categoryMask: 511 })
     expect(q.droppedCount).toBe(5)
     expect(q.popAlerts().map((a) => a.type)).toEqual(['u1', 'u2'])
+  })
+
+  it('a queued alert does not keep alive what its error\'s stack frames referenced (a dead connection)', async () => {
+    // V8 keeps an unread stack as frames holding each call's receiver: here the "connection".
+    setFlagsFromString('--expose-gc')
+    const gc = runInNewContext('gc') as () => void
+    class Connection {
+      readonly buffer = new Uint8Array(1 << 20)
+      close (): LodestoneError { return new LodestoneError('PEER_TIMEOUT', { what: 'idle', timeoutMs: 1 }) }
+    }
+    const q = new AlertQueue({ clock }, { maxQueued: 10, categoryMask: 511 })
+    const post = (): WeakRef<Connection> => {
+      const conn = new Connection()
+      const reason = [conn].map((c) => c.close())[0]
+      q.post({ type: 'peer-disconnected', category: 'peer', message: '', data: { address: '10.0.0.1:1', reason } })
+      return new WeakRef(conn)
+    }
+    const ref = post()
+    for (let i = 0; i < 3 && ref.deref() !== undefined; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 10))
+      gc()
+    }
+    expect(ref.deref()).toBeUndefined()
+    // The alert and its typed reason are still there, with a readable stack.
+    const [alert] = q.popAlerts()
+    expect((alert?.data as { reason: LodestoneError }).reason).toMatchObject({ code: 'PEER_TIMEOUT' })
+    expect((alert?.data as { reason: LodestoneError }).reason.stack).toContain('PEER_TIMEOUT')
   })
 
   it('waitForAlert resolves on the next alert, false on abort or close', async () => {
