@@ -1,10 +1,11 @@
 // Child process of bench/soak/run.mjs: one Lodestone engine (the dist build's node preset) on
 // 127.0.0.1 that seeds the soak torrent (mode 'seed') or downloads it over and over (mode 'leech':
 // download, seed a while, remove with its files, add again). Commands arrive as JSON lines on
-// stdin ({cmd:'connect', port}, {cmd:'sample'}, {cmd:'quit'}); it answers on stdout with JSON lines.
+// stdin ({cmd:'connect', port}, {cmd:'sample'}, {cmd:'snapshot', path}, {cmd:'quit'}); it answers on stdout with JSON lines.
 // A sample carries what only the process itself can see: Node's active handles and requests by
 // kind (timers, TCP sockets, file handles...), the heap after a full GC, and the engine's connection counts.
 import { readFile, rm } from 'node:fs/promises'
+import { writeHeapSnapshot } from 'node:v8'
 import { createInterface } from 'node:readline'
 import { pathToFileURL } from 'node:url'
 
@@ -77,6 +78,9 @@ for await (const line of createInterface({ input: process.stdin })) {
     const c = engine.stats().connections
     const m = process.memoryUsage()
     emit({ type: 'sample', resources: kinds(), heapUsed: m.heapUsed, external: m.external, arrayBuffers: m.arrayBuffers, connections: c, peers: s.peers, state: s.state, havePieces: s.havePieces, uploaded: s.uploadedBytes, downloaded: s.downloadedBytes, rounds, warnings })
+  } else if (cmd.cmd === 'snapshot') {
+    globalThis.gc?.()
+    emit({ type: 'snapshot', path: writeHeapSnapshot(cmd.path) })
   } else if (cmd.cmd === 'quit') break
 }
 await engine.close()

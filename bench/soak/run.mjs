@@ -9,11 +9,10 @@
 //
 // Every sample interval it records, for both Lodestone processes: RSS and open file descriptors
 // (/proc/PID), Node's active handles by kind (timers, TCP sockets, file handles, ...), the heap after a full GC,
-// and the engine's connection count; then prints the curve and a verdict per series: "bounded"
-// when the late part of the run stays within the range of the early part (after a warm-up) plus a
-// small slack, else "growing".
+// and the engine's connection count; then prints the curve and a verdict per series (see verdict()).
 //
-//   npm run build && nice node bench/soak/run.mjs [--minutes 60] [--sample-sec 30] [--out soak.json]
+//   npm run build && nice node bench/soak/run.mjs [--minutes 60] [--sample-sec 30] [--churn-ms 4000] [--out soak.json] [--snapshots DIR]
+//   node bench/soak/run.mjs --judge soak.json          (the verdict of a saved run)
 //
 // SIGINT/SIGTERM end the run early and still print the curve and the verdict.
 import { spawn } from 'node:child_process'
@@ -31,6 +30,11 @@ const MINUTES = Number(arg('minutes', process.env.SOAK_MINUTES ?? 60))
 const SAMPLE_SEC = Number(arg('sample-sec', 30))
 const OUT = arg('out', null)
 const CHURN_MS = Number(arg('churn-ms', 4000))
+/**
+ * With --snapshots DIR: heap snapshots of both Lodestone processes after the warm-up and at the end
+ * (compare them in DevTools). Taking one inflates RSS by tens of MiB: judge RSS on runs without.
+ */
+const SNAPSHOTS = arg('snapshots', null)
 const PAYLOAD_BYTES = 16 * 1024 * 1024
 const PYTHON = '/usr/bin/python3'
 const ROOT = fileURLToPath(new URL('../../', import.meta.url))
@@ -184,9 +188,11 @@ async function main () {
     const f = (v, w, d = 0) => v.toFixed(d).padStart(w)
     log(`${f(row.minute, 5, 1)} ${f(row.load, 5, 2)} | ${f(row.seed.rssMiB, 12, 1)} ${f(row.seed.fds, 3)} ${f(row.seed.timers, 6)} ${f(row.seed.tcp, 3)} ${f(row.seed.heapMiB, 4, 1)} ${f(row.seed.connections, 5)} | ${f(row.leech.rssMiB, 13, 1)} ${f(row.leech.fds, 3)} ${f(row.leech.timers, 6)} ${f(row.leech.tcp, 3)} ${f(row.leech.heapMiB, 4, 1)} ${f(row.leech.connections, 5)} ${f(row.leech.rounds, 6)} | ${Object.values(churnCounts).join('/')}`)
     if (OUT !== null) writeFileSync(OUT, JSON.stringify(samples, null, 1))
+    if (SNAPSHOTS !== null && samples.length === 3) await snapshot(seeder, leecher, 'early')
     await new Promise((resolve) => { const t = setTimeout(resolve, SAMPLE_SEC * 1000); stopWaiters.push(() => { clearTimeout(t); resolve() }) })
   }
   clearInterval(churn)
+  if (SNAPSHOTS !== null) await snapshot(seeder, leecher, 'late')
   verdict()
   log(`churn actions (pause/resume/redial/readd/restart): ${Object.values(churnCounts).join('/')}; libtorrent peers that died on their own ${ltTrouble.died}, command errors ${ltTrouble.commandErrors}; leecher rounds (full downloads): ${samples.at(-1)?.leech.rounds ?? 0}`)
   for (const p of [seeder, leecher]) p.send({ cmd: 'quit' })
@@ -194,26 +200,52 @@ async function main () {
 }
 const stopWaiters = []
 
-/** bounded: after the warm-up, the last third's max stays within the first third's max plus slack. */
+async function snapshot (seeder, leecher, label) {
+  mkdirSync(SNAPSHOTS, { recursive: true })
+  for (const [name, p] of [['seed', seeder], ['leech', leecher]]) {
+    p.send({ cmd: 'snapshot', path: join(SNAPSHOTS, `${name}-${label}.heapsnapshot`) })
+    log(`heap snapshot ${(await p.next('snapshot', 120_000)).path}`)
+  }
+}
+
+/**
+ * Per series, after a warm-up (10 % of the samples, at least 2): "growing" when the mean of the
+ * last third exceeds the mean of the first third by more than the series' slack plus 5 %; the
+ * least-squares slope is printed as growth per hour. Means, not maxima: connections, sockets and
+ * RSS swing with the churn; a leak shows as a level that keeps rising.
+ */
 function verdict () {
   if (samples.length < 6) { log(`verdict: too few samples (${samples.length}) to judge`); return }
   const warm = Math.max(2, Math.floor(samples.length * 0.1))
   const rest = samples.slice(warm)
   const third = Math.max(1, Math.floor(rest.length / 3))
-  const series = [['rssMiB', 24], ['fds', 6], ['timers', 6], ['tcp', 6], ['heapMiB', 12], ['connections', 4]]
+  const series = [['rssMiB', 8], ['fds', 4], ['timers', 4], ['tcp', 4], ['heapMiB', 1], ['connections', 4]]
+  const mean = (xs) => xs.reduce((a, b) => a + b, 0) / xs.length
   let growing = 0
   for (const proc of ['seed', 'leech']) {
     for (const [k, slack] of series) {
-      const early = rest.slice(0, third).map((s) => s[proc][k])
-      const late = rest.slice(-third).map((s) => s[proc][k])
-      const all = samples.map((s) => s[proc][k])
-      const bound = Math.max(...early) * 1.1 + slack
-      const ok = Math.max(...late) <= bound
+      const xs = rest.map((s) => s.minute)
+      const ys = rest.map((s) => s[proc][k])
+      const mx = mean(xs)
+      const my = mean(ys)
+      const slopePerMin = xs.reduce((acc, x, i) => acc + (x - mx) * (ys[i] - my), 0) / Math.max(1e-9, xs.reduce((acc, x) => acc + (x - mx) ** 2, 0))
+      const early = mean(ys.slice(0, third))
+      const late = mean(ys.slice(-third))
+      const ok = late <= early * 1.05 + slack
       if (!ok) growing++
-      log(`  ${proc.padEnd(5)} ${k.padEnd(11)} min ${Math.min(...all).toFixed(1).padStart(7)} max ${Math.max(...all).toFixed(1).padStart(7)} early max ${Math.max(...early).toFixed(1).padStart(7)} late max ${Math.max(...late).toFixed(1).padStart(7)} -> ${ok ? 'bounded' : 'GROWING'}`)
+      const all = samples.map((s) => s[proc][k])
+      log(`  ${proc.padEnd(5)} ${k.padEnd(11)} min ${Math.min(...all).toFixed(1).padStart(7)} max ${Math.max(...all).toFixed(1).padStart(7)}  early mean ${early.toFixed(1).padStart(7)} late mean ${late.toFixed(1).padStart(7)}  trend ${(slopePerMin * 60).toFixed(1).padStart(7)}/h -> ${ok ? 'bounded' : 'GROWING'}`)
     }
   }
   log(`verdict: ${growing === 0 ? 'bounded' : `growing (${growing} series)`} over ${samples.at(-1).minute.toFixed(1)} min, ${samples.length} samples, load ${Math.min(...samples.map((s) => s.load)).toFixed(1)}-${Math.max(...samples.map((s) => s.load)).toFixed(1)}`)
+}
+
+/** Re-judges a saved run: node bench/soak/run.mjs --judge samples.json */
+if (arg('judge', null) !== null) {
+  samples.push(...JSON.parse(readFileSync(arg('judge', null), 'utf8')))
+  verdict()
+  rmSync(work, { recursive: true, force: true })
+  process.exit(0)
 }
 
 function cleanup () {
