@@ -158,6 +158,15 @@ export class NodeFileSystem implements IFileSystem {
     return full
   }
 
+  /** The platform path of `path` (INativePathFileSystem), so the hasher's workers can read the file themselves; null when it escapes the root. */
+  nativePath (path: string): string | null {
+    try {
+      return this.resolvePath(path, 'nativePath')
+    } catch {
+      return null
+    }
+  }
+
   async open (path: string, mode: FileOpenMode): Promise<IFileHandle> {
     const full = this.resolvePath(path, 'open')
     if (full === this.rootDir) throw ioError(path, 'open', 'EISDIR: is the root directory')

@@ -364,7 +364,10 @@ export class ConnectionManager {
   /** One pass over the connect queues (the engine also calls it from its periodic tick for back-offs). */
   pump (): void {
     if (this.closed) return
-    const ids = [...this.torrents.keys()]
+    // Only torrents with candidates: an engine seeding 10 000 torrents has almost none, and a turn
+    // over all of them on every pump made closing it O(n²).
+    const ids: string[] = []
+    for (const [id, entry] of this.torrents) if (entry.queue.length > 0) ids.push(id)
     if (ids.length === 0) return
     let idle = 0
     // Round robin: one dial per torrent per turn, until limits stop us or a full turn finds nothing.

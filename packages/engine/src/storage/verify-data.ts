@@ -17,6 +17,7 @@ import type { IPieceHasher } from '../metainfo/create-piece-hasher.js'
 import type { TorrentMetainfo } from '../metainfo/types.js'
 import { PieceVerifier } from '../torrent/piece-verifier.js'
 import { TorrentContentStorage } from './torrent-content-storage.js'
+import { checkOnDisk } from './check-on-disk.js'
 
 /**
  * One piece's result: `ok` passed its hash check; `failed` was read and did not match; `missing`
@@ -92,7 +93,12 @@ export async function verifyTorrentData (meta: TorrentMetainfo, deps: VerifyData
   }
   try {
     const readOptions = options.signal === undefined ? {} : { signal: options.signal }
-    for await (const { piece, data } of storage.readPieces(readOptions)) {
+    // Both cores: the hasher reads and hashes the files itself where it can.
+    const onDisk = await checkOnDisk({ hasher: deps.hasher, storage, verifier }, [[0, meta.pieceCount]], (piece, status) => {
+      pieces[piece] = status
+      done()
+    }, readOptions)
+    for await (const { piece, data } of onDisk ? [] : storage.readPieces(readOptions)) {
       if (failed) break
       if (data === null) {
         done()

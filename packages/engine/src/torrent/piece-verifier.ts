@@ -9,7 +9,7 @@
  * round trip instead of 1 + 2·blocks digests, and checks spread over all cores.
  */
 import { LodestoneError } from '../errors.js'
-import { hashPiece, type IPieceHasher, type PieceHashRequest } from '../metainfo/create-piece-hasher.js'
+import { hashPiece, type IPieceHasher, type PieceHashRequest, type PieceHashResult } from '../metainfo/create-piece-hasher.js'
 import { nextPowerOfTwo, v2PieceExpectation, MERKLE_BLOCK_LENGTH_BYTES, type V2PieceExpectation } from '../metainfo/merkle.js'
 import type { TorrentMetainfo } from '../metainfo/types.js'
 import { bytesEqual } from '../util/bytes.js'
@@ -53,8 +53,19 @@ export class PieceVerifier {
    * as zeros); it is only read, and must not be modified until the promise settles.
    */
   async verify (piece: number, data: Uint8Array): Promise<PieceCheck> {
+    if (data.length !== this.pieceLength(piece)) return 'failed'
+    const plan = this.plan(piece)
+    if (plan === 'unverifiable') return plan
+    return this.judge(piece, await hashPiece(this.deps.hasher, data.subarray(0, plan.fileBytes), plan.request))
+  }
+
+  /**
+   * What checking `piece` takes: the hash request, over the piece's first `fileBytes` bytes (the
+   * rest is BEP 47 padding, hashed by v1 as zeros). For callers that hash elsewhere (the hasher
+   * reading the files itself, see check-on-disk.ts), then {@link judge}.
+   */
+  plan (piece: number): { request: PieceHashRequest, fileBytes: number } | 'unverifiable' {
     const pieceLength = this.pieceLength(piece)
-    if (data.length !== pieceLength) return 'failed'
     const v1 = this.meta.pieceHashesV1
     const expectation = this.meta.version === 'v1' ? null : this.expectation(piece)
     if (expectation?.kind === 'layer-unknown' && v1 === null) return 'unverifiable'
@@ -68,7 +79,14 @@ export class PieceVerifier {
     if (v2 !== null) {
       request.v2Leaves = v2.kind === 'layer' ? v2.pieceLengthBytes / MERKLE_BLOCK_LENGTH_BYTES : nextPowerOfTwo(v2.blockCount)
     }
-    const result = await hashPiece(this.deps.hasher, data.subarray(0, fileBytes), request)
+    return { request, fileBytes }
+  }
+
+  /** The verdict on `piece` given the hashes of its {@link plan}. */
+  judge (piece: number, result: PieceHashResult): PieceCheck {
+    const v1 = this.meta.pieceHashesV1
+    const expectation = this.meta.version === 'v1' ? null : this.expectation(piece)
+    const v2 = expectation !== null && expectation.kind !== 'layer-unknown' ? expectation : null
     if (v1 !== null) {
       const expected = v1.subarray(piece * SHA1_LENGTH_BYTES, (piece + 1) * SHA1_LENGTH_BYTES)
       if (result.sha1 === null || !bytesEqual(result.sha1, expected)) return 'failed'

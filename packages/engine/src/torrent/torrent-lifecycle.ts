@@ -14,6 +14,7 @@ import type { TorrentMetainfo } from '../metainfo/types.js'
 import type { DownloadSettings } from '../session/engine-settings.js'
 import type { TorrentResumeHint } from '../session/resume-data.js'
 import type { TorrentContentStorage } from '../storage/torrent-content-storage.js'
+import { checkOnDisk } from '../storage/check-on-disk.js'
 import type { Bitfield } from '../util/bitfield.js'
 import type { PickerPeer } from './peer-session.js'
 import type { PieceAssembly } from './piece-assembly.js'
@@ -307,6 +308,11 @@ export class TorrentLifecycle {
     // A holder, not a `let`: it is set from promise callbacks, which flow analysis cannot see.
     const check: { failure: LodestoneError | null } = { failure: null }
     try {
+      // Both cores: the hasher reads and hashes the files itself where it can.
+      const onDisk = await checkOnDisk({ hasher: this.host.hasher, storage: this.host.storage(), verifier: this.host.verifier() }, ranges, (piece, status) => {
+        if (status === 'ok' && gen === this.gen && !this.host.picker().hasPiece(piece)) this.host.picker().markHave(piece)
+      }, { signal: abort.signal, beforeBatch: async () => this.hashingMayGoOn(gen) })
+      if (onDisk) ranges = []
       for await (const { piece, data } of this.readRanges(ranges, abort.signal)) {
         if (gen !== this.gen) { abort.abort(); return }
         while (this.host.sm.is(TorrentState.HashingPaused)) {
@@ -330,6 +336,14 @@ export class TorrentLifecycle {
     if (gen === this.gen) {
       this.host.emit('checked', { havePieces: this.host.picker().haveCount, durationMs: this.host.clock.now() - started })
     }
+  }
+
+  /** Waits while hashing is paused; false once the check is no longer wanted (stopped, rechecked again). */
+  private async hashingMayGoOn (gen: number): Promise<boolean> {
+    while (gen === this.gen && this.host.sm.is(TorrentState.HashingPaused)) {
+      await new Promise<void>((resolve) => { this.hashResume = resolve })
+    }
+    return gen === this.gen
   }
 
   /** The pieces of each `[from, to)` range in turn, as {@link TorrentContentStorage.readPieces} yields them. */
