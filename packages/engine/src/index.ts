@@ -68,7 +68,7 @@ export type { PortMappingSettings } from './session/engine-settings.js'
 export type { PortMappingStats, PortMappingState, PortMappingEvent } from './session/port-mapping.js'
 export type { UdpMuxStats, UdpChannelStats } from './transport/udp-mux.js'
 export type { UtpStats } from './transport/utp/utp-stats.js'
-export type { LsdSettings } from './lsd/local-peer-discovery.js'
+export type { LsdSettings, LsdStats } from './lsd/local-peer-discovery.js'
 export type { WebSeedSettings } from './webseed/web-seed-health.js'
 
 // Alerts

@@ -145,10 +145,7 @@ export async function runTorrentSession (ctx: CliContext, opts: TorrentSessionOp
       reporter.tick(t.stats())
       // JSON lines carry the engine's connection counters too, once a second: refused, evicted and
       // timed-out handshakes are how a hostile peer shows up before it is attached to the torrent.
-      if (reporter instanceof JsonReporter && ticks++ % 4 === 0) {
-        const e = engine.stats()
-        reporter.event({ type: 'engine', listen: e.listen, connections: e.connections })
-      }
+      if (reporter instanceof JsonReporter && ticks++ % 4 === 0) reportEngine(engine, reporter)
     }, TICK_MS)
     if (signalCount === 0 && t.state === 'stopped') {
       const started = t.start()
@@ -330,6 +327,12 @@ function watch (t: Torrent, reporter: SessionReporter, opts: TorrentSessionOptio
   })
 }
 
+/** The JSON 'engine' line: listener and connection counters, and local service discovery's. */
+function reportEngine (engine: BtEngine, reporter: JsonReporter): void {
+  const e = engine.stats()
+  reporter.event({ type: 'engine', listen: e.listen, connections: e.connections, lsd: e.lsd })
+}
+
 async function finish (engine: BtEngine, t: Torrent, reporter: SessionReporter, opts: TorrentSessionOptions, result: Outcome, dir: string): Promise<number> {
   const complete = t.isComplete
   let stats: TorrentStats | null = t.stats()
@@ -337,6 +340,8 @@ async function finish (engine: BtEngine, t: Torrent, reporter: SessionReporter, 
     // The engine saves on close too; saving first means a failure can still be reported.
     await engine.saveState().catch((error: unknown) => { reporter.event({ type: 'warning', message: `cannot save state: ${describeError(error)}` }, `warning: cannot save state: ${describeError(error)}`) })
   }
+  // A last snapshot of the engine's counters (LSD's announces and finds, connections) before it closes.
+  if (reporter instanceof JsonReporter) reportEngine(engine, reporter)
   await closeQuietly(engine)
   if (result.kind === 'error') {
     stats = null

@@ -58,11 +58,17 @@ export interface LocalPeerDiscoveryDeps {
   onWarning: (error: unknown) => void
 }
 
+/** Counters of `engine.stats().lsd` (BEP 14 local service discovery). */
 export interface LsdStats {
+  /** BT-SEARCH datagrams we sent (one per torrent and multicast group). */
   announcesOut: number
+  /** Datagrams that reached the LSD sockets, our own echoes included. */
   messagesIn: number
+  /** Well-formed BT-SEARCH announces from other clients (our own, recognised by the cookie, left out). */
+  announcesIn: number
   /** Messages that were not BT-SEARCH (or broke a bound). */
   malformed: number
+  /** Peers handed to a torrent (an address new to it) from announces for its info hash. */
   peersFound: number
 }
 
@@ -79,7 +85,7 @@ export class LocalPeerDiscovery {
   private cookie = ''
   private readonly tracked = new Map<string, Tracked>()
   private readonly budget: TokenBucket
-  private readonly counters: LsdStats = { announcesOut: 0, messagesIn: 0, malformed: 0, peersFound: 0 }
+  private readonly counters: LsdStats = { announcesOut: 0, messagesIn: 0, announcesIn: 0, malformed: 0, peersFound: 0 }
 
   constructor (private readonly deps: LocalPeerDiscoveryDeps) {
     this.budget = new TokenBucket({ perSecond: 5, burst: 10 }, deps.clock.now())
@@ -188,6 +194,7 @@ export class LocalPeerDiscovery {
     const message = parseLsdMessage(data)
     if (message === null) { this.counters.malformed++; return }
     if (message.cookie === this.cookie) return
+    this.counters.announcesIn++
     const host = canonicalIp(remote.address) ?? remote.address
     for (const hash of message.infoHashes) {
       for (const t of this.tracked.values()) {

@@ -33,11 +33,11 @@ import { TorrentContentStorage } from '../storage/torrent-content-storage.js'
 import { UdpTrackerSocket } from '../tracker/udp-tracker.js'
 import { AlertQueue } from './alerts.js'
 import { CoarseScheduler, type ScheduledTask } from '../util/coarse-scheduler.js'
-import { ConnectionManager, type ConnectionManagerStats, type PeerBlockedEvent } from '../peer/connection-manager.js'
+import { ConnectionManager, type PeerBlockedEvent } from '../peer/connection-manager.js'
 import type { IpFilter } from '../ip-filter/ip-filter.js'
 import { resolveSettings, resolveTorrentSettings, type EngineSettings, type PartialEngineSettings, type TorrentSettings } from './engine-settings.js'
-import { ListenRouter, type ListenRouterStats } from '../peer/listen-router.js'
-import { EncryptionPolicy, type EncryptionStats } from '../transport/mse/encryption-policy.js'
+import { ListenRouter } from '../peer/listen-router.js'
+import { EncryptionPolicy } from '../transport/mse/encryption-policy.js'
 import { RateLimiter } from '../peer/rate-limiter.js'
 import { parsePeerAddress as parseAddress, type PeerAddress, type PeerSource } from '../peer/peer-address.js'
 import { generatePeerId } from '../peer/peer-id.js'
@@ -53,10 +53,10 @@ import { moveTorrentStorage, recoverStorageMove } from '../torrent/move-storage.
 import { QueueManager } from './queue-manager.js'
 import { EngineDht } from './engine-dht.js'
 import { LocalPeerDiscovery } from '../lsd/local-peer-discovery.js'
-import type { DhtStats } from '../dht/dht-stats.js'
-import { EngineUdp, type EngineUdpStats } from './engine-udp.js'
+import { EngineUdp } from './engine-udp.js'
+import type { EngineStats, EngineStatsEvent } from './engine-stats.js'
 import type { UdpChannel, UdpChannelKind } from '../transport/udp-mux.js'
-import { EnginePortMapping, type IPortMapper, type PortMappingEvent, type PortMappingStats } from './port-mapping.js'
+import { EnginePortMapping, type IPortMapper, type PortMappingEvent } from './port-mapping.js'
 
 export interface BtEngineDeps {
   socketFactory: ISocketFactory
@@ -130,29 +130,10 @@ export interface BtEngineEvents {
   'port-mapping': PortMappingEvent // a UPnP / NAT-PMP mapping of the listen port was made, renewed, failed or removed
 }
 
-/** Payload of the engine's 'stats' event. */
-export interface EngineStatsEvent {
-  timestampMs: number
-  torrents: Array<{ torrentId: string, stats: ReturnType<Torrent['stats']> }>
-}
+export type { EngineStats, EngineStatsEvent } from './engine-stats.js'
 
 /** Interval of the engine's 'stats' event. */
 const STATS_INTERVAL_MS = 1_000
-
-export interface EngineStats {
-  torrents: number
-  downloadRateBytesPerSec: number
-  uploadRateBytesPerSec: number
-  connections: ConnectionManagerStats
-  listen: ListenRouterStats
-  /** MSE/PE handshakes by outcome, failures by reason, plaintext fallbacks. */
-  encryption: EncryptionStats
-  /** The DHT node (table size, lookups, queries in/out); null while the DHT is off or not started. */
-  dht: DhtStats | null
-  /** The shared UDP socket and uTP; null while it is not bound (not listening, or the bind failed). */
-  udp: EngineUdpStats | null
-  portMapping: PortMappingStats // UPnP / NAT-PMP mappings of the listen port, and the external address the gateway reported
-}
 
 export class BtEngine extends TypedEmitter<BtEngineEvents> {
   /** Our 20-byte peer id (`-LS0100-` + random). */
@@ -679,7 +660,8 @@ export class BtEngine extends TypedEmitter<BtEngineEvents> {
       encryption: this.encryption.stats(),
       dht: this.dht.stats(),
       udp: this.udp.stats(),
-      portMapping: this.portMapping.stats()
+      portMapping: this.portMapping.stats(),
+      lsd: this.lsd.stats()
     }
   }
 
