@@ -18,7 +18,11 @@
  *   lookup slot, not the query time-out before the torrent's lookup can even begin.
  * - A round that reached no node, or that found no peer for a torrent still wanting peers (metadata
  *   phase or downloading), is retried sooner, doubling to the interval: the seed may announce just
- *   after our lookup passed the nodes it announces to.
+ *   after our lookup passed the nodes it announces to. A seeding torrent whose round reached nodes
+ *   keeps the interval even when it found no peer: its announce is stored at the closest nodes,
+ *   which is what a seed's round is for, and leechers find it there. libtorrent 2.0 does the same
+ *   (every torrent once per dht_announce_interval, 15 minutes, an empty reply changing nothing),
+ *   and has no shorter retry at all, for leechers either.
  * - `dht:state` (node id and good nodes) is read from the session store when the node starts and
  *   written on `save()` / close, so a restart bootstraps from known nodes before the routers.
  * - Bootstrap entries the socket cannot reach are left out: from a socket bound to loopback only
