@@ -48,6 +48,11 @@ export interface DaemonInfo {
   host?: string
   /** For Node (tests): a WebSocket class; browsers use their own. */
   WebSocket?: BridgeWebSocketConstructor
+  /**
+   * Run the bridge's WebSocket in a dedicated worker, beside the page's main thread (falls back
+   * to the page's WebSocket where workers cannot start). @default true where `Worker` exists
+   */
+  worker?: boolean
 }
 
 /** A daemon storage root, as `lodestone io-daemon` prints it (`token` is accepted for `key`). */

@@ -18,12 +18,18 @@ import { connect as tlsConnect, type TLSSocket } from 'node:tls'
 import type { WebSocket } from 'ws'
 import {
   BridgeFrameError, Errno, Op, PayloadReader, SERVER_ID_BASE, Status, TLS_FLAG_INSECURE,
-  decodeFrame, errorFrame, fileWriteResultFrame, readFileWrite, tcpAcceptFrame, tcpAckFrame, tcpCloseFrame, tcpConnectedFrame, tcpDataFrame,
+  decodeFrame, errorFrame, fileWriteResultFrame, readFileWrite, tcpAcceptFrame, tcpAckFrame, tcpCloseFrame, tcpConnectedFrame, tcpDataFrameOf,
   tcpListenResultFrame, tlsUpgradedFrame, udpBoundFrame, udpDataFrame, readUdpData
 } from '@lodestone/engine/adapters/daemon'
 
 /** Unacknowledged TCP_RECV bytes per socket before the daemon stops reading it. */
 export const RECV_WINDOW_BYTES = 4 * 1024 * 1024
+/**
+ * Most peer bytes in one TCP_RECV frame. Reads are gathered up to this within an event-loop turn:
+ * fewer, larger messages cost the browser less per byte; above ~1 MiB Chromium maps each
+ * message's buffer afresh.
+ */
+export const RECV_FRAME_BYTES = 256 * 1024
 /** WebSocket send buffer above which every socket of the session stops reading. */
 export const WS_HIGH_WATER_BYTES = 8 * 1024 * 1024
 const WS_LOW_WATER_BYTES = 2 * 1024 * 1024
@@ -47,6 +53,9 @@ interface TcpEntry {
   sendAck: number
   connected: boolean
   closed: boolean
+  /** Bytes read from the peer and not yet framed (sent at the end of this event-loop turn). */
+  recv: Buffer[]
+  recvBytes: number
 }
 
 function errnoOf (err: unknown): number {
@@ -96,6 +105,8 @@ export class SocketSession {
   private wsPending = 0
   private wsCongested = false
   private ackFlushScheduled = false
+  private readonly recvFlush = new Map<number, TcpEntry>()
+  private recvFlushScheduled = false
   private closed = false
   /** FILE_WRITE bytes being written. */
   private fileWriteBytes = 0
@@ -223,7 +234,7 @@ export class SocketSession {
   private connectTcp (requestId: number, id: number, host: string, port: number): void {
     this.checkClientId(id)
     const socket = new Socket()
-    const entry: TcpEntry = { socket, unacked: 0, sendAck: 0, connected: false, closed: false }
+    const entry: TcpEntry = { socket, unacked: 0, sendAck: 0, connected: false, closed: false, recv: [], recvBytes: 0 }
     this.tcp.set(id, entry)
     socket.setNoDelay(true)
     const timer = setTimeout(() => { socket.destroy(Object.assign(new Error('connect timed out'), { code: 'ETIMEDOUT' })) }, CONNECT_TIMEOUT_MS)
@@ -254,7 +265,10 @@ export class SocketSession {
     socket.on('data', (chunk: Buffer) => {
       if (entry.closed) return
       entry.unacked += chunk.length
-      this.send(tcpDataFrame(Op.TCP_RECV, id, chunk))
+      entry.recv.push(chunk)
+      entry.recvBytes += chunk.length
+      if (entry.recvBytes >= RECV_FRAME_BYTES) this.flushRecv(id, entry)
+      else this.scheduleRecvFlush(id, entry)
       if (entry.unacked >= RECV_WINDOW_BYTES || this.wsCongested) socket.pause()
     })
     socket.on('error', (err) => { error = err })
@@ -265,7 +279,38 @@ export class SocketSession {
       entry.closed = true
       if (onEarlyError !== undefined && error !== undefined && onEarlyError(error)) return
       if (!entry.connected && onEarlyError !== undefined) { this.send(tcpConnectedFrame(0, id, Status.FAILED, Errno.OTHER)); return }
+      this.flushRecv(id, entry)
       this.send(tcpCloseFrame(id, error !== undefined, error !== undefined ? errnoOf(error) : 0))
+    })
+  }
+
+  /** Frames what `entry` read since the last flush: TCP_RECV frames of at most RECV_FRAME_BYTES. */
+  private flushRecv (id: number, entry: TcpEntry): void {
+    while (entry.recv.length > 0) {
+      const parts: Buffer[] = []
+      let bytes = 0
+      while (entry.recv.length > 0 && bytes < RECV_FRAME_BYTES) {
+        const head = entry.recv[0]!
+        const room = RECV_FRAME_BYTES - bytes
+        if (head.length <= room) { parts.push(head); bytes += head.length; entry.recv.shift() } else {
+          parts.push(head.subarray(0, room)); bytes += room; entry.recv[0] = head.subarray(room)
+        }
+      }
+      entry.recvBytes -= bytes
+      this.send(tcpDataFrameOf(Op.TCP_RECV, id, parts, bytes))
+    }
+  }
+
+  /** Reads of one poll phase (libuv reads a readable socket several times) go out as one frame. */
+  private scheduleRecvFlush (id: number, entry: TcpEntry): void {
+    this.recvFlush.set(id, entry)
+    if (this.recvFlushScheduled) return
+    this.recvFlushScheduled = true
+    setImmediate(() => {
+      this.recvFlushScheduled = false
+      const due = [...this.recvFlush]
+      this.recvFlush.clear()
+      for (const [sid, e] of due) if (!e.closed && this.tcp.get(sid) === e) this.flushRecv(sid, e)
     })
   }
 
@@ -321,7 +366,7 @@ export class SocketSession {
       if (this.closed || this.tcp.size >= MAX_HANDLES) { socket.destroy(); return }
       const sid = this.nextServerSideId++
       if (this.nextServerSideId > 0xffff_fff0) this.nextServerSideId = SERVER_ID_BASE
-      const entry: TcpEntry = { socket, unacked: 0, sendAck: 0, connected: true, closed: false }
+      const entry: TcpEntry = { socket, unacked: 0, sendAck: 0, connected: true, closed: false, recv: [], recvBytes: 0 }
       this.tcp.set(sid, entry)
       this.send(tcpAcceptFrame(id, sid, socket.localPort ?? 0, socket.remotePort ?? 0, socket.remoteAddress ?? ''))
       this.wireTcp(sid, entry)
@@ -340,6 +385,7 @@ export class SocketSession {
       this.send(tlsUpgradedFrame(requestId, id, Status.FAILED, Errno.EINVAL))
       return
     }
+    this.flushRecv(id, entry)
     const raw = entry.socket
     raw.removeAllListeners('data')
     raw.removeAllListeners('close')
@@ -349,7 +395,7 @@ export class SocketSession {
       servername: isIPv6(serverName) || /^[\d.]+$/.test(serverName) ? undefined : serverName,
       rejectUnauthorized: (flags & TLS_FLAG_INSECURE) === 0
     })
-    const upgraded: TcpEntry = { socket: secure, unacked: 0, sendAck: 0, connected: false, closed: false }
+    const upgraded: TcpEntry = { socket: secure, unacked: 0, sendAck: 0, connected: false, closed: false, recv: [], recvBytes: 0 }
     this.tcp.set(id, upgraded)
     secure.once('secureConnect', () => {
       upgraded.connected = true

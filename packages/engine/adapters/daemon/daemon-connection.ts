@@ -10,6 +10,7 @@ import { LodestoneError } from '../../src/errors.js'
 import {
   BridgeFrameError, Op, PayloadReader, SERVER_ID_BASE, Status, authFrame, decodeFrame, encodeFrame, type Frame
 } from './bridge-protocol.js'
+import { WorkerWebSocket } from './worker-web-socket.js'
 
 /** The part of the WHATWG WebSocket API the bridge uses (browsers; `ws` in Node tests). */
 export interface BridgeWebSocket {
@@ -32,8 +33,14 @@ export interface DaemonConnectionOptions {
   authToken: string
   /** @default '127.0.0.1' */
   host?: string
-  /** @default globalThis.WebSocket */
+  /** @default globalThis.WebSocket (run in a worker, see `worker`) */
   WebSocket?: BridgeWebSocketConstructor
+  /**
+   * Run the WebSocket in a dedicated worker (worker-web-socket.ts) so its frames are handled
+   * beside the page's main thread; falls back to the page's own WebSocket where workers cannot
+   * start. Ignored when `WebSocket` is given. @default true where `Worker` exists
+   */
+  worker?: boolean
   /** @default 10_000 */
   timeoutMs?: number
 }
@@ -72,11 +79,25 @@ export class DaemonConnection {
    * @throws PEER_CONNECT_FAILED (address 'io-daemon') when the daemon cannot be reached or refuses the token.
    */
   static async connect (options: DaemonConnectionOptions): Promise<DaemonConnection> {
+    const inWorker = options.WebSocket === undefined && options.worker !== false && typeof Worker !== 'undefined'
+    if (inWorker) {
+      try {
+        return await DaemonConnection.open(options, (url) => new WorkerWebSocket(url))
+      } catch (err) {
+        // A worker that cannot start (a content security policy forbidding blob: workers) fails
+        // like an unreachable daemon: try once more on the page's own WebSocket.
+        if (err instanceof LodestoneError && /refused the token/.test(String((err.details as { reason?: string }).reason))) throw err
+      }
+    }
     const Ctor = options.WebSocket ?? (globalThis as unknown as { WebSocket?: BridgeWebSocketConstructor }).WebSocket
     if (Ctor === undefined) throw bridgeError('no WebSocket implementation')
+    return DaemonConnection.open(options, (url) => new Ctor(url))
+  }
+
+  private static async open (options: DaemonConnectionOptions, create: (url: string) => BridgeWebSocket): Promise<DaemonConnection> {
     const host = options.host ?? '127.0.0.1'
     const url = `ws://${host.includes(':') ? `[${host}]` : host}:${options.port}/io`
-    const ws = new Ctor(url)
+    const ws = create(url)
     ws.binaryType = 'arraybuffer'
     const timeoutMs = options.timeoutMs ?? 10_000
     await new Promise<void>((resolve, reject) => {
@@ -108,6 +129,8 @@ export class DaemonConnection {
   }
 
   get closed (): boolean { return this.closedFlag }
+  /** True when the WebSocket runs in a dedicated worker (see DaemonConnectionOptions.worker). */
+  get runsInWorker (): boolean { return this.ws instanceof WorkerWebSocket }
   /** Bytes queued in the WebSocket and not yet sent. */
   get bufferedAmount (): number { return this.ws.bufferedAmount }
 

@@ -1,8 +1,11 @@
 // The browser adapters in Chromium itself: OPFS filesystem (sync-access-handle worker and async
-// backends), IndexedDB session store, worker-pool hasher. The Node test suite cannot reach these
+// backends), IndexedDB session store, worker-pool hasher, the io-daemon bridge's WebSocket in a
+// worker and on the page. The Node test suite cannot reach these
 // APIs; the contracts' essentials are re-checked here in a real page.
 import { createHash } from 'node:crypto'
+import { createServer, type Server } from 'node:net'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { startIoDaemon } from '@lodestone/io-daemon'
 import { launchBrowser, startSite, type TestBrowser, type TestPage, type TestSite } from './harness.js'
 
 describe('browser adapters in Chromium', () => {
@@ -118,6 +121,44 @@ describe('browser adapters in Chromium', () => {
       keys: ['torrent:aa:bitfield', 'torrent:aa:progress', 'torrent:bb:bitfield'], all: 4,
       afterDelete: ['torrent:aa:bitfield', 'torrent:aa:progress', 'torrent:bb:bitfield'], afterClear: []
     })
+  })
+
+  it('DaemonConnection: TCP through the io-daemon with the WebSocket in a worker and on the page, bytes identical and in order both ways', async () => {
+    // An echo server the page reaches through the bridge.
+    const echo: Server = createServer((s) => { s.pipe(s) })
+    await new Promise<void>((resolve) => echo.listen(0, '127.0.0.1', resolve))
+    const echoPort = (echo.address() as { port: number }).port
+    const daemon = await startIoDaemon({ allowOrigins: [site.origin] })
+    try {
+      const r = await page.evaluate(async ({ port, token, echoPort }) => {
+        const L = (window as any).L
+        const out: Array<{ inWorker: boolean, sent: number, same: boolean }> = []
+        for (const worker of [true, false]) {
+          const conn = await L.DaemonConnection.connect({ port, authToken: token, worker })
+          const socket = await new L.DaemonSocketFactory(conn).connectTcp('127.0.0.1', echoPort)
+          // Small sends (batched to the worker) and large ones (through its transfer pool), in order.
+          const sizes = [17, 17, 5, 200_000, 17, 1_500_000, 3, 65_536, 70_000, 9]
+          const total = sizes.reduce((a, b) => a + b, 0)
+          const sent = new Uint8Array(total).map((_, i) => (i * 7 + (i >> 11)) & 0xff)
+          const got = new Uint8Array(total)
+          let n = 0
+          const done = new Promise<void>((resolve) => {
+            socket.onData((d: Uint8Array) => { got.set(d, n); n += d.length; if (n >= total) resolve() })
+          })
+          let at = 0
+          for (const size of sizes) { socket.send(sent.slice(at, at + size)); at += size }
+          await done
+          out.push({ inWorker: conn.runsInWorker, sent: total, same: got.every((b, i) => b === sent[i]) })
+          socket.close()
+          conn.close()
+        }
+        return out
+      }, { port: daemon.port, token: daemon.token, echoPort })
+      expect(r).toEqual([{ inWorker: true, sent: 1_835_604, same: true }, { inWorker: false, sent: 1_835_604, same: true }])
+    } finally {
+      await daemon.close()
+      echo.close()
+    }
   })
 
   it('BrowserHasher: worker pool digests match node:crypto, for one buffer and for parts', async () => {
