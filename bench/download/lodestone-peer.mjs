@@ -7,6 +7,8 @@
 //       line: "mark" starts the measurement (prints {"event":"marked"}), "stop" prints the result.
 //   node lodestone-peer.mjs leech <torrent> <dir> <peer port>
 //       downloads from 127.0.0.1:<peer port> into <dir>, prints the result, exits.
+// LODESTONE_HOST=<address> listens and dials on that address instead of 127.0.0.1 (bench/utp's
+// bottleneck runs its peers on a non-loopback address in a private network namespace).
 //
 // Result: {"event":"result","seconds","cpuSeconds","userSeconds","systemSeconds","peakRssKiB","bytes"},
 // peak RSS being VmHWM reset (clear_refs 5) when the measurement starts, and "threads": CPU
@@ -82,7 +84,7 @@ const logLevel = process.env.LODESTONE_LOG ?? 'off'
 const engine = createNodeEngine({
   downloadPath: dir,
   port: 0,
-  host: '127.0.0.1',
+  host: process.env.LODESTONE_HOST ?? '127.0.0.1',
   logLevel,
   // LODESTONE_SETTINGS='{"peer":{...}}': engine settings for experiments (default: the defaults).
   ...(process.env.LODESTONE_SETTINGS !== undefined ? { settings: JSON.parse(process.env.LODESTONE_SETTINGS) } : {}),
@@ -105,7 +107,7 @@ try {
     emit(finish(torrent.stats().uploadedBytes))
   } else if (mode === 'leech') {
     const finish = startMeter()
-    const torrent = await engine.addTorrent(metainfo, { peers: [`127.0.0.1:${peerPort}`] })
+    const torrent = await engine.addTorrent(metainfo, { peers: [`${process.env.LODESTONE_HOST ?? '127.0.0.1'}:${peerPort}`] })
     let completed = false
     torrent.on('completed', () => { completed = true })
     await waitFor(torrent, () => completed)

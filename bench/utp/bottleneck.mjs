@@ -8,7 +8,12 @@
 //      100 ms target is below the 300 ms queue TCP fills), so TCP keeps the larger share.
 // Every figure is MB/s measured by the receiving side. Not a timed test: figures go to RESULTS.md.
 //
-//   node bench/utp/bottleneck.mjs [--rate-mbit 160] [--size 48M]      (re-runs itself in a namespace)
+// Addresses: the shaped interface is the namespace's loopback, but the peers and the TCP flow use
+// 10.11.0.1, an address added to it, so uTP behaves as on a network path: two Lodestone peers on a
+// loopback address (127.0.0.1) agree on 60 000-byte packets (utp.loopbackPacketBytes), which no
+// real bottleneck carries. --loopback runs them on 127.0.0.1 instead (large packets).
+//
+//   node bench/utp/bottleneck.mjs [--rate-mbit 160] [--size 48M] [--loopback]   (re-runs itself in a namespace)
 // Build first: npx tsc -b.
 import { spawn, spawnSync } from 'node:child_process'
 import { randomFillSync } from 'node:crypto'
@@ -41,6 +46,8 @@ function sh (cmd, args) {
   return r.stdout
 }
 sh('ip', ['link', 'set', 'lo', 'up'])
+const address = argv.includes('--loopback') ? '127.0.0.1' : '10.11.0.1'
+if (address !== '127.0.0.1') sh('ip', ['addr', 'add', `${address}/32`, 'dev', 'lo'])
 sh('tc', ['qdisc', 'add', 'dev', 'lo', 'root', 'tbf', 'rate', `${rateMbit}mbit`, 'burst', '256kb', 'latency', '300ms'])
 const bottleneckMBps = rateMbit / 8
 
@@ -76,8 +83,8 @@ function startPeer (mode, args, env) {
 async function tcpFlow () {
   let received = 0
   const server = createServer((socket) => { socket.on('data', (d) => { received += d.length }) })
-  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve))
-  const client = connect(server.address().port, '127.0.0.1')
+  await new Promise((resolve) => server.listen(0, address, resolve))
+  const client = connect(server.address().port, address)
   const chunk = new Uint8Array(256 * 1024)
   let stopped = false
   const pump = () => { while (!stopped && client.write(chunk)); }
@@ -89,7 +96,11 @@ async function tcpFlow () {
   }
 }
 
-const UTP_ONLY = { LODESTONE_SETTINGS: JSON.stringify({ transport: { tcp: false } }) }
+const UTP_ONLY = {
+  LODESTONE_HOST: address,
+  // Nothing but the transfer on the wire (a non-loopback listener would otherwise start DHT, LSD, UPnP).
+  LODESTONE_SETTINGS: JSON.stringify({ transport: { tcp: false }, discovery: { dht: false, lsd: false, portMapping: false, pex: false } })
+}
 const work = mkdtempSync(join(tmpdir(), 'lodestone-bench-bottleneck-'))
 try {
   mkdirSync(join(work, 'seed'))
@@ -136,11 +147,11 @@ try {
   const tcpAlone = (tcp.sample() - t0) / 4 / 1e6
   const shared = await utpTransfer(tcp)
   await tcp.stop()
-  console.log(`bench/utp bottleneck: lo with tbf ${rateMbit} mbit/s (${bottleneckMBps.toFixed(1)} MB/s), 300 ms queue, ${(sizeBytes / 1024 ** 2).toFixed(0)} MiB over uTP; load average ${load}`)
+  console.log(`bench/utp bottleneck: lo with tbf ${rateMbit} mbit/s (${bottleneckMBps.toFixed(1)} MB/s), 300 ms queue, peers on ${address}, ${(sizeBytes / 1024 ** 2).toFixed(0)} MiB over uTP; load average ${load}`)
   console.log(`uTP alone          ${alone.utpMBps.toFixed(1).padStart(6)} MB/s  (${(100 * alone.utpMBps / bottleneckMBps).toFixed(0)} % of the bottleneck; target >= 80 %)`)
   console.log(`TCP alone          ${tcpAlone.toFixed(1).padStart(6)} MB/s`)
   console.log(`uTP + TCP: uTP     ${shared.utpMBps.toFixed(1).padStart(6)} MB/s, TCP ${shared.tcpMBps.toFixed(1)} MB/s (TCP keeps the larger share: ${shared.tcpMBps > shared.utpMBps ? 'yes' : 'NO'})`)
-  console.log(JSON.stringify({ bench: 'utp-bottleneck', rateMbit, sizeBytes, alone, tcpAlone, shared }))
+  console.log(JSON.stringify({ bench: 'utp-bottleneck', rateMbit, sizeBytes, address, alone, tcpAlone, shared }))
 } finally {
   rmSync(work, { recursive: true, force: true })
 }

@@ -35,6 +35,7 @@ import {
 } from './receive-buffer.js'
 import { RttEstimator } from './rtt-estimator.js'
 import { writeOutgoingHeader } from './outgoing-header.js'
+import { sendHighWaterMark, sendLowWaterMark } from './send-water-marks.js'
 import {
   EXTENSION_NONE, SEQ_MASK, ST_DATA, ST_FIN, ST_RESET, ST_STATE, ST_SYN,
   UTP_HEADER_BYTES, seqDistance, seqLess, writeUtpHeader, type UtpHeader
@@ -178,7 +179,7 @@ export class UtpConnection implements ITcpSocket {
       this.sendRing.write(data, 0, data.length)
       if (this.state === STATE_CONNECTED) this.host.schedule(this)
     }
-    if (this.bufferedBytes > this.host.settings.sendHighWaterMarkBytes) {
+    if (this.bufferedBytes > sendHighWaterMark(this.host.settings.sendHighWaterMarkBytes, this.sendWindow)) {
       this.needDrain = true
       return false
     }
@@ -311,13 +312,14 @@ export class UtpConnection implements ITcpSocket {
     if (this.state === STATE_CONNECTED) {
       this.deliver()
       if (this.state !== STATE_CONNECTED) return
-      if (this.needDrain && this.bufferedBytes <= this.host.settings.sendLowWaterMarkBytes) {
+      this.pump()
+      if (this.state !== STATE_CONNECTED) return
+      // After pump: what it just sent no longer waits, so the refill starts as early as it can.
+      if (this.needDrain && this.bufferedBytes <= sendLowWaterMark(this.host.settings.sendLowWaterMarkBytes, this.sendWindow)) {
         this.needDrain = false
         this.drainCb?.()
         if (this.state !== STATE_CONNECTED) return
       }
-      this.pump()
-      if (this.state !== STATE_CONNECTED) return
       // The application took data after a small window was advertised: tell a stalled sender.
       if (!this.ackPending && this.lastAdvertised < 2 * this.packetBytes && this.recv.window >= 2 * this.packetBytes) {
         this.ackPending = true
@@ -689,6 +691,9 @@ export class UtpConnection implements ITcpSocket {
     this.seqNr = (seq + 1) & SEQ_MASK
     return i
   }
+
+  /** What the windows let us have in flight now. */
+  private get sendWindow (): number { return Math.min(this.ledbat.cwnd, this.peerWindow) }
 
   /** The handshake carried the peer's offer (0: none): switch to large packets if both offered. */
   private usePeerOffer (theirOffer: number): void {

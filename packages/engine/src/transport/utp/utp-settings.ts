@@ -55,9 +55,9 @@ export interface UtpSettings {
   maxConnections: number
   /** Accepted connections that have not yet sent data; more SYNs are dropped. @default 128 */
   maxHalfOpen: number
-  /** `send()` returns false once this many bytes wait to be packetised. @default 131_072 */
+  /** `send()` returns false once this many bytes wait to be packetised, or twice the window if more (send-water-marks.ts). @default 131_072 */
   sendHighWaterMarkBytes: number
-  /** After `send()` returned false, `onDrain` fires once the queue is at or below this. @default 32_768 */
+  /** After `send()` returned false, `onDrain` fires once the queue is at or below this, or the window if more. @default 32_768 */
   sendLowWaterMarkBytes: number
   /** Hold a partial packet while data is in flight, so small writes coalesce (Nagle). @default true */
   nagle: boolean
