@@ -37,7 +37,7 @@ const ROOT = fileURLToPath(new URL('../../', import.meta.url))
 const PRESET = join(ROOT, 'packages/engine/dist/presets/node.js')
 const CHILD = fileURLToPath(new URL('./crash-campaign-child.mjs', import.meta.url))
 const ROUNDS = Number(process.env.LODESTONE_CRASH_ROUNDS ?? 1)
-const SEED_RATE_BYTES_PER_SEC = 1_000_000
+const SEED_RATE_BYTES_PER_SEC = 2_500_000
 
 let work = ''
 let shm = ''
@@ -88,7 +88,8 @@ function checkRestored (r: Run, confirmed: ReadonlySet<number>, label: string): 
   const root = restored?.root ?? ''
   expect(badPiecesOnDisk(content, root, pieces), `${label}: pieces counted as had that do not hash`).toEqual([])
   const have = new Set(pieces)
-  expect([...confirmed].filter((p) => !have.has(p)), `${label}: saved pieces lost`).toEqual([])
+  expect([...confirmed].filter((p) => !have.has(p)), `${label}: saved pieces lost (restored ${pieces.length} at ${root}, states ${(restored?.states ?? []).join(' ')}; ` +
+    `${JSON.stringify(r.messages.filter((m) => !['progress', 'restored'].includes(m.type)).slice(0, 8))})`).toEqual([])
   return { pieces, root }
 }
 

@@ -130,8 +130,16 @@ async function load (host: RestoreHost, persistence: SessionPersistence, id: str
     if (roots.getRoot(path) === null) roots.addRoot({ token: path, label: path, path })
     roots.setRootForTorrent(id, path)
   }
-  // A move a crash interrupted is finished first (it may change the torrent's root).
-  await recoverStorageMove(roots, id)
+  // A move a crash interrupted is finished first (it may change the torrent's root). The add then
+  // uses the root it finished at: the saved one may be the move's old place, whose copies it just
+  // deleted (issue 15's crash campaign: a kill after the copy restarted with every piece gone).
+  if (await recoverStorageMove(roots, id)) {
+    const movedTo = roots.getRootForTorrent(id)
+    if (movedTo !== null) {
+      options.storageRoot = movedTo.token
+      delete options.downloadPath
+    }
+  }
   const hint = await resumeHintFor(roots.getFileSystemForTorrent(id), meta, stored.bitfield, validRenames(progress?.renamedPaths, meta.files.length))
   if (hint !== null) options.resume = hint
   return { kind: 'torrent', meta, options, progress }

@@ -5,6 +5,7 @@
 import { describe, expect, it } from 'vitest'
 import { FaultyFileSystem } from '../../../adapters/memory/faulty-filesystem.js'
 import { MemoryFileSystem } from '../../../adapters/memory/memory-filesystem.js'
+import { MemorySessionStore } from '../../../adapters/memory/memory-session-store.js'
 import { BtEngine } from '../../../src/session/bt-engine.js'
 import { resolveSettings, testingSettings } from '../../../src/session/engine-settings.js'
 import { moveMarkerPath } from '../../../src/torrent/move-storage.js'
@@ -19,7 +20,7 @@ import { SwarmWorld, SyncHasher, payload } from '../../swarm/swarm-world.js'
 
 const FILES: Array<[string, number]> = [['pack/one.bin', 50_000], ['pack/sub/two.bin', 40_000], ['pack/three.bin', 30_000]]
 
-function engineWithRoots (world: SwarmWorld, roots: Record<string, IFileSystem>, paths: Record<string, string> = {}): BtEngine {
+function engineWithRoots (world: SwarmWorld, roots: Record<string, IFileSystem>, paths: Record<string, string> = {}, sessionStore?: MemorySessionStore): BtEngine {
   const storageRoots = new StorageRootManager((token) => {
     const fs = roots[token]
     if (fs === undefined) throw new Error(`no fs for ${token}`)
@@ -27,7 +28,7 @@ function engineWithRoots (world: SwarmWorld, roots: Record<string, IFileSystem>,
   })
   for (const token of Object.keys(roots)) storageRoots.addRoot({ token, label: token, path: paths[token] ?? `/${token}` })
   storageRoots.setDefaultRoot(Object.keys(roots)[0]!)
-  return new BtEngine({ socketFactory: world.network.host('10.0.0.9'), clock: world.clock, hasher: new SyncHasher(), storageRoots, random: seededRandom(5) },
+  return new BtEngine({ socketFactory: world.network.host('10.0.0.9'), clock: world.clock, hasher: new SyncHasher(), storageRoots, random: seededRandom(5), ...(sessionStore !== undefined ? { sessionStore } : {}) },
     resolveSettings({ listen: { port: 6881, host: '' } }, testingSettings()))
 }
 
@@ -90,6 +91,34 @@ describe('moveStorage', () => {
     expect(await world.clock.runUntil(() => t.state === 'seeding', 10_000)).toBe(true)
     expect(a.listFiles()).toEqual([])
     expect(b.listFiles().includes(moveMarkerPath(id))).toBe(false)
+    expectAllAt(b)
+    await engine.close()
+    await world.close()
+  })
+
+  it('a restored session finishes a move that crashed after copying and keeps the new place (its resume data named the old one)', async () => {
+    const world = new SwarmWorld(64)
+    const { fs: a, torrent, id } = await filled(world)
+    const b = new MemoryFileSystem({ clock: world.clock })
+    const store = new MemorySessionStore()
+    // Not the default root: the resume data names it.
+    const roots = { other: new MemoryFileSystem({ clock: world.clock }), a, b }
+    const first = engineWithRoots(world, roots, {}, store)
+    const seeded = await first.addTorrent(torrent, { storageRoot: 'a' })
+    expect(await world.clock.runUntil(() => seeded.state === 'seeding', 10_000)).toBe(true)
+    await first.close()
+    // The crash: copied to b, markers say so, the resume data (saved before the switch) still names a.
+    for (const [path] of FILES) b.writeFileBytes(path, a.readFileBytes(path))
+    a.writeFileBytes(moveMarkerPath(id), marker(id, 'copied'))
+    b.writeFileBytes(moveMarkerPath(id), marker(id, 'copied'))
+    const engine = engineWithRoots(world, roots, {}, store)
+    const { restored, failed } = await engine.restoreSession()
+    expect(failed).toEqual([])
+    const t = restored[0]!
+    expect(engine.storageRoots.getRootForTorrent(id)?.token).toBe('b')
+    expect(await world.clock.runUntil(() => t.state === 'seeding', 10_000), `state ${t.state}`).toBe(true)
+    expect(t.stats().havePieces).toBe(t.stats().pieceCount)
+    expect(a.listFiles()).toEqual([])
     expectAllAt(b)
     await engine.close()
     await world.close()
