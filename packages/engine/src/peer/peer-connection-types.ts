@@ -97,6 +97,8 @@ export interface PeerConnectionInit {
    * piece we never announced); any other rejection rejects the request (BEP 6) and emits 'warning'.
    */
   readBlock?: (request: BlockRequest) => Promise<Uint8Array>
+  /** A block from `readBlock` is no longer referenced (dropped, or the socket has handed it to the OS). */
+  releaseBlock?: (data: Uint8Array) => void
   /** BEP 10 extensions (ut_metadata, ut_pex...), one instance per connection. */
   extensions?: readonly PeerExtensionFactory[]
   /** Set the v2 reserved bit and take BEP 52 hash messages (v2 and hybrid torrents). @default false */

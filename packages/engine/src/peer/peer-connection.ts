@@ -156,6 +156,8 @@ export class PeerConnection extends TypedEmitter<PeerConnectionEvents> {
     this.uploads = new UploadQueue({
       settings: () => this.settings,
       readBlock: init.readBlock,
+      releaseBlock: init.releaseBlock,
+      bufferedBytes: () => this.socket.bufferedBytes,
       isActive: () => this.currentState === 'active',
       isWritable: () => this.writable,
       fastExtension: () => this.negotiated.fastExtension,

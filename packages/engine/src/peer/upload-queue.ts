@@ -8,7 +8,11 @@
  * reject when the fast extension is on; without it, dropping is all the protocol has.
  *
  * Buffer ownership: a block returned by `readBlock` is handed to the socket; the owner must not
- * modify it afterwards.
+ * modify it afterwards. Blocks may be views of a larger buffer (a cached piece) that the owner
+ * reuses once `releaseBlock` gave every view back: a block is released when it is dropped unsent,
+ * or once the socket has nothing queued after it was sent (the OS copied it). Blocks waiting for
+ * the socket pin at most a few pieces (beyond, they are copied out), so a slow peer asking for
+ * scattered blocks does not hold many whole pieces.
  */
 import { LodestoneError, hasCode } from '../errors.js'
 import { encodePieceHeader, encodeReject, type BlockRequest } from '../protocol/wire-messages.js'
@@ -29,6 +33,10 @@ export interface UploadQueueHost {
   settings: () => PeerSettings
   /** Reads a block for the peer; absent: we serve nothing. */
   readBlock: ((request: BlockRequest) => Promise<Uint8Array>) | undefined
+  /** A block from `readBlock` is no longer referenced (optional: blocks are then left to the GC). */
+  releaseBlock: ((data: Uint8Array) => void) | undefined
+  /** Bytes the socket holds, not yet handed to the OS. */
+  bufferedBytes: () => number
   /** True while the connection is active. */
   isActive: () => boolean
   /** True while the socket accepts more (below its high-water mark). */
@@ -45,6 +53,19 @@ export interface UploadQueueHost {
   close: (reason: LodestoneError) => void
 }
 
+/**
+ * Sent blocks remembered for release. Older ones are forgotten unreleased (their piece buffer is
+ * then never reused, only garbage collected), so a socket that never empties pins little.
+ */
+const MAX_UNRELEASED_SENT = 8
+
+/**
+ * Pieces that blocks waiting for the socket may pin; further waiting blocks are copied out. A peer
+ * asking in order waits on one or two pieces; one asking for a block of each of many pieces
+ * would otherwise hold all of them.
+ */
+const MAX_WAITING_PIECE_BUFFERS = 4
+
 export class UploadQueue {
   private readonly entries: UploadEntry[] = []
   /** Queued requests per block key (duplicate check without a scan of the queue). */
@@ -55,6 +76,8 @@ export class UploadQueue {
   /** Bytes of entries in 'reading' or 'ready' state. */
   private readAheadBytes = 0
   private refusedCount = 0
+  /** Blocks handed to the socket and not released yet (the most recent few; older ones are forgotten). */
+  private sent: Uint8Array[] = []
 
   constructor (private readonly host: UploadQueueHost) {}
 
@@ -108,8 +131,11 @@ export class UploadQueue {
     this.pumpReads()
   }
 
-  /** The connection closed: everything is forgotten. */
+  /** The connection closed: everything is forgotten (what the socket may still flush is not released). */
   clear (): void {
+    for (const e of this.entries) if (e.data !== null) this.release(e.data)
+    if (this.host.bufferedBytes() === 0) this.releaseSent()
+    this.sent = []
     this.entries.length = 0
     this.keys.clear()
     this.queuedCount = 0
@@ -130,6 +156,8 @@ export class UploadQueue {
     const sameKey = this.keys.get(key) ?? 0
     if (sameKey <= 1) this.keys.delete(key)
     else this.keys.set(key, sameKey - 1)
+    if (entry.data !== null) this.release(entry.data)
+    entry.data = null
     if (entry.state === 'queued') this.queuedCount--
     this.queuedBytes -= entry.length
     if (entry.state !== 'queued') this.readAheadBytes -= entry.length
@@ -161,6 +189,7 @@ export class UploadQueue {
   private onBlockRead (entry: UploadEntry, data: Uint8Array): void {
     if (!this.host.isActive()) return
     if (!this.entries.includes(entry)) {
+      this.release(data)
       this.pumpReads() // cancelled or choked while reading: drop the data
       return
     }
@@ -171,6 +200,11 @@ export class UploadQueue {
     entry.state = 'ready'
     entry.data = data
     this.flush()
+    if (entry.data !== null && data.buffer.byteLength > data.length && this.waitingPieceBuffers() > MAX_WAITING_PIECE_BUFFERS) {
+      // It waits for the socket, and waiting blocks already pin enough pieces: keep a copy of it.
+      entry.data = data.slice()
+      this.release(data)
+    }
     this.pumpReads()
   }
 
@@ -193,16 +227,40 @@ export class UploadQueue {
 
   /** Sends ready blocks in request order while the socket accepts them. */
   private flush (): void {
+    if (this.sent.length > 0 && this.host.bufferedBytes() === 0) this.releaseSent()
     while (this.host.isWritable() && this.host.isActive()) {
       const head = this.entries[0]
       if (head?.state !== 'ready' || head.data === null) return
       const data = head.data
       head.data = null
       this.remove(0)
-      // Two sends, no copy: the header, then the block (the socket takes ownership of both).
+      // Two sends, no copy: the header, then the block (the socket never modifies either).
       this.host.send(encodePieceHeader(head.piece, head.begin, data.length))
       this.host.send(data)
       this.host.sentBlock(data.length)
+      if (this.host.releaseBlock !== undefined && data.buffer.byteLength > data.length) {
+        this.sent.push(data)
+        if (this.sent.length > MAX_UNRELEASED_SENT) this.sent.shift()
+      }
     }
+  }
+
+  /** Distinct buffers that the blocks read and not yet sent are views of (they are at the queue's head). */
+  private waitingPieceBuffers (): number {
+    const buffers = new Set<ArrayBufferLike>()
+    for (const e of this.entries) {
+      if (e.state === 'queued') break
+      if (e.data !== null && e.data.buffer.byteLength > e.data.length) buffers.add(e.data.buffer)
+    }
+    return buffers.size
+  }
+
+  private releaseSent (): void {
+    for (const data of this.sent) this.release(data)
+    this.sent = []
+  }
+
+  private release (data: Uint8Array): void {
+    this.host.releaseBlock?.(data)
   }
 }

@@ -37,6 +37,7 @@ import { LodestoneError, isLodestoneError } from '../errors.js'
 import type { IFileHandle, IFileSystem } from '../interfaces/filesystem.js'
 import { Bitfield } from '../util/bitfield.js'
 import { FileHandleCache } from './file-handle-cache.js'
+import { PieceBufferPool, type PieceBuffer } from './piece-buffer-pool.js'
 import { applyFileAttributes, createSymlink } from './file-attributes.js'
 import { PieceLayout, type ContentLayout, type FileSpan } from './piece-layout.js'
 import { defaultTorrentContentStorageSettings, validateStorageSettings, type TorrentContentStorageSettings } from './storage-settings.js'
@@ -80,9 +81,11 @@ export class TorrentContentStorage {
   private readonly preallocated = new Set<number>()
   /** Files whose BEP 47 attributes were applied in this run. */
   private readonly attributesApplied = new Set<number>()
-  private readonly readCache = new Map<number, Uint8Array>()
+  private readonly readCache = new Map<number, PieceBuffer>()
   private readCacheUsedBytes = 0
-  private readonly pendingReads = new Map<number, Promise<Uint8Array>>()
+  private readonly pendingReads = new Map<number, { buffer: PieceBuffer, done: Promise<void> }>()
+  /** Buffers of the read cache, reused after eviction once no view of them is out. */
+  private readonly pieceBuffers: PieceBufferPool
   private closed = false
   /** Filesystem operations in flight (entered through {@link io}); {@link suspendIo} waits for them. */
   private ioActive = 0
@@ -104,6 +107,7 @@ export class TorrentContentStorage {
     this.settings = validateStorageSettings({ ...defaultTorrentContentStorageSettings, ...settings })
     this.layout = new PieceLayout(layout)
     this.handles = new FileHandleCache(deps.fs, { maxOpenFiles: this.settings.maxOpenFiles })
+    this.pieceBuffers = new PieceBufferPool(this.settings.readCacheBytes / 2)
     this.skipped = new Uint8Array(layout.files.length)
     this.layout.sharedPieces().forEach((piece, slot) => this.partSlots.set(piece, slot))
     this.partFilePath = `${PART_FILE_DIRECTORY}/${layout.id}.parts`
@@ -192,10 +196,11 @@ export class TorrentContentStorage {
    * `strict`: the range is data we verified and serve, so a missing file, a missing part-file
    * slot or a short read means the data is gone: STORAGE_NOT_FOUND rather than zeros.
    */
-  private async readRange (piece: number, begin: number, lengthBytes: number, strict: boolean): Promise<Uint8Array> {
+  private async readRange (piece: number, begin: number, lengthBytes: number, strict: boolean, into?: Uint8Array): Promise<Uint8Array> {
     this.checkOpen()
     const spans = this.layout.pieceSpans(piece, begin, lengthBytes)
-    const out = new Uint8Array(lengthBytes)
+    // `into` may be a reused buffer: whatever is not read into it (padding) is zeroed below.
+    const out = into ?? new Uint8Array(lengthBytes)
     await this.io(async () => {
       await Promise.all(spans.map(async (span) => {
         const target = await this.target(span, piece, begin)
@@ -203,6 +208,7 @@ export class TorrentContentStorage {
           throw new LodestoneError('STORAGE_NOT_FOUND', { path: this.filePath(span.fileIndex) })
         }
         if (target !== null) await this.readAt(target, out.subarray(span.rangeOffsetBytes, span.rangeOffsetBytes + span.lengthBytes), strict)
+        else if (into !== undefined) out.fill(0, span.rangeOffsetBytes, span.rangeOffsetBytes + span.lengthBytes)
       }))
     })
     return out
@@ -210,11 +216,13 @@ export class TorrentContentStorage {
 
   /**
    * Reads a block for an upload through the read cache (whole pieces, LRU, `readCacheBytes`).
-   * The result is a view of the cached piece, shared and read-only: nobody writes into it (sockets
+   * The result is a view of the cached piece (pieces up to 1 MiB; a copy of larger ones), shared and read-only: nobody writes into it (sockets
    * never modify what they send; an encrypting transport encrypts a copy), and a write to the piece
    * replaces the cached buffer rather than changing it, so a view already handed out stays valid.
    * No copy per 16 KiB block: at upload rates of hundreds of MB/s the copies and their garbage cost
-   * the seeder more CPU than the reads.
+   * the seeder more CPU than the reads. Hand the view to {@link releaseBlock} once nothing refers
+   * to it any more, and the piece's buffer can be reused (see PieceBufferPool); never released,
+   * it is simply left to the garbage collector.
    * @throws LodestoneError ARGUMENT_INVALID when the range is outside the piece.
    */
   async readBlock (piece: number, begin: number, lengthBytes: number): Promise<Uint8Array> {
@@ -225,29 +233,54 @@ export class TorrentContentStorage {
     }
     // A piece that would take more than half the cache would evict everything else: read around it.
     if (pieceLength > this.settings.readCacheBytes / 2) return this.readRange(piece, begin, lengthBytes, true)
+    const block = await this.readCachedBlock(piece, pieceLength, begin, lengthBytes)
+    if (pieceLength <= ZERO_COPY_MAX_PIECE_BYTES) return block
+    // A view pins its whole piece while a socket holds it: of large pieces, serve copies.
+    const copy = block.slice()
+    this.releaseBlock(block)
+    return copy
+  }
+
+  /** A block of a piece through the read cache: a pinned view (see PieceBufferPool). */
+  private async readCachedBlock (piece: number, pieceLength: number, begin: number, lengthBytes: number): Promise<Uint8Array> {
     const cached = this.readCache.get(piece)
     if (cached !== undefined) {
       this.stats.readCacheHits++
       this.readCache.delete(piece)
       this.readCache.set(piece, cached)
-      return cached.subarray(begin, begin + lengthBytes)
+      cached.pins++
+      return cached.data.subarray(begin, begin + lengthBytes)
     }
     this.stats.readCacheMisses++
     let pending = this.pendingReads.get(piece)
     if (pending === undefined) {
-      const read = this.readRange(piece, 0, pieceLength, true)
+      const buffer = this.pieceBuffers.take(pieceLength)
+      const read = { buffer, done: this.readRange(piece, 0, pieceLength, true, buffer.data).then(() => {}) }
       pending = read
       this.pendingReads.set(piece, read)
-      read.then((data) => {
-        if (this.pendingReads.get(piece) !== read) return // invalidated meanwhile
+      read.done.then(() => {
+        if (this.pendingReads.get(piece) !== read) return // invalidated meanwhile: not cached, not reused
         this.pendingReads.delete(piece)
-        if (!this.closed) this.cachePiece(piece, data)
+        if (!this.closed) this.cachePiece(piece, buffer)
       }, () => {
         if (this.pendingReads.get(piece) === read) this.pendingReads.delete(piece)
       })
     }
-    const data = await pending
-    return data.subarray(begin, begin + lengthBytes)
+    // Pinned before waiting, so the buffer cannot be reused between the read and this view.
+    const { buffer, done } = pending
+    buffer.pins++
+    try {
+      await done
+    } catch (error) {
+      buffer.pins--
+      throw error
+    }
+    return buffer.data.subarray(begin, begin + lengthBytes)
+  }
+
+  /** A view from {@link readBlock} is no longer referenced: its buffer may be reused. */
+  releaseBlock (view: Uint8Array): void {
+    this.pieceBuffers.release(view)
   }
 
   /**
@@ -473,6 +506,7 @@ export class TorrentContentStorage {
     this.readCache.clear()
     this.readCacheUsedBytes = 0
     this.pendingReads.clear()
+    this.pieceBuffers.clear()
     await this.handles.closeAll()
   }
 
@@ -644,14 +678,18 @@ export class TorrentContentStorage {
     return true
   }
 
-  private cachePiece (piece: number, data: Uint8Array): void {
-    if (this.readCache.has(piece)) return
-    this.readCache.set(piece, data)
-    this.readCacheUsedBytes += data.length
-    for (const [p, d] of this.readCache) {
+  private cachePiece (piece: number, buffer: PieceBuffer): void {
+    if (this.readCache.has(piece)) {
+      this.pieceBuffers.evicted(buffer)
+      return
+    }
+    this.readCache.set(piece, buffer)
+    this.readCacheUsedBytes += buffer.data.length
+    for (const [p, b] of this.readCache) {
       if (this.readCacheUsedBytes <= this.settings.readCacheBytes) break
       this.readCache.delete(p)
-      this.readCacheUsedBytes -= d.length
+      this.readCacheUsedBytes -= b.data.length
+      this.pieceBuffers.evicted(b)
     }
   }
 
@@ -659,7 +697,8 @@ export class TorrentContentStorage {
     const cached = this.readCache.get(piece)
     if (cached !== undefined) {
       this.readCache.delete(piece)
-      this.readCacheUsedBytes -= cached.length
+      this.readCacheUsedBytes -= cached.data.length
+      this.pieceBuffers.evicted(cached)
     }
     this.pendingReads.delete(piece)
   }
@@ -681,6 +720,13 @@ function byteLength (data: Uint8Array | readonly Uint8Array[]): number {
   for (const b of data) n += b.length
   return n
 }
+
+/**
+ * Upload blocks of pieces up to this size are views of the cached piece; of larger ones, copies.
+ * A view keeps its whole piece in memory while a socket holds it, and a peer asking for one block
+ * of each of many pieces should not hold many large pieces at once.
+ */
+const ZERO_COPY_MAX_PIECE_BYTES = 1024 * 1024
 
 /** `length` bytes at `offset` of `data`: a view when they lie in one buffer, else one copy. */
 function gather (data: Uint8Array | readonly Uint8Array[], offset: number, length: number): Uint8Array {

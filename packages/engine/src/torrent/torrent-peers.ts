@@ -294,6 +294,7 @@ export class TorrentPeers {
             if (holder.session === null) throw new LodestoneError('INTERNAL', { reason: 'block requested before the session existed' })
             return this.readBlock(holder.session, request)
           },
+          releaseBlock: (data) => { host.storage().releaseBlock(data) },
           ...(listenPort !== null ? { listenPort } : {}),
           ...(slot.acceptedAtMs !== null ? { handshakeStartedAtMs: slot.acceptedAtMs } : {}),
           extensions: [

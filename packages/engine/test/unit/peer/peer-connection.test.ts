@@ -534,6 +534,34 @@ describe('PeerConnection serving requests', () => {
     expect(peer.stats().uploadedBytes).toBe(8)
   })
 
+  it('releases a block that is a view of a larger buffer once the socket has handed it on, and at once when dropped unsent', async () => {
+    const released: Uint8Array[] = []
+    const { peer, feed, reads, socket, remote } = serving({ init: { releaseBlock: (data) => { released.push(data) } } })
+    peer.unchoke()
+    remote.messages()
+    const pieceBuffer = new Uint8Array(64)
+    const first = pieceBuffer.subarray(0, 4)
+    feed({ type: 'request', piece: 1, begin: 0, length: 4 })
+    reads[0]!.resolve(first)
+    await flush()
+    expect(socket.sent).toContain(first)
+    expect(released).toEqual([]) // still in the socket's queue
+    socket.drain()
+    // The next block sent finds the socket empty: the first one is released, the new one is not.
+    const second = pieceBuffer.subarray(4, 8)
+    feed({ type: 'request', piece: 1, begin: 4, length: 4 })
+    reads[1]!.resolve(second)
+    await flush()
+    expect(released).toEqual([first])
+    // Read for a request cancelled meanwhile: never sent, released at once.
+    const third = pieceBuffer.subarray(8, 12)
+    feed({ type: 'request', piece: 1, begin: 8, length: 4 }, { type: 'cancel', piece: 1, begin: 8, length: 4 })
+    reads[2]!.resolve(third)
+    await flush()
+    expect(released).toEqual([first, third])
+    expect(socket.sent).not.toContain(third)
+  })
+
   it('answers a cancel with a reject and drops the block read for it', async () => {
     const { peer, feed, reads, remote } = serving()
     peer.unchoke()

@@ -88,6 +88,34 @@ describe('TorrentContentStorage', () => {
     expect(p2[4 * KiB]).toBe(1)
   })
 
+  it('reuses the buffer of an evicted piece only once every block of it is released', async () => {
+    const fs = new TestFileSystem()
+    const layout = makeLayout('r', [512 * KiB], 64 * KiB)
+    // 4 pieces cached, 2 evicted ones kept for reuse.
+    const storage = new TorrentContentStorage({ fs }, layout, { readCacheBytes: 256 * KiB })
+    const space = spaceBytes(layout.totalLengthBytes)
+    const expected = (piece: number): Uint8Array => space.subarray(piece * 64 * KiB, piece * 64 * KiB + 16 * KiB)
+    for (let piece = 0; piece < 8; piece++) await storage.writePiece(piece, space.subarray(piece * 64 * KiB, (piece + 1) * 64 * KiB))
+    const held = await storage.readBlock(0, 0, 16 * KiB)
+    const served: Uint8Array[] = []
+    for (const piece of [1, 2, 3, 4, 5, 6]) {
+      const block = await storage.readBlock(piece, 0, 16 * KiB)
+      served.push(block)
+      storage.releaseBlock(block)
+    }
+    // Piece 0 left the cache while held: no later piece was read into its buffer; piece 6 was read
+    // into piece 1's (evicted and released).
+    expect(held).toEqual(expected(0))
+    expect(served.every((b) => b.buffer !== held.buffer)).toBe(true)
+    expect(served[5]!.buffer).toBe(served[0]!.buffer)
+    expect(served[5]).toEqual(expected(6))
+    // Released: the next piece read may use it.
+    storage.releaseBlock(held)
+    const next = await storage.readBlock(7, 0, 16 * KiB)
+    expect(next.buffer).toBe(held.buffer)
+    expect(next).toEqual(expected(7))
+  })
+
   it('serves upload blocks from a read cache: one disk read per piece, invalidated by writes', async () => {
     const fs = new TestFileSystem()
     const layout = makeLayout('c', [256 * KiB], 64 * KiB)
