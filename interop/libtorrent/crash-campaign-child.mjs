@@ -8,7 +8,8 @@
 //                                            verified before the save began, so it is in the record
 //   {type:'killing', at}                     the kill point was reached (SIGKILL follows at once)
 //   {type:'progress', have} every 100 ms; {type:'error', code, path} on a torrent error;
-//   {type:'completed'} / {type:'closed'}
+//   {type:'completed'} / {type:'closed'} (with a plan, completing does not end the run: the plan
+//   then runs on the complete torrent; a plan that ends without reaching its kill point exits 3)
 // plan: { kind: 'none' } | { kind: 'move', to, afterPieces, killAt: 'copying'|'between-files'|'copied' }
 //       | { kind: 'save', afterPieces, killAt: 'record-write'|'data-sync' }
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs'
@@ -110,16 +111,22 @@ async function runSave () {
 let planStarted = false
 const timer = setInterval(() => {
   emit({ type: 'progress', have: torrent.stats().havePieces, state: torrent.state })
-  if (!planStarted && plan.kind !== 'none' && torrent.state === 'downloading' && torrent.bitfield().count >= restoredHave + plan.afterPieces) {
+  // Once it has more pieces than it started with — or has them all: a long campaign outlasts the
+  // download, and moving or saving a complete torrent is a kill point too.
+  const ready = (torrent.state === 'downloading' && torrent.bitfield().count >= restoredHave + plan.afterPieces) || torrent.state === 'seeding'
+  if (!planStarted && plan.kind !== 'none' && ready) {
     planStarted = true
     const run = plan.kind === 'move' ? runMove() : runSave()
-    run.catch((e) => emit({ type: 'plan-failed', code: e?.code, message: String(e?.message ?? e) }))
+    // Reaching here means the kill point never came: end, so the test sees no SIGKILL and says so.
+    run.then(() => { process.exit(3) }, (e) => { emit({ type: 'plan-failed', code: e?.code, message: String(e?.message ?? e) }); process.exit(4) })
   }
 }, 100)
 
 const finish = async () => {
-  clearInterval(timer)
   emit({ type: 'completed', root: rootOf(torrent) })
+  // With a kill planned, completing is not the end: the plan runs on the complete torrent.
+  if (plan.kind !== 'none') return
+  clearInterval(timer)
   await engine.close()
   emit({ type: 'closed' })
   process.exit(0)
