@@ -5,9 +5,13 @@
  */
 
 export type Listener<P> = (payload: P) => void
+/** A listener to every event of an emitter: the event's name and payload. */
+export type AnyListener<Events> = <K extends keyof Events>(event: K, payload: Events[K]) => void
 
 export class TypedEmitter<Events extends object> {
   private readonly listeners = new Map<keyof Events, Set<Listener<never>>>()
+  /** Listeners to every event (see {@link onAny}); null until the first. */
+  private anyListeners: Set<AnyListener<Events>> | null = null
   protected onListenerError: (error: unknown, event: PropertyKey) => void = () => {}
 
   /** Subscribes; returns the unsubscribe function. */
@@ -19,6 +23,17 @@ export class TypedEmitter<Events extends object> {
     }
     set.add(listener)
     return () => { this.off(event, listener) }
+  }
+
+  /**
+   * Subscribes to every event, after the event's own listeners. One listener where a watcher of
+   * many events would otherwise hold a listener set per event: the alert queue watching 10 000
+   * torrents kept ~16 sets and closures per torrent (≈ 5 KB each). @internal
+   */
+  onAny (listener: AnyListener<Events>): () => void {
+    this.anyListeners ??= new Set()
+    this.anyListeners.add(listener)
+    return () => { this.anyListeners?.delete(listener) }
   }
 
   /** Subscribes for the next event only. */
@@ -36,22 +51,35 @@ export class TypedEmitter<Events extends object> {
 
   /** True when someone listens, so callers can skip building a costly payload. */
   hasListeners (event: keyof Events): boolean {
-    return (this.listeners.get(event)?.size ?? 0) > 0
+    return (this.listeners.get(event)?.size ?? 0) > 0 || (this.anyListeners?.size ?? 0) > 0
   }
 
   protected emit<K extends keyof Events> (event: K, payload: Events[K]): void {
     const set = this.listeners.get(event)
-    if (set === undefined || set.size === 0) return
-    for (const listener of [...set]) {
-      try {
-        (listener as Listener<Events[K]>)(payload)
-      } catch (error) {
-        this.onListenerError(error, event)
+    if (set !== undefined && set.size > 0) {
+      for (const listener of [...set]) {
+        try {
+          (listener as Listener<Events[K]>)(payload)
+        } catch (error) {
+          this.onListenerError(error, event)
+        }
       }
     }
+    if (this.anyListeners !== null && this.anyListeners.size > 0) this.emitAny(event, payload)
   }
 
   protected removeAllListeners (): void {
     this.listeners.clear()
+    this.anyListeners = null
+  }
+
+  private emitAny<K extends keyof Events> (event: K, payload: Events[K]): void {
+    for (const listener of [...this.anyListeners ?? []]) {
+      try {
+        listener(event, payload)
+      } catch (error) {
+        this.onListenerError(error, event)
+      }
+    }
   }
 }

@@ -2,7 +2,7 @@
  * checkOnDisk (issue 13, recheck on both cores): on real files, the hasher's workers reading the
  * pieces themselves reach exactly the verdicts of the reading path — v1 (pieces spanning files),
  * v2 and hybrid (pad files), a flipped byte, a missing file, a short file — and a torrent's check
- * in the engine goes through it.
+ * in the engine goes through it. A small check stays on the reading path.
  */
 import { mkdir, mkdtemp, rm, truncate, unlink, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
@@ -18,9 +18,11 @@ import { parseTorrent } from '../../../src/metainfo/parse-torrent.js'
 import { BtEngine } from '../../../src/session/bt-engine.js'
 import { testingSettings } from '../../../src/session/engine-settings.js'
 import { StorageRootManager } from '../../../src/storage/storage-root-manager.js'
+import { MIN_BYTES } from '../../../src/storage/check-on-disk.js'
 import { verifyTorrentData } from '../../../src/storage/verify-data.js'
 
-const PIECE = 16_384
+// Large enough that a check (4.7 MB) is above MIN_BYTES and goes through the workers.
+const PIECE = 524_288
 
 function bytes (length: number, seed: number): Uint8Array {
   const out = new Uint8Array(length)
@@ -93,6 +95,17 @@ describe('checkOnDisk', () => {
       expect(last.goodPieces).toBeGreaterThan(0)
     })
   }
+
+  it('a check of less than MIN_BYTES reads and hashes on the calling thread', async () => {
+    const root = join(dir, 'small')
+    await mkdir(join(root, 'share'), { recursive: true })
+    await writeFile(join(root, 'share', 'a.bin'), bytes(MIN_BYTES / 2, 1))
+    const fs = new NodeFileSystem(root)
+    const meta = await parseTorrent((await createTorrent('share', { pieceLengthBytes: 16_384, kind: 'v1' }, { fs, hasher: pool })).torrent)
+    const hasher = hasherFor(pool, false)
+    expect((await verifyTorrentData(meta, { fs, hasher })).complete).toBe(true)
+    expect(hasher.bulkCalls).toBe(0)
+  })
 
   it("the engine's check of a torrent's data goes through the workers and finds the bad piece", async () => {
     const root = await share('engine')
