@@ -20,7 +20,11 @@ export interface ITcpSocket {
    * Returns false once the queued bytes are above the high-water mark: stop sending until `onDrain`.
    */
   send (data: Uint8Array): boolean
-  /** Bytes queued and not yet handed to the OS. */
+  /**
+   * Bytes queued and not yet handed to the OS. A socket keeps references only to the last
+   * `bufferedBytes` bytes it was given (sends go out in order; one that copies at once holds
+   * none): MSE/PE reuses its encrypted send buffers on that promise (transport/mse/send-buffer-pool.ts).
+   */
   readonly bufferedBytes: number
   /** Stops delivering `onData` (and reading from the OS) until `resume()`. */
   pause (): void

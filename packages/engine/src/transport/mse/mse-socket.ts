@@ -6,11 +6,12 @@
  * the stream is established, or a close with `PEER_ENCRYPTION_FAILED` when it is not.
  *
  * Zero-copy on the data path: received chunks are decrypted in place, in the buffer the inner
- * socket delivered (for a borrowing consumer, the transport's shared read buffer), and sent buffers
- * are encrypted in place before they go to the inner socket. Both are allowed by the port: a
- * socket owns what it is given, and a borrowed view is ours until the callback returns. Nothing
- * is allocated per message; the only copies are for an owning (`onData`) consumer fed by a
- * borrowing transport, and for bytes that arrive while the consumer is paused or not yet attached.
+ * socket delivered (for a borrowing consumer, the transport's shared read buffer; a borrowed view
+ * is ours until the callback returns). Sent data may be shared by its sender (a view of the read
+ * cache), so it is encrypted straight into a buffer of ours, reused once the inner socket has let
+ * go of it (SendBufferPool). Nothing is allocated per block; the only other copies are for an
+ * owning (`onData`) consumer fed by a borrowing transport, and for bytes that arrive while the
+ * consumer is paused or not yet attached.
  *
  * The accepting side first tells an encrypted opening from a plaintext one by its first bytes: a
  * BitTorrent handshake starts with 19 and 'BitTorrent protocol', an MSE one with a random DH key.
@@ -21,6 +22,7 @@ import type { IClock, ITimer } from '../../interfaces/clock.js'
 import type { IRandom } from '../../interfaces/random.js'
 import type { ITcpSocket, PeerTransport } from '../../interfaces/socket.js'
 import type { Rc4 } from './rc4.js'
+import { SendBufferPool } from './send-buffer-pool.js'
 import { MseHandshake, mseError, MSE_MAX_INITIAL_PAYLOAD_BYTES, type MseHandshakeResult } from './mse-handshake.js'
 
 /** What protects a connection's stream: RC4, MSE handshake then plaintext, or no MSE at all. */
@@ -76,6 +78,7 @@ export class MseSocket implements ITcpSocket {
   private handshake: MseHandshake | null = null
   private encryptor: Rc4 | null = null
   private decryptor: Rc4 | null = null
+  private readonly sendPool = new SendBufferPool()
   private mode: StreamEncryption | null = null
   private sharedKey: Uint8Array | null = null
   private timer: ITimer | null = null
@@ -126,7 +129,7 @@ export class MseSocket implements ITcpSocket {
     }, { random: deps.random, ...(options.maxPadBytes !== undefined ? { maxPadBytes: options.maxPadBytes } : {}) })
     socket.sharedKey = options.skey
     socket.onSettled = options.onSettled ?? null
-    inner.send(socket.handshake.start())
+    socket.sendInner(socket.handshake.start(), false)
     return socket
   }
 
@@ -159,18 +162,26 @@ export class MseSocket implements ITcpSocket {
       this.pendingOutBytes += data.length
       return true
     }
-    return this.inner.send(this.encrypt(data))
+    return this.sendEncrypted(data)
   }
 
   /**
-   * The bytes to send: `data` itself in plaintext, else an encrypted copy. Senders may share what
-   * they send (blocks are views of the read cache), so RC4 never runs in place on their buffer.
+   * Sends `data` itself in plaintext, else an encrypted copy. Senders may share what they send
+   * (blocks are views of the read cache), so RC4 never runs in place on their buffer; the copies
+   * come from a pool the transport hands back as it flushes (see SendBufferPool).
    */
-  private encrypt (data: Uint8Array): Uint8Array {
-    if (this.encryptor === null) return data
-    const out = data.slice()
-    this.encryptor.process(out)
-    return out
+  private sendEncrypted (data: Uint8Array): boolean {
+    const encryptor = this.encryptor
+    if (encryptor === null) return this.sendInner(data, false)
+    const out = this.sendPool.take(data.length, this.inner.bufferedBytes)
+    encryptor.processInto(data, out)
+    return this.sendInner(out, true)
+  }
+
+  /** Every send to the inner socket goes here, so the pool knows the byte positions. */
+  private sendInner (data: Uint8Array, pooled: boolean): boolean {
+    this.sendPool.sent(data, pooled)
+    return this.inner.send(data)
   }
 
   pause (): void {
@@ -281,7 +292,7 @@ export class MseSocket implements ITcpSocket {
       this.fail(isLodestoneError(error) ? error : new LodestoneError('INTERNAL', { reason: String(error) }, { cause: error }))
       return
     }
-    for (const reply of replies) this.inner.send(reply)
+    for (const reply of replies) this.sendInner(reply, false)
     const result = handshake.result
     if (result !== null) this.handshakeDone(result)
   }
@@ -314,7 +325,7 @@ export class MseSocket implements ITcpSocket {
     const out = this.pendingOut
     this.pendingOut = []
     this.pendingOutBytes = 0
-    for (const data of out) this.inner.send(this.encrypt(data))
+    for (const data of out) this.sendEncrypted(data)
   }
 
   /** The dialling side's IA: the consumer's first message (its BitTorrent handshake), if it sent one yet. */

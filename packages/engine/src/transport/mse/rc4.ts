@@ -80,7 +80,7 @@ export class Rc4 implements StreamCipher {
 
   process (data: Uint8Array): void {
     if (this.kernel !== null && data.length >= KERNEL_MIN_BYTES) {
-      this.viaKernel(this.kernel, data)
+      this.viaKernel(this.kernel, data, data)
       return
     }
     if (LITTLE_ENDIAN && data.length >= 64 && (data.buffer === this.wordsBuffer || data.buffer.byteLength >= WORD_VIEW_MIN_BYTES)) {
@@ -94,18 +94,33 @@ export class Rc4 implements StreamCipher {
     this.unrolled(data, 0, data.length)
   }
 
-  /** Loads our state into the shared kernel, runs it over `data` in slices, takes the state back. */
-  private viaKernel (kernel: Rc4Kernel, data: Uint8Array): void {
+  /**
+   * Writes `src` transformed into `dst` (same length; `src` is left as it is): the encrypted copy
+   * of a buffer the sender still uses, without copying it first.
+   */
+  processInto (src: Uint8Array, dst: Uint8Array): void {
+    if (dst.length !== src.length) throw new RangeError('processInto: src and dst lengths differ')
+    if (this.kernel !== null && src.length >= KERNEL_MIN_BYTES) {
+      this.viaKernel(this.kernel, src, dst)
+      return
+    }
+    dst.set(src)
+    this.process(dst)
+  }
+
+  /** Loads our state into the shared kernel, runs it over `src` in slices into `dst`, takes the state back. */
+  private viaKernel (kernel: Rc4Kernel, src: Uint8Array, dst: Uint8Array): void {
     const memory = kernel.memory
     kernel.sbox.set(this.s)
     kernel.words[64] = this.i
     kernel.words[65] = this.j
-    for (let at = 0; at < data.length; at += RC4_KERNEL_DATA_BYTES) {
-      const length = Math.min(RC4_KERNEL_DATA_BYTES, data.length - at)
-      const part = length === data.length ? data : data.subarray(at, at + length)
-      memory.set(part, RC4_KERNEL_DATA_OFFSET)
+    for (let at = 0; at < src.length; at += RC4_KERNEL_DATA_BYTES) {
+      const length = Math.min(RC4_KERNEL_DATA_BYTES, src.length - at)
+      memory.set(length === src.length ? src : src.subarray(at, at + length), RC4_KERNEL_DATA_OFFSET)
       kernel.run(RC4_KERNEL_DATA_OFFSET, length)
-      part.set(kernelView(memory, length))
+      const out = kernelView(memory, length)
+      if (length === dst.length) dst.set(out)
+      else dst.set(out, at)
     }
     this.s.set(kernel.sbox)
     this.i = kernel.words[64]!

@@ -67,6 +67,40 @@ function borrowing (inner: ITcpSocket): ITcpSocket {
   return wrapped
 }
 
+/**
+ * Holds every sent buffer by reference, as Node's socket does until the kernel has the bytes, and
+ * passes them on only at flush(); `bufferedBytes` counts what it holds. Whatever reuses a sent
+ * buffer too early changes bytes still waiting here.
+ */
+class HoldingTransport {
+  readonly held: Uint8Array[] = []
+  /** Every buffer it was given. */
+  readonly seen = new Set<Uint8Array>()
+  constructor (private readonly inner: ITcpSocket) {}
+  wrap (): ITcpSocket {
+    const inner = this.inner
+    const held = this.held
+    return {
+      get remoteAddress () { return inner.remoteAddress },
+      get remotePort () { return inner.remotePort },
+      get localPort () { return inner.localPort },
+      get bufferedBytes () { return held.reduce((n, d) => n + d.length, 0) },
+      send: (data) => { held.push(data); this.seen.add(data); return true },
+      pause: () => { inner.pause() },
+      resume: () => { inner.resume() },
+      onData: (cb) => { inner.onData(cb) },
+      onDrain: (cb) => { inner.onDrain(cb) },
+      onClose: (cb) => { inner.onClose(cb) },
+      close: () => { inner.close() }
+    }
+  }
+
+  /** Passes on (copies of) what it holds and lets go of the buffers. */
+  flush (): void {
+    for (const data of this.held.splice(0)) this.inner.send(data.slice())
+  }
+}
+
 async function setup (options: {
   provide?: number
   select?: (provide: number) => number
@@ -75,6 +109,8 @@ async function setup (options: {
   plainClient?: boolean
   borrow?: boolean
   timeoutMs?: number
+  /** Wraps the dialling side's transport (under the wire tap). */
+  wrapClientInner?: (socket: ITcpSocket) => ITcpSocket
 } = {}): Promise<{ clock: ManualClock, client: ITcpSocket, server: MseSocket | null, serverInner: ITcpSocket, wire: Uint8Array[], network: MemoryNetwork }> {
   const clock = new ManualClock()
   const network = new MemoryNetwork({ clock, random: seededRandom(4) }, { latencyMs: 5 })
@@ -97,7 +133,8 @@ async function setup (options: {
   await clock.advanceAsync(20)
   const wire: Uint8Array[] = []
   const connected = await connecting
-  const inner = tap(options.borrow === true ? borrowing(connected) : connected, wire)
+  const transport = options.borrow === true ? borrowing(connected) : connected
+  const inner = tap(options.wrapClientInner?.(transport) ?? transport, wire)
   const client = options.plainClient === true
     ? inner
     : MseSocket.initiate(inner, { clock, random }, { skey: SKEY, cryptoProvide: options.provide ?? (CRYPTO_PLAINTEXT | CRYPTO_RC4), timeoutMs: options.timeoutMs ?? 10_000 })
@@ -137,6 +174,37 @@ describe('MseSocket', () => {
       expect(clock.pendingTimers).toBe(0)
     })
   }
+
+  it('encrypts sent blocks into buffers it reuses only once the transport no longer holds them', async () => {
+    const holder: { transport: HoldingTransport | null } = { transport: null }
+    const { clock, client, server } = await setup({
+      wrapClientInner: (socket) => {
+        holder.transport = new HoldingTransport(socket)
+        return holder.transport.wrap()
+      }
+    })
+    const hold = holder.transport!
+    const toServer = new Sink(server!, false)
+    const random = seededRandom(9)
+    client.send(BT_HANDSHAKE.slice())
+    // The handshake itself is let through as it goes.
+    expect(await clock.runUntil(() => { hold.flush(); return (client as MseSocket).encryption === 'rc4' }, 5_000)).toBe(true)
+    const blocks = Array.from({ length: 40 }, () => random.fill(new Uint8Array(16_384)))
+    for (const [k, block] of blocks.entries()) {
+      client.send(block)
+      // The transport lets go of what it holds every fifth block; until then nothing is reused.
+      if (k % 5 === 4) hold.flush()
+    }
+    hold.flush()
+    expect(await clock.runUntil(() => toServer.bytes.length === BT_HANDSHAKE.length + 40 * 16_384, 5_000)).toBe(true)
+    expect(Buffer.from(toServer.bytes.subarray(68)).equals(Buffer.from(concat(blocks)))).toBe(true)
+    const blockBuffers = [...hold.seen].filter((d) => d.length === 16_384)
+    // 40 blocks went out in at most a handful of buffers, and never the sender's own.
+    expect(blockBuffers.length).toBeLessThanOrEqual(6)
+    expect(blockBuffers.some((d) => blocks.includes(d))).toBe(false)
+    client.close()
+    await clock.advanceAsync(100)
+  })
 
   it('plaintext after an MSE handshake: the payload is in the clear, the handshake is not', async () => {
     const { clock, client, server, wire } = await setup({ select: (p) => p & CRYPTO_PLAINTEXT })

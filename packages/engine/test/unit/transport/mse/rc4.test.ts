@@ -68,6 +68,21 @@ describe.each([['WebAssembly kernel', true], ['JavaScript loops', false]] as con
     }
   })
 
+  it('processInto writes the transformed bytes into another buffer and leaves the source as it was', () => {
+    const key = ascii('lodestone-mse-key-20')
+    const src = new Uint8Array(70_001).map((_, i) => (i * 7) & 255)
+    const original = src.slice()
+    const expected = src.slice()
+    new Rc4(key, 1024, useKernel).process(expected)
+    const rc4 = new Rc4(key, 1024, useKernel)
+    const dst = new Uint8Array(src.length)
+    // A short message, a long one past the kernel's 63 KiB slice, then the rest.
+    for (const [from, to] of [[0, 13], [13, 66_013], [66_013, 70_001]] as const) rc4.processInto(src.subarray(from, to), dst.subarray(from, to))
+    expect(Buffer.compare(Buffer.from(dst), Buffer.from(expected))).toBe(0)
+    expect(Buffer.compare(Buffer.from(src), Buffer.from(original))).toBe(0)
+    expect(() => { rc4.processInto(src.subarray(0, 4), dst.subarray(0, 5)) }).toThrow(RangeError)
+  })
+
   it('discarding skips exactly that much keystream', () => {
     const key = fromHex('0102030405')!
     expect(toHex(keystream(key, 16, 0x0400))).toBe('30abbcc7c20b01609f23ee2d5f6bb7df')
