@@ -30,7 +30,7 @@
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs'
 import { cpus, loadavg, tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { commandLine, median, parseSize, preparePayload, requireBuild, sizeText, transfer as runTransfer } from '../lib/transfer.mjs'
+import { commandLine, endMedians, parseSize, preparePayload, requireBuild, sizeText, transfer as runTransfer } from '../lib/transfer.mjs'
 
 const { smoke, opt } = commandLine()
 const sizeBytes = parseSize(opt('size', smoke ? '64M' : '1G'))
@@ -84,19 +84,7 @@ try {
   rmSync(work, { recursive: true, force: true })
 }
 
-/** Medians of one side of one transfer. */
-function side (name, end) {
-  const runs = results[name] ?? []
-  if (runs.length === 0) return null
-  return {
-    mbps: median(runs.map((r) => r.mbps)),
-    cpuSeconds: median(runs.map((r) => r[end].cpuSeconds)),
-    userSeconds: median(runs.map((r) => r[end].userSeconds)),
-    systemSeconds: median(runs.map((r) => r[end].systemSeconds)),
-    peakRssMB: median(runs.map((r) => r[end].peakRssKiB * 1024 / 1e6)),
-    all: runs.map((r) => Number(r.mbps.toFixed(0)))
-  }
-}
+const side = (name, end) => endMedians(results[name], end)
 
 const rows = Object.fromEntries([
   ['a', '(a) lodestone  <- libtorrent', side('fromLibtorrentToLodestone', 'leech')],

@@ -5,7 +5,7 @@
 import { spawn, spawnSync } from 'node:child_process'
 import { randomFillSync } from 'node:crypto'
 import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, rmSync, writeSync } from 'node:fs'
-import { loadavg } from 'node:os'
+import { loadavg, tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
@@ -163,4 +163,52 @@ export function preparePayload (work, sizeBytes, kind = 'v1', pieceLength = 0) {
   mkdirSync(join(work, 'seed'))
   makePayload(join(work, 'seed', 'payload.bin'), sizeBytes)
   return makeTorrent(join(work, 'seed', 'payload.bin'), join(work, 'payload.torrent'), kind, pieceLength)
+}
+
+/**
+ * Runs each transfer of `transfers` (key → [seeder tool, seeder env, leecher tool, leecher env])
+ * once per round on a fresh payload in a temporary directory, rotating the order every round so no
+ * transfer always runs first, printing each result. Returns {results (key → runs), version,
+ * pieceLength, loadBefore}.
+ */
+export async function transferRounds ({ bench, sizeBytes, rounds, transfers, timeoutMs, profDir = null }) {
+  const keys = Object.keys(transfers)
+  const work = mkdtempSync(join(tmpdir(), `lodestone-${bench.replace('/', '-')}-`))
+  const loadBefore = loadavg()
+  const results = Object.fromEntries(keys.map((k) => [k, []]))
+  try {
+    const { version, pieceLength } = preparePayload(work, sizeBytes)
+    for (let round = 0; round < rounds; round++) {
+      for (const key of keys.map((_, i) => keys[(i + round) % keys.length])) {
+        const [seederTool, seederEnv, leecherTool, leecherEnv] = transfers[key]
+        const r = await transfer({ work, sizeBytes, seeder: { tool: seederTool, env: seederEnv }, leechers: [{ tool: leecherTool, env: leecherEnv }], timeoutMs, profDir })
+        results[key].push(r)
+        console.log(`  round ${round + 1} (${key}): ${seederTool} -> ${leecherTool}: ${r.mbps.toFixed(0)} MB/s; leecher ${r.leech.cpuSeconds.toFixed(2)} CPU-s ${(r.leech.peakRssKiB / 1024).toFixed(0)} MiB; seeder ${r.seed.cpuSeconds.toFixed(2)} CPU-s ${(r.seed.peakRssKiB / 1024).toFixed(0)} MiB`)
+      }
+    }
+    return { results, version, pieceLength, loadBefore }
+  } finally {
+    rmSync(work, { recursive: true, force: true })
+  }
+}
+
+/** Medians over `runs` of one end ('leech' or 'seed') of a transfer; null when there are none. */
+export function endMedians (runs = [], end) {
+  if (runs.length === 0) return null
+  return {
+    mbps: median(runs.map((r) => r.mbps)),
+    cpuSeconds: median(runs.map((r) => r[end].cpuSeconds)),
+    userSeconds: median(runs.map((r) => r[end].userSeconds)),
+    systemSeconds: median(runs.map((r) => r[end].systemSeconds)),
+    peakRssMB: median(runs.map((r) => r[end].peakRssKiB * 1024 / 1e6)),
+    all: runs.map((r) => Number(r.mbps.toFixed(0)))
+  }
+}
+
+/** Prints the header and table of labelled rows ({label, mbps, cpuSeconds, peakRssMB, all}). */
+export function printRows (rows) {
+  console.log('transfer (measured side first)        MB/s   CPU s   peak RSS MB   MB/s per round')
+  for (const row of Object.values(rows)) {
+    console.log(`${row.label.padEnd(36)} ${row.mbps.toFixed(0).padStart(6)} ${row.cpuSeconds.toFixed(2).padStart(7)} ${row.peakRssMB.toFixed(0).padStart(13)}   ${row.all.join(' ')}`)
+  }
 }

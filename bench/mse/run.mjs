@@ -23,10 +23,8 @@
 // Targets (issue 16): Lodestone >= 1.5x libtorrent's encrypted throughput both ways (a/b, c/d)
 // with CPU <= 1.0x libtorrent's, and encrypted Lodestone >= 0.6x plaintext Lodestone (a/e, c/f).
 // Results and the machine's load are recorded in bench/mse/RESULTS.md. Build first: npx tsc -b.
-import { mkdtempSync, rmSync } from 'node:fs'
-import { cpus, loadavg, tmpdir } from 'node:os'
-import { join } from 'node:path'
-import { commandLine, median, parseSize, preparePayload, requireBuild, sizeText, transfer as runTransfer } from '../lib/transfer.mjs'
+import { cpus, loadavg } from 'node:os'
+import { commandLine, endMedians, parseSize, printRows, requireBuild, sizeText, transferRounds } from '../lib/transfer.mjs'
 
 const { smoke, opt } = commandLine()
 const sizeBytes = parseSize(opt('size', smoke ? '64M' : '1G'))
@@ -51,47 +49,11 @@ const TRANSFERS = {
   f: ['lodestone', LS_PLAIN, 'libtorrent', LT_PLAIN_DIAL]
 }
 const picked = opt('transfers', 'a,b,c,e,f').split(',').map((k) => (k === 'd' ? 'b' : k))
-const keys = Object.keys(TRANSFERS).filter((k) => picked.includes(k))
-
-/** One transfer: a fresh seeder, then a leecher into a fresh directory; both ends measured. */
-async function transfer (work, key) {
-  const [seederTool, seederEnv, leecherTool, leecherEnv] = TRANSFERS[key]
-  return runTransfer({ work, sizeBytes, seeder: { tool: seederTool, env: seederEnv }, leechers: [{ tool: leecherTool, env: leecherEnv }], timeoutMs: transferTimeoutMs, profDir })
-}
-
-const work = mkdtempSync(join(tmpdir(), 'lodestone-bench-mse-'))
-const loadBefore = loadavg()
-const results = Object.fromEntries(keys.map((k) => [k, []]))
-let version = '?'
-let pieceLength = 0
-try {
-  const info = preparePayload(work, sizeBytes)
-  version = info.version
-  pieceLength = info.pieceLength
-  for (let round = 0; round < rounds; round++) {
-    const order = keys.map((_, i) => keys[(i + round) % keys.length])
-    for (const key of order) {
-      const r = await transfer(work, key)
-      results[key].push(r)
-      const [seederTool, , leecherTool] = TRANSFERS[key]
-      console.log(`  round ${round + 1} (${key}): ${seederTool} -> ${leecherTool}: ${r.mbps.toFixed(0)} MB/s; leecher ${r.leech.cpuSeconds.toFixed(2)} CPU-s ${(r.leech.peakRssKiB / 1024).toFixed(0)} MiB; seeder ${r.seed.cpuSeconds.toFixed(2)} CPU-s ${(r.seed.peakRssKiB / 1024).toFixed(0)} MiB`)
-    }
-  }
-} finally {
-  rmSync(work, { recursive: true, force: true })
-}
-
-/** Medians of one end of one transfer. */
-function side (key, end) {
-  const runs = results[key] ?? []
-  if (runs.length === 0) return null
-  return {
-    mbps: median(runs.map((r) => r.mbps)),
-    cpuSeconds: median(runs.map((r) => r[end].cpuSeconds)),
-    peakRssMB: median(runs.map((r) => r[end].peakRssKiB * 1024 / 1e6)),
-    all: runs.map((r) => Number(r.mbps.toFixed(0)))
-  }
-}
+const { results, version, pieceLength, loadBefore } = await transferRounds({
+  bench: 'bench/mse', sizeBytes, rounds, timeoutMs: transferTimeoutMs, profDir,
+  transfers: Object.fromEntries(Object.entries(TRANSFERS).filter(([k]) => picked.includes(k)))
+})
+const side = (key, end) => endMedians(results[key], end)
 
 const rows = Object.fromEntries([
   ['a', '(a) lodestone  <- libtorrent  rc4', side('a', 'leech')],
@@ -104,10 +66,7 @@ const rows = Object.fromEntries([
 
 console.log(`bench/mse: ${sizeText(sizeBytes)} single file, v1, piece ${pieceLength / 1024} KiB, loopback TCP, ${rounds} round(s), ${cpus().length} cores, libtorrent ${version}, node ${process.version}`)
 console.log(`load average before ${loadBefore.map((l) => l.toFixed(2)).join(' ')}, after ${loadavg().map((l) => l.toFixed(2)).join(' ')} (other work on the machine skews these figures)`)
-console.log('transfer (measured side first)        MB/s   CPU s   peak RSS MB   MB/s per round')
-for (const row of Object.values(rows)) {
-  console.log(`${row.label.padEnd(36)} ${row.mbps.toFixed(0).padStart(6)} ${row.cpuSeconds.toFixed(2).padStart(7)} ${row.peakRssMB.toFixed(0).padStart(13)}   ${row.all.join(' ')}`)
-}
+printRows(rows)
 
 const verdict = (ok) => ok ? 'ok' : 'SHORT'
 const ratios = {}
