@@ -1,7 +1,7 @@
 /**
  * Crash campaign, part 2 (issue 15): SIGKILL at chosen points of a storage move, of a session
  * save, and with the disk full, each against a real libtorrent 2.0.8 seeder (upload-capped so the
- * download outlasts the kills). The child (crash-campaign-child.mjs, the dist build's node preset
+ * download outlasts the kills). The child (crash-child.mjs, the dist build's node preset
  * with a state directory) kills itself the moment it sees the point it was told to die at, so each
  * kill lands where it is meant to, not wherever a timer happened to fall.
  *
@@ -35,7 +35,7 @@ import { badPiecesOnDisk, makeCrashContent, runNodeChild, startCappedSeeder, typ
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url))
 const PRESET = join(ROOT, 'packages/engine/dist/presets/node.js')
-const CHILD = fileURLToPath(new URL('./crash-campaign-child.mjs', import.meta.url))
+const CHILD = fileURLToPath(new URL('./crash-child.mjs', import.meta.url))
 const ROUNDS = Number(process.env.LODESTONE_CRASH_ROUNDS ?? 1)
 const SEED_RATE_BYTES_PER_SEC = 2_500_000
 

@@ -1,6 +1,6 @@
 /**
  * Crash safety of resume data against a real seeder: a child Node process (the dist build's node
- * preset with a state directory, crash-resume-child.mjs) downloads a multi-file torrent from a
+ * preset with a state directory, crash-child.mjs, plan none) downloads a multi-file torrent from a
  * throttled libtorrent 2.0.8 seeder and is SIGKILLed at three random moments. After every restart
  * the pieces it starts with (trusted from the resume data, or re-checked) must all hash correctly
  * on disk — a bitfield that named a piece before its bytes were written would fail here — and the
@@ -21,7 +21,7 @@ import { badPiecesOnDisk, makeCrashContent, runNodeChild, startCappedSeeder, typ
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url))
 const PRESET = join(ROOT, 'packages/engine/dist/presets/node.js')
-const CHILD = fileURLToPath(new URL('./crash-resume-child.mjs', import.meta.url))
+const CHILD = fileURLToPath(new URL('./crash-child.mjs', import.meta.url))
 
 /** How many SIGKILLs (3 in CI). */
 const KILLS = Number(process.env.LODESTONE_CRASH_KILLS ?? 3)

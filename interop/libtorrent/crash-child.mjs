@@ -1,7 +1,8 @@
-// Child process of crash-campaign.test.ts: a Lodestone engine (the dist build's node preset) with a
-// state directory that restores its session (or adds the torrent on the first run), downloads from
-// the libtorrent seeder, and — per the test's `plan` for this run — kills itself with SIGKILL at a
-// chosen point of a storage move or a session save. It reports JSON lines on stdout:
+// Child process of crash-campaign.test.ts and crash-resume.test.ts (plan none: the test does the
+// killing): a Lodestone engine (the dist build's node preset) with a state directory that
+// restores its session (or adds the torrent on the first run), downloads from the libtorrent
+// seeder, and — per the test's `plan` for this run — kills itself with SIGKILL at a chosen point
+// of a storage move or a session save. It reports JSON lines on stdout:
 //   {type:'restored', pieces, states, root}  at the first downloading/seeding state: the pieces it
 //                                            starts with and the directory its files are in
 //   {type:'saved', pieces}                   engine.saveState() resolved; every piece listed was
