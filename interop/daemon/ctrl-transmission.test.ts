@@ -4,12 +4,11 @@
  * magnet, list with every field it asks for, set limits and labels, pause/resume, verify, move,
  * remove with and without data. Data comes from libtorrent seeders on 127.0.0.1.
  */
-import { createHash } from 'node:crypto'
-import { mkdir, readFile, stat } from 'node:fs/promises'
+import { mkdir, readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { Transmission } from '@ctrl/transmission'
 import { afterAll, afterEach, describe, expect, it } from 'vitest'
-import { removeTempDirs, tempDir } from '../helpers/fixtures.js'
+import { pathExists, removeTempDirs, sha256File, tempDir } from '../helpers/fixtures.js'
 import { startLibtorrentPeer, type LibtorrentPeer } from '../helpers/libtorrent-peer.js'
 import { makeContent } from '../helpers/libtorrent-swarm-peer.js'
 import { pollFor, startDaemon, type RunningDaemon } from './daemon-harness.js'
@@ -22,14 +21,6 @@ afterEach(async () => {
   await Promise.all(daemons.splice(0).map(async (d) => { await d.stop() }))
 })
 afterAll(async () => { await removeTempDirs() })
-
-async function sha256 (path: string): Promise<string> {
-  return createHash('sha256').update(await readFile(path)).digest('hex')
-}
-
-async function exists (path: string): Promise<boolean> {
-  try { await stat(path); return true } catch { return false }
-}
 
 describe('@ctrl/transmission drives lodestone daemon', () => {
   it('adds, lists every field, sets, pauses, resumes, verifies, moves and removes', async () => {
@@ -94,8 +85,8 @@ describe('@ctrl/transmission drives lodestone daemon', () => {
       const all = await client.getAllData()
       return all.torrents.length === 2 && all.torrents.every((t) => t.isCompleted && t.progress === 1) ? all : undefined
     }, 60_000, 'both torrents complete')
-    expect(await sha256(join(downloads, 'payload.bin'))).toBe(await sha256(join(seedA, 'payload.bin')))
-    expect(await sha256(join(downloads, 'b', 'payload.bin'))).toBe(await sha256(join(seedB, 'payload.bin')))
+    expect(await sha256File(join(downloads, 'payload.bin'))).toBe(await sha256File(join(seedA, 'payload.bin')))
+    expect(await sha256File(join(downloads, 'b', 'payload.bin'))).toBe(await sha256File(join(seedB, 'payload.bin')))
     const all = await client.getAllData()
     expect(all.labels).toEqual([{ id: 'linux', name: 'linux', count: 1 }])
     const doneA = all.torrents.find((t) => t.id === a.infoHash)!
@@ -118,12 +109,12 @@ describe('@ctrl/transmission drives lodestone daemon', () => {
     // Move, then remove with data and without.
     expect((await client.moveTorrent(a.infoHash, archive)).result).toBe('success')
     await pollFor(async () => (await client.getTorrent(a.infoHash)).savePath === archive ? true : undefined, 30_000, 'moved')
-    expect(await sha256(join(archive, 'payload.bin'))).toBe(await sha256(join(seedA, 'payload.bin')))
-    expect(await exists(join(downloads, 'payload.bin'))).toBe(false)
+    expect(await sha256File(join(archive, 'payload.bin'))).toBe(await sha256File(join(seedA, 'payload.bin')))
+    expect(await pathExists(join(downloads, 'payload.bin'))).toBe(false)
     expect((await client.removeTorrent(a.infoHash, true)).result).toBe('success')
     expect((await client.removeTorrent(b.infoHash, false)).result).toBe('success')
     expect((await client.getAllData()).torrents).toEqual([])
-    expect(await exists(join(archive, 'payload.bin'))).toBe(false)
-    expect(await exists(join(downloads, 'b', 'payload.bin'))).toBe(true)
+    expect(await pathExists(join(archive, 'payload.bin'))).toBe(false)
+    expect(await pathExists(join(downloads, 'b', 'payload.bin'))).toBe(true)
   })
 })

@@ -6,11 +6,10 @@
  * survives a daemon restart (resume data), and the restarted daemon seeds the file to a libtorrent
  * 2.0.8 leecher, which gets it byte-identical (under the torrent's own name).
  */
-import { createHash } from 'node:crypto'
-import { access, mkdir, readFile } from 'node:fs/promises'
+import { mkdir } from 'node:fs/promises'
 import { join } from 'node:path'
 import { afterAll, afterEach, describe, expect, it } from 'vitest'
-import { removeTempDirs, tempDir } from '../helpers/fixtures.js'
+import { pathExists, removeTempDirs, sha256File, tempDir } from '../helpers/fixtures.js'
 import { startLibtorrentPeer, type LibtorrentPeer } from '../helpers/libtorrent-peer.js'
 import { makeContent } from '../helpers/libtorrent-swarm-peer.js'
 import { pollFor, remoteOk, rpcCall, startDaemon, type RunningDaemon } from './daemon-harness.js'
@@ -23,14 +22,6 @@ afterEach(async () => {
 })
 afterAll(async () => { await removeTempDirs() })
 
-async function sha256 (path: string): Promise<string> {
-  return createHash('sha256').update(await readFile(path)).digest('hex')
-}
-
-async function exists (path: string): Promise<boolean> {
-  try { await access(path); return true } catch { return false }
-}
-
 /** Status, progress and file names of torrent 1. */
 async function torrent1 (port: number): Promise<{ status: number, percentDone: number, files: Array<{ name: string }> }> {
   return (await rpcCall(port, 'torrent-get', { ids: [1], fields: ['status', 'percentDone', 'files'] })).arguments.torrents[0]
@@ -42,7 +33,7 @@ describe('transmission-remote --rename', () => {
     const data = join(base, 'data')
     await mkdir(data, { recursive: true })
     const content = await makeContent(data, 3 * 1024 * 1024)
-    const original = await sha256(join(data, 'payload.bin'))
+    const original = await sha256File(join(data, 'payload.bin'))
     const config = { downloadDir: data, stateDir: join(base, 'state') }
     let daemon = await startDaemon(base, config)
     daemons.push(daemon)
@@ -51,8 +42,8 @@ describe('transmission-remote --rename', () => {
 
     const renamed = await rpcCall(daemon.rpcPort, 'torrent-rename-path', { ids: [1], path: 'payload.bin', name: 'renamed.bin' })
     expect(renamed).toMatchObject({ result: 'success', arguments: { path: 'payload.bin', name: 'renamed.bin', id: 1 } })
-    expect(await exists(join(data, 'payload.bin'))).toBe(false)
-    expect(await sha256(join(data, 'renamed.bin'))).toBe(original)
+    expect(await pathExists(join(data, 'payload.bin'))).toBe(false)
+    expect(await sha256File(join(data, 'renamed.bin'))).toBe(original)
     expect((await torrent1(daemon.rpcPort)).files.map((f) => f.name)).toEqual(['renamed.bin'])
     // A refused rename answers its reason as the result string.
     const refused = await rpcCall(daemon.rpcPort, 'torrent-rename-path', { ids: [1], path: 'renamed.bin', name: '../escape.bin' })
@@ -73,6 +64,6 @@ describe('transmission-remote --rename', () => {
     const leecher = await startLibtorrentPeer({ torrentPath: content.torrentPath, savePath: leech, mode: 'download', peers: [{ host: '127.0.0.1', port: daemon.peerPort }] })
     peers.push(leecher)
     await leecher.waitFor((s) => s.isSeeding, 60_000, 'the libtorrent leecher to complete')
-    expect(await sha256(join(leech, 'payload.bin'))).toBe(original)
+    expect(await sha256File(join(leech, 'payload.bin'))).toBe(original)
   })
 })

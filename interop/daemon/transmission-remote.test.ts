@@ -12,11 +12,10 @@
  *  - `-r` removes keeping data, `--remove-and-delete` removes with data; `--exit` stops the daemon (exit 0).
  * The measured rates are printed (console) so a run records them.
  */
-import { createHash } from 'node:crypto'
-import { copyFile, mkdir, open, readFile, stat } from 'node:fs/promises'
+import { copyFile, mkdir, open } from 'node:fs/promises'
 import { join } from 'node:path'
 import { afterAll, afterEach, describe, expect, it } from 'vitest'
-import { removeTempDirs, tempDir } from '../helpers/fixtures.js'
+import { pathExists, removeTempDirs, sha256File, tempDir } from '../helpers/fixtures.js'
 import { startLibtorrentPeer, type LibtorrentPeer } from '../helpers/libtorrent-peer.js'
 import { makeContent } from '../helpers/libtorrent-swarm-peer.js'
 import { parseInfo, parseList, pollFor, remoteOk, rpcCall, startDaemon, type RunningDaemon } from './daemon-harness.js'
@@ -36,14 +35,6 @@ afterAll(async () => { await removeTempDirs() })
 /** transmission-remote's size format (1000-based, two decimals under 100). */
 function mb (bytes: number): string {
   return `${(bytes / 1e6).toFixed(2)} MB`
-}
-
-async function sha256 (path: string): Promise<string> {
-  return createHash('sha256').update(await readFile(path)).digest('hex')
-}
-
-async function exists (path: string): Promise<boolean> {
-  try { await stat(path); return true } catch { return false }
 }
 
 /** Bytes per second of `sample()` over `windowMs`. */
@@ -95,7 +86,7 @@ describe('transmission-remote drives lodestone daemon', () => {
 
     await remoteOk(port, ['-D'])
     await pollFor(async () => parseList(await remoteOk(port, ['-l']))[0]?.done === '100%' ? true : undefined, 60_000, 'torrent 1 to complete')
-    expect(await sha256(join(downloads, 'payload.bin'))).toBe(await sha256(join(seedA, 'payload.bin')))
+    expect(await sha256File(join(downloads, 'payload.bin'))).toBe(await sha256File(join(seedA, 'payload.bin')))
 
     // The magnet: metadata and data from a second seeder.
     const seederB = await startLibtorrentPeer({ torrentPath: b.torrentPath, savePath: seedB, mode: 'seed', peers: [{ host: '127.0.0.1', port: daemon.peerPort }] })
@@ -104,7 +95,7 @@ describe('transmission-remote drives lodestone daemon', () => {
       console.log(await remoteOk(port, ['-l']), await remoteOk(port, ['-t', '2', '-i']), daemon.stderr, JSON.stringify(seederB.status), seederB.alerts)
       throw err
     })
-    expect(await sha256(join(downloads, 'b', 'payload.bin'))).toBe(await sha256(join(seedB, 'payload.bin')))
+    expect(await sha256File(join(downloads, 'b', 'payload.bin'))).toBe(await sha256File(join(seedB, 'payload.bin')))
     const done = parseList(await remoteOk(port, ['-l']))
     expect(done[1]).toMatchObject({ name: 'payload.bin', done: '100%', have: mb(2 * MiB), eta: 'Done' })
     expect(done[0]).toMatchObject({ done: '100%', have: mb(24 * MiB), eta: 'Done' })
@@ -143,13 +134,13 @@ describe('transmission-remote drives lodestone daemon', () => {
     await remoteOk(port, ['-t', '1', '-s'])
     seederA.connect('127.0.0.1', daemon.peerPort)
     await pollFor(async () => parseList(await remoteOk(port, ['-l']))[0]?.done === '100%' ? true : undefined, 60_000, 'the repair')
-    expect(await sha256(join(downloads, 'payload.bin'))).toBe(await sha256(join(seedA, 'payload.bin')))
+    expect(await sha256File(join(downloads, 'payload.bin'))).toBe(await sha256File(join(seedA, 'payload.bin')))
 
     // Move to another storage root.
     await remoteOk(port, ['-t', '1', '--move', archive])
     await pollFor(async () => parseInfo(await remoteOk(port, ['-t', '1', '-i'])).Location === archive ? true : undefined, 30_000, 'the move')
-    expect(await exists(join(downloads, 'payload.bin'))).toBe(false)
-    expect(await sha256(join(archive, 'payload.bin'))).toBe(await sha256(join(seedA, 'payload.bin')))
+    expect(await pathExists(join(downloads, 'payload.bin'))).toBe(false)
+    expect(await sha256File(join(archive, 'payload.bin'))).toBe(await sha256File(join(seedA, 'payload.bin')))
 
     // --find (set-location without move): the data is found at the new place, same id.
     const found = join(archive, 'found')
@@ -166,9 +157,9 @@ describe('transmission-remote drives lodestone daemon', () => {
     await remoteOk(port, ['-t', '2', '-r'])
     await remoteOk(port, ['-t', '1', '--remove-and-delete'])
     expect(parseList(await remoteOk(port, ['-l']))).toEqual([])
-    expect(await exists(join(found, 'payload.bin'))).toBe(false)
-    expect(await exists(join(archive, 'payload.bin'))).toBe(true)
-    expect(await sha256(join(downloads, 'b', 'payload.bin'))).toBe(await sha256(join(seedB, 'payload.bin')))
+    expect(await pathExists(join(found, 'payload.bin'))).toBe(false)
+    expect(await pathExists(join(archive, 'payload.bin'))).toBe(true)
+    expect(await sha256File(join(downloads, 'b', 'payload.bin'))).toBe(await sha256File(join(seedB, 'payload.bin')))
     // --exit: session-close shuts the daemon down cleanly.
     await remoteOk(port, ['--exit'])
     expect(await daemon.exited).toBe(0)

@@ -8,13 +8,12 @@
  * byte-identical. Screenshots, desktop and
  * phone-sized, are saved as test artifacts (.reports/daemon-web-ui*.png).
  */
-import { createHash } from 'node:crypto'
 import { mkdir, readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { afterAll, afterEach, describe, expect, it } from 'vitest'
 import { LodestoneApiClient } from '@lodestone/daemon'
 import { launchBrowser, type TestBrowser } from '../../packages/engine/test/browser/harness.js'
-import { makeTorrent, removeTempDirs, tempDir, writeContent } from '../helpers/fixtures.js'
+import { makeTorrent, removeTempDirs, sha256File, tempDir, writeContent } from '../helpers/fixtures.js'
 import { startLibtorrentPeer, type LibtorrentPeer } from '../helpers/libtorrent-peer.js'
 import { pollFor, startDaemon, type RunningDaemon } from './daemon-harness.js'
 
@@ -30,10 +29,6 @@ afterEach(async () => {
   await Promise.all(daemons.splice(0).map(async (d) => { await d.stop() }))
 })
 afterAll(async () => { await removeTempDirs() })
-
-async function sha256 (path: string): Promise<string> {
-  return createHash('sha256').update(await readFile(path)).digest('hex')
-}
 
 describe('our web UI', () => {
   it('adds a magnet, shows peers and the speed graph, skips a file, completes', async () => {
@@ -89,8 +84,8 @@ describe('our web UI', () => {
 
     // Completion: the wanted files byte-identical, the skipped one never created.
     await pollFor(async () => (await api.torrent(infoHash)).stats.progress === 1 ? true : undefined, 60_000, 'the wanted files to complete')
-    expect(await sha256(join(downloads, 'show', 'movie.bin'))).toBe(await sha256(join(seed, 'show', 'movie.bin')))
-    expect(await sha256(join(downloads, 'show', 'extras', 'notes.txt'))).toBe(await sha256(join(seed, 'show', 'extras', 'notes.txt')))
+    expect(await sha256File(join(downloads, 'show', 'movie.bin'))).toBe(await sha256File(join(seed, 'show', 'movie.bin')))
+    expect(await sha256File(join(downloads, 'show', 'extras', 'notes.txt'))).toBe(await sha256File(join(seed, 'show', 'extras', 'notes.txt')))
     const done = await api.torrent(infoHash)
     expect(done.stats.wantedBytes).toBeLessThan(done.stats.totalBytes)
     expect(done.files.find((f) => f.path === 'show/extras/skip-me.bin')!.progress).toBeLessThan(1)

@@ -70,6 +70,16 @@ export async function makeTorrent (dir: string, name: string, kind: MetaVersion,
  * SHA-256 of every regular file below `root` (or of `root` itself when it is a file), keyed by
  * path relative to `root` ('' for a single file).
  */
+/** SHA-256 of a file's bytes, hex. */
+export async function sha256File (path: string): Promise<string> {
+  return createHash('sha256').update(await readFile(path)).digest('hex')
+}
+
+/** Whether anything exists at `path`. */
+export async function pathExists (path: string): Promise<boolean> {
+  try { await stat(path); return true } catch { return false }
+}
+
 export async function digestTree (root: string): Promise<Record<string, string>> {
   const out: Record<string, string> = {}
   const walk = async (path: string): Promise<void> => {
@@ -77,7 +87,7 @@ export async function digestTree (root: string): Promise<Record<string, string>>
     if (info.isDirectory()) {
       for (const entry of await readdir(path)) await walk(join(path, entry))
     } else {
-      out[relative(root, path)] = createHash('sha256').update(await readFile(path)).digest('hex')
+      out[relative(root, path)] = await sha256File(path)
     }
   }
   await walk(root)
