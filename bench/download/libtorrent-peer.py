@@ -9,7 +9,10 @@
 #
 # Result: {"event":"result","seconds":s,"cpuSeconds":c,"userSeconds":u,"systemSeconds":y,
 #          "peakRssKiB":k,"bytes":b,"version":v}. Peak RSS is VmHWM, reset (clear_refs 5) when the
-# measurement starts, so it is the peak during the transfer.
+# measurement starts, so it is the peak during the transfer. "threads": CPU seconds (utime + stime
+# from /proc/self/task/*/stat) of each thread over the measurement, by name (comm) and tid, busiest
+# first, and "busiestThread" the first of them: libtorrent's network thread does all socket I/O and
+# RC4 itself, so bytes / its CPU seconds is the most this end can move (bench/mse prints it).
 #
 # Settings: lt.high_performance_seed() as the base for every libtorrent in the bench (seeder and
 # leecher alike), confined to loopback (INTEROP-NOTES.md), uTP off so both sides speak TCP.
@@ -54,10 +57,26 @@ def session():
     return lt.session(settings)
 
 
+def thread_cpu():
+    """tid -> (comm, CPU seconds so far) for every thread of this process."""
+    tick = os.sysconf('SC_CLK_TCK')
+    out = {}
+    for tid in os.listdir('/proc/self/task'):
+        try:
+            with open('/proc/self/task/%s/stat' % tid) as f:
+                stat = f.read()
+        except OSError:
+            continue  # the thread exited meanwhile
+        fields = stat[stat.rindex(')') + 2:].split()
+        out[tid] = (stat[stat.index('(') + 1:stat.rindex(')')], (int(fields[11]) + int(fields[12])) / tick)
+    return out
+
+
 class Meter:
     def __init__(self):
         with open('/proc/self/clear_refs', 'w') as f:
             f.write('5')
+        self.threads = thread_cpu()
         self.usage = resource.getrusage(resource.RUSAGE_SELF)
         self.start = time.monotonic()
 
@@ -71,8 +90,12 @@ class Meter:
                     peak = int(line.split()[1])
         user = usage.ru_utime - self.usage.ru_utime
         system = usage.ru_stime - self.usage.ru_stime
+        # threads that exited during the measurement are missing here (libtorrent keeps its own)
+        threads = sorted(({'name': 'main' if tid == str(os.getpid()) else comm, 'tid': int(tid), 'cpuSeconds': round(cpu - self.threads.get(tid, ('', 0))[1], 2)}
+                          for tid, (comm, cpu) in thread_cpu().items()), key=lambda t: -t['cpuSeconds'])
         return {'event': 'result', 'seconds': seconds, 'cpuSeconds': user + system, 'userSeconds': user,
-                'systemSeconds': system, 'peakRssKiB': peak, 'bytes': nbytes, 'version': lt.__version__}
+                'systemSeconds': system, 'peakRssKiB': peak, 'bytes': nbytes, 'version': lt.__version__,
+                'threads': [t for t in threads if t['cpuSeconds'] > 0], 'busiestThread': threads[0]}
 
 
 def add(ses, torrent, directory, seed):

@@ -13,7 +13,10 @@
 // Result: {"event":"result","seconds","cpuSeconds","userSeconds","systemSeconds","peakRssKiB","bytes"},
 // peak RSS being VmHWM reset (clear_refs 5) when the measurement starts, and "threads": CPU
 // seconds per thread over the process's life ("main", and "node" for the rest: V8's GC and
-// compiler threads, hasher workers, libuv's pool; BENCH_THREADS_DETAIL=1 lists each thread).
+// compiler threads, hasher workers, libuv's pool; BENCH_THREADS_DETAIL=1 lists each thread), and
+// "busiestThread": {name, tid, cpuSeconds} of the thread that used the most CPU over the
+// measurement (the main thread, which does all socket I/O and RC4: bytes / its CPU seconds is the
+// most this end can move; bench/mse prints it).
 // Diagnostics: LODESTONE_LOG=debug (engine log on stderr), LODESTONE_SETTINGS='<json>' (engine
 // settings), LODESTONE_DIST=<dir> (another build of packages/engine/dist). Build first: npx tsc -b.
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs'
@@ -29,14 +32,22 @@ function emit (value) { process.stdout.write(`${JSON.stringify(value)}\n`) }
 /** CPU seconds per thread name over the process's life (diagnostic: main thread vs hasher workers vs libuv pool). */
 function threadCpu () {
   const out = {}
+  for (const [tid, { comm, seconds }] of threadTicks()) {
+    const name = tid === String(process.pid) ? 'main' : (process.env.BENCH_THREADS_DETAIL !== undefined ? `${comm}:${tid}` : comm)
+    out[name] = Number(((out[name] ?? 0) + seconds).toFixed(2))
+  }
+  return out
+}
+
+/** tid → {comm, seconds}: CPU seconds (utime + stime) of every thread so far. */
+function threadTicks () {
+  const out = new Map()
   for (const tid of readdirSync('/proc/self/task')) {
     try {
       const stat = readFileSync(`/proc/self/task/${tid}/stat`, 'utf8')
-      const comm = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'))
       const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
-      const seconds = (Number(fields[11]) + Number(fields[12])) / 100 // utime + stime, clock ticks
-      const name = tid === String(process.pid) ? 'main' : (process.env.BENCH_THREADS_DETAIL !== undefined ? `${comm}:${tid}` : comm)
-      out[name] = Number(((out[name] ?? 0) + seconds).toFixed(2))
+      // clock ticks of 10 ms (USER_HZ 100 on Linux)
+      out.set(tid, { comm: stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')')), seconds: (Number(fields[11]) + Number(fields[12])) / 100 })
     } catch {
       // the thread exited meanwhile
     }
@@ -44,8 +55,19 @@ function threadCpu () {
   return out
 }
 
+/** The thread that used the most CPU since `before` (a threadTicks() sample). */
+function busiestSince (before) {
+  let busiest = { name: '', tid: 0, cpuSeconds: -1 }
+  for (const [tid, { comm, seconds }] of threadTicks()) {
+    const used = seconds - (before.get(tid)?.seconds ?? 0)
+    if (used > busiest.cpuSeconds) busiest = { name: tid === String(process.pid) ? 'main' : comm, tid: Number(tid), cpuSeconds: Number(used.toFixed(2)) }
+  }
+  return busiest
+}
+
 function startMeter () {
   writeFileSync('/proc/self/clear_refs', '5')
+  const ticks = threadTicks()
   const cpu = process.cpuUsage()
   const start = performance.now()
   return (bytes) => {
@@ -63,6 +85,7 @@ function startMeter () {
       peakRssKiB: hwm !== null ? Number(hwm[1]) : process.resourceUsage().maxRSS,
       bytes,
       threads: threadCpu(),
+      busiestThread: busiestSince(ticks),
       // uTP counters when the engine has its UDP socket (bench/utp): where a uTP transfer's time went.
       utp: engine.stats().udp?.utp ?? null
     }

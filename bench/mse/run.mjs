@@ -8,7 +8,16 @@
 //   (d) = (b) seen from the libtorrent seeder                                    — measured: seeder
 //   (e) Lodestone (disable) downloads from libtorrent in plaintext               — measured: leecher
 //   (f) libtorrent (plaintext dial) downloads from Lodestone (disable)           — measured: seeder
-// A round is five transfers in an order that rotates per round; figures are medians over --rounds.
+//   (g) Lodestone (require, rc4) downloads from Lodestone (require, rc4)         — both ends ours
+//   (h) Lodestone (disable) downloads from Lodestone (disable)                   — both ends ours
+// A round is seven transfers in an order that rotates per round; figures are medians over --rounds.
+//
+// The ceiling table: each end's busiest thread (CPU seconds over the transfer, from
+// /proc/<pid>/task/*/stat) per GiB, and the rate that thread would allow if it had a core to
+// itself — 1 / (CPU-s per MB). libtorrent's network thread and Lodestone's main thread do all the
+// socket I/O and RC4 of their end, so no peer on the other end can move a transfer faster than this
+// end's ceiling: in (a) and (c) the libtorrent end's ceiling bounds what Lodestone can show against
+// 1.5x (b). Unlike MB/s, CPU-s per GiB barely moves with the machine's load.
 //
 // The peers are bench/download's (lodestone-peer.mjs, libtorrent-peer.py: one child process per
 // peer measuring itself over the transfer — CPU seconds of all its threads, peak RSS), configured
@@ -21,10 +30,11 @@
 //            --prof DIR (each Lodestone child runs under node --cpu-prof, profiles written to DIR)
 //
 // Targets (issue 16): Lodestone >= 1.5x libtorrent's encrypted throughput both ways (a/b, c/d)
-// with CPU <= 1.0x libtorrent's, and encrypted Lodestone >= 0.6x plaintext Lodestone (a/e, c/f).
+// with CPU <= 1.0x libtorrent's, and encrypted Lodestone >= 0.6x plaintext Lodestone (a/e, c/f;
+// and g/h, where no libtorrent end's cipher takes part).
 // Results and the machine's load are recorded in bench/mse/RESULTS.md. Build first: npx tsc -b.
 import { cpus, loadavg } from 'node:os'
-import { commandLine, endMedians, parseSize, printRows, requireBuild, sizeText, transferRounds } from '../lib/transfer.mjs'
+import { commandLine, endMedians, median, parseSize, printRows, requireBuild, sizeText, transferRounds } from '../lib/transfer.mjs'
 
 const { smoke, opt } = commandLine()
 const sizeBytes = parseSize(opt('size', smoke ? '64M' : '1G'))
@@ -46,9 +56,11 @@ const TRANSFERS = {
   b: ['libtorrent', LT_RC4, 'libtorrent', LT_RC4],
   c: ['lodestone', LS_RC4, 'libtorrent', LT_RC4],
   e: ['libtorrent', {}, 'lodestone', LS_PLAIN],
-  f: ['lodestone', LS_PLAIN, 'libtorrent', LT_PLAIN_DIAL]
+  f: ['lodestone', LS_PLAIN, 'libtorrent', LT_PLAIN_DIAL],
+  g: ['lodestone', LS_RC4, 'lodestone', LS_RC4],
+  h: ['lodestone', LS_PLAIN, 'lodestone', LS_PLAIN]
 }
-const picked = opt('transfers', 'a,b,c,e,f').split(',').map((k) => (k === 'd' ? 'b' : k))
+const picked = opt('transfers', 'a,b,c,e,f,g,h').split(',').map((k) => (k === 'd' ? 'b' : k))
 const { results, version, pieceLength, loadBefore } = await transferRounds({
   bench: 'bench/mse', sizeBytes, rounds, timeoutMs: transferTimeoutMs, profDir,
   transfers: Object.fromEntries(Object.entries(TRANSFERS).filter(([k]) => picked.includes(k)))
@@ -61,12 +73,40 @@ const rows = Object.fromEntries([
   ['c', '(c) lodestone  -> libtorrent  rc4', side('c', 'seed')],
   ['d', '(d) libtorrent -> libtorrent  rc4', side('b', 'seed')],
   ['e', '(e) lodestone  <- libtorrent  plain', side('e', 'leech')],
-  ['f', '(f) lodestone  -> libtorrent  plain', side('f', 'seed')]
+  ['f', '(f) lodestone  -> libtorrent  plain', side('f', 'seed')],
+  ['g', '(g) lodestone  <- lodestone   rc4', side('g', 'leech')],
+  ['h', '(h) lodestone  <- lodestone   plain', side('h', 'leech')]
 ].filter(([, , s]) => s !== null).map(([key, label, s]) => [key, { label, ...s }]))
 
 console.log(`bench/mse: ${sizeText(sizeBytes)} single file, v1, piece ${pieceLength / 1024} KiB, loopback TCP, ${rounds} round(s), ${cpus().length} cores, libtorrent ${version}, node ${process.version}`)
 console.log(`load average before ${loadBefore.map((l) => l.toFixed(2)).join(' ')}, after ${loadavg().map((l) => l.toFixed(2)).join(' ')} (other work on the machine skews these figures)`)
 printRows(rows)
+
+// Each end's busiest thread: medians over the rounds of its CPU seconds, per GiB and as a ceiling;
+// and the pair's: both processes' CPU seconds against the machine's cores (both ends share them).
+const GiB = 1024 ** 3
+const cores = cpus().length
+const ceilings = {}
+console.log(`ceilings (CPU-s per GiB -> MB/s)  seeder's busiest thread        leecher's busiest thread       both processes on ${cores} cores`)
+for (const [key, runs] of Object.entries(results)) {
+  const [seederTool, , leecherTool] = TRANSFERS[key]
+  const ends = {}
+  for (const end of ['seed', 'leech']) {
+    const seconds = median(runs.map((r) => r[end].busiestThread.cpuSeconds))
+    ends[end] = {
+      tool: end === 'seed' ? seederTool : leecherTool,
+      thread: runs[0][end].busiestThread.name,
+      cpuSecondsPerGiB: seconds * GiB / sizeBytes,
+      ceilingMBps: sizeBytes / 1e6 / seconds,
+      perRound: runs.map((r) => Number((r[end].busiestThread.cpuSeconds * GiB / sizeBytes).toFixed(2)))
+    }
+  }
+  const both = median(runs.map((r) => r.seed.cpuSeconds + r.leech.cpuSeconds))
+  ends.pair = { cpuSecondsPerGiB: both * GiB / sizeBytes, ceilingMBps: cores * sizeBytes / 1e6 / both }
+  ceilings[key] = ends
+  const cell = (e) => `${`${e.tool} ${e.thread}`.padEnd(18)} ${e.cpuSecondsPerGiB.toFixed(2).padStart(5)} ${e.ceilingMBps.toFixed(0).padStart(5)}`
+  console.log(`(${key}) ${`${seederTool} -> ${leecherTool}`.padEnd(25)} ${cell(ends.seed)}   ${cell(ends.leech)}   ${ends.pair.cpuSecondsPerGiB.toFixed(2).padStart(5)} ${ends.pair.ceilingMBps.toFixed(0).padStart(5)}   per round: ${ends.seed.perRound.join(' ')} | ${ends.leech.perRound.join(' ')}`)
+}
 
 const verdict = (ok) => ok ? 'ok' : 'SHORT'
 const ratios = {}
@@ -76,11 +116,29 @@ for (const [what, ours, theirs] of [['download', rows.a, rows.b], ['seed', rows.
   const cpu = ours.cpuSeconds / theirs.cpuSeconds
   ratios[what] = { throughput, cpu }
   console.log(`${what.padEnd(8)} encrypted lodestone/libtorrent: throughput ${throughput.toFixed(2)} (target >= 1.5: ${verdict(throughput >= 1.5)}), CPU ${cpu.toFixed(2)} (target <= 1.0: ${verdict(cpu <= 1)})`)
+  // The libtorrent end of the mixed transfer bounds it: can that end move 1.5x (b) at all?
+  const [key, otherEnd] = what === 'download' ? ['a', 'seed'] : ['c', 'leech']
+  const other = ceilings[key]?.[otherEnd]
+  if (other !== undefined) {
+    const needed = 1.5 * theirs.mbps
+    ratios[what].otherEndCeilingMBps = other.ceilingMBps
+    console.log(`${''.padEnd(8)} 1.5x needs ${needed.toFixed(0)} MB/s; the libtorrent ${otherEnd}er's ${other.thread} thread in (${key}) allows ${other.ceilingMBps.toFixed(0)} MB/s (${other.cpuSecondsPerGiB.toFixed(2)} CPU-s/GiB): ${other.ceilingMBps >= needed ? 'reachable' : 'UNREACHABLE against this peer'}`)
+    // Both processes share the cores: at `needed` MB/s a GiB leaves cores x seconds of CPU in all.
+    const otherProcess = median(results[key].map((r) => r[otherEnd].cpuSeconds)) * GiB / sizeBytes
+    const budget = cores * GiB / 1e6 / needed - otherProcess
+    ratios[what].lodestoneBudgetCpuSecondsPerGiB = budget
+    console.log(`${''.padEnd(8)} on ${cores} cores the libtorrent process takes ${otherProcess.toFixed(2)} CPU-s/GiB, leaving Lodestone at most ${budget.toFixed(2)} CPU-s/GiB at that rate (it used ${(ours.cpuSeconds * GiB / sizeBytes).toFixed(2)})`)
+  }
 }
-for (const [what, encrypted, plain] of [['download', rows.a, rows.e], ['seed', rows.c, rows.f]]) {
+for (const [what, encrypted, plain, key, otherEnd] of [['download', rows.a, rows.e, 'a', 'seed'], ['seed', rows.c, rows.f, 'c', 'leech'], ['ours', rows.g, rows.h]]) {
   if (encrypted === undefined || plain === undefined) continue
   const throughput = encrypted.mbps / plain.mbps
   ratios[`${what}Cost`] = { throughput, cpu: encrypted.cpuSeconds / plain.cpuSeconds }
-  console.log(`${what.padEnd(8)} lodestone encrypted/plaintext: throughput ${throughput.toFixed(2)} (target >= 0.6: ${verdict(throughput >= 0.6)}), CPU ${(encrypted.cpuSeconds / plain.cpuSeconds).toFixed(2)}`)
+  console.log(`${what.padEnd(8)} lodestone encrypted/plaintext${what === 'ours' ? ' (g/h: both ends lodestone)' : ''}: throughput ${throughput.toFixed(2)} (target >= 0.6: ${verdict(throughput >= 0.6)}), CPU ${(encrypted.cpuSeconds / plain.cpuSeconds).toFixed(2)}`)
+  const other = key !== undefined ? ceilings[key]?.[otherEnd] : undefined
+  if (other !== undefined) {
+    const needed = 0.6 * plain.mbps
+    console.log(`${''.padEnd(8)} 0.6x needs ${needed.toFixed(0)} MB/s encrypted; the libtorrent ${otherEnd}er's ${other.thread} thread in (${key}) allows ${other.ceilingMBps.toFixed(0)} MB/s: ${other.ceilingMBps >= needed ? 'reachable' : 'UNREACHABLE against this peer'}`)
+  }
 }
-console.log(JSON.stringify({ bench: 'mse', sizeBytes, pieceLength, rounds, libtorrent: version, ratios, rows }))
+console.log(JSON.stringify({ bench: 'mse', sizeBytes, pieceLength, rounds, libtorrent: version, ratios, rows, ceilings }))
