@@ -21,7 +21,11 @@
 # ways (in/out_enc_policy forced, allowed_enc_level rc4: bench/mse); LT_UTP=only speaks uTP alone
 # with a 4 MiB socket receive buffer (bench/utp). Leecher results also carry
 # firstByteSeconds: from the start of the measurement to the first payload byte.
-import json, os, resource, sys, time
+# LT_UPLOAD_TIMES=1 (bench/download): the seeder polls its upload counter every 2 ms from "mark" on
+# and its result carries firstUploadSeconds and lastUploadSeconds (from "mark" to the first payload
+# byte sent, and to the moment the counter last grew): the transfer as the seeder saw it, without
+# the downloader's start-up.
+import json, os, resource, sys, threading, time
 import libtorrent as lt
 
 
@@ -120,16 +124,39 @@ def seed(torrent, directory):
         time.sleep(0.01)
     emit({'event': 'ready', 'port': ses.listen_port()})
     meter = None
+    times = {}
+    stopping = threading.Event()
+
+    def poll_uploads(start):
+        last = 0
+        while not stopping.is_set():
+            uploaded = h.status().total_payload_upload
+            if uploaded > last:
+                now = time.monotonic() - start
+                times.setdefault('firstUploadSeconds', now)
+                times['lastUploadSeconds'] = now
+                last = uploaded
+            time.sleep(0.002)
+
+    poller = None
     for line in sys.stdin:
         command = line.strip()
         if command == 'mark':
             meter = Meter()
+            if os.environ.get('LT_UPLOAD_TIMES') == '1':
+                poller = threading.Thread(target=poll_uploads, args=(meter.start,), daemon=True)
+                poller.start()
             emit({'event': 'marked'})
         elif command == 'stop':
             break
+    stopping.set()
+    if poller is not None:
+        poller.join()
     if meter is None:
         meter = Meter()
-    emit(meter.result(h.status().all_time_upload))
+    result = meter.result(h.status().all_time_upload)
+    result.update(times)
+    emit(result)
 
 
 def leech(torrent, directory, port):

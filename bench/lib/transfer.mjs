@@ -74,8 +74,11 @@ export function makeTorrent (path, out, kind = 'v1', pieceLength = 0) {
   return JSON.parse(created.stdout.trim().split('\n').pop())
 }
 
+/** The Python-driven peers by tool name (bench/download; aria2 and qBittorrent only leech). */
+const pythonPeers = { libtorrent: 'libtorrent-peer.py', aria2: 'aria2-peer.py', qbittorrent: 'qbittorrent-peer.py' }
+
 /**
- * One child peer: `tool` 'lodestone' or 'libtorrent', `mode` 'seed' or 'leech'. `env` adds to the
+ * One child peer: `tool` 'lodestone', 'libtorrent', 'aria2' or 'qbittorrent', `mode` 'seed' or 'leech'. `env` adds to the
  * child's environment (LT_ENC, LODESTONE_SETTINGS...), `profDir` runs a Lodestone child under
  * node --cpu-prof. `next(event)` waits up to `timeoutMs` for a JSON line with that event.
  */
@@ -83,7 +86,7 @@ export function startPeer (tool, mode, args, { env = {}, profDir = null, timeout
   const command = tool === 'lodestone' ? process.execPath : python
   const scriptArgs = tool === 'lodestone'
     ? [...(profDir !== null ? ['--cpu-prof', '--cpu-prof-dir', profDir, '--cpu-prof-name', `${mode}-${Date.now()}-${Math.random().toString(36).slice(2, 6)}.cpuprofile`] : []), join(peerDir, 'lodestone-peer.mjs')]
-    : [join(peerDir, 'libtorrent-peer.py')]
+    : [join(peerDir, pythonPeers[tool])]
   const child = spawn(command, [...scriptArgs, mode, ...args], { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, ...env } })
   let stderr = ''
   child.stderr.on('data', (d) => { stderr = (stderr + d.toString()).slice(-4000) })
@@ -163,6 +166,28 @@ export function preparePayload (work, sizeBytes, kind = 'v1', pieceLength = 0) {
   mkdirSync(join(work, 'seed'))
   makePayload(join(work, 'seed', 'payload.bin'), sizeBytes)
   return makeTorrent(join(work, 'seed', 'payload.bin'), join(work, 'payload.torrent'), kind, pieceLength)
+}
+
+/**
+ * A work directory with `seed`/tree: `files` files of random data, `sizeBytes` in all, in 10
+ * folders, sizes spread from ~1/8 to ~2.5x the mean (a fixed pseudo-random sequence, so every run
+ * has the same tree) and none a multiple of 16 KiB, so pieces and blocks span file boundaries;
+ * payload.torrent beside it (`kind` v1|v2|hybrid). Returns makeTorrent's answer.
+ */
+export function prepareTreePayload (work, sizeBytes, files, kind = 'v1', pieceLength = 0) {
+  let state = 13
+  const random = () => { state = (state * 1103515245 + 12345) % 2147483648; return state / 2147483648 }
+  const weights = Array.from({ length: files }, () => Math.exp(3 * random()))
+  const sum = weights.reduce((a, b) => a + b, 0)
+  const sizes = weights.map((w) => Math.max(1, Math.floor(w / sum * sizeBytes) | 1))
+  sizes[files - 1] += sizeBytes - sizes.reduce((a, b) => a + b, 0)
+  const root = join(work, 'seed', 'tree')
+  for (const [i, bytes] of sizes.entries()) {
+    const dir = join(root, `d${i % 10}`)
+    mkdirSync(dir, { recursive: true })
+    makePayload(join(dir, `f${i}.bin`), bytes)
+  }
+  return makeTorrent(root, join(work, 'payload.torrent'), kind, pieceLength)
 }
 
 /**
