@@ -49,6 +49,10 @@ const LT_RC4 = { LT_ENC: 'rc4' }
 const LT_PLAIN_DIAL = { LT_OUT_ENC: 'disabled' }
 const LS_RC4 = { LODESTONE_SETTINGS: JSON.stringify({ encryption: { mode: 'require', level: 'rc4' } }) }
 const LS_PLAIN = { LODESTONE_SETTINGS: JSON.stringify({ encryption: { mode: 'disable' } }) }
+// Lodestone to Lodestone would run over uTP (dialled at once with TCP, and preferred); TCP here, as
+// against libtorrent (whose uTP is off in the bench).
+const LS_RC4_TCP = { LODESTONE_SETTINGS: JSON.stringify({ encryption: { mode: 'require', level: 'rc4' }, transport: { utp: false } }) }
+const LS_PLAIN_TCP = { LODESTONE_SETTINGS: JSON.stringify({ encryption: { mode: 'disable' }, transport: { utp: false } }) }
 
 /** key → [seeder tool, seeder env, leecher tool, leecher env] */
 const TRANSFERS = {
@@ -57,8 +61,8 @@ const TRANSFERS = {
   c: ['lodestone', LS_RC4, 'libtorrent', LT_RC4],
   e: ['libtorrent', {}, 'lodestone', LS_PLAIN],
   f: ['lodestone', LS_PLAIN, 'libtorrent', LT_PLAIN_DIAL],
-  g: ['lodestone', LS_RC4, 'lodestone', LS_RC4],
-  h: ['lodestone', LS_PLAIN, 'lodestone', LS_PLAIN]
+  g: ['lodestone', LS_RC4_TCP, 'lodestone', LS_RC4_TCP],
+  h: ['lodestone', LS_PLAIN_TCP, 'lodestone', LS_PLAIN_TCP]
 }
 const picked = opt('transfers', 'a,b,c,e,f,g,h').split(',').map((k) => (k === 'd' ? 'b' : k))
 const { results, version, pieceLength, loadBefore } = await transferRounds({
