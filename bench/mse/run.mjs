@@ -91,7 +91,9 @@ printRows(rows)
 const GiB = 1024 ** 3
 const cores = cpus().length
 const ceilings = {}
-console.log(`ceilings (CPU-s per GiB -> MB/s)  seeder's busiest thread        leecher's busiest thread       both processes on ${cores} cores`)
+// busy: the share of the transfer's wall time that thread ran (near 100 %: it is the bottleneck);
+// for the pair, the cores both processes used on average (near the core count: CPU-bound).
+console.log(`ceilings (CPU-s/GiB -> MB/s, busy)   seeder's busiest thread             leecher's busiest thread            both processes on ${cores} cores`)
 for (const [key, runs] of Object.entries(results)) {
   const [seederTool, , leecherTool] = TRANSFERS[key]
   const ends = {}
@@ -102,14 +104,15 @@ for (const [key, runs] of Object.entries(results)) {
       thread: runs[0][end].busiestThread.name,
       cpuSecondsPerGiB: seconds * GiB / sizeBytes,
       ceilingMBps: sizeBytes / 1e6 / seconds,
-      perRound: runs.map((r) => Number((r[end].busiestThread.cpuSeconds * GiB / sizeBytes).toFixed(2)))
+      perRound: runs.map((r) => Number((r[end].busiestThread.cpuSeconds * GiB / sizeBytes).toFixed(2))),
+      busy: median(runs.map((r) => r[end].busiestThread.cpuSeconds / r.seconds))
     }
   }
   const both = median(runs.map((r) => r.seed.cpuSeconds + r.leech.cpuSeconds))
-  ends.pair = { cpuSecondsPerGiB: both * GiB / sizeBytes, ceilingMBps: cores * sizeBytes / 1e6 / both }
+  ends.pair = { cpuSecondsPerGiB: both * GiB / sizeBytes, ceilingMBps: cores * sizeBytes / 1e6 / both, coresUsed: median(runs.map((r) => (r.seed.cpuSeconds + r.leech.cpuSeconds) / r.seconds)) }
   ceilings[key] = ends
-  const cell = (e) => `${`${e.tool} ${e.thread}`.padEnd(18)} ${e.cpuSecondsPerGiB.toFixed(2).padStart(5)} ${e.ceilingMBps.toFixed(0).padStart(5)}`
-  console.log(`(${key}) ${`${seederTool} -> ${leecherTool}`.padEnd(25)} ${cell(ends.seed)}   ${cell(ends.leech)}   ${ends.pair.cpuSecondsPerGiB.toFixed(2).padStart(5)} ${ends.pair.ceilingMBps.toFixed(0).padStart(5)}   per round: ${ends.seed.perRound.join(' ')} | ${ends.leech.perRound.join(' ')}`)
+  const cell = (e) => `${`${e.tool} ${e.thread}`.padEnd(18)} ${e.cpuSecondsPerGiB.toFixed(2).padStart(5)} ${e.ceilingMBps.toFixed(0).padStart(5)} ${`${(100 * e.busy).toFixed(0)}%`.padStart(4)}`
+  console.log(`(${key}) ${`${seederTool} -> ${leecherTool}`.padEnd(25)} ${cell(ends.seed)}   ${cell(ends.leech)}   ${ends.pair.cpuSecondsPerGiB.toFixed(2).padStart(5)} ${ends.pair.ceilingMBps.toFixed(0).padStart(5)} ${ends.pair.coresUsed.toFixed(2)} cores   per round: ${ends.seed.perRound.join(' ')} | ${ends.leech.perRound.join(' ')}`)
 }
 
 const verdict = (ok) => ok ? 'ok' : 'SHORT'
