@@ -538,10 +538,14 @@ export class PeerConnection extends TypedEmitter<PeerConnectionEvents> {
         offset = this.readHandshake(chunk)
         if (!this.isActive()) return
       }
+      // Reads for the chunk's requests start once all of them are queued: back-to-back requests are read as one run.
+      this.uploads.holdReads()
       if (borrowed) this.parser.pushBorrowed(chunk, offset)
       else this.parser.push(chunk, offset)
     } catch (error) {
       this.fail(error)
+    } finally {
+      this.uploads.releaseReads()
     }
   }
 

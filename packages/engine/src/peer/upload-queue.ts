@@ -7,12 +7,19 @@
  * so a slow peer pins little memory. BEP 6: a refused or cancelled request is answered with a
  * reject when the fast extension is on; without it, dropping is all the protocol has.
  *
- * Buffer ownership: a block returned by `readBlock` is handed to the socket; the owner must not
- * modify it afterwards. Blocks may be views of a larger buffer (a cached piece) that the owner
- * reuses once `releaseBlock` gave every view back: a block is released when it is dropped unsent,
- * or once the socket has nothing queued after it was sent (the OS copied it). Blocks waiting for
- * the socket pin at most a few pieces (beyond, they are copied out), so a slow peer asking for
- * scattered blocks does not hold many whole pieces.
+ * Reads by run: requests queued back to back for contiguous bytes of one piece (a peer asking for
+ * a piece block by block, as every client does) are read with one `readBlock` call for the whole
+ * run, up to `maxRequestLengthBytes` (the largest single request we would serve anyway, so a rate
+ * limiter or the storage sees nothing new) and the read-ahead budget. Each block is then a view of
+ * the run's data. With 8 peers asking for 16 KiB blocks of 128 KiB pieces this is one read call
+ * (and one promise chain through the torrent and the storage) per 8 blocks instead of one each.
+ *
+ * Buffer ownership: data returned by `readBlock` is handed to the socket; the owner must not
+ * modify it afterwards. It may be a view of a larger buffer (a cached piece) that the owner
+ * reuses once `releaseBlock` gave every view back: a run's data is released once every block of
+ * it was dropped unsent, or sent with the socket having nothing queued since (the OS copied it).
+ * Blocks waiting for the socket pin at most a few pieces (beyond, they are copied out), so a slow
+ * peer asking for scattered blocks does not hold many whole pieces.
  */
 import { LodestoneError, hasCode } from '../errors.js'
 import { encodePieceHeader, encodeReject, type BlockRequest } from '../protocol/wire-messages.js'
@@ -23,8 +30,20 @@ interface UploadEntry {
   piece: number
   begin: number
   length: number
-  state: 'queued' | 'reading' | 'ready'
+  /** 'removed': out of the queue (cancelled, refused or sent) while its run was being read. */
+  state: 'queued' | 'reading' | 'ready' | 'removed'
+  /** The block: a view of `run.data`, or (run null) a copy of its own. */
   data: Uint8Array | null
+  run: ReadRun | null
+}
+
+/** What one `readBlock` call returned for a run of blocks, and how many of them still refer to it. */
+interface ReadRun {
+  readonly data: Uint8Array
+  /** Blocks holding a view of `data`: waiting to be sent, or sent and not released yet. */
+  refs: number
+  /** Of `refs`, blocks already handed to the socket (released together once it has emptied). */
+  sentRefs: number
 }
 
 /** What the queue needs from its connection. */
@@ -54,8 +73,8 @@ export interface UploadQueueHost {
 }
 
 /**
- * Sent blocks remembered for release. Older ones are forgotten unreleased (their piece buffer is
- * then never reused, only garbage collected), so a socket that never empties pins little.
+ * Runs with sent blocks remembered for release. Older ones are forgotten unreleased (their piece
+ * buffer is then never reused, only garbage collected), so a socket that never empties pins little.
  */
 const MAX_UNRELEASED_SENT = 8
 
@@ -76,8 +95,10 @@ export class UploadQueue {
   /** Bytes of entries in 'reading' or 'ready' state. */
   private readAheadBytes = 0
   private refusedCount = 0
-  /** Blocks handed to the socket and not released yet (the most recent few; older ones are forgotten). */
-  private sent: Uint8Array[] = []
+  /** Runs with blocks handed to the socket and not released yet (the most recent few; older ones are forgotten). */
+  private sent: ReadRun[] = []
+  /** Set by {@link holdReads}: new requests do not start reads yet. */
+  private readsHeld = false
 
   constructor (private readonly host: UploadQueueHost) {}
 
@@ -85,6 +106,21 @@ export class UploadQueue {
   get bytes (): number { return this.queuedBytes }
   /** Requests we rejected or dropped (choked, queue full, invalid, read failed). */
   get refused (): number { return this.refusedCount }
+
+  /**
+   * Requests that arrive until {@link releaseReads} are queued without starting reads, so requests
+   * parsed from one socket chunk are read as runs rather than the first alone. Not nested.
+   */
+  holdReads (): void {
+    this.readsHeld = true
+  }
+
+  /** Starts the reads held back since {@link holdReads}. */
+  releaseReads (): void {
+    if (!this.readsHeld) return
+    this.readsHeld = false
+    this.pumpReads()
+  }
 
   /** A REQUEST arrived; `allowed` is false when it is invalid or the peer is choked for that piece. */
   request (piece: number, begin: number, length: number, allowed: boolean): void {
@@ -100,7 +136,7 @@ export class UploadQueue {
     if (sameKey > 0) for (const e of this.entries) if (e.piece === piece && e.begin === begin && e.length === length) return
     this.keys.set(key, sameKey + 1)
     this.queuedCount++
-    this.entries.push({ piece, begin, length, state: 'queued', data: null })
+    this.entries.push({ piece, begin, length, state: 'queued', data: null, run: null })
     this.queuedBytes += length
     this.host.queued({ piece, begin, length })
     this.pumpReads()
@@ -133,7 +169,7 @@ export class UploadQueue {
 
   /** The connection closed: everything is forgotten (what the socket may still flush is not released). */
   clear (): void {
-    for (const e of this.entries) if (e.data !== null) this.release(e.data)
+    for (const e of this.entries) this.dropData(e)
     if (this.host.bufferedBytes() === 0) this.releaseSent()
     this.sent = []
     this.entries.length = 0
@@ -156,70 +192,111 @@ export class UploadQueue {
     const sameKey = this.keys.get(key) ?? 0
     if (sameKey <= 1) this.keys.delete(key)
     else this.keys.set(key, sameKey - 1)
-    if (entry.data !== null) this.release(entry.data)
-    entry.data = null
+    this.dropData(entry)
     if (entry.state === 'queued') this.queuedCount--
     this.queuedBytes -= entry.length
     if (entry.state !== 'queued') this.readAheadBytes -= entry.length
+    entry.state = 'removed'
+  }
+
+  /** The entry no longer holds its block (dropped unsent): its run may be released. */
+  private dropData (entry: UploadEntry): void {
+    if (entry.data === null) return
+    entry.data = null
+    if (entry.run !== null) this.unref(entry.run, 1)
+    entry.run = null
   }
 
   private pumpReads (): void {
     const readBlock = this.host.readBlock
-    if (readBlock === undefined) return
+    if (readBlock === undefined || this.readsHeld) return
     while (this.host.isActive() && this.host.isWritable()) {
-      const tail = this.entries[this.entries.length - this.queuedCount]
-      const entry = tail?.state === 'queued' ? tail : this.entries.find((e) => e.state === 'queued')
-      if (entry === undefined) return
-      if (this.readAheadBytes > 0 && this.readAheadBytes + entry.length > this.host.settings().maxUploadReadAheadBytes) return
-      entry.state = 'reading'
-      this.queuedCount--
-      this.readAheadBytes += entry.length
+      let at = this.entries.length - this.queuedCount
+      if (this.entries[at]?.state !== 'queued') at = this.entries.findIndex((e) => e.state === 'queued')
+      const first = this.entries[at]
+      if (first === undefined) return
+      const settings = this.host.settings()
+      const budget = settings.maxUploadReadAheadBytes - this.readAheadBytes
+      if (this.readAheadBytes > 0 && first.length > budget) return
+      // The run: later queued requests for the bytes right after, in the same piece.
+      const run = [first]
+      let end = first.begin + first.length
+      let total = first.length
+      const limit = Math.max(first.length, Math.min(settings.maxRequestLengthBytes, budget))
+      for (let i = at + 1; i < this.entries.length; i++) {
+        const e = this.entries[i]!
+        if (e.state !== 'queued' || e.piece !== first.piece || e.begin !== end || total + e.length > limit) break
+        run.push(e)
+        end += e.length
+        total += e.length
+      }
+      for (const e of run) e.state = 'reading'
+      this.queuedCount -= run.length
+      this.readAheadBytes += total
       let promise: Promise<Uint8Array>
       try {
-        promise = readBlock({ piece: entry.piece, begin: entry.begin, length: entry.length })
+        promise = readBlock({ piece: first.piece, begin: first.begin, length: total })
       } catch (error) {
         // A synchronous throw is handled like a rejection, and as late, so the loop stays simple.
-        queueMicrotask(() => { this.onBlockReadFailed(entry, error) })
+        queueMicrotask(() => { this.onRunReadFailed(run, error) })
         continue
       }
-      promise.then((data) => { this.onBlockRead(entry, data) }, (error: unknown) => { this.onBlockReadFailed(entry, error) })
+      promise.then((data) => { this.onRunRead(run, total, data) }, (error: unknown) => { this.onRunReadFailed(run, error) })
     }
   }
 
-  private onBlockRead (entry: UploadEntry, data: Uint8Array): void {
+  private onRunRead (entries: UploadEntry[], total: number, data: Uint8Array): void {
     if (!this.host.isActive()) return
-    if (!this.entries.includes(entry)) {
-      this.release(data)
-      this.pumpReads() // cancelled or choked while reading: drop the data
+    if (data.length !== total) {
+      this.host.releaseBlock?.(data)
+      this.onRunReadFailed(entries, new LodestoneError('INTERNAL', { reason: `readBlock returned ${data.length} bytes for a ${total}-byte request` }))
       return
     }
-    if (data.length !== entry.length) {
-      this.onBlockReadFailed(entry, new LodestoneError('INTERNAL', { reason: `readBlock returned ${data.length} bytes for a ${entry.length}-byte request` }))
+    const run: ReadRun = { data, refs: 0, sentRefs: 0 }
+    let offset = 0
+    for (const entry of entries) {
+      const view = entries.length === 1 ? data : data.subarray(offset, offset + entry.length)
+      offset += entry.length
+      if (entry.state !== 'reading') continue // cancelled or choked while reading: its block is dropped
+      entry.state = 'ready'
+      entry.data = view
+      entry.run = run
+      run.refs++
+    }
+    if (run.refs === 0) {
+      this.host.releaseBlock?.(data)
+      this.pumpReads()
       return
     }
-    entry.state = 'ready'
-    entry.data = data
     this.flush()
-    if (entry.data !== null && data.buffer.byteLength > data.length && this.waitingPieceBuffers() > MAX_WAITING_PIECE_BUFFERS) {
-      // It waits for the socket, and waiting blocks already pin enough pieces: keep a copy of it.
-      entry.data = data.slice()
-      this.release(data)
+    if (data.buffer.byteLength > data.length && run.refs > run.sentRefs && this.waitingPieceBuffers() > MAX_WAITING_PIECE_BUFFERS) {
+      // Its blocks wait for the socket, and waiting blocks already pin enough pieces: keep copies.
+      for (const entry of entries) {
+        if (entry.run !== run || entry.state !== 'ready' || entry.data === null) continue
+        entry.data = entry.data.slice()
+        entry.run = null
+        this.unref(run, 1)
+      }
     }
     this.pumpReads()
   }
 
-  private onBlockReadFailed (entry: UploadEntry, error: unknown): void {
+  private onRunReadFailed (entries: UploadEntry[], error: unknown): void {
     if (!this.host.isActive()) return
     if (hasCode(error, 'PEER_PROTOCOL_VIOLATION')) {
       // The owner judged the request itself illegal (e.g. a piece we never announced).
       this.host.close(error)
       return
     }
-    const index = this.entries.indexOf(entry)
-    if (index >= 0) {
+    let warned = false
+    for (const entry of entries) {
+      if (entry.state !== 'reading') continue
+      const index = this.entries.indexOf(entry)
+      if (index < 0) continue
       this.remove(index)
       this.refuse(entry.piece, entry.begin, entry.length)
-      this.host.warning(error)
+      if (!warned) this.host.warning(error)
+      warned = true
     }
     this.flush()
     this.pumpReads()
@@ -231,15 +308,18 @@ export class UploadQueue {
     while (this.host.isWritable() && this.host.isActive()) {
       const head = this.entries[0]
       if (head?.state !== 'ready' || head.data === null) return
-      const data = head.data
+      const { data, run } = head
       head.data = null
+      head.run = null
       this.remove(0)
       // Two sends, no copy: the header, then the block (the socket never modifies either).
       this.host.send(encodePieceHeader(head.piece, head.begin, data.length))
       this.host.send(data)
       this.host.sentBlock(data.length)
-      if (this.host.releaseBlock !== undefined && data.buffer.byteLength > data.length) {
-        this.sent.push(data)
+      if (run === null) continue
+      // Released once the socket has emptied (the OS then holds its own copy).
+      if (run.sentRefs++ === 0) {
+        this.sent.push(run)
         if (this.sent.length > MAX_UNRELEASED_SENT) this.sent.shift()
       }
     }
@@ -256,11 +336,17 @@ export class UploadQueue {
   }
 
   private releaseSent (): void {
-    for (const data of this.sent) this.release(data)
+    for (const run of this.sent) {
+      const n = run.sentRefs
+      run.sentRefs = 0
+      this.unref(run, n)
+    }
     this.sent = []
   }
 
-  private release (data: Uint8Array): void {
-    this.host.releaseBlock?.(data)
+  /** `n` blocks of the run no longer refer to its data; the last one releases it. */
+  private unref (run: ReadRun, n: number): void {
+    run.refs -= n
+    if (run.refs === 0) this.host.releaseBlock?.(run.data)
   }
 }

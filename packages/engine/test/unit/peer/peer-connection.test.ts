@@ -555,7 +555,8 @@ describe('PeerConnection serving requests', () => {
     expect(released).toEqual([first])
     // Read for a request cancelled meanwhile: never sent, released at once.
     const third = pieceBuffer.subarray(8, 12)
-    feed({ type: 'request', piece: 1, begin: 8, length: 4 }, { type: 'cancel', piece: 1, begin: 8, length: 4 })
+    feed({ type: 'request', piece: 1, begin: 8, length: 4 })
+    feed({ type: 'cancel', piece: 1, begin: 8, length: 4 })
     reads[2]!.resolve(third)
     await flush()
     expect(released).toEqual([first, third])
@@ -566,12 +567,53 @@ describe('PeerConnection serving requests', () => {
     const { peer, feed, reads, remote } = serving()
     peer.unchoke()
     remote.messages()
-    feed({ type: 'request', piece: 1, begin: 0, length: 4 }, { type: 'cancel', piece: 1, begin: 0, length: 4 })
+    feed({ type: 'request', piece: 1, begin: 0, length: 4 })
+    feed({ type: 'cancel', piece: 1, begin: 0, length: 4 })
     expect(remote.messages()).toEqual([{ type: 'reject', piece: 1, begin: 0, length: 4 }])
     reads[0]!.resolve(block(4))
     await flush()
     expect(remote.messages()).toEqual([])
     expect(peer.stats().uploadQueueBytes).toBe(0)
+  })
+
+  it('never reads a request cancelled in the same chunk it arrived in', async () => {
+    const { peer, feed, reads, remote } = serving()
+    peer.unchoke()
+    remote.messages()
+    feed({ type: 'request', piece: 1, begin: 0, length: 4 }, { type: 'cancel', piece: 1, begin: 0, length: 4 }, { type: 'request', piece: 1, begin: 4, length: 4 })
+    expect(reads.map((r) => [r.piece, r.begin, r.length])).toEqual([[1, 4, 4]])
+    expect(remote.messages()).toEqual([{ type: 'reject', piece: 1, begin: 0, length: 4 }])
+  })
+
+  it('reads requests for back-to-back bytes of a piece as one run and sends each block as a view of it', async () => {
+    const released: Uint8Array[] = []
+    const { peer, feed, reads, socket, remote } = serving({ init: { releaseBlock: (data) => { released.push(data) } }, settings: { maxRequestLengthBytes: 12 } })
+    peer.unchoke()
+    remote.messages()
+    feed(
+      { type: 'request', piece: 3, begin: 0, length: 4 }, { type: 'request', piece: 3, begin: 4, length: 4 },
+      { type: 'request', piece: 3, begin: 8, length: 4 }, { type: 'request', piece: 3, begin: 12, length: 4 }, // beyond 12 bytes: a new run
+      { type: 'request', piece: 4, begin: 16, length: 4 }, // another piece
+      { type: 'request', piece: 4, begin: 24, length: 4 } // not adjacent
+    )
+    expect(reads.map((r) => [r.piece, r.begin, r.length])).toEqual([[3, 0, 12], [3, 12, 4], [4, 16, 4], [4, 24, 4]])
+    const run = Uint8Array.from([1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3])
+    reads[0]!.resolve(run)
+    for (const r of reads.slice(1)) r.resolve(block(4, r.begin))
+    await flush()
+    const pieces = remote.messages()
+    expect(pieces.map((m) => m.type === 'piece' ? [m.piece, m.begin, [...m.data]] : m.type)).toEqual([
+      [3, 0, [1, 1, 1, 1]], [3, 4, [2, 2, 2, 2]], [3, 8, [3, 3, 3, 3]], [3, 12, [12, 12, 12, 12]], [4, 16, [16, 16, 16, 16]], [4, 24, [24, 24, 24, 24]]
+    ])
+    // Views, not copies; the run is released once, when all three of its blocks have left the socket.
+    expect(socket.sent.filter((b) => b.buffer === run.buffer)).toHaveLength(3)
+    expect(released).not.toContain(run)
+    socket.drain()
+    feed({ type: 'request', piece: 5, begin: 0, length: 4 })
+    reads[4]!.resolve(block(4))
+    await flush()
+    expect(released.filter((b) => b === run)).toHaveLength(1)
+    expect(peer.stats().uploadedBytes).toBe(28)
   })
 
   it('choking the peer rejects its queued requests except allowed-fast ones', async () => {
