@@ -13,7 +13,7 @@
 //   then runs on the complete torrent; a plan that ends without reaching its kill point exits 3)
 // plan: { kind: 'none' } | { kind: 'move', to, afterPieces, killAt: 'copying'|'between-files'|'copied' }
 //       | { kind: 'save', afterPieces, killAt: 'record-write'|'data-sync' }
-import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs'
+import { existsSync, readFileSync, statSync } from 'node:fs'
 import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { pathToFileURL } from 'node:url'
@@ -100,8 +100,10 @@ async function runMove () {
 
 async function runSave () {
   if (plan.killAt === 'record-write') {
-    // A record's temporary file exists: the store is between writing it and renaming it over the record.
-    killWhen('record-write', () => readdirSync(cfg.stateDir, { recursive: true }).some((n) => String(n).includes('.tmp-')))
+    // The session store's pack file grew: a batch of records is appended, perhaps not synced yet.
+    const pack = join(cfg.stateDir, 'session.pack')
+    const before = statSync(pack).size
+    killWhen('record-write', () => statSync(pack).size > before)
   } else {
     // The save has taken its bitfield snapshot and is syncing the data files (before any record write).
     setImmediate(() => die('data-sync'))

@@ -10,7 +10,7 @@
  * @module @lodestone/engine/presets/node
  */
 import { NodeFileSystem, NodeHasher, NodeHttpClient, NodePortMapper, NodeSocketFactory, SystemClock } from '../adapters/node/index.js'
-import { FileSessionStore } from '../adapters/node/file-session-store.js'
+import { PackedSessionStore } from '../adapters/node/packed-session-store.js'
 import { BtEngine } from '../src/session/bt-engine.js'
 import type { PartialEngineSettings } from '../src/session/engine-settings.js'
 import type { LogEntry, LogLevel } from '../src/interfaces/logger.js'
@@ -30,7 +30,8 @@ export interface NodeEngineConfig {
   settings?: PartialEngineSettings
   sessionStore?: ISessionStore
   /**
-   * Directory for resume data (a FileSessionStore, created on first use); then
+   * Directory for resume data (a PackedSessionStore, created on first use; records a FileSessionStore
+   * left there are taken over); then
    * `engine.restoreSession()` brings torrents back after a restart. Ignored when `sessionStore`
    * is given. The preset has no default location: the CLI picks one under the user's data dir.
    */
@@ -65,11 +66,13 @@ export function createNodeEngine (config: NodeEngineConfig): BtEngine {
   const socketFactory = new NodeSocketFactory({}, logger !== undefined ? { log: logger.child('socket') } : {})
   // Used only while settings allow it (portMapping.enabled, a listener not on loopback).
   const portMapper = new NodePortMapper()
+  const ownStore = config.sessionStore === undefined && config.stateDir !== undefined ? new PackedSessionStore(config.stateDir) : null
   return new BtEngine({
     socketFactory,
     portMapper,
     // Last to close: cuts peer sockets still lingering after their close (a peer that never reads).
-    closeWith: [portMapper, socketFactory],
+    // The store it made releases its file after the engine's last save.
+    closeWith: [...(ownStore !== null ? [ownStore] : []), portMapper, socketFactory],
     clock,
     hasher: new NodeHasher(config.hasherWorkers !== undefined ? { workers: config.hasherWorkers } : {}),
     storageRoots,
@@ -77,7 +80,7 @@ export function createNodeEngine (config: NodeEngineConfig): BtEngine {
     ...(config.random !== undefined ? { random: config.random } : {}),
     ...(config.sessionStore !== undefined
       ? { sessionStore: config.sessionStore }
-      : config.stateDir !== undefined ? { sessionStore: new FileSessionStore(config.stateDir) } : {}),
+      : ownStore !== null ? { sessionStore: ownStore } : {}),
     ...(logger !== undefined ? { logger } : {})
   }, settings)
 }

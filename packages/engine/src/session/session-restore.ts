@@ -13,7 +13,7 @@ import type { IPieceHasher } from '../metainfo/create-piece-hasher.js'
 import type { PeerSource } from '../peer/peer-address.js'
 import type { StorageRootManager } from '../storage/storage-root-manager.js'
 import type { Torrent } from '../torrent/torrent.js'
-import { recoverStorageMove } from '../torrent/move-storage.js'
+import { MoveMarkerIndex, recoverStorageMove } from '../torrent/move-storage.js'
 import type { TorrentSettings } from './engine-settings.js'
 import { validRenames, type ProgressRecord, type TorrentIntent, type TorrentResumeHint } from './resume-data.js'
 import { resumeHintFor, type SessionPersistence } from './session-persistence.js'
@@ -63,9 +63,10 @@ export async function restoreSession (host: RestoreHost, persistence: SessionPer
   const result: RestoreSessionResult = { restored: [], failed: [] }
   const ids = (await persistence.storedIds()).filter((id) => !host.has(id))
   const reads: Array<Promise<Loaded | LodestoneError> | undefined> = []
+  const markers = new MoveMarkerIndex(host.storageRoots)
   const readNext = (): void => {
     const id = ids[reads.length]
-    if (id !== undefined) reads.push(load(host, persistence, id).catch(asError))
+    if (id !== undefined) reads.push(load(host, persistence, markers, id).catch(asError))
   }
   for (let i = 0; i < RESTORE_READ_AHEAD; i++) readNext()
   for (let i = 0; i < ids.length; i++) {
@@ -98,7 +99,7 @@ async function addLoaded (host: RestoreHost, loaded: Loaded, result: RestoreSess
 }
 
 /** Reads one torrent's records and decides what it trusts (one stat per file). */
-async function load (host: RestoreHost, persistence: SessionPersistence, id: string): Promise<Loaded> {
+async function load (host: RestoreHost, persistence: SessionPersistence, markers: MoveMarkerIndex, id: string): Promise<Loaded> {
   // A v2 magnet saved before its piece layers arrived fetches them again (BEP 52).
   const loaded = await persistence.load(id, async (bytes) => parseTorrent(bytes, { hasher: host.hasher, allowMissingPieceLayers: true }))
   if (loaded === null) {
@@ -133,7 +134,7 @@ async function load (host: RestoreHost, persistence: SessionPersistence, id: str
   // A move a crash interrupted is finished first (it may change the torrent's root). The add then
   // uses the root it finished at: the saved one may be the move's old place, whose copies it just
   // deleted (issue 15's crash campaign: a kill after the copy restarted with every piece gone).
-  if (await recoverStorageMove(roots, id)) {
+  if (await markers.mayHave(id) && await recoverStorageMove(roots, id)) {
     const movedTo = roots.getRootForTorrent(id)
     if (movedTo !== null) {
       options.storageRoot = movedTo.token

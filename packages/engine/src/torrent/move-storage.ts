@@ -99,6 +99,38 @@ export async function moveTorrentStorage (deps: MoveStorageDeps, target: string,
 }
 
 /**
+ * Which torrents have a move marker, read with one listing per storage root: a restore asks for
+ * every torrent, and the usual answer — no marker — cost a failed stat each (an error object with
+ * a stack: 3.5 s of main thread for 10 000 torrents in bench/scale).
+ */
+export class MoveMarkerIndex {
+  /** Marker file names per root token; null: the listing failed, so every torrent is checked. */
+  private readonly byRoot = new Map<string, Promise<Set<string> | null>>()
+
+  constructor (private readonly roots: StorageRootManager) {}
+
+  /** True when `torrentId` may have a marker in its root (then run {@link recoverStorageMove}). */
+  async mayHave (torrentId: string): Promise<boolean> {
+    const here = this.roots.getRootForTorrent(torrentId)
+    if (here === null) return false
+    let names = this.byRoot.get(here.token)
+    if (names === undefined) {
+      names = listMarkers(this.roots.getFileSystem(here.token))
+      this.byRoot.set(here.token, names)
+    }
+    return (await names)?.has(`${torrentId}.move`) ?? true
+  }
+}
+
+async function listMarkers (fs: IFileSystem): Promise<Set<string> | null> {
+  try {
+    return new Set((await fs.readdir(PART_FILE_DIRECTORY)).filter((name) => name.endsWith('.move')))
+  } catch (error) {
+    return isLodestoneError(error) && error.code === 'STORAGE_NOT_FOUND' ? new Set() : null
+  }
+}
+
+/**
  * Completes a move a crash interrupted, before the torrent's storage is opened: reads the marker
  * in the torrent's root and redoes the missing steps. Resolves true when it did something.
  * @throws LodestoneError STORAGE_MOVE_FAILED when the files cannot be moved.

@@ -6,9 +6,10 @@ import { describe, expect, it } from 'vitest'
 import { FaultyFileSystem } from '../../../adapters/memory/faulty-filesystem.js'
 import { MemoryFileSystem } from '../../../adapters/memory/memory-filesystem.js'
 import { MemorySessionStore } from '../../../adapters/memory/memory-session-store.js'
+import { ManualClock } from '../../../adapters/memory/manual-clock.js'
 import { BtEngine } from '../../../src/session/bt-engine.js'
 import { resolveSettings, testingSettings } from '../../../src/session/engine-settings.js'
-import { moveMarkerPath } from '../../../src/torrent/move-storage.js'
+import { MoveMarkerIndex, moveMarkerPath } from '../../../src/torrent/move-storage.js'
 import { LodestoneError } from '../../../src/errors.js'
 import type { IFileSystem } from '../../../src/interfaces/filesystem.js'
 import { seededRandom } from '../../../src/interfaces/random.js'
@@ -183,5 +184,42 @@ describe('moveStorage', () => {
     expect((await a.readdir('')).sort()).toEqual(['keep.txt'])
     await engine.close()
     await world.close()
+  })
+})
+
+describe('MoveMarkerIndex (what a restore asks for every torrent)', () => {
+  it('lists each root once, finds markers by torrent, and checks every torrent when a listing fails', async () => {
+    const clock = new ManualClock()
+    const a = new MemoryFileSystem({ clock })
+    const b = new MemoryFileSystem({ clock })
+    a.writeFileBytes(moveMarkerPath('1'.repeat(40)), new Uint8Array([1]))
+    a.writeFileBytes(`${PART_FILE_DIRECTORY}/${'2'.repeat(40)}.parts`, new Uint8Array([1]))
+    const listings: string[] = []
+    const counted = (token: string, fs: MemoryFileSystem, fail: boolean): IFileSystem => new Proxy(fs, {
+      get (target, prop, receiver) {
+        if (prop === 'readdir') {
+          return async (path: string) => {
+            listings.push(token)
+            if (fail) throw new LodestoneError('STORAGE_IO', { path, operation: 'readdir', reason: 'EACCES' })
+            return target.readdir(path)
+          }
+        }
+        const value: unknown = Reflect.get(target, prop, receiver)
+        return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(target) : value
+      }
+    })
+    const fsByToken: Record<string, IFileSystem> = { a: counted('a', a, false), b: counted('b', b, false), c: counted('c', new MemoryFileSystem({ clock }), true) }
+    const roots = new StorageRootManager((token) => fsByToken[token]!)
+    for (const token of ['a', 'b', 'c']) roots.addRoot({ token, label: token, path: `/${token}` })
+    roots.setDefaultRoot('a')
+    roots.setRootForTorrent('3'.repeat(40), 'b')
+    roots.setRootForTorrent('4'.repeat(40), 'c')
+    const index = new MoveMarkerIndex(roots)
+    expect(await index.mayHave('1'.repeat(40))).toBe(true)
+    expect(await index.mayHave('2'.repeat(40))).toBe(false) // a part file is not a marker
+    expect(await index.mayHave('5'.repeat(40))).toBe(false)
+    expect(await index.mayHave('3'.repeat(40))).toBe(false) // root b has no parts directory at all
+    expect(await index.mayHave('4'.repeat(40))).toBe(true) // root c cannot be listed: check it the slow way
+    expect(listings).toEqual(['a', 'b', 'c'])
   })
 })
