@@ -27,9 +27,9 @@ import { LodestoneError } from '../../errors.js'
 import type { ITcpSocket } from '../../interfaces/socket.js'
 import { ByteRing } from './byte-ring.js'
 import { F_FAST, F_FIN, F_RESEND, F_SACKED, F_SYN, OutgoingPackets } from './outgoing-packets.js'
-import { DelayHistory } from './delay-history.js'
 import { Ledbat } from './ledbat.js'
 import { agreedPacketBytes, offeredPacketBytes } from './loopback-packets.js'
+import { OneWayDelay } from './one-way-delay.js'
 import {
   RECEIVED_DUPLICATE, RECEIVED_IN_ORDER, RECEIVED_OUT_OF_WINDOW, RECEIVED_OVERFLOW, ReceiveBuffer
 } from './receive-buffer.js'
@@ -51,6 +51,10 @@ export interface UtpConnectionHost {
   nowMs (): number
   /** Our timestamp for outgoing packets: microseconds, modulo 2^32. */
   nowUs (): number
+  /** How long the datagram being handled may have waited unread in our socket, in µs (0: unknown). */
+  receiveWaitUs (): number
+  /** The application ran (received bytes were delivered): re-read the clock for what is sent next. */
+  refreshNow (): void
   sendDatagram (data: Uint8Array, host: string, port: number): void
   /** Flush this connection soon (end of the receive batch, or a microtask). */
   schedule (connection: UtpConnection): void
@@ -121,12 +125,7 @@ export class UtpConnection implements ITcpSocket {
   private peerOffered = false
   private readonly ledbat: Ledbat
   private readonly rtt: RttEstimator
-  private readonly ourDelay = new DelayHistory()
-  private readonly theirDelay = new DelayHistory()
-  private readonly recentDelays = new Float64Array(3).fill(Infinity)
-  private recentDelayIndex = 0
-  /** Our receive time minus their send time of the last packet (echoed back). */
-  private replyMicro = 0
+  private readonly delay = new OneWayDelay()
   private timeoutAtMs = Infinity
   private lingerUntilMs = Infinity
   private lastSendMs: number
@@ -242,7 +241,7 @@ export class UtpConnection implements ITcpSocket {
   acceptSyn (syn: UtpHeader): void {
     this.recv.ackNr = syn.seqNr
     this.usePeerOffer(syn.maxPacketBytes)
-    if (syn.timestampUs !== 0) this.replyMicro = (this.host.nowUs() - syn.timestampUs) >>> 0
+    if (syn.timestampUs !== 0) this.delay.onSyn(syn.timestampUs, this.host.nowUs())
     this.sendState()
   }
 
@@ -288,17 +287,7 @@ export class UtpConnection implements ITcpSocket {
       if (this.state !== STATE_CONNECTED) return
     }
     this.lastRecvMs = now
-    if (h.timestampUs !== 0) {
-      this.replyMicro = (this.host.nowUs() - h.timestampUs) >>> 0
-      const prevBase = this.theirDelay.initialized ? this.theirDelay.base : -1
-      this.theirDelay.addSample(this.replyMicro, now)
-      // Their base went down: our clock runs slower than theirs, so our samples of their
-      // delay drift upward; compensate (at most 10 ms, RFC 6817 §4.3).
-      if (prevBase >= 0) {
-        const change = (prevBase - this.theirDelay.base) >>> 0
-        if (change > 0 && change < 10_000) this.ourDelay.adjustBase(change)
-      }
-    }
+    if (h.timestampUs !== 0) this.delay.onRemoteTimestamp(h.timestampUs, this.host.nowUs(), this.host.receiveWaitUs(), now)
     this.peerWindow = h.windowBytes
     this.handleAcks(h, data, now)
     if (this.state === STATE_CLOSED) return
@@ -312,6 +301,9 @@ export class UtpConnection implements ITcpSocket {
     if (this.state === STATE_CONNECTED) {
       this.deliver()
       if (this.state !== STATE_CONNECTED) return
+      // Delivering ran the application, for milliseconds at times: a timestamp read before it
+      // would make the packets sent now look that much longer on the way.
+      this.host.refreshNow()
       this.pump()
       if (this.state !== STATE_CONNECTED) return
       // After pump: what it just sent no longer waits, so the refill starts as early as it can.
@@ -417,7 +409,7 @@ export class UtpConnection implements ITcpSocket {
     if (this.state === STATE_CLOSED) return
     const buf = this.sendRing.bytes
     const o = this.sendRing.scratchOffset
-    writeUtpHeader(buf, o, ST_RESET, EXTENSION_NONE, this.sendId, this.host.nowUs(), this.replyMicro, 0, this.host.random16(), this.recv.ackNr)
+    writeUtpHeader(buf, o, ST_RESET, EXTENSION_NONE, this.sendId, this.host.nowUs(), this.delay.replyMicro, 0, this.host.random16(), this.recv.ackNr)
     this.host.counters.resetsOut++
     this.emit(UTP_HEADER_BYTES)
   }
@@ -466,10 +458,8 @@ export class UtpConnection implements ITcpSocket {
     // LEDBAT: the echoed delay is how long our packets queued on the way to the peer.
     const sample = h.timestampDiffUs
     if (sample !== 0 && sample !== 0x7fff_ffff) {
-      this.recentDelays[this.recentDelayIndex] = this.ourDelay.addSample(sample, now)
-      this.recentDelayIndex = (this.recentDelayIndex + 1) % 3
+      let delayUs = this.delay.onEchoedDelay(sample, now)
       if (ackedBytes > 0 && inFlightBefore > 0) {
-        let delayUs = Math.min(this.recentDelays[0]!, this.recentDelays[1]!, this.recentDelays[2]!)
         // A one-way delay cannot exceed the round trip: clamps samples skewed by clock steps.
         if (minRttMs !== Infinity && delayUs > minRttMs * 1000) delayUs = minRttMs * 1000
         const saturated = inFlightBefore + this.packetBytes > this.ledbat.cwnd
@@ -720,7 +710,7 @@ export class UtpConnection implements ITcpSocket {
     const window = this.recv.window
     const syn = type === ST_SYN
     const headerBytes = writeOutgoingHeader(buf, o, type, syn ? this.recvId : this.sendId, this.host.nowUs(),
-      this.replyMicro, window, seq, syn ? 0 : this.recv.ackNr, this.recv, syn ? this.offerBytes : 0)
+      this.delay.replyMicro, window, seq, syn ? 0 : this.recv.ackNr, this.recv, syn ? this.offerBytes : 0)
     const len = this.out.len[i]!
     if (len > 0) ring.copyToScratch(this.out.pos[i]! - this.ackedPos, len, headerBytes)
     const now = this.host.nowMs()
@@ -743,7 +733,7 @@ export class UtpConnection implements ITcpSocket {
     const window = this.recv.window
     // The answer to a SYN states our packet-size offer when the peer made one.
     const offer = this.state === STATE_SYN_RECV && this.peerOffered ? this.offerBytes : 0
-    const headerBytes = writeOutgoingHeader(buf, o, ST_STATE, this.sendId, this.host.nowUs(), this.replyMicro, window,
+    const headerBytes = writeOutgoingHeader(buf, o, ST_STATE, this.sendId, this.host.nowUs(), this.delay.replyMicro, window,
       this.seqNr, this.recv.ackNr, this.recv, offer)
     this.lastAdvertised = window
     this.ackPending = false

@@ -8,7 +8,8 @@
  * together (`onBatchEnd`, Node: after the poll phase, where up to dozens of datagrams arrive
  * in a row), so a burst of data packets is answered with one ack. Without that hook it falls
  * back to a zero-delay clock timer. Writes by the application flush on a microtask, so all
- * writes of one turn are packetised together.
+ * writes of one turn are packetised together. The batches also tell how long a datagram may have
+ * waited unread ({@link UtpManager.receiveWaitUs}): our own stalls are not queueing on the path.
  *
  * Bounds: at most `maxConnections` connections and `maxHalfOpen` accepted ones that have not yet
  * sent data (a SYN flood costs a few hundred bytes each, then they expire after
@@ -38,6 +39,12 @@ export interface UtpDatagramChannel {
   /** Optional: called after a run of datagrams that arrived together. */
   onBatchEnd?: (cb: () => void) => void
 }
+
+/**
+ * Datagrams a receive batch holds when the socket may still have more: libuv (Node) reads at most
+ * 32 per poll of a UDP socket.
+ */
+const FULL_BATCH_DATAGRAMS = 32
 
 export interface UtpManagerDeps {
   channel: UtpDatagramChannel
@@ -80,6 +87,15 @@ export class UtpManager implements UtpConnectionHost {
   private closed = false
   /** Time cached while handling one datagram, flush or tick (one clock read each). */
   private cachedNowMs = -1
+  /** When the last datagram was read (-1: none yet). */
+  private lastReadMs = -1
+  /** Datagrams in the current (or last) receive batch. */
+  private batchDatagrams = 0
+  /**
+   * Since when the datagrams of the current receive batch may have waited unread (-1: unknown):
+   * the last read of the last batch that drained the socket (see {@link receiveWaitUs}).
+   */
+  private waitingSinceMs = -1
   private readonly runFlush = (): void => { this.flushAll() }
 
   constructor (deps: UtpManagerDeps, settings: Partial<UtpSettings> = {}) {
@@ -166,7 +182,16 @@ export class UtpManager implements UtpConnectionHost {
       counters.invalidPackets++
       return
     }
-    this.cachedNowMs = this.clock.now()
+    const now = this.clock.now()
+    this.cachedNowMs = now
+    if (!this.receiving) {
+      // A batch as large as the platform reads at once may have left datagrams in the socket:
+      // then this batch's may have waited since before it, and the older origin stays.
+      if (this.batchDatagrams < FULL_BATCH_DATAGRAMS || this.waitingSinceMs < 0) this.waitingSinceMs = this.lastReadMs
+      this.batchDatagrams = 0
+    }
+    this.batchDatagrams++
+    this.lastReadMs = now
     this.receiving = true
     let connection: UtpConnection | undefined
     try {
@@ -231,6 +256,24 @@ export class UtpManager implements UtpConnectionHost {
 
   nowUs (): number {
     return (this.nowMs() * 1000) >>> 0
+  }
+
+  /**
+   * How long the datagram being handled may have waited unread in the socket: since the previous
+   * batch that drained it (one-way-delay.ts takes that off the delay it echoes: our own stalls are
+   * not queueing on the path). At most the LEDBAT target: a receiver that stays behind for longer
+   * (every batch full) is overloaded rather than stalled, and must not hide a real queue behind it.
+   */
+  receiveWaitUs (): number {
+    const since = this.waitingSinceMs
+    if (since < 0 || this.cachedNowMs <= since) return 0
+    const waitedMs = this.cachedNowMs - since
+    const capMs = this.settings.targetDelayMs
+    return (waitedMs < capMs ? waitedMs : capMs) * 1000
+  }
+
+  refreshNow (): void {
+    if (this.cachedNowMs >= 0) this.cachedNowMs = this.clock.now()
   }
 
   sendDatagram (data: Uint8Array, host: string, port: number): void {
