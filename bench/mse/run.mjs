@@ -146,6 +146,8 @@ for (const [what, encrypted, plain, key, otherEnd] of [['download', rows.a, rows
   if (other !== undefined) {
     const needed = 0.6 * plain.mbps
     console.log(`${''.padEnd(8)} 0.6x needs ${needed.toFixed(0)} MB/s encrypted; the libtorrent ${otherEnd}er's ${other.thread} thread in (${key}) allows ${other.ceilingMBps.toFixed(0)} MB/s: ${other.ceilingMBps >= needed ? 'reachable' : 'UNREACHABLE against this peer'}`)
+    const otherProcess = median(results[key].map((r) => r[otherEnd].cpuSeconds)) * GiB / sizeBytes
+    console.log(`${''.padEnd(8)} on ${cores} cores the libtorrent process takes ${otherProcess.toFixed(2)} CPU-s/GiB, leaving Lodestone at most ${(cores * GiB / 1e6 / needed - otherProcess).toFixed(2)} CPU-s/GiB at that rate (it used ${(encrypted.cpuSeconds * GiB / sizeBytes).toFixed(2)})`)
   }
 }
 console.log(JSON.stringify({ bench: 'mse', sizeBytes, pieceLength, rounds, libtorrent: version, ratios, rows, ceilings }))
