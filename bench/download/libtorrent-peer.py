@@ -11,7 +11,7 @@
 #          "peakRssKiB":k,"bytes":b,"version":v}. Peak RSS is VmHWM, reset (clear_refs 5) when the
 # measurement starts, so it is the peak during the transfer. "threads": CPU seconds (utime + stime
 # from /proc/self/task/*/stat) of each thread over the measurement, by name (comm) and tid, busiest
-# first, and "busiestThread" the first of them: libtorrent's network thread does all socket I/O and
+# first, with waitSeconds (runnable but waiting for a core: /proc/self/task/*/schedstat), and "busiestThread" the first of them: libtorrent's network thread does all socket I/O and
 # RC4 itself, so bytes / its CPU seconds is the most this end can move (bench/mse prints it).
 #
 # Settings: lt.high_performance_seed() as the base for every libtorrent in the bench (seeder and
@@ -62,7 +62,7 @@ def session():
 
 
 def thread_cpu():
-    """tid -> (comm, CPU seconds so far) for every thread of this process."""
+    """tid -> (comm, CPU seconds so far, seconds waiting for a core so far) for every thread."""
     tick = os.sysconf('SC_CLK_TCK')
     out = {}
     for tid in os.listdir('/proc/self/task'):
@@ -72,7 +72,12 @@ def thread_cpu():
         except OSError:
             continue  # the thread exited meanwhile
         fields = stat[stat.rindex(')') + 2:].split()
-        out[tid] = (stat[stat.index('(') + 1:stat.rindex(')')], (int(fields[11]) + int(fields[12])) / tick)
+        try:
+            with open('/proc/self/task/%s/schedstat' % tid) as f:
+                wait = int(f.read().split()[1]) / 1e9  # ns runnable but waiting for a core
+        except OSError:
+            wait = 0
+        out[tid] = (stat[stat.index('(') + 1:stat.rindex(')')], (int(fields[11]) + int(fields[12])) / tick, wait)
     return out
 
 
@@ -95,8 +100,10 @@ class Meter:
         user = usage.ru_utime - self.usage.ru_utime
         system = usage.ru_stime - self.usage.ru_stime
         # threads that exited during the measurement are missing here (libtorrent keeps its own)
-        threads = sorted(({'name': 'main' if tid == str(os.getpid()) else comm, 'tid': int(tid), 'cpuSeconds': round(cpu - self.threads.get(tid, ('', 0))[1], 2)}
-                          for tid, (comm, cpu) in thread_cpu().items()), key=lambda t: -t['cpuSeconds'])
+        threads = sorted(({'name': 'main' if tid == str(os.getpid()) else comm, 'tid': int(tid),
+                           'cpuSeconds': round(cpu - self.threads.get(tid, ('', 0, 0))[1], 2),
+                           'waitSeconds': round(wait - self.threads.get(tid, ('', 0, 0))[2], 2)}
+                          for tid, (comm, cpu, wait) in thread_cpu().items()), key=lambda t: -t['cpuSeconds'])
         return {'event': 'result', 'seconds': seconds, 'cpuSeconds': user + system, 'userSeconds': user,
                 'systemSeconds': system, 'peakRssKiB': peak, 'bytes': nbytes, 'version': lt.__version__,
                 'threads': [t for t in threads if t['cpuSeconds'] > 0], 'busiestThread': threads[0]}

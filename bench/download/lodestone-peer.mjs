@@ -14,8 +14,8 @@
 // peak RSS being VmHWM reset (clear_refs 5) when the measurement starts, and "threads": CPU
 // seconds per thread over the process's life ("main", and "node" for the rest: V8's GC and
 // compiler threads, hasher workers, libuv's pool; BENCH_THREADS_DETAIL=1 lists each thread), and
-// "busiestThread": {name, tid, cpuSeconds} of the thread that used the most CPU over the
-// measurement (the main thread, which does all socket I/O and RC4: bytes / its CPU seconds is the
+// "busiestThread": {name, tid, cpuSeconds, waitSeconds} of the thread that used the most CPU over
+// the measurement (waitSeconds: runnable but waiting for a core, from /proc's schedstat) (the main thread, which does all socket I/O and RC4: bytes / its CPU seconds is the
 // most this end can move; bench/mse prints it).
 // Diagnostics: LODESTONE_LOG=debug (engine log on stderr), LODESTONE_SETTINGS='<json>' (engine
 // settings), LODESTONE_DIST=<dir> (another build of packages/engine/dist). Build first: npx tsc -b.
@@ -46,8 +46,10 @@ function threadTicks () {
     try {
       const stat = readFileSync(`/proc/self/task/${tid}/stat`, 'utf8')
       const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+      // schedstat: ns on the CPU, ns runnable but waiting for one, timeslices
+      const waitNs = Number(readFileSync(`/proc/self/task/${tid}/schedstat`, 'utf8').split(' ')[1])
       // clock ticks of 10 ms (USER_HZ 100 on Linux)
-      out.set(tid, { comm: stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')')), seconds: (Number(fields[11]) + Number(fields[12])) / 100 })
+      out.set(tid, { comm: stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')')), seconds: (Number(fields[11]) + Number(fields[12])) / 100, waitSeconds: waitNs / 1e9 })
     } catch {
       // the thread exited meanwhile
     }
@@ -57,10 +59,11 @@ function threadTicks () {
 
 /** The thread that used the most CPU since `before` (a threadTicks() sample). */
 function busiestSince (before) {
-  let busiest = { name: '', tid: 0, cpuSeconds: -1 }
-  for (const [tid, { comm, seconds }] of threadTicks()) {
+  let busiest = { name: '', tid: 0, cpuSeconds: -1, waitSeconds: 0 }
+  for (const [tid, { comm, seconds, waitSeconds }] of threadTicks()) {
     const used = seconds - (before.get(tid)?.seconds ?? 0)
-    if (used > busiest.cpuSeconds) busiest = { name: tid === String(process.pid) ? 'main' : comm, tid: Number(tid), cpuSeconds: Number(used.toFixed(2)) }
+    const waited = waitSeconds - (before.get(tid)?.waitSeconds ?? 0)
+    if (used > busiest.cpuSeconds) busiest = { name: tid === String(process.pid) ? 'main' : comm, tid: Number(tid), cpuSeconds: Number(used.toFixed(2)), waitSeconds: Number(waited.toFixed(2)) }
   }
   return busiest
 }

@@ -91,9 +91,11 @@ printRows(rows)
 const GiB = 1024 ** 3
 const cores = cpus().length
 const ceilings = {}
-// busy: the share of the transfer's wall time that thread ran (near 100 %: it is the bottleneck);
-// for the pair, the cores both processes used on average (near the core count: CPU-bound).
-console.log(`ceilings (CPU-s/GiB -> MB/s, busy)   seeder's busiest thread             leecher's busiest thread            both processes on ${cores} cores`)
+// busy: the share of the transfer's wall time that thread ran + the share it was runnable but
+// waiting for a core (schedstat): near 100 % in all, it is the bottleneck (the second part is the
+// machine's other load); well below, it waited for something else. For the pair, the cores both
+// processes used on average (near the core count: CPU-bound).
+console.log(`ceilings (CPU-s/GiB -> MB/s, run+wait)  seeder's busiest thread                 leecher's busiest thread                both processes on ${cores} cores`)
 for (const [key, runs] of Object.entries(results)) {
   const [seederTool, , leecherTool] = TRANSFERS[key]
   const ends = {}
@@ -105,13 +107,14 @@ for (const [key, runs] of Object.entries(results)) {
       cpuSecondsPerGiB: seconds * GiB / sizeBytes,
       ceilingMBps: sizeBytes / 1e6 / seconds,
       perRound: runs.map((r) => Number((r[end].busiestThread.cpuSeconds * GiB / sizeBytes).toFixed(2))),
-      busy: median(runs.map((r) => r[end].busiestThread.cpuSeconds / r.seconds))
+      busy: median(runs.map((r) => r[end].busiestThread.cpuSeconds / r.seconds)),
+      waiting: median(runs.map((r) => (r[end].busiestThread.waitSeconds ?? 0) / r.seconds))
     }
   }
   const both = median(runs.map((r) => r.seed.cpuSeconds + r.leech.cpuSeconds))
   ends.pair = { cpuSecondsPerGiB: both * GiB / sizeBytes, ceilingMBps: cores * sizeBytes / 1e6 / both, coresUsed: median(runs.map((r) => (r.seed.cpuSeconds + r.leech.cpuSeconds) / r.seconds)) }
   ceilings[key] = ends
-  const cell = (e) => `${`${e.tool} ${e.thread}`.padEnd(18)} ${e.cpuSecondsPerGiB.toFixed(2).padStart(5)} ${e.ceilingMBps.toFixed(0).padStart(5)} ${`${(100 * e.busy).toFixed(0)}%`.padStart(4)}`
+  const cell = (e) => `${`${e.tool} ${e.thread}`.padEnd(18)} ${e.cpuSecondsPerGiB.toFixed(2).padStart(5)} ${e.ceilingMBps.toFixed(0).padStart(5)} ${`${(100 * e.busy).toFixed(0)}+${(100 * e.waiting).toFixed(0)}%`.padStart(8)}`
   console.log(`(${key}) ${`${seederTool} -> ${leecherTool}`.padEnd(25)} ${cell(ends.seed)}   ${cell(ends.leech)}   ${ends.pair.cpuSecondsPerGiB.toFixed(2).padStart(5)} ${ends.pair.ceilingMBps.toFixed(0).padStart(5)} ${ends.pair.coresUsed.toFixed(2)} cores   per round: ${ends.seed.perRound.join(' ')} | ${ends.leech.perRound.join(' ')}`)
 }
 
