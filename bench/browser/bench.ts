@@ -12,7 +12,7 @@
  *
  *   node bench/browser/run.mjs [--size 1G] [--rounds 3] [--smoke] [--modes node,bridge,opfs] [--profile DIR]
  * --profile writes the page's main-thread CPU profile of each browser run (DevTools Profiler) to
- * DIR/<mode>-<round>.cpuprofile; the io-daemon runs in this process, so profile it with
+ * DIR/<mode>-<round>.cpuprofile; --threads prints CPU seconds per thread of this process and the renderer; the io-daemon runs in this process, so profile it with
  * `node --cpu-prof bench/browser/dist/bench.mjs --modes bridge`. The daemon's file-request counters
  * (requests, bytes, ms spent in the daemon per operation) are printed after each bridge run.
  * Targets: bridge >= 100 MB/s and >= 0.5x node.
@@ -53,16 +53,19 @@ const loopback = { listen: { port: 0, host: '127.0.0.1' }, discovery: { dht: fal
  */
 function cpuByRole (): Record<string, number> {
   const out: Record<string, number> = {}
+  const sys: Record<string, number> = {}
   let entries: string[]
   try { entries = readdirSync('/proc').filter((e) => /^\d+$/.test(e)) } catch { return out }
   const parent = new Map<number, number>()
   const ticks = new Map<number, number>()
+  const sysTicks = new Map<number, number>()
   for (const e of entries) {
     try {
       const stat = readFileSync(`/proc/${e}/stat`, 'utf8')
       const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
       parent.set(Number(e), Number(fields[1]))
       ticks.set(Number(e), Number(fields[11]) + Number(fields[12]))
+      sysTicks.set(Number(e), Number(fields[12]))
     } catch {}
   }
   const mine = (pid: number): boolean => {
@@ -83,13 +86,49 @@ function cpuByRole (): Record<string, number> {
       } else if (cmd.includes('python')) role = 'libtorrent'
     }
     out[role] = (out[role] ?? 0) + t / 100
+    sys[role] = (sys[role] ?? 0) + (sysTicks.get(pid) ?? 0) / 100
+  }
+  for (const [role, s] of Object.entries(sys)) out[`${role}:sys`] = s
+  return out
+}
+/** `role total (sys s)` per role, largest first, then the sum. */
+function cpuDelta (before: Record<string, number>, after: Record<string, number>): string {
+  const d = (k: string): number => (after[k] ?? 0) - (before[k] ?? 0)
+  const roles = Object.keys(after).filter((k) => !k.endsWith(':sys') && d(k) >= 0.01).sort((a, b) => d(b) - d(a))
+  const total = roles.reduce((sum, k) => sum + d(k), 0)
+  return `${roles.map((k) => `${k} ${d(k).toFixed(2)} (sys ${d(`${k}:sys`).toFixed(2)})`).join(', ')}; total ${total.toFixed(2)} = ${(total / (sizeBytes / 2 ** 30)).toFixed(2)} per GiB`
+}
+
+/**
+ * With --threads: CPU seconds per thread name (/proc/PID/task/TID/comm) of this process and of
+ * Chromium's renderers — which thread of the bridge's path does the work (the page's main thread,
+ * the bridge worker, libuv's file-write pool, V8's GC helpers).
+ */
+function cpuByThread (): Record<string, number> {
+  const out: Record<string, number> = {}
+  const pids: Array<[number, string]> = [[process.pid, 'bench']]
+  try {
+    for (const e of readdirSync('/proc')) {
+      if (!/^\d+$/.test(e)) continue
+      try { if (readFileSync(`/proc/${e}/cmdline`, 'utf8').includes('--type=renderer')) pids.push([Number(e), 'renderer']) } catch {}
+    }
+  } catch { return out }
+  for (const [pid, role] of pids) {
+    let tids: string[] = []
+    try { tids = readdirSync(`/proc/${pid}/task`) } catch { continue }
+    for (const tid of tids) {
+      try {
+        const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8')
+        const comm = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')')).replace(/[\d:]+$/, '')
+        const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+        const key = `${role}/${comm}`
+        out[key] = (out[key] ?? 0) + (Number(fields[11]) + Number(fields[12])) / 100
+      } catch {}
+    }
   }
   return out
 }
-function cpuDelta (before: Record<string, number>, after: Record<string, number>): string {
-  return Object.entries(after).map(([k, v]) => [k, v - (before[k] ?? 0)] as const)
-    .filter(([, v]) => v >= 0.01).sort((a, b) => b[1] - a[1]).map(([k, v]) => `${k} ${v.toFixed(2)}`).join(', ')
-}
+const showThreads = argv.includes('--threads')
 
 const median = (xs: number[]): number => { const s = [...xs].sort((a, b) => a - b); return s[Math.floor(s.length / 2)] ?? NaN }
 const mbps = (seconds: number): number => sizeBytes / 1e6 / seconds
@@ -180,9 +219,15 @@ async function main (): Promise<void> {
     for (let k = 0; k < kinds.length; k++) {
       const kind = kinds[(k + r) % kinds.length]!
       const cpu0 = cpuByRole()
+      const threads0 = showThreads ? cpuByThread() : {}
       const seconds = kind === 'node' ? await runNode() : await runPage(kind, r)
       results[kind]!.push(seconds)
       process.stdout.write(`round ${r + 1} ${kind}: ${seconds.toFixed(2)} s, ${mbps(seconds).toFixed(0)} MB/s; CPU s: ${cpuDelta(cpu0, cpuByRole())}\n`)
+      if (showThreads) {
+        const t1 = cpuByThread()
+        const rows = Object.entries(t1).map(([k, v]) => [k, v - (threads0[k] ?? 0)] as const).filter(([, v]) => v >= 0.02).sort((a, b) => b[1] - a[1])
+        process.stdout.write(`  threads: ${rows.map(([k, v]) => `${k} ${v.toFixed(2)}`).join(', ')}\n`)
+      }
     }
   }
 

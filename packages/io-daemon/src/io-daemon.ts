@@ -21,7 +21,7 @@ import type { Duplex } from 'node:stream'
 import { WebSocketServer, type WebSocket } from 'ws'
 import { Op, authResultFrame, decodeFrame, BridgeFrameError, MAX_FRAME_BYTES, PayloadReader } from '@lodestone/engine/adapters/daemon'
 import { FileService, describeFileError } from './file-service.js'
-import { SocketSession } from './socket-session.js'
+import { SocketSession, type BridgeTraffic } from './socket-session.js'
 import { resolveRoots, type ResolvedRoot, type StorageRootInfo } from './storage-roots.js'
 
 export const AUTH_TIMEOUT_MS = 5_000
@@ -48,7 +48,8 @@ export interface IoDaemon {
   readonly roots: readonly StorageRootInfo[]
   /** Authenticated WebSocket sessions open now. */
   readonly sessions: number
-  /** File requests served per operation: count, time spent in the daemon (ms) and bytes. */
+  /** File requests served per operation: count, time spent in the daemon (ms) and bytes; also the
+   * WebSocket messages received and sent (`ws messages in` / `out`: count and bytes). */
   fileStats (): Record<string, { requests: number, ms: number, bytes: number }>
   /** Stops listening and closes every session, socket and file. */
   close (): Promise<void>
@@ -76,6 +77,7 @@ export async function startIoDaemon (options: IoDaemonOptions = {}): Promise<IoD
   const roots: ResolvedRoot[] = await resolveRoots(options.roots ?? [])
   const files = new FileService(roots)
   const sessions = new Set<SocketSession>()
+  const traffic: BridgeTraffic = { in: { frames: 0, bytes: 0 }, out: { frames: 0, bytes: 0 } }
   const sockets = new Set<WebSocket>()
   let allowedHosts = new Set<string>()
   let preflights = 0
@@ -180,7 +182,7 @@ export async function startIoDaemon (options: IoDaemonOptions = {}): Promise<IoD
         session = new SocketSession(ws, (reason) => { ws.close(1002, reason.slice(0, 100)) }, {
           writeByHandle: async (handle, offset, data) => files.writeByHandle(handle, offset, data),
           describeError: describeFileError
-        })
+        }, traffic)
         sessions.add(session)
         ws.send(authResultFrame(true, 'ok'))
       } catch (err) {
@@ -203,7 +205,12 @@ export async function startIoDaemon (options: IoDaemonOptions = {}): Promise<IoD
     token,
     roots: roots.map(({ key, label }) => ({ key, label })),
     get sessions () { return sessions.size },
-    fileStats: () => ({ ...Object.fromEntries(files.counters), preflight: { requests: preflights, ms: 0, bytes: 0 } }),
+    fileStats: () => ({
+      ...Object.fromEntries(files.counters),
+      preflight: { requests: preflights, ms: 0, bytes: 0 },
+      'ws messages in': { requests: traffic.in.frames, ms: 0, bytes: traffic.in.bytes },
+      'ws messages out': { requests: traffic.out.frames, ms: 0, bytes: traffic.out.bytes }
+    }),
     close: async () => {
       closing ??= (async () => {
         for (const ws of sockets) ws.terminate()

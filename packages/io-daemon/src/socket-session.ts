@@ -90,6 +90,12 @@ export interface SessionFiles {
   describeError (err: unknown): { code: string, message: string }
 }
 
+/** WebSocket messages and bytes per direction, summed over a daemon's sessions (diagnostics, bench). */
+export interface BridgeTraffic {
+  in: { frames: number, bytes: number }
+  out: { frames: number, bytes: number }
+}
+
 export interface SocketSessionStats {
   tcpSockets: number
   listeners: number
@@ -111,7 +117,12 @@ export class SocketSession {
   /** FILE_WRITE bytes being written. */
   private fileWriteBytes = 0
 
-  constructor (private readonly ws: WebSocket, private readonly onViolation: (reason: string) => void, private readonly files?: SessionFiles) {}
+  constructor (
+    private readonly ws: WebSocket,
+    private readonly onViolation: (reason: string) => void,
+    private readonly files?: SessionFiles,
+    private readonly traffic: BridgeTraffic = { in: { frames: 0, bytes: 0 }, out: { frames: 0, bytes: 0 } }
+  ) {}
 
   stats (): SocketSessionStats {
     return { tcpSockets: this.tcp.size, listeners: this.servers.size, udpSockets: this.udp.size }
@@ -120,6 +131,8 @@ export class SocketSession {
   /** Handles one binary message after authentication. Never throws. */
   onMessage (message: Uint8Array): void {
     if (this.closed) return
+    this.traffic.in.frames++
+    this.traffic.in.bytes += message.length
     try {
       this.dispatch(message)
     } catch (err) {
@@ -435,6 +448,8 @@ export class SocketSession {
   private send (frame: Uint8Array): void {
     if (this.closed || this.ws.readyState !== this.ws.OPEN) return
     const n = frame.length
+    this.traffic.out.frames++
+    this.traffic.out.bytes += n
     this.wsPending += n
     if (!this.wsCongested && this.wsPending > WS_HIGH_WATER_BYTES) {
       this.wsCongested = true
