@@ -7,29 +7,39 @@
  *   this module.
  * - Receive window per TCP socket: reading stops when {@link RECV_WINDOW_BYTES} are sent and not
  *   acknowledged, or while the WebSocket's send buffer holds more than {@link WS_HIGH_WATER_BYTES}.
+ * - Dialled sockets read straight into pooled TCP_RECV frames (recv-frame-pool.ts): one read, one
+ *   frame, no copy. Accepted and TLS sockets (no `onread` there) gather their 'data' chunks of an
+ *   event-loop turn into frames.
  * - Send: kernel-accepted bytes are acknowledged (coalesced per tick); a client that sends far
  *   beyond its window ({@link SEND_HARD_LIMIT_BYTES} queued) has its socket closed.
  * - Everything the session opened is closed with it.
  */
 import { createSocket, type Socket as UdpSocket } from 'node:dgram'
 import { isIPv6 } from 'node:net'
-import { Socket, createServer, type Server } from 'node:net'
+import { createConnection, createServer, type Server, type Socket } from 'node:net'
 import { connect as tlsConnect, type TLSSocket } from 'node:tls'
 import type { WebSocket } from 'ws'
 import {
   BridgeFrameError, Errno, Op, PayloadReader, SERVER_ID_BASE, Status, TLS_FLAG_INSECURE,
   decodeFrame, errorFrame, fileWriteResultFrame, readFileWrite, tcpAcceptFrame, tcpAckFrame, tcpCloseFrame, tcpConnectedFrame, tcpDataFrameOf,
-  tcpListenResultFrame, tlsUpgradedFrame, udpBoundFrame, udpDataFrame, readUdpData
+  tcpListenResultFrame, tlsUpgradedFrame, udpBoundFrame, udpDataFrame, readUdpData, encodeFrame
 } from '@lodestone/engine/adapters/daemon'
+import { RECV_PAYLOAD_OFFSET, RecvFramePool } from './recv-frame-pool.js'
 
 /** Unacknowledged TCP_RECV bytes per socket before the daemon stops reading it. */
 export const RECV_WINDOW_BYTES = 4 * 1024 * 1024
 /**
- * Most peer bytes in one TCP_RECV frame. Reads are gathered up to this within an event-loop turn:
- * fewer, larger messages cost the browser less per byte; above ~1 MiB Chromium maps each
- * message's buffer afresh.
+ * Most peer bytes in one TCP_RECV frame (one read of a dialled socket; reads of other sockets are
+ * gathered up to this within an event-loop turn): fewer, larger messages cost the browser less
+ * per byte; above ~1 MiB Chromium maps each message's buffer afresh.
  */
 export const RECV_FRAME_BYTES = 256 * 1024
+/**
+ * Reads shorter than this are copied into a frame of their own and the pooled buffer reads again:
+ * a frame waiting in the WebSocket's queue pins its whole buffer, and many short frames must not
+ * pin many 256 KiB buffers.
+ */
+const SMALL_READ_BYTES = 32 * 1024
 /** WebSocket send buffer above which every socket of the session stops reading. */
 export const WS_HIGH_WATER_BYTES = 8 * 1024 * 1024
 const WS_LOW_WATER_BYTES = 2 * 1024 * 1024
@@ -56,7 +66,11 @@ interface TcpEntry {
   /** Bytes read from the peer and not yet framed (sent at the end of this event-loop turn). */
   recv: Buffer[]
   recvBytes: number
+  /** Dialled sockets: the pooled frame the kernel reads into next (see SocketSession.readInto); else null. */
+  reads: ReadTarget | null
 }
+
+interface ReadTarget { frame: Buffer | null }
 
 function errnoOf (err: unknown): number {
   const code = typeof err === 'object' && err !== null ? (err as { code?: unknown }).code : undefined
@@ -116,6 +130,7 @@ export class SocketSession {
   private closed = false
   /** FILE_WRITE bytes being written. */
   private fileWriteBytes = 0
+  private readonly recvFrames = new RecvFramePool(RECV_FRAME_BYTES)
 
   constructor (
     private readonly ws: WebSocket,
@@ -246,8 +261,10 @@ export class SocketSession {
 
   private connectTcp (requestId: number, id: number, host: string, port: number): void {
     this.checkClientId(id)
-    const socket = new Socket()
-    const entry: TcpEntry = { socket, unacked: 0, sendAck: 0, connected: false, closed: false, recv: [], recvBytes: 0 }
+    const reads: ReadTarget = { frame: null }
+    // `buffer` is first asked for while connecting, `callback` only once the entry exists.
+    const socket = createConnection({ host, port, onread: { buffer: () => this.readInto(reads), callback: (n: number) => { this.onRead(id, entry, n); return true } } })
+    const entry: TcpEntry = { socket, unacked: 0, sendAck: 0, connected: false, closed: false, recv: [], recvBytes: 0, reads }
     this.tcp.set(id, entry)
     socket.setNoDelay(true)
     const timer = setTimeout(() => { socket.destroy(Object.assign(new Error('connect timed out'), { code: 'ETIMEDOUT' })) }, CONNECT_TIMEOUT_MS)
@@ -265,7 +282,6 @@ export class SocketSession {
       }
       return false
     })
-    socket.connect({ host, port })
   }
 
   /**
@@ -275,6 +291,7 @@ export class SocketSession {
   private wireTcp (id: number, entry: TcpEntry, onEarlyError?: (err: unknown) => boolean): void {
     const { socket } = entry
     let error: unknown
+    // A dialled socket reads through `onread` (readInto / onRead) and emits no 'data'.
     socket.on('data', (chunk: Buffer) => {
       if (entry.closed) return
       entry.unacked += chunk.length
@@ -295,6 +312,31 @@ export class SocketSession {
       this.flushRecv(id, entry)
       this.send(tcpCloseFrame(id, error !== undefined, error !== undefined ? errnoOf(error) : 0))
     })
+  }
+
+  /** Where the kernel writes `entry`'s next read: the payload of a pooled TCP_RECV frame. */
+  private readInto (reads: ReadTarget): Buffer {
+    reads.frame ??= this.recvFrames.take()
+    return reads.frame.subarray(RECV_PAYLOAD_OFFSET)
+  }
+
+  /**
+   * `n` bytes arrived in the payload of `entry.reads.frame`: the frame goes out as it is (its header
+   * written in front), or — a short read — as a copy, and the buffer reads again.
+   */
+  private onRead (id: number, entry: TcpEntry, n: number): void {
+    const reads = entry.reads
+    const frame = reads?.frame ?? null
+    if (entry.closed || reads === null || frame === null) return
+    entry.unacked += n
+    if (n < SMALL_READ_BYTES) {
+      this.send(tcpDataFrameOf(Op.TCP_RECV, id, [frame.subarray(RECV_PAYLOAD_OFFSET, RECV_PAYLOAD_OFFSET + n)], n))
+    } else {
+      reads.frame = null
+      const out = encodeFrame(Op.TCP_RECV, 0, 4 + n, (v) => { v.setUint32(0, id, true) }, 0, frame)
+      this.send(out, () => { this.recvFrames.give(frame) })
+    }
+    if (entry.unacked >= RECV_WINDOW_BYTES || this.wsCongested) entry.socket.pause()
   }
 
   /** Frames what `entry` read since the last flush: TCP_RECV frames of at most RECV_FRAME_BYTES. */
@@ -379,7 +421,7 @@ export class SocketSession {
       if (this.closed || this.tcp.size >= MAX_HANDLES) { socket.destroy(); return }
       const sid = this.nextServerSideId++
       if (this.nextServerSideId > 0xffff_fff0) this.nextServerSideId = SERVER_ID_BASE
-      const entry: TcpEntry = { socket, unacked: 0, sendAck: 0, connected: true, closed: false, recv: [], recvBytes: 0 }
+      const entry: TcpEntry = { socket, unacked: 0, sendAck: 0, connected: true, closed: false, recv: [], recvBytes: 0, reads: null }
       this.tcp.set(sid, entry)
       this.send(tcpAcceptFrame(id, sid, socket.localPort ?? 0, socket.remotePort ?? 0, socket.remoteAddress ?? ''))
       this.wireTcp(sid, entry)
@@ -403,12 +445,14 @@ export class SocketSession {
     raw.removeAllListeners('data')
     raw.removeAllListeners('close')
     raw.removeAllListeners('error')
+    // TLS reads the raw socket from now on; a late `onread` call of the old entry sends nothing.
+    entry.closed = true
     const secure = tlsConnect({
       socket: raw,
       servername: isIPv6(serverName) || /^[\d.]+$/.test(serverName) ? undefined : serverName,
       rejectUnauthorized: (flags & TLS_FLAG_INSECURE) === 0
     })
-    const upgraded: TcpEntry = { socket: secure, unacked: 0, sendAck: 0, connected: false, closed: false, recv: [], recvBytes: 0 }
+    const upgraded: TcpEntry = { socket: secure, unacked: 0, sendAck: 0, connected: false, closed: false, recv: [], recvBytes: 0, reads: null }
     this.tcp.set(id, upgraded)
     secure.once('secureConnect', () => {
       upgraded.connected = true
@@ -445,7 +489,8 @@ export class SocketSession {
     })
   }
 
-  private send (frame: Uint8Array): void {
+  /** Sends a frame; `onSent` runs once the WebSocket no longer holds it (written or failed). */
+  private send (frame: Uint8Array, onSent?: () => void): void {
     if (this.closed || this.ws.readyState !== this.ws.OPEN) return
     const n = frame.length
     this.traffic.out.frames++
@@ -456,6 +501,7 @@ export class SocketSession {
       for (const entry of this.tcp.values()) entry.socket.pause()
     }
     this.ws.send(frame, { binary: true }, () => {
+      onSent?.()
       this.wsPending -= n
       if (this.wsCongested && this.wsPending < WS_LOW_WATER_BYTES) {
         this.wsCongested = false

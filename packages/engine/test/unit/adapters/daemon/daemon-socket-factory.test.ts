@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { createServer, type AddressInfo, type Socket } from 'node:net'
 import { WebSocket } from 'ws'
 import { startIoDaemon, type IoDaemon } from '@lodestone/io-daemon'
 import { DaemonConnection, type BridgeWebSocketConstructor } from '../../../../adapters/daemon/daemon-connection.js'
@@ -86,6 +87,40 @@ describe('DaemonSocketFactory flow control', () => {
     client.resume()
     await waitFor(() => received >= client.heldBytes && received > RECV_WINDOW_BYTES / 2, 'held bytes delivered on resume')
     client.close(); remote.close(); await server.close(); conn.close(); await daemon.close()
+  })
+})
+
+describe('DaemonSocketFactory receive path', () => {
+  it('a dialled socket delivers every byte in order, from short reads (copied) and long ones (pooled frames the kernel reads into, reused)', async () => {
+    const daemon = await startIoDaemon()
+    const conn = await connect(daemon)
+    const accepted: Socket[] = []
+    const server = createServer((s) => { accepted.push(s) })
+    await new Promise<void>((resolve) => { server.listen(0, '127.0.0.1', resolve) })
+    const client = await new DaemonSocketFactory(conn).connectTcp('127.0.0.1', (server.address() as AddressInfo).port)
+    const total = 8 << 20
+    const got = new Uint8Array(total)
+    let received = 0
+    client.onData((d) => { got.set(d, received); received += d.length })
+    await waitFor(() => accepted.length === 1, 'accepted')
+    const remote = accepted[0]!
+    // A byte pattern that differs in every frame: a frame buffer reused too early shows as wrong bytes.
+    const expected = new Uint8Array(total)
+    let x = 0x9e3779b9
+    for (let i = 0; i < total; i++) { x ^= x << 13; x ^= x >>> 17; x ^= x << 5; expected[i] = x & 0xff }
+    let sent = 0
+    for (let round = 0; sent < total; round++) {
+      // Tiny writes after a pause (short reads) between floods (long reads).
+      const size = round % 3 === 0 ? 1 + (round % 700) : 64 * 1024 + (round * 4099) % (512 * 1024)
+      const n = Math.min(size, total - sent)
+      const ok = remote.write(expected.subarray(sent, sent + n))
+      sent += n
+      if (round % 3 === 2) await sleep(1)
+      if (!ok) await new Promise((resolve) => remote.once('drain', resolve))
+    }
+    await waitFor(() => received === total, 'all bytes received', 60_000)
+    expect(Buffer.compare(got, expected)).toBe(0)
+    client.close(); remote.destroy(); server.close(); conn.close(); await daemon.close()
   })
 })
 
