@@ -94,15 +94,20 @@ export function registerCreate (program: Command, ctx: CliContext): void {
     .option('--no-date', 'omit the creation date (reproducible output)')
     .action(async (path: string, flags: CreateFlags) => {
       const kind = kindOf(flags)
-      // Loaded on use: `lodestone --help` and the other commands start without the engine.
-      const [{ createTorrent, hasCode }, { NodeFileSystem, NodeHasher }] = await Promise.all([import('@lodestone/engine'), import('@lodestone/engine/adapters/node')])
       const full = resolve(path)
       const parent = dirname(full)
       const entry = basename(full)
       if (entry === '') throw usageError(`cannot create a torrent of the file system root ${full}`)
-      const fs = new NodeFileSystem(parent)
+      // Loaded on use: `lodestone --help` and the other commands start without the engine, and this one
+      // loads only creation (not the engine's root), starting the hasher's workers as soon as their
+      // module is in, so they boot while the rest loads and the source is listed.
+      const creating = import('@lodestone/engine/create')
+      creating.catch(() => {}) // a failure surfaces at the await below, not as an unhandled rejection meanwhile
+      const { NodeFileSystem, NodeHasher } = await import('@lodestone/engine/adapters/node')
       const hasher = new NodeHasher()
-      hasher.start() // workers boot while the source is listed
+      hasher.start()
+      const fs = new NodeFileSystem(parent)
+      const { createTorrent, hasCode } = await creating
       const progress = new ProgressLine(`hashing ${entry}`)
       const controller = new AbortController()
       const onSigint = (): void => { controller.abort() }
