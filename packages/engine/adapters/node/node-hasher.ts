@@ -17,13 +17,18 @@
  *   blocks the event loop ≤ ≈ 45 µs); from 256 KiB the second core wins.
  * - `hashPiece` does a whole torrent piece in one job: SHA-1 over piece + BEP 47 zero padding and
  *   the v2 merkle subtree root of its 16 KiB blocks (see metainfo/create-piece-hasher.ts).
- * - Except a v1 piece (SHA-1 only) in plain memory of at most `inlinePieceMaxBytes`, which is
+ * - Except a piece (v1; v2 or hybrid in one buffer) in plain memory of at most `inlinePieceMaxBytes`, which is
  *   hashed on the calling thread, and `allocate` hands out plain memory up to that size. That is
  *   the downloading case: each piece is hashed once, right after its last block was copied in.
  *   Measured with bench/download on the 2-core VM (256 KiB and 512 KiB pieces, alternating
  *   builds), it costs 10–15 % less CPU for the whole download than a worker job per piece (no
  *   relaxed-atomic copies into shared memory, no message per piece, no worker start-up), at the
- *   same or better throughput; the event loop is blocked ≈ 0.15 ms per 256 KiB.
+ *   same or better throughput; the event loop is blocked ≈ 0.15 ms per 256 KiB. v2 and hybrid
+ *   pieces there too (SHA-1 and the merkle root of their 16 KiB blocks, `merkleInline`): through
+ *   a worker each piece was first copied into a shared slab and posted, and the slabs and queued
+ *   pieces held ~50 MB more. A 300 MiB, 200-file hybrid download from libtorrent, alternating
+ *   builds at load 18-23: 2.17-2.80 → 1.88-2.09 CPU-s, peak RSS 200-212 → 151-163 MB, MB/s no
+ *   lower (bench/download/RESULTS.md); the event loop is blocked ≈ 0.35 ms per 256 KiB piece.
  * - For creation and rechecks of files on disk, the workers read the files themselves:
  *   `hashFilePiece` (one piece per job) and `hashFilePieces` (every worker pulls the next piece
  *   from a shared atomic counter and reports in batches every 50 ms). The bytes never enter the
@@ -53,8 +58,8 @@ export interface NodeHasherSettings {
   /** Jobs queued on one worker at once (hides message latency). @default 2 */
   jobsPerWorker: number
   /**
-   * v1 pieces (`hashPiece` with SHA-1 only) in plain memory of at most this many bytes are hashed
-   * on the calling thread, and `allocate` returns plain memory up to this size. 0: always the
+   * Pieces (`hashPiece`: v1, and v2 or hybrid given as one buffer) in plain memory of at most this
+   * many bytes are hashed on the calling thread, and `allocate` returns plain memory up to this size. 0: always the
    * workers. @default 1_048_576 (see the module header for the measurement)
    */
   inlinePieceMaxBytes: number
@@ -301,6 +306,36 @@ function sha1Inline (data: Uint8Array | readonly Uint8Array[], padBytes: number)
   return new Uint8Array(h.digest())
 }
 
+const sha256Inline = oneShotHash !== undefined
+  ? (data: Uint8Array): Uint8Array => oneShotHash('sha256', data, 'buffer')
+  : (data: Uint8Array): Uint8Array => createHash('sha256').update(data).digest()
+
+/**
+ * The BEP 52 merkle root over `data`'s 16 KiB blocks padded with zero leaves to `leafCount` (a
+ * power of two), on this thread: the same tree as the workers' merkleRoot.
+ */
+function merkleInline (data: Uint8Array, leafCount: number): Uint8Array {
+  let layer: Uint8Array[] = []
+  for (let o = 0; o < data.length; o += MERKLE_BLOCK) layer.push(sha256Inline(data.subarray(o, Math.min(o + MERKLE_BLOCK, data.length))))
+  const pair = new Uint8Array(64)
+  let zero: Uint8Array = new Uint8Array(32) // the root of 2^level zero leaves
+  for (let width = leafCount; width > 1; width /= 2) {
+    const next: Uint8Array[] = []
+    for (let i = 0; i < layer.length; i += 2) {
+      pair.set(layer[i]!, 0)
+      pair.set(layer[i + 1] ?? zero, 32)
+      next.push(sha256Inline(pair))
+    }
+    pair.set(zero, 0)
+    pair.set(zero, 32)
+    zero = sha256Inline(pair)
+    layer = next
+  }
+  return new Uint8Array(layer[0] ?? zero)
+}
+
+const MERKLE_BLOCK = 16_384
+
 function isShared (data: Uint8Array | readonly Uint8Array[]): boolean {
   if (data instanceof Uint8Array) return data.buffer instanceof SharedArrayBuffer
   for (const d of data) if (d.buffer instanceof SharedArrayBuffer) return true
@@ -485,8 +520,11 @@ export class NodeHasher implements IPieceHasher {
   async hashPiece (data: Uint8Array | readonly Uint8Array[], request: PieceHashRequest): Promise<PieceHashResult> {
     this.throwIfClosed()
     const shape = pieceShape(request)
-    if (shape.v2Leaves === 0 && shape.sha1PadBytes >= 0 && byteLengthOf(data) <= this.settings.inlinePieceMaxBytes && !isShared(data)) {
-      return { sha1: sha1Inline(data, shape.sha1PadBytes), v2Root: null }
+    if (byteLengthOf(data) <= this.settings.inlinePieceMaxBytes && !isShared(data)) {
+      if (shape.v2Leaves === 0 && shape.sha1PadBytes >= 0) return { sha1: sha1Inline(data, shape.sha1PadBytes), v2Root: null }
+      if (data instanceof Uint8Array) {
+        return { sha1: shape.sha1PadBytes >= 0 ? sha1Inline(data, shape.sha1PadBytes) : null, v2Root: merkleInline(data, shape.v2Leaves) }
+      }
     }
     const { segments, slabs } = this.share(data)
     return unpackPiece(await this.submit({ kind: 'piece', segments, ...shape, id: this.nextId++ }, slabs), shape)

@@ -307,7 +307,12 @@ describe('createTorrent', () => {
         hashPiece: async (d: Uint8Array, r: object) => {
           inFlight++
           maxInFlight = Math.max(maxInFlight, inFlight)
-          try { return await nodeHasher.hashPiece(d, r) } finally { inFlight-- }
+          // A hasher that takes a while (NodeHasher answers small pieces on the calling thread at
+          // once), so the creator fills its whole buffer budget.
+          try {
+            await new Promise((resolve) => { setTimeout(resolve, 1) })
+            return await nodeHasher.hashPiece(d, r)
+          } finally { inFlight-- }
         }
       }
     }

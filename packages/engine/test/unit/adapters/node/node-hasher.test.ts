@@ -94,7 +94,7 @@ describe('NodeHasher', () => {
     expect(hex(await hasher.digest('sha1', [buf.subarray(0, 100_000), buf.subarray(100_000)]))).toBe(ref('sha1', buf))
   })
 
-  it('hashes v1 pieces up to inlinePieceMaxBytes on the calling thread, in plain memory from allocate()', async () => {
+  it('hashes v1, v2 and hybrid pieces up to inlinePieceMaxBytes on the calling thread, in plain memory from allocate()', async () => {
     const h = new NodeHasher({ workers: 1, inlineMaxBytes: 0, inlinePieceMaxBytes: 300_000 })
     try {
       expect(h.allocate(300_001).buffer).toBeInstanceOf(SharedArrayBuffer)
@@ -108,12 +108,20 @@ describe('NodeHasher', () => {
       }
       const parts = await h.hashPiece([buf.subarray(0, 1000), buf.subarray(1000)], { sha1PadBytes: 5 })
       expect(hex(parts.sha1)).toBe(ref('sha1', buf, new Uint8Array(5)))
+      // Hybrid and v2 pieces too (SHA-1 and the merkle root of their blocks, padded with zero leaves).
+      for (const [bytes, pad, leaves] of [[65_536, 0, 4], [262_144, 0, 16], [40_000, 9152, 4], [1, 16_383, 1], [20_000, 0, 8]] as const) {
+        const hybrid = await h.hashPiece(buf.subarray(0, bytes), { sha1PadBytes: pad, v2Leaves: leaves })
+        expect(hex(hybrid.sha1)).toBe(ref('sha1', buf.subarray(0, bytes), new Uint8Array(pad)))
+        expect(hex(hybrid.v2Root), `${bytes} bytes, ${leaves} leaves`).toBe(refMerkle(buf.subarray(0, bytes), leaves))
+      }
+      const v2Only = await h.hashPiece(buf.subarray(0, 32_768), { v2Leaves: 2 })
+      expect(v2Only.sha1).toBeNull()
+      expect(hex(v2Only.v2Root)).toBe(refMerkle(buf.subarray(0, 32_768), 2))
       // No worker was started for any of them.
       expect((h as unknown as { workers: unknown[] }).workers.length).toBe(0)
-      // v2 work still goes to the workers, and gives the same root as the fallback.
-      const v2 = await h.hashPiece(buf.subarray(0, 65_536), { sha1PadBytes: 0, v2Leaves: 4 })
-      expect(hex(v2.sha1)).toBe(ref('sha1', buf.subarray(0, 65_536)))
-      expect(hex(v2.v2Root)).toBe(refMerkle(buf.subarray(0, 65_536), 4))
+      // Blocks in several buffers go to the workers, and give the same root.
+      const split = await h.hashPiece([buf.subarray(0, 30_000), buf.subarray(30_000, 65_536)], { sha1PadBytes: 0, v2Leaves: 4 })
+      expect(hex(split.v2Root)).toBe(refMerkle(buf.subarray(0, 65_536), 4))
     } finally {
       await h.close()
     }
