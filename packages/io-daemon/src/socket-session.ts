@@ -30,14 +30,15 @@ import { RECV_PAYLOAD_OFFSET, RecvFramePool } from './recv-frame-pool.js'
 export const RECV_WINDOW_BYTES = 4 * 1024 * 1024
 /**
  * Most peer bytes in one TCP_RECV frame (one read of a dialled socket; reads of other sockets are
- * gathered up to this within an event-loop turn): fewer, larger messages cost the browser less
- * per byte; above ~1 MiB Chromium maps each message's buffer afresh.
+ * gathered up to this within an event-loop turn): every WebSocket message costs the browser work
+ * in four threads (network service, IPC, bridge worker, page); above ~1 MiB Chromium maps each
+ * message's buffer afresh.
  */
-export const RECV_FRAME_BYTES = 256 * 1024
+export const RECV_FRAME_BYTES = 512 * 1024
 /**
  * Reads shorter than this are copied into a frame of their own and the pooled buffer reads again:
  * a frame waiting in the WebSocket's queue pins its whole buffer, and many short frames must not
- * pin many 256 KiB buffers.
+ * pin many frame-sized buffers.
  */
 const SMALL_READ_BYTES = 32 * 1024
 /** WebSocket send buffer above which every socket of the session stops reading. */

@@ -28,14 +28,17 @@ export interface DaemonSocketSettings {
   sendWindowBytes: number
   /** `onDrain` runs when unacknowledged bytes fall to this. @default 256 KiB */
   sendLowWaterBytes: number
-  /** Received bytes acknowledged in batches of at least this. @default 256 KiB */
+  /**
+   * Received bytes acknowledged in batches of at least this (each acknowledgement is a WebSocket
+   * message; the daemon's window is 4 MiB and it reads again below half of it). @default 1 MiB
+   */
   recvAckBytes: number
 }
 
 export const defaultDaemonSocketSettings: Readonly<DaemonSocketSettings> = {
   sendWindowBytes: 1 << 20,
   sendLowWaterBytes: 256 << 10,
-  recvAckBytes: 256 << 10
+  recvAckBytes: 1 << 20
 }
 
 const MAX_CHUNK_BYTES = MAX_FRAME_BYTES - HEADER_BYTES - 64
