@@ -57,6 +57,8 @@ const cpu0 = process.cpuUsage()
 const t0 = performance.now()
 const engines = []
 let seeding = 0
+/** Connections made and closed (with why): what the swarm spends its CPU on. */
+const churn = { connected: 0 }
 const torrents = []
 for (let i = 0; i < peers; i++) {
   const fs = new MemoryFileSystem({ clock })
@@ -80,6 +82,9 @@ for (let i = 0; i < peers; i++) {
   const t = await engine.addTorrent(torrent, { peers: known })
   // Counted from events: a predicate that scans every torrent after every timer would be O(n) per timer.
   t.on('state-changed', ({ to }) => { if (to === 'seeding') seeding++ })
+  t.on('peer-connected', () => { churn.connected++ })
+  t.on('peer-disconnected', ({ reason }) => { const k = `closed ${reason?.code ?? 'none'} ${reason?.details?.reason ?? ''}`.slice(0, 90); churn[k] = (churn[k] ?? 0) + 1 })
+  t.on('peer-handshake-failed', ({ reason }) => { const k = `handshake ${reason?.code} ${reason?.details?.reason ?? ''}`.slice(0, 90); churn[k] = (churn[k] ?? 0) + 1 })
   torrents.push(t)
 }
 const setupMs = performance.now() - t0
@@ -87,6 +92,7 @@ if (process.env.SWARM_DEBUG) setInterval(() => { console.error(`virtual ${(clock
 if (process.env.SWARM_STOP_SEC) setTimeout(() => { process.exit(3) }, Number(process.env.SWARM_STOP_SEC) * 1000).unref()
 const done = await clock.runUntil(() => seeding === peers, 3_600_000)
 const wallMs = performance.now() - t0
+if (process.env.SWARM_HEAP_SNAPSHOT === '1') console.error('heap snapshot:', (await import('node:v8')).writeHeapSnapshot())
 const cpu = process.cpuUsage(cpu0)
 const complete = torrents.filter((t) => t.state === 'seeding').length
 console.log(JSON.stringify({
@@ -96,7 +102,8 @@ console.log(JSON.stringify({
   wallSec: wallMs / 1000,
   cpuSec: (cpu.user + cpu.system) / 1e6,
   peakRssMB: process.resourceUsage().maxRSS / 1024,
-  load: loadavg()[0]
+  load: loadavg()[0],
+  churn
 }))
 await Promise.all(engines.map(async (e) => e.close()))
 process.exit(done ? 0 : 1)

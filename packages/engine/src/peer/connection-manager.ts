@@ -96,6 +96,12 @@ export interface ConnectionSlot {
   identify (peerId: Uint8Array): IdentifyResult
   /** Called when a later connection to the same peer wins the tie-break (see `identify`). */
   onReplaced (cb: () => void): void
+  /**
+   * The peer is also reachable at `address` (an incoming peer's listen port from its extended
+   * handshake, or an address we dialled that turned out to be this peer): candidates naming it are
+   * refused while this slot is held, instead of being dialled and dropped as duplicates.
+   */
+  knownAs (address: PeerAddress): void
   release (): void
 }
 
@@ -115,8 +121,12 @@ interface TorrentEntry {
   owner: ConnectionOwner
   /** Slots held by this torrent (dialling, handshaking or connected). */
   slots: Set<SlotImpl>
-  /** Addresses (keys) with a slot in this torrent: not re-queued or re-dialled. */
-  addressKeys: Set<string>
+  /**
+   * Addresses (keys) of peers this torrent has a slot with — a slot's own address and the
+   * addresses it is also known as (see `ConnectionSlot.knownAs`) — each with how many slots hold
+   * it: not re-queued or re-dialled.
+   */
+  addressKeys: Map<string, number>
   /** Peer ids (hex) identified in this torrent. */
   peerIds: Map<string, SlotImpl>
   /** FIFO of candidates; `queued` mirrors it for O(1) duplicate checks. */
@@ -197,7 +207,7 @@ export class ConnectionManager {
     this.torrents.set(torrentId, {
       owner,
       slots: new Set(),
-      addressKeys: new Set(),
+      addressKeys: new Map(),
       peerIds: new Map(),
       queue: [],
       queued: new Set(),
@@ -500,7 +510,7 @@ export class ConnectionManager {
   private openSlot (torrentId: string, entry: TorrentEntry, address: PeerAddress, direction: 'outgoing' | 'incoming', acceptedAtMs: number | null = null): SlotImpl {
     const slot = new SlotImpl(torrentId, address, direction, acceptedAtMs, entry, this)
     entry.slots.add(slot)
-    entry.addressKeys.add(slot.key)
+    holdKey(entry, slot.key)
     this.totalSlots++
     return slot
   }
@@ -523,10 +533,14 @@ export class ConnectionManager {
       // incoming connection; keeping "the one I identified first" would make each side drop a
       // different one and lose both. Both sides instead keep the connection dialled by the peer
       // with the lower id.
-      if (existing.direction === slot.direction) return 'duplicate'
       const weDialLower = compareBytes(this.deps.peerId, peerId) < 0
-      const keepNew = (slot.direction === 'outgoing') === weDialLower
-      if (!keepNew) return 'duplicate'
+      const keepNew = existing.direction !== slot.direction && (slot.direction === 'outgoing') === weDialLower
+      if (!keepNew) {
+        // The address we dialled is this peer's: while the kept connection lives, PEX and trackers
+        // naming it must not make us dial it again (each such dial ends here, as a duplicate).
+        if (slot.direction === 'outgoing') existing.knownAs(slot.address)
+        return 'duplicate'
+      }
       entry.peerIds.set(hex, slot)
       existing.replaced()
       if (slot.direction === 'outgoing') this.handshakeSucceeded(entry, slot.key)
@@ -592,9 +606,19 @@ export class ConnectionManager {
   }
 
   /** @internal used by SlotImpl */
+  aliasSlot (slot: SlotImpl, entry: TorrentEntry, key: string): void {
+    if (slot.released || key === slot.key || slot.aliases.includes(key)) return
+    slot.aliases.push(key)
+    holdKey(entry, key)
+    // A queued candidate for it would only be dialled to be dropped.
+    if (entry.queued.delete(key)) entry.queue = entry.queue.filter((a) => formatPeerAddress(a) !== key)
+  }
+
+  /** @internal used by SlotImpl */
   releaseSlot (slot: SlotImpl, entry: TorrentEntry): void {
     entry.slots.delete(slot)
-    entry.addressKeys.delete(slot.key)
+    dropKey(entry, slot.key)
+    for (const alias of slot.aliases) dropKey(entry, alias)
     if (slot.peerIdHex !== null && entry.peerIds.get(slot.peerIdHex) === slot) entry.peerIds.delete(slot.peerIdHex)
     this.totalSlots--
     // A retry with the other opening (plaintext after a refused encrypted one, or the reverse: see
@@ -618,6 +642,8 @@ class SlotImpl implements ConnectionSlot {
   plaintextDial = false
   private replacedCb: (() => void) | null = null
   readonly key: string
+  /** Other address keys this slot holds (see knownAs). */
+  readonly aliases: string[] = []
 
   constructor (
     readonly torrentId: string,
@@ -641,6 +667,10 @@ class SlotImpl implements ConnectionSlot {
     this.replacedCb = cb
   }
 
+  knownAs (address: PeerAddress): void {
+    this.manager.aliasSlot(this, this.entry, formatPeerAddress(address))
+  }
+
   /** @internal */
   replaced (): void {
     this.replacedCb?.()
@@ -651,6 +681,16 @@ class SlotImpl implements ConnectionSlot {
     this.released = true
     this.manager.releaseSlot(this, this.entry)
   }
+}
+
+function holdKey (entry: TorrentEntry, key: string): void {
+  entry.addressKeys.set(key, (entry.addressKeys.get(key) ?? 0) + 1)
+}
+
+function dropKey (entry: TorrentEntry, key: string): void {
+  const n = entry.addressKeys.get(key) ?? 0
+  if (n <= 1) entry.addressKeys.delete(key)
+  else entry.addressKeys.set(key, n - 1)
 }
 
 /** Lexicographic order of two byte strings. */

@@ -24,7 +24,7 @@
 import type { IClock } from '../interfaces/clock.js'
 import type { Logger } from '../interfaces/logger.js'
 import type { ExtendedHandshake, PeerExtension, PeerExtensionContext, PeerExtensionFactory } from '../protocol/extension-protocol.js'
-import { decodePexMessage, encodePexMessage, PEX_FLAG_PREFERS_ENCRYPTION, UT_PEX_NAME, type PexPeer } from '../protocol/ut-pex.js'
+import { decodePexMessage, encodePexMessage, PEX_FLAG_PREFERS_ENCRYPTION, PEX_FLAG_SEED, UT_PEX_NAME, type PexPeer } from '../protocol/ut-pex.js'
 import { canonicalIp, formatIpv4, formatIpv6 } from '../tracker/compact-peers.js'
 import type { CoarseScheduler, ScheduledTask } from '../util/coarse-scheduler.js'
 import { formatPeerAddress, type PeerAddress } from '../peer/peer-address.js'
@@ -232,6 +232,11 @@ export class PexHandler {
 /** How often to look for due messages: a second, or the interval when tests make it shorter. */
 function tickPeriod (settings: PexSettings): number {
   return Math.max(1, Math.min(1_000, settings.intervalMs))
+}
+
+/** Whether a PEX entry carries flag 0x02: the peer is a seed or only uploads (BEP 11). */
+export function pexIsSeed (peer: PexPeer): boolean {
+  return (peer.flags & PEX_FLAG_SEED) !== 0
 }
 
 /** Whether a PEX entry carries flag 0x01: the peer prefers encrypted connections (BEP 11). */

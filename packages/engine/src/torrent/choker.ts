@@ -155,6 +155,17 @@ export class Choker<P> {
     return decision
   }
 
+  /**
+   * Whether a regular or optimistic slot is free, given the interested peers we do not choke: what
+   * {@link fillFreeSlots} needs before it can unchoke anyone. Cheap (no snapshot of every peer's
+   * rates), so callers ask it first — in a large swarm every slot is usually taken.
+   */
+  hasFreeSlot (interestedUnchoked: ReadonlySet<P>): boolean {
+    let optimistic = 0
+    for (const peer of this.optimistic) if (interestedUnchoked.has(peer)) optimistic++
+    return this.settings.uploadSlots - (interestedUnchoked.size - optimistic) > 0 || this.settings.optimisticSlots - optimistic > 0
+  }
+
   /** Candidates for regular slots, best first. */
   private rank (candidates: ReadonlyArray<ChokerPeer<P>>, nowMs: number, options: RechokeOptions): Array<ChokerPeer<P>> {
     const tie = new Map(candidates.map((p) => [p.peer, this.deps.random.next()]))

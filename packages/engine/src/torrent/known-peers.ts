@@ -8,7 +8,7 @@ import { formatPeerAddress, type PeerAddress, type PeerSource } from '../peer/pe
 /** Addresses remembered per torrent; older ones are forgotten beyond this. */
 const MAX_KNOWN_PEERS = 2_000
 
-export type KnownPeer = PeerAddress & { source: PeerSource }
+export type KnownPeer = PeerAddress & { source: PeerSource, seed?: boolean }
 
 export class KnownPeers {
   private readonly peers = new Map<string, KnownPeer>()
@@ -19,15 +19,25 @@ export class KnownPeers {
 
   sourceOf (address: PeerAddress): PeerSource | undefined { return this.peers.get(formatPeerAddress(address))?.source }
 
-  /** Remembers `address` unless known (the first source wins). Returns true when it was new. */
-  remember (address: PeerAddress, source: PeerSource): boolean {
+  /** True when the peer at `address` was seen to be a seed (PEX flag, or its bitfield). */
+  isSeed (address: PeerAddress): boolean { return this.peers.get(formatPeerAddress(address))?.seed === true }
+
+  /**
+   * Remembers `address` unless known (the first source wins); `seed` marks it as a seed (a seed
+   * has nothing to trade with another). Returns true when it was new.
+   */
+  remember (address: PeerAddress, source: PeerSource, seed = false): boolean {
     const key = formatPeerAddress(address)
-    if (this.peers.has(key)) return false
+    const known = this.peers.get(key)
+    if (known !== undefined) {
+      if (seed) known.seed = true
+      return false
+    }
     if (this.peers.size >= this.maxPeers) {
       const oldest = this.peers.keys().next().value
       if (oldest !== undefined) this.peers.delete(oldest)
     }
-    this.peers.set(key, { host: address.host, port: address.port, source })
+    this.peers.set(key, seed ? { host: address.host, port: address.port, source, seed } : { host: address.host, port: address.port, source })
     return true
   }
 

@@ -94,8 +94,8 @@ export interface TorrentPeersHost {
   sourceOf: (address: PeerAddress) => PeerSource | undefined
   /** We lost a verified piece (its data is gone): mark it missing and want it again. */
   pieceLost: (piece: number) => void
-  /** Remembers an address to (re)connect to later. */
-  rememberPeer: (address: PeerAddress, source: PeerSource) => void
+  /** Remembers an address to (re)connect to later; `seed`: the peer there is a seed (not dialled while we are one). */
+  rememberPeer: (address: PeerAddress, source: PeerSource, seed?: boolean) => void
   emit: <K extends keyof TorrentEvents>(event: K, payload: TorrentEvents[K]) => void
 }
 
@@ -221,7 +221,7 @@ export class TorrentPeers {
     for (const s of [...this.sessions]) {
       if (s.conn.state !== 'active') continue
       if (picker.isComplete && onlyUploads(s)) {
-        s.conn.close()
+        this.closeAsSeed(s)
         continue
       }
       s.conn.notInterested()
@@ -345,13 +345,15 @@ export class TorrentPeers {
       if (p !== undefined && p > 0 && p < 65536) {
         s.listenAddress = { host: s.host, port: p }
         host.rememberPeer(s.listenAddress, s.source)
+        // Others' PEX and our trackers name an incoming peer by this address: not one to dial now.
+        s.slot.knownAs(s.listenAddress)
       }
       // BEP 10 `e`: remembered for the next dial to the address we dialled or the peer listens on.
       const dialAddress = s.slot.direction === 'outgoing' ? s.slot.address : s.listenAddress
       if (handshake.prefersEncryption === true && dialAddress !== null) host.connections.peerPrefersEncryption(dialAddress)
       // BEP 21: a seed keeps no connection to a peer that only uploads.
       if (handshake.uploadOnly === true && host.picker().isComplete) {
-        conn.close()
+        this.closeAsSeed(s)
         return
       }
       this.scheduleRefill(s)
@@ -440,12 +442,22 @@ export class TorrentPeers {
     if (s.conn.state !== 'active') return
     // Two seeds (or a seed and an upload-only peer, BEP 21) have nothing to say to each other.
     if (this.host.picker().isComplete && onlyUploads(s)) {
-      s.conn.close()
+      this.closeAsSeed(s)
       return
     }
     this.updateInterest(s)
     this.scheduleRefill(s)
     if (this.superSeeding) this.superSeeder.peerReady(s)
+  }
+
+  /**
+   * We are complete and `s` only uploads: close it, and remember its addresses as a seed's, so
+   * PEX and trackers naming them do not make us dial it again just to close it again.
+   */
+  private closeAsSeed (s: PeerSession): void {
+    if (s.slot.direction === 'outgoing') this.host.rememberPeer(s.slot.address, s.source, true)
+    if (s.listenAddress !== null) this.host.rememberPeer(s.listenAddress, s.source, true)
+    s.conn.close()
   }
 
   private updateInterest (s: PeerSession): void {
@@ -615,6 +627,16 @@ export class TorrentPeers {
 
   private fillFreeSlots (): void {
     if (!this.host.isActive()) return
+    // Each interest change lands here, so a full snapshot every time made a swarm O(peers²): first
+    // check that someone waits and a slot is free (with every slot taken, nothing would change).
+    let waiting = false
+    const unchoked = new Set<PeerSession>()
+    for (const s of this.sessions) {
+      if (s.conn.state !== 'active' || !s.conn.peerInterested) continue
+      if (s.conn.amChoking) waiting = true
+      else unchoked.add(s)
+    }
+    if (!waiting || !this.host.choker.hasFreeSlot(unchoked)) return
     const decision = this.host.choker.fillFreeSlots(this.chokerPeers(), this.host.clock.now(), { seeding: this.host.picker().isFinished })
     for (const s of decision.choke) s.conn.choke()
     for (const s of decision.unchoke) s.conn.unchoke()

@@ -29,7 +29,7 @@ import type { IncomingTicket } from '../peer/connection-manager.js'
 import { formatPeerAddress, parsePeerAddress, type PeerAddress, type PeerSource } from '../peer/peer-address.js'
 import type { RateLimiter } from '../peer/rate-limiter.js'
 import { RateMeter } from '../peer/rate-meter.js'
-import { PexHandler, pexPrefersEncryption } from '../pex/pex-handler.js'
+import { PexHandler, pexIsSeed, pexPrefersEncryption } from '../pex/pex-handler.js'
 import type { HandshakeHeader } from '../protocol/handshake.js'
 import { createUtMetadataExtension } from '../protocol/ut-metadata.js'
 import { effectiveDownloadSettings, resolveTorrentSettings, type DownloadSettings, type EngineSettings, type TorrentSettings } from '../session/engine-settings.js'
@@ -193,7 +193,7 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
       random: deps.random,
       hashes: () => this.hashes,
       sourceOf: (address) => this.knownPeers.sourceOf(address),
-      rememberPeer: (address, source) => { this.rememberPeer(address, source) },
+      rememberPeer: (address, source, seed) => { this.knownPeers.remember(address, source, seed) },
       pieceLost: (piece) => { this.picker.markMissing(piece); this.afterWantedChanged() },
       emit: (event, payload) => { this.emit(event, payload) }
     })
@@ -535,7 +535,8 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
     if (this.bannedHosts.has(parsed.host) || this.deps.connections.isBanned(parsed.host)) return false
     const isNew = this.knownPeers.remember(parsed, source)
     this.metadataSwarm?.addPeer(parsed)
-    if (!this.active) return isNew
+    // A seed does not dial a peer known to be a seed: it would be closed at once (nothing to trade).
+    if (!this.active || (this.isComplete && this.knownPeers.isSeed(parsed))) return isNew
     return this.deps.connections.addCandidate(this.id, parsed) || isNew
   }
 
@@ -712,7 +713,7 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
       settings: () => this.engineSettings().pex,
       listenPort: this.deps.listenPort,
       connectedPeers: () => this.swarm.pexCandidates(),
-      onPeers: (peers) => { for (const p of peers) { this.addPeer(p.address, 'pex'); if (pexPrefersEncryption(p)) this.deps.connections.peerPrefersEncryption(p.address) } },
+      onPeers: (peers) => { for (const p of peers) { if (pexIsSeed(p) && !this.bannedHosts.has(p.address.host)) this.knownPeers.remember(p.address, 'pex', true); this.addPeer(p.address, 'pex'); if (pexPrefersEncryption(p)) this.deps.connections.peerPrefersEncryption(p.address) } },
       ...(this.log !== undefined ? { logger: this.log.child('pex') } : {})
     })
   }

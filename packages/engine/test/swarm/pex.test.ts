@@ -66,6 +66,34 @@ describe('swarm: peer exchange (BEP 11)', () => {
     expect(world.leaks()).toEqual({ sockets: 0, timers: 0, fileHandles: 0 })
   })
 
+  it('a seed does not dial a peer PEX names as a seed (it would only close it: nothing to trade)', async () => {
+    const world = new SwarmWorld(23)
+    const data = payload(100_000, 7)
+    const torrentBytes = makeTorrent('file.bin', data, 16_384)
+    // Slow seeds: the leecher downloads for several seconds, so its PEX messages reach both.
+    const seeds = ['10.0.0.1', '10.0.0.2'].map((ip) => world.addNode(ip, { settings: PEX_ON, uploadBytesPerSec: 10_000 }))
+    const leecher = world.addNode('10.0.0.3', { settings: PEX_ON })
+    const seedTorrents = []
+    for (const node of seeds) {
+      await writeFile(node.fs, 'file.bin', data)
+      const t = await node.engine.addTorrent(torrentBytes)
+      await world.clock.runUntil(() => t.state === 'seeding', 10_000)
+      seedTorrents.push(t)
+    }
+    const seedContacts: string[] = []
+    seedTorrents.forEach((t, i) => t.on('peer-connected', ({ peer }) => { if (!peer.address.startsWith('10.0.0.3:')) seedContacts.push(`${i}:${peer.address}`) }))
+    const l = await leecher.engine.addTorrent(torrentBytes, { peers: ['10.0.0.1:6881', '10.0.0.2:6881'] })
+    // The leecher tells each seed about the other (flag 0x02) for as long as it downloads, and after.
+    expect(await world.clock.runUntil(() => l.state === 'seeding', 120_000)).toBe(true)
+    await world.clock.advanceAsync(30_000)
+    // Each seed heard of the other through the leecher's PEX, and never dialled it.
+    expect(seedTorrents[0]!.knownPeerAddresses()).toContain('10.0.0.2:6881')
+    expect(seedTorrents[1]!.knownPeerAddresses()).toContain('10.0.0.1:6881')
+    expect(seedContacts).toEqual([])
+    await world.close()
+    expect(world.leaks()).toEqual({ sockets: 0, timers: 0, fileHandles: 0 })
+  })
+
   it('never exchanges peers on a private torrent (BEP 27)', async () => {
     const world = new SwarmWorld(22)
     const data = payload(100_000, 6)

@@ -191,6 +191,48 @@ describe('ConnectionManager', () => {
     expect(s2.peerIdHex).toBe('01'.repeat(20))
   })
 
+  it('an incoming peer known by its listen address (knownAs) is not dialled there until its connection ends', async () => {
+    const { cm, dials, flush } = setup()
+    const { o } = owner()
+    cm.addTorrent('t', o)
+    const ticket = cm.acceptIncoming(addr(50_000))
+    if (typeof ticket === 'string') throw new Error(ticket)
+    const slot = ticket.claim('t')
+    if (typeof slot === 'string') throw new Error(slot)
+    expect(cm.addCandidate('t', addr(6881))).toBe(true) // queued before we knew
+    slot.knownAs(addr(6881)) // its extended handshake names listen port 6881
+    expect(cm.queuedCount('t')).toBe(0) // the queued candidate went with it
+    expect(cm.addCandidate('t', addr(6881))).toBe(false) // PEX naming it again
+    await flush()
+    expect(dials).toEqual([])
+    slot.release()
+    expect(cm.addCandidate('t', addr(6881))).toBe(true)
+  })
+
+  it('an address we dialled that turned out to be a connected peer is not dialled again while that connection lives', async () => {
+    const { cm, dials, flush } = setup()
+    const { o, outgoing } = owner()
+    cm.addTorrent('t', o)
+    const id = new Uint8Array(20).fill(1)
+    const ticket = cm.acceptIncoming(addr(50_000))
+    if (typeof ticket === 'string') throw new Error(ticket)
+    const incoming = ticket.claim('t')
+    if (typeof incoming === 'string') throw new Error(incoming)
+    expect(incoming.identify(id)).toBe('ok')
+    // Learned as 10.0.0.1:6881 (no listen port in its handshake) and dialled: the same peer.
+    expect(cm.addCandidate('t', addr(6881))).toBe(true)
+    await flush()
+    dials[0]!.resolve(fakeSocket('10.0.0.1', 6881))
+    await flush()
+    const dialled = outgoing[0]!.slot
+    // Both directions: the tie-break keeps the incoming one here (we dial with the higher id).
+    expect(dialled.identify(id)).toBe('duplicate')
+    dialled.release()
+    expect(cm.addCandidate('t', addr(6881))).toBe(false)
+    incoming.release()
+    expect(cm.addCandidate('t', addr(6881))).toBe(true)
+  })
+
   it('on a simultaneous open both sides keep the connection dialled by the lower peer id', async () => {
     for (const theirByte of [1, 9]) { // our id is all 7s: they are lower, then higher
       const { cm, dials, flush } = setup()

@@ -162,3 +162,21 @@ describe('Choker', () => {
     expect(key({ uploadSlots: 8 })).toBeUndefined()
   })
 })
+
+describe('Choker.hasFreeSlot (asked before fillFreeSlots)', () => {
+  it('agrees with fillFreeSlots: false exactly when no waiting peer would be unchoked', () => {
+    for (let seed = 1; seed <= 40; seed++) {
+      const random = seededRandom(1000 + seed)
+      const choker = makeChoker(seed, { uploadSlots: 2, optimisticSlots: 1 })
+      const peers = Array.from({ length: 6 }, (_, i) => peer(`p${i}`, { downloadRateBytesPerSec: Math.floor(random.next() * 5000) }))
+      apply(peers, choker.rechoke(peers, 0, { seeding: false }))
+      // Some unchoked peers lose interest, some choked ones become interested again.
+      for (const p of peers) if (random.next() < 0.4) p.interested = !p.interested
+      const interestedUnchoked = new Set(peers.filter((p) => p.interested && !p.amChoking).map((p) => p.peer))
+      const free = choker.hasFreeSlot(interestedUnchoked)
+      const filled = choker.fillFreeSlots(peers, 1_000, { seeding: false }).unchoke
+      if (!free) expect(filled, `seed ${seed}`).toEqual([])
+      if (free && peers.some((p) => p.interested && p.amChoking)) expect(filled.length, `seed ${seed}`).toBeGreaterThan(0)
+    }
+  })
+})
