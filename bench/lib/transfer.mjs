@@ -100,7 +100,9 @@ export function startPeer (tool, mode, args, { env = {}, profDir = null, timeout
     if (i >= 0) waiting.splice(i, 1)[0].resolve(message)
     else lines.push(message)
   })
-  const exited = new Promise((resolve) => { child.on('exit', (code, signal) => { resolve({ code, signal }) }) })
+  // 'close', not 'exit': 'exit' may come before the last lines on stdout were read, and a peer that
+  // prints its result and exits at once then looked as if it had exited without one (seen at load 19).
+  const exited = new Promise((resolve) => { child.on('close', (code, signal) => { resolve({ code, signal }) }) })
   return {
     child,
     send (command) { child.stdin.write(`${command}\n`) },
