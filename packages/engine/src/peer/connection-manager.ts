@@ -18,6 +18,7 @@ import type { ConnectOptions, ITcpSocket, ISocketFactory } from '../interfaces/s
 import { bytesEqual, toHex } from '../util/bytes.js'
 import type { IpFilter } from '../ip-filter/ip-filter.js'
 import type { EncryptionPolicy } from '../transport/mse/encryption-policy.js'
+import { PEX_FLAG_PREFERS_ENCRYPTION, PEX_FLAG_UTP } from '../protocol/ut-pex.js'
 import { formatPeerAddress, type PeerAddress } from './peer-address.js'
 import { defaultConnectionSettings, type ConnectionSettings } from './connection-settings.js'
 
@@ -33,6 +34,8 @@ export interface ConnectionManagerDeps {
   encryption?: EncryptionPolicy
   /** Dials a peer (the engine's TCP/uTP dialer). @default socketFactory.connectTcp */
   dial?: (host: string, port: number, options: ConnectOptions) => Promise<ITcpSocket>
+  /** A peer is said to support uTP (PEX flag 0x04): the dialer tries uTP first for it. */
+  hintUtp?: (host: string, port: number) => void
 }
 
 /** A peer refused by the IP filter. */
@@ -267,6 +270,15 @@ export class ConnectionManager {
    */
   peerPrefersEncryption (address: PeerAddress): void {
     this.deps.encryption?.peerPrefersEncryption(formatPeerAddress(address))
+  }
+
+  /**
+   * What a PEX entry's flags say about dialling `address` (BEP 11): 0x01, it prefers encrypted
+   * connections; 0x04, it supports uTP, so the dialer tries uTP first.
+   */
+  pexFlagsHeard (address: PeerAddress, flags: number): void {
+    if ((flags & PEX_FLAG_PREFERS_ENCRYPTION) !== 0) this.peerPrefersEncryption(address)
+    if ((flags & PEX_FLAG_UTP) !== 0) this.deps.hintUtp?.(address.host, address.port)
   }
 
   /** Candidates waiting to be dialled for a torrent. */

@@ -214,6 +214,7 @@ export class BtEngine extends TypedEmitter<BtEngineEvents> {
       peerId: this.peerId,
       encryption: this.encryption,
       dial: async (host, port, options) => this.udp.dialer.connect(host, port, options),
+      hintUtp: (host, port) => { this.udp.dialer.hintUtp(host, port) },
       onPeerBlocked: (event) => { this.emit('peer-blocked', event) },
       ...(deps.logger !== undefined ? { logger: deps.logger.child('connections') } : {})
     }, this.settingsValue.connection)

@@ -29,7 +29,7 @@ import type { IncomingTicket } from '../peer/connection-manager.js'
 import { formatPeerAddress, parsePeerAddress, type PeerAddress, type PeerSource } from '../peer/peer-address.js'
 import type { RateLimiter } from '../peer/rate-limiter.js'
 import { RateMeter } from '../peer/rate-meter.js'
-import { PexHandler, pexIsSeed, pexPrefersEncryption } from '../pex/pex-handler.js'
+import { PexHandler, pexIsSeed } from '../pex/pex-handler.js'
 import type { HandshakeHeader } from '../protocol/handshake.js'
 import { createUtMetadataExtension } from '../protocol/ut-metadata.js'
 import { effectiveDownloadSettings, resolveTorrentSettings, type DownloadSettings, type EngineSettings, type TorrentSettings } from '../session/engine-settings.js'
@@ -713,7 +713,7 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
       settings: () => this.engineSettings().pex,
       listenPort: this.deps.listenPort,
       connectedPeers: () => this.swarm.pexCandidates(),
-      onPeers: (peers) => { for (const p of peers) { if (pexIsSeed(p) && !this.bannedHosts.has(p.address.host)) this.knownPeers.remember(p.address, 'pex', true); this.addPeer(p.address, 'pex'); if (pexPrefersEncryption(p)) this.deps.connections.peerPrefersEncryption(p.address) } },
+      onPeers: (peers) => { for (const p of peers) { if (pexIsSeed(p) && !this.bannedHosts.has(p.address.host)) this.knownPeers.remember(p.address, 'pex', true); this.addPeer(p.address, 'pex'); this.deps.connections.pexFlagsHeard(p.address, p.flags) } },
       ...(this.log !== undefined ? { logger: this.log.child('pex') } : {})
     })
   }

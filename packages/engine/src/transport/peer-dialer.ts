@@ -10,7 +10,9 @@
  * answers before the peer's first TCP byte, or if the peer closes TCP unread (the uTP-only case).
  * A peer whose transport is known is dialled that way alone (uTP with the short
  * `utpConnectTimeoutMs`), falling back to the other transport on failure and forgetting what it
- * knew.
+ * knew. A peer we have only heard supports uTP (PEX flag 0x04, {@link PeerDialer.hintUtp}) is
+ * dialled as one known to answer over uTP: uTP first, alone, then TCP — no TCP connection to race
+ * and drop, and the connection is uTP (LEDBAT) whenever the peer can do it.
  *
  * Sockets carry their transport (`ITcpSocket.transport`, 'utp' on uTP connections), so nothing
  * above the dialer needs to know which one it got.
@@ -56,6 +58,8 @@ const MAX_REMEMBERED_PEERS = 4_096
 
 export class PeerDialer {
   private readonly remembered = new Map<string, PeerTransport>()
+  /** Peers said to support uTP that we have not dialled yet (insertion order: oldest first). */
+  private readonly utpHints = new Set<string>()
   private readonly counters: PeerDialerStats = { tcpConnections: 0, utpConnections: 0, races: 0, tcpDiscarded: 0, fallbacks: 0 }
 
   constructor (private readonly deps: PeerDialerDeps) {}
@@ -67,6 +71,20 @@ export class PeerDialer {
   /** The transport that last worked for `host:port`, if known. */
   knownTransport (host: string, port: number): PeerTransport | undefined {
     return this.remembered.get(`${host}:${port}`)
+  }
+
+  /**
+   * Someone told us `host:port` supports uTP (a PEX flag): unless we already know what works for
+   * it, its next dial tries uTP first, alone.
+   */
+  hintUtp (host: string, port: number): void {
+    const key = `${host}:${port}`
+    if (this.remembered.has(key) || this.utpHints.has(key)) return
+    this.utpHints.add(key)
+    if (this.utpHints.size > MAX_REMEMBERED_PEERS) {
+      const oldest = this.utpHints.values().next().value
+      if (oldest !== undefined) this.utpHints.delete(oldest)
+    }
   }
 
   /**
@@ -82,13 +100,14 @@ export class PeerDialer {
     }
     if (utp === null) return this.counted(await this.deps.socketFactory.connectTcp(host, port, options), 'tcp')
     if (!settings.tcp) return this.counted(await utp.connect(host, port, options), 'utp')
-    const known = this.remembered.get(key)
+    const hinted = this.utpHints.delete(key)
+    const known = this.remembered.get(key) ?? (hinted ? 'utp' : undefined)
     if (known === undefined) return this.race(utp, host, port, settings, options)
     try {
       const socket = known === 'utp'
         ? await utp.connect(host, port, { ...options, timeoutMs: Math.min(settings.utpConnectTimeoutMs, options.timeoutMs ?? Infinity) })
         : await this.deps.socketFactory.connectTcp(host, port, options)
-      return this.counted(socket, known)
+      return hinted ? this.remember(key, this.counted(socket, known)) : this.counted(socket, known)
     } catch (error) {
       if (isLodestoneError(error) && error.code === 'ABORTED') throw error
       this.remembered.delete(key)

@@ -167,6 +167,38 @@ describe('swarm: uTP', () => {
     await closeAndCheck(world)
   })
 
+  it('a peer PEX flags as uTP-capable (0x04) is dialled over uTP first, though TCP would win the race', async () => {
+    // A seeds slowly (so B and C are still downloading when PEX runs) and speaks PEX; B (no PEX) is
+    // connected to A over uTP, so A tells C of B with flag 0x04. Between B and C, UDP is jittery
+    // (0-100 ms on top of 5): a race there goes to TCP (B's first TCP byte is in long before uTP's
+    // answer), but the hint has C dial uTP alone.
+    const world = new SwarmWorld(31)
+    const data = payload(300_000, 31)
+    const torrentBytes = makeTorrent('file.bin', data, 16_384)
+    const pexOn: PartialEngineSettings = { discovery: { pex: true }, pex: { intervalMs: 5_000 } }
+    const nodeA = world.addNode('10.0.0.1', { settings: pexOn, uploadBytesPerSec: 20_000 })
+    const nodeB = world.addNode('10.0.0.2', { settings: { discovery: { pex: false } } })
+    const nodeC = world.addNode('10.0.0.3', { settings: pexOn })
+    world.network.setLinks('10.0.0.2', '10.0.0.3', { jitterMs: 100 })
+    await writeFile(nodeA.fs, 'file.bin', data)
+    const a = await nodeA.engine.addTorrent(torrentBytes)
+    await world.clock.runUntil(() => a.state === 'seeding', 10_000)
+    const b = await nodeB.engine.addTorrent(torrentBytes, { peers: ['10.0.0.1:6881'] })
+    await world.clock.runUntil(() => a.peers().length === 1 && b.peers().length === 1, 10_000)
+    expect(b.peers().map((p) => p.transport)).toEqual(['utp'])
+    const c = await nodeC.engine.addTorrent(torrentBytes, { peers: ['10.0.0.1:6881'] })
+    expect(await world.clock.runUntil(() => c.peers().some((p) => p.address === '10.0.0.2:6881'), 60_000)).toBe(true)
+    const viaPex = c.peers().find((p) => p.address === '10.0.0.2:6881')
+    expect(viaPex?.source).toBe('pex')
+    expect(viaPex?.direction).toBe('outgoing')
+    expect(viaPex?.transport).toBe('utp')
+    // B never saw a TCP connection from C (no race to drop).
+    expect(b.peers().filter((p) => p.address.startsWith('10.0.0.3:')).map((p) => p.transport)).toEqual(['utp'])
+    expect(await world.clock.runUntil(() => c.state === 'seeding', 120_000)).toBe(true)
+    expect(Buffer.compare(await readFile(nodeC.fs, 'file.bin'), data)).toBe(0)
+    await closeAndCheck(world)
+  })
+
   it('refuses turning both transports off', async () => {
     const world = new SwarmWorld(15)
     expect(() => world.addNode('10.0.0.9', { settings: { transport: { tcp: false, utp: false } } })).toThrow(/transport/)

@@ -239,6 +239,35 @@ describe('PeerDialer', () => {
     expect(dialer.knownTransport('10.0.0.1', 6881)).toBe('tcp')
   })
 
+  it('a peer hinted as uTP-capable (PEX 0x04) is dialled over uTP alone first; a known transport outranks the hint', async () => {
+    const { dialer, tcp, utp } = setup({ utpConnectTimeoutMs: 1_500 })
+    dialer.hintUtp('10.0.0.1', 6881)
+    const first = dialer.connect('10.0.0.1', 6881, { timeoutMs: 10_000 })
+    await flush()
+    expect(tcp.length).toBe(0)
+    expect(utp[0]!.options.timeoutMs).toBe(1_500)
+    utp[0]!.resolve(new UtpFake())
+    expect((await first).transport).toBe('utp')
+    expect(dialer.stats().races).toBe(0)
+    expect(dialer.knownTransport('10.0.0.1', 6881)).toBe('utp')
+    // A hinted peer whose uTP fails is reached over TCP, and remembered so.
+    dialer.hintUtp('10.0.0.2', 6881)
+    const second = dialer.connect('10.0.0.2', 6881)
+    await flush()
+    utp[1]!.reject(failed())
+    await flush()
+    const s = new FakeSocket()
+    tcp[0]!.resolve(s)
+    expect(await second).toBe(s)
+    expect(dialer.knownTransport('10.0.0.2', 6881)).toBe('tcp')
+    // Known to work over TCP: a later hint changes nothing.
+    dialer.hintUtp('10.0.0.2', 6881)
+    void dialer.connect('10.0.0.2', 6881)
+    await flush()
+    expect(tcp.length).toBe(2)
+    expect(utp.length).toBe(2)
+  })
+
   it('with one transport off dials only the other', async () => {
     const tcpOnly = setup({ utp: false })
     const d1 = tcpOnly.dialer.connect('10.0.0.1', 6881)
