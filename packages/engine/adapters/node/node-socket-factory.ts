@@ -321,7 +321,14 @@ class NodeUdpSocket implements IUdpSocket {
     if (!this.closed) this.batchEndCb?.()
   }
 
-  constructor (private readonly socket: UdpSocketHandle, readonly port: number, private readonly log: Logger | undefined) {
+  /** The last IPv4 destination and its IPv4-mapped form (a dual-stack socket sends to that). */
+  private mappedFrom = ''
+  private mappedTo = ''
+  /** The last destination that needed no mapping. */
+  private unmapped = ''
+
+  constructor (private readonly socket: UdpSocketHandle, readonly port: number, private readonly log: Logger | undefined,
+    readonly dualStack = false) {
     socket.on('message', (msg: Buffer, rinfo) => {
       if (this.closed) return
       this.messageCb?.(asUint8Array(msg), { address: normalizeAddress(rinfo.address), port: rinfo.port })
@@ -351,6 +358,7 @@ class NodeUdpSocket implements IUdpSocket {
     } else {
       payload = new Uint8Array(data)
     }
+    if (this.dualStack) host = this.mapped(host)
     try {
       this.socket.send(payload, port, host)
     } catch (err) {
@@ -368,6 +376,23 @@ class NodeUdpSocket implements IUdpSocket {
 
   onBatchEnd (cb: () => void): void { this.batchEndCb = cb }
 
+  /**
+   * An IPv6 socket reaches an IPv4 peer at its IPv4-mapped address. The last answers are cached,
+   * so a connection's stream of datagrams builds no string per datagram. Names stay names (the
+   * socket's lookup maps what they resolve to).
+   */
+  private mapped (host: string): string {
+    if (host === this.mappedFrom) return this.mappedTo
+    if (host === this.unmapped) return host
+    if (isIP(host) === 4) {
+      this.mappedFrom = host
+      this.mappedTo = `::ffff:${host}`
+      return this.mappedTo
+    }
+    this.unmapped = host
+    return host
+  }
+
   close (): void {
     if (this.closed) return
     this.closed = true
@@ -379,6 +404,18 @@ class NodeUdpSocket implements IUdpSocket {
       // Already closed by an error: nothing left to release.
     }
   }
+}
+
+/** `udpLookup` for a dual-stack socket: a name of either family, IPv4 answers as IPv4-mapped IPv6. */
+function udpLookupDualStack (hostname: string, _options: unknown, callback: (err: Error | null, address: string, family: number) => void): void {
+  if (isIP(hostname) !== 0) {
+    callback(null, hostname, isIP(hostname))
+    return
+  }
+  dnsLookup(hostname, { family: 0 }, (err, address, family) => {
+    if (err === null && family === 4) callback(null, `::ffff:${address}`, 6)
+    else callback(err, address, family)
+  })
 }
 
 /** Largest datagram sent without an allocation (UDP's maximum payload). */
@@ -510,12 +547,29 @@ export class NodeSocketFactory implements ISocketFactory {
     return new NodeTcpServer(server, boundPort, this.settings.lingerMs, this.lingering, this.log)
   }
 
-  /** UDP over IPv4, or IPv6 when `host` is an IPv6 address. @throws LISTEN_FAILED */
+  /**
+   * UDP on `host`; without one, on all interfaces of both families — an IPv6 socket on `::` that
+   * takes IPv4 as mapped addresses, the way a TCP listener on all interfaces does — or of IPv4
+   * alone where the host has no IPv6. @throws LISTEN_FAILED
+   */
   async bindUdp (port: number, host?: string): Promise<IUdpSocket> {
+    if (host !== undefined) return this.bindUdpOn(port, host, false)
+    try {
+      return await this.bindUdpOn(port, '::', true)
+    } catch (error) {
+      const reason = (error as LodestoneError<'LISTEN_FAILED'>).details.reason
+      // No IPv6 on this host: IPv4 alone. Anything else (the port is taken) is the caller's.
+      if (reason !== 'EAFNOSUPPORT' && reason !== 'EADDRNOTAVAIL' && reason !== 'EPROTONOSUPPORT') throw error
+      return this.bindUdpOn(port, undefined, false)
+    }
+  }
+
+  private async bindUdpOn (port: number, host: string | undefined, dualStack: boolean): Promise<IUdpSocket> {
     const { udpReceiveBufferBytes, udpSendBufferBytes } = this.settings
     const socket = createSocket({
       type: host !== undefined && isIPv6(host) ? 'udp6' : 'udp4',
-      lookup: udpLookup,
+      ...(dualStack ? { ipv6Only: false } : {}),
+      lookup: dualStack ? udpLookupDualStack : udpLookup,
       ...(udpReceiveBufferBytes > 0 ? { recvBufferSize: udpReceiveBufferBytes } : {}),
       ...(udpSendBufferBytes > 0 ? { sendBufferSize: udpSendBufferBytes } : {})
     })
@@ -535,7 +589,7 @@ export class NodeSocketFactory implements ISocketFactory {
         reject(new LodestoneError('LISTEN_FAILED', { address: host ?? '0.0.0.0', port, reason: errnoOf(err) }, { cause: err }))
       }
     })
-    return new NodeUdpSocket(socket, socket.address().port, this.log)
+    return new NodeUdpSocket(socket, socket.address().port, this.log, dualStack)
   }
 
   /** A shared (reuseAddr) UDP socket on `port` joined to the multicast `group` (LSD). @throws LISTEN_FAILED */

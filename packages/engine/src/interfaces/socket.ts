@@ -75,6 +75,12 @@ export interface IUdpSocket {
    * acks). Feature-detected.
    */
   onBatchEnd?: (cb: () => void) => void
+  /**
+   * Optional: the socket reaches peers of both address families (bound to all interfaces over
+   * IPv6 with IPv4 mapped, as a TCP listener on all interfaces is). Absent or false: only the
+   * family of the address it was bound to (IPv4 when it was bound to all interfaces).
+   */
+  readonly dualStack?: boolean
   close (): void
 }
 

@@ -8,9 +8,10 @@
  * other clients try uTP and the DHT on it, as libtorrent and Transmission listen.
  *
  * A failed bind (the UDP port taken by another program) leaves the engine TCP-only with a
- * warning; it is not fatal. The socket's address family follows the listen host (all interfaces
- * is IPv4 on the Node adapter), and uTP and the tracker channel are offered only for addresses of
- * that family.
+ * warning; it is not fatal. The socket's address family follows the listen host; on all
+ * interfaces it serves both families when the socket is dual-stack (the Node adapter's is, where
+ * the host has IPv6), else IPv4. uTP and the tracker channel are offered only for addresses of a
+ * family the socket serves.
  */
 import type { IClock } from '../interfaces/clock.js'
 import type { Logger } from '../interfaces/logger.js'
@@ -46,7 +47,7 @@ export class EngineUdp {
   readonly dialer: PeerDialer
   private mux: UdpMux | null = null
   private utpManager: UtpManager | null = null
-  private family: IpFamily = 4
+  private families: readonly IpFamily[] = [4]
   private closed = false
 
   constructor (private readonly deps: EngineUdpDeps) {
@@ -73,7 +74,7 @@ export class EngineUdp {
       socket.close()
       return
     }
-    this.family = host === '' ? 4 : ipFamily(host) ?? 4
+    this.families = host === '' ? (socket.dualStack === true ? [4, 6] : [4]) : [ipFamily(host) ?? 4]
     const logger = this.deps.logger
     this.mux = new UdpMux(socket, logger !== undefined ? { logger } : {})
     const utp = new UtpManager({
@@ -97,7 +98,7 @@ export class EngineUdp {
 
   /** The tracker client's channel when the socket can reach trackers of `family`, else null. */
   trackerChannel (family: IpFamily): UdpChannel | null {
-    return family === this.family ? this.channel('tracker') : null
+    return this.families.includes(family) ? this.channel('tracker') : null
   }
 
   /** The uTP manager when uTP can reach `host` (bound, same address family), else null. */
@@ -105,7 +106,7 @@ export class EngineUdp {
     if (this.utpManager === null) return null
     const family = ipFamily(host)
     // Names that are not IP literals (the memory network's hosts) are left to the socket.
-    return family === null || family === this.family ? this.utpManager : null
+    return family === null || this.families.includes(family) ? this.utpManager : null
   }
 
   /** Applies `transport.utp` to incoming SYNs (dials read the settings themselves). */
