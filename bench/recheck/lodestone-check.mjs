@@ -1,8 +1,10 @@
 #!/usr/bin/env node
 // Lodestone's side of bench/recheck. Prints one JSON line: wall seconds and process CPU seconds
-// (all threads) of one full check of the torrent's data, the page cache warm.
-//   node lodestone-check.mjs engine <file.torrent> <dir>   addTorrent (checked, not timed), then torrent.recheck() until 'checked'
-//   node lodestone-check.mjs verify <file.torrent> <dir>   verifyTorrentData (the CLI's `lodestone verify`)
+// (all threads) of one full check of the torrent's data. With a fourth argument (the payload: a file
+// or directory), its page cache is evicted (evict.py) right before the timed check: a cold cache.
+//   node lodestone-check.mjs engine <file.torrent> <dir> [<payload to evict>]   addTorrent (checked, not timed), then torrent.recheck() until 'checked'
+//   node lodestone-check.mjs verify <file.torrent> <dir> [<payload to evict>]   verifyTorrentData (the CLI's `lodestone verify`)
+import { execFileSync } from 'node:child_process'
 import { readFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -13,7 +15,12 @@ const { createNodeEngine } = await import(join(repo, 'packages/engine/dist/prese
 const { testingSettings, parseTorrent, verifyTorrentData } = await import(join(repo, 'packages/engine/dist/src/index.js'))
 const { NodeFileSystem, NodeHasher } = await import(join(repo, 'packages/engine/dist/adapters/node/index.js'))
 
-const [mode, torrentPath, dir] = process.argv.slice(2)
+const [mode, torrentPath, dir, evictPath] = process.argv.slice(2)
+/** Evicts the payload's pages (untimed); the bytes still cached after it, or null (warm run). */
+const evict = () => evictPath === undefined
+  ? null
+  : JSON.parse(execFileSync('/usr/bin/python3', [join(dirname(fileURLToPath(import.meta.url)), 'evict.py'), evictPath], { encoding: 'utf8' })).residentBytes
+let residentBytes = null
 const bytes = readFileSync(torrentPath)
 const cpu = () => { const u = process.cpuUsage(); return (u.user + u.system) / 1e6 }
 let seconds, cpuSec, pieces
@@ -22,6 +29,7 @@ if (mode === 'engine') {
   // As libtorrent's side: the first check (on add) is not timed, the recheck after it is.
   const torrent = await engine.addTorrent(bytes)
   await new Promise((resolve) => { const off = torrent.on('state-changed', ({ to }) => { if (to === 'seeding') { off(); resolve() } }) })
+  residentBytes = evict()
   const c0 = cpu()
   const t0 = performance.now()
   const rechecked = new Promise((resolve) => torrent.once('checked', resolve))
@@ -34,6 +42,7 @@ if (mode === 'engine') {
 } else {
   const meta = await parseTorrent(bytes)
   const hasher = new NodeHasher()
+  residentBytes = evict()
   const c0 = cpu()
   const t0 = performance.now()
   const result = await verifyTorrentData(meta, { fs: new NodeFileSystem(dir), hasher })
@@ -42,4 +51,4 @@ if (mode === 'engine') {
   pieces = result.goodPieces
   await hasher.close()
 }
-console.log(JSON.stringify({ mode, seconds, cpuSec, pieces }))
+console.log(JSON.stringify({ mode, seconds, cpuSec, pieces, residentBytes }))

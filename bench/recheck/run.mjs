@@ -1,74 +1,119 @@
 #!/usr/bin/env node
-// bench/recheck (issue 13): a full recheck of 1 GiB whose pages are cached — Lodestone against
-// libtorrent 2.0.8 (python3-libtorrent, force_recheck) on the same file and .torrent, in the same
-// run, alternating which goes first. Each side first checks the torrent once untimed (on add), then
+// bench/recheck (issue 13): a full recheck of a torrent's data — Lodestone against libtorrent 2.0.8
+// (python3-libtorrent, force_recheck) on the same files and .torrent, in the same run, interleaved,
+// alternating which goes first. Each side first checks the torrent once untimed (on add), then
 // rechecks it timed; Lodestone also runs verifyTorrentData (`lodestone verify`'s path).
-// Prints per round and medians: seconds, GB/s (10^9 B), CPU seconds (all threads).
-// Target: >= 2.5 GB/s (both cores), no slower than libtorrent.
 //
-//   node bench/recheck/run.mjs                    1 GiB, v1, 1 MiB pieces, 3 rounds
-//   options: --size-mib N  --rounds N  --kind v1|v2|hybrid  --piece-kib N
-// Build first: npx tsc -b. The payload (random bytes) is /tmp/lodestone-bench-<N>m.bin, kept.
+// Page cache: warm (the first check leaves every page cached) or cold: right before every timed
+// check the side evicts the payload's pages (evict.py: fsync + posix_fadvise DONTNEED per file, then
+// mincore to prove they are gone — only these files, nothing else of the machine), so the check
+// reads from the disk. Layouts: one file (1 GiB, 1 MiB pieces) and a tree (300 MiB in 200 files
+// in 10 folders, 256 KiB pieces: bench/download's tree).
+// Prints per run and medians per row: seconds, GB/s (10^9 B), CPU seconds (all threads), time
+// against libtorrent's, and the load average beside each. Targets: warm >= 2.5 GB/s, cold no slower
+// than libtorrent.
+//
+//   node bench/recheck/run.mjs                       file and tree, cold and warm, 3 rounds
+//   options: --cache cold|warm|both  --layout file|tree|both  --rounds N  --sides a,b (lodestone,verify,libtorrent)
+//            --size-mib N  --piece-kib N  --kind v1|v2|hybrid      (the file)
+//            --tree-mib N  --files N  --tree-piece-kib N           (the tree)
+//            --compare DIR   also run Lodestone's recheck from the build in checkout DIR (A/B, interleaved)
+// Build first: npx tsc -b. Payloads are made in a temporary directory (random bytes) and removed.
 import { execFileSync } from 'node:child_process'
-import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, statSync, writeSync } from 'node:fs'
-import { randomFillSync } from 'node:crypto'
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs'
 import { loadavg, tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { commandLine, median, preparePayload, prepareTreePayload, python, requireBuild } from '../lib/transfer.mjs'
 
 const here = dirname(fileURLToPath(import.meta.url))
-const python = '/usr/bin/python3'
-const argv = process.argv.slice(2)
-const opt = (name, fallback) => {
-  const i = argv.indexOf(`--${name}`)
-  return i >= 0 && argv[i + 1] !== undefined ? argv[i + 1] : fallback
-}
-const sizeMiB = Number(opt('size-mib', 1024))
+const { opt } = commandLine()
+const caches = { cold: ['cold'], warm: ['warm'], both: ['cold', 'warm'] }[opt('cache', 'both')]
+const layouts = { file: ['file'], tree: ['tree'], both: ['file', 'tree'] }[opt('layout', 'both')]
+if (caches === undefined || layouts === undefined) throw new Error('--cache cold|warm|both, --layout file|tree|both')
 const rounds = Number(opt('rounds', 3))
-const kind = opt('kind', 'v1')
-const pieceBytes = Number(opt('piece-kib', 1024)) * 1024
+const sideNames = opt('sides', 'lodestone,verify,libtorrent').split(',')
+const compare = opt('compare', null)
+requireBuild('bench/recheck')
 
-function ensurePayload (mib) {
-  const path = join('/tmp', `lodestone-bench-${mib}m.bin`)
-  if (existsSync(path) && statSync(path).size === mib * 1024 * 1024) return path
-  const fd = openSync(path, 'w')
-  const chunk = new Uint8Array(4 * 1024 * 1024)
-  for (let written = 0; written < mib * 1024 * 1024; written += chunk.length) {
-    randomFillSync(chunk)
-    writeSync(fd, chunk, 0, Math.min(chunk.length, mib * 1024 * 1024 - written))
-  }
-  closeSync(fd)
-  return path
+const MiB = 1024 * 1024
+const work = mkdtempSync(join(tmpdir(), 'lodestone-bench-recheck-'))
+const load = () => loadavg()[0].toFixed(1)
+
+/** Every file under `path` read once, so a warm run starts warm whatever ran before it. */
+function warm (path) {
+  if (statSync(path).isDirectory()) for (const name of readdirSync(path)) warm(join(path, name))
+  else readFileSync(path)
 }
 
-const payload = ensurePayload(sizeMiB)
-readFileSync(payload) // warm the page cache
-const torrent = join(mkdtempSync(join(tmpdir(), 'lodestone-bench-recheck-')), `${kind}.torrent`)
-execFileSync(python, [join(here, '..', 'create', 'libtorrent-create.py'), payload, kind, String(pieceBytes), torrent])
-const bytes = sizeMiB * 1024 * 1024
 const run = (command, args) => JSON.parse(execFileSync(command, args, { encoding: 'utf8' }).trim().split('\n').pop())
+const lodestone = (script, mode, row, cache) => run(process.execPath, [script, mode, row.torrent, row.saveDir, ...(cache === 'cold' ? [row.payload] : [])])
 const sides = {
-  'lodestone recheck': () => run(process.execPath, [join(here, 'lodestone-check.mjs'), 'engine', torrent, dirname(payload)]),
-  'lodestone verify': () => run(process.execPath, [join(here, 'lodestone-check.mjs'), 'verify', torrent, dirname(payload)]),
-  'libtorrent recheck': () => run(python, [join(here, 'libtorrent-recheck.py'), torrent, dirname(payload)])
+  lodestone: ['lodestone recheck', (row, cache) => lodestone(join(here, 'lodestone-check.mjs'), 'engine', row, cache)],
+  verify: ['lodestone verify', (row, cache) => lodestone(join(here, 'lodestone-check.mjs'), 'verify', row, cache)],
+  libtorrent: ['libtorrent recheck', (row, cache) => run(python, [join(here, 'libtorrent-recheck.py'), row.torrent, row.saveDir, ...(cache === 'cold' ? [row.payload] : [])])]
 }
-const results = Object.fromEntries(Object.keys(sides).map((k) => [k, []]))
-const expectedPieces = Math.ceil(bytes / pieceBytes)
-console.log(`bench/recheck: ${sizeMiB} MiB, ${kind}, ${pieceBytes / 1024} KiB pieces, ${rounds} rounds; load ${loadavg()[0].toFixed(2)}`)
-for (let r = 0; r < rounds; r++) {
-  const order = Object.keys(sides)
-  if (r % 2 === 1) order.reverse()
-  for (const name of order) {
-    const m = sides[name]()
-    if (m.pieces !== expectedPieces) throw new Error(`${name}: ${m.pieces} of ${expectedPieces} pieces passed`)
-    results[name].push(m)
-    console.log(`  round ${r + 1} ${name.padEnd(19)} ${m.seconds.toFixed(3)} s  ${(bytes / m.seconds / 1e9).toFixed(2)} GB/s  ${m.cpuSec.toFixed(2)} CPU-s  load ${loadavg()[0].toFixed(2)}`)
+const chosen = sideNames.map((n) => { if (sides[n] === undefined) throw new Error(`--sides: unknown ${n}`); return sides[n] })
+if (compare !== null) {
+  // The other checkout's build, driven by this checkout's script (same measurement).
+  const script = join(compare, 'bench', 'recheck', 'lodestone-check.mjs')
+  chosen.push([`lodestone @${compare.split('/').pop()}`, (row, cache) => lodestone(script, 'engine', row, cache)])
+}
+
+function makeRow (layout) {
+  const dir = join(work, layout)
+  mkdirSync(dir, { recursive: true })
+  if (layout === 'file') {
+    const sizeMiB = Number(opt('size-mib', 1024))
+    const kind = opt('kind', 'v1')
+    const pieceKiB = Number(opt('piece-kib', 1024))
+    preparePayload(dir, sizeMiB * MiB, kind, pieceKiB * 1024)
+    return { name: `file ${sizeMiB} MiB ${kind} ${pieceKiB} KiB pieces`, bytes: sizeMiB * MiB, pieces: Math.ceil(sizeMiB * 1024 / pieceKiB), torrent: join(dir, 'payload.torrent'), saveDir: join(dir, 'seed'), payload: join(dir, 'seed', 'payload.bin') }
   }
+  const treeMiB = Number(opt('tree-mib', 300))
+  const files = Number(opt('files', 200))
+  const pieceKiB = Number(opt('tree-piece-kib', 256))
+  prepareTreePayload(dir, treeMiB * MiB, files, 'v1', pieceKiB * 1024)
+  return { name: `tree ${treeMiB} MiB ${files} files v1 ${pieceKiB} KiB pieces`, bytes: treeMiB * MiB, pieces: Math.ceil(treeMiB * 1024 / pieceKiB), torrent: join(dir, 'payload.torrent'), saveDir: join(dir, 'seed'), payload: join(dir, 'seed', 'tree') }
 }
-const median = (v) => { const s = [...v].sort((a, b) => a - b); const m = Math.floor(s.length / 2); return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2 }
-const lt = median(results['libtorrent recheck'].map((m) => m.seconds))
-for (const [name, ms] of Object.entries(results)) {
-  const s = median(ms.map((m) => m.seconds))
-  console.log(`median ${name.padEnd(19)} ${s.toFixed(3)} s  ${(bytes / s / 1e9).toFixed(2)} GB/s  ${median(ms.map((m) => m.cpuSec)).toFixed(2)} CPU-s  time vs libtorrent ${(s / lt).toFixed(2)}`)
+
+try {
+  const rows = layouts.map(makeRow)
+  const results = new Map() // `${row} ${cache} ${side}` -> runs
+  console.log(`bench/recheck: ${rows.map((r) => r.name).join('; ')}; cache ${caches.join(', ')}; ${rounds} rounds; load ${loadavg().map((l) => l.toFixed(2)).join(' ')}`)
+  for (let r = 0; r < rounds; r++) {
+    for (const row of rows) {
+      for (const cache of caches) {
+        const order = r % 2 === 0 ? chosen : [...chosen].reverse()
+        for (const [name, measure] of order) {
+          if (cache === 'warm') warm(row.payload)
+          const before = load()
+          const m = measure(row, cache)
+          if (m.pieces !== row.pieces) throw new Error(`${name}: ${m.pieces} of ${row.pieces} pieces passed`)
+          if (cache === 'cold' && !(m.residentBytes <= row.bytes / 100)) throw new Error(`${name}: ${m.residentBytes} bytes still cached after the eviction`)
+          const key = `${row.name} | ${cache} | ${name}`
+          if (!results.has(key)) results.set(key, [])
+          results.get(key).push({ ...m, load: before })
+          console.log(`  round ${r + 1} ${row.name.slice(0, 4)} ${cache} ${name.padEnd(20)} ${m.seconds.toFixed(3)} s  ${(row.bytes / m.seconds / 1e9).toFixed(2)} GB/s  ${m.cpuSec.toFixed(2)} CPU-s  load ${before}`)
+        }
+      }
+    }
+  }
+  console.log('medians:')
+  for (const row of rows) {
+    for (const cache of caches) {
+      const lt = results.get(`${row.name} | ${cache} | libtorrent recheck`)
+      const ltSeconds = lt === undefined ? NaN : median(lt.map((m) => m.seconds))
+      console.log(`${row.name}, ${cache} cache:`)
+      for (const [name] of chosen) {
+        const ms = results.get(`${row.name} | ${cache} | ${name}`)
+        const s = median(ms.map((m) => m.seconds))
+        console.log(`  ${name.padEnd(20)} ${s.toFixed(3)} s  ${(row.bytes / s / 1e9).toFixed(2)} GB/s  ${median(ms.map((m) => m.cpuSec)).toFixed(2)} CPU-s  ` +
+          `time vs libtorrent ${(s / ltSeconds).toFixed(2)}  (load ${ms.map((m) => m.load).join('/')})`)
+      }
+    }
+  }
+  console.log(`load ${loadavg().map((l) => l.toFixed(2)).join(' ')}`)
+} finally {
+  rmSync(work, { recursive: true, force: true })
 }
-console.log(`load ${loadavg().map((l) => l.toFixed(2)).join(' ')}`)
