@@ -8,6 +8,7 @@ import json, os, resource, sys, time
 import libtorrent as lt
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from evict import evict
+from threads import core_wait, thread_times
 
 torrent, save_path = sys.argv[1], sys.argv[2]
 evict_path = sys.argv[3] if len(sys.argv) > 3 else None
@@ -36,10 +37,11 @@ def cpu():
 
 wait_checked()
 evicted = evict([evict_path]) if evict_path is not None else None
-c0, t0 = cpu(), time.monotonic()
+c0, s0, t0 = cpu(), thread_times(), time.monotonic()
 h.force_recheck()
 wait_checked()
 seconds, cpu_sec = time.monotonic() - t0, cpu() - c0
+waits = core_wait(s0, thread_times(), seconds)
 s = h.status()
 print(json.dumps({'seconds': seconds, 'cpuSec': cpu_sec, 'pieces': s.num_pieces, 'version': lt.__version__,
-                  'residentBytes': evicted['residentBytes'] if evicted is not None else None}))
+                  'residentBytes': evicted['residentBytes'] if evicted is not None else None, **waits}))

@@ -9,6 +9,7 @@ import { readFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { performance } from 'node:perf_hooks'
+import { coreWait, threadTimes } from './threads.mjs'
 
 const repo = join(dirname(fileURLToPath(import.meta.url)), '..', '..')
 const { createNodeEngine } = await import(join(repo, 'packages/engine/dist/presets/node.js'))
@@ -23,7 +24,7 @@ const evict = () => evictPath === undefined
 let residentBytes = null
 const bytes = readFileSync(torrentPath)
 const cpu = () => { const u = process.cpuUsage(); return (u.user + u.system) / 1e6 }
-let seconds, cpuSec, pieces
+let seconds, cpuSec, pieces, waits
 if (mode === 'engine') {
   const engine = createNodeEngine({ downloadPath: dir, host: '127.0.0.1', port: 0, logLevel: 'off', settings: testingSettings({ discovery: { trackers: false } }) })
   // As libtorrent's side: the first check (on add) is not timed, the recheck after it is.
@@ -31,12 +32,14 @@ if (mode === 'engine') {
   await new Promise((resolve) => { const off = torrent.on('state-changed', ({ to }) => { if (to === 'seeding') { off(); resolve() } }) })
   residentBytes = evict()
   const c0 = cpu()
+  const s0 = threadTimes()
   const t0 = performance.now()
   const rechecked = new Promise((resolve) => torrent.once('checked', resolve))
   await torrent.recheck()
   const checked = await rechecked
   seconds = (performance.now() - t0) / 1000
   cpuSec = cpu() - c0
+  waits = coreWait(s0, threadTimes(), seconds)
   pieces = checked.havePieces
   await engine.close()
 } else {
@@ -44,11 +47,13 @@ if (mode === 'engine') {
   const hasher = new NodeHasher()
   residentBytes = evict()
   const c0 = cpu()
+  const s0 = threadTimes()
   const t0 = performance.now()
   const result = await verifyTorrentData(meta, { fs: new NodeFileSystem(dir), hasher })
   seconds = (performance.now() - t0) / 1000
   cpuSec = cpu() - c0
+  waits = coreWait(s0, threadTimes(), seconds)
   pieces = result.goodPieces
   await hasher.close()
 }
-console.log(JSON.stringify({ mode, seconds, cpuSec, pieces, residentBytes }))
+console.log(JSON.stringify({ mode, seconds, cpuSec, pieces, residentBytes, ...waits }))

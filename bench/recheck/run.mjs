@@ -10,7 +10,9 @@
 // reads from the disk. Layouts: one file (1 GiB, 1 MiB pieces) and a tree (300 MiB in 200 files
 // in 10 folders, 256 KiB pieces: bench/download's tree).
 // Prints per run and medians per row: seconds, GB/s (10^9 B), CPU seconds (all threads), time
-// against libtorrent's, and the load average beside each. Targets: warm >= 2.5 GB/s, cold no slower
+// against libtorrent's, and the load average beside each; also the busiest thread's wait for a core
+// (schedstat) and the wall time less that wait, with its own ratio (threads.mjs: at load 20+ most of
+// the wall time is waiting for a core; on a quiet machine the two agree). Targets: warm >= 2.5 GB/s, cold no slower
 // than libtorrent.
 //
 //   node bench/recheck/run.mjs                       file and tree, cold and warm, 3 rounds
@@ -94,7 +96,7 @@ try {
           const key = `${row.name} | ${cache} | ${name}`
           if (!results.has(key)) results.set(key, [])
           results.get(key).push({ ...m, load: before })
-          console.log(`  round ${r + 1} ${row.name.slice(0, 4)} ${cache} ${name.padEnd(20)} ${m.seconds.toFixed(3)} s  ${(row.bytes / m.seconds / 1e9).toFixed(2)} GB/s  ${m.cpuSec.toFixed(2)} CPU-s  load ${before}`)
+          console.log(`  round ${r + 1} ${row.name.slice(0, 4)} ${cache} ${name.padEnd(20)} ${m.seconds.toFixed(3)} s  ${(row.bytes / m.seconds / 1e9).toFixed(2)} GB/s  ${m.cpuSec.toFixed(2)} CPU-s  core wait ${m.coreWaitSec.toFixed(2)} s  load ${before}`)
         }
       }
     }
@@ -104,12 +106,14 @@ try {
     for (const cache of caches) {
       const lt = results.get(`${row.name} | ${cache} | libtorrent recheck`)
       const ltSeconds = lt === undefined ? NaN : median(lt.map((m) => m.seconds))
+      const ltLess = lt === undefined ? NaN : median(lt.map((m) => m.lessWaitSec))
       console.log(`${row.name}, ${cache} cache:`)
       for (const [name] of chosen) {
         const ms = results.get(`${row.name} | ${cache} | ${name}`)
         const s = median(ms.map((m) => m.seconds))
+        const less = median(ms.map((m) => m.lessWaitSec))
         console.log(`  ${name.padEnd(20)} ${s.toFixed(3)} s  ${(row.bytes / s / 1e9).toFixed(2)} GB/s  ${median(ms.map((m) => m.cpuSec)).toFixed(2)} CPU-s  ` +
-          `time vs libtorrent ${(s / ltSeconds).toFixed(2)}  (load ${ms.map((m) => m.load).join('/')})`)
+          `time vs libtorrent ${(s / ltSeconds).toFixed(2)}  | less core wait ${less.toFixed(3)} s  ${(row.bytes / less / 1e9).toFixed(2)} GB/s  vs libtorrent ${(less / ltLess).toFixed(2)}  (load ${ms.map((m) => m.load).join('/')})`)
       }
     }
   }
