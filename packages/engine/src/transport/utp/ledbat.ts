@@ -1,8 +1,9 @@
 /**
  * LEDBAT congestion control (RFC 6817, BEP 29) over a byte congestion window.
  *
- * - Delay: below the target the window grows linearly, `gain · (target − delay)/target` bytes
- *   per round trip (RFC 6817); above it, it shrinks multiplicatively, by `(delay/target − 1)` of
+ * - Delay: below the target the window grows by `max(gain, window/8) · (target − delay)/target`
+ *   bytes per round trip (RFC 6817's form, with a gain that scales with the window: see
+ *   WINDOW_GAIN); above it, it shrinks multiplicatively, by `(delay/target − 1)` of
  *   itself per round trip, at most half (the LEDBAT++ draft's decrease). Why not RFC 6817's
  *   linear decrease: with a window of hundreds of kilobytes, shedding 3 KB per round trip takes
  *   tens of seconds to drain a queue that slow start overshot, or to get out of a TCP flow's
@@ -22,13 +23,24 @@
 export interface LedbatSettings {
   /** Queueing delay the controller aims for. @default 100 */
   targetDelayMs: number
-  /** Largest window growth per RTT at zero queueing delay, in bytes. @default 3_000 */
+  /** Window growth per RTT at zero queueing delay, in bytes, while that is more than 1/8 of the window. @default 3_000 */
   gainBytes: number
   /** Window multiplier on a loss. @default 0.5 */
   lossFactor: number
   /** Window cap. @default 4_194_304 */
   maxWindowBytes: number
 }
+
+/**
+ * Growth per round trip below the target, as a share of the window (scaled by how far below the
+ * target the delay is), when that is more than `gainBytes`. Why: BEP 29's 3 000 bytes per round
+ * trip takes minutes to open a window of megabytes, and on a busy host, where the round trip is
+ * mostly the two processes' scheduling (50-150 ms at load 20, none of it queueing), the window a
+ * 10 MB/s path needs is 0.5-1.5 MB; slow start often ends below it on one early delay spike. With
+ * no queue the window grows by up to 1/8 a round trip; at the target the growth is 0, and above it
+ * the decrease is unchanged, so the flow still yields to a queue it did not build.
+ */
+const WINDOW_GAIN = 1 / 8
 
 export class Ledbat {
   /** Congestion window in bytes (fractional; the sender compares against it). */
@@ -68,7 +80,7 @@ export class Ledbat {
     }
     if (!saturated) return
     const delayFactor = (targetUs - delayUs) / targetUs
-    const linear = windowFactor * delayFactor * s.gainBytes
+    const linear = windowFactor * delayFactor * Math.max(s.gainBytes, this.cwnd * WINDOW_GAIN)
     let gain = linear
     if (this.slowStart) {
       if (this.ssthresh !== 0 && this.cwnd + ackedBytes > this.ssthresh) this.slowStart = false

@@ -27,7 +27,7 @@ export interface UtpSettings {
   maxWindowBytes: number
   /** LEDBAT target queueing delay (BEP 29 / uTorrent use 100 ms). @default 100 */
   targetDelayMs: number
-  /** LEDBAT: largest window growth per round trip, bytes. @default 3_000 */
+  /** LEDBAT: window growth per round trip with no queueing delay, bytes, while that is more than 1/8 of the window (ledbat.ts). @default 3_000 */
   gainBytes: number
   /** Window multiplier on a loss. @default 0.5 */
   lossFactor: number

@@ -108,6 +108,19 @@ describe('Ledbat', () => {
     expect(c.cwnd).toBeCloseTo(w2 * 0.5)
   })
 
+  it('below the target a large window grows by up to 1/8 a round trip, scaled by the distance to the target', () => {
+    const c = new Ledbat(settings, 1_000)
+    c.slowStart = false
+    c.cwnd = 400_000
+    c.onAck(400_000, 400_000, 0, true) // a round trip with no queue
+    expect(c.cwnd).toBeCloseTo(450_000)
+    c.onAck(450_000, 450_000, 50_000, true) // half the target: half the growth
+    expect(c.cwnd).toBeCloseTo(450_000 + 450_000 / 16)
+    const w = c.cwnd
+    c.onAck(w, w, 100_000, true) // at the target: none
+    expect(c.cwnd).toBeCloseTo(w)
+  })
+
   it('halves on loss, collapses on a time-out, never leaves [one packet, max]', () => {
     const c = new Ledbat(settings, 1_000)
     for (let i = 0; i < 40; i++) c.onAck(c.cwnd, c.cwnd, 0, true)
