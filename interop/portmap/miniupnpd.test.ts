@@ -23,7 +23,7 @@ import { join } from 'node:path'
 import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest'
 import { makeTorrent, removeTempDirs, tempDir, writeContent } from '../helpers/fixtures.js'
 
 const run = promisify(execFile)
@@ -120,6 +120,20 @@ async function leaseLines (port: number): Promise<string[]> {
   return text.split('\n').filter((l) => l.split(':')[1] === String(port)).map((l) => l.split(':').slice(0, 4).join(':')).sort()
 }
 
+/**
+ * The lease file once it holds `expected` (or what it holds after 3 s): miniupnpd rewrites it
+ * (temporary file, rename) when a mapping is asked for again, e.g. a request retried on a loaded
+ * machine, so one read can fall between two writes of the same mapping.
+ */
+async function settledLeaseLines (port: number, expected: string[]): Promise<string[]> {
+  const deadline = Date.now() + 3_000
+  for (;;) {
+    const lines = await leaseLines(port)
+    if (JSON.stringify(lines) === JSON.stringify(expected) || Date.now() > deadline) return lines
+    await new Promise((resolve) => setTimeout(resolve, 100))
+  }
+}
+
 /** DNAT rules miniupnpd put in the gateway's nftables for `port`. */
 async function dnatRules (port: number): Promise<number> {
   const ruleset = await inNs(NS.gw, ['nft', 'list', 'chain', 'inet', 'filter', 'prerouting_miniupnpd'])
@@ -192,6 +206,8 @@ describe('port mapping against miniupnpd in network namespaces', () => {
       const child = new LineProcess(spawn('ip', ['netns', 'exec', NS.lan, process.execPath, CHILD,
         JSON.stringify({ presetPath: PRESET, dir: await tempDir(), port, upnp: method === 'upnp', natPmp: method === 'natpmp', leaseSec })], { stdio: ['pipe', 'pipe', 'pipe'] }))
       children.push(child)
+      // A failed case must not leave its child renewing mappings into the next case's log.
+      onTestFinished(() => { child.kill() })
       await child.waitFor(1, (l) => l.type === 'listening', 'listening')
       const mapped = await child.waitFor(2, (l) => l.type === 'port-mapping' && l.state === 'mapped', 'both mappings')
       const mappedAt = Date.now()
@@ -202,7 +218,8 @@ describe('port mapping against miniupnpd in network namespaces', () => {
       expect(listed.map((m) => [m.protocol, m.internal])).toEqual([['TCP', `${LAN_IP}:${port}`], ['UDP', `${LAN_IP}:${port}`]])
       if (method === 'upnp') expect(listed.map((m) => m.description)).toEqual([`Lodestone TCP ${port}`, `Lodestone UDP ${port}`])
       expect(listed.every((m) => m.leaseSec > 0 && m.leaseSec <= leaseSec)).toBe(true)
-      expect(await leaseLines(port)).toEqual([`TCP:${port}:${LAN_IP}:${port}`, `UDP:${port}:${LAN_IP}:${port}`])
+      const leases = [`TCP:${port}:${LAN_IP}:${port}`, `UDP:${port}:${LAN_IP}:${port}`]
+      expect(await settledLeaseLines(port, leases)).toEqual(leases)
       expect(await dnatRules(port)).toBe(2)
 
       // Renewed at half the lease: both are still there well after the first lease would have ended.
@@ -237,6 +254,7 @@ describe('port mapping against miniupnpd in network namespaces', () => {
       const p = new LineProcess(spawn('ip', ['netns', 'exec', NS.lan, process.execPath, CLI, 'seed', torrentPath, '-d', dir, '--port', String(port), '--json', '--no-dht', ...extra],
         { stdio: ['ignore', 'pipe', 'pipe'] }))
       children.push(p)
+      onTestFinished(() => { p.kill() })
       return p
     }
 
