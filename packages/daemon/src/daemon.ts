@@ -6,7 +6,7 @@
  * server listens. Stop (`close()`): the server stops taking requests, then the daemon's records,
  * the session values and the engine's resume data are saved and the engine closes.
  *
- * State directory layout: `resume/` (the engine's FileSessionStore), `torrents/<hash>.torrent`
+ * State directory layout: `resume/` (the engine's session store, a PackedSessionStore: `session.pack`), `torrents/<hash>.torrent`
  * (a copy of each torrent's metainfo, Transmission's `torrentFile`), `torrents.json` (ids' dates,
  * labels, limits), `session.json` (what `session-set` changed, cumulative stats).
  */

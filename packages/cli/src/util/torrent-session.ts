@@ -41,7 +41,7 @@ export interface TorrentSessionOptions {
   /** `--select`: only these files (visible indices); applied once the metadata is known. */
   select?: readonly FileIndexRange[]
   /**
-   * Resume data directory for this torrent (a FileSessionStore holding only it), or null. A
+   * Resume data directory for this torrent (a PackedSessionStore holding only it), or null. A
    * torrent found there for the same download directory is restored (fast resume); state is saved
    * on the way out.
    */
