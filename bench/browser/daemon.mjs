@@ -31,7 +31,15 @@ const clientCode = `
 import WebSocket from 'ws'
 import { DaemonConnection, DaemonSocketFactory, DaemonFileSystem, BridgeFileWriter } from '@lodestone/engine/adapters/daemon'
 const [port, token, rootKey, sourcePort] = process.argv.slice(1)
-const conn = await DaemonConnection.connect({ port: Number(port), authToken: token, WebSocket })
+// Chromium sends a message over 131 000 bytes as several WebSocket frames (its data pipe's chunks);
+// so does this engine end, so the daemon sees what a browser sends.
+class ChromiumLikeWebSocket extends WebSocket {
+  send (data) {
+    if (data.length <= 131_000) { super.send(data); return }
+    for (let at = 0; at < data.length; at += 131_000) super.send(data.subarray(at, at + 131_000), { binary: true, fin: at + 131_000 >= data.length })
+  }
+}
+const conn = await DaemonConnection.connect({ port: Number(port), authToken: token, WebSocket: ChromiumLikeWebSocket })
 const fs = new DaemonFileSystem({ httpBase: conn.httpBase, authToken: token, rootKey, writer: new BridgeFileWriter(conn) })
 const h = await fs.open('out.bin', 'w')
 const start = performance.now()

@@ -43,6 +43,11 @@ class HttpError extends Error {
 
 interface OpenHandle { handle: IFileHandle, key: string }
 
+/** NodeFileSystem's handles write several buffers with one positional writev. */
+function hasWriteParts (h: IFileHandle): h is IFileHandle & { writeParts: (parts: readonly Uint8Array[], position: number) => Promise<number> } {
+  return typeof (h as { writeParts?: unknown }).writeParts === 'function'
+}
+
 function codeOf (err: unknown): string | undefined {
   const code = typeof err === 'object' && err !== null ? (err as { code?: unknown }).code : undefined
   return typeof code === 'string' ? code : undefined
@@ -239,15 +244,22 @@ export class FileService {
    * came from `open`, whose path was confined to its root). `data` is written as is, not copied.
    * @throws what {@link describeFileError} turns into a code and message.
    */
-  async writeByHandle (id: number, offset: number, data: Uint8Array): Promise<number> {
+  /**
+   * Writes `data` (one buffer, or the parts of one WebSocket message back to back: written
+   * without joining them where the handle can) at `offset`; returns the bytes written.
+   */
+  async writeByHandle (id: number, offset: number, data: Uint8Array | readonly Uint8Array[]): Promise<number> {
     const startMs = performance.now()
     const open = this.handles.get(id)
     if (open === undefined) throw new HttpError(410, 'HANDLE_UNKNOWN', 'unknown or expired file handle')
     this.handles.delete(id)
     this.handles.set(id, open)
-    await open.handle.write(data, offset)
-    this.count('write (WebSocket)', startMs, data.length)
-    return data.length
+    let bytes: number
+    if (data instanceof Uint8Array) bytes = await open.handle.write(data, offset)
+    else if (hasWriteParts(open.handle)) bytes = await open.handle.writeParts(data, offset)
+    else bytes = await open.handle.write(Buffer.concat(data), offset)
+    this.count('write (WebSocket)', startMs, bytes)
+    return bytes
   }
 
   private handleOf (url: URL, key: string): IFileHandle {

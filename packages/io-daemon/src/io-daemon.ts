@@ -160,10 +160,14 @@ export async function startIoDaemon (options: IoDaemonOptions = {}): Promise<IoD
       sockets.delete(ws)
       if (session !== null) { session.close(); sessions.delete(session) }
     })
+    // Each message as the list of its WebSocket frames' payloads: ws would otherwise join a
+    // fragmented message into a fresh buffer (Chromium sends a 1 MiB FILE_WRITE as 9+ frames).
+    ws.binaryType = 'fragments'
     ws.on('message', (data, isBinary) => {
-      if (!isBinary || !Buffer.isBuffer(data)) { ws.close(1003, 'binary frames only'); return }
-      const message = new Uint8Array(data.buffer, data.byteOffset, data.byteLength)
-      if (session !== null) { session.onMessage(message); return }
+      if (!isBinary || !Array.isArray(data)) { ws.close(1003, 'binary frames only'); return }
+      const parts = data as Buffer[]
+      if (session !== null) { session.onMessage(parts); return }
+      const message = parts.length === 1 ? parts[0]! : Buffer.concat(parts)
       // Before authentication only CLIENT_HELLO and AUTH are accepted.
       try {
         const frame = decodeFrame(message)

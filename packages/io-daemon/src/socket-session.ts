@@ -22,7 +22,8 @@ import type { WebSocket } from 'ws'
 import {
   BridgeFrameError, Errno, Op, PayloadReader, SERVER_ID_BASE, Status, TLS_FLAG_INSECURE,
   decodeFrame, errorFrame, fileWriteResultFrame, readFileWrite, tcpAcceptFrame, tcpAckFrame, tcpCloseFrame, tcpConnectedFrame, tcpDataFrameOf,
-  tcpListenResultFrame, tlsUpgradedFrame, udpBoundFrame, udpDataFrame, readUdpData, encodeFrame
+  tcpListenResultFrame, tlsUpgradedFrame, udpBoundFrame, udpDataFrame, readUdpData, encodeFrame,
+  FILE_WRITE_HEADER_BYTES, HEADER_BYTES, MAX_FRAME_BYTES
 } from '@lodestone/engine/adapters/daemon'
 import { RECV_PAYLOAD_OFFSET, RecvFramePool } from './recv-frame-pool.js'
 
@@ -101,7 +102,8 @@ function statusOf (errno: number): number {
 
 /** File writes the session may carry (FileService in the daemon). */
 export interface SessionFiles {
-  writeByHandle (handle: number, offset: number, data: Uint8Array): Promise<number>
+  /** `data`: one buffer, or a message's parts written back to back. */
+  writeByHandle (handle: number, offset: number, data: Uint8Array | readonly Uint8Array[]): Promise<number>
   describeError (err: unknown): { code: string, message: string }
 }
 
@@ -144,13 +146,20 @@ export class SocketSession {
     return { tcpSockets: this.tcp.size, listeners: this.servers.size, udpSockets: this.udp.size }
   }
 
-  /** Handles one binary message after authentication. Never throws. */
-  onMessage (message: Uint8Array): void {
+  /**
+   * Handles one binary message after authentication: one buffer, or the payloads of the WebSocket
+   * frames it came in. Never throws.
+   */
+  onMessage (message: Uint8Array | readonly Uint8Array[]): void {
     if (this.closed) return
+    const parts = message instanceof Uint8Array ? [message] : message
+    let bytes = 0
+    for (const p of parts) bytes += p.length
     this.traffic.in.frames++
-    this.traffic.in.bytes += message.length
+    this.traffic.in.bytes += bytes
     try {
-      this.dispatch(message)
+      if (parts.length <= 1) this.dispatch(parts[0] ?? new Uint8Array(0)) // an empty message is a short frame
+      else this.dispatchParts(parts, bytes)
     } catch (err) {
       if (err instanceof BridgeFrameError) {
         this.send(errorFrame(0, err.message))
@@ -233,7 +242,7 @@ export class SocketSession {
       }
       case Op.FILE_WRITE: {
         const w = readFileWrite(frame.payload)
-        this.writeFile(frame.requestId, w.handle, w.offset, w.data)
+        this.writeFile(frame.requestId, w.handle, w.offset, w.data, w.data.length)
         return
       }
       default:
@@ -241,17 +250,34 @@ export class SocketSession {
     }
   }
 
-  private writeFile (requestId: number, handle: number, offset: number, data: Uint8Array): void {
+  /**
+   * A message that came in several WebSocket frames (Chromium sends at most ~128 KiB per frame, so
+   * a 1 MiB FILE_WRITE arrives as 9 or more): a FILE_WRITE whose header is in the first frame is
+   * written from the frames as they are, with no joined copy of its MiB; anything else is joined.
+   */
+  private dispatchParts (parts: readonly Uint8Array[], bytes: number): void {
+    const first = parts[0]!
+    if (first.length >= HEADER_BYTES + FILE_WRITE_HEADER_BYTES && first[1] === Op.FILE_WRITE) {
+      if (bytes > MAX_FRAME_BYTES) throw new BridgeFrameError(`frame of ${bytes} bytes is over the limit`)
+      const frame = decodeFrame(first)
+      const w = readFileWrite(frame.payload)
+      this.writeFile(frame.requestId, w.handle, w.offset, [w.data, ...parts.slice(1)], bytes - HEADER_BYTES - FILE_WRITE_HEADER_BYTES)
+      return
+    }
+    this.dispatch(Buffer.concat(parts, bytes))
+  }
+
+  private writeFile (requestId: number, handle: number, offset: number, data: Uint8Array | readonly Uint8Array[], length: number): void {
     const files = this.files
     if (files === undefined) { this.send(errorFrame(requestId, 'no file service')); return }
-    this.fileWriteBytes += data.length
+    this.fileWriteBytes += length
     if (this.fileWriteBytes > FILE_WRITE_HARD_LIMIT_BYTES) throw new BridgeFrameError('client ignored its file write window')
-    // `data` is a view of the WebSocket message, which nothing else holds: written without a copy.
+    // `data` is (views of) the WebSocket message, which nothing else holds: written without a copy.
     files.writeByHandle(handle, offset, data).then((written) => {
       this.send(fileWriteResultFrame(requestId, written))
     }, (err: unknown) => {
       this.send(fileWriteResultFrame(requestId, 0, files.describeError(err)))
-    }).finally(() => { this.fileWriteBytes -= data.length })
+    }).finally(() => { this.fileWriteBytes -= length })
   }
 
   private checkClientId (id: number): void {

@@ -91,6 +91,37 @@ class NodeFileHandle implements IFileHandle {
     return buffer.length
   }
 
+  /**
+   * Writes `parts` back to back at `position` through positional writev, without joining them
+   * (the io-daemon writes the frames of one WebSocket message this way); returns their total length.
+   * Not part of IFileHandle: a Node-only addition the daemon checks for.
+   */
+  async writeParts (parts: readonly Uint8Array[], position: number): Promise<number> {
+    this.checkOpen('write')
+    checkPosition(this.path, 'write', position)
+    if (!this.writable) throw ioError(this.path, 'write', 'EBADF: opened read-only')
+    let rest = parts.filter((p) => p.length > 0)
+    let total = 0
+    for (const p of rest) total += p.length
+    let done = 0
+    try {
+      while (rest.length > 0) {
+        const { bytesWritten } = await this.handle.writev(rest, position + done)
+        if (bytesWritten === 0) throw ioError(this.path, 'write', 'EIO: wrote 0 bytes')
+        done += bytesWritten
+        // A short writev: go on after the bytes that made it.
+        let skip = bytesWritten
+        while (skip > 0 && rest.length > 0) {
+          const head = rest[0]!
+          if (head.length <= skip) { skip -= head.length; rest = rest.slice(1) } else { rest = [head.subarray(skip), ...rest.slice(1)]; skip = 0 }
+        }
+      }
+    } catch (err) {
+      throw toStorageError(err, this.path, 'write')
+    }
+    return total
+  }
+
   async truncate (lengthBytes: number): Promise<void> {
     this.checkOpen('truncate')
     checkPosition(this.path, 'truncate', lengthBytes)

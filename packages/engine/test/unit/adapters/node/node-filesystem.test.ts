@@ -1,4 +1,4 @@
-import { lstat, mkdtemp, readlink, rm, writeFile } from 'node:fs/promises'
+import { lstat, mkdtemp, readFile, readlink, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
@@ -52,6 +52,25 @@ describe('NodeFileSystem specifics', () => {
     } finally {
       await handle.close()
     }
+  })
+
+  it('writeParts writes several buffers back to back at a position (empty ones skipped), refuses a read-only handle, maps ENOSPC', async () => {
+    const root = await tempRoot()
+    const fs = new NodeFileSystem(root)
+    await writeFile(join(root, 'f'), 'abcdefghij')
+    type PartsHandle = { writeParts: (parts: readonly Uint8Array[], position: number) => Promise<number> }
+    const handle = await fs.open('f', 'r+') as unknown as PartsHandle & { close: () => Promise<void> }
+    const enc = (t: string): Uint8Array => new TextEncoder().encode(t)
+    expect(await handle.writeParts([enc('12'), new Uint8Array(0), enc('345'), enc('6')], 2)).toBe(6)
+    await handle.close()
+    expect((await readFile(join(root, 'f'))).toString()).toBe('ab123456ij')
+    const readOnly = await fs.open('f', 'r') as unknown as PartsHandle & { close: () => Promise<void> }
+    expect(await codeOf(readOnly.writeParts([enc('x')], 0))).toBe('STORAGE_IO')
+    await readOnly.close()
+    const full = await new NodeFileSystem('/dev').open('full', 'r+') as unknown as PartsHandle & { close: () => Promise<void> }
+    expect(await codeOf(full.writeParts([enc('x'), enc('y')], 0))).toBe('STORAGE_FULL')
+    await full.close()
+    await rm(root, { recursive: true, force: true })
   })
 
   it('opens r+ without truncating and without append semantics', async () => {
