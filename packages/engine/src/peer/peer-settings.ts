@@ -57,7 +57,7 @@ export interface PeerSettings {
   /**
    * Bytes waiting in the socket's send queue above which we stop reading from the peer until the
    * queue drains. Blocks never push the queue this far (they wait for the socket to drain below its
-   * high-water mark, 64 KiB with the Node adapter, plus at most one block), so only replies to a
+   * high-water mark, 256 KiB with the Node adapter, plus at most one block), so only replies to a
    * peer that sends without reading get here: a flood of REQUESTs answered with REJECTs, of
    * ut_metadata requests... Without it each reply stayed queued in memory (issue 15). Keep it above
    * the socket's high-water mark plus `maxRequestLengthBytes`. @default 524_288
