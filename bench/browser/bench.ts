@@ -12,17 +12,19 @@
  *
  *   node bench/browser/run.mjs [--size 1G] [--rounds 3] [--smoke] [--modes node,bridge,opfs] [--profile DIR]
  * --profile writes the page's main-thread CPU profile of each browser run (DevTools Profiler) to
- * DIR/<mode>-<round>.cpuprofile; --threads prints CPU seconds per thread of this process and the renderer; the io-daemon runs in this process, so profile it with
- * `node --cpu-prof bench/browser/dist/bench.mjs --modes bridge`. The daemon's file-request counters
+ * DIR/<mode>-<round>.cpuprofile; --threads prints CPU seconds per thread of this process and the renderer. The io-daemon
+ * runs in a child process of its own (io-daemon-child.mjs, as `lodestone io-daemon` would), which
+ * `node --cpu-prof bench/browser/dist/bench.mjs --modes bridge` profiles too (fork passes the flag on). The daemon's file-request counters
  * (requests, bytes, ms spent in the daemon per operation) are printed after each bridge run.
  * Targets: bridge >= 100 MB/s and >= 0.5x node.
  */
+import { fork } from 'node:child_process'
 import { randomFillSync } from 'node:crypto'
 import { closeSync, openSync, readdirSync, readFileSync, writeSync } from 'node:fs'
 import { readFile, rm, mkdir, writeFile } from 'node:fs/promises'
 import { cpus, loadavg } from 'node:os'
 import { join } from 'node:path'
-import { startIoDaemon } from '../../packages/io-daemon/src/index.js'
+import { fileURLToPath } from 'node:url'
 import { createNodeEngine } from '../../packages/engine/presets/node.js'
 import { makeTorrent, tempDir, removeTempDirs } from '../../interop/helpers/fixtures.js'
 import { startLibtorrentPeer } from '../../interop/helpers/libtorrent-peer.js'
@@ -75,11 +77,12 @@ function cpuByRole (): Record<string, number> {
   for (const [pid, t] of ticks) {
     if (!mine(pid)) continue
     let role = 'other'
-    if (pid === process.pid) role = 'bench+io-daemon'
+    if (pid === process.pid) role = 'bench'
     else {
       let cmd = ''
       try { cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8').replace(/\0/g, ' ') } catch {}
-      if (cmd.includes('chromium')) {
+      if (cmd.includes('io-daemon-child')) role = 'io-daemon'
+      else if (cmd.includes('chromium')) {
         const type = /--type=(\S+)/.exec(cmd)?.[1] ?? 'browser'
         const sub = /--utility-sub-type=(\S+)/.exec(cmd)?.[1]
         role = `chromium:${type}${sub !== undefined ? `:${sub.split('.').pop() ?? ''}` : ''}`
@@ -130,6 +133,30 @@ function cpuByThread (): Record<string, number> {
 }
 const showThreads = argv.includes('--threads')
 
+type FileStats = Record<string, { requests: number, ms: number, bytes: number }>
+
+/** The io-daemon in a child process (io-daemon-child.mjs); fileStats over IPC. */
+async function startDaemonProcess (options: { roots: Array<{ label: string, dir: string }>, allowOrigins: string[] }): Promise<{
+  port: number, token: string, roots: Array<{ key: string, label: string }>, fileStats: () => Promise<FileStats>, close: () => Promise<void>
+}> {
+  // bench.ts runs bundled from bench/browser/dist/.
+  const child = fork(fileURLToPath(new URL('../io-daemon-child.mjs', import.meta.url)), [JSON.stringify(options)], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
+  const waiting = new Map<number, (stats: FileStats) => void>()
+  let nextId = 1
+  const ready = await new Promise<{ port: number, token: string, roots: Array<{ key: string, label: string }> }>((resolve, reject) => {
+    child.once('exit', (code) => { reject(new Error(`io-daemon child exited ${String(code)}`)) })
+    child.on('message', (m: any) => {
+      if (m.t === 'ready') resolve(m)
+      else if (m.t === 'stats') { waiting.get(m.id)?.(m.stats); waiting.delete(m.id) }
+    })
+  })
+  return {
+    ...ready,
+    fileStats: async () => new Promise<FileStats>((resolve) => { const id = nextId++; waiting.set(id, resolve); child.send({ t: 'stats', id }) }),
+    close: async () => new Promise<void>((resolve) => { child.once('exit', () => { resolve() }); child.send({ t: 'close' }) })
+  }
+}
+
 const median = (xs: number[]): number => { const s = [...xs].sort((a, b) => a - b); return s[Math.floor(s.length / 2)] ?? NaN }
 const mbps = (seconds: number): number => sizeBytes / 1e6 / seconds
 
@@ -150,7 +177,7 @@ async function main (): Promise<void> {
   const site = await startSite()
   site.serve('/payload.torrent', torrentBytes)
   const dl = await tempDir('lodestone-bench-browser-dl-')
-  const daemon = await startIoDaemon({ roots: [{ label: 'bench', dir: dl }], allowOrigins: [site.origin] })
+  const daemon = await startDaemonProcess({ roots: [{ label: 'bench', dir: dl }], allowOrigins: [site.origin] })
   const browser = await launchBrowser({ driver: 'cdp' })
   const page = await browser.open(site)
   const results: Record<string, number[]> = { node: [], bridge: [], opfs: [] }
@@ -178,7 +205,7 @@ async function main (): Promise<void> {
       await cdp.send('Profiler.setSamplingInterval', { interval: 200 })
       await cdp.send('Profiler.start')
     }
-    const filesBefore = daemon.fileStats()
+    const filesBefore = await daemon.fileStats()
     const seconds = await page.evaluate(async ({ mode, port, token, roots, seederPort, settings, timeoutMs }) => {
       const w = window as any
       const L = w.L
@@ -204,7 +231,7 @@ async function main (): Promise<void> {
     }
     if (mode === 'bridge') {
       await rm(join(dl, 'payload.bin'), { force: true })
-      const after = daemon.fileStats()
+      const after = await daemon.fileStats()
       const delta = Object.entries(after).map(([op, c]) => {
         const b = filesBefore[op] ?? { requests: 0, ms: 0, bytes: 0 }
         return `${op} ${c.requests - b.requests} req ${((c.bytes - b.bytes) / 2 ** 20).toFixed(0)} MiB ${(c.ms - b.ms).toFixed(0)} ms`
