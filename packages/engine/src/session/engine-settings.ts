@@ -236,6 +236,7 @@ const RANGES: Record<string, Range> = {
   'portMapping.retryMs': { min: 1 },
   'portMapping.maxRetryMs': { min: 1 },
   'transport.utpConnectTimeoutMs': { min: 1 },
+  'transport.utpTargetDelayMs': { min: 1 },
   'lsd.announceIntervalMs': { min: 60_000 },
   'connection.maxConnections': { min: 1 },
   'connection.maxConnectionsPerTorrent': { min: 1 },

@@ -82,7 +82,7 @@ export class EngineUdp {
       clock: this.deps.clock,
       random: this.deps.random,
       ...(logger !== undefined ? { logger: logger.child('utp') } : {})
-    })
+    }, { targetDelayMs: this.deps.settings().utpTargetDelayMs })
     utp.setAcceptIncoming(this.deps.settings().utp)
     utp.onConnection((s) => { this.deps.onIncomingUtp(s) })
     this.utpManager = utp
@@ -109,9 +109,11 @@ export class EngineUdp {
     return family === null || this.families.includes(family) ? this.utpManager : null
   }
 
-  /** Applies `transport.utp` to incoming SYNs (dials read the settings themselves). */
+  /** Applies `transport.utp` to incoming SYNs and `transport.utpTargetDelayMs` to LEDBAT (dials read the settings themselves). */
   applySettings (): void {
-    this.utpManager?.setAcceptIncoming(this.deps.settings().utp)
+    const settings = this.deps.settings()
+    this.utpManager?.setAcceptIncoming(settings.utp)
+    this.utpManager?.setTargetDelayMs(settings.utpTargetDelayMs)
   }
 
   stats (): EngineUdpStats | null {

@@ -21,11 +21,18 @@ export interface TransportSettings {
    * and closes it. @default 500
    */
   utpGraceMs: number
+  /**
+   * LEDBAT's target queueing delay for uTP connections (BEP 29): a uTP flow backs off once the
+   * path's queue exceeds this, so TCP flows that keep a deeper queue get the bandwidth. Applies
+   * to open connections at once. @default 100
+   */
+  utpTargetDelayMs: number
 }
 
 export const defaultTransportSettings: Readonly<TransportSettings> = {
   tcp: true,
   utp: true,
   utpConnectTimeoutMs: 2_000,
-  utpGraceMs: 500
+  utpGraceMs: 500,
+  utpTargetDelayMs: 100
 }

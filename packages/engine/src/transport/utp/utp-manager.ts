@@ -122,6 +122,12 @@ export class UtpManager implements UtpConnectionHost {
   /** Accept SYNs or drop them (`transport.utp` incoming off). @default true */
   setAcceptIncoming (accept: boolean): void { this.acceptIncoming = accept }
 
+  /** LEDBAT's target for every connection, open ones included (they read the manager's settings). @throws SETTINGS_INVALID */
+  setTargetDelayMs (ms: number): void {
+    if (!(ms > 0)) throw new LodestoneError('SETTINGS_INVALID', { key: 'utp.targetDelayMs', reason: 'must be > 0' })
+    this.settings.targetDelayMs = ms
+  }
+
   stats (): UtpStats {
     return { ...this.counters, connections: this.connections.size, halfOpen: this.halfOpen.size }
   }
