@@ -212,18 +212,21 @@ export class FileSessionStore implements ISessionStore {
     await this.syncDir()
   }
 
-  /** Makes a rename or unlink durable. Some platforms cannot fsync a directory; that is not an error. */
   private async syncDir (): Promise<void> {
-    if (!this.durable) return
-    let handle
-    try {
-      handle = await open(this.dir, 'r')
-      await handle.sync()
-    } catch {
-      // EISDIR / EPERM on Windows, EINVAL on some network filesystems: best effort.
-    } finally {
-      await handle?.close().catch(() => {})
-    }
+    if (this.durable) await syncDirectory(this.dir)
+  }
+}
+
+/** Makes a create, rename or unlink in `dir` durable. Some platforms cannot fsync a directory; not an error. */
+export async function syncDirectory (dir: string): Promise<void> {
+  let handle
+  try {
+    handle = await open(dir, 'r')
+    await handle.sync()
+  } catch {
+    // EISDIR / EPERM on Windows, EINVAL on some network filesystems: best effort.
+  } finally {
+    await handle?.close().catch(() => {})
   }
 }
 

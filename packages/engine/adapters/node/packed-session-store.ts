@@ -33,7 +33,8 @@ import { mkdir, open, readdir, readFile, rename, unlink, type FileHandle } from 
 import { join, resolve } from 'node:path'
 import { LodestoneError } from '../../src/errors.js'
 import type { ISessionStore } from '../../src/interfaces/session-store.js'
-import { decodeSessionKey } from './file-session-store.js'
+import { bytesEqual, concatBytes } from '../../src/util/bytes.js'
+import { decodeSessionKey, syncDirectory } from './file-session-store.js'
 import { toStorageError } from './node-filesystem.js'
 
 export const PACK_FILE_NAME = 'session.pack'
@@ -207,7 +208,7 @@ export class PackedSessionStore implements ISessionStore {
   private async append (batch: Queued[]): Promise<void> {
     const state = await this.ready()
     const records = batch.map((q) => encodeRecord(q.key, q.value))
-    const bytes = concat(records)
+    const bytes = records.length === 1 ? records[0] as Uint8Array : concatBytes(records)
     const start = state.size
     try {
       await writeAll(state.handle, bytes, start)
@@ -331,7 +332,7 @@ export class PackedSessionStore implements ISessionStore {
     const size = (await handle.stat()).size
     const reader = new ChunkReader(handle, size)
     const magic = await reader.bytes(0, MAGIC.length)
-    if (magic === null || !equalBytes(magic, MAGIC)) {
+    if (magic === null || !bytesEqual(magic, MAGIC)) {
       throw new LodestoneError('RESUME_DATA_INVALID', { key: PACK_FILE_NAME, reason: 'not a session pack' })
     }
     let at = MAGIC.length
@@ -389,18 +390,8 @@ export class PackedSessionStore implements ISessionStore {
     await this.syncDir()
   }
 
-  /** Makes a create or rename durable. Some platforms cannot fsync a directory; not an error. */
   private async syncDir (): Promise<void> {
-    if (!this.durable) return
-    let handle
-    try {
-      handle = await open(this.dir, 'r')
-      await handle.sync()
-    } catch {
-      // EISDIR / EPERM on Windows, EINVAL on some network filesystems: best effort.
-    } finally {
-      await handle?.close().catch(() => {})
-    }
+    if (this.durable) await syncDirectory(this.dir)
   }
 }
 
@@ -428,21 +419,6 @@ function encodeRecord (key: string, value: Uint8Array | null): Uint8Array {
   view.setUint32(0, bodyLength, true)
   view.setUint32(4, crc32(body) >>> 0, true)
   return out
-}
-
-function concat (parts: Uint8Array[]): Uint8Array {
-  if (parts.length === 1) return parts[0] as Uint8Array
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0))
-  let at = 0
-  for (const p of parts) {
-    out.set(p, at)
-    at += p.length
-  }
-  return out
-}
-
-function equalBytes (a: Uint8Array, b: Uint8Array): boolean {
-  return a.length === b.length && a.every((x, i) => x === b[i])
 }
 
 async function writeAll (handle: FileHandle, bytes: Uint8Array, position: number): Promise<void> {
