@@ -5,6 +5,8 @@
  * Each code maps to the details it carries. Codes are stable API: never reuse or rename one.
  */
 
+import { restoreStackTraces, stopStackTraces } from './util/stack-traces.js'
+
 /** Details carried by each error code. */
 export interface ErrorDetails {
   // --- bencode ---
@@ -152,9 +154,17 @@ export class LodestoneError<C extends ErrorCode = ErrorCode> extends Error {
   }
 }
 
-/** An error caused by a remote party breaking the protocol. */
+/** An error caused by a remote party breaking the protocol. It carries no stack: see util/stack-traces.ts. */
 export class ProtocolError<C extends ErrorCode = ErrorCode> extends LodestoneError<C> {
   override name = 'ProtocolError'
+  constructor (code: C, details: ErrorDetails[C], options?: { message?: string, cause?: unknown }) {
+    const limit = stopStackTraces()
+    try {
+      super(code, details, options)
+    } finally {
+      restoreStackTraces(limit)
+    }
+  }
 }
 
 /** True when `err` is a Lodestone error with this code (works across package copies). */

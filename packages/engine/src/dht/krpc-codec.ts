@@ -19,6 +19,7 @@ import {
 } from '../protocol/bencode.js'
 import { decodeCompactPeers, encodeCompactPeers, type IpFamily } from '../tracker/compact-peers.js'
 import { toHex } from '../util/bytes.js'
+import { withoutStackTrace } from '../util/stack-traces.js'
 import { decodeCompactNodes, type NodeContact } from './compact-nodes.js'
 import { NODE_ID_BYTES, type NodeId } from './node-id.js'
 
@@ -118,7 +119,8 @@ export function decodeKrpc (bytes: Uint8Array, limits: KrpcLimits = defaultKrpcL
   let top
   try {
     // Key order is not checked: several DHT implementations send unsorted dicts.
-    top = bencodeDecode(bytes, { maxDepth: MAX_DEPTH, maxItems: MAX_ITEMS, maxTotalBytes: limits.maxMessageBytes, maxStringBytes: limits.maxMessageBytes, strictKeyOrder: false })
+    // Datagrams are untrusted: a bad one costs no stack capture (a flood would pay it per datagram).
+    top = withoutStackTrace(() => bencodeDecode(bytes, { maxDepth: MAX_DEPTH, maxItems: MAX_ITEMS, maxTotalBytes: limits.maxMessageBytes, maxStringBytes: limits.maxMessageBytes, strictKeyOrder: false }))
   } catch (error) {
     throw new ProtocolError('DHT_MESSAGE_INVALID', { reason: 'bencode', transactionId: null, query: false }, { message: 'invalid KRPC message: not bencode', cause: error })
   }
