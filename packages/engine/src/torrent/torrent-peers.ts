@@ -484,7 +484,8 @@ export class TorrentPeers {
     const storage = this.host.storage()
     let data: Uint8Array
     try {
-      data = await readWithTailPadding(this.host.meta(), request, async (piece, begin, length) => storage.readBlock(piece, begin, length))
+      data = await readWithTailPadding(this.host.meta(), request, async (piece, begin, length) => storage.readBlock(piece, begin, length),
+        (view) => { storage.releaseBlock(view) })
     } catch (error) {
       // The data of a piece we had is gone (file deleted or truncated under us).
       if (hasCode(error, 'STORAGE_NOT_FOUND')) this.dropPiece(request.piece, error.details.path)

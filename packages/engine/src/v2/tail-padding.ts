@@ -11,10 +11,12 @@ import type { BlockRequest } from '../protocol/wire-messages.js'
 
 /**
  * Reads `request` through `read`, zero-filling the part past the end of a pure v2 torrent's last
- * piece, up to one piece length. The returned buffer is fresh (the caller may hand it to a socket).
+ * piece, up to one piece length. A padded block is a fresh buffer: the view `read` returned for
+ * the data part is copied, then handed to `release` (it may pin a pooled read buffer).
  */
 export async function readWithTailPadding (
-  meta: TorrentMetainfo, request: BlockRequest, read: (piece: number, begin: number, lengthBytes: number) => Promise<Uint8Array>
+  meta: TorrentMetainfo, request: BlockRequest, read: (piece: number, begin: number, lengthBytes: number) => Promise<Uint8Array>,
+  release: (view: Uint8Array) => void = () => {}
 ): Promise<Uint8Array> {
   const { piece, begin, length } = request
   const last = meta.pieceCount - 1
@@ -22,6 +24,10 @@ export async function readWithTailPadding (
   const overhang = begin + length > realLength && begin + length <= meta.pieceLengthBytes
   if (meta.version !== 'v2' || piece !== last || !overhang) return read(piece, begin, length)
   const out = new Uint8Array(length)
-  if (begin < realLength) out.set(await read(piece, begin, realLength - begin), 0)
+  if (begin < realLength) {
+    const data = await read(piece, begin, realLength - begin)
+    out.set(data, 0)
+    release(data)
+  }
   return out
 }

@@ -32,4 +32,20 @@ describe('readWithTailPadding', () => {
     await readWithTailPadding(meta('hybrid'), { piece: 2, begin: 0, length: 16_384 }, read)
     expect(reads).toEqual([[2, 0, 5], [1, 0, 16_384], [2, 16_000, 16_384], [2, 0, 16_384]])
   })
+
+  it('hands the view it copied to release (a pooled read buffer is pinned until then); a view it returns is the caller\'s', async () => {
+    const released: Uint8Array[] = []
+    const views: Uint8Array[] = []
+    const pooledRead = async (_piece: number, _begin: number, length: number): Promise<Uint8Array> => {
+      const view = new Uint8Array(length).fill(9)
+      views.push(view)
+      return view
+    }
+    const padded = await readWithTailPadding(meta('v2'), { piece: 2, begin: 0, length: 16_384 }, pooledRead, (v) => { released.push(v) })
+    expect(released).toEqual([views[0]])
+    expect(released[0]).not.toBe(padded)
+    const plain = await readWithTailPadding(meta('v2'), { piece: 1, begin: 0, length: 16_384 }, pooledRead, (v) => { released.push(v) })
+    expect(plain).toBe(views[1])
+    expect(released.length).toBe(1)
+  })
 })
