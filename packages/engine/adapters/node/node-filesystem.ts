@@ -39,6 +39,17 @@ export function toStorageError (err: unknown, path: string, operation: string): 
   return new LodestoneError('STORAGE_IO', { path, operation, reason }, { cause: err })
 }
 
+/**
+ * Most bytes one pwrite hands the kernel. A larger write is split into calls of this size, one after
+ * another. Why: for a buffered write, ext4 (Linux 6.x, large folios) sizes the page-cache folios
+ * it allocates by the length of the write, and on the bench VM a 1 MiB write's folios come from
+ * memory the hypervisor has not backed yet, so copying into them costs 2-4x more kernel time per
+ * byte than into the smaller folios of a 256 KiB write (a 1 MiB-piece download spent ~0.9 s of
+ * system time per GiB in that copy; bench/download/RESULTS.md, session 5). Splitting costs one more
+ * syscall per 256 KiB, which is nothing against the copy.
+ */
+const MAX_WRITE_CALL_BYTES = 256 * 1024
+
 function ioError (path: string, operation: string, reason: string): LodestoneError<'STORAGE_IO'> {
   return new LodestoneError('STORAGE_IO', { path, operation, reason })
 }
@@ -81,7 +92,7 @@ class NodeFileHandle implements IFileHandle {
     let done = 0
     try {
       while (done < buffer.length) {
-        const { bytesWritten } = await this.handle.write(buffer, done, buffer.length - done, position + done)
+        const { bytesWritten } = await this.handle.write(buffer, done, Math.min(buffer.length - done, MAX_WRITE_CALL_BYTES), position + done)
         if (bytesWritten === 0) throw ioError(this.path, 'write', 'EIO: wrote 0 bytes')
         done += bytesWritten
       }

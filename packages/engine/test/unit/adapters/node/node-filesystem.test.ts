@@ -1,7 +1,7 @@
-import { lstat, mkdtemp, readFile, readlink, rm, writeFile } from 'node:fs/promises'
+import { lstat, mkdtemp, open, readFile, readlink, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { describe, expect, it } from 'vitest'
+import { describe, expect, it, vi } from 'vitest'
 import { NodeFileSystem, toStorageError } from '../../../../adapters/node/node-filesystem.js'
 import { codeOf, runFileSystemContract } from '../../../contracts/filesystem.contract.js'
 import { runFileAttributesContract } from '../../../contracts/file-attributes.contract.js'
@@ -70,6 +70,37 @@ describe('NodeFileSystem specifics', () => {
     const full = await new NodeFileSystem('/dev').open('full', 'r+') as unknown as PartsHandle & { close: () => Promise<void> }
     expect(await codeOf(full.writeParts([enc('x'), enc('y')], 0))).toBe('STORAGE_FULL')
     await full.close()
+    await rm(root, { recursive: true, force: true })
+  })
+
+  it('hands a large write to the kernel in calls of at most 256 KiB, back to back, byte-identical', async () => {
+    const root = await tempRoot()
+    const fs = new NodeFileSystem(root)
+    await writeFile(join(root, 'f'), 'abcdefgh')
+    const data = new Uint8Array(1024 * 1024 + 3)
+    for (let i = 0; i < data.length; i++) data[i] = (i * 7 + (i >> 11)) & 0xff
+    // node:fs/promises' FileHandle is not exported as a class: reach its prototype through one.
+    const probe = await open(join(root, 'f'), 'r')
+    const proto = Object.getPrototypeOf(probe) as { write: (...args: unknown[]) => Promise<unknown> }
+    await probe.close()
+    const lengths: number[] = []
+    const original = proto.write
+    const spy = vi.spyOn(proto, 'write').mockImplementation(async function (this: unknown, ...args: unknown[]) {
+      lengths.push(args[2] as number)
+      return original.apply(this, args)
+    })
+    try {
+      const handle = await fs.open('f', 'r+')
+      expect(await handle.write(data, 5)).toBe(data.length)
+      await handle.close()
+    } finally {
+      spy.mockRestore()
+    }
+    expect(lengths).toEqual([262_144, 262_144, 262_144, 262_144, 3])
+    const onDisk = new Uint8Array(await readFile(join(root, 'f')))
+    expect(onDisk.length).toBe(5 + data.length)
+    expect(new TextDecoder().decode(onDisk.subarray(0, 5))).toBe('abcde')
+    expect(Buffer.compare(onDisk.subarray(5), data)).toBe(0)
     await rm(root, { recursive: true, force: true })
   })
 
