@@ -103,6 +103,33 @@ describe('PackedSessionStore specifics', () => {
     await rm(dir, { recursive: true, force: true })
   })
 
+  it('compacts a pack of many records and one larger than a write chunk, every value intact after a restart', async () => {
+    const dir = await tempDir()
+    const store = new PackedSessionStore(dir, { durable: false })
+    const valueOf = (i: number, round: number): Uint8Array => new Uint8Array(700 + (i % 50)).fill((i * 7 + round) & 0xff)
+    const huge = new Uint8Array(1_500_000).map((_, i) => i & 0xff)
+    await store.set('huge', huge)
+    for (let i = 0; i < 3000; i++) await store.set(`k${i}`, valueOf(i, 0))
+    // Rewriting every record twice leaves the file mostly dead: it compacts (at least once).
+    for (let round = 1; round <= 2; round++) await Promise.all(Array.from({ length: 3000 }, async (_, i) => { await store.set(`k${i}`, valueOf(i, round)) }))
+    // One more batch runs the compaction check: the file (~8.2 MB uncompacted) is below twice its live bytes.
+    await store.set('tick', enc.encode('x'))
+    const live = 1_500_000 + 3000 * 760
+    expect((await stat(join(dir, PACK_FILE_NAME))).size).toBeLessThan(2 * live)
+    const check = async (s: PackedSessionStore): Promise<void> => {
+      const same = (a: Uint8Array | null, b: Uint8Array): boolean => a !== null && a.length === b.length && a.every((x, i) => x === b[i])
+      expect(same(await s.get('huge'), huge)).toBe(true)
+      for (let i = 0; i < 3000; i += 7) expect(same(await s.get(`k${i}`), valueOf(i, 2))).toBe(true)
+    }
+    await check(store)
+    await store.close()
+    const again = new PackedSessionStore(dir)
+    await check(again)
+    expect((await again.keys()).length).toBe(3002)
+    await again.close()
+    await rm(dir, { recursive: true, force: true })
+  })
+
   it('a failed append is cut off: it is not acknowledged, and the records after it survive a restart', async () => {
     const dir = await tempDir()
     const store = new PackedSessionStore(dir)
