@@ -68,9 +68,20 @@ function busiestSince (before) {
   return busiest
 }
 
+/** The process's I/O counters (/proc/self/io): read/write system calls (pread and recv count as reads, writev and send as writes) and bytes. */
+function ioCounters () {
+  const out = {}
+  for (const line of readFileSync('/proc/self/io', 'utf8').split('\n')) {
+    const [key, value] = line.split(': ')
+    if (key === 'syscr' || key === 'syscw' || key === 'rchar' || key === 'wchar') out[key] = Number(value)
+  }
+  return out
+}
+
 function startMeter () {
   writeFileSync('/proc/self/clear_refs', '5')
   const ticks = threadTicks()
+  const io = ioCounters()
   const cpu = process.cpuUsage()
   const start = performance.now()
   return (bytes) => {
@@ -89,6 +100,8 @@ function startMeter () {
       bytes,
       threads: threadCpu(),
       busiestThread: busiestSince(ticks),
+      // System calls over the measurement: "syscw" is the seeder's socket writes, "syscr" its reads (file and socket).
+      io: Object.fromEntries(Object.entries(ioCounters()).map(([k, v]) => [k, v - io[k]])),
       // uTP counters when the engine has its UDP socket (bench/utp): where a uTP transfer's time went.
       utp: engine.stats().udp?.utp ?? null
     }

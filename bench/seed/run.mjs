@@ -19,6 +19,8 @@
 //            --prof DIR (node --cpu-prof for the Lodestone children)
 //            --lodestone-b DIST (A/B: a third seeder, Lodestone built in another
 //              packages/engine/dist, alternating with the other two)
+//            --seeders NAMES (which of lodestone,libtorrent,lodestone-b run; A/B of two builds
+//              without libtorrent: --lodestone-b DIST --seeders lodestone,lodestone-b)
 //
 // Targets (issue 13): throughput Lodestone/libtorrent >= 1.0 on both rows, seeder CPU <= 1.0x.
 // Results and the machine's load: bench/seed/RESULTS.md. Build first: npx tsc -b.
@@ -37,11 +39,12 @@ const distB = opt('lodestone-b', null)
 
 requireBuild('bench/seed')
 
+const onlySeeders = opt('seeders', null)?.split(',') ?? null
 const seeders = [
   { name: 'lodestone', tool: 'lodestone', env: {} },
   { name: 'libtorrent', tool: 'libtorrent', env: {} },
   ...(distB !== null ? [{ name: 'lodestone-b', tool: 'lodestone', env: { LODESTONE_DIST: distB } }] : [])
-]
+].filter((s) => onlySeeders === null || onlySeeders.includes(s.name))
 
 const work = mkdtempSync(join(tmpdir(), 'lodestone-bench-seed-'))
 const before = loadText()
@@ -74,7 +77,8 @@ try {
         })
         const key = `${count}/${seeder.name}`
         ;(results[key] ??= []).push(r)
-        console.log(`  round ${round + 1}: ${seeder.name} -> ${count} libtorrent: ${r.mbps.toFixed(0)} MB/s in ${r.seconds.toFixed(2)} s; seeder ${r.seed.cpuSeconds.toFixed(2)} CPU-s (${r.seed.userSeconds.toFixed(2)}+${r.seed.systemSeconds.toFixed(2)}) ${(r.seed.peakRssKiB / 1024).toFixed(0)} MiB; load ${loadText()}`)
+        const io = r.seed.io !== undefined ? `, ${r.seed.io.syscw} writes ${r.seed.io.syscr} reads (syscalls)` : ''
+        console.log(`  round ${round + 1}: ${seeder.name} -> ${count} libtorrent: ${r.mbps.toFixed(0)} MB/s in ${r.seconds.toFixed(2)} s; seeder ${r.seed.cpuSeconds.toFixed(2)} CPU-s (${r.seed.userSeconds.toFixed(2)}+${r.seed.systemSeconds.toFixed(2)}) ${(r.seed.peakRssKiB / 1024).toFixed(0)} MiB${io}; load ${loadText()}`)
       }
     }
   }

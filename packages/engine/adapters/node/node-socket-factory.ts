@@ -18,10 +18,15 @@
  *   ('remote closed', or the errno code such as 'ECONNRESET'), after all data that came before it.
  * - Chunks are delivered as plain `Uint8Array` views, not `Buffer`s: `Buffer#slice` does not copy,
  *   and core code relies on `Uint8Array#slice` semantics.
- * - Sends are batched per tick: the first `send()` corks the socket and a `process.nextTick`
- *   uncorks it, so everything sent in one turn (a burst of 17-byte REQUESTs, PIECE headers with
- *   their blocks) leaves in one `writev` system call instead of one `write` each. Nothing is
+ * - Sends are batched per event-loop turn: the first `send()` corks the socket and a
+ *   `setImmediate` uncorks it, so everything sent while libuv delivers one batch of I/O callbacks
+ *   (a burst of 17-byte REQUESTs, PIECE headers with their blocks, the blocks of every piece read
+ *   that completed in that batch) leaves in one `writev` system call instead of one each. Nothing is
  *   copied; the return value still reports the userland buffer against the high-water mark.
+ *   `process.nextTick` ran after every single callback, so a seeder whose piece reads completed
+ *   together still wrote each read's blocks separately: 8 libtorrent leechers × 128 MiB, writev
+ *   calls 8 140 → 5 040 per GiB, seeder CPU −11 % (bench/seed/RESULTS.md, session 5). The timer
+ *   comes from `node:timers`, so a test that fakes the global timers does not stall the sockets.
  * - Sockets we dial read through `onread` into one buffer shared by the factory
  *   (`readBufferBytes`), instead of Node allocating a fresh 64 KiB buffer per read: far fewer
  *   allocations (and the GC work their external memory triggers), and one large read takes all the
@@ -32,6 +37,7 @@
  */
 import { createSocket, type Socket as UdpSocketHandle } from 'node:dgram'
 import { lookup as dnsLookup } from 'node:dns'
+import { setImmediate } from 'node:timers'
 import { connect as netConnect, createServer, isIP, isIPv6, type NetConnectOpts, type Server, type Socket } from 'node:net'
 import { LodestoneError } from '../../src/errors.js'
 import type { Logger } from '../../src/interfaces/logger.js'
@@ -158,7 +164,7 @@ class NodeTcpSocket implements ITcpSocket {
     if (!this.corked) {
       this.corked = true
       this.socket.cork()
-      process.nextTick(this.uncork)
+      setImmediate(this.uncork)
     }
     return this.socket.write(data)
   }
