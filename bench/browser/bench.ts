@@ -10,7 +10,9 @@
  * bare CDP (no Playwright: its Network domain copies every body, see test/browser/harness.ts).
  * MB/s are 10^6 bytes per second of the leecher's transfer (add → all pieces verified).
  *
- *   node bench/browser/run.mjs [--size 1G] [--rounds 3] [--smoke] [--modes node,bridge,opfs] [--profile DIR]
+ *   node bench/browser/run.mjs [--size 1G] [--rounds 3] [--smoke] [--modes node,bridge,opfs] [--profile DIR] [--no-write-recv]
+ * --no-write-recv: the io-daemon offers no FILE_WRITE_RECV (writes from its received stream), so the page sends every file
+ * byte back over the bridge as before; the A/B switch of that feature.
  * --profile writes the page's main-thread CPU profile of each browser run (DevTools Profiler) to
  * DIR/<mode>-<round>.cpuprofile; --threads prints CPU seconds per thread of this process and the renderer. The io-daemon
  * runs in a child process of its own (io-daemon-child.mjs, as `lodestone io-daemon` would), which
@@ -136,7 +138,7 @@ const showThreads = argv.includes('--threads')
 type FileStats = Record<string, { requests: number, ms: number, bytes: number }>
 
 /** The io-daemon in a child process (io-daemon-child.mjs); fileStats over IPC. */
-async function startDaemonProcess (options: { roots: Array<{ label: string, dir: string }>, allowOrigins: string[] }): Promise<{
+async function startDaemonProcess (options: { roots: Array<{ label: string, dir: string }>, allowOrigins: string[], recvHoldBytes?: number }): Promise<{
   port: number, token: string, roots: Array<{ key: string, label: string }>, fileStats: () => Promise<FileStats>, close: () => Promise<void>
 }> {
   // bench.ts runs bundled from bench/browser/dist/.
@@ -177,7 +179,8 @@ async function main (): Promise<void> {
   const site = await startSite()
   site.serve('/payload.torrent', torrentBytes)
   const dl = await tempDir('lodestone-bench-browser-dl-')
-  const daemon = await startDaemonProcess({ roots: [{ label: 'bench', dir: dl }], allowOrigins: [site.origin] })
+  // --no-write-recv: the daemon offers no FILE_WRITE_RECV, so the page sends every file byte back (the A/B of writes from the received stream).
+  const daemon = await startDaemonProcess({ roots: [{ label: 'bench', dir: dl }], allowOrigins: [site.origin], ...(argv.includes('--no-write-recv') ? { recvHoldBytes: 0 } : {}) })
   const browser = await launchBrowser({ driver: 'cdp' })
   const page = await browser.open(site)
   const results: Record<string, number[]> = { node: [], bridge: [], opfs: [] }

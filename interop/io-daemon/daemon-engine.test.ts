@@ -35,6 +35,12 @@ describe('createDaemonEngine through a real io-daemon (Node)', () => {
       const torrent = await engine.addTorrent(await readFile(torrentPath), { peers: [`127.0.0.1:${seeder.port}`] })
       await waitCompleted(torrent, 60_000)
       expect(await digestTree(join(dl, 'tree'))).toEqual(await digestTree(join(src, 'tree')))
+      // Verified blocks were written from the daemon's received stream (FILE_WRITE_RECV), the rest
+      // (blocks split across TCP_RECV frames) sent back as bytes; together exactly the content once.
+      const files = daemon.fileStats()
+      const total = Object.values(TREE_FILES).reduce((a, b) => a + b, 0)
+      expect(files['write (received)']?.bytes ?? 0).toBeGreaterThan(total / 2)
+      expect((files['write (received)']?.bytes ?? 0) + (files['write (WebSocket)']?.bytes ?? 0)).toBe(total)
 
       const port = await engine.listen()
       expect(port).toBeGreaterThan(0)

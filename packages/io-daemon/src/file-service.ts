@@ -247,8 +247,9 @@ export class FileService {
   /**
    * Writes `data` (one buffer, or the parts of one WebSocket message back to back: written
    * without joining them where the handle can) at `offset`; returns the bytes written.
+   * `received`: the bytes are held received data (FILE_WRITE_RECV), counted apart.
    */
-  async writeByHandle (id: number, offset: number, data: Uint8Array | readonly Uint8Array[]): Promise<number> {
+  async writeByHandle (id: number, offset: number, data: Uint8Array | readonly Uint8Array[], received = false): Promise<number> {
     const startMs = performance.now()
     const open = this.handles.get(id)
     if (open === undefined) throw new HttpError(410, 'HANDLE_UNKNOWN', 'unknown or expired file handle')
@@ -258,7 +259,7 @@ export class FileService {
     if (data instanceof Uint8Array) bytes = await open.handle.write(data, offset)
     else if (hasWriteParts(open.handle)) bytes = await open.handle.writeParts(data, offset)
     else bytes = await open.handle.write(Buffer.concat(data), offset)
-    this.count('write (WebSocket)', startMs, bytes)
+    this.count(received ? 'write (received)' : 'write (WebSocket)', startMs, bytes)
     return bytes
   }
 

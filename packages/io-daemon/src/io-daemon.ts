@@ -19,7 +19,7 @@ import { randomBytes, timingSafeEqual } from 'node:crypto'
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { Duplex } from 'node:stream'
 import { WebSocketServer, type WebSocket } from 'ws'
-import { Op, authResultFrame, decodeFrame, BridgeFrameError, MAX_FRAME_BYTES, PayloadReader } from '@lodestone/engine/adapters/daemon'
+import { Feature, Op, authResultFrame, decodeFrame, serverHelloFrame, BridgeFrameError, MAX_FRAME_BYTES, PayloadReader } from '@lodestone/engine/adapters/daemon'
 import { FileService, describeFileError } from './file-service.js'
 import { SocketSession, type BridgeTraffic } from './socket-session.js'
 import { resolveRoots, type ResolvedRoot, type StorageRootInfo } from './storage-roots.js'
@@ -40,6 +40,11 @@ export interface IoDaemonOptions {
   token?: string
   /** A WebSocket that has not authenticated by then is closed. @default AUTH_TIMEOUT_MS */
   authTimeoutMs?: number
+  /**
+   * Received bytes each session keeps for FILE_WRITE_RECV (writes from the received stream); 0
+   * turns the feature off (not offered in SERVER_HELLO). @default RECV_HOLD_BYTES (bridge-protocol.ts)
+   */
+  recvHoldBytes?: number
 }
 
 export interface IoDaemon {
@@ -171,7 +176,7 @@ export async function startIoDaemon (options: IoDaemonOptions = {}): Promise<IoD
       // Before authentication only CLIENT_HELLO and AUTH are accepted.
       try {
         const frame = decodeFrame(message)
-        if (frame.opcode === Op.CLIENT_HELLO) return
+        if (frame.opcode === Op.CLIENT_HELLO) { ws.send(serverHelloFrame(options.recvHoldBytes === 0 ? 0 : Feature.WRITE_RECV)); return }
         if (frame.opcode !== Op.AUTH) throw new BridgeFrameError('authenticate first')
         const r = new PayloadReader(frame.payload)
         if (r.u8('auth type') !== 0) throw new BridgeFrameError('unknown auth type')
@@ -184,9 +189,9 @@ export async function startIoDaemon (options: IoDaemonOptions = {}): Promise<IoD
         }
         clearTimeout(timer)
         session = new SocketSession(ws, (reason) => { ws.close(1002, reason.slice(0, 100)) }, {
-          writeByHandle: async (handle, offset, data) => files.writeByHandle(handle, offset, data),
+          writeByHandle: async (handle, offset, data, received) => files.writeByHandle(handle, offset, data, received),
           describeError: describeFileError
-        }, traffic)
+        }, traffic, options.recvHoldBytes !== undefined ? { recvHoldBytes: options.recvHoldBytes } : {})
         sessions.add(session)
         ws.send(authResultFrame(true, 'ok'))
       } catch (err) {
@@ -213,7 +218,8 @@ export async function startIoDaemon (options: IoDaemonOptions = {}): Promise<IoD
       ...Object.fromEntries(files.counters),
       preflight: { requests: preflights, ms: 0, bytes: 0 },
       'ws messages in': { requests: traffic.in.frames, ms: 0, bytes: traffic.in.bytes },
-      'ws messages out': { requests: traffic.out.frames, ms: 0, bytes: traffic.out.bytes }
+      'ws messages out': { requests: traffic.out.frames, ms: 0, bytes: traffic.out.bytes },
+      'write received: not held': { requests: traffic.recvNotHeld ?? 0, ms: 0, bytes: 0 }
     }),
     close: async () => {
       closing ??= (async () => {

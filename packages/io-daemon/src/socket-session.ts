@@ -12,6 +12,9 @@
  *   event-loop turn into frames.
  * - Send: kernel-accepted bytes are acknowledged (coalesced per tick); a client that sends far
  *   beyond its window ({@link SEND_HARD_LIMIT_BYTES} queued) has its socket closed.
+ * - Every TCP_RECV payload is also kept for a while (received-stream-store.ts, at most
+ *   {@link SocketSessionOptions.recvHoldBytes}), so FILE_WRITE_RECV can write a range of it to a
+ *   file without the client sending those bytes back.
  * - Everything the session opened is closed with it.
  */
 import { createSocket, type Socket as UdpSocket } from 'node:dgram'
@@ -21,10 +24,12 @@ import { connect as tlsConnect, type TLSSocket } from 'node:tls'
 import type { WebSocket } from 'ws'
 import {
   BridgeFrameError, Errno, Op, PayloadReader, SERVER_ID_BASE, Status, TLS_FLAG_INSECURE,
-  decodeFrame, errorFrame, fileWriteResultFrame, readFileWrite, tcpAcceptFrame, tcpAckFrame, tcpCloseFrame, tcpConnectedFrame, tcpDataFrameOf,
+  decodeFrame, errorFrame, fileWriteResultFrame, readFileWrite, readFileWriteRecv, RECV_HOLD_BYTES, RECV_NOT_HELD, RECV_RANGE_INVALID,
+  MAX_FILE_WRITE_RECV_BYTES, MAX_FILE_WRITE_RECV_SEGMENTS, type FileWriteRecv, tcpAcceptFrame, tcpAckFrame, tcpCloseFrame, tcpConnectedFrame, tcpDataFrameOf,
   tcpListenResultFrame, tlsUpgradedFrame, udpBoundFrame, udpDataFrame, readUdpData, encodeFrame,
   FILE_WRITE_HEADER_BYTES, HEADER_BYTES, MAX_FRAME_BYTES
 } from '@lodestone/engine/adapters/daemon'
+import { ReceivedStreamStore, type HeldRange } from './received-stream-store.js'
 import { RECV_PAYLOAD_OFFSET, RecvFramePool } from './recv-frame-pool.js'
 
 /** Unacknowledged TCP_RECV bytes per socket before the daemon stops reading it. */
@@ -102,8 +107,11 @@ function statusOf (errno: number): number {
 
 /** File writes the session may carry (FileService in the daemon). */
 export interface SessionFiles {
-  /** `data`: one buffer, or a message's parts written back to back. */
-  writeByHandle (handle: number, offset: number, data: Uint8Array | readonly Uint8Array[]): Promise<number>
+  /**
+   * `data`: one buffer, or a message's parts written back to back. `received`: the bytes are the
+   * session's held received data (FILE_WRITE_RECV), for the counters.
+   */
+  writeByHandle (handle: number, offset: number, data: Uint8Array | readonly Uint8Array[], received?: boolean): Promise<number>
   describeError (err: unknown): { code: string, message: string }
 }
 
@@ -111,6 +119,13 @@ export interface SessionFiles {
 export interface BridgeTraffic {
   in: { frames: number, bytes: number }
   out: { frames: number, bytes: number }
+  /** FILE_WRITE_RECVs answered RECV_NOT_HELD (the client then sent the bytes). */
+  recvNotHeld?: number
+}
+
+export interface SocketSessionOptions {
+  /** Received bytes kept for FILE_WRITE_RECV (0: none, every such write is RECV_NOT_HELD). @default RECV_HOLD_BYTES */
+  recvHoldBytes?: number
 }
 
 export interface SocketSessionStats {
@@ -134,13 +149,20 @@ export class SocketSession {
   /** FILE_WRITE bytes being written. */
   private fileWriteBytes = 0
   private readonly recvFrames = new RecvFramePool(RECV_FRAME_BYTES)
+  private readonly received: ReceivedStreamStore
 
   constructor (
     private readonly ws: WebSocket,
     private readonly onViolation: (reason: string) => void,
     private readonly files?: SessionFiles,
-    private readonly traffic: BridgeTraffic = { in: { frames: 0, bytes: 0 }, out: { frames: 0, bytes: 0 } }
-  ) {}
+    private readonly traffic: BridgeTraffic = { in: { frames: 0, bytes: 0 }, out: { frames: 0, bytes: 0 } },
+    options: SocketSessionOptions = {}
+  ) {
+    this.received = new ReceivedStreamStore(options.recvHoldBytes ?? RECV_HOLD_BYTES)
+  }
+
+  /** Received bytes held for FILE_WRITE_RECV. */
+  get heldReceivedBytes (): number { return this.received.heldBytes }
 
   stats (): SocketSessionStats {
     return { tcpSockets: this.tcp.size, listeners: this.servers.size, udpSockets: this.udp.size }
@@ -245,6 +267,9 @@ export class SocketSession {
         this.writeFile(frame.requestId, w.handle, w.offset, w.data, w.data.length)
         return
       }
+      case Op.FILE_WRITE_RECV:
+        this.writeReceived(frame.requestId, readFileWriteRecv(frame.payload))
+        return
       default:
         throw new BridgeFrameError(`unexpected opcode 0x${frame.opcode.toString(16)}`)
     }
@@ -267,17 +292,51 @@ export class SocketSession {
     this.dispatch(Buffer.concat(parts, bytes))
   }
 
-  private writeFile (requestId: number, handle: number, offset: number, data: Uint8Array | readonly Uint8Array[], length: number): void {
+  private writeFile (requestId: number, handle: number, offset: number, data: Uint8Array | readonly Uint8Array[], length: number, held?: HeldRange): void {
     const files = this.files
     if (files === undefined) { this.send(errorFrame(requestId, 'no file service')); return }
     this.fileWriteBytes += length
-    if (this.fileWriteBytes > FILE_WRITE_HARD_LIMIT_BYTES) throw new BridgeFrameError('client ignored its file write window')
-    // `data` is (views of) the WebSocket message, which nothing else holds: written without a copy.
-    files.writeByHandle(handle, offset, data).then((written) => {
+    if (this.fileWriteBytes > FILE_WRITE_HARD_LIMIT_BYTES) {
+      if (held !== undefined) this.received.unpin(held)
+      throw new BridgeFrameError('client ignored its file write window')
+    }
+    // `data` is (views of) the WebSocket message, which nothing else holds, or held received
+    // data pinned until the write settles: written without a copy.
+    files.writeByHandle(handle, offset, data, held !== undefined).then((written) => {
       this.send(fileWriteResultFrame(requestId, written))
     }, (err: unknown) => {
       this.send(fileWriteResultFrame(requestId, 0, files.describeError(err)))
-    }).finally(() => { this.fileWriteBytes -= length })
+    }).finally(() => {
+      this.fileWriteBytes -= length
+      if (held !== undefined) this.received.unpin(held)
+    })
+  }
+
+  /**
+   * FILE_WRITE_RECV: writes held received bytes. Counts and lengths out of bounds are answered
+   * RECV_RANGE_INVALID, bytes not held (unknown socket, dropped, never received) RECV_NOT_HELD;
+   * either way nothing is written and the session goes on.
+   */
+  private writeReceived (requestId: number, w: FileWriteRecv): void {
+    const refuse = (code: string, message: string): void => { this.send(fileWriteResultFrame(requestId, 0, { code, message })) }
+    const { segments } = w
+    if (segments.length === 0 || segments.length > MAX_FILE_WRITE_RECV_SEGMENTS) { refuse(RECV_RANGE_INVALID, `${segments.length} segments`); return }
+    let length = 0
+    for (const s of segments) {
+      if (s.length === 0) { refuse(RECV_RANGE_INVALID, 'empty segment'); return }
+      length += s.length
+    }
+    if (length > MAX_FILE_WRITE_RECV_BYTES) { refuse(RECV_RANGE_INVALID, `${length} bytes`); return }
+    const held: HeldRange = { parts: [], chunks: [] }
+    for (const s of segments) {
+      if (this.received.take(s.id, s.offset, s.length, held) === null) {
+        this.received.unpin(held)
+        this.traffic.recvNotHeld = (this.traffic.recvNotHeld ?? 0) + 1
+        refuse(RECV_NOT_HELD, `socket ${s.id} bytes ${s.offset}+${s.length} not held`)
+        return
+      }
+    }
+    this.writeFile(requestId, w.handle, w.offset, held.parts, length, held)
   }
 
   private checkClientId (id: number): void {
@@ -293,6 +352,7 @@ export class SocketSession {
     const socket = createConnection({ host, port, onread: { buffer: () => this.readInto(reads), callback: (n: number) => { this.onRead(id, entry, n); return true } } })
     const entry: TcpEntry = { socket, unacked: 0, sendAck: 0, connected: false, closed: false, recv: [], recvBytes: 0, reads }
     this.tcp.set(id, entry)
+    this.received.open(id)
     socket.setNoDelay(true)
     const timer = setTimeout(() => { socket.destroy(Object.assign(new Error('connect timed out'), { code: 'ETIMEDOUT' })) }, CONNECT_TIMEOUT_MS)
     socket.once('connect', () => {
@@ -357,11 +417,14 @@ export class SocketSession {
     if (entry.closed || reads === null || frame === null) return
     entry.unacked += n
     if (n < SMALL_READ_BYTES) {
-      this.send(tcpDataFrameOf(Op.TCP_RECV, id, [frame.subarray(RECV_PAYLOAD_OFFSET, RECV_PAYLOAD_OFFSET + n)], n))
+      this.sendRecv(id, tcpDataFrameOf(Op.TCP_RECV, id, [frame.subarray(RECV_PAYLOAD_OFFSET, RECV_PAYLOAD_OFFSET + n)], n))
     } else {
       reads.frame = null
       const out = encodeFrame(Op.TCP_RECV, 0, 4 + n, (v) => { v.setUint32(0, id, true) }, 0, frame)
-      this.send(out, () => { this.recvFrames.give(frame) })
+      // Back to the pool once both the WebSocket and the received-stream store let go of it.
+      let holders = 2
+      const done = (): void => { if (--holders === 0) this.recvFrames.give(frame) }
+      this.sendRecv(id, out, frame.length, done)
     }
     if (entry.unacked >= RECV_WINDOW_BYTES || this.wsCongested) entry.socket.pause()
   }
@@ -379,7 +442,7 @@ export class SocketSession {
         }
       }
       entry.recvBytes -= bytes
-      this.send(tcpDataFrameOf(Op.TCP_RECV, id, parts, bytes))
+      this.sendRecv(id, tcpDataFrameOf(Op.TCP_RECV, id, parts, bytes))
     }
   }
 
@@ -450,6 +513,7 @@ export class SocketSession {
       if (this.nextServerSideId > 0xffff_fff0) this.nextServerSideId = SERVER_ID_BASE
       const entry: TcpEntry = { socket, unacked: 0, sendAck: 0, connected: true, closed: false, recv: [], recvBytes: 0, reads: null }
       this.tcp.set(sid, entry)
+      this.received.open(sid)
       this.send(tcpAcceptFrame(id, sid, socket.localPort ?? 0, socket.remotePort ?? 0, socket.remoteAddress ?? ''))
       this.wireTcp(sid, entry)
     })
@@ -516,6 +580,16 @@ export class SocketSession {
     })
   }
 
+  /**
+   * Sends a TCP_RECV frame and keeps its payload for FILE_WRITE_RECV. `done` runs twice: once the
+   * WebSocket and once the store let go of the frame.
+   */
+  private sendRecv (id: number, frame: Uint8Array, costBytes = frame.length, done?: () => void): void {
+    if (this.closed || this.ws.readyState !== this.ws.OPEN) return
+    this.received.append(id, frame.subarray(RECV_PAYLOAD_OFFSET), costBytes, done)
+    this.send(frame, done)
+  }
+
   /** Sends a frame; `onSent` runs once the WebSocket no longer holds it (written or failed). */
   private send (frame: Uint8Array, onSent?: () => void): void {
     if (this.closed || this.ws.readyState !== this.ws.OPEN) return
@@ -549,5 +623,6 @@ export class SocketSession {
     this.servers.clear()
     for (const s of this.udp.values()) { try { s.close() } catch {} }
     this.udp.clear()
+    this.received.clear()
   }
 }

@@ -15,10 +15,20 @@
  * returns (the WHATWG API snapshots the bytes; Node's `ws` masks client frames into a new buffer),
  * and a fresh 1 MiB buffer per write cost the page more than the copy itself (new memory is
  * zeroed and faulted in page by page).
+ *
+ * Verified blocks the daemon received on one of this connection's sockets need not travel at all:
+ * {@link BridgeFileWriter.writeReceived} names where they arrived (FILE_WRITE_RECV) and the daemon
+ * writes its own copy; when it no longer holds them the caller sends the bytes.
  */
 import { LodestoneError } from '../../src/errors.js'
-import { MAX_FILE_WRITE_BYTES, MAX_FRAME_BYTES, fileWriteFrame, readFileWriteResult } from './bridge-protocol.js'
+import type { ReceivedPart } from '../../src/interfaces/filesystem.js'
+import type { ReceivedRange } from '../../src/interfaces/socket.js'
+import {
+  Feature, MAX_FILE_WRITE_BYTES, MAX_FILE_WRITE_RECV_BYTES, MAX_FILE_WRITE_RECV_SEGMENTS, MAX_FRAME_BYTES, RECV_NOT_HELD,
+  fileWriteFrame, fileWriteRecvFrame, readFileWriteResult, type FileWriteResult, type RecvSegment
+} from './bridge-protocol.js'
 import type { DaemonConnection } from './daemon-connection.js'
+import { DaemonTcpSocket } from './daemon-socket-factory.js'
 
 export interface BridgeFileWriterSettings {
   /** Bytes sent and not yet answered, per connection. @default 16 MiB */
@@ -49,37 +59,121 @@ export class BridgeFileWriter {
     await Promise.all(parts)
   }
 
-  private async writeFrame (handle: number, offset: number, chunk: Uint8Array, path: string): Promise<void> {
-    if (this.waiting.length > 0 || (this.inflight > 0 && this.inflight + chunk.length > this.maxInflightBytes)) {
-      // Woken by a finished write, which reserves our bytes for us.
-      await new Promise<void>((resolve) => { this.waiting.push({ bytes: chunk.length, go: resolve }) })
-    } else {
-      this.inflight += chunk.length
+  /**
+   * Writes all of `data` at `offset` through `handle`: each run of adjacent `received` parts with
+   * one FILE_WRITE_RECV (the bytes as FILE_WRITE when the daemon no longer holds them), the gaps
+   * between them (blocks a parser had to copy, decrypted ones, other transports') as FILE_WRITE.
+   * `data` must not change until this settles.
+   * @throws LodestoneError as {@link write}.
+   */
+  async writeWithReceived (handle: number, offset: number, data: Uint8Array, received: readonly ReceivedPart[], path: string): Promise<void> {
+    const jobs: Array<Promise<void>> = []
+    const sendBytes = (from: number, to: number): void => {
+      if (to > from) jobs.push(this.write(handle, offset + from, data.subarray(from, to), path))
     }
+    let done = 0
+    let i = 0
+    while (i < received.length) {
+      const start = received[i]!.at
+      if (start < done || start >= data.length) throw new LodestoneError('ARGUMENT_INVALID', { name: 'received', reason: `part at ${start} out of order or range` })
+      sendBytes(done, start)
+      const run: ReceivedRange[] = []
+      let end = start
+      while (i < received.length && received[i]!.at === end && end + received[i]!.range.lengthBytes <= data.length) {
+        run.push(received[i]!.range)
+        end += received[i]!.range.lengthBytes
+        i++
+      }
+      if (run.length === 0) throw new LodestoneError('ARGUMENT_INVALID', { name: 'received', reason: `part at ${start} past the data` })
+      jobs.push(this.writeReceived(handle, offset + start, run, path).then(async (written) => {
+        if (!written) await this.write(handle, offset + start, data.subarray(start, end), path)
+      }))
+      done = end
+    }
+    sendBytes(done, data.length)
+    await Promise.all(jobs)
+  }
+
+  /**
+   * Writes the bytes of `ranges` (received on this connection's sockets), back to back, at
+   * `offset` through `handle`, from the daemon's copy: FILE_WRITE_RECV. Resolves false, nothing
+   * written, when it cannot (the daemon lacks the feature, a range is another transport's or of a
+   * socket whose id was reused, or the daemon no longer holds the bytes): the caller then writes
+   * the bytes with {@link write}.
+   * @throws LodestoneError as {@link write}.
+   */
+  async writeReceived (handle: number, offset: number, ranges: readonly ReceivedRange[], path: string): Promise<boolean> {
+    if ((this.conn.features & Feature.WRITE_RECV) === 0 || ranges.length === 0 || ranges.length > MAX_FILE_WRITE_RECV_SEGMENTS) return false
+    const segments: RecvSegment[] = []
+    let length = 0
+    for (const r of ranges) {
+      const id = r.stream instanceof DaemonTcpSocket ? r.stream.streamIdOn(this.conn) : undefined
+      if (id === undefined || r.lengthBytes <= 0) return false
+      segments.push({ id, offset: r.offset, length: r.lengthBytes })
+      length += r.lengthBytes
+    }
+    if (length > MAX_FILE_WRITE_RECV_BYTES) return false
+    // The daemon's disk queue is bounded by the same window as for bytes sent.
+    const window = Math.min(length, this.maxInflightBytes)
+    await this.reserve(window)
     try {
       const rid = this.conn.requestId()
-      let answer
-      try {
-        this.scratch ??= new Uint8Array(MAX_FRAME_BYTES)
-        answer = await this.conn.request(rid, fileWriteFrame(rid, handle, offset, chunk, this.scratch))
-      } catch (err) {
-        throw new LodestoneError('STORAGE_IO', { path, operation: 'write', reason: `io-daemon: ${err instanceof Error ? err.message : String(err)}` }, { cause: err })
-      }
-      let result
-      try {
-        result = readFileWriteResult(answer.payload)
-      } catch {
-        throw new LodestoneError('STORAGE_IO', { path, operation: 'write', reason: 'io-daemon: malformed write result' })
-      }
-      if (result.error !== undefined) throw fileError(result.error, path)
-      if (result.written !== chunk.length) throw new LodestoneError('STORAGE_IO', { path, operation: 'write', reason: `short write: ${result.written} of ${chunk.length} bytes` })
+      const result = await this.answer(rid, fileWriteRecvFrame(rid, handle, offset, segments), path)
+      if (result.error?.code === RECV_NOT_HELD) return false
+      this.check(result, length, path)
+      return true
     } finally {
-      this.inflight -= chunk.length
-      while (this.waiting.length > 0 && (this.inflight === 0 || this.inflight + this.waiting[0]!.bytes <= this.maxInflightBytes)) {
-        const next = this.waiting.shift()!
-        this.inflight += next.bytes
-        next.go()
-      }
+      this.release(window)
+    }
+  }
+
+  private async writeFrame (handle: number, offset: number, chunk: Uint8Array, path: string): Promise<void> {
+    await this.reserve(chunk.length)
+    try {
+      const rid = this.conn.requestId()
+      this.scratch ??= new Uint8Array(MAX_FRAME_BYTES)
+      this.check(await this.answer(rid, fileWriteFrame(rid, handle, offset, chunk, this.scratch), path), chunk.length, path)
+    } finally {
+      this.release(chunk.length)
+    }
+  }
+
+  /** Sends `frame` and parses its FILE_WRITE_RESULT. */
+  private async answer (rid: number, frame: Uint8Array, path: string): Promise<FileWriteResult> {
+    let answer
+    try {
+      answer = await this.conn.request(rid, frame)
+    } catch (err) {
+      throw new LodestoneError('STORAGE_IO', { path, operation: 'write', reason: `io-daemon: ${err instanceof Error ? err.message : String(err)}` }, { cause: err })
+    }
+    try {
+      return readFileWriteResult(answer.payload)
+    } catch {
+      throw new LodestoneError('STORAGE_IO', { path, operation: 'write', reason: 'io-daemon: malformed write result' })
+    }
+  }
+
+  private check (result: FileWriteResult, length: number, path: string): void {
+    if (result.error !== undefined) throw fileError(result.error, path)
+    if (result.written !== length) throw new LodestoneError('STORAGE_IO', { path, operation: 'write', reason: `short write: ${result.written} of ${length} bytes` })
+  }
+
+  /** Waits until `bytes` fit in the window, and takes them. */
+  private async reserve (bytes: number): Promise<void> {
+    if (this.waiting.length > 0 || (this.inflight > 0 && this.inflight + bytes > this.maxInflightBytes)) {
+      // Woken by a finished write, which reserves our bytes for us.
+      await new Promise<void>((resolve) => { this.waiting.push({ bytes, go: resolve }) })
+    } else {
+      this.inflight += bytes
+    }
+  }
+
+  private release (bytes: number): void {
+    this.inflight -= bytes
+    while (this.waiting.length > 0 && (this.inflight === 0 || this.inflight + this.waiting[0]!.bytes <= this.maxInflightBytes)) {
+      const next = this.waiting.shift()!
+      this.inflight += next.bytes
+      next.go()
     }
   }
 }

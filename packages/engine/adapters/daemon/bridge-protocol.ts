@@ -27,6 +27,23 @@
  * main thread several milliseconds and the daemon an HTTP request, while this WebSocket is already
  * open and authenticated. Writes larger than a frame are split by the client.
  *
+ * Writes from the received stream (FILE_WRITE_RECV, feature {@link Feature.WRITE_RECV}): the daemon
+ * already holds every byte it delivered in TCP_RECV, so instead of sending a verified block's bytes
+ * back, the client names where they were received — socket id and offset in that socket's received
+ * stream (the sum of the TCP_RECV payload lengths before them, counted alike on both ends) — and
+ * the daemon writes its own copy. Why: carrying file bytes back from the page cost about a third
+ * of the bridge's CPU (bench/browser/RESULTS.md). The daemon keeps the most recent
+ * {@link RECV_HOLD_BYTES}-ish of received data per session (oldest dropped first, so memory stays
+ * bounded and nothing waits on the client); a range it no longer holds is answered with the error
+ * code {@link RECV_NOT_HELD} and nothing written, and the client then sends the bytes in a plain
+ * FILE_WRITE, which stays the path for everything else (OPFS content, blocks a wrapper decrypted,
+ * blocks from other transports).
+ *
+ * Versioning: the header's version stays 1; the daemon answers CLIENT_HELLO with SERVER_HELLO
+ * carrying a feature bit set (u32; empty = none) before AUTH_RESULT, and a client sends an opcode
+ * of a feature only when the daemon listed it (an older daemon treats an unknown opcode as a
+ * protocol violation).
+ *
  * Every decoder here checks lengths against the frame and throws {@link BridgeFrameError} on a
  * short or malformed frame; nothing reads past a buffer.
  */
@@ -67,6 +84,7 @@ export const Op = {
   MCAST_LEAVE: 0x26,
   FILE_WRITE: 0x30,
   FILE_WRITE_RESULT: 0x31,
+  FILE_WRITE_RECV: 0x32,
   ERROR: 0x7f
 } as const
 export type Opcode = typeof Op[keyof typeof Op]
@@ -81,6 +99,22 @@ export const Status = {
   IN_USE: 5,
   DENIED: 6
 } as const
+
+/** Feature bits of SERVER_HELLO. */
+export const Feature = {
+  /** FILE_WRITE_RECV: writes from the received stream. */
+  WRITE_RECV: 1
+} as const
+
+/** SERVER_HELLO: features u32 (an empty payload, as older daemons send, means none). */
+export function serverHelloFrame (features: number): Uint8Array {
+  return encodeFrame(Op.SERVER_HELLO, 0, 4, (v) => { v.setUint32(0, features >>> 0, true) })
+}
+
+/** The feature bits of a SERVER_HELLO payload. */
+export function readServerHello (payload: Uint8Array): number {
+  return payload.length >= 4 ? new DataView(payload.buffer, payload.byteOffset, 4).getUint32(0, true) : 0
+}
 
 /** Flag bit of TLS_UPGRADE: skip certificate verification. */
 export const TLS_FLAG_INSECURE = 1
@@ -328,6 +362,79 @@ export function readFileWriteResult (payload: Uint8Array): FileWriteResult {
   if (status === Status.OK) return { written }
   const nul = text.indexOf('\0')
   return { written, error: { code: nul >= 0 ? text.slice(0, nul) : 'STORAGE_IO', message: nul >= 0 ? text.slice(nul + 1) : text } }
+}
+
+/** FILE_WRITE_RECV before its segments: handle u32, file offset u64 (low, high u32), segment count u32. */
+export const FILE_WRITE_RECV_HEADER_BYTES = 16
+/** Per segment: socket id u32, stream offset u64 (low, high u32), length u32. */
+export const FILE_WRITE_RECV_SEGMENT_BYTES = 16
+/** Most segments in one FILE_WRITE_RECV (a 16 MiB piece of 16 KiB blocks is 1 024). */
+export const MAX_FILE_WRITE_RECV_SEGMENTS = 4096
+/** Most bytes one FILE_WRITE_RECV writes. */
+export const MAX_FILE_WRITE_RECV_BYTES = 64 * 1024 * 1024
+/** FILE_WRITE_RESULT error code: a segment's bytes are not (or no longer) held; nothing was written. */
+export const RECV_NOT_HELD = 'RECV_NOT_HELD'
+/** FILE_WRITE_RESULT error code: a segment count or length out of bounds; nothing was written. */
+export const RECV_RANGE_INVALID = 'RECV_RANGE_INVALID'
+/** How much received data a daemon keeps per session for FILE_WRITE_RECV (a default, not a promise). */
+export const RECV_HOLD_BYTES = 48 * 1024 * 1024
+
+/** Where a segment's bytes were received: `length` bytes at `offset` of socket `id`'s received stream. */
+export interface RecvSegment {
+  /** Socket id (TCP). */
+  id: number
+  /** Offset in that socket's received stream. */
+  offset: number
+  /** Bytes. */
+  length: number
+}
+
+/** A parsed FILE_WRITE_RECV: the segments' bytes, back to back, at `offset` of `handle`'s file. */
+export interface FileWriteRecv {
+  handle: number
+  offset: number
+  segments: RecvSegment[]
+}
+
+function setU64 (v: DataView, at: number, value: number): void {
+  v.setUint32(at, value % 0x1_0000_0000, true); v.setUint32(at + 4, Math.floor(value / 0x1_0000_0000), true)
+}
+
+function readU64 (r: PayloadReader, what: string): number {
+  const low = r.u32(what)
+  const high = r.u32(what)
+  if (high > 0x1f_ffff) throw new BridgeFrameError(`${what} past 2^53`)
+  return high * 0x1_0000_0000 + low
+}
+
+/** FILE_WRITE_RECV: the segments' bytes, back to back, at `offset` of `handle`'s file. */
+export function fileWriteRecvFrame (requestId: number, handle: number, offset: number, segments: readonly RecvSegment[]): Uint8Array {
+  return encodeFrame(Op.FILE_WRITE_RECV, requestId, FILE_WRITE_RECV_HEADER_BYTES + segments.length * FILE_WRITE_RECV_SEGMENT_BYTES, (v) => {
+    v.setUint32(0, handle, true); setU64(v, 4, offset); v.setUint32(12, segments.length, true)
+    let at = FILE_WRITE_RECV_HEADER_BYTES
+    for (const s of segments) {
+      v.setUint32(at, s.id, true); setU64(v, at + 4, s.offset); v.setUint32(at + 12, s.length, true)
+      at += FILE_WRITE_RECV_SEGMENT_BYTES
+    }
+  })
+}
+
+/**
+ * Parses a FILE_WRITE_RECV. Counts and lengths are not judged here (the daemon answers those with
+ * {@link RECV_RANGE_INVALID}); only the frame's own shape is.
+ * @throws BridgeFrameError when the payload is not exactly the header plus its segments, or an offset is past 2^53.
+ */
+export function readFileWriteRecv (payload: Uint8Array): FileWriteRecv {
+  const r = new PayloadReader(payload)
+  const handle = r.u32('handle')
+  const offset = readU64(r, 'file offset')
+  const count = r.u32('segment count')
+  if (payload.length !== FILE_WRITE_RECV_HEADER_BYTES + count * FILE_WRITE_RECV_SEGMENT_BYTES) {
+    throw new BridgeFrameError(`FILE_WRITE_RECV of ${payload.length} bytes does not hold ${count} segments`)
+  }
+  const segments: RecvSegment[] = []
+  for (let i = 0; i < count; i++) segments.push({ id: r.u32('socket id'), offset: readU64(r, 'stream offset'), length: r.u32('length') })
+  return { handle, offset, segments }
 }
 
 export function errorFrame (requestId: number, message: string): Uint8Array {

@@ -8,7 +8,7 @@
  */
 import { LodestoneError } from '../../src/errors.js'
 import {
-  BridgeFrameError, Op, PayloadReader, SERVER_ID_BASE, Status, authFrame, decodeFrame, encodeFrame, type Frame
+  BridgeFrameError, Op, PayloadReader, SERVER_ID_BASE, Status, authFrame, decodeFrame, encodeFrame, readServerHello, type Frame
 } from './bridge-protocol.js'
 import { WorkerWebSocket } from './worker-web-socket.js'
 
@@ -64,8 +64,15 @@ export class DaemonConnection {
   private nextRequestId = 1
   private nextSocketId = 1
   private closedFlag = false
+  /** The socket whose received stream each client id names now (see {@link ownsStream}). */
+  private readonly streamOwners = new Map<number, object>()
 
-  private constructor (private readonly ws: BridgeWebSocket, options: DaemonConnectionOptions) {
+  private constructor (
+    private readonly ws: BridgeWebSocket,
+    options: DaemonConnectionOptions,
+    /** The daemon's SERVER_HELLO feature bits (bridge-protocol.ts `Feature`); 0 from a daemon that lists none. */
+    readonly features: number
+  ) {
     const host = options.host ?? '127.0.0.1'
     this.httpBase = `http://${host.includes(':') ? `[${host}]` : host}:${options.port}`
     this.authToken = options.authToken
@@ -100,6 +107,7 @@ export class DaemonConnection {
     const ws = create(url)
     ws.binaryType = 'arraybuffer'
     const timeoutMs = options.timeoutMs ?? 10_000
+    let features = 0
     await new Promise<void>((resolve, reject) => {
       let done = false
       const finish = (error?: LodestoneError): void => {
@@ -119,13 +127,14 @@ export class DaemonConnection {
       ws.onmessage = (ev) => {
         try {
           const frame = decodeFrame(toBytes(ev.data))
+          if (frame.opcode === Op.SERVER_HELLO) features = readServerHello(frame.payload)
           if (frame.opcode !== Op.AUTH_RESULT) return
           const status = new PayloadReader(frame.payload).u8('status')
           finish(status === Status.OK ? undefined : bridgeError('the io-daemon refused the token'))
         } catch { finish(bridgeError('bad answer from the io-daemon')) }
       }
     })
-    return new DaemonConnection(ws, options)
+    return new DaemonConnection(ws, options, features)
   }
 
   get closed (): boolean { return this.closedFlag }
@@ -145,6 +154,20 @@ export class DaemonConnection {
   }
 
   register (id: number, handler: SocketFrameHandler): void { this.handlers.set(id, handler) }
+
+  /**
+   * `owner` is the TCP socket of `id` from now on: the daemon starts a new received stream for the
+   * id when it connects or accepts it. Client ids are reused after 65 535 sockets, so a closed
+   * socket's ranges must not be taken for its successor's ({@link ownsStream}).
+   */
+  claimStream (id: number, owner: object): void {
+    if (id < SERVER_ID_BASE) this.streamOwners.set(id, owner)
+  }
+
+  /** True while the daemon's received stream of `id` is `owner`'s (server ids are never reused). */
+  ownsStream (id: number, owner: object): boolean {
+    return id >= SERVER_ID_BASE || this.streamOwners.get(id) === owner
+  }
   unregister (id: number, handler?: SocketFrameHandler): void {
     if (handler === undefined || this.handlers.get(id) === handler) this.handlers.delete(id)
   }

@@ -13,7 +13,7 @@
  *   full pool would only add latency without adding throughput.
  */
 import { LodestoneError } from '../../src/errors.js'
-import type { FileOpenMode, IFileHandle, IFileStat, IFileSystem } from '../../src/interfaces/filesystem.js'
+import type { FileOpenMode, IFileHandle, IFileStat, IFileSystem, ReceivedPart } from '../../src/interfaces/filesystem.js'
 import type { BridgeFileWriter } from './bridge-file-writer.js'
 
 export interface DaemonFileSystemOptions {
@@ -94,6 +94,16 @@ class DaemonFileHandle implements IFileHandle {
     }
     // fetch reads the body before resolving; the caller keeps ownership of `buffer` afterwards.
     await this.fs.call('POST', 'write', this.path, 'write', { handle: this.id, offset: position }, buffer)
+    return buffer.length
+  }
+
+  /** The received parts from the daemon's copy (BridgeFileWriter.writeWithReceived); all of `buffer` without a bridge writer. */
+  async writeWithReceived (buffer: Uint8Array, position: number, received: readonly ReceivedPart[]): Promise<number> {
+    if (this.fs.writer === undefined) return this.write(buffer, position)
+    this.check('write')
+    checkPosition(this.path, 'write', position)
+    if (buffer.length === 0) return 0
+    await this.fs.writer.writeWithReceived(this.id, position, buffer, received, this.path)
     return buffer.length
   }
 

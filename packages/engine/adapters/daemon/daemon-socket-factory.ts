@@ -13,13 +13,18 @@
  * - Received bytes are acknowledged (TCP_RECV_ACK) once delivered; a paused socket keeps what
  *   arrives and acknowledges nothing, so the daemon stops reading the peer once its window is full
  *   — the browser's memory holds at most one window per paused socket.
+ *
+ * Received stream offsets (FILE_WRITE_RECV): each TCP_RECV payload starts where the previous one
+ * of the socket ended; a delivered chunk is a view of its WebSocket message, so the message's
+ * buffer names the offset of any view of it (`receivedRange`), which the daemon's file writer
+ * (bridge-file-writer.ts) sends instead of the bytes.
  */
 import { LodestoneError } from '../../src/errors.js'
-import type { ConnectOptions, ISocketFactory, ITcpServer, ITcpSocket, IUdpSocket, UdpRemote } from '../../src/interfaces/socket.js'
+import type { ConnectOptions, ISocketFactory, ITcpServer, ITcpSocket, IUdpSocket, ReceivedRange, UdpRemote } from '../../src/interfaces/socket.js'
 import {
   Errno, MAX_FRAME_BYTES, HEADER_BYTES, Op, Status, errnoName, idFrame, readUdpData, tcpAckFrame, tcpCloseFrame,
   tcpConnectFrame, tcpDataFrameOf, tcpListenFrame, tlsUpgradeFrame, udpBindFrame, udpDataFrame, multicastFrame,
-  TLS_FLAG_INSECURE, PayloadReader, type Frame
+  TLS_FLAG_INSECURE, PayloadReader, Feature, type Frame
 } from './bridge-protocol.js'
 import type { DaemonConnection, SocketFrameHandler } from './daemon-connection.js'
 
@@ -69,6 +74,10 @@ export class DaemonTcpSocket implements ITcpSocket, SocketFrameHandler {
   private pendingClose: { reason?: LodestoneError } | null = null
   private closeReason: { reason?: LodestoneError } | null = null
   private closeReported = false
+  /** Sum of this socket's TCP_RECV payload lengths so far (the daemon counts alike). */
+  private recvOffset = 0
+  /** A delivered message's buffer → the stream offset of its byte 0. */
+  private readonly recvBases: WeakMap<ArrayBufferLike, number> | null
 
   constructor (
     private readonly conn: DaemonConnection,
@@ -80,6 +89,19 @@ export class DaemonTcpSocket implements ITcpSocket, SocketFrameHandler {
     this.remotePort = info.remotePort
     this.localPort = info.localPort
     conn.register(id, this)
+    conn.claimStream(id, this)
+    this.recvBases = (conn.features & Feature.WRITE_RECV) !== 0 ? new WeakMap() : null
+  }
+
+  /** Where a view of a chunk this socket delivered was received (ITcpSocket.receivedRange). */
+  receivedRange (data: Uint8Array): ReceivedRange | undefined {
+    const base = this.recvBases?.get(data.buffer)
+    return base === undefined ? undefined : { stream: this, offset: base + data.byteOffset, lengthBytes: data.length }
+  }
+
+  /** This socket's id on `conn` while the daemon's received stream of that id is this socket's; else undefined. */
+  streamIdOn (conn: DaemonConnection): number | undefined {
+    return conn === this.conn && conn.ownsStream(this.id, this) ? this.id : undefined
   }
 
   get bufferedBytes (): number { return this.inflight }
@@ -181,6 +203,10 @@ export class DaemonTcpSocket implements ITcpSocket, SocketFrameHandler {
         if (this.closedState !== 'open') return
         const data = r.rest()
         if (data.length === 0) return
+        if (this.recvBases !== null) {
+          this.recvBases.set(data.buffer, this.recvOffset - data.byteOffset)
+          this.recvOffset += data.length
+        }
         if (this.paused || this.dataCb === null || this.queue.length > 0) { this.queue.push(data); return }
         this.deliver(data)
         return

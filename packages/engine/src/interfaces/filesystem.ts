@@ -22,11 +22,29 @@ export interface IFileStat {
  */
 export type FileOpenMode = 'r' | 'r+' | 'w'
 
+import type { ReceivedRange } from './socket.js'
+
+/** Bytes `[at, at + range.lengthBytes)` of a buffer being written are the received bytes `range`. */
+export interface ReceivedPart {
+  /** Offset of the part in the buffer being written. */
+  at: number
+  /** Where those bytes were received. */
+  range: ReceivedRange
+}
+
 export interface IFileHandle {
   /** Reads up to `buffer.length` bytes at `position` into `buffer`; returns the count read (less at end of file). */
   read (buffer: Uint8Array, position: number): Promise<number>
   /** Writes all of `buffer` at `position` (the file grows as needed); returns `buffer.length`. The caller keeps ownership of `buffer` but must not modify it until the promise settles. */
   write (buffer: Uint8Array, position: number): Promise<number>
+  /**
+   * Optional (feature-detected): writes all of `buffer` at `position`, as `write` does, knowing
+   * that the parts listed in `received` (ascending, not overlapping) are bytes a transport still
+   * keeps (ITcpSocket.receivedRange): a handle of that transport's storage may write those parts
+   * from its copy instead of carrying them again, and writes the rest (and whatever its transport
+   * no longer keeps) from `buffer`. Returns `buffer.length`.
+   */
+  writeWithReceived? (buffer: Uint8Array, position: number, received: readonly ReceivedPart[]): Promise<number>
   truncate (lengthBytes: number): Promise<void>
   /** Flushes data and metadata to stable storage. */
   sync (): Promise<void>

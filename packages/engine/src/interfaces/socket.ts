@@ -7,6 +7,23 @@ import type { LodestoneError } from '../errors.js'
 /** How a peer connection travels: a TCP stream or uTP (BEP 29) over the engine's UDP socket. */
 export type PeerTransport = 'tcp' | 'utp'
 
+/**
+ * Where a received chunk's bytes can still be found outside the engine: a transport that keeps
+ * what it received (the io-daemon bridge, whose daemon holds each socket's stream for a while)
+ * names a delivered range, so storage can have those same bytes written there without carrying
+ * them back (IFileHandle.writeReceived). Opaque to the core apart from its arithmetic: `offset`
+ * counts bytes of the stream `stream` identifies, and a sub-range of a range is the same stream at
+ * a larger offset.
+ */
+export interface ReceivedRange {
+  /** The stream's identity (the transport's own object); only its transport understands it. */
+  readonly stream: object
+  /** Offset of the range's first byte in that stream. */
+  readonly offset: number
+  /** Bytes in the range. */
+  readonly lengthBytes: number
+}
+
 export interface ITcpSocket {
   readonly remoteAddress: string
   readonly remotePort: number
@@ -38,6 +55,12 @@ export interface ITcpSocket {
    * A socket that cannot lend its memory may deliver owned chunks here.
    */
   onBorrowedData?: (cb: (data: Uint8Array) => void) => void
+  /**
+   * Optional (feature-detected): for a view of a chunk this socket delivered, where those bytes sit
+   * in a received stream its transport keeps (see {@link ReceivedRange}); undefined for anything
+   * else. A wrapper that changes the bytes it delivers (decryption) must not pass it through.
+   */
+  receivedRange?: (data: Uint8Array) => ReceivedRange | undefined
   onDrain (cb: () => void): void
   /** Called exactly once, after which no other callback runs. `reason` is absent for a clean close. */
   onClose (cb: (reason?: LodestoneError) => void): void

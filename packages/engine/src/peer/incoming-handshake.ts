@@ -12,7 +12,7 @@
  */
 import { LodestoneError, isLodestoneError } from '../errors.js'
 import type { IClock, ITimer } from '../interfaces/clock.js'
-import type { ITcpSocket, PeerTransport } from '../interfaces/socket.js'
+import type { ITcpSocket, PeerTransport, ReceivedRange } from '../interfaces/socket.js'
 import { HandshakeDecoder, type HandshakeHeader } from '../protocol/handshake.js'
 
 export interface IncomingHandshake {
@@ -132,6 +132,8 @@ class ReplaySocket implements ITcpSocket {
   get bufferedBytes (): number { return this.inner.bufferedBytes }
   get encryption (): 'rc4' | 'plaintext' | 'none' | null { return this.inner.encryption ?? null }
   send (data: Uint8Array): boolean { return this.inner.send(data) }
+  /** Delivered bytes are the inner socket's own (a preview copy is not found there). */
+  receivedRange (data: Uint8Array): ReceivedRange | undefined { return this.inner.receivedRange?.(data) }
   onDrain (cb: () => void): void { this.inner.onDrain(cb) }
   close (): void { this.inner.close() }
 

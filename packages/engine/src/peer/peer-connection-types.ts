@@ -1,6 +1,6 @@
 /** The shapes of a `PeerConnection`'s API: its state, events, deps, init options and stats. */
 import type { LodestoneError } from '../errors.js'
-import type { ITcpSocket } from '../interfaces/socket.js'
+import type { ITcpSocket, ReceivedRange } from '../interfaces/socket.js'
 import type { IClock } from '../interfaces/clock.js'
 import type { Logger } from '../interfaces/logger.js'
 import type { ExtendedHandshake, PeerExtensionFactory } from '../protocol/extension-protocol.js'
@@ -35,9 +35,10 @@ export interface PeerConnectionEvents {
   'bitfield': { bitfield: Bitfield, source: 'bitfield' | 'have-all' | 'have-none' }
   /**
    * A block we requested. `data` is a view of socket memory that is valid only during the
-   * listener call (the socket may reuse it for its next read): copy what you keep.
+   * listener call (the socket may reuse it for its next read): copy what you keep. `origin`: where
+   * the socket's transport still keeps those bytes (ITcpSocket.receivedRange), when it does.
    */
-  'piece-received': { piece: number, begin: number, data: Uint8Array }
+  'piece-received': { piece: number, begin: number, data: Uint8Array, origin?: ReceivedRange | undefined }
   /** A block we did not request (or no longer had outstanding): counted as wasted, not trusted. */
   'wasted-received': { piece: number, begin: number, lengthBytes: number }
   /** The peer asked us for a block and it was queued (it is served through `readBlock`). */

@@ -703,7 +703,7 @@ export class PeerConnection extends TypedEmitter<PeerConnectionEvents> {
       return
     }
     this.downloadMeter.add(data.length)
-    this.emit('piece-received', { piece, begin, data })
+    this.emit('piece-received', { piece, begin, data, origin: this.socket.receivedRange?.(data) })
   }
 
   private onReject (piece: number, begin: number, length: number): void {

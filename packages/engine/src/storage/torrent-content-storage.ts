@@ -34,12 +34,14 @@
  * the path (adapters throw those; anything else is wrapped as STORAGE_IO).
  */
 import { LodestoneError, isLodestoneError } from '../errors.js'
-import type { IFileHandle, IFileSystem } from '../interfaces/filesystem.js'
+import type { IFileHandle, IFileSystem, ReceivedPart } from '../interfaces/filesystem.js'
+import type { ReceivedRange } from '../interfaces/socket.js'
 import { Bitfield } from '../util/bitfield.js'
 import { FileHandleCache } from './file-handle-cache.js'
 import { PieceBufferPool, type PieceBuffer } from './piece-buffer-pool.js'
 import { applyFileAttributes, createSymlink } from './file-attributes.js'
 import { PieceLayout, type ContentLayout, type FileSpan } from './piece-layout.js'
+import { receivedPartsOf } from './received-ranges.js'
 import { defaultTorrentContentStorageSettings, validateStorageSettings, type TorrentContentStorageSettings } from './storage-settings.js'
 
 /** Directory (in the storage root) holding part files of skipped files' shared pieces. */
@@ -151,20 +153,26 @@ export class TorrentContentStorage {
    * modify it until the promise settles.
    * @throws LodestoneError ARGUMENT_INVALID when the length is not the piece's; STORAGE_* on I/O failure.
    */
-  async writePiece (piece: number, data: Uint8Array | readonly Uint8Array[]): Promise<void> {
+  /**
+   * `origins`: where each 16 KiB block's bytes are still kept by the transport that received them
+   * (ITcpSocket.receivedRange), for handles that can write such bytes from there
+   * (IFileHandle.writeWithReceived).
+   */
+  async writePiece (piece: number, data: Uint8Array | readonly Uint8Array[], origins?: ReadonlyArray<ReceivedRange | undefined>): Promise<void> {
     const length = byteLength(data)
     const expected = this.layout.pieceLength(piece)
     if (length !== expected) {
       throw new LodestoneError('ARGUMENT_INVALID', { name: 'data', reason: `${length} bytes for piece ${piece} of ${expected}` })
     }
-    await this.write(piece, 0, data)
+    await this.write(piece, 0, data, origins)
   }
 
   /**
    * Writes a run of bytes at `begin` in `piece` (e.g. a run of received blocks of a piece too big
-   * to buffer whole): one positional write per file touched.
+   * to buffer whole): one positional write per file touched. `origins`: as for {@link writePiece},
+   * indexed by the piece's blocks.
    */
-  async write (piece: number, begin: number, data: Uint8Array | readonly Uint8Array[]): Promise<void> {
+  async write (piece: number, begin: number, data: Uint8Array | readonly Uint8Array[], origins?: ReadonlyArray<ReceivedRange | undefined>): Promise<void> {
     this.checkOpen()
     const spans = this.layout.pieceSpans(piece, begin, byteLength(data))
     this.invalidate(piece)
@@ -173,7 +181,8 @@ export class TorrentContentStorage {
       for (const span of spans) {
         const target = await this.target(span, piece, begin)
         if (target === null) continue
-        writes.push(this.writeAt(target, gather(data, span.rangeOffsetBytes, span.lengthBytes)))
+        const received = origins !== undefined ? receivedPartsOf(origins, begin + span.rangeOffsetBytes, span.lengthBytes) : undefined
+        writes.push(this.writeAt(target, gather(data, span.rangeOffsetBytes, span.lengthBytes), received))
       }
       await Promise.all(writes)
     })
@@ -561,7 +570,7 @@ export class TorrentContentStorage {
     return known
   }
 
-  private async writeAt (target: Target, bytes: Uint8Array): Promise<void> {
+  private async writeAt (target: Target, bytes: Uint8Array, received?: readonly ReceivedPart[]): Promise<void> {
     const { path, position, fileIndex } = target
     await this.ensureParentDir(path)
     try {
@@ -571,7 +580,8 @@ export class TorrentContentStorage {
           await this.preallocate(handle, fileIndex)
         }
         this.stats.writeCalls++
-        await handle.write(bytes, position)
+        if (received !== undefined && received.length > 0 && handle.writeWithReceived !== undefined) await handle.writeWithReceived(bytes, position, received)
+        else await handle.write(bytes, position)
         this.stats.writtenBytes += bytes.length
       })
       if (fileIndex !== null) await this.applyAttributesOnce(fileIndex)

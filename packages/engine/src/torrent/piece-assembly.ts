@@ -19,6 +19,7 @@
  * settled.
  */
 import type { IClock } from '../interfaces/clock.js'
+import type { ReceivedRange } from '../interfaces/socket.js'
 import type { Logger } from '../interfaces/logger.js'
 import type { IPieceHasher } from '../metainfo/create-piece-hasher.js'
 import type { DownloadSettings } from '../session/engine-settings.js'
@@ -100,6 +101,12 @@ interface PieceBuffer {
   data: Uint8Array
   /** Host that sent each block (for bans). */
   senders: Array<string | null>
+  /**
+   * Where each block's bytes are still kept by the transport that received them, when it keeps
+   * them (ITcpSocket.receivedRange): storage can then have them written there. Null until a block
+   * comes with one.
+   */
+  origins: Array<ReceivedRange | undefined> | null
   firstBlockAtMs: number
   /** Complete and handed to the verifier / disk. */
   busy: boolean
@@ -134,7 +141,7 @@ export class PieceAssembly {
    * Stores a block the picker accepted; `pieceComplete` (the picker's verdict) starts the check.
    * Copies `data` (the peer's socket memory is lent only for the call).
    */
-  addBlock (piece: number, begin: number, data: Uint8Array, sender: string, pieceComplete: boolean): void {
+  addBlock (piece: number, begin: number, data: Uint8Array, sender: string, pieceComplete: boolean, origin?: ReceivedRange): void {
     let buf = this.buffers.get(piece)
     if (buf === undefined) {
       const length = this.host.verifier().pieceLength(piece)
@@ -142,12 +149,17 @@ export class PieceAssembly {
         data: this.takeBuffer(length),
         senders: new Array<string | null>(Math.ceil(length / BLOCK_BYTES)).fill(null),
         firstBlockAtMs: this.host.clock.now(),
-        busy: false
+        busy: false,
+        origins: null
       }
       this.buffers.set(piece, buf)
     }
     copyBlock(buf.data, data, begin)
     buf.senders[begin / BLOCK_BYTES] = sender
+    if (origin !== undefined || buf.origins !== null) {
+      buf.origins ??= new Array<ReceivedRange | undefined>(buf.senders.length)
+      buf.origins[begin / BLOCK_BYTES] = origin
+    }
     if (pieceComplete) this.completePiece(piece, buf)
   }
 
@@ -216,7 +228,7 @@ export class PieceAssembly {
       return
     }
     const storage = this.host.storage()
-    await storage.writePiece(piece, buf.data)
+    await storage.writePiece(piece, buf.data, buf.origins ?? undefined)
     if (gen !== this.host.generation()) return
     this.buffers.delete(piece)
     const picker = this.host.picker()

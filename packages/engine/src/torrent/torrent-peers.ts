@@ -15,7 +15,7 @@ import { LodestoneError, ProtocolError, hasCode } from '../errors.js'
 import type { IClock } from '../interfaces/clock.js'
 import type { Logger } from '../interfaces/logger.js'
 import type { IRandom } from '../interfaces/random.js'
-import type { ITcpSocket } from '../interfaces/socket.js'
+import type { ITcpSocket, ReceivedRange } from '../interfaces/socket.js'
 import type { TorrentMetainfo } from '../metainfo/types.js'
 import type { PeerExtensionFactory } from '../protocol/extension-protocol.js'
 import { createLtDontHaveExtension, type LtDontHaveExtension } from '../protocol/lt-donthave.js'
@@ -378,7 +378,7 @@ export class TorrentPeers {
     conn.on('suggested', ({ piece }) => { host.picker().peerSuggest(s, piece) })
     conn.on('interested', () => { this.fillFreeSlots() })
     conn.on('not-interested', () => { this.fillFreeSlots() })
-    conn.on('piece-received', ({ piece, begin, data }) => { this.onBlock(s, piece, begin, data) })
+    conn.on('piece-received', ({ piece, begin, data, origin }) => { this.onBlock(s, piece, begin, data, origin) })
     conn.on('wasted-received', ({ lengthBytes }) => { host.counters.wastedBytes += lengthBytes })
     conn.on('requests-dropped', ({ blocks }) => { this.releaseBlocks(s, blocks) })
     conn.on('request-timed-out', ({ blocks }) => { this.releaseBlocks(s, blocks) })
@@ -578,7 +578,7 @@ export class TorrentPeers {
     else this.scheduleRefill(s)
   }
 
-  private onBlock (s: PeerSession, piece: number, begin: number, data: Uint8Array): void {
+  private onBlock (s: PeerSession, piece: number, begin: number, data: Uint8Array, origin: ReceivedRange | undefined): void {
     const result = this.host.picker().blockReceived(s, piece, begin, data.length)
     for (const other of result.cancel) {
       // A web seed's range request cannot be cut short: its copy arrives and is not accepted.
@@ -591,7 +591,7 @@ export class TorrentPeers {
     }
     this.host.counters.downloadedBytes += data.length
     this.host.downloadMeter.add(data.length)
-    this.host.assembly.addBlock(piece, begin, data, s.host, result.pieceComplete)
+    this.host.assembly.addBlock(piece, begin, data, s.host, result.pieceComplete, origin)
     this.scheduleRefill(s)
   }
 

@@ -20,7 +20,7 @@
  */
 import type { LodestoneError } from '../errors.js'
 import type { IClock, ITimer } from '../interfaces/clock.js'
-import type { ITcpSocket, PeerTransport } from '../interfaces/socket.js'
+import type { ITcpSocket, PeerTransport, ReceivedRange } from '../interfaces/socket.js'
 
 /** More than this many bytes sent before the peer's first byte: TCP is kept (bounds the copy). */
 const MAX_KEPT_BYTES = 65_536
@@ -105,6 +105,9 @@ export class RaceSocket implements ITcpSocket {
     if (!ok) this.waitingDrain = true
     return ok
   }
+
+  /** Delivered bytes are the current transport's own. */
+  receivedRange (data: Uint8Array): ReceivedRange | undefined { return this.current.receivedRange?.(data) }
 
   pause (): void {
     this.paused = true

@@ -1,7 +1,8 @@
 // The browser engine in headless Chromium against libtorrent, through a real io-daemon (issue 17),
 // with a 64 MiB multi-file torrent:
 // - bridge mode: the bundle's createDaemonEngine, in a plain page, downloads into a daemon storage
-//   root (files byte-identical on disk), then seeds to a libtorrent leecher through a bridge listener;
+//   root (files byte-identical on disk; most blocks written from the daemon's received stream,
+//   FILE_WRITE_RECV), then seeds to a libtorrent leecher through a bridge listener;
 // - OPFS mode: createDaemonWithOPFSEngine downloads into the Origin Private File System, the page
 //   reads the files back (SHA-256 match), and after a reload the session restores without
 //   downloading again.
@@ -73,6 +74,13 @@ describe('browser engine in Chromium against libtorrent (64 MiB)', () => {
     expect(stats.warnings).toEqual([])
     expect(stats.downloaded).toBeGreaterThanOrEqual(64 * MiB - 1)
     expect(await digestTree(join(dl, 'payload'))).toEqual(await digestTree(join(src, 'payload')))
+    // Most verified blocks were written from the daemon's received stream (FILE_WRITE_RECV) instead
+    // of travelling back from the page; the rest (blocks split across TCP_RECV frames) as bytes:
+    // together exactly the content, once.
+    const files = daemon.fileStats()
+    const viaStream = files['write (received)']?.bytes ?? 0
+    expect(viaStream).toBeGreaterThan(32 * MiB)
+    expect(viaStream + (files['write (WebSocket)']?.bytes ?? 0)).toBe(64 * MiB)
 
     // Seed back: the page listens through the bridge; libtorrent dials that port.
     const listenPort = await page.evaluate(async () => await (window as any).engine.listen())

@@ -20,7 +20,7 @@
 import { LodestoneError, isLodestoneError } from '../../errors.js'
 import type { IClock, ITimer } from '../../interfaces/clock.js'
 import type { IRandom } from '../../interfaces/random.js'
-import type { ITcpSocket, PeerTransport } from '../../interfaces/socket.js'
+import type { ITcpSocket, PeerTransport, ReceivedRange } from '../../interfaces/socket.js'
 import type { Rc4 } from './rc4.js'
 import { SendBufferPool } from './send-buffer-pool.js'
 import { MseHandshake, mseError, MSE_MAX_INITIAL_PAYLOAD_BYTES, type MseHandshakeResult } from './mse-handshake.js'
@@ -148,6 +148,14 @@ export class MseSocket implements ITcpSocket {
   get encryption (): StreamEncryption | null { return this.mode }
   /** The SKEY (info hash) the MSE handshake used; null for plaintext and until established. */
   get skey (): Uint8Array | null { return this.mode === null || this.mode === 'none' ? null : this.sharedKey }
+
+  /**
+   * Delivered bytes are the inner socket's own only while nothing decrypts them (the handshake is
+   * done and the stream is plaintext): RC4 decrypts in place, so the transport's copy is ciphertext.
+   */
+  receivedRange (data: Uint8Array): ReceivedRange | undefined {
+    return this.phase === 'open' && this.decryptor === null ? this.inner.receivedRange?.(data) : undefined
+  }
 
   get remoteAddress (): string { return this.inner.remoteAddress }
   get remotePort (): number { return this.inner.remotePort }

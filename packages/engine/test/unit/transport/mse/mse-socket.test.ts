@@ -68,6 +68,43 @@ function borrowing (inner: ITcpSocket): ITcpSocket {
 }
 
 /**
+ * A transport that keeps what it received and names where a delivered chunk sits in that stream
+ * (ITcpSocket.receivedRange), as the io-daemon bridge's sockets do. `stream`: every byte received.
+ */
+function ranging (inner: ITcpSocket): ITcpSocket & { stream: () => Uint8Array } {
+  const received: Uint8Array[] = []
+  const bases = new WeakMap<ArrayBufferLike, number>()
+  let next = 0
+  const wrapped: ITcpSocket & { stream: () => Uint8Array } = {
+    get remoteAddress () { return inner.remoteAddress },
+    get remotePort () { return inner.remotePort },
+    get localPort () { return inner.localPort },
+    get bufferedBytes () { return inner.bufferedBytes },
+    send: (data) => inner.send(data),
+    pause: () => { inner.pause() },
+    resume: () => { inner.resume() },
+    onData: (cb) => {
+      inner.onData((chunk) => {
+        const own = chunk.slice()
+        received.push(own.slice())
+        bases.set(own.buffer, next)
+        next += own.length
+        cb(own)
+      })
+    },
+    receivedRange: (data) => {
+      const base = bases.get(data.buffer)
+      return base === undefined ? undefined : { stream: wrapped, offset: base + data.byteOffset, lengthBytes: data.length }
+    },
+    onDrain: (cb) => { inner.onDrain(cb) },
+    onClose: (cb) => { inner.onClose(cb) },
+    close: () => { inner.close() },
+    stream: () => concat(received)
+  }
+  return wrapped
+}
+
+/**
  * Holds every sent buffer by reference, as Node's socket does until the kernel has the bytes, and
  * passes them on only at flush(); `bufferedBytes` counts what it holds. Whatever reuses a sent
  * buffer too early changes bytes still waiting here.
@@ -205,6 +242,39 @@ describe('MseSocket', () => {
     client.close()
     await clock.advanceAsync(100)
   })
+
+  for (const mode of ['rc4', 'plaintext'] as const) {
+    it(`names where received bytes sit in its transport's stream only while nothing decrypts them (${mode})`, async () => {
+      let transport: ReturnType<typeof ranging> | null = null
+      const { clock, client, server } = await setup({
+        select: mode === 'rc4' ? (p) => p & CRYPTO_RC4 : (p) => p & CRYPTO_PLAINTEXT,
+        wrapClientInner: (socket) => { transport = ranging(socket); return transport }
+      })
+      const delivered: Array<{ bytes: Uint8Array, range: ReturnType<NonNullable<ITcpSocket['receivedRange']>> }> = []
+      let total = 0
+      client.onData((chunk) => { delivered.push({ bytes: chunk.slice(), range: client.receivedRange?.(chunk) }); total += chunk.length })
+      client.send(BT_HANDSHAKE.slice())
+      await clock.runUntil(() => server!.encryption !== null)
+      const payload = seededRandom(3).fill(new Uint8Array(200_000))
+      server!.send(payload)
+      await clock.runUntil(() => total === payload.length)
+      expect(Buffer.from(concat(delivered.map((d) => d.bytes))).equals(Buffer.from(payload))).toBe(true)
+      const ranged = delivered.filter((d) => d.range !== undefined)
+      if (mode === 'rc4') {
+        // RC4 decrypts in place: the transport's bytes are ciphertext, so no range may be named.
+        expect(ranged).toEqual([])
+      } else {
+        expect(ranged.length).toBeGreaterThan(0)
+        const stream = transport!.stream()
+        for (const d of ranged) {
+          expect(d.range!.stream).toBe(transport)
+          expect(Buffer.from(stream.subarray(d.range!.offset, d.range!.offset + d.range!.lengthBytes)).equals(Buffer.from(d.bytes))).toBe(true)
+        }
+      }
+      client.close()
+      await clock.advanceAsync(100)
+    })
+  }
 
   it('plaintext after an MSE handshake: the payload is in the clear, the handshake is not', async () => {
     const { clock, client, server, wire } = await setup({ select: (p) => p & CRYPTO_PLAINTEXT })
