@@ -104,19 +104,21 @@ export class BridgeFileWriter {
    */
   async writeReceived (handle: number, offset: number, ranges: readonly ReceivedRange[], path: string): Promise<boolean> {
     if ((this.conn.features & Feature.WRITE_RECV) === 0 || ranges.length === 0 || ranges.length > MAX_FILE_WRITE_RECV_SEGMENTS) return false
-    const segments: RecvSegment[] = []
     let length = 0
-    for (const r of ranges) {
-      const id = r.stream instanceof DaemonTcpSocket ? r.stream.streamIdOn(this.conn) : undefined
-      if (id === undefined || r.lengthBytes <= 0) return false
-      segments.push({ id, offset: r.offset, length: r.lengthBytes })
-      length += r.lengthBytes
-    }
+    for (const r of ranges) length += r.lengthBytes
     if (length > MAX_FILE_WRITE_RECV_BYTES) return false
     // The daemon's disk queue is bounded by the same window as for bytes sent.
     const window = Math.min(length, this.maxInflightBytes)
     await this.reserve(window)
     try {
+      // Socket ids are looked up after the wait and sent at once: an id reallocated meanwhile
+      // (its new TCP_CONNECT ahead of this frame) no longer names the ranges' stream.
+      const segments: RecvSegment[] = []
+      for (const r of ranges) {
+        const id = r.stream instanceof DaemonTcpSocket ? r.stream.streamIdOn(this.conn) : undefined
+        if (id === undefined || r.lengthBytes <= 0) return false
+        segments.push({ id, offset: r.offset, length: r.lengthBytes })
+      }
       const rid = this.conn.requestId()
       const result = await this.answer(rid, fileWriteRecvFrame(rid, handle, offset, segments), path)
       if (result.error?.code === RECV_NOT_HELD) return false

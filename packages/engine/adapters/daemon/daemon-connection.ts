@@ -148,7 +148,11 @@ export class DaemonConnection {
     for (let i = 0; i < SERVER_ID_BASE; i++) {
       const id = this.nextSocketId
       this.nextSocketId = id + 1 >= SERVER_ID_BASE ? 1 : id + 1
-      if (!this.handlers.has(id)) return id
+      if (!this.handlers.has(id)) {
+        // Before any frame names the id again: the ranges of its last TCP socket are void now.
+        this.streamOwners.delete(id)
+        return id
+      }
     }
     throw new LodestoneError('INTERNAL', { reason: 'io-daemon socket ids exhausted' })
   }
@@ -158,7 +162,8 @@ export class DaemonConnection {
   /**
    * `owner` is the TCP socket of `id` from now on: the daemon starts a new received stream for the
    * id when it connects or accepts it. Client ids are reused after 65 535 sockets, so a closed
-   * socket's ranges must not be taken for its successor's ({@link ownsStream}).
+   * socket's ranges must not be taken for its successor's ({@link ownsStream}); allocating the id
+   * again voids them before the new socket's TCP_CONNECT goes out.
    */
   claimStream (id: number, owner: object): void {
     if (id < SERVER_ID_BASE) this.streamOwners.set(id, owner)
