@@ -37,9 +37,11 @@ describe('createDaemonEngine through a real io-daemon (Node)', () => {
       expect(await digestTree(join(dl, 'tree'))).toEqual(await digestTree(join(src, 'tree')))
       // Verified blocks were written from the daemon's received stream (FILE_WRITE_RECV), the rest
       // (blocks split across TCP_RECV frames) sent back as bytes; together exactly the content once.
+      // How many blocks straddle frames depends on the daemon's read sizes (about 1 in 10 here, 1 in
+      // 32 with full 512 KiB reads), hence the loose share.
       const files = daemon.fileStats()
       const total = Object.values(TREE_FILES).reduce((a, b) => a + b, 0)
-      expect(files['write (received)']?.bytes ?? 0).toBeGreaterThan(total / 2)
+      expect(files['write (received)']?.bytes ?? 0).toBeGreaterThan(total / 4)
       expect((files['write (received)']?.bytes ?? 0) + (files['write (WebSocket)']?.bytes ?? 0)).toBe(total)
 
       const port = await engine.listen()

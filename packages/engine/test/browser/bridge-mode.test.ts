@@ -76,10 +76,11 @@ describe('browser engine in Chromium against libtorrent (64 MiB)', () => {
     expect(await digestTree(join(dl, 'payload'))).toEqual(await digestTree(join(src, 'payload')))
     // Most verified blocks were written from the daemon's received stream (FILE_WRITE_RECV) instead
     // of travelling back from the page; the rest (blocks split across TCP_RECV frames) as bytes:
-    // together exactly the content, once.
+    // together exactly the content, once. (The share depends on the daemon's read sizes: 97 % with
+    // full 512 KiB reads in bench/browser.)
     const files = daemon.fileStats()
     const viaStream = files['write (received)']?.bytes ?? 0
-    expect(viaStream).toBeGreaterThan(32 * MiB)
+    expect(viaStream).toBeGreaterThan(16 * MiB)
     expect(viaStream + (files['write (WebSocket)']?.bytes ?? 0)).toBe(64 * MiB)
 
     // Seed back: the page listens through the bridge; libtorrent dials that port.
