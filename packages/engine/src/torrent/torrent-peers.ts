@@ -133,6 +133,9 @@ export class TorrentPeers {
     return out
   }
 
+  /** Sessions, handshake done or not. */
+  get sessionCount (): number { return this.sessions.size }
+
   /** Connected peers (handshake done) and how many of them are seeds. */
   counts (): { peers: number, seeds: number } {
     let seeds = 0

@@ -79,6 +79,9 @@ export class TorrentWebSeeds {
     return n
   }
 
+  /** Web seeds of this session in the swarm, resting or not. */
+  get sourceCount (): number { return this.seeds.length }
+
   /** Peer-list entries of the seeds in use. */
   infos (): PeerInfo[] {
     const now = this.host.clock.now()

@@ -25,7 +25,7 @@ import type { MagnetLink } from '../metainfo/magnet.js'
 import type { TorrentMetainfo } from '../metainfo/types.js'
 import type { MetadataFetcherSettings } from '../metadata/metadata-fetcher-settings.js'
 import { MetadataSwarm } from '../metadata/metadata-swarm.js'
-import type { IncomingTicket } from '../peer/connection-manager.js'
+import type { ConnectionSlot, IncomingTicket } from '../peer/connection-manager.js'
 import { formatPeerAddress, parsePeerAddress, type PeerAddress, type PeerSource } from '../peer/peer-address.js'
 import type { RateLimiter } from '../peer/rate-limiter.js'
 import { RateMeter } from '../peer/rate-meter.js'
@@ -37,7 +37,6 @@ import type { TorrentContentStorage } from '../storage/torrent-content-storage.j
 import type { TrackerStatus } from '../tracker/tracker-manager.js'
 import { Bitfield } from '../util/bitfield.js'
 import { bytesEqual } from '../util/bytes.js'
-import type { ScheduledTask } from '../util/coarse-scheduler.js'
 import { TypedEmitter } from '../util/typed-emitter.js'
 import { Choker } from './choker.js'
 import type { TorrentFile } from './file-priorities.js'
@@ -53,6 +52,7 @@ import { KnownPeers } from './known-peers.js'
 import { TorrentFiles } from './torrent-files.js'
 import { TorrentLifecycle } from './torrent-lifecycle.js'
 import { TorrentTrackers } from './torrent-trackers.js'
+import { TorrentTicks } from './torrent-ticks.js'
 import { TorrentPeers } from './torrent-peers.js'
 import { TorrentWebSeeds } from './torrent-web-seeds.js'
 import { announceStateOf, downloadStats, metadataPhaseStats } from './torrent-stats.js'
@@ -60,9 +60,6 @@ import { TorrentState, TorrentStateMachine } from './torrent-state.js'
 import { createTorrentHashes, type TorrentHashes } from '../v2/torrent-hashes.js'
 
 export type { PeerInfo, TorrentDeps, TorrentEvents, TorrentInit, TorrentStats } from './torrent-types.js'
-
-/** How often stats-driven housekeeping runs (request refill safety net, connect queue). */
-const HOUSEKEEPING_INTERVAL_MS = 1_000
 
 export class Torrent extends TypedEmitter<TorrentEvents> {
   /** Null until a magnet's metadata arrived (see `meta`, `hasMetadata`). */
@@ -104,7 +101,8 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
   private pex: PexHandler | null = null
   private readonly bannedHosts = new Set<string>()
 
-  private tasks: ScheduledTask[] = []
+  /** Rechoke and housekeeping, scheduled while in the swarm with peers, candidates or web seeds. */
+  private readonly ticks: TorrentTicks
   /** Trackers while active, and their `stopped` announces in flight. */
   private readonly trackerSet: TorrentTrackers
   private active = false
@@ -214,6 +212,7 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
       refillPeers: () => { this.swarm.scheduleRefillAll() },
       emit: (event, payload) => { this.emit(event, payload) }
     })
+    this.ticks = new TorrentTicks({ id: this.id, scheduler: deps.scheduler, connections: deps.connections, swarm: this.swarm, webSeeds: this.webSeeds, settings: this.engineSettings })
     const removed = (): LodestoneError => new LodestoneError('TORRENT_REMOVED', { id: this.id })
     this.fileState = new TorrentFiles({
       id: this.id,
@@ -241,7 +240,7 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
         for (const peer of peers) {
           if (this.bannedHosts.has(peer.host)) continue
           this.rememberPeer(peer, 'tracker')
-          if (this.active) this.deps.connections.addCandidate(this.id, peer)
+          if (this.active) this.addCandidate(peer)
         }
       },
       onWarning: (error) => { this.emit('warning', { error }) },
@@ -537,7 +536,7 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
     this.metadataSwarm?.addPeer(parsed)
     // A seed does not dial a peer known to be a seed: it would be closed at once (nothing to trade).
     if (!this.active || (this.isComplete && this.knownPeers.isSeed(parsed))) return isNew
-    return this.deps.connections.addCandidate(this.id, parsed) || isNew
+    return this.addCandidate(parsed) || isNew
   }
 
   /** This torrent's setting overrides (a copy). */
@@ -607,7 +606,7 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
     }
     // A hybrid torrent answers under whichever of its two hashes the peer used.
     const infoHash = this.handshakeHashes().find((h) => bytesEqual(h, header.infoHash)) ?? this.infoHash
-    this.swarm.attach(socket, slot, false, infoHash)
+    this.attach(socket, slot, false, infoHash)
   }
 
   /**
@@ -621,7 +620,7 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
     if (hash === undefined) return false
     const slot = ticket.claim(this.id)
     if (typeof slot === 'string') return false
-    this.swarm.attach(socket, slot, true, hash)
+    this.attach(socket, slot, true, hash)
     return true
   }
 
@@ -689,18 +688,16 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
       wantsConnections: () => this.active,
       maxConnections: () => this.overrides.maxConnections,
       skey: this.infoHash,
-      onOutgoing: (socket, slot) => { this.swarm.attach(socket, slot, true) },
+      onOutgoing: (socket, slot) => { this.attach(socket, slot, true) },
       onConnectFailed: (address, error) => { this.log?.debug('connect failed', { address: formatPeerAddress(address), code: error.code }) },
       makeRoomFor: (address) => this.swarm.makeRoomFor(address)
     })
-    const choking = this.engineSettings().choking
-    this.choker.updateSettings(choking)
-    this.tasks.push(this.deps.scheduler.every(choking.rechokeIntervalMs, () => { this.swarm.rechoke() }))
-    this.tasks.push(this.deps.scheduler.every(HOUSEKEEPING_INTERVAL_MS, () => { this.housekeeping() }))
-    for (const address of this.knownPeers.values()) this.deps.connections.addCandidate(this.id, address)
+    this.choker.updateSettings(this.engineSettings().choking)
+    for (const address of this.knownPeers.values()) this.addCandidate(address)
     this.startTrackers()
     this.startPex()
     this.webSeeds.start()
+    this.ticks.wakeIfBusy()
   }
 
   /** BEP 11 while active; BEP 27: never on a private torrent. */
@@ -728,8 +725,7 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
     this.stopMetadataSwarm()
     if (!this.active) return
     this.active = false
-    for (const t of this.tasks) t.cancel()
-    this.tasks = []
+    this.ticks.sleep()
     this.deps.connections.removeTorrent(this.id)
     this.trackerSet.stop()
     this.pex?.close()
@@ -744,6 +740,18 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
 
   /** The 20-byte hashes peers may use in handshakes: the info hash, and a hybrid's truncated v2 hash (BEP 52). */
   handshakeHashes (): Uint8Array[] { return handshakeHashesOf(this.infoHash, this.metaValue, this.magnet) }
+
+  /** Queues a dial (the connect queue refuses known, banned or queued ones); the ticks wake for it. */
+  private addCandidate (address: PeerAddress): boolean {
+    const queued = this.deps.connections.addCandidate(this.id, address)
+    if (queued) this.ticks.wake()
+    return queued
+  }
+
+  private attach (socket: ITcpSocket, slot: ConnectionSlot, outgoing: boolean, infoHash?: Uint8Array): void {
+    this.ticks.wake()
+    this.swarm.attach(socket, slot, outgoing, infoHash)
+  }
 
   private rememberPeer (address: PeerAddress, source: PeerSource): void {
     this.knownPeers.remember(address, source)
@@ -785,16 +793,5 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
     this.swarm.closeHost(host, reason)
     this.knownPeers.forgetHost(host)
     this.emit('peer-banned', { host, reason })
-  }
-
-  // ------------------------------------------------------------------ housekeeping
-
-  private housekeeping (): void {
-    if (!this.active) return
-    // Safety net for missed wake-ups (snub recovery, budget freed by a failed write...).
-    this.swarm.scheduleRefillAll()
-    this.webSeeds.pump()
-    // Candidates whose dial back-off elapsed are dialled only on a pump.
-    this.deps.connections.schedulePump()
   }
 }

@@ -7,6 +7,8 @@
  * - Slot counts stay right when many torrents start, queue and leave at once.
  * - The per-second 'stats' event is built only while someone listens (alerts: only with the
  *   stats category on).
+ * - Seeding torrents nobody is connected to hold no periodic tasks (rechoke, housekeeping); a peer
+ *   connecting wakes its torrent's, and they sleep again once it has gone.
  */
 import { describe, expect, it } from 'vitest'
 import { MemoryFileSystem } from '../../../adapters/memory/memory-filesystem.js'
@@ -15,6 +17,7 @@ import { seededRandom } from '../../../src/interfaces/random.js'
 import { createMemoryEngine } from '../../../presets/memory.js'
 import { ALERT_CATEGORY_BITS } from '../../../src/session/alert-settings.js'
 import type { BtEngine } from '../../../src/session/bt-engine.js'
+import type { CoarseScheduler } from '../../../src/util/coarse-scheduler.js'
 import type { PartialEngineSettings } from '../../../src/session/engine-settings.js'
 import { ENGINE_TORRENTS_KEY, decodeTorrentList } from '../../../src/session/resume-data.js'
 import { SwarmWorld, SyncHasher, makeTorrent, payload, writeFile } from '../../swarm/swarm-world.js'
@@ -143,5 +146,36 @@ describe('an engine with many torrents', () => {
     expect(engine.hasListeners('stats')).toBe(false)
     await engine.close()
     await world.close()
+  })
+
+  it('seeding torrents nobody is connected to hold no periodic tasks; a peer wakes its torrent\'s until it leaves', async () => {
+    const world = new SwarmWorld(95)
+    const settings = { discovery: { trackers: false } }
+    const seed = world.addNode('10.0.0.1', { settings })
+    const torrents: Uint8Array[] = []
+    for (let i = 0; i < N; i++) {
+      const data = payload(4096, i + 1)
+      await writeFile(seed.fs, `t${i}.bin`, data)
+      torrents.push(makeTorrent(`t${i}.bin`, data, 16_384))
+    }
+    const tasks = (): number => (seed.engine as unknown as { scheduler: CoarseScheduler }).scheduler.size
+    const added = await Promise.all(torrents.map(async (t) => seed.engine.addTorrent(t)))
+    expect(await world.clock.runUntil(() => added.every((t) => t.state === 'seeding'), 10_000)).toBe(true)
+    await world.clock.advanceAsync(3_000)
+    const idle = tasks()
+    expect(idle).toBeLessThan(5) // engine-wide ones only: each torrent had a rechoke and a housekeeping task
+
+    const leech = world.addNode('10.0.0.2', { settings })
+    const leeching = await leech.engine.addTorrent(torrents[7]!)
+    leeching.addPeer('10.0.0.1:6881')
+    expect(await world.clock.runUntil(() => added[7]!.peers().length === 1, 10_000)).toBe(true)
+    expect(tasks()).toBeGreaterThanOrEqual(idle + 3) // the torrent's two, and the connection's own deadlines
+    expect(await world.clock.runUntil(() => leeching.state === 'seeding', 30_000)).toBe(true)
+    // Two seeds have nothing to trade: the connection closes, and the seed's tasks go back to sleep.
+    expect(await world.clock.runUntil(() => added[7]!.peers().length === 0, 30_000)).toBe(true)
+    await world.clock.advanceAsync(3_000)
+    expect(tasks()).toBe(idle)
+    await world.close()
+    expect(world.leaks()).toEqual({ sockets: 0, timers: 0, fileHandles: 0 })
   })
 })
