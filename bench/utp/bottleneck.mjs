@@ -5,13 +5,15 @@
 // receiver has `tbf rate R burst 32kb latency 300ms`; the TCP sender uses CUBIC. Per round:
 //   1. uTP alone: Lodestone -> Lodestone (both transport.tcp off), 3 s measured after 3 s;
 //   2. uTP + TCP: a bulk TCP flow joins; both measured for 3 s after 5 s;
-//   3. TCP alone, 2 s.
+//   3. TCP alone, 2 s;
+//   4. with --latecomer: a fresh uTP transfer joins the queue TCP keeps (LEDBAT's latecomer case);
+//      both measured for 3 s after 5 s from its first byte.
 // Every figure is MB/s as the receiving process counted it. Not a timed test: figures go to RESULTS.md.
 // Why not the namespace's lo (this bench's earlier form): the sending host's own qdisc is then the
 // bottleneck, where Linux's TCP Small Queues keep a TCP flow's backlog to ~20 ms while UDP fills it,
 // and this kernel's default TCP is BBR, which keeps no standing queue for LEDBAT to see.
 //
-//   node bench/utp/bottleneck.mjs [--rate-mbit 80] [--size 96M] [--rounds 3]
+//   node bench/utp/bottleneck.mjs [--rate-mbit 80] [--size 96M] [--rounds 3] [--latecomer]
 // Build first: npx tsc -b.
 import { spawnSync } from 'node:child_process'
 import { randomFillSync } from 'node:crypto'
@@ -31,6 +33,7 @@ const opt = (name, fallback) => {
 const rateMbit = Number(opt('rate-mbit', '80'))
 const sizeBytes = Number(opt('size', '96').replace(/M$/i, '')) * 1024 * 1024
 const rounds = Number(opt('rounds', '3'))
+const latecomer = argv.includes('--latecomer')
 
 const work = mkdtempSync(join(tmpdir(), 'lodestone-bench-bottleneck-'))
 try {
@@ -49,7 +52,8 @@ try {
     mkdirSync(leechDir)
     const config = {
       presetPath, rateMbit, burst: '32kb', queueMs: 300, warmupMs: 3_000, sharedWarmupMs: 5_000, windowMs: 3_000, tcpWindowMs: 2_000,
-      torrentPath: join(work, 'payload.torrent'), seedDir: join(work, 'seed'), leechDir
+      torrentPath: join(work, 'payload.torrent'), seedDir: join(work, 'seed'), leechDir,
+      ...(latecomer ? { latecomerLeechDir: join(leechDir, 'latecomer'), latecomerWarmupMs: 5_000 } : {})
     }
     const run = spawnSync('unshare', ['--net', process.execPath, runner, JSON.stringify(config)], { encoding: 'utf8' })
     const line = run.stdout.split('\n').find((l) => l.startsWith('{"type":'))
@@ -57,7 +61,8 @@ try {
     if (r.type !== 'result') { console.log(`round ${round}: failed: ${r.message}`); continue }
     console.log(`round ${round} (load ${loadavg()[0].toFixed(1)} after, ${r.loadAverage.toFixed(1)} before): uTP alone ${r.utpAloneMBps.toFixed(2)} MB/s (${pct(r.utpAloneMBps)}); ` +
       `shared uTP ${r.sharedUtpMBps.toFixed(2)} (${pct(r.sharedUtpMBps)}) / TCP ${r.sharedTcpMBps.toFixed(2)} (${pct(r.sharedTcpMBps)}), TCP RTT ${r.tcpShared.rttMs} ms; ` +
-      `TCP alone ${r.tcpAloneMBps.toFixed(2)} (${pct(r.tcpAloneMBps)}), RTT ${r.tcpAlone.rttMs} ms (${r.tcpAlone.cc})`)
+      `TCP alone ${r.tcpAloneMBps.toFixed(2)} (${pct(r.tcpAloneMBps)}), RTT ${r.tcpAlone.rttMs} ms (${r.tcpAlone.cc})` +
+      (r.latecomer !== null ? `; uTP joins TCP's queue: uTP ${r.latecomer.utpMBps.toFixed(2)} (${pct(r.latecomer.utpMBps)}) / TCP ${r.latecomer.tcpMBps.toFixed(2)} (${pct(r.latecomer.tcpMBps)}), TCP RTT ${r.latecomer.tcp.rttMs} ms` : ''))
     console.log(JSON.stringify({ bench: 'utp-bottleneck', round, ...r }))
     rmSync(leechDir, { recursive: true, force: true })
   }

@@ -18,6 +18,8 @@
 // 2. A bulk TCP flow starts on the same path; `sharedWarmupMs` later both are measured for
 //    `windowMs`, and TCP's RTT (its queue) is read from `ss -tin`.
 // 3. The Lodestone peers stop; TCP alone is measured for `tcpWindowMs`, with `ss -tin` again.
+// 4. With `latecomerLeechDir`: a fresh uTP transfer joins the queue TCP keeps (LEDBAT's latecomer
+//    case); `latecomerWarmupMs` after its first byte both are measured for `windowMs`.
 // Prints one JSON line {type:'result', ...} (or {type:'error', message}) on stdout.
 import { spawn, spawnSync } from 'node:child_process'
 import { loadavg } from 'node:os'
@@ -106,6 +108,34 @@ function bytesAt (samples, t) {
 /** MB/s over [from, to] (ms) from [t, bytes] samples. */
 const rate = (samples, from, to) => (bytesAt(samples, to) - bytesAt(samples, from)) / (to - from) / 1000
 
+const pick = (c) => c === null ? null : { packetsOut: c.packetsOut, packetsIn: c.packetsIn, retransmits: c.retransmits, fastRetransmits: c.fastRetransmits, timeouts: c.timeouts }
+
+/**
+ * A Lodestone seeder in `sender` (or the running one of `seeding`) and a leecher into `leechDir` in
+ * `receiver`, uTP only; resolves at the leecher's first byte with {seeder, port, leecher, utp
+ * ([t, bytes] samples), t0, completedAt()}.
+ */
+async function startTransfer (sender, receiver, leechDir, seeding = null) {
+  let seeder = seeding?.seeder
+  let port = seeding?.port
+  if (seeder === undefined) {
+    seeder = startPeer(sender, { role: 'seed', presetPath: cfg.presetPath, host: SENDER, torrentPath: cfg.torrentPath, dir: cfg.seedDir })
+    peers.push(seeder)
+    port = (await seeder.next('ready')).port
+  }
+  const utp = []
+  let firstByte
+  const started = new Promise((resolve) => { firstByte = resolve })
+  const leecher = startPeer(receiver, {
+    role: 'leech', presetPath: cfg.presetPath, host: RECEIVER, torrentPath: cfg.torrentPath, dir: leechDir, peerHost: SENDER, peerPort: port
+  }, (m) => { utp.push([m.t, m.bytes]); if (m.bytes > 0) firstByte(m.t) })
+  peers.push(leecher)
+  let completedAt = null
+  void leecher.next('completed', 600_000).then((m) => { completedAt = m.t }, () => {})
+  const t0 = await Promise.race([started, sleep(20_000).then(() => { throw new Error('no byte over uTP within 20 s') })])
+  return { seeder, port, leecher, utp, t0, completedAt: () => completedAt }
+}
+
 const hosts = []
 const peers = []
 try {
@@ -131,19 +161,8 @@ try {
   const linkMBps = cfg.rateMbit / 8
   const load = loadavg()[0]
 
-  const seeder = startPeer(sender, { role: 'seed', presetPath: cfg.presetPath, host: SENDER, torrentPath: cfg.torrentPath, dir: cfg.seedDir })
-  peers.push(seeder)
-  const { port } = await seeder.next('ready')
-  const utp = []
-  let firstByte
-  const started = new Promise((resolve) => { firstByte = resolve })
-  const leecher = startPeer(receiver, {
-    role: 'leech', presetPath: cfg.presetPath, host: RECEIVER, torrentPath: cfg.torrentPath, dir: cfg.leechDir, peerHost: SENDER, peerPort: port
-  }, (m) => { utp.push([m.t, m.bytes]); if (m.bytes > 0) firstByte(m.t) })
-  peers.push(leecher)
-  let completedAt = null
-  void leecher.next('completed', 600_000).then((m) => { completedAt = m.t }, () => {})
-  const t0 = await Promise.race([started, sleep(20_000).then(() => { throw new Error('no byte over uTP within 20 s') })])
+  const first = await startTransfer(sender, receiver, cfg.leechDir)
+  const { seeder, leecher, utp, t0 } = first
   // This process and the peers read the same clock (Date.now()).
   const aloneFrom = t0 + cfg.warmupMs
   const aloneTo = aloneFrom + cfg.windowMs
@@ -161,15 +180,32 @@ try {
   const tcpShared = tcpInfo(sender, tcpPort)
   await sleep(sharedTo - Date.now() + 100)
   const leecherCounters = await leecher.stop()
-  const seederCounters = await seeder.stop()
+  // With a latecomer phase the seeder stays (idle, it has no other peer) and serves that transfer.
+  const seederCounters = cfg.latecomerLeechDir === undefined ? await seeder.stop() : null
   const tcpAloneFrom = Date.now() + 300
   const tcpAloneTo = tcpAloneFrom + cfg.tcpWindowMs
   await sleep(tcpAloneFrom + cfg.tcpWindowMs / 2 - Date.now())
   const tcpAlone = tcpInfo(sender, tcpPort)
   await sleep(tcpAloneTo - Date.now() + 100)
 
-  if (completedAt !== null && completedAt < sharedTo) throw new Error('the payload is too small: the transfer completed inside a measurement window')
-  const pick = (c) => c === null ? null : { packetsOut: c.packetsOut, packetsIn: c.packetsIn, retransmits: c.retransmits, fastRetransmits: c.fastRetransmits, timeouts: c.timeouts }
+  // 4. LEDBAT's latecomer case (when cfg.latecomerLeechDir is set): a fresh uTP transfer joins the
+  //    queue TCP built alone, so its base delay starts out holding that queue; `latecomerWarmupMs`
+  //    after its first byte both flows are measured for `windowMs`.
+  let latecomer = null
+  if (cfg.latecomerLeechDir !== undefined) {
+    const late = await startTransfer(sender, receiver, cfg.latecomerLeechDir, first)
+    const lateFrom = late.t0 + cfg.latecomerWarmupMs
+    const lateTo = lateFrom + cfg.windowMs
+    await sleep(lateFrom + cfg.windowMs / 2 - Date.now())
+    const tcpLate = tcpInfo(sender, tcpPort)
+    await sleep(lateTo - Date.now() + 100)
+    const lateLeecher = await late.leecher.stop()
+    const seederBoth = await seeder.stop()
+    if (late.completedAt() !== null) throw new Error('the payload is too small: the latecomer transfer completed')
+    latecomer = { utpMBps: rate(late.utp, lateFrom, lateTo), tcpMBps: rate(tcp, lateFrom, lateTo), tcp: tcpLate, seederBothTransfers: pick(seederBoth), leecher: pick(lateLeecher) }
+  }
+
+  if (first.completedAt() !== null && first.completedAt() < sharedTo) throw new Error(`the payload is too small: the transfer completed inside a measurement window (${first.completedAt() - t0} ms after its first byte, the window ended ${sharedTo - t0} ms after)`)
   emit({
     type: 'result',
     loadAverage: load,
@@ -182,6 +218,7 @@ try {
     tcpAlone,
     seeder: pick(seederCounters),
     leecher: pick(leecherCounters),
+    latecomer,
     qdisc: sh('tc', ['-s', 'qdisc', 'show', 'dev', 'b1']).replace(/\s+/g, ' ').trim()
   })
 } catch (error) {

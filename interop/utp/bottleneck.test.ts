@@ -21,7 +21,9 @@
  * Asserts: uTP alone moves >= 80 % of the link (3 s, after 3 s of warm-up from its first byte);
  * a bulk TCP flow joins, and over 3 s after 5 s of warm-up TCP has the larger share (a CUBIC flow
  * joining a queue LEDBAT holds near its target grows into it over seconds); TCP alone
- * then fills the link (the bottleneck is real and TCP can use it). Figures go to the log.
+ * then fills the link (the bottleneck is real and TCP can use it); and LEDBAT's latecomer case: a
+ * fresh uTP transfer that joins the queue TCP keeps (its base delay starts out holding that queue)
+ * still leaves TCP the larger share, over 3 s after 2 s from its first byte. Figures go to the log.
  */
 import { spawn } from 'node:child_process'
 import { mkdir } from 'node:fs/promises'
@@ -48,6 +50,7 @@ interface BottleneckResult {
   tcpAloneMBps: number
   tcpShared: { rttMs: number | null, cwnd: number | null, cc: string | null }
   tcpAlone: { rttMs: number | null, cwnd: number | null, cc: string | null }
+  latecomer: { utpMBps: number, tcpMBps: number, tcp: { rttMs: number | null } } | null
 }
 
 async function runBottleneck (config: Record<string, unknown>): Promise<BottleneckResult> {
@@ -71,6 +74,7 @@ describe('uTP on a real bottleneck (tbf in a network namespace)', () => {
     await makeTorrent(seedDir, 'payload.bin', 'v1', torrentPath, 1024 * 1024)
     const leechDir = await tempDir()
     await mkdir(leechDir, { recursive: true })
+    const latecomerLeechDir = await tempDir()
     const r = await runBottleneck({
       presetPath: PRESET,
       rateMbit: RATE_MBIT,
@@ -82,16 +86,22 @@ describe('uTP on a real bottleneck (tbf in a network namespace)', () => {
       tcpWindowMs: 2_000,
       torrentPath,
       seedDir,
-      leechDir
+      leechDir,
+      latecomerLeechDir,
+      latecomerWarmupMs: 2_000
     })
     const pct = (x: number): string => `${(100 * x / r.linkMBps).toFixed(0)} %`
     const figures = `link ${r.linkMBps} MB/s, load ${r.loadAverage.toFixed(1)}: uTP alone ${r.utpAloneMBps.toFixed(2)} MB/s (${pct(r.utpAloneMBps)}); ` +
       `shared: uTP ${r.sharedUtpMBps.toFixed(2)} (${pct(r.sharedUtpMBps)}), TCP ${r.sharedTcpMBps.toFixed(2)} (${pct(r.sharedTcpMBps)}), TCP RTT ${r.tcpShared.rttMs ?? '?'} ms; ` +
-      `TCP alone ${r.tcpAloneMBps.toFixed(2)} (${pct(r.tcpAloneMBps)}), RTT ${r.tcpAlone.rttMs ?? '?'} ms (${r.tcpAlone.cc ?? '?'})`
+      `TCP alone ${r.tcpAloneMBps.toFixed(2)} (${pct(r.tcpAloneMBps)}), RTT ${r.tcpAlone.rttMs ?? '?'} ms (${r.tcpAlone.cc ?? '?'})` +
+      (r.latecomer !== null ? `; uTP joining TCP's queue: uTP ${r.latecomer.utpMBps.toFixed(2)} (${pct(r.latecomer.utpMBps)}), TCP ${r.latecomer.tcpMBps.toFixed(2)} (${pct(r.latecomer.tcpMBps)}), TCP RTT ${r.latecomer.tcp.rttMs ?? '?'} ms` : '')
     console.log(`bottleneck: ${figures}\n${JSON.stringify(r)}`)
     expect(r.tcpAloneMBps, figures).toBeGreaterThan(0.8 * r.linkMBps)
     expect(r.tcpAloneMBps, figures).toBeLessThan(1.2 * r.linkMBps)
     expect(r.utpAloneMBps, figures).toBeGreaterThanOrEqual(0.8 * r.linkMBps)
     expect(r.sharedTcpMBps, figures).toBeGreaterThan(r.sharedUtpMBps)
+    // The latecomer case: uTP joining the queue TCP built alone still leaves TCP the larger share.
+    expect(r.latecomer, figures).not.toBeNull()
+    expect(r.latecomer!.tcpMBps, figures).toBeGreaterThan(r.latecomer!.utpMBps)
   })
 })
