@@ -21,7 +21,7 @@
 // receive buffer in each mixed direction (a/b, c/d). Results and the machine's load are recorded in
 // bench/utp/RESULTS.md. Build first: npx tsc -b.
 import { cpus, loadavg } from 'node:os'
-import { commandLine, endMedians, parseSize, printRows, requireBuild, sizeText, transferRounds } from '../lib/transfer.mjs'
+import { commandLine, endMedians, median, parseSize, printRows, requireBuild, sizeText, transferRounds } from '../lib/transfer.mjs'
 
 const { smoke, opt } = commandLine()
 const sizeBytes = parseSize(opt('size', smoke ? '64M' : '1G'))
@@ -69,4 +69,17 @@ for (const [what, ours, theirs] of [['download', rows.a, rows.b], ['seed', rows.
   console.log(`${what.padEnd(8)} uTP lodestone/libtorrent: throughput ${throughput.toFixed(2)} (target >= 1.0: ${verdict(throughput >= 1)}), CPU ${cpu.toFixed(2)}`)
 }
 if (rows.e !== undefined) console.log(`lodestone <-> lodestone over uTP: ${rows.e.mbps.toFixed(0)} MB/s (target >= 150: ${verdict(rows.e.mbps >= 150)})`)
-console.log(JSON.stringify({ bench: 'utp', sizeBytes, pieceLength, rounds, libtorrent: version, ratios, rows }))
+// The measured Lodestone end's uTP counters (medians over the rounds): how many datagrams a MB
+// takes each way and how often the receiving side acknowledges (a quiet machine's batches are
+// smaller than a loaded one's, so it acks more often).
+const packets = {}
+for (const [key, end] of [['a', 'leech'], ['c', 'seed'], ['e', 'leech']]) {
+  const runs = (results[key] ?? []).map((r) => r[end].utp).filter((u) => u !== null && u !== undefined)
+  if (runs.length === 0) continue
+  const mb = sizeBytes / 1e6
+  packets[key] = { inPerMB: median(runs.map((u) => u.packetsIn / mb)), outPerMB: median(runs.map((u) => u.packetsOut / mb)) }
+  const received = key === 'c' ? 'acks from libtorrent' : 'datagrams received'
+  const ratio = key === 'c' ? `one per ${(packets[key].outPerMB / packets[key].inPerMB).toFixed(1)} sent` : `we answer one per ${(packets[key].inPerMB / packets[key].outPerMB).toFixed(1)}`
+  console.log(`uTP packets (${key}, Lodestone ${end === 'leech' ? 'leecher' : 'seeder'}): ${packets[key].inPerMB.toFixed(0)} in and ${packets[key].outPerMB.toFixed(0)} out per MB (${received}: ${ratio})`)
+}
+console.log(JSON.stringify({ bench: 'utp', sizeBytes, pieceLength, rounds, libtorrent: version, ratios, packets, rows }))
