@@ -9,11 +9,13 @@
 //   node bench/download/ab.mjs --row file|tree|tree-hybrid --dists base=/tmp/base-dist,new=packages/engine/dist --pairs 4
 //   options: --size N[K|M|G] (default 1G for file, 300M for the trees)  --settings '<engine settings json>'
 //            --work DIR (default $TMPDIR/lodestone-bench-ab)  --node-args '--cpu-prof ...'
+//            --keep-stdout DIR (the leecher's whole stdout per run, e.g. with --node-args --trace-gc)
 //            --wrap 'strace -c -f -o /tmp/%N.strace' (a command the leecher runs under; %N = the build's name)
+//   environment: BENCH_MEM=1 (memory at the RSS peak), BENCH_THREADS=1 BENCH_THREADS_DETAIL=1 (CPU per thread)
 // A dist to compare against: git worktree add /tmp/base <commit> && (cd /tmp/base && npm ci), or
 // copy packages/engine/dist aside before changing the source.
 import { spawn, spawnSync } from 'node:child_process'
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs'
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { commandLine, loadText, parseSize, prepareTreePayload, preparePayload, startPeer } from '../lib/transfer.mjs'
@@ -29,6 +31,7 @@ const pairs = Number(opt('pairs', 1))
 const wrap = opt('wrap', null)
 const settings = opt('settings', null)
 const nodeArgs = (opt('node-args', '') ?? '').split(' ').filter(Boolean)
+const keepStdout = opt('keep-stdout', null)
 const work = join(opt('work', join(tmpdir(), 'lodestone-bench-ab')), `${row}-${sizeBytes}`)
 const peerScript = new URL('lodestone-peer.mjs', import.meta.url).pathname
 
@@ -54,13 +57,14 @@ async function leech (name, dist) {
     let out = ''
     child.stdout.on('data', (d) => { out += d })
     const code = await new Promise((resolve) => { child.on('close', resolve) })
+    if (keepStdout !== null) writeFileSync(join(keepStdout, `${name}-${Date.now()}.stdout`), out)
     const line = out.trim().split('\n').filter((l) => l.includes('"result"')).pop()
     if (line === undefined) throw new Error(`${name}: the leecher exited (${code}) without a result`)
     const r = JSON.parse(line)
     seed.send('stop')
     const s = await seed.next('result')
     const mbps = sizeBytes / (s.lastUploadSeconds - s.firstUploadSeconds) / 1e6
-    console.log(`${name.padEnd(8)} ${mbps.toFixed(0).padStart(5)} MB/s  CPU ${r.cpuSeconds.toFixed(2)} (${r.userSeconds.toFixed(2)}+${r.systemSeconds.toFixed(2)})  peak RSS ${(r.peakRssKiB * 1024 / 1e6).toFixed(0)} MB  main thread ${r.threads.main}  load ${loadText()}`)
+    console.log(`${name.padEnd(8)} ${mbps.toFixed(0).padStart(5)} MB/s  CPU ${r.cpuSeconds.toFixed(2)} (${r.userSeconds.toFixed(2)}+${r.systemSeconds.toFixed(2)})  peak RSS ${(r.peakRssKiB * 1024 / 1e6).toFixed(0)} MB  main thread ${r.threads.main}  load ${loadText()}${r.memory !== undefined ? `\n         memory ${JSON.stringify(r.memory)}` : ''}${process.env.BENCH_THREADS !== undefined ? `\n         threads ${JSON.stringify(r.threads)}` : ''}`)
   } finally {
     await seed.stop()
     rmSync(dir, { recursive: true, force: true })

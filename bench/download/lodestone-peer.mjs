@@ -17,10 +17,11 @@
 // "busiestThread": {name, tid, cpuSeconds, waitSeconds} of the thread that used the most CPU over
 // the measurement (waitSeconds: runnable but waiting for a core, from /proc's schedstat) (the main thread, which does all socket I/O and RC4: bytes / its CPU seconds is the
 // most this end can move; bench/mse prints it).
-// Diagnostics: LODESTONE_LOG=debug (engine log on stderr), LODESTONE_SETTINGS='<json>' (engine
+// Diagnostics: BENCH_MEM=1 adds "memory" (the memory at the RSS peak, sampled every 10 ms; BENCH_MEM_SERIES=<file> writes every sample), LODESTONE_LOG=debug (engine log on stderr), LODESTONE_SETTINGS='<json>' (engine
 // settings), LODESTONE_DIST=<dir> (another build of packages/engine/dist). Build first: npx tsc -b.
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { createInterface } from 'node:readline'
+import { getHeapSpaceStatistics } from 'node:v8'
 
 const dist = process.env.LODESTONE_DIST ?? new URL('../../packages/engine/dist', import.meta.url).pathname
 const { createNodeEngine } = await import(`${dist}/presets/node.js`)
@@ -108,6 +109,34 @@ function startMeter () {
   }
 }
 
+/**
+ * BENCH_MEM=1: every 10 ms, process.memoryUsage() and the torrent's piece buffers (complete pieces
+ * waiting for the disk, pieces in memory); returns the sample at the RSS peak and the largest of each.
+ */
+function sampleMemory (torrent) {
+  const mb = (b) => Number((b / 1e6).toFixed(1))
+  let atPeak = null
+  const max = { awaitingMB: 0, inFlightPieces: 0, arrayBuffersMB: 0, heapUsedMB: 0 }
+  // BENCH_MEM_SERIES=<file>: every sample, as JSON lines, for plotting where the peak comes from.
+  const series = process.env.BENCH_MEM_SERIES !== undefined ? [] : null
+  const timer = setInterval(() => {
+    const m = process.memoryUsage()
+    const s = torrent.stats()
+    const spaces = Object.fromEntries(getHeapSpaceStatistics().map((x) => [x.space_name, x.space_size]))
+    const sample = { rssMB: mb(m.rss), heapUsedMB: mb(m.heapUsed), heapTotalMB: mb(m.heapTotal), newSpaceMB: mb(spaces.new_space ?? 0), oldSpaceMB: mb(spaces.old_space ?? 0), arrayBuffersMB: mb(m.arrayBuffers), externalMB: mb(m.external), awaitingMB: mb(s.awaitingBytes), inFlightPieces: s.inFlightPieces }
+    if (series !== null) series.push({ ms: Math.round(performance.now()), ...sample, downloadedMB: mb(s.downloadedBytes) })
+    if (atPeak === null || sample.rssMB > atPeak.rssMB) atPeak = sample
+    for (const k of Object.keys(max)) max[k] = Math.max(max[k], sample[k])
+  }, 10)
+  return {
+    stop () {
+      clearInterval(timer)
+      if (series !== null) writeFileSync(process.env.BENCH_MEM_SERIES, series.map((x) => JSON.stringify(x)).join('\n') + '\n')
+      return { atPeak, max }
+    }
+  }
+}
+
 function waitFor (torrent, done) {
   return new Promise((resolve, reject) => {
     if (done()) { resolve(); return }
@@ -147,10 +176,11 @@ try {
   } else if (mode === 'leech') {
     const finish = startMeter()
     const torrent = await engine.addTorrent(metainfo, { peers: [`${process.env.LODESTONE_HOST ?? '127.0.0.1'}:${peerPort}`] })
+    const memory = process.env.BENCH_MEM !== undefined ? sampleMemory(torrent) : null
     let completed = false
     torrent.on('completed', () => { completed = true })
     await waitFor(torrent, () => completed)
-    emit(finish(torrent.stats().downloadedBytes))
+    emit({ ...finish(torrent.stats().downloadedBytes), ...(memory !== null ? { memory: memory.stop() } : {}) })
   } else {
     throw new Error('usage: lodestone-peer.mjs seed|leech <torrent> <dir> [peer port]')
   }

@@ -3,10 +3,13 @@
  * a complete piece is verified (one hasher job), written with one coalesced storage write, and only
  * then counted, announced and served. A piece that fails its check is dropped and its senders judged.
  *
- * Bounded memory: complete pieces waiting for the hasher or the disk are counted in
- * `awaitingBytes`; above `download.maxUnverifiedBytes` the torrent sends no new requests (blocks
- * already requested still arrive and finish their pieces, so this cannot deadlock). Buffers of
- * verified or failed pieces are pooled for reuse (see `bufferPool`).
+ * Bounded memory: a piece holds a buffer from its first block until it is verified and written,
+ * and the torrent starts no new piece while its started pieces would exceed
+ * `download.maxUnverifiedBytes` (TorrentPeers.newPieceAllowance; blocks of started pieces are still
+ * requested, so this cannot deadlock). Buffers of verified or failed pieces are pooled for reuse up
+ * to the same budget, so in steady state no piece buffer becomes garbage: a dropped ArrayBuffer is
+ * freed only by a full GC, and between those the dropped ones made up half the download's peak RSS
+ * (bench/download/RESULTS.md, session 5). `awaitingBytes` counts the complete ones.
  *
  * Bans: a failed piece whose blocks all came from one host counts against that host; after
  * `hashFailuresBeforeBan` such failures it is banned. For pieces with several contributors the
@@ -28,9 +31,6 @@ import { toHex } from '../util/bytes.js'
 import type { PickerPeer } from './peer-session.js'
 import type { PiecePicker } from './piece-picker.js'
 import type { PieceVerifier } from './piece-verifier.js'
-
-/** Most bytes of idle piece buffers kept for reuse. */
-const POOL_MAX_BYTES = 32 * 1024 * 1024
 
 /** Blocks are 16 KiB; senders are remembered per block. */
 const BLOCK_BYTES = 16_384
@@ -200,8 +200,9 @@ export class PieceAssembly {
    */
   private recycleBuffer (data: Uint8Array): void {
     if (data.length !== this.host.pieceLengthBytes()) return
-    const limit = Math.min(POOL_MAX_BYTES, this.host.downloadSettings().maxUnverifiedBytes)
-    if ((this.bufferPool.length + 1) * data.length > limit) return
+    // Idle and live buffers together stay within the budget: more are only there after it shrank.
+    const live = this.buffers.size * data.length
+    if (live + (this.bufferPool.length + 1) * data.length > Math.max(this.host.downloadSettings().maxUnverifiedBytes, data.length)) return
     this.bufferPool.push(data)
   }
 
@@ -245,6 +246,8 @@ export class PieceAssembly {
     }
     this.recycleBuffer(buf.data)
     picker.pieceVerified(piece)
+    // Done downloading: idle buffers would only sit there while the torrent seeds.
+    if (picker.isFinished) this.bufferPool.length = 0
     this.host.pieceVerified(piece, buf.firstBlockAtMs)
   }
 

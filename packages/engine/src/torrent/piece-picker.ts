@@ -54,6 +54,13 @@ export type { BlockRequest }
 export interface PickOptions {
   /** The peer chokes us: only its allowed-fast pieces (BEP 6) may be requested. @default false */
   choked?: boolean
+  /**
+   * Pieces this pick may start (allowed-fast, suggested or new ones); blocks of started pieces,
+   * time-critical pieces (a stream bounds those itself) and end-game duplicates are not counted.
+   * The torrent's memory budget: a started piece holds a buffer until it is verified and written.
+   * @default Infinity
+   */
+  maxNewPieces?: number
 }
 
 /** What {@link PiecePicker.blockReceived} decided about one block. */
@@ -436,10 +443,16 @@ export class PiecePicker<P = unknown> {
     if (!e.seed && e.has === null) return out
     this.rarity.ensureOrder()
 
+    let newPieces = options.maxNewPieces ?? Infinity
     if (options.choked === true) {
       for (const piece of e.allowedFast) {
         if (out.length >= count) break
-        if (this.isWanted(piece) && this.peerHas(e, piece)) this.takeFree(this.progressOf(piece), peer, e, out, count)
+        if (!this.isWanted(piece) || !this.peerHas(e, piece)) continue
+        if (!this.partials.has(piece)) {
+          if (newPieces <= 0) continue
+          newPieces--
+        }
+        this.takeFree(this.progressOf(piece), peer, e, out, count)
       }
       return out
     }
@@ -454,14 +467,18 @@ export class PiecePicker<P = unknown> {
       if (prog.freeCount > 0 && this.priority[piece] !== 0 && this.peerHas(e, piece)) this.takeFree(prog, peer, e, out, count)
     }
 
-    while (e.suggested.length > 0 && out.length < count) {
+    while (e.suggested.length > 0 && out.length < count && newPieces > 0) {
       const piece = e.suggested.shift()!
-      if (this.isNewCandidate(e, piece)) this.takeFree(this.progressOf(piece), peer, e, out, count)
+      if (this.isNewCandidate(e, piece)) {
+        newPieces--
+        this.takeFree(this.progressOf(piece), peer, e, out, count)
+      }
     }
 
-    while (out.length < count) {
+    while (out.length < count && newPieces > 0) {
       const piece = this.selectNewPiece(e)
       if (piece < 0) break
+      newPieces--
       this.takeFree(this.progressOf(piece), peer, e, out, count)
     }
 

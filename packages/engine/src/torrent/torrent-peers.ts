@@ -537,7 +537,6 @@ export class TorrentPeers {
       this.updateInterest(s)
       if (!conn.amInterested) return
     }
-    if (this.host.assembly.awaitingBytes > this.host.downloadSettings().maxUnverifiedBytes) return
     let slots = conn.availableRequestSlots()
     if (slots <= 0 || !conn.isWritable) return
     // Download limits act on requests: a block is asked for only with its bytes granted.
@@ -558,7 +557,7 @@ export class TorrentPeers {
       slots = Math.min(slots, Math.floor(s.downloadCredit / BLOCK_BYTES))
       if (slots <= 0) return
     }
-    const blocks = picker.pickBlocks(s, slots, { choked: conn.peerChoking })
+    const blocks = picker.pickBlocks(s, slots, { choked: conn.peerChoking, maxNewPieces: this.newPieceAllowance() })
     for (const b of blocks) {
       if (!conn.request(b.piece, b.begin, b.length)) picker.blockRequestFailed(s, b.piece, b.begin)
       else if (limiter !== null) s.downloadCredit -= BLOCK_BYTES
@@ -570,6 +569,20 @@ export class TorrentPeers {
       // Other peers may now take duplicates.
       this.scheduleRefillAll()
     }
+  }
+
+  /**
+   * How many more pieces may be started: every started piece holds a piece-sized buffer from its
+   * first block until it is verified and written, and together they stay within
+   * `download.maxUnverifiedBytes` (one piece at a time when a piece is larger than the budget).
+   * Blocks of started pieces are always requested, so a full budget slows new work without
+   * stalling pieces already in memory.
+   */
+  private newPieceAllowance (): number {
+    const picker = this.host.picker()
+    const started = picker.inFlightPieceCount
+    const fit = Math.floor(this.host.downloadSettings().maxUnverifiedBytes / this.host.meta().pieceLengthBytes)
+    return Math.max(fit, 1) - started
   }
 
   /** Requests that will not be answered: the blocks become free for other peers. */

@@ -20,7 +20,8 @@
  * only once its bytes are granted (as a peer's blocks are).
  *
  * Bounded memory: at most `maxRequestsInFlight` runs of at most `requestBytes` (or one piece) per
- * seed, and no new run while complete pieces waiting for the disk exceed `maxUnverifiedBytes`.
+ * seed, and no new run while the pieces started (in memory until verified and written) fill
+ * `maxUnverifiedBytes`.
  * Wake-ups: a finished request, freed budget (the torrent's refill), and the torrent's 1 s
  * housekeeping for seeds whose back-off ended.
  */
@@ -143,7 +144,8 @@ export class TorrentWebSeeds {
     for (const seed of this.seeds) {
       if (!seed.health.isReady(now)) continue
       while (seed.runsInFlight < settings.maxRequestsInFlight) {
-        if (host.assembly.awaitingBytes > host.downloadSettings().maxUnverifiedBytes) return
+        // The torrent's memory budget: each started piece holds a buffer (TorrentPeers.newPieceAllowance).
+        if (picker.inFlightPieceCount > 0 && picker.inFlightPieceCount * host.meta().pieceLengthBytes >= host.downloadSettings().maxUnverifiedBytes) return
         const run = picker.pickRun(seed, maxBytes)
         if (run.length === 0) break
         this.fetch(seed, run)

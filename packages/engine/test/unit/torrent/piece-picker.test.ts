@@ -48,6 +48,27 @@ describe('PiecePicker', () => {
     expect(picker.pickBlocks('a', 10)).toEqual([])
   })
 
+  it('starts at most maxNewPieces pieces per pick, and still fills started pieces beyond it', () => {
+    const picker = makePicker(8, { settings: { sequential: true } })
+    picker.peerHaveAll('a')
+    // 4 blocks per piece: 6 blocks asked, but only one new piece allowed.
+    expect(picker.pickBlocks('a', 6, { maxNewPieces: 1 }).map((b) => b.piece)).toEqual([0, 0, 0, 0])
+    expect(picker.pickBlocks('a', 6, { maxNewPieces: 0 })).toEqual([])
+    expect(picker.inFlightPieceCount).toBe(1)
+    // A block request that failed frees its block: filling a started piece needs no allowance.
+    picker.blockRequestFailed('a', 0, B)
+    expect(picker.pickBlocks('a', 6, { maxNewPieces: 0 })).toEqual([{ piece: 0, begin: B, length: B }])
+    // Allowed-fast pieces (while choked) and suggestions count as new pieces too.
+    picker.peerAllowedFast('a', 5)
+    picker.peerAllowedFast('a', 6)
+    expect(piecesOf(picker.pickBlocks('a', 8, { choked: true, maxNewPieces: 1 }))).toEqual([5])
+    picker.peerSuggest('a', 7)
+    expect(picker.pickBlocks('a', 8, { maxNewPieces: 0 })).toEqual([])
+    expect(piecesOf(picker.pickBlocks('a', 8, { maxNewPieces: 1 }))).toEqual([7])
+    expect(picker.inFlightPieceCount).toBe(3)
+    expect(piecesOf(picker.pickBlocks('a', 100))).toEqual([1, 2, 3, 4, 6])
+  })
+
   it('refuses an inconsistent piece space and bad settings with typed errors', () => {
     const bad = (f: () => unknown, code: 'ARGUMENT_INVALID' | 'SETTINGS_INVALID'): boolean => {
       try { f() } catch (err) { return hasCode(err, code) }
