@@ -15,6 +15,7 @@
  *   with the errno code as `reason` (the memory adapter uses the same reasons).
  */
 import { chmod, constants, type FileHandle, lstat, mkdir, open, readdir, readlink, rename, rm, rmdir, stat, symlink, unlink } from 'node:fs/promises'
+import { statSync } from 'node:fs'
 import { dirname, isAbsolute, relative, resolve, sep } from 'node:path'
 import { LodestoneError } from '../../src/errors.js'
 import type { FileAttributes, FileOpenMode, IFileHandle, IFileStat, IFileSystem } from '../../src/interfaces/filesystem.js'
@@ -49,6 +50,9 @@ export function toStorageError (err: unknown, path: string, operation: string): 
  * syscall per 256 KiB, which is nothing against the copy.
  */
 const MAX_WRITE_CALL_BYTES = 256 * 1024
+
+/** {@link NodeFileSystem.statMany} serves the event loop after this many synchronous stats. */
+const STAT_SLICE = 256
 
 function ioError (path: string, operation: string, reason: string): LodestoneError<'STORAGE_IO'> {
   return new LodestoneError('STORAGE_IO', { path, operation, reason })
@@ -245,6 +249,33 @@ export class NodeFileSystem implements IFileSystem {
     } catch (err) {
       throw toStorageError(err, path, 'stat')
     }
+  }
+
+  /**
+   * Stats of many paths (null: not there). A local stat takes a few µs, while `fs/promises` hands
+   * each one to the thread pool: a promise, a queue hop and two context switches per file, which is
+   * most of the cost of the 10 000 fast-resume stamps of a 10 000-torrent restore (~0.5 CPU-s, and
+   * more wall time on a busy machine). So these run synchronously, {@link STAT_SLICE} at a time
+   * with the event loop served in between; a slow (network) filesystem blocks the loop for at
+   * most one slice's stats.
+   */
+  async statMany (paths: readonly string[]): Promise<Array<IFileStat | null>> {
+    const out: Array<IFileStat | null> = []
+    for (let i = 0; i < paths.length; i++) {
+      if (i > 0 && i % STAT_SLICE === 0) await new Promise((resolve) => { setImmediate(resolve) })
+      const path = paths[i] as string
+      const full = this.resolvePath(path, 'stat')
+      try {
+        const s = statSync(full)
+        const isFile = s.isFile()
+        out.push({ size: isFile ? s.size : 0, isFile, isDirectory: s.isDirectory(), mtimeMs: s.mtimeMs })
+      } catch (err) {
+        const error = toStorageError(err, path, 'stat')
+        if (error.code !== 'STORAGE_NOT_FOUND') throw error
+        out.push(null)
+      }
+    }
+    return out
   }
 
   async exists (path: string): Promise<boolean> {

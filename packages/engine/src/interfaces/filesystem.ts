@@ -63,6 +63,13 @@ export interface IFileSystem {
   open (path: string, mode: FileOpenMode): Promise<IFileHandle>
   /** @throws STORAGE_NOT_FOUND when missing. */
   stat (path: string): Promise<IFileStat>
+  /**
+   * Optional (feature-detected): the stats of many paths in one call, null for a path that does not
+   * exist (where `stat` throws STORAGE_NOT_FOUND); other failures throw as `stat`'s do. For
+   * filesystems where one call per path costs more than the stat (restoring 10 000 torrents stats
+   * 10 000 files).
+   */
+  statMany? (paths: readonly string[]): Promise<Array<IFileStat | null>>
   exists (path: string): Promise<boolean>
   /** Creates the directory and, with `recursive`, its parents; no error when it exists. */
   mkdir (path: string, options?: { recursive?: boolean }): Promise<void>

@@ -40,6 +40,7 @@ import type { Logger } from '../interfaces/logger.js'
 import type { ISessionStore } from '../interfaces/session-store.js'
 import type { TorrentMetainfo } from '../metainfo/types.js'
 import { PieceLayout, type ContentLayout } from '../storage/piece-layout.js'
+import { statFiles } from '../storage/stat-files.js'
 import type { TorrentContentStorage } from '../storage/torrent-content-storage.js'
 import { Bitfield } from '../util/bitfield.js'
 import type { SessionSettings } from './engine-settings.js'
@@ -525,17 +526,15 @@ export async function resumeHintFor (fs: IFileSystem, layout: ContentLayout, rec
 
 /** Size and mtime of every file of the layout (null: padding, or not on disk). */
 export async function stampFiles (fs: IFileSystem, layout: PieceLayout): Promise<Array<FileStamp | null>> {
-  return Promise.all(layout.files.map(async (file, i): Promise<FileStamp | null> => {
-    if (file.padding) return null
-    try {
-      const s = await fs.stat(layout.filePath(i))
-      if (!s.isFile) return null
-      return { sizeBytes: s.size, mtimeUs: Math.round(s.mtimeMs * 1000) }
-    } catch (error) {
-      if (isLodestoneError(error) && error.code === 'STORAGE_NOT_FOUND') return null
-      throw error
-    }
-  }))
+  const indices: number[] = []
+  layout.files.forEach((file, i) => { if (!file.padding) indices.push(i) })
+  const stats = await statFiles(fs, indices.map((i) => layout.filePath(i)))
+  const out: Array<FileStamp | null> = layout.files.map(() => null)
+  indices.forEach((fileIndex, k) => {
+    const s = stats[k] ?? null
+    if (s !== null && s.isFile) out[fileIndex] = { sizeBytes: s.size, mtimeUs: Math.round(s.mtimeMs * 1000) }
+  })
+  return out
 }
 
 function sameStamp (a: FileStamp | null, b: FileStamp | null): boolean {

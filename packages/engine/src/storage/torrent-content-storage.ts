@@ -42,6 +42,7 @@ import { PieceBufferPool, type PieceBuffer } from './piece-buffer-pool.js'
 import { applyFileAttributes, createSymlink } from './file-attributes.js'
 import { PieceLayout, type ContentLayout, type FileSpan } from './piece-layout.js'
 import { receivedPartsOf } from './received-ranges.js'
+import { statFiles } from './stat-files.js'
 import { defaultTorrentContentStorageSettings, validateStorageSettings, type TorrentContentStorageSettings } from './storage-settings.js'
 
 /** Directory (in the storage root) holding part files of skipped files' shared pieces. */
@@ -662,17 +663,19 @@ export class TorrentContentStorage {
 
   /** Size on disk of every file (−1: not needed, padding), and of the part file, for readPieces. */
   private async onDiskSizes (): Promise<{ files: number[], part: number }> {
-    const sizeOf = async (path: string): Promise<number> => {
-      try {
-        const s = await this.deps.fs.stat(path)
-        return s.isFile ? s.size : 0
-      } catch (err) {
-        if (isLodestoneError(err) && err.code === 'STORAGE_NOT_FOUND') return 0
-        throw storageError(err, path, 'stat')
-      }
+    const indices: number[] = []
+    this.layout.files.forEach((f, i) => { if (!f.padding && f.lengthBytes > 0) indices.push(i) })
+    const paths = [...indices.map((i) => this.filePath(i)), this.partFilePath]
+    let stats
+    try {
+      stats = await statFiles(this.deps.fs, paths)
+    } catch (err) {
+      throw storageError(err, paths[0] as string, 'stat')
     }
-    const files = await Promise.all(this.layout.files.map(async (f, i) => (f.padding || f.lengthBytes === 0 ? -1 : sizeOf(this.filePath(i)))))
-    return { files, part: await sizeOf(this.partFilePath) }
+    const sizeOf = (k: number): number => { const s = stats[k] ?? null; return s !== null && s.isFile ? s.size : 0 }
+    const files = this.layout.files.map(() => -1)
+    indices.forEach((fileIndex, k) => { files[fileIndex] = sizeOf(k) })
+    return { files, part: sizeOf(indices.length) }
   }
 
   private isOnDisk (piece: number, sizes: { files: number[], part: number }): boolean {

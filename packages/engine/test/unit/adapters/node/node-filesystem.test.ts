@@ -104,6 +104,25 @@ describe('NodeFileSystem specifics', () => {
     await rm(root, { recursive: true, force: true })
   })
 
+  it('statMany answers as stat does for each path, null for a missing one, across event-loop slices', async () => {
+    const root = await tempRoot()
+    const fs = new NodeFileSystem(root)
+    await writeFile(join(root, 'a.bin'), new Uint8Array(123))
+    await fs.mkdir('dir')
+    const paths = ['a.bin', 'dir', 'missing.bin', ...Array.from({ length: 600 }, (_, i) => (i % 2 === 0 ? 'a.bin' : `gone${i}`))]
+    const many = await fs.statMany(paths)
+    expect(many).toHaveLength(paths.length)
+    expect(many[0]).toEqual(await fs.stat('a.bin'))
+    expect(many[0]).toMatchObject({ size: 123, isFile: true, isDirectory: false })
+    expect(many[1]).toMatchObject({ isFile: false, isDirectory: true, size: 0 })
+    expect(many[2]).toBeNull()
+    expect(many.slice(3).filter((s) => s !== null)).toHaveLength(300)
+    expect(many[603 - 1]).toBeNull()
+    // A path escaping the root fails as stat does, touching nothing.
+    expect(await codeOf(fs.statMany(['a.bin', '../x']))).toBe('STORAGE_IO')
+    await rm(root, { recursive: true, force: true })
+  })
+
   it('opens r+ without truncating and without append semantics', async () => {
     const root = await tempRoot()
     const fs = new NodeFileSystem(root)
