@@ -10,7 +10,7 @@
  * bare CDP (no Playwright: its Network domain copies every body, see test/browser/harness.ts).
  * MB/s are 10^6 bytes per second of the leecher's transfer (add → all pieces verified).
  *
- *   node bench/browser/run.mjs [--size 1G] [--rounds 3] [--smoke] [--modes node,bridge,opfs] [--profile DIR] [--no-write-recv]
+ *   node bench/browser/run.mjs [--size 1G] [--rounds 3] [--smoke] [--modes node,bridge,opfs] [--profile DIR] [--no-write-recv] [--hasher-workers N]
  * --no-write-recv: the io-daemon offers no FILE_WRITE_RECV (writes from its received stream), so the page sends every file
  * byte back over the bridge as before; the A/B switch of that feature.
  * --profile writes the page's main-thread CPU profile of each browser run (DevTools Profiler) to
@@ -47,6 +47,8 @@ const sizeBytes = parseSize(opt('size', smoke ? '64M' : '1G'))
 const rounds = Number(opt('rounds', smoke ? '1' : '3'))
 const timeoutMs = 60_000 + sizeBytes / 5e6 * 1000
 const modes = opt('modes', 'node,bridge,opfs').split(',') as Array<'node' | 'bridge' | 'opfs'>
+/** --hasher-workers N: the bridge page hashes in N workers instead of on its own thread (the preset's default, 0). */
+const hasherWorkers = opt('hasher-workers', '') === '' ? null : Number(opt('hasher-workers', ''))
 const profileDir = opt('profile', '')
 const loopback = { listen: { port: 0, host: '127.0.0.1' }, discovery: { dht: false, lsd: false, portMapping: false, pex: false } }
 
@@ -209,11 +211,11 @@ async function main (): Promise<void> {
       await cdp.send('Profiler.start')
     }
     const filesBefore = await daemon.fileStats()
-    const seconds = await page.evaluate(async ({ mode, port, token, roots, seederPort, settings, timeoutMs }) => {
+    const seconds = await page.evaluate(async ({ mode, port, token, roots, seederPort, settings, timeoutMs, hasherWorkers }) => {
       const w = window as any
       const L = w.L
       const engine = mode === 'bridge'
-        ? await L.createDaemonEngine({ daemon: { port, authToken: token }, contentRoots: roots, settings })
+        ? await L.createDaemonEngine({ daemon: { port, authToken: token }, contentRoots: roots, settings, ...(hasherWorkers !== null ? { hasherWorkers } : {}) })
         : await L.createDaemonWithOPFSEngine({ daemon: { port, authToken: token }, opfsRoot: 'bench', sessionStore: new L.MemorySessionStore(), settings: { ...settings, listen: { enabled: false } } })
       const bytes = new Uint8Array(await (await fetch('/payload.torrent')).arrayBuffer())
       const start = performance.now()
@@ -226,7 +228,7 @@ async function main (): Promise<void> {
       await engine.close()
       if (mode === 'opfs') await (await navigator.storage.getDirectory()).removeEntry('bench', { recursive: true })
       return s
-    }, { mode, port: daemon.port, token: daemon.token, roots: daemon.roots, seederPort: seeder.port, settings: loopback, timeoutMs })
+    }, { mode, port: daemon.port, token: daemon.token, roots: daemon.roots, seederPort: seeder.port, settings: loopback, timeoutMs, hasherWorkers })
     if (profileDir !== '' && cdp.send !== undefined) {
       const { profile } = await cdp.send('Profiler.stop')
       await mkdir(profileDir, { recursive: true })
