@@ -2,13 +2,18 @@
 // bench/scale swarm (issue 13): an in-memory swarm of n peers in one process — 1 seed and n-1
 // leechers, each a full engine (createMemoryEngine) on the memory network, driven by the manual
 // clock, so it measures the engine's CPU per simulated peer, not the machine's network.
-// Each leecher is given the seed and 16 random other leechers; PEX is on, so the swarm meshes.
-// Target: 1 000 peers complete in <= 60 s of wall time. The default is 100 peers (~45-50 CPU-s in
-// session 4; 1 000 would take well over ten times that): pass --peers 1000 for the target itself.
+// By default each leecher is given the seed and 16 random other leechers and PEX is on, so the
+// swarm meshes (~45-50 CPU-s at 100 peers in session 4: see RESULTS.md for why).
+// Target: 1 000 peers complete in <= 60 s of wall time. The CI test (packages/engine/test/swarm/
+// thousand-peers.test.ts) is this scenario:
+//   node bench/scale/swarm.mjs --peers 1000 --size-kib 32 --piece-kib 16 --known 4 --seed-known 0 --pex 0
+// (each peer told of up to 4 random peers that joined before it, as a tracker's small answer would).
 // Prints one JSON line: CPU-s, peak RSS, virtual time, and `churn` — connections made and why they ended.
 //
 //   node bench/scale/swarm.mjs                 100 peers, 1 MiB torrent, 64 KiB pieces
 //   options: --peers N  --size-kib N  --piece-kib N  --uplink-kbps N (KiB/s per host, default 512)
+//            --known N (peers each one is told of, default 16)  --seed-known 0|1 (every leecher is
+//            also told of the seed, default 1)  --pex 0|1 (default 1)
 // Build first: npx tsc -b.
 import { createHash } from 'node:crypto'
 import { loadavg } from 'node:os'
@@ -31,6 +36,9 @@ const peers = opt('peers', 100)
 const sizeBytes = opt('size-kib', 1024) * 1024
 const pieceBytes = opt('piece-kib', 64) * 1024
 const uplink = opt('uplink-kbps', 512) * 1024
+const knownCount = opt('known', 16)
+const seedKnown = opt('seed-known', 1) === 1
+const pex = opt('pex', 1) === 1
 
 /** node:crypto, resolved at once: deterministic under the manual clock. */
 class SyncHasher {
@@ -77,10 +85,12 @@ for (let i = 0; i < peers; i++) {
     random: seededRandom(100 + i),
     // Plain TCP: MSE's Diffie-Hellman is BigInt arithmetic in the core (≈ 10 ms a handshake) and
     // would measure that, not the swarm; uTP is measured by bench/utp.
-    settings: { listen: { port: 6881 }, discovery: { pex: true, trackers: false }, encryption: { mode: 'disable' }, transport: { utp: false } }
+    settings: { listen: { port: 6881 }, discovery: { pex, trackers: false }, encryption: { mode: 'disable' }, transport: { utp: false } }
   })
   engines.push(engine)
-  const known = i === 0 ? [] : [`${address(0)}:6881`, ...Array.from({ length: Math.min(16, i - 1) }, () => `${address(1 + Math.floor(random.next() * (i - 1)))}:6881`)]
+  const known = seedKnown
+    ? (i === 0 ? [] : [`${address(0)}:6881`, ...Array.from({ length: Math.min(knownCount, i - 1) }, () => `${address(1 + Math.floor(random.next() * (i - 1)))}:6881`)])
+    : [...new Set(Array.from({ length: Math.min(knownCount, i) }, () => `${address(Math.floor(random.next() * i))}:6881`))]
   const t = await engine.addTorrent(torrent, { peers: known })
   // Counted from events: a predicate that scans every torrent after every timer would be O(n) per timer.
   t.on('state-changed', ({ to }) => { if (to === 'seeding') seeding++ })
@@ -98,7 +108,7 @@ if (process.env.SWARM_HEAP_SNAPSHOT === '1') console.error('heap snapshot:', (aw
 const cpu = process.cpuUsage(cpu0)
 const complete = torrents.filter((t) => t.state === 'seeding').length
 console.log(JSON.stringify({
-  peers, sizeBytes, pieceBytes, complete, done,
+  peers, sizeBytes, pieceBytes, known: knownCount, seedKnown, pex, complete, done,
   simulatedSec: clock.now() / 1000,
   setupMs: Math.round(setupMs),
   wallSec: wallMs / 1000,
