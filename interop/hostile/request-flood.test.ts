@@ -45,7 +45,7 @@ describe('lodestone seed under a request flood', () => {
     // Send as fast as the seeder takes them, for at most 12 s.
     const deadline = performance.now() + 12_000
     let sent = 0
-    // 1 KiB requests: 8 192 distinct ones, far more than the seeder queues (its reqq, 2 000), so the
+    // 1 KiB requests: 8 192 distinct ones, far more than the seeder queues (its reqq, 4 000), so the
     // queue fills and every further request is answered with a REJECT. (A repeat of a request still
     // queued is dropped without a reply, and with 16 KiB blocks this payload has only 512.)
     const burst = requestBurst(BURST, PAYLOAD_BYTES / PIECE_BYTES, PIECE_BYTES, 1024)

@@ -40,12 +40,14 @@ export interface PeerSettings {
   requestQueueTimeMs: number
   /**
    * Peer requests we queue (not yet served); more are rejected (BEP 6) or dropped. Announced as
-   * `reqq`, which bounds how many requests a peer keeps out to us: Transmission 3.00 downloads at
-   * about `reqq` blocks a second, so 500 held it near 7 MB/s (bench/seed/RESULTS.md). 2 000 is
-   * libtorrent's `max_allowed_in_request_queue`. @default 2000
+   * `reqq`, which bounds how many requests a peer keeps out to us: Transmission 3.00 keeps `reqq`
+   * out and its rate from one peer follows it — 7 MB/s at 500, 20 at 2 000 (libtorrent's
+   * `max_allowed_in_request_queue`), 25–28 at 4 000 and no more at 8 000, where Transmission's own
+   * CPU is the bound (bench/seed/RESULTS.md). A queued request is an entry, not data: reads stay
+   * within `maxUploadReadAheadBytes`. @default 4000
    */
   maxIncomingRequests: number
-  /** Bytes of queued peer requests (sum of their lengths); more are rejected or dropped. @default 33_554_432 */
+  /** Bytes of queued peer requests (sum of their lengths); more are rejected or dropped. @default 67_108_864 */
   maxIncomingRequestBytes: number
   /** Longest block a peer may request; longer requests are rejected or dropped. @default 131_072 */
   maxRequestLengthBytes: number
@@ -90,8 +92,8 @@ export const defaultPeerSettings: Readonly<PeerSettings> = {
   minPipelineDepth: 4,
   maxPipelineDepth: 500,
   requestQueueTimeMs: 2_000,
-  maxIncomingRequests: 2000,
-  maxIncomingRequestBytes: 32 * 1024 * 1024,
+  maxIncomingRequests: 4000,
+  maxIncomingRequestBytes: 64 * 1024 * 1024,
   maxRequestLengthBytes: 128 * 1024,
   maxUploadReadAheadBytes: 1024 * 1024,
   maxSendQueueBytes: 512 * 1024,
