@@ -101,6 +101,9 @@ function startMeter () {
       bytes,
       threads: threadCpu(),
       busiestThread: busiestSince(ticks),
+      // CPU seconds of each thread over the measurement, by thread id in creation order (main first;
+      // V8's platform workers — compiler and GC — come next, libuv's pool once the first file is read).
+      threadsWindow: [...threadTicks()].map(([tid, { seconds }]) => [Number(tid), Number((seconds - (ticks.get(tid)?.seconds ?? 0)).toFixed(2))]).filter(([, s]) => s > 0),
       // System calls over the measurement: "syscw" is the seeder's socket writes, "syscr" its reads (file and socket).
       io: Object.fromEntries(Object.entries(ioCounters()).map(([k, v]) => [k, v - io[k]])),
       // uTP counters when the engine has its UDP socket (bench/utp): where a uTP transfer's time went.
