@@ -80,7 +80,12 @@ export class TorrentContentStorage {
   /** Shared piece → its part-file slot. */
   private readonly partSlots = new Map<number, number>()
   readonly partFilePath: string
-  private readonly ensuredDirs = new Set<string>()
+  /**
+   * Directories made (or being made) in this run. The promise is shared: the pieces of a tree
+   * arrive for many files of one folder at once, and each of them issuing its own recursive mkdir
+   * cost ~400 mkdir calls (and the stat of each EEXIST) per 300 MiB, 200-file download.
+   */
+  private readonly ensuredDirs = new Map<string, Promise<void>>()
   private readonly preallocated = new Set<number>()
   /** Files whose BEP 47 attributes were applied in this run. */
   private readonly attributesApplied = new Set<number>()
@@ -631,13 +636,16 @@ export class TorrentContentStorage {
     const cut = path.lastIndexOf('/')
     if (cut <= 0) return
     const dir = path.slice(0, cut)
-    if (this.ensuredDirs.has(dir)) return
-    try {
-      await this.deps.fs.mkdir(dir, { recursive: true })
-    } catch (err) {
-      throw storageError(err, dir, 'mkdir')
+    let made = this.ensuredDirs.get(dir)
+    if (made === undefined) {
+      made = this.deps.fs.mkdir(dir, { recursive: true }).catch((err: unknown) => {
+        // Not made: the next write tries again.
+        if (this.ensuredDirs.get(dir) === made) this.ensuredDirs.delete(dir)
+        throw storageError(err, dir, 'mkdir')
+      })
+      this.ensuredDirs.set(dir, made)
     }
-    this.ensuredDirs.add(dir)
+    await made
   }
 
   /** Copies a file's bytes from the part file into the (new) file, for its shared pieces. */

@@ -57,6 +57,31 @@ describe('TorrentContentStorage', () => {
     expect(fs.contents('m/f5.bin')).toEqual(space.subarray(5001 + 16 * KiB + 3, 5001 + 16 * KiB + 3 + 70 * KiB))
   })
 
+  it('makes a folder once for concurrent writes into it, and again after a failed attempt', async () => {
+    const fs = new TestFileSystem()
+    const layout = makeLayout('m', Array.from({ length: 8 }, () => 32 * KiB), 32 * KiB)
+    const storage = new TorrentContentStorage({ fs }, layout)
+    const space = spaceBytes(layout.totalLengthBytes, 5)
+    const mkdirs: string[] = []
+    let failNext = true
+    fs.fault = (op, path) => {
+      if (op !== 'mkdir') return undefined
+      mkdirs.push(path)
+      if (!failNext) return undefined
+      failNext = false
+      return new LodestoneError('STORAGE_IO', { path, operation: 'mkdir', reason: 'EIO' })
+    }
+    const piece = (i: number): Uint8Array => space.slice(i * 32 * KiB, (i + 1) * 32 * KiB)
+    // All four wait on the one failed mkdir and fail with it.
+    const failed = await Promise.allSettled([0, 1, 2, 3].map(async (i) => { await storage.writePiece(i, piece(i)) }))
+    expect(failed.map((r) => r.status)).toEqual(['rejected', 'rejected', 'rejected', 'rejected'])
+    expect(mkdirs).toEqual(['m'])
+    await Promise.all([0, 1, 2, 3, 4, 5, 6, 7].map(async (i) => { await storage.writePiece(i, piece(i)) }))
+    expect(mkdirs).toEqual(['m', 'm'])
+    for (let i = 0; i < 8; i++) expect(fs.contents(`m/f${i}.bin`)).toEqual(piece(i))
+    await storage.close()
+  })
+
   it('puts a single-file torrent directly in the root', async () => {
     const fs = new TestFileSystem()
     const layout = makeLayout('movie.mkv', [{ path: ['movie.mkv'], length: 40 * KiB }], 16 * KiB, false)
