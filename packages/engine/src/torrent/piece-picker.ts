@@ -201,6 +201,18 @@ export class PiecePicker<P = unknown> {
     return this.partials.size
   }
 
+  /**
+   * Started pieces being worked on: some block requested, or every block in (waiting for the
+   * check). A started piece with free blocks and none requested waits for a peer that has it
+   * (started pieces come first in every pick); it is not counted, so that pieces no connected
+   * peer can finish (their senders left) never use up the torrent's memory budget and stall it.
+   */
+  get activePieceCount (): number {
+    let n = 0
+    for (const prog of this.partials.values()) if (prog.requestedCount > 0 || prog.freeCount === 0) n++
+    return n
+  }
+
   pieceStatus (piece: number): PieceStatus {
     if (this.have.get(piece)) return 'verified'
     const prog = this.partials.get(piece)

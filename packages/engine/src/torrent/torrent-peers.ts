@@ -576,11 +576,12 @@ export class TorrentPeers {
    * first block until it is verified and written, and together they stay within
    * `download.maxUnverifiedBytes` (one piece at a time when a piece is larger than the budget).
    * Blocks of started pieces are always requested, so a full budget slows new work without
-   * stalling pieces already in memory.
+   * stalling pieces already in memory. Started pieces nobody is fetching (their peers left) are
+   * not counted (PiecePicker.activePieceCount): they must not stop the rest of the download.
    */
   private newPieceAllowance (): number {
     const picker = this.host.picker()
-    const started = picker.inFlightPieceCount
+    const started = picker.activePieceCount
     const fit = Math.floor(this.host.downloadSettings().maxUnverifiedBytes / this.host.meta().pieceLengthBytes)
     return Math.max(fit, 1) - started
   }

@@ -145,7 +145,8 @@ export class TorrentWebSeeds {
       if (!seed.health.isReady(now)) continue
       while (seed.runsInFlight < settings.maxRequestsInFlight) {
         // The torrent's memory budget: each started piece holds a buffer (TorrentPeers.newPieceAllowance).
-        if (picker.inFlightPieceCount > 0 && picker.inFlightPieceCount * host.meta().pieceLengthBytes >= host.downloadSettings().maxUnverifiedBytes) return
+        const active = picker.activePieceCount
+        if (active > 0 && active * host.meta().pieceLengthBytes >= host.downloadSettings().maxUnverifiedBytes) return
         const run = picker.pickRun(seed, maxBytes)
         if (run.length === 0) break
         this.fetch(seed, run)

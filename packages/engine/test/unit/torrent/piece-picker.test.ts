@@ -69,6 +69,23 @@ describe('PiecePicker', () => {
     expect(piecesOf(picker.pickBlocks('a', 100))).toEqual([1, 2, 3, 4, 6])
   })
 
+  it('counts a started piece as active while blocks are requested or all are in, not once its peer left', () => {
+    const picker = makePicker(4, { settings: { sequential: true } })
+    picker.peerBitfield('a', bits(4, [0, 1]))
+    picker.peerBitfield('b', bits(4, [1]))
+    picker.pickBlocks('a', 8) // pieces 0 and 1, every block
+    expect(picker.activePieceCount).toBe(2)
+    picker.blockReceived('a', 0, 0)
+    picker.blockReceived('a', 1, 0)
+    for (let begin = B; begin < 4 * B; begin += B) picker.blockReceived('a', 1, begin)
+    picker.removePeer('a') // piece 0: one block in, three free again; piece 1: complete
+    expect(picker.inFlightPieceCount).toBe(2)
+    expect(picker.activePieceCount).toBe(1)
+    // Piece 0 waits for a peer that has it: b does not, so b's pick leaves it alone.
+    expect(piecesOf(picker.pickBlocks('b', 8))).toEqual([])
+    expect(picker.activePieceCount).toBe(1)
+  })
+
   it('refuses an inconsistent piece space and bad settings with typed errors', () => {
     const bad = (f: () => unknown, code: 'ARGUMENT_INVALID' | 'SETTINGS_INVALID'): boolean => {
       try { f() } catch (err) { return hasCode(err, code) }
