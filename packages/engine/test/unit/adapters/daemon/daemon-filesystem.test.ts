@@ -36,6 +36,39 @@ runFileSystemContract('DaemonFileSystem (io-daemon, writes over the bridge WebSo
   }
 })
 
+/** 3 MiB from a plain TCP peer, received through a bridge socket of a fresh io-daemon (its hold optionally capped). */
+async function receiveThroughDaemon (recvHoldBytes?: number): Promise<{
+  dir: string, daemon: Awaited<ReturnType<typeof startIoDaemon>>, conn: DaemonConnection, sent: Uint8Array,
+  socket: Awaited<ReturnType<DaemonSocketFactory['connectTcp']>>, chunks: Uint8Array[], fs: DaemonFileSystem, cleanup: () => Promise<void>
+}> {
+  const dir = await mkdtemp(join(tmpdir(), 'lodestone-daemon-fs-'))
+  const daemon = await startIoDaemon({ roots: [{ label: 'test', dir }], ...(recvHoldBytes === undefined ? {} : { recvHoldBytes }) })
+  const conn = await DaemonConnection.connect({ port: daemon.port, authToken: daemon.token, WebSocket: WebSocket as unknown as BridgeWebSocketConstructor })
+  const sent = new Uint8Array(3 << 20)
+  for (let i = 0; i < sent.length; i++) sent[i] = (i * 13 + (i >>> 9)) & 0xff
+  const peer = createServer((s) => { s.end(sent) })
+  await new Promise<void>((resolve) => { peer.listen(0, '127.0.0.1', resolve) })
+  const cleanup = async (): Promise<void> => {
+    peer.close()
+    conn.close()
+    await daemon.close()
+    await rm(dir, { recursive: true, force: true })
+  }
+  try {
+    const socket = await new DaemonSocketFactory(conn).connectTcp('127.0.0.1', (peer.address() as AddressInfo).port)
+    const chunks: Uint8Array[] = []
+    let got = 0
+    await new Promise<void>((resolve) => {
+      socket.onData((chunk) => { chunks.push(chunk); got += chunk.length; if (got === sent.length) resolve() })
+    })
+    const fs = new DaemonFileSystem({ httpBase: conn.httpBase, authToken: daemon.token, rootKey: daemon.roots[0]!.key, writer: new BridgeFileWriter(conn) })
+    return { dir, daemon, conn, sent, socket, chunks, fs, cleanup }
+  } catch (error) {
+    await cleanup()
+    throw error
+  }
+}
+
 describe('DaemonFileSystem writes over the bridge WebSocket', () => {
   it('splits a write larger than a frame, lands every byte, and counts the frames in the daemon', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'lodestone-daemon-fs-'))
@@ -69,20 +102,8 @@ describe('DaemonFileSystem writes over the bridge WebSocket', () => {
   })
 
   it('writeWithReceived: received parts from the daemon\'s copy, gaps as bytes; foreign, reallocated or dropped ranges as bytes', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'lodestone-daemon-fs-'))
-    const daemon = await startIoDaemon({ roots: [{ label: 'test', dir }] })
-    const conn = await DaemonConnection.connect({ port: daemon.port, authToken: daemon.token, WebSocket: WebSocket as unknown as BridgeWebSocketConstructor })
-    const sent = new Uint8Array(3 << 20)
-    for (let i = 0; i < sent.length; i++) sent[i] = (i * 13 + (i >>> 9)) & 0xff
-    const peer = createServer((s) => { s.end(sent) })
-    await new Promise<void>((resolve) => { peer.listen(0, '127.0.0.1', resolve) })
+    const { dir, daemon, conn, sent, socket, chunks, fs, cleanup } = await receiveThroughDaemon()
     try {
-      const socket = await new DaemonSocketFactory(conn).connectTcp('127.0.0.1', (peer.address() as AddressInfo).port)
-      const chunks: Uint8Array[] = []
-      let got = 0
-      await new Promise<void>((resolve) => {
-        socket.onData((chunk) => { chunks.push(chunk); got += chunk.length; if (got === sent.length) resolve() })
-      })
       expect(chunks.length).toBeGreaterThan(1)
       // Views inside delivered chunks name their stream offset; a copy does not.
       const first = chunks[0]!
@@ -91,7 +112,6 @@ describe('DaemonFileSystem writes over the bridge WebSocket', () => {
       const second = chunks[1]!
       expect(socket.receivedRange(second.subarray(0, 5))?.offset).toBe(first.length)
 
-      const fs = new DaemonFileSystem({ httpBase: conn.httpBase, authToken: daemon.token, rootKey: daemon.roots[0]!.key, writer: new BridgeFileWriter(conn) })
       const h = await fs.open('out.bin', 'w')
       // 60 000 stream bytes around the first frame boundary L: [L-40000, L-20000) and [L-11000, L+20000)
       // (two frames, one run) named as received, a foreign stream's part as bytes, the rest as bytes.
@@ -126,29 +146,13 @@ describe('DaemonFileSystem writes over the bridge WebSocket', () => {
       expect(Buffer.compare(onDisk.subarray(0, 100), Buffer.from(again))).toBe(0)
       await h.close()
     } finally {
-      peer.close()
-      conn.close()
-      await daemon.close()
-      await rm(dir, { recursive: true, force: true })
+      await cleanup()
     }
   })
 
   it('writeWithReceived falls back to bytes when the daemon no longer holds a range (RECV_NOT_HELD)', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'lodestone-daemon-fs-'))
-    const daemon = await startIoDaemon({ roots: [{ label: 'test', dir }], recvHoldBytes: 600 * 1024 })
-    const conn = await DaemonConnection.connect({ port: daemon.port, authToken: daemon.token, WebSocket: WebSocket as unknown as BridgeWebSocketConstructor })
-    const sent = new Uint8Array(3 << 20)
-    for (let i = 0; i < sent.length; i++) sent[i] = (i * 5 + (i >>> 10)) & 0xff
-    const peer = createServer((s) => { s.end(sent) })
-    await new Promise<void>((resolve) => { peer.listen(0, '127.0.0.1', resolve) })
+    const { dir, daemon, sent, socket, chunks, fs, cleanup } = await receiveThroughDaemon(600 * 1024)
     try {
-      const socket = await new DaemonSocketFactory(conn).connectTcp('127.0.0.1', (peer.address() as AddressInfo).port)
-      const chunks: Uint8Array[] = []
-      let got = 0
-      await new Promise<void>((resolve) => {
-        socket.onData((chunk) => { chunks.push(chunk); got += chunk.length; if (got === sent.length) resolve() })
-      })
-      const fs = new DaemonFileSystem({ httpBase: conn.httpBase, authToken: daemon.token, rootKey: daemon.roots[0]!.key, writer: new BridgeFileWriter(conn) })
       const h = await fs.open('old.bin', 'w')
       const head = chunks[0]!.subarray(0, 4096)
       await h.writeWithReceived!(head.slice(), 0, [{ at: 0, range: socket.receivedRange(head)! }])
@@ -156,10 +160,7 @@ describe('DaemonFileSystem writes over the bridge WebSocket', () => {
       expect(Buffer.compare(await readFile(join(dir, 'old.bin')), Buffer.from(sent.subarray(0, 4096)))).toBe(0)
       await h.close()
     } finally {
-      peer.close()
-      conn.close()
-      await daemon.close()
-      await rm(dir, { recursive: true, force: true })
+      await cleanup()
     }
   })
 })
