@@ -81,6 +81,7 @@ export { TrackerManager, defaultTrackerManagerSettings, type TrackerManagerDeps,
 // Storage
 export { PieceLayout, filePathOf, type ContentLayout, type FileSpan } from './storage/piece-layout.js'
 export { FileHandleCache, defaultFileHandleCacheSettings, type FileHandleCacheSettings, type FileAccess } from './storage/file-handle-cache.js'
+export { FileHandlePool, type PooledHandle } from './storage/file-handle-pool.js'
 export { defaultTorrentContentStorageSettings } from './storage/storage-settings.js'
 export { TorrentContentStorage, PART_FILE_DIRECTORY, type TorrentContentStorageDeps, type StorageStats } from './storage/torrent-content-storage.js'
 export { normalizeTorrentId } from './storage/storage-root-manager.js'

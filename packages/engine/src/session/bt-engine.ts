@@ -30,6 +30,7 @@ import { MetadataSwarm } from '../metadata/metadata-swarm.js'
 import type { TorrentMetainfo } from '../metainfo/types.js'
 import type { StorageRootManager } from '../storage/storage-root-manager.js'
 import { TorrentContentStorage } from '../storage/torrent-content-storage.js'
+import { FileHandlePool } from '../storage/file-handle-pool.js'
 import { UdpTrackerSocket } from '../tracker/udp-tracker.js'
 import { AlertQueue } from './alerts.js'
 import { CoarseScheduler, type ScheduledTask } from '../util/coarse-scheduler.js'
@@ -163,6 +164,8 @@ export class BtEngine extends TypedEmitter<BtEngineEvents> {
   private readonly scheduler: CoarseScheduler
   private readonly torrentMap = new Map<string, Torrent>()
   private readonly storages = new Map<string, TorrentContentStorage>()
+  /** `storage.maxOpenFiles`: one budget of open files for every torrent's storage. */
+  private readonly fileHandles: FileHandlePool
   private listening: Promise<number | null> | null = null
   private udpTrackerSocket: UdpTrackerSocket | null = null
   /** Global limits (`rateLimit` settings); torrents and peers hang their limiters below. */
@@ -182,6 +185,7 @@ export class BtEngine extends TypedEmitter<BtEngineEvents> {
     super()
     this.deps = deps
     this.settingsValue = resolveSettings(settings)
+    this.fileHandles = new FileHandlePool(this.settingsValue.storage.maxOpenFiles)
     this.random = deps.random ?? cryptoRandom
     this.storageRoots = deps.storageRoots
     this.peerId = generatePeerId(this.random)
@@ -265,6 +269,7 @@ export class BtEngine extends TypedEmitter<BtEngineEvents> {
     this.udp.applySettings()
     this.uploadLimiter.setRate(next.rateLimit.uploadRateBytesPerSec)
     this.downloadLimiter.setRate(next.rateLimit.downloadRateBytesPerSec)
+    this.fileHandles.setMaxOpenFiles(next.storage.maxOpenFiles)
     for (const t of this.torrentMap.values()) t.applySettings()
     this.queue.settingsChanged()
     this.alerts.updateSettings(next.alerts)
@@ -407,7 +412,7 @@ export class BtEngine extends TypedEmitter<BtEngineEvents> {
       random: this.random,
       hasher: this.deps.hasher,
       createStorage: (meta) => {
-        const storage = new TorrentContentStorage({ fs }, meta, this.settingsValue.storage)
+        const storage = new TorrentContentStorage({ fs, handlePool: this.fileHandles }, meta, this.settingsValue.storage)
         this.storages.set(id, storage)
         return storage
       },
@@ -531,7 +536,7 @@ export class BtEngine extends TypedEmitter<BtEngineEvents> {
     const filePriorities = options.filePriorities ??
       (options.selectOnly !== undefined ? selectOnlyPriorities(meta.files.length, options.selectOnly) : undefined)
     const renamedPaths = validRenames(restored?.progress?.renamedPaths, meta.files.length)
-    const storage = new TorrentContentStorage({ fs }, meta, this.settingsValue.storage, { ...(filePriorities !== undefined ? { filePriorities } : {}), ...(renamedPaths !== null ? { renamedPaths } : {}) })
+    const storage = new TorrentContentStorage({ fs, handlePool: this.fileHandles }, meta, this.settingsValue.storage, { ...(filePriorities !== undefined ? { filePriorities } : {}), ...(renamedPaths !== null ? { renamedPaths } : {}) })
     const torrent: Torrent = new Torrent({
       clock: this.deps.clock,
       random: this.random,

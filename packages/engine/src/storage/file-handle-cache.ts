@@ -6,8 +6,13 @@
  * Modes: files are opened 'r' for reads and 'r+' for writes ('r+' never truncates and creates a
  * missing file). An 'r+' handle serves reads too; a write to a file open 'r' reopens it 'r+'.
  *
+ * The budget is a {@link FileHandlePool}: the engine passes one pool to every torrent's cache, so
+ * `storage.maxOpenFiles` bounds the handles of the whole engine and eviction takes the least
+ * recently used idle handle of any torrent. A cache made without a pool gets one of its own
+ * (`maxOpenFiles` for this cache alone).
+ *
  * A handle in use (an operation in flight through {@link FileHandleCache.use}) is never closed
- * under its user: eviction and retirement close it once its last user releases it, so the cache
+ * under its user: eviction and retirement close it once its last user releases it, so the pool
  * may briefly hold more than `maxOpenFiles` when more files than that are busy at once.
  *
  * Flushing: {@link FileHandleCache.sync} covers every file written since the last sync, including
@@ -22,9 +27,10 @@
  */
 import { LodestoneError, isLodestoneError } from '../errors.js'
 import type { IFileHandle, IFileSystem } from '../interfaces/filesystem.js'
+import { FileHandlePool, type PooledHandle } from './file-handle-pool.js'
 
 export interface FileHandleCacheSettings {
-  /** Open handles kept at most (busy handles may exceed it briefly). @default 64 */
+  /** Open handles kept at most by a cache with a pool of its own (busy handles may exceed it briefly). @default 64 */
   maxOpenFiles: number
 }
 
@@ -32,22 +38,30 @@ export const defaultFileHandleCacheSettings: Readonly<FileHandleCacheSettings> =
 
 export type FileAccess = 'read' | 'write'
 
-interface Entry {
-  readonly path: string
-  readonly writable: boolean
-  readonly handle: Promise<IFileHandle>
-  users: number
+class Entry implements PooledHandle {
+  users = 1
   /** Written since the last sync. */
-  dirty: boolean
+  dirty = false
   /** Out of the map: close once the last user is done. */
-  retired: boolean
+  retired = false
   /** Closing flushes a written handle first (explicit closes); eviction leaves that to the next sync. */
-  flushOnClose: boolean
+  flushOnClose = false
+
+  constructor (
+    private readonly onEvict: (entry: Entry) => void,
+    readonly path: string,
+    readonly writable: boolean,
+    readonly handle: Promise<IFileHandle>
+  ) {}
+
+  evict (): void {
+    this.onEvict(this)
+  }
 }
 
 export class FileHandleCache {
-  private readonly settings: FileHandleCacheSettings
-  /** Insertion order is recency order: a use moves the entry to the end. */
+  private readonly pool: FileHandlePool
+  /** Open (or opening) handles by path; their recency order is the pool's. */
   private readonly entries = new Map<string, Entry>()
   private readonly closing = new Set<Promise<void>>()
   /** Files written since the last sync whose handle was evicted (closed without an fsync). */
@@ -55,14 +69,16 @@ export class FileHandleCache {
   /** First failure of a background close (data may not have reached the OS); reported by sync/closeAll. */
   private closeFailure: LodestoneError | null = null
 
-  constructor (private readonly fs: IFileSystem, settings: Partial<FileHandleCacheSettings> = {}) {
-    this.settings = { ...defaultFileHandleCacheSettings, ...settings }
-    if (!Number.isInteger(this.settings.maxOpenFiles) || this.settings.maxOpenFiles < 1) {
-      throw new LodestoneError('SETTINGS_INVALID', { key: 'storage.maxOpenFiles', reason: 'must be an integer >= 1' })
-    }
+  /**
+   * @param pool the budget shared with other caches (the engine's); without one the cache gets its
+   *   own of `settings.maxOpenFiles` handles.
+   * @throws LodestoneError SETTINGS_INVALID for a bad `maxOpenFiles`.
+   */
+  constructor (private readonly fs: IFileSystem, settings: Partial<FileHandleCacheSettings> = {}, pool?: FileHandlePool) {
+    this.pool = pool ?? new FileHandlePool({ ...defaultFileHandleCacheSettings, ...settings }.maxOpenFiles)
   }
 
-  /** Handles currently open or opening. */
+  /** Handles of this cache currently open or opening. */
   get openCount (): number {
     return this.entries.size
   }
@@ -154,40 +170,41 @@ export class FileHandleCache {
   private acquire (path: string, writable: boolean): Entry {
     const cached = this.entries.get(path)
     if (cached !== undefined && (cached.writable || !writable)) {
-      this.entries.delete(path)
-      this.entries.set(path, cached)
+      this.pool.touch(cached)
       cached.users++
       return cached
     }
     if (cached !== undefined) this.retire(cached, false) // open 'r', now needed 'r+'
-    const entry: Entry = { path, writable, handle: this.fs.open(path, writable ? 'r+' : 'r'), users: 1, dirty: false, retired: false, flushOnClose: false }
+    const entry = new Entry(this.evictEntry, path, writable, this.fs.open(path, writable ? 'r+' : 'r'))
     this.entries.set(path, entry)
     entry.handle.catch(() => {
-      if (this.entries.get(path) === entry) this.entries.delete(path)
+      this.leave(entry)
       entry.retired = true
     })
-    this.evict()
+    this.pool.add(entry)
     return entry
   }
 
   private release (entry: Entry): void {
     entry.users--
     if (entry.users === 0 && entry.retired) this.closeNow(entry)
-    else if (entry.users === 0) this.evict()
+    else if (entry.users === 0) this.pool.evictIdle()
   }
 
-  /** Closes least recently used idle handles until the cache fits. */
-  private evict (): void {
-    if (this.entries.size <= this.settings.maxOpenFiles) return
-    for (const entry of this.entries.values()) {
-      if (this.entries.size <= this.settings.maxOpenFiles) return
-      if (entry.users === 0) this.retire(entry, false)
+  /** The pool's eviction of an idle handle (closed without an fsync; the next sync flushes the file). */
+  private readonly evictEntry = (entry: Entry): void => { this.retire(entry, false) }
+
+  /** Takes the entry out of the map and the pool. */
+  private leave (entry: Entry): void {
+    if (this.entries.get(entry.path) === entry) {
+      this.entries.delete(entry.path)
+      this.pool.remove(entry)
     }
   }
 
   /** Takes the entry out of the map and closes it once idle; `flush`: fsync it first when written. */
   private retire (entry: Entry, flush: boolean): void {
-    if (this.entries.get(entry.path) === entry) this.entries.delete(entry.path)
+    this.leave(entry)
     if (flush) entry.flushOnClose = true
     if (entry.retired) return
     entry.retired = true

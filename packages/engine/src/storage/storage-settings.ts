@@ -6,7 +6,14 @@
 import { LodestoneError } from '../errors.js'
 
 export interface TorrentContentStorageSettings {
-  /** Open file handles kept at most (LRU). @default 64 */
+  /**
+   * Open file handles the engine keeps at most, shared by all its torrents: one least-recently-used
+   * order over every torrent's files, so a downloading torrent may use most of the budget while
+   * torrents that stopped using files give theirs up first. It bounds the engine's descriptors
+   * however many torrents it holds (a handle in use is never closed, so the count may exceed it
+   * briefly). A TorrentContentStorage made outside an engine keeps this many of its own.
+   * Changeable at run time. @default 256
+   */
   maxOpenFiles: number
   /** Upload read cache, in bytes of whole pieces; 0 disables it. @default 8_388_608 */
   readCacheBytes: number
@@ -17,7 +24,7 @@ export interface TorrentContentStorageSettings {
 }
 
 export const defaultTorrentContentStorageSettings: Readonly<TorrentContentStorageSettings> = {
-  maxOpenFiles: 64,
+  maxOpenFiles: 256,
   readCacheBytes: 8 * 1024 * 1024,
   preallocate: false,
   readAheadPieces: 2

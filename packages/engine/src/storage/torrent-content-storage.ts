@@ -38,6 +38,7 @@ import type { IFileHandle, IFileSystem, ReceivedPart } from '../interfaces/files
 import type { ReceivedRange } from '../interfaces/socket.js'
 import { Bitfield } from '../util/bitfield.js'
 import { FileHandleCache } from './file-handle-cache.js'
+import type { FileHandlePool } from './file-handle-pool.js'
 import { PieceBufferPool, type PieceBuffer } from './piece-buffer-pool.js'
 import { applyFileAttributes, createSymlink } from './file-attributes.js'
 import { PieceLayout, type ContentLayout, type FileSpan } from './piece-layout.js'
@@ -51,6 +52,11 @@ export const PART_FILE_DIRECTORY = '.lodestone.parts'
 export interface TorrentContentStorageDeps {
   /** The storage root this torrent's files live in. */
   fs: IFileSystem
+  /**
+   * The engine's open-file budget, shared with its other torrents (`storage.maxOpenFiles` is then
+   * the engine's total). Without one this storage keeps up to `maxOpenFiles` handles of its own.
+   */
+  handlePool?: FileHandlePool
 }
 
 /** Counters for stats and tests. */
@@ -114,7 +120,7 @@ export class TorrentContentStorage {
   ) {
     this.settings = validateStorageSettings({ ...defaultTorrentContentStorageSettings, ...settings })
     this.layout = new PieceLayout(layout)
-    this.handles = new FileHandleCache(deps.fs, { maxOpenFiles: this.settings.maxOpenFiles })
+    this.handles = new FileHandleCache(deps.fs, { maxOpenFiles: this.settings.maxOpenFiles }, deps.handlePool)
     this.pieceBuffers = new PieceBufferPool(this.settings.readCacheBytes / 2)
     this.skipped = new Uint8Array(layout.files.length)
     this.layout.sharedPieces().forEach((piece, slot) => this.partSlots.set(piece, slot))
@@ -492,7 +498,7 @@ export class TorrentContentStorage {
    */
   relocate (fs: IFileSystem): void {
     this.deps = { ...this.deps, fs }
-    this.handles = new FileHandleCache(fs, { maxOpenFiles: this.settings.maxOpenFiles })
+    this.handles = new FileHandleCache(fs, { maxOpenFiles: this.settings.maxOpenFiles }, this.deps.handlePool)
     this.ensuredDirs.clear()
     this.skippedExists.clear()
     this.skippedKnownToExist.clear()

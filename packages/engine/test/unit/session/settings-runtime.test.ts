@@ -126,3 +126,29 @@ describe('settings: connection limits at run time', () => {
     expect(world.leaks()).toEqual({ sockets: 0, timers: 0, fileHandles: 0 })
   })
 })
+
+describe('settings: storage.maxOpenFiles is one budget for the whole engine', () => {
+  it('bounds the open files of every torrent together, and a lower value applies at once', async () => {
+    const world = new SwarmWorld(57)
+    const seedNode = world.addNode('10.0.0.1', { settings: { storage: { maxOpenFiles: 8 } } })
+    const leech = world.addNode('10.0.0.2')
+    const files = [0, 1, 2].map((i) => ({ name: `s${i}.bin`, data: payload(4 * PIECE, 570 + i) }))
+    const seeds: Torrent[] = []
+    const leeches: Torrent[] = []
+    for (const f of files) {
+      await writeFile(seedNode.fs, f.name, f.data)
+      const bytes = makeTorrent(f.name, f.data, PIECE)
+      seeds.push(await seedNode.engine.addTorrent(bytes))
+      await world.clock.runUntil(() => seeds.at(-1)?.state === 'seeding', 10_000)
+      leeches.push(await leech.engine.addTorrent(bytes, { peers: ['10.0.0.1:6881'] }))
+    }
+    expect(await world.clock.runUntil(() => leeches.every((t) => t.state === 'seeding'), 30_000)).toBe(true)
+    // Serving reads left one handle per seeding torrent open: within the budget of 8.
+    expect(seedNode.fs.openHandleCount).toBe(3)
+    seedNode.engine.updateSettings({ storage: { maxOpenFiles: 1 } })
+    await world.clock.runUntil(() => false, 100)
+    expect(seedNode.fs.openHandleCount).toBe(1)
+    await world.close()
+    expect(world.leaks()).toEqual({ sockets: 0, timers: 0, fileHandles: 0 })
+  })
+})
