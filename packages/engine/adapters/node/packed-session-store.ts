@@ -53,6 +53,7 @@ export const COMPACT_MIN_BYTES = 1 << 20
 const READ_CHUNK_BYTES = 1 << 20
 /** Compaction writes the new pack in pieces of this size. */
 const COMPACT_WRITE_BYTES = 1 << 20
+const EMPTY = new Uint8Array(0)
 
 export interface PackedSessionStoreSettings {
   /** fdatasync appends and the directory. Off only for throwaway stores (tests, benchmarks). @default true */
@@ -243,7 +244,9 @@ export class PackedSessionStore implements ISessionStore {
     const cache = value.length <= CACHE_VALUE_MAX_BYTES && this.cachedBytes + value.length <= CACHE_TOTAL_MAX_BYTES
     if (cache) this.cachedBytes += value.length
     this.liveBytes += recordLength
-    this.durableIndex.set(key, { offset: recordOffset + (recordLength - value.length), length: value.length, recordLength, cached: cache ? value : null })
+    // Empty values (the engine's `listed` keys, one per torrent) share one array: `get` copies anyway.
+    const cached = cache ? (value.length === 0 ? EMPTY : value) : null
+    this.durableIndex.set(key, { offset: recordOffset + (recordLength - value.length), length: value.length, recordLength, cached })
   }
 
   /**

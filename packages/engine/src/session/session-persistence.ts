@@ -45,11 +45,12 @@ import type { TorrentContentStorage } from '../storage/torrent-content-storage.j
 import { Bitfield } from '../util/bitfield.js'
 import type { SessionSettings } from './engine-settings.js'
 import {
-  ENGINE_TORRENTS_KEY, decodeBitfieldRecord, decodeMagnetRecord, decodePeersRecord, decodeProgressRecord, decodeTorrentList,
-  encodeBitfieldRecord, encodeMagnetRecord, encodePeersRecord, encodeProgressRecord, encodeTorrentFile, encodeTorrentList, resumeKeys,
+  decodeBitfieldRecord, decodeMagnetRecord, decodePeersRecord, decodeProgressRecord,
+  encodeBitfieldRecord, encodeMagnetRecord, encodePeersRecord, encodeProgressRecord, encodeTorrentFile, resumeKeys,
   type BitfieldRecord, type FileStamp, type ProgressRecord, type TorrentIntent, type TorrentResumeHint
 } from './resume-data.js'
 import type { Torrent } from '../torrent/torrent.js'
+import { TorrentListing } from './torrent-listing.js'
 import { TorrentState } from '../torrent/torrent-state.js'
 
 export interface SessionPersistenceDeps {
@@ -138,15 +139,11 @@ export class SessionPersistence {
   private intervalMs = 0
   /** Engine closing: stops no longer change intents, and no new timers start. */
   private closing = false
-  private listTail: Promise<void> = Promise.resolve()
-  /** Ids the stored list should name: torrents whose metadata (or magnet) is stored. */
-  private readonly listed = new Set<string>()
-  /** A list write queued and not started yet (later requests join it). */
-  private listQueued: Promise<void> | null = null
-  /** The list as last written or read, so an unchanged list is not written again. */
-  private lastList = ''
+  private readonly listing: TorrentListing
 
-  constructor (private readonly deps: SessionPersistenceDeps) {}
+  constructor (private readonly deps: SessionPersistenceDeps) {
+    this.listing = new TorrentListing(deps.store, deps.onWarning)
+  }
 
   get store (): ISessionStore { return this.deps.store }
 
@@ -199,13 +196,17 @@ export class SessionPersistence {
     // A check marks pieces without 'piece-verified': save its result before a crash can cost it.
     t.offs.push(torrent.on('checked', () => { this.pieceVerified(t) }))
     this.updateInterval()
-    try {
+    // On the save chain, so a remove (which waits for it) cannot run between these writes.
+    const stored = t.tail.then(async () => {
       if (options.torrentFile !== undefined) await this.deps.store.set(t.keys.metadata, options.torrentFile)
       if (options.magnetUri !== undefined) await this.deps.store.set(t.keys.magnet, encodeMagnetRecord({ uri: options.magnetUri }))
-      // The list names a torrent only once its metadata (or magnet) is stored. A restored torrent is in it already.
-      this.listed.add(id)
-      if (options.torrentFile !== undefined || options.magnetUri !== undefined) await this.writeList()
+      // Listed only once its metadata (or magnet) is stored. A restored torrent is listed already.
+      if (options.torrentFile !== undefined || options.magnetUri !== undefined) await this.listing.add(id)
       if (storage !== null && previous?.storage === null) await this.deps.store.delete(t.keys.magnet)
+    })
+    t.tail = stored.catch(() => {})
+    try {
+      await stored
     } catch (error) {
       this.deps.onWarning(error)
     }
@@ -218,11 +219,9 @@ export class SessionPersistence {
     const t = this.tracked.get(id)
     if (t === undefined) return
     this.untrack(t)
-    this.listed.delete(id)
     await t.tail
     try {
-      await this.writeList()
-      for (const key of Object.values(t.keys)) await this.deps.store.delete(key)
+      await this.listing.remove(id)
     } catch (error) {
       this.deps.onWarning(error)
     }
@@ -251,32 +250,16 @@ export class SessionPersistence {
     this.beginClose()
     await this.saveAll()
     for (const t of [...this.tracked.values()]) this.untrack(t)
-    await this.listTail
   }
 
   // ---------------------------------------------------------------- restore
 
   /**
-   * The ids to restore: the engine list, or (list missing or damaged) every id with stored metadata.
+   * The ids to restore, in the order they were added (torrent-listing.ts).
    * @throws whatever the store throws.
    */
   async storedIds (): Promise<string[]> {
-    const bytes = await this.deps.store.get(ENGINE_TORRENTS_KEY)
-    if (bytes !== null) {
-      try {
-        const ids = decodeTorrentList(bytes)
-        this.lastList = ids.join(',')
-        return ids
-      } catch (error) {
-        this.deps.onWarning(error)
-      }
-    }
-    const ids = new Set<string>()
-    for (const key of await this.deps.store.keys('torrent:')) {
-      const m = /^torrent:([0-9a-f]{40}):(?:metadata|magnet)$/.exec(key)
-      if (m?.[1] !== undefined) ids.add(m[1])
-    }
-    return [...ids]
+    return this.listing.read((id) => this.tracked.has(id))
   }
 
   /**
@@ -463,26 +446,6 @@ export class SessionPersistence {
   /** The peers a save keeps: the most recently known, newest first. */
   private peersToSave (torrent: Torrent): string[] {
     return torrent.knownPeerAddresses().slice(-this.deps.settings().maxSavedPeers).reverse()
-  }
-
-  /**
-   * Writes the engine list (serialized, so the last write has the last state). Requests while a
-   * write is queued join it, and an unchanged list is not written: adding n torrents writes the
-   * list far fewer than n times (each write is O(n) bytes).
-   */
-  private async writeList (): Promise<void> {
-    if (this.listQueued !== null) return this.listQueued
-    const run = this.listTail.then(async () => {
-      this.listQueued = null
-      const ids = [...this.listed]
-      const list = ids.join(',')
-      if (list === this.lastList) return
-      await this.deps.store.set(ENGINE_TORRENTS_KEY, encodeTorrentList(ids))
-      this.lastList = list
-    })
-    this.listQueued = run
-    this.listTail = run.catch(() => {})
-    await run
   }
 
   /** The periodic save timer exists only while there are torrents (a quiet engine holds no timer). */
