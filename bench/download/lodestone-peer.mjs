@@ -18,7 +18,8 @@
 // the measurement (waitSeconds: runnable but waiting for a core, from /proc's schedstat) (the main thread, which does all socket I/O and RC4: bytes / its CPU seconds is the
 // most this end can move; bench/mse prints it).
 // Diagnostics: BENCH_MEM=1 adds "memory" (the memory at the RSS peak, sampled every 10 ms; BENCH_MEM_SERIES=<file> writes every sample), LODESTONE_LOG=debug (engine log on stderr), LODESTONE_SETTINGS='<json>' (engine
-// settings), LODESTONE_DIST=<dir> (another build of packages/engine/dist). Build first: npx tsc -b.
+// settings), LODESTONE_DIST=<dir> (another build of packages/engine/dist), BENCH_WARM=1 (leech: download
+// the torrent once unmeasured first, so the measured download runs warm). Build first: npx tsc -b.
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { createInterface } from 'node:readline'
 import { getHeapSpaceStatistics } from 'node:v8'
@@ -177,6 +178,16 @@ try {
     finish ??= startMeter()
     emit(finish(torrent.stats().uploadedBytes))
   } else if (mode === 'leech') {
+    if (process.env.BENCH_WARM !== undefined) {
+      // Diagnostic: one unmeasured download of the same torrent first (then removed with its
+      // files), so the measured one runs with the JIT warm: the gap between the two is warm-up.
+      // The seeder-side MB/s covers both downloads then; read the CPU figures only.
+      const warm = await engine.addTorrent(metainfo, { peers: [`${process.env.LODESTONE_HOST ?? '127.0.0.1'}:${peerPort}`] })
+      let warmDone = false
+      warm.on('completed', () => { warmDone = true })
+      await waitFor(warm, () => warmDone)
+      await engine.removeTorrent(warm.id, { deleteFiles: true })
+    }
     const finish = startMeter()
     const torrent = await engine.addTorrent(metainfo, { peers: [`${process.env.LODESTONE_HOST ?? '127.0.0.1'}:${peerPort}`] })
     const memory = process.env.BENCH_MEM !== undefined ? sampleMemory(torrent) : null
