@@ -100,9 +100,10 @@ for (let i = 0; i < peers; i++) {
   torrents.push(t)
 }
 const setupMs = performance.now() - t0
-if (process.env.SWARM_DEBUG) setInterval(() => { console.error(`virtual ${(clock.now() / 1000).toFixed(1)} s, ${seeding} seeding, CPU ${(process.cpuUsage(cpu0).user / 1e6).toFixed(1)} s`) }, 5_000).unref()
+if (process.env.SWARM_DEBUG) setInterval(() => { console.error(`virtual ${(clock.now() / 1000).toFixed(1)} s, ${seeding} seeding, CPU ${(process.cpuUsage(cpu0).user / 1e6).toFixed(1)} s`, JSON.stringify(churn)) }, 5_000).unref()
 if (process.env.SWARM_STOP_SEC) setTimeout(() => { process.exit(3) }, Number(process.env.SWARM_STOP_SEC) * 1000).unref()
-const done = await clock.runUntil(() => seeding === peers, 3_600_000)
+const stopVirtualMs = Number(process.env.SWARM_STOP_VIRTUAL_SEC ?? 3_600) * 1000
+const done = await clock.runUntil(() => seeding === peers || clock.now() >= stopVirtualMs, 3_600_000) && seeding === peers
 const wallMs = performance.now() - t0
 if (process.env.SWARM_HEAP_SNAPSHOT === '1') console.error('heap snapshot:', (await import('node:v8')).writeHeapSnapshot())
 const cpu = process.cpuUsage(cpu0)

@@ -21,6 +21,7 @@ import type { EncryptionPolicy } from '../transport/mse/encryption-policy.js'
 import { PEX_FLAG_PREFERS_ENCRYPTION, PEX_FLAG_UTP } from '../protocol/ut-pex.js'
 import { formatPeerAddress, type PeerAddress } from './peer-address.js'
 import { defaultConnectionSettings, type ConnectionSettings } from './connection-settings.js'
+import { CandidateQueue } from './candidate-queue.js'
 
 export interface ConnectionManagerDeps {
   socketFactory: ISocketFactory
@@ -132,9 +133,8 @@ interface TorrentEntry {
   addressKeys: Map<string, number>
   /** Peer ids (hex) identified in this torrent. */
   peerIds: Map<string, SlotImpl>
-  /** FIFO of candidates; `queued` mirrors it for O(1) duplicate checks. */
-  queue: PeerAddress[]
-  queued: Set<string>
+  /** Candidates to dial: the main queue, then PEX-learned ones at a limited rate. */
+  queue: CandidateQueue
   /**
    * Address key → back-off record: failed attempts since the last good handshake, when to try
    * again, and hang-ups after a good handshake (kept across reconnects, see redialLater).
@@ -192,11 +192,7 @@ export class ConnectionManager {
     this.ipFilter = filter
     if (filter === null) return
     for (const entry of this.torrents.values()) {
-      entry.queue = entry.queue.filter((a) => {
-        if (filter.isAllowed(a.host)) return true
-        entry.queued.delete(formatPeerAddress(a))
-        return false
-      })
+      entry.queue.filter((a) => filter.isAllowed(a.host))
     }
   }
 
@@ -212,8 +208,7 @@ export class ConnectionManager {
       slots: new Set(),
       addressKeys: new Map(),
       peerIds: new Map(),
-      queue: [],
-      queued: new Set(),
+      queue: new CandidateQueue(),
       failures: new Map()
     })
   }
@@ -225,8 +220,7 @@ export class ConnectionManager {
   removeTorrent (torrentId: string): void {
     const entry = this.torrents.get(torrentId)
     if (entry === undefined) return
-    entry.queue.length = 0
-    entry.queued.clear()
+    entry.queue.clear()
     this.torrents.delete(torrentId)
   }
 
@@ -234,15 +228,16 @@ export class ConnectionManager {
   clearCandidates (torrentId: string): void {
     const entry = this.torrents.get(torrentId)
     if (entry === undefined) return
-    entry.queue.length = 0
-    entry.queued.clear()
+    entry.queue.clear()
   }
 
   /**
    * Queues an address to dial for `torrentId`. Returns false when it is refused: banned host,
    * ourselves, already connected or queued, given up on, queue full or unknown torrent.
+   * `lowPriority`: learned only through peer exchange, dialled after the others and at most
+   * `pexDialsPerSecond` (see CandidateQueue).
    */
-  addCandidate (torrentId: string, address: PeerAddress): boolean {
+  addCandidate (torrentId: string, address: PeerAddress, options: { lowPriority?: boolean } = {}): boolean {
     const entry = this.torrents.get(torrentId)
     if (entry === undefined || this.closed) return false
     const key = formatPeerAddress(address)
@@ -251,15 +246,14 @@ export class ConnectionManager {
       this.blocked(key, 'outgoing', torrentId)
       return false
     }
-    if (entry.addressKeys.has(key) || entry.queued.has(key)) return false
+    if (entry.addressKeys.has(key) || entry.queue.has(key)) return false
     const failure = entry.failures.get(key)
     if (failure !== undefined && failure.count >= this.settings.maxConnectAttempts) return false
     if (entry.queue.length >= this.settings.maxCandidatesPerTorrent) {
       this.counters.droppedCandidates++
       return false
     }
-    entry.queue.push({ host: address.host, port: address.port })
-    entry.queued.add(key)
+    entry.queue.push({ host: address.host, port: address.port }, options)
     this.schedulePump()
     return true
   }
@@ -296,11 +290,7 @@ export class ConnectionManager {
     if (this.banned.has(host)) return
     this.banned.set(host, reason)
     for (const entry of this.torrents.values()) {
-      entry.queue = entry.queue.filter((a) => {
-        if (a.host !== host) return true
-        entry.queued.delete(formatPeerAddress(a))
-        return false
-      })
+      entry.queue.filter((a) => a.host !== host)
     }
     this.deps.logger?.info('host banned', { host, reason })
   }
@@ -410,8 +400,7 @@ export class ConnectionManager {
     for (const dial of this.dials) dial.abort()
     this.dials.clear()
     for (const entry of this.torrents.values()) {
-      entry.queue.length = 0
-      entry.queued.clear()
+      entry.queue.clear()
     }
   }
 
@@ -431,23 +420,18 @@ export class ConnectionManager {
   private dialNext (torrentId: string, entry: TorrentEntry): boolean {
     if (entry.slots.size >= this.torrentLimit(entry) || !entry.owner.wantsConnections()) return false
     const now = this.deps.clock.now()
-    // Take the first candidate not backing off; ones backing off keep their place.
-    for (let i = 0; i < entry.queue.length; i++) {
-      const address = entry.queue[i]!
-      const key = formatPeerAddress(address)
-      const failure = entry.failures.get(key)
-      if (failure !== undefined && failure.retryAtMs > now) continue
-      entry.queue.splice(i, 1)
-      entry.queued.delete(key)
-      if (this.banned.has(address.host) || this.selfAddresses.has(key) || entry.addressKeys.has(key)) return true
-      if (this.isBlocked(address.host)) {
-        this.blocked(key, 'outgoing', torrentId)
-        return true
-      }
-      this.dial(torrentId, entry, address, key)
+    // The first candidate not backing off; ones backing off keep their place.
+    const next = entry.queue.take(now, (key) => (entry.failures.get(key)?.retryAtMs ?? 0) > now, this.settings.pexDialsPerSecond)
+    if (next === null) return false
+    const { address, key } = next
+    if (this.banned.has(address.host) || this.selfAddresses.has(key) || entry.addressKeys.has(key)) return true
+    if (this.isBlocked(address.host)) {
+      this.blocked(key, 'outgoing', torrentId)
       return true
     }
-    return false
+    if (next.fromReserve) entry.queue.spentReserveDial()
+    this.dial(torrentId, entry, address, key)
+    return true
   }
 
   private blocked (address: string, direction: 'outgoing' | 'incoming', torrentId?: string): void {
@@ -493,10 +477,7 @@ export class ConnectionManager {
       entry.failures.set(key, failure)
       // Re-queue for a later attempt unless we gave up on it.
       if (failure.count < this.settings.maxConnectAttempts && this.torrents.get(torrentId) === entry && !this.closed) {
-        if (!entry.queued.has(key)) {
-          entry.queue.push(address)
-          entry.queued.add(key)
-        }
+        if (!entry.queue.has(key)) entry.queue.push(address)
       }
       const err: LodestoneError = isLodestoneError(error)
         ? error
@@ -611,10 +592,9 @@ export class ConnectionManager {
       failure.retryAtMs = now + this.settings.retryBackoffMs * 2 ** (failure.count - 1)
     }
     entry.failures.set(key, failure)
-    if (failure.count >= this.settings.maxConnectAttempts || entry.queued.has(key)) return
+    if (failure.count >= this.settings.maxConnectAttempts || entry.queue.has(key)) return
     if (entry.queue.length >= this.settings.maxCandidatesPerTorrent) return
     entry.queue.push(address)
-    entry.queued.add(key)
   }
 
   /** @internal used by SlotImpl */
@@ -623,7 +603,7 @@ export class ConnectionManager {
     slot.aliases.push(key)
     holdKey(entry, key)
     // A queued candidate for it would only be dialled to be dropped.
-    if (entry.queued.delete(key)) entry.queue = entry.queue.filter((a) => formatPeerAddress(a) !== key)
+    entry.queue.delete(key)
   }
 
   /** @internal used by SlotImpl */
@@ -637,9 +617,8 @@ export class ConnectionManager {
     // EncryptionPolicy) goes first: the peer was reachable a moment ago.
     const retry = slot.redialOnRelease ||
       (slot.plaintextDial && slot.peerIdHex === null && this.deps.encryption?.plaintextDialFailed(slot.key) === true)
-    if (retry && !this.closed && this.torrents.get(slot.torrentId) === entry && !entry.queued.has(slot.key)) {
-      entry.queue.unshift(slot.address)
-      entry.queued.add(slot.key)
+    if (retry && !this.closed && this.torrents.get(slot.torrentId) === entry && !entry.queue.has(slot.key)) {
+      entry.queue.push(slot.address, { first: true })
     }
     this.schedulePump()
   }

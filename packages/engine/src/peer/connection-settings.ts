@@ -32,6 +32,14 @@ export interface ConnectionSettings {
    * the metadata, then waits to be dialled again. @default 2_000
    */
   reconnectDelayMs: number
+  /**
+   * Dials per second, per torrent, to addresses learned only through peer exchange (BEP 11). They
+   * wait behind every other candidate: a PEX round in a big swarm names hundreds of peers at once,
+   * most of them as full as we are, and dialling them all at once turns into connection churn
+   * (refusals, BEP 40 evictions) instead of transfer. libtorrent ranks PEX peers last and paces
+   * its dials the same way (`connection_speed`). @default 2
+   */
+  pexDialsPerSecond: number
 }
 
 export const defaultConnectionSettings: Readonly<ConnectionSettings> = {
@@ -43,5 +51,6 @@ export const defaultConnectionSettings: Readonly<ConnectionSettings> = {
   maxCandidatesPerTorrent: 1_000,
   retryBackoffMs: 30_000,
   maxConnectAttempts: 3,
-  reconnectDelayMs: 2_000
+  reconnectDelayMs: 2_000,
+  pexDialsPerSecond: 2
 }

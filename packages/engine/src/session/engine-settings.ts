@@ -249,6 +249,7 @@ const RANGES: Record<string, Range> = {
   'connection.connectTimeoutMs': { min: 1 },
   'connection.maxConnectAttempts': { min: 1 },
   'connection.reconnectDelayMs': { min: 1 },
+  'connection.pexDialsPerSecond': { min: 0.1, integer: false },
   'download.maxUnverifiedBytes': { min: 16_384 },
   'download.hashFailuresBeforeBan': { min: 1 },
   'picker.endGameMaxRequestsPerBlock': { min: 1 },

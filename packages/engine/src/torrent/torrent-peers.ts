@@ -155,11 +155,11 @@ export class TorrentPeers {
 
   /**
    * BEP 40: the torrent is full and `address` wants in. The connected peer of the lowest canonical
-   * priority is closed when the newcomer ranks above it (libtorrent does the same); returns
-   * whether room was made.
+   * priority is closed when the newcomer ranks above it (libtorrent does the same), sparing
+   * connections in their first seconds (see EVICTION_GRACE_MS); returns whether room was made.
    */
   makeRoomFor (address: PeerAddress): boolean {
-    const lowest = lowestPriorityPeer(this.sessions, address, this.host.listenPort() ?? 0)
+    const lowest = lowestPriorityPeer(this.sessions, address, this.host.listenPort() ?? 0, this.host.clock.now())
     if (lowest === null) return false
     this.host.log?.debug('closing the lowest-priority peer for a newcomer', { closed: lowest.address, newcomer: formatPeerAddress(address) })
     lowest.conn.close(new LodestoneError('PEER_CLOSED', { reason: 'too many connections: a peer of higher priority (BEP 40) took its place' }))

@@ -536,7 +536,7 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
     this.metadataSwarm?.addPeer(parsed)
     // A seed does not dial a peer known to be a seed: it would be closed at once (nothing to trade).
     if (!this.active || (this.isComplete && this.knownPeers.isSeed(parsed))) return isNew
-    return this.addCandidate(parsed) || isNew
+    return this.addCandidate(parsed, source) || isNew
   }
 
   /** This torrent's setting overrides (a copy). */
@@ -693,7 +693,7 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
       makeRoomFor: (address) => this.swarm.makeRoomFor(address)
     })
     this.choker.updateSettings(this.engineSettings().choking)
-    for (const address of this.knownPeers.values()) this.addCandidate(address)
+    for (const address of this.knownPeers.values()) this.addCandidate(address, address.source)
     this.startTrackers()
     this.startPex()
     this.webSeeds.start()
@@ -741,9 +741,9 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
   /** The 20-byte hashes peers may use in handshakes: the info hash, and a hybrid's truncated v2 hash (BEP 52). */
   handshakeHashes (): Uint8Array[] { return handshakeHashesOf(this.infoHash, this.metaValue, this.magnet) }
 
-  /** Queues a dial (the connect queue refuses known, banned or queued ones); the ticks wake for it. */
-  private addCandidate (address: PeerAddress): boolean {
-    const queued = this.deps.connections.addCandidate(this.id, address)
+  /** Queues a dial (refused when known, banned or queued; PEX-learned ones wait behind the rest); the ticks wake for it. */
+  private addCandidate (address: PeerAddress, source?: PeerSource): boolean {
+    const queued = this.deps.connections.addCandidate(this.id, address, { lowPriority: source === 'pex' })
     if (queued) this.ticks.wake()
     return queued
   }

@@ -2,10 +2,12 @@
  * BEP 40 (issue 12): a torrent at its connection limit keeps the peers of highest canonical
  * priority. A seed capped at 2 connections is dialled by 3 leechers in turn; whichever order they
  * come in, it ends up connected to the two whose priority (computed from the address they see it
- * at, their `yourip`) is highest, and the third is refused when it comes back.
+ * at, their `yourip`) is highest, and the third is refused when it comes back. They come
+ * EVICTION_GRACE_MS apart: a connection younger than that is never the one closed.
  */
 import { describe, expect, it } from 'vitest'
 import { canonicalPeerPriority } from '../../src/peer/peer-priority.js'
+import { EVICTION_GRACE_MS } from '../../src/torrent/peer-eviction.js'
 import { SwarmWorld, makeTorrent, payload, writeFile } from './swarm-world.js'
 
 const SEED = '10.0.0.1'
@@ -18,7 +20,8 @@ describe('swarm: BEP 40 peer priority decides who stays when a torrent is full',
       const data = payload(2_000_000, 40)
       const torrentBytes = makeTorrent('file.bin', data, 32_768)
       const settings = { discovery: { trackers: false } }
-      const seed = world.addNode(SEED, { settings, uploadBytesPerSec: 50_000 })
+      // Slow enough that no leecher completes (and is closed as a seed) before the end.
+      const seed = world.addNode(SEED, { settings, uploadBytesPerSec: 20_000 })
       await writeFile(seed.fs, 'file.bin', data)
       const seedTorrent = await seed.engine.addTorrent(torrentBytes, { settings: { maxConnections: 2 } })
       expect(await world.clock.runUntil(() => seedTorrent.state === 'seeding', 10_000)).toBe(true)
@@ -32,7 +35,7 @@ describe('swarm: BEP 40 peer priority decides who stays when a torrent is full',
         // The first two find room; the third gets in only by ranking above someone.
         if (i < 2) expect(joined).toBe(true)
         else if (!joined) refused++
-        await world.clock.advanceAsync(2_000)
+        await world.clock.advanceAsync(EVICTION_GRACE_MS)
       }
       await world.clock.advanceAsync(30_000)
       const rank = (host: string): number => canonicalPeerPriority({ ip: SEED, port: 6881 }, { ip: host, port: 1 })!

@@ -316,6 +316,50 @@ describe('ConnectionManager', () => {
     expect(dials.length).toBe(1)
   })
 
+  it('dials PEX-learned candidates after the others and at most pexDialsPerSecond per torrent', async () => {
+    const { cm, dials, flush, advance } = setup({ maxHalfOpen: 100, pexDialsPerSecond: 2 })
+    const { o } = owner()
+    cm.addTorrent('t', o)
+    for (let p = 1; p <= 6; p++) expect(cm.addCandidate('t', addr(p), { lowPriority: true })).toBe(true)
+    for (let p = 11; p <= 13; p++) expect(cm.addCandidate('t', addr(p))).toBe(true)
+    expect(cm.addCandidate('t', addr(2))).toBe(false) // queued already, in whichever tier
+    await flush()
+    // Every ordinary candidate, then one second's worth of PEX ones, in the order heard.
+    expect(dials.map((d) => d.port)).toEqual([11, 12, 13, 1, 2])
+    expect(cm.queuedCount('t')).toBe(4)
+    cm.pump()
+    expect(dials.length).toBe(5)
+    advance(500)
+    cm.pump()
+    expect(dials.map((d) => d.port).slice(5)).toEqual([3])
+    // A new ordinary candidate does not wait for the rate.
+    cm.addCandidate('t', addr(14))
+    await flush()
+    expect(dials.map((d) => d.port).slice(6)).toEqual([14])
+    advance(10_000)
+    cm.pump()
+    // The allowance does not pile up while idle: at most one second's worth at once.
+    expect(dials.map((d) => d.port).slice(7)).toEqual([4, 5])
+    advance(1_000)
+    cm.pump()
+    expect(dials.map((d) => d.port).slice(9)).toEqual([6])
+    expect(cm.queuedCount('t')).toBe(0)
+  })
+
+  it('a PEX candidate that needs no dial (already connected) costs no part of the rate', async () => {
+    const { cm, dials, flush } = setup({ maxHalfOpen: 100, pexDialsPerSecond: 1 })
+    const { o } = owner()
+    cm.addTorrent('t', o)
+    cm.addCandidate('t', addr(1), { lowPriority: true })
+    cm.addCandidate('t', addr(2), { lowPriority: true })
+    // The peer at addr(1) connects to us while its address waits in the queue.
+    const ticket = cm.acceptIncoming(addr(1))
+    if (typeof ticket === 'string') throw new Error(ticket)
+    expect(typeof ticket.claim('t')).toBe('object')
+    await flush()
+    expect(dials.map((d) => d.port)).toEqual([2])
+  })
+
   it('bounds the candidate queue and counts drops', () => {
     const { cm } = setup({ maxCandidatesPerTorrent: 2 })
     const { o } = owner(false)
