@@ -80,12 +80,13 @@ const pythonPeers = { libtorrent: 'libtorrent-peer.py', aria2: 'aria2-peer.py', 
 /**
  * One child peer: `tool` 'lodestone', 'libtorrent', 'aria2' or 'qbittorrent', `mode` 'seed' or 'leech'. `env` adds to the
  * child's environment (LT_ENC, LODESTONE_SETTINGS...), `profDir` runs a Lodestone child under
- * node --cpu-prof. `next(event)` waits up to `timeoutMs` for a JSON line with that event.
+ * node --cpu-prof; BENCH_NODE_FLAGS (in `env` or the environment: node flags for a Lodestone child,
+ * space-separated, e.g. '--no-opt' for experiments). `next(event)` waits up to `timeoutMs` for a JSON line with that event.
  */
 export function startPeer (tool, mode, args, { env = {}, profDir = null, timeoutMs }) {
   const command = tool === 'lodestone' ? process.execPath : python
   const scriptArgs = tool === 'lodestone'
-    ? [...(profDir !== null ? ['--cpu-prof', '--cpu-prof-dir', profDir, '--cpu-prof-name', `${mode}-${Date.now()}-${Math.random().toString(36).slice(2, 6)}.cpuprofile`] : []), join(peerDir, 'lodestone-peer.mjs')]
+    ? [...((env.BENCH_NODE_FLAGS ?? process.env.BENCH_NODE_FLAGS)?.split(' ') ?? []), ...(profDir !== null ? ['--cpu-prof', '--cpu-prof-dir', profDir, '--cpu-prof-name', `${mode}-${Date.now()}-${Math.random().toString(36).slice(2, 6)}.cpuprofile`] : []), join(peerDir, 'lodestone-peer.mjs')]
     : [join(peerDir, pythonPeers[tool])]
   const child = spawn(command, [...scriptArgs, mode, ...args], { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, ...env } })
   let stderr = ''

@@ -34,14 +34,15 @@
  * the path (adapters throw those; anything else is wrapped as STORAGE_IO).
  */
 import { LodestoneError, isLodestoneError } from '../errors.js'
+import { rejected } from '../util/rejected.js'
 import type { IFileHandle, IFileSystem, ReceivedPart } from '../interfaces/filesystem.js'
 import type { ReceivedRange } from '../interfaces/socket.js'
 import { Bitfield } from '../util/bitfield.js'
 import { FileHandleCache } from './file-handle-cache.js'
 import type { FileHandlePool } from './file-handle-pool.js'
-import { PieceBufferPool, type PieceBuffer } from './piece-buffer-pool.js'
 import { applyFileAttributes, createSymlink } from './file-attributes.js'
 import { PieceLayout, type ContentLayout, type FileSpan } from './piece-layout.js'
+import { PieceReadCache } from './piece-read-cache.js'
 import { receivedPartsOf } from './received-ranges.js'
 import { statFiles } from './stat-files.js'
 import { defaultTorrentContentStorageSettings, validateStorageSettings, type TorrentContentStorageSettings } from './storage-settings.js'
@@ -95,11 +96,8 @@ export class TorrentContentStorage {
   private readonly preallocated = new Set<number>()
   /** Files whose BEP 47 attributes were applied in this run. */
   private readonly attributesApplied = new Set<number>()
-  private readonly readCache = new Map<number, PieceBuffer>()
-  private readCacheUsedBytes = 0
-  private readonly pendingReads = new Map<number, { buffer: PieceBuffer, done: Promise<void> }>()
-  /** Buffers of the read cache, reused after eviction once no view of them is out. */
-  private readonly pieceBuffers: PieceBufferPool
+  /** Upload reads: whole pieces, LRU, `readCacheBytes`. */
+  private readonly readCache: PieceReadCache
   private closed = false
   /** Filesystem operations in flight (entered through {@link io}); {@link suspendIo} waits for them. */
   private ioActive = 0
@@ -121,7 +119,7 @@ export class TorrentContentStorage {
     this.settings = validateStorageSettings({ ...defaultTorrentContentStorageSettings, ...settings })
     this.layout = new PieceLayout(layout)
     this.handles = new FileHandleCache(deps.fs, { maxOpenFiles: this.settings.maxOpenFiles }, deps.handlePool)
-    this.pieceBuffers = new PieceBufferPool(this.settings.readCacheBytes / 2)
+    this.readCache = new PieceReadCache(this.settings.readCacheBytes, this.stats, (piece, into) => this.readRange(piece, 0, into.length, true, into))
     this.skipped = new Uint8Array(layout.files.length)
     this.layout.sharedPieces().forEach((piece, slot) => this.partSlots.set(piece, slot))
     this.partFilePath = `${PART_FILE_DIRECTORY}/${layout.id}.parts`
@@ -187,7 +185,7 @@ export class TorrentContentStorage {
   async write (piece: number, begin: number, data: Uint8Array | readonly Uint8Array[], origins?: ReadonlyArray<ReceivedRange | undefined>): Promise<void> {
     this.checkOpen()
     const spans = this.layout.pieceSpans(piece, begin, byteLength(data))
-    this.invalidate(piece)
+    this.readCache.invalidate(piece)
     await this.io(async () => {
       const writes: Array<Promise<void>> = []
       for (const span of spans) {
@@ -217,22 +215,35 @@ export class TorrentContentStorage {
    * `strict`: the range is data we verified and serve, so a missing file, a missing part-file
    * slot or a short read means the data is gone: STORAGE_NOT_FOUND rather than zeros.
    */
-  private async readRange (piece: number, begin: number, lengthBytes: number, strict: boolean, into?: Uint8Array): Promise<Uint8Array> {
-    this.checkOpen()
-    const spans = this.layout.pieceSpans(piece, begin, lengthBytes)
-    // `into` may be a reused buffer: whatever is not read into it (padding) is zeroed below.
-    const out = into ?? new Uint8Array(lengthBytes)
-    await this.io(async () => {
-      await Promise.all(spans.map(async (span) => {
-        const target = await this.target(span, piece, begin)
-        if (target === null && strict && !this.layout.files[span.fileIndex]!.padding) {
-          throw new LodestoneError('STORAGE_NOT_FOUND', { path: this.filePath(span.fileIndex) })
-        }
-        if (target !== null) await this.readAt(target, out.subarray(span.rangeOffsetBytes, span.rangeOffsetBytes + span.lengthBytes), strict)
-        else if (into !== undefined) out.fill(0, span.rangeOffsetBytes, span.rangeOffsetBytes + span.lengthBytes)
-      }))
-    })
-    return out
+  private readRange (piece: number, begin: number, lengthBytes: number, strict: boolean, into?: Uint8Array): Promise<Uint8Array> {
+    try {
+      this.checkOpen()
+      const spans = this.layout.pieceSpans(piece, begin, lengthBytes)
+      // `into` may be a reused buffer: whatever is not read into it (padding) is zeroed below.
+      const out = into ?? new Uint8Array(lengthBytes)
+      // The common case (every upload read of a piece inside one file) without an async layer of
+      // its own: the target is known at once and the span read is the whole I/O.
+      const only = spans.length === 1 ? spans[0]! : null
+      const target = only !== null ? this.knownTarget(only) : undefined
+      const done = only !== null && target !== undefined
+        ? this.io(() => this.readSpan(only, target, out, strict, into !== undefined))
+        : this.io(async () => {
+          await Promise.all(spans.map(async (span) => { await this.readSpan(span, await this.target(span, piece, begin), out, strict, into !== undefined) }))
+        })
+      return done.then(() => out)
+    } catch (error) {
+      return rejected(error)
+    }
+  }
+
+  /** Reads one span of a range into its place in `out`; `zeroFill`: a span with no data is zeroed there. */
+  private readSpan (span: FileSpan, target: Target | null, out: Uint8Array, strict: boolean, zeroFill: boolean): Promise<void> {
+    if (target === null && strict && !this.layout.files[span.fileIndex]!.padding) {
+      return Promise.reject(new LodestoneError('STORAGE_NOT_FOUND', { path: this.filePath(span.fileIndex) }))
+    }
+    if (target !== null) return this.readAt(target, out.subarray(span.rangeOffsetBytes, span.rangeOffsetBytes + span.lengthBytes), strict)
+    if (zeroFill) out.fill(0, span.rangeOffsetBytes, span.rangeOffsetBytes + span.lengthBytes)
+    return Promise.resolve()
   }
 
   /**
@@ -246,62 +257,33 @@ export class TorrentContentStorage {
    * it is simply left to the garbage collector.
    * @throws LodestoneError ARGUMENT_INVALID when the range is outside the piece.
    */
-  async readBlock (piece: number, begin: number, lengthBytes: number): Promise<Uint8Array> {
-    this.checkOpen()
-    const pieceLength = this.layout.pieceLength(piece)
-    if (!Number.isInteger(begin) || !Number.isInteger(lengthBytes) || begin < 0 || lengthBytes <= 0 || begin + lengthBytes > pieceLength) {
-      throw new LodestoneError('ARGUMENT_INVALID', { name: 'range', reason: `${begin}+${lengthBytes} outside piece ${piece} of ${pieceLength} bytes` })
-    }
-    // A piece that would take more than half the cache would evict everything else: read around it.
-    if (pieceLength > this.settings.readCacheBytes / 2) return this.readRange(piece, begin, lengthBytes, true)
-    const block = await this.readCachedBlock(piece, pieceLength, begin, lengthBytes)
-    if (pieceLength <= ZERO_COPY_MAX_PIECE_BYTES) return block
-    // A view pins its whole piece while a socket holds it: of large pieces, serve copies.
-    const copy = block.slice()
-    this.releaseBlock(block)
-    return copy
-  }
-
-  /** A block of a piece through the read cache: a pinned view (see PieceBufferPool). */
-  private async readCachedBlock (piece: number, pieceLength: number, begin: number, lengthBytes: number): Promise<Uint8Array> {
-    const cached = this.readCache.get(piece)
-    if (cached !== undefined) {
-      this.stats.readCacheHits++
-      this.readCache.delete(piece)
-      this.readCache.set(piece, cached)
-      cached.pins++
-      return cached.data.subarray(begin, begin + lengthBytes)
-    }
-    this.stats.readCacheMisses++
-    let pending = this.pendingReads.get(piece)
-    if (pending === undefined) {
-      const buffer = this.pieceBuffers.take(pieceLength)
-      const read = { buffer, done: this.readRange(piece, 0, pieceLength, true, buffer.data).then(() => {}) }
-      pending = read
-      this.pendingReads.set(piece, read)
-      read.done.then(() => {
-        if (this.pendingReads.get(piece) !== read) return // invalidated meanwhile: not cached, not reused
-        this.pendingReads.delete(piece)
-        if (!this.closed) this.cachePiece(piece, buffer)
-      }, () => {
-        if (this.pendingReads.get(piece) === read) this.pendingReads.delete(piece)
-      })
-    }
-    // Pinned before waiting, so the buffer cannot be reused between the read and this view.
-    const { buffer, done } = pending
-    buffer.pins++
+  readBlock (piece: number, begin: number, lengthBytes: number): Promise<Uint8Array> {
+    // Not async (nor is anything below it on a cache miss of a one-file piece): this runs once per
+    // upload read, and every async layer is a promise, a microtask and a function to optimise.
     try {
-      await done
+      this.checkOpen()
+      const pieceLength = this.layout.pieceLength(piece)
+      if (!Number.isInteger(begin) || !Number.isInteger(lengthBytes) || begin < 0 || lengthBytes <= 0 || begin + lengthBytes > pieceLength) {
+        throw new LodestoneError('ARGUMENT_INVALID', { name: 'range', reason: `${begin}+${lengthBytes} outside piece ${piece} of ${pieceLength} bytes` })
+      }
+      // A piece that would take more than half the cache would evict everything else: read around it.
+      if (pieceLength > this.settings.readCacheBytes / 2) return this.readRange(piece, begin, lengthBytes, true)
+      const block = this.readCache.block(piece, pieceLength, begin, lengthBytes)
+      if (pieceLength <= ZERO_COPY_MAX_PIECE_BYTES) return block
+      // A view pins its whole piece while a socket holds it: of large pieces, serve copies.
+      return block.then((view) => {
+        const copy = view.slice()
+        this.releaseBlock(view)
+        return copy
+      })
     } catch (error) {
-      buffer.pins--
-      throw error
+      return rejected(error)
     }
-    return buffer.data.subarray(begin, begin + lengthBytes)
   }
 
   /** A view from {@link readBlock} is no longer referenced: its buffer may be reused. */
   releaseBlock (view: Uint8Array): void {
-    this.pieceBuffers.release(view)
+    this.readCache.release(view)
   }
 
   /**
@@ -510,14 +492,31 @@ export class TorrentContentStorage {
   }
 
   /** Runs a filesystem operation unless I/O is suspended (then once it is resumed). */
-  private async io<T> (fn: () => Promise<T>): Promise<T> {
-    while (this.ioGate !== null) await this.ioGate
+  private io<T> (fn: () => Promise<T>): Promise<T> {
+    if (this.ioGate !== null) return this.ioOnceResumed(fn)
     this.ioActive++
+    let result: Promise<T>
     try {
-      return await fn()
-    } finally {
-      if (--this.ioActive === 0) for (const resolve of this.ioIdle.splice(0)) resolve()
+      result = fn()
+    } catch (error) {
+      result = rejected(error)
     }
+    return result.then((value) => {
+      this.ioEnded()
+      return value
+    }, (error: unknown) => {
+      this.ioEnded()
+      throw error
+    })
+  }
+
+  private async ioOnceResumed<T> (fn: () => Promise<T>): Promise<T> {
+    while (this.ioGate !== null) await this.ioGate
+    return this.io(fn)
+  }
+
+  private ioEnded (): void {
+    if (--this.ioActive === 0) for (const resolve of this.ioIdle.splice(0)) resolve()
   }
 
   /** Closes every handle and drops the read cache; further calls throw CLOSED. Idempotent. */
@@ -525,9 +524,6 @@ export class TorrentContentStorage {
     if (this.closed) return
     this.closed = true
     this.readCache.clear()
-    this.readCacheUsedBytes = 0
-    this.pendingReads.clear()
-    this.pieceBuffers.clear()
     await this.handles.closeAll()
   }
 
@@ -559,11 +555,23 @@ export class TorrentContentStorage {
   // ---------------------------------------------------------------- internals
 
   private async target (span: FileSpan, piece: number, begin: number): Promise<Target | null> {
-    const file = this.layout.files[span.fileIndex]!
-    if (file.padding) return null
-    if (this.skipped[span.fileIndex] === 0 || await this.skippedFileExists(span.fileIndex)) {
-      return { path: this.filePath(span.fileIndex), position: span.fileOffsetBytes, fileIndex: span.fileIndex }
-    }
+    const known = this.knownTarget(span)
+    if (known !== undefined) return known
+    return await this.skippedFileExists(span.fileIndex) ? this.fileTarget(span) : this.partTarget(span, piece, begin)
+  }
+
+  /** The span's target when it is known without a look at the disk (a skipped file not checked yet: undefined). */
+  private knownTarget (span: FileSpan): Target | null | undefined {
+    if (this.layout.files[span.fileIndex]!.padding) return null
+    if (this.skipped[span.fileIndex] === 0 || this.skippedKnownToExist.has(span.fileIndex)) return this.fileTarget(span)
+    return undefined
+  }
+
+  private fileTarget (span: FileSpan): Target {
+    return { path: this.filePath(span.fileIndex), position: span.fileOffsetBytes, fileIndex: span.fileIndex }
+  }
+
+  private partTarget (span: FileSpan, piece: number, begin: number): Target | null {
     const slot = this.partSlots.get(piece)
     if (slot === undefined) return null
     return { path: this.partFilePath, position: slot * this.layout.pieceLengthBytes + begin + span.rangeOffsetBytes, fileIndex: null }
@@ -620,22 +628,22 @@ export class TorrentContentStorage {
    * Fills `into` from the target; missing files and bytes past the end stay zero, unless `strict`
    * (then both are STORAGE_NOT_FOUND).
    */
-  private async readAt (target: Target, into: Uint8Array, strict = false): Promise<void> {
-    try {
-      await this.handles.use(target.path, 'read', async (handle) => {
-        let done = 0
-        while (done < into.length) {
-          this.stats.readCalls++
-          const n = await handle.read(into.subarray(done), target.position + done)
-          if (n <= 0) break
-          done += n
-        }
-        if (strict && done < into.length) throw new LodestoneError('STORAGE_NOT_FOUND', { path: target.path })
-      })
-    } catch (err) {
+  private readAt (target: Target, into: Uint8Array, strict = false): Promise<void> {
+    return this.handles.use(target.path, 'read', (handle) => this.readFully(handle, target, into, 0, strict)).then(undefined, (err: unknown) => {
       if (isLodestoneError(err) && err.code === 'STORAGE_NOT_FOUND' && !strict) return
       throw storageError(err, target.path, 'read')
-    }
+    })
+  }
+
+  /** Reads `into` from `done` on; pread may return short counts, and a count of 0 is the file's end. */
+  private readFully (handle: IFileHandle, target: Target, into: Uint8Array, done: number, strict: boolean): Promise<void> {
+    if (done >= into.length) return Promise.resolve()
+    this.stats.readCalls++
+    return handle.read(done === 0 ? into : into.subarray(done), target.position + done).then((n) => {
+      if (n > 0) return done + n < into.length ? this.readFully(handle, target, into, done + n, strict) : undefined
+      if (strict) throw new LodestoneError('STORAGE_NOT_FOUND', { path: target.path })
+      return undefined
+    })
   }
 
   private async ensureParentDir (path: string): Promise<void> {
@@ -669,7 +677,7 @@ export class TorrentContentStorage {
         // Never-written slots read as zeros; copying them would only create the file early.
         if (bytes.some((b) => b !== 0)) {
           await this.writeAt({ path: this.filePath(fileIndex), position: span.fileOffsetBytes, fileIndex }, bytes)
-          this.invalidate(piece)
+          this.readCache.invalidate(piece)
         }
       }
     }
@@ -703,31 +711,6 @@ export class TorrentContentStorage {
       if (slot === undefined || sizes.part < slot * this.layout.pieceLengthBytes + span.rangeOffsetBytes + span.lengthBytes) return false
     }
     return true
-  }
-
-  private cachePiece (piece: number, buffer: PieceBuffer): void {
-    if (this.readCache.has(piece)) {
-      this.pieceBuffers.evicted(buffer)
-      return
-    }
-    this.readCache.set(piece, buffer)
-    this.readCacheUsedBytes += buffer.data.length
-    for (const [p, b] of this.readCache) {
-      if (this.readCacheUsedBytes <= this.settings.readCacheBytes) break
-      this.readCache.delete(p)
-      this.readCacheUsedBytes -= b.data.length
-      this.pieceBuffers.evicted(b)
-    }
-  }
-
-  private invalidate (piece: number): void {
-    const cached = this.readCache.get(piece)
-    if (cached !== undefined) {
-      this.readCache.delete(piece)
-      this.readCacheUsedBytes -= cached.data.length
-      this.pieceBuffers.evicted(cached)
-    }
-    this.pendingReads.delete(piece)
   }
 
   private checkPriorities (priorities: ArrayLike<number>): void {

@@ -14,7 +14,7 @@ import type { BlockRequest } from '../protocol/wire-messages.js'
  * piece, up to one piece length. A padded block is a fresh buffer: the view `read` returned for
  * the data part is copied, then handed to `release` (it may pin a pooled read buffer).
  */
-export async function readWithTailPadding (
+export function readWithTailPadding (
   meta: TorrentMetainfo, request: BlockRequest, read: (piece: number, begin: number, lengthBytes: number) => Promise<Uint8Array>,
   release: (view: Uint8Array) => void = () => {}
 ): Promise<Uint8Array> {
@@ -22,7 +22,15 @@ export async function readWithTailPadding (
   const last = meta.pieceCount - 1
   const realLength = meta.totalLengthBytes - last * meta.pieceLengthBytes
   const overhang = begin + length > realLength && begin + length <= meta.pieceLengthBytes
+  // Not async: every upload read passes here, and the common case adds no promise of its own.
   if (meta.version !== 'v2' || piece !== last || !overhang) return read(piece, begin, length)
+  return readPadded(request, realLength, read, release)
+}
+
+async function readPadded (
+  { piece, begin, length }: BlockRequest, realLength: number,
+  read: (piece: number, begin: number, lengthBytes: number) => Promise<Uint8Array>, release: (view: Uint8Array) => void
+): Promise<Uint8Array> {
   const out = new Uint8Array(length)
   if (begin < realLength) {
     const data = await read(piece, begin, realLength - begin)
