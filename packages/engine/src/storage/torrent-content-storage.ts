@@ -397,6 +397,11 @@ export class TorrentContentStorage {
     await this.io(async () => { await this.handles.sync() })
   }
 
+  /** Flushes and closes every open file (a stopped torrent holds none of the engine's budget); later I/O reopens them. */
+  async releaseFiles (): Promise<void> {
+    await this.io(async () => { await this.handles.closeAll() })
+  }
+
   /**
    * True when a write of `piece` stored every byte of it: false when part of it belongs to a
    * skipped file with no part-file slot (those bytes are dropped), so the piece must not count

@@ -371,7 +371,8 @@ export class TorrentLifecycle {
       }
     }
     try {
-      if (this.host.hasMetadata()) await this.host.storage().sync()
+      // Flushed and closed: a stopped torrent keeps none of the engine's open-file budget.
+      if (this.host.hasMetadata()) await this.host.storage().releaseFiles()
     } catch (error) {
       this.host.emit('warning', { error })
     }

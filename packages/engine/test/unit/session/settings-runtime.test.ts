@@ -145,6 +145,9 @@ describe('settings: storage.maxOpenFiles is one budget for the whole engine', ()
     expect(await world.clock.runUntil(() => leeches.every((t) => t.state === 'seeding'), 30_000)).toBe(true)
     // Serving reads left one handle per seeding torrent open: within the budget of 8.
     expect(seedNode.fs.openHandleCount).toBe(3)
+    // A stopped torrent keeps none of the budget.
+    await seeds[2]!.stop()
+    expect(seedNode.fs.openHandleCount).toBe(2)
     seedNode.engine.updateSettings({ storage: { maxOpenFiles: 1 } })
     await world.clock.runUntil(() => false, 100)
     expect(seedNode.fs.openHandleCount).toBe(1)
