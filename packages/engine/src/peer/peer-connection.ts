@@ -163,7 +163,7 @@ export class PeerConnection extends TypedEmitter<PeerConnectionEvents> {
       fastExtension: () => this.negotiated.fastExtension,
       send: (data) => { this.send(data) },
       sentBlock: (lengthBytes) => { this.uploadMeter.add(lengthBytes) },
-      queued: (request) => { this.emit('request-received', request) },
+      queued: (piece, begin, length) => { if (this.hasListeners('request-received')) this.emit('request-received', { piece, begin, length }) },
       warning: (error) => { this.emit('warning', { error }) },
       close: (reason) => { this.close(reason) }
     })

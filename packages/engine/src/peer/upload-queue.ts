@@ -22,9 +22,10 @@
  * peer asking for scattered blocks does not hold many whole pieces.
  */
 import { LodestoneError, hasCode } from '../errors.js'
-import { encodePieceHeader, encodeReject, type BlockRequest } from '../protocol/wire-messages.js'
+import { encodeReject, type BlockRequest } from '../protocol/wire-messages.js'
 import { blockKey } from './block-key.js'
 import type { PeerSettings } from './peer-settings.js'
+import { pieceHeader } from './piece-header-slab.js'
 
 interface UploadEntry {
   piece: number
@@ -65,8 +66,8 @@ export interface UploadQueueHost {
   send: (data: Uint8Array) => void
   /** A block's payload went to the socket (upload accounting). */
   sentBlock: (lengthBytes: number) => void
-  /** A request was queued. */
-  queued: (request: BlockRequest) => void
+  /** A request was queued (three numbers, not a request object: this is once per block). */
+  queued: (piece: number, begin: number, length: number) => void
   warning: (error: unknown) => void
   /** The owner judged a request illegal: the connection closes with this reason. */
   close: (reason: LodestoneError) => void
@@ -138,7 +139,7 @@ export class UploadQueue {
     this.queuedCount++
     this.entries.push({ piece, begin, length, state: 'queued', data: null, run: null })
     this.queuedBytes += length
-    this.host.queued({ piece, begin, length })
+    this.host.queued(piece, begin, length)
     this.pumpReads()
   }
 
@@ -313,7 +314,7 @@ export class UploadQueue {
       head.run = null
       this.remove(0)
       // Two sends, no copy: the header, then the block (the socket never modifies either).
-      this.host.send(encodePieceHeader(head.piece, head.begin, data.length))
+      this.host.send(pieceHeader(head.piece, head.begin, data.length))
       this.host.send(data)
       this.host.sentBlock(data.length)
       if (run === null) continue

@@ -172,15 +172,20 @@ export function encodeCancel (piece: number, begin: number, length: number): Uin
  * itself as a second buffer right after it; nothing may be sent in between.
  */
 export function encodePieceHeader (piece: number, begin: number, lengthBytes: number): Uint8Array {
+  return encodePieceHeaderInto(new Uint8Array(PIECE_HEADER_LENGTH_BYTES), piece, begin, lengthBytes)
+}
+
+/** {@link encodePieceHeader} into the first 13 bytes of `target`, which is returned. */
+export function encodePieceHeaderInto (target: Uint8Array, piece: number, begin: number, lengthBytes: number): Uint8Array {
   checkU32('piece', piece)
   checkU32('begin', begin)
   checkU32('length', lengthBytes)
-  const buf = new Uint8Array(PIECE_HEADER_LENGTH_BYTES)
-  putU32(buf, 0, 9 + lengthBytes)
-  buf[4] = MessageId.piece
-  putU32(buf, 5, piece)
-  putU32(buf, 9, begin)
-  return buf
+  if (target.length < PIECE_HEADER_LENGTH_BYTES) throw new LodestoneError('ARGUMENT_INVALID', { name: 'target', reason: `${target.length} bytes, a PIECE header takes ${PIECE_HEADER_LENGTH_BYTES}` })
+  putU32(target, 0, 9 + lengthBytes)
+  target[4] = MessageId.piece
+  putU32(target, 5, piece)
+  putU32(target, 9, begin)
+  return target
 }
 
 /** A whole PIECE message in one buffer (a copy of `data`): for tests and tools, not the upload path. */
