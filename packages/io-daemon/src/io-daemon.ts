@@ -176,7 +176,7 @@ export async function startIoDaemon (options: IoDaemonOptions = {}): Promise<IoD
       // Before authentication only CLIENT_HELLO and AUTH are accepted.
       try {
         const frame = decodeFrame(message)
-        if (frame.opcode === Op.CLIENT_HELLO) { ws.send(serverHelloFrame(options.recvHoldBytes === 0 ? 0 : Feature.WRITE_RECV)); return }
+        if (frame.opcode === Op.CLIENT_HELLO) { ws.send(serverHelloFrame(options.recvHoldBytes === 0 ? 0 : Feature.WRITE_RECV | Feature.WRITE_RECV_SHA1)); return }
         if (frame.opcode !== Op.AUTH) throw new BridgeFrameError('authenticate first')
         const r = new PayloadReader(frame.payload)
         if (r.u8('auth type') !== 0) throw new BridgeFrameError('unknown auth type')
@@ -219,7 +219,8 @@ export async function startIoDaemon (options: IoDaemonOptions = {}): Promise<IoD
       preflight: { requests: preflights, ms: 0, bytes: 0 },
       'ws messages in': { requests: traffic.in.frames, ms: 0, bytes: traffic.in.bytes },
       'ws messages out': { requests: traffic.out.frames, ms: 0, bytes: traffic.out.bytes },
-      'write received: not held': { requests: traffic.recvNotHeld ?? 0, ms: 0, bytes: 0 }
+      'write received: not held': { requests: traffic.recvNotHeld ?? 0, ms: 0, bytes: 0 },
+      'write received: hash mismatch': { requests: traffic.recvHashMismatch ?? 0, ms: 0, bytes: 0 }
     }),
     close: async () => {
       closing ??= (async () => {

@@ -18,13 +18,14 @@
  * - Everything the session opened is closed with it.
  */
 import { createSocket, type Socket as UdpSocket } from 'node:dgram'
+import { createHash } from 'node:crypto'
 import { isIPv6 } from 'node:net'
 import { createConnection, createServer, type Server, type Socket } from 'node:net'
 import { connect as tlsConnect, type TLSSocket } from 'node:tls'
 import type { WebSocket } from 'ws'
 import {
   BridgeFrameError, Errno, Op, PayloadReader, SERVER_ID_BASE, Status, TLS_FLAG_INSECURE,
-  decodeFrame, errorFrame, fileWriteResultFrame, readFileWrite, readFileWriteRecv, RECV_HOLD_BYTES, RECV_NOT_HELD, RECV_RANGE_INVALID,
+  decodeFrame, errorFrame, fileWriteResultFrame, readFileWrite, readFileWriteRecv, RECV_HASH_MISMATCH, RECV_HOLD_BYTES, RECV_NOT_HELD, RECV_RANGE_INVALID,
   MAX_FILE_WRITE_RECV_BYTES, MAX_FILE_WRITE_RECV_SEGMENTS, type FileWriteRecv, tcpAcceptFrame, tcpAckFrame, tcpCloseFrame, tcpConnectedFrame, tcpDataFrameOf,
   tcpListenResultFrame, tlsUpgradedFrame, udpBoundFrame, udpDataFrame, readUdpData, encodeFrame,
   FILE_WRITE_HEADER_BYTES, HEADER_BYTES, MAX_FRAME_BYTES
@@ -121,6 +122,8 @@ export interface BridgeTraffic {
   out: { frames: number, bytes: number }
   /** FILE_WRITE_RECVs answered RECV_NOT_HELD (the client then sent the bytes). */
   recvNotHeld?: number
+  /** FILE_WRITE_RECVs answered RECV_HASH_MISMATCH (nothing written). */
+  recvHashMismatch?: number
 }
 
 export interface SocketSessionOptions {
@@ -268,7 +271,7 @@ export class SocketSession {
         return
       }
       case Op.FILE_WRITE_RECV:
-        this.writeReceived(frame.requestId, readFileWriteRecv(frame.payload))
+        this.writeReceived(frame.requestId, readFileWriteRecv(frame.payload, frame.flags))
         return
       default:
         throw new BridgeFrameError(`unexpected opcode 0x${frame.opcode.toString(16)}`)
@@ -314,8 +317,9 @@ export class SocketSession {
 
   /**
    * FILE_WRITE_RECV: writes held received bytes. Counts and lengths out of bounds are answered
-   * RECV_RANGE_INVALID, bytes not held (unknown socket, dropped, never received) RECV_NOT_HELD;
-   * either way nothing is written and the session goes on.
+   * RECV_RANGE_INVALID, bytes not held (unknown socket, dropped, never received) RECV_NOT_HELD,
+   * bytes whose SHA-1 is not the one the request carries RECV_HASH_MISMATCH; in each case nothing
+   * is written and the session goes on.
    */
   private writeReceived (requestId: number, w: FileWriteRecv): void {
     const refuse = (code: string, message: string): void => { this.send(fileWriteResultFrame(requestId, 0, { code, message })) }
@@ -333,6 +337,16 @@ export class SocketSession {
         this.received.unpin(held)
         this.traffic.recvNotHeld = (this.traffic.recvNotHeld ?? 0) + 1
         refuse(RECV_NOT_HELD, `socket ${s.id} bytes ${s.offset}+${s.length} not held`)
+        return
+      }
+    }
+    if (w.sha1 !== undefined) {
+      const hash = createHash('sha1')
+      for (const part of held.parts) hash.update(part)
+      if (!hash.digest().equals(w.sha1)) {
+        this.received.unpin(held)
+        this.traffic.recvHashMismatch = (this.traffic.recvHashMismatch ?? 0) + 1
+        refuse(RECV_HASH_MISMATCH, `the ${length} bytes do not have the expected SHA-1`)
         return
       }
     }

@@ -4,6 +4,7 @@
 // land byte-identical at their file offsets, and bad requests (unknown socket, range not held,
 // bad counts and lengths, an unknown handle) get a typed error answer with nothing written while
 // the session goes on; a frame whose lengths do not add up closes only that session.
+import { createHash } from 'node:crypto'
 import { mkdtemp, readFile, rm } from 'node:fs/promises'
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net'
 import { request } from 'node:http'
@@ -12,7 +13,7 @@ import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { WebSocket } from 'ws'
 import {
-  Feature, Op, RECV_NOT_HELD, RECV_RANGE_INVALID, authFrame, encodeFrame, fileWriteRecvFrame, readFileWriteResult, readServerHello,
+  Feature, Op, RECV_HASH_MISMATCH, RECV_NOT_HELD, RECV_RANGE_INVALID, authFrame, encodeFrame, fileWriteRecvFrame, readFileWriteResult, readServerHello,
   tcpAckFrame, tcpConnectFrame, type RecvSegment
 } from '@lodestone/engine/adapters/daemon'
 import { startIoDaemon, type IoDaemon } from '../src/index.js'
@@ -162,6 +163,37 @@ describe('io-daemon FILE_WRITE_RECV', () => {
       const again = await sessionWithReceived(daemon)
       expect(readFileWriteResult((await again.ask(fileWriteRecvFrame(30, handle, 0, [{ id: 1, offset: 0, length: 8 }]))).subarray(8))).toEqual({ written: 8 })
       again.ws.close()
+    } finally {
+      await daemon.close()
+    }
+  })
+
+  it('with a SHA-1 writes only bytes that have it: a mismatch is a typed error with nothing written, and the session goes on', async () => {
+    const root = await mkdtemp(join(base, 'h-'))
+    const daemon = await startIoDaemon({ roots: [{ label: 'dl', dir: root }] })
+    try {
+      const s = await sessionWithReceived(daemon)
+      expect(s.features & Feature.WRITE_RECV_SHA1).toBe(Feature.WRITE_RECV_SHA1)
+      const handle = await openHandle(daemon, 'piece.bin')
+      // A "piece" across the first frame boundary, in two segments.
+      const edge = s.frames[0]!
+      const segments: RecvSegment[] = [{ id: 1, offset: edge - 70_000, length: 50_000 }, { id: 1, offset: edge - 20_000, length: 81_072 }]
+      const bytes = pattern.subarray(edge - 70_000, edge + 61_072)
+      const right = createHash('sha1').update(bytes).digest()
+      const wrong = Buffer.from(right)
+      wrong[19]! ^= 1
+      const write = async (rid: number, sha1: Uint8Array): Promise<ReturnType<typeof readFileWriteResult>> =>
+        readFileWriteResult((await s.ask(fileWriteRecvFrame(rid, handle, 0, segments, sha1))).subarray(8))
+      expect((await write(40, wrong)).error?.code).toBe(RECV_HASH_MISMATCH)
+      expect((await readFile(join(root, 'piece.bin'))).length).toBe(0)
+      expect(daemon.fileStats()['write received: hash mismatch']?.requests).toBe(1)
+      expect(await write(41, right)).toEqual({ written: 131_072 })
+      expect((await readFile(join(root, 'piece.bin'))).equals(Buffer.from(bytes))).toBe(true)
+      // The flag without room for the digest: a protocol violation, this session only.
+      const flagged = fileWriteRecvFrame(42, handle, 0, segments, right)
+      s.ws.send(flagged.subarray(0, flagged.length - 1))
+      expect(await s.closed).toBe(1002)
+      expect(() => fileWriteRecvFrame(43, handle, 0, segments, right.subarray(0, 19))).toThrow(/20 bytes/)
     } finally {
       await daemon.close()
     }

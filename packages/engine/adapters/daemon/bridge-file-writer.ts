@@ -24,7 +24,7 @@ import { LodestoneError } from '../../src/errors.js'
 import type { ReceivedPart } from '../../src/interfaces/filesystem.js'
 import type { ReceivedRange } from '../../src/interfaces/socket.js'
 import {
-  Feature, MAX_FILE_WRITE_BYTES, MAX_FILE_WRITE_RECV_BYTES, MAX_FILE_WRITE_RECV_SEGMENTS, MAX_FRAME_BYTES, RECV_NOT_HELD,
+  Feature, MAX_FILE_WRITE_BYTES, MAX_FILE_WRITE_RECV_BYTES, MAX_FILE_WRITE_RECV_SEGMENTS, MAX_FRAME_BYTES, RECV_HASH_MISMATCH, RECV_NOT_HELD,
   fileWriteFrame, fileWriteRecvFrame, readFileWriteResult, type FileWriteResult, type RecvSegment
 } from './bridge-protocol.js'
 import type { DaemonConnection } from './daemon-connection.js'
@@ -103,10 +103,21 @@ export class BridgeFileWriter {
    * @throws LodestoneError as {@link write}.
    */
   async writeReceived (handle: number, offset: number, ranges: readonly ReceivedRange[], path: string): Promise<boolean> {
-    if ((this.conn.features & Feature.WRITE_RECV) === 0 || ranges.length === 0 || ranges.length > MAX_FILE_WRITE_RECV_SEGMENTS) return false
+    return await this.writeReceivedChecked(handle, offset, ranges, path) === 'written'
+  }
+
+  /**
+   * As {@link writeReceived}, and with `sha1` only if the bytes have that SHA-1 (feature
+   * WRITE_RECV_SHA1): 'mismatch' when they do not (nothing written), 'unavailable' when the
+   * daemon cannot write them (nothing written: the caller checks and writes the bytes itself).
+   * @throws LodestoneError as {@link write}.
+   */
+  async writeReceivedChecked (handle: number, offset: number, ranges: readonly ReceivedRange[], path: string, sha1?: Uint8Array): Promise<'written' | 'mismatch' | 'unavailable'> {
+    const needs = sha1 !== undefined ? Feature.WRITE_RECV | Feature.WRITE_RECV_SHA1 : Feature.WRITE_RECV
+    if ((this.conn.features & needs) !== needs || ranges.length === 0 || ranges.length > MAX_FILE_WRITE_RECV_SEGMENTS) return 'unavailable'
     let length = 0
     for (const r of ranges) length += r.lengthBytes
-    if (length > MAX_FILE_WRITE_RECV_BYTES) return false
+    if (length > MAX_FILE_WRITE_RECV_BYTES) return 'unavailable'
     // The daemon's disk queue is bounded by the same window as for bytes sent.
     const window = Math.min(length, this.maxInflightBytes)
     await this.reserve(window)
@@ -116,14 +127,15 @@ export class BridgeFileWriter {
       const segments: RecvSegment[] = []
       for (const r of ranges) {
         const id = r.stream instanceof DaemonTcpSocket ? r.stream.streamIdOn(this.conn) : undefined
-        if (id === undefined || r.lengthBytes <= 0) return false
+        if (id === undefined || r.lengthBytes <= 0) return 'unavailable'
         segments.push({ id, offset: r.offset, length: r.lengthBytes })
       }
       const rid = this.conn.requestId()
-      const result = await this.answer(rid, fileWriteRecvFrame(rid, handle, offset, segments), path)
-      if (result.error?.code === RECV_NOT_HELD) return false
+      const result = await this.answer(rid, fileWriteRecvFrame(rid, handle, offset, segments, sha1), path)
+      if (result.error?.code === RECV_NOT_HELD) return 'unavailable'
+      if (result.error?.code === RECV_HASH_MISMATCH && sha1 !== undefined) return 'mismatch'
       this.check(result, length, path)
-      return true
+      return 'written'
     } finally {
       this.release(window)
     }

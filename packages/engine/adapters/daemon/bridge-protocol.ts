@@ -39,6 +39,13 @@
  * FILE_WRITE, which stays the path for everything else (OPFS content, blocks a wrapper decrypted,
  * blocks from other transports).
  *
+ * Verified writes (feature {@link Feature.WRITE_RECV_SHA1}): a FILE_WRITE_RECV whose header flags
+ * carry {@link FILE_WRITE_RECV_FLAG_SHA1} ends with the 20-byte SHA-1 its segments' bytes must
+ * have; the daemon hashes its copy and writes nothing on a mismatch ({@link RECV_HASH_MISMATCH}).
+ * Why: a BitTorrent v1 piece is checked against exactly such a digest, so a client that names a
+ * whole piece's received bytes need neither hash them nor hold them for the check; in a page that
+ * SHA-1 ran on the engine's one thread (~1.8 s per GiB, bench/browser/RESULTS.md).
+ *
  * Versioning: the header's version stays 1; the daemon answers CLIENT_HELLO with SERVER_HELLO
  * carrying a feature bit set (u32; empty = none) before AUTH_RESULT, and a client sends an opcode
  * of a feature only when the daemon listed it (an older daemon treats an unknown opcode as a
@@ -103,7 +110,9 @@ export const Status = {
 /** Feature bits of SERVER_HELLO. */
 export const Feature = {
   /** FILE_WRITE_RECV: writes from the received stream. */
-  WRITE_RECV: 1
+  WRITE_RECV: 1,
+  /** FILE_WRITE_RECV with {@link FILE_WRITE_RECV_FLAG_SHA1}: the daemon checks the bytes' SHA-1 before writing. */
+  WRITE_RECV_SHA1: 2
 } as const
 
 /** SERVER_HELLO: features u32 (an empty payload, as older daemons send, means none). */
@@ -376,6 +385,12 @@ export const MAX_FILE_WRITE_RECV_BYTES = 64 * 1024 * 1024
 export const RECV_NOT_HELD = 'RECV_NOT_HELD'
 /** FILE_WRITE_RESULT error code: a segment count or length out of bounds; nothing was written. */
 export const RECV_RANGE_INVALID = 'RECV_RANGE_INVALID'
+/** FILE_WRITE_RESULT error code: the bytes' SHA-1 is not the expected one; nothing was written. */
+export const RECV_HASH_MISMATCH = 'RECV_HASH_MISMATCH'
+/** FILE_WRITE_RECV header flag: the payload ends with the expected SHA-1 of the bytes. */
+export const FILE_WRITE_RECV_FLAG_SHA1 = 1
+/** Bytes of that SHA-1. */
+export const SHA1_BYTES = 20
 /** How much received data a daemon keeps per session for FILE_WRITE_RECV (a default, not a promise). */
 export const RECV_HOLD_BYTES = 48 * 1024 * 1024
 
@@ -394,6 +409,8 @@ export interface FileWriteRecv {
   handle: number
   offset: number
   segments: RecvSegment[]
+  /** The SHA-1 the bytes must have (FILE_WRITE_RECV_FLAG_SHA1), else undefined. */
+  sha1?: Uint8Array
 }
 
 function setU64 (v: DataView, at: number, value: number): void {
@@ -407,16 +424,22 @@ function readU64 (r: PayloadReader, what: string): number {
   return high * 0x1_0000_0000 + low
 }
 
-/** FILE_WRITE_RECV: the segments' bytes, back to back, at `offset` of `handle`'s file. */
-export function fileWriteRecvFrame (requestId: number, handle: number, offset: number, segments: readonly RecvSegment[]): Uint8Array {
-  return encodeFrame(Op.FILE_WRITE_RECV, requestId, FILE_WRITE_RECV_HEADER_BYTES + segments.length * FILE_WRITE_RECV_SEGMENT_BYTES, (v) => {
+/**
+ * FILE_WRITE_RECV: the segments' bytes, back to back, at `offset` of `handle`'s file; with `sha1`,
+ * only if they have that SHA-1 (feature WRITE_RECV_SHA1).
+ */
+export function fileWriteRecvFrame (requestId: number, handle: number, offset: number, segments: readonly RecvSegment[], sha1?: Uint8Array): Uint8Array {
+  if (sha1 !== undefined && sha1.length !== SHA1_BYTES) throw new BridgeFrameError(`a SHA-1 is ${SHA1_BYTES} bytes, not ${sha1.length}`)
+  const segmentBytes = segments.length * FILE_WRITE_RECV_SEGMENT_BYTES
+  return encodeFrame(Op.FILE_WRITE_RECV, requestId, FILE_WRITE_RECV_HEADER_BYTES + segmentBytes + (sha1?.length ?? 0), (v, b) => {
     v.setUint32(0, handle, true); setU64(v, 4, offset); v.setUint32(12, segments.length, true)
     let at = FILE_WRITE_RECV_HEADER_BYTES
     for (const s of segments) {
       v.setUint32(at, s.id, true); setU64(v, at + 4, s.offset); v.setUint32(at + 12, s.length, true)
       at += FILE_WRITE_RECV_SEGMENT_BYTES
     }
-  })
+    if (sha1 !== undefined) b.set(sha1, at)
+  }, sha1 !== undefined ? FILE_WRITE_RECV_FLAG_SHA1 : 0)
 }
 
 /**
@@ -424,17 +447,19 @@ export function fileWriteRecvFrame (requestId: number, handle: number, offset: n
  * {@link RECV_RANGE_INVALID}); only the frame's own shape is.
  * @throws BridgeFrameError when the payload is not exactly the header plus its segments, or an offset is past 2^53.
  */
-export function readFileWriteRecv (payload: Uint8Array): FileWriteRecv {
+export function readFileWriteRecv (payload: Uint8Array, flags = 0): FileWriteRecv {
   const r = new PayloadReader(payload)
   const handle = r.u32('handle')
   const offset = readU64(r, 'file offset')
   const count = r.u32('segment count')
-  if (payload.length !== FILE_WRITE_RECV_HEADER_BYTES + count * FILE_WRITE_RECV_SEGMENT_BYTES) {
-    throw new BridgeFrameError(`FILE_WRITE_RECV of ${payload.length} bytes does not hold ${count} segments`)
+  const hashBytes = (flags & FILE_WRITE_RECV_FLAG_SHA1) !== 0 ? SHA1_BYTES : 0
+  if (payload.length !== FILE_WRITE_RECV_HEADER_BYTES + count * FILE_WRITE_RECV_SEGMENT_BYTES + hashBytes) {
+    throw new BridgeFrameError(`FILE_WRITE_RECV of ${payload.length} bytes does not hold ${count} segments${hashBytes > 0 ? ' and a SHA-1' : ''}`)
   }
   const segments: RecvSegment[] = []
   for (let i = 0; i < count; i++) segments.push({ id: r.u32('socket id'), offset: readU64(r, 'stream offset'), length: r.u32('length') })
-  return { handle, offset, segments }
+  if (hashBytes === 0) return { handle, offset, segments }
+  return { handle, offset, segments, sha1: payload.subarray(payload.length - SHA1_BYTES) }
 }
 
 export function errorFrame (requestId: number, message: string): Uint8Array {

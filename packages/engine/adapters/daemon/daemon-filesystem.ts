@@ -13,7 +13,7 @@
  *   full pool would only add latency without adding throughput.
  */
 import { LodestoneError } from '../../src/errors.js'
-import type { FileOpenMode, IFileHandle, IFileStat, IFileSystem, ReceivedPart } from '../../src/interfaces/filesystem.js'
+import type { FileOpenMode, IFileHandle, IFileStat, IFileSystem, ReceivedPart, VerifiedWriteResult } from '../../src/interfaces/filesystem.js'
 import type { BridgeFileWriter } from './bridge-file-writer.js'
 
 export interface DaemonFileSystemOptions {
@@ -105,6 +105,23 @@ class DaemonFileHandle implements IFileHandle {
     if (buffer.length === 0) return 0
     await this.fs.writer.writeWithReceived(this.id, position, buffer, received, this.path)
     return buffer.length
+  }
+
+  /**
+   * The received parts, only if they have SHA-1 `sha1`, from the daemon's copy
+   * (BridgeFileWriter.writeReceivedChecked); 'unavailable' without a bridge writer.
+   */
+  async writeVerifiedReceived (position: number, received: readonly ReceivedPart[], lengthBytes: number, sha1: Uint8Array): Promise<VerifiedWriteResult> {
+    if (this.fs.writer === undefined) return 'unavailable'
+    this.check('write')
+    checkPosition(this.path, 'write', position)
+    let at = 0
+    for (const part of received) {
+      if (part.at !== at) return 'unavailable'
+      at += part.range.lengthBytes
+    }
+    if (at !== lengthBytes || lengthBytes === 0) return 'unavailable'
+    return this.fs.writer.writeReceivedChecked(this.id, position, received.map((p) => p.range), this.path, sha1)
   }
 
   async truncate (lengthBytes: number): Promise<void> {

@@ -32,6 +32,9 @@ export interface ReceivedPart {
   range: ReceivedRange
 }
 
+/** What IFileHandle.writeVerifiedReceived did. */
+export type VerifiedWriteResult = 'written' | 'mismatch' | 'unavailable'
+
 export interface IFileHandle {
   /** Reads up to `buffer.length` bytes at `position` into `buffer`; returns the count read (less at end of file). */
   read (buffer: Uint8Array, position: number): Promise<number>
@@ -45,6 +48,15 @@ export interface IFileHandle {
    * no longer keeps) from `buffer`. Returns `buffer.length`.
    */
   writeWithReceived? (buffer: Uint8Array, position: number, received: readonly ReceivedPart[]): Promise<number>
+  /**
+   * Optional (feature-detected): writes `lengthBytes` at `position` made of the `received` parts
+   * (contiguous from 0, bytes a transport still keeps, as for writeWithReceived) only if they have
+   * the SHA-1 `sha1`, checked by whoever holds the bytes (the io-daemon bridge). 'mismatch': they
+   * do not, nothing written. 'unavailable': not checked, nothing written (the bytes are no longer
+   * kept, or the transport cannot): the caller checks and writes them itself. Why: a v1 piece is
+   * checked against exactly such a digest, so the engine need not hash bytes its transport holds.
+   */
+  writeVerifiedReceived? (position: number, received: readonly ReceivedPart[], lengthBytes: number, sha1: Uint8Array): Promise<VerifiedWriteResult>
   truncate (lengthBytes: number): Promise<void>
   /** Flushes data and metadata to stable storage. */
   sync (): Promise<void>

@@ -50,6 +50,7 @@ import { RateMeter } from './rate-meter.js'
 import { TypedEmitter } from '../util/typed-emitter.js'
 import { encodeOurExtendedHandshake } from './our-extended-handshake.js'
 import { PeerAvailability } from './peer-availability.js'
+import { pieceOrigin } from './piece-origin.js'
 import { type PeerConnectionDeps, type PeerConnectionEvents, type PeerConnectionInit, type PeerConnectionState, type PeerConnectionStats } from './peer-connection-types.js'
 import { badArgument, isArgumentError, violation } from './peer-errors.js'
 import { createExtensionContext, type ExtensionContextHost } from './extension-context.js'
@@ -703,7 +704,7 @@ export class PeerConnection extends TypedEmitter<PeerConnectionEvents> {
       return
     }
     this.downloadMeter.add(data.length)
-    this.emit('piece-received', { piece, begin, data, origin: this.socket.receivedRange?.(data) })
+    this.emit('piece-received', { piece, begin, data, origin: pieceOrigin(this.socket, data, this.parser.joinedStart) })
   }
 
   private onReject (piece: number, begin: number, length: number): void {

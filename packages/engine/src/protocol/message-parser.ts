@@ -84,12 +84,18 @@ function violation (reason: string): ProtocolError<'PEER_PROTOCOL_VIOLATION'> {
 export class MessageParser {
   /** Unparsed chunks; `chunks[head]` starts at `headOffset`. Never holds a complete message. */
   private chunks: Uint8Array[] = []
+  /**
+   * Per pending chunk, the view of the pushed chunk its bytes came from: itself, or for a copy of
+   * a borrowed chunk the borrowed view (never read: it only names where the bytes were received).
+   */
+  private origins: Uint8Array[] = []
   private head = 0
   private headOffset = 0
   private buffered = 0
   private stopped = false
   /** Inside pushBorrowed: views of the current chunk must not outlive the call. */
   private borrowed = false
+  private joinedStartValue: Uint8Array | null = null
   private readonly maxLength: number
 
   constructor (private readonly handler: WireMessageHandler, settings: MessageParserSettings = { maxMessageLengthBytes: DEFAULT_MAX_MESSAGE_LENGTH_BYTES }) {
@@ -99,6 +105,15 @@ export class MessageParser {
   /** Bytes received and not yet parsed (part of one incomplete message). */
   get bufferedBytes (): number { return this.buffered }
 
+  /**
+   * While the handler runs for a message that straddled chunks (and so was copied): a view of the
+   * pushed chunk the message body's first byte came from, starting at that byte; null otherwise.
+   * Only names where the bytes were received (for a borrowed chunk its memory may have been reused
+   * since): the body continues in the chunks pushed after it, so a transport that can name where a
+   * chunk was received (ITcpSocket.receivedRange) can name the copied body too (peer/piece-origin.ts).
+   */
+  get joinedStart (): Uint8Array | null { return this.joinedStartValue }
+
   /** True after `stop()`, an error, or a handler exception. */
   get isStopped (): boolean { return this.stopped }
 
@@ -106,6 +121,7 @@ export class MessageParser {
   stop (): void {
     this.stopped = true
     this.chunks = []
+    this.origins = []
     this.head = 0
     this.headOffset = 0
     this.buffered = 0
@@ -145,7 +161,7 @@ export class MessageParser {
       while (!this.stopped && this.buffered > 0 && pos < chunk.length) {
         if (this.buffered < 4) {
           const n = Math.min(4 - this.buffered, chunk.length - pos)
-          this.enqueue(chunk.slice(pos, pos + n))
+          this.enqueue(chunk.slice(pos, pos + n), chunk.subarray(pos, pos + n))
           pos += n
           continue
         }
@@ -153,7 +169,7 @@ export class MessageParser {
         this.checkLength(length)
         const need = 4 + length - this.buffered
         if (chunk.length - pos < need) {
-          this.enqueue(chunk.slice(pos))
+          this.enqueue(chunk.slice(pos), chunk.subarray(pos))
           return
         }
         if (need > 0) this.enqueue(chunk.subarray(pos, pos + need))
@@ -186,7 +202,7 @@ export class MessageParser {
       this.dispatch(chunk, pos, length)
       pos += length
     }
-    if (!this.stopped && pos < chunk.length) this.enqueue(this.borrowed ? chunk.slice(pos) : chunk.subarray(pos))
+    if (!this.stopped && pos < chunk.length) this.enqueue(this.borrowed ? chunk.slice(pos) : chunk.subarray(pos), chunk.subarray(pos))
   }
 
   /** Slow path: parses messages out of the pending chunk list. */
@@ -203,14 +219,16 @@ export class MessageParser {
         this.skip(length)
         this.dispatch(first, at, length)
       } else {
+        this.joinedStartValue = this.origins[this.head]?.subarray(this.headOffset) ?? null
         const body = this.take(length)
-        this.dispatch(body, 0, length)
+        try { this.dispatch(body, 0, length) } finally { this.joinedStartValue = null }
       }
       // Once the list is down to one chunk, the in-place path handles the rest of it.
       if (!this.stopped && this.chunks.length - this.head === 1 && this.buffered >= 4) {
         const last = this.chunks[this.head]!
         const at = this.headOffset
         this.chunks = []
+        this.origins = []
         this.head = 0
         this.headOffset = 0
         this.buffered = 0
@@ -227,9 +245,11 @@ export class MessageParser {
     }
   }
 
-  private enqueue (view: Uint8Array): void {
+  /** `origin`: the pushed view `view` copies, when it is a copy. */
+  private enqueue (view: Uint8Array, origin = view): void {
     if (view.length === 0) return
     this.chunks.push(view)
+    this.origins.push(origin)
     this.buffered += view.length
   }
 
@@ -295,9 +315,11 @@ export class MessageParser {
   private compact (): void {
     if (this.head === this.chunks.length) {
       this.chunks = []
+      this.origins = []
       this.head = 0
     } else if (this.head > 16 && this.head * 2 > this.chunks.length) {
       this.chunks = this.chunks.slice(this.head)
+      this.origins = this.origins.slice(this.head)
       this.head = 0
     }
   }

@@ -35,13 +35,14 @@
  */
 import { LodestoneError, isLodestoneError } from '../errors.js'
 import { rejected } from '../util/rejected.js'
-import type { IFileHandle, IFileSystem, ReceivedPart } from '../interfaces/filesystem.js'
+import type { IFileHandle, IFileSystem, ReceivedPart, VerifiedWriteResult } from '../interfaces/filesystem.js'
 import type { ReceivedRange } from '../interfaces/socket.js'
 import { Bitfield } from '../util/bitfield.js'
 import { FileHandleCache } from './file-handle-cache.js'
 import type { FileHandlePool } from './file-handle-pool.js'
 import { applyFileAttributes, createSymlink } from './file-attributes.js'
 import { PieceLayout, type ContentLayout, type FileSpan } from './piece-layout.js'
+import { byteLength, gather } from './piece-bytes.js'
 import { PieceReadCache } from './piece-read-cache.js'
 import { receivedPartsOf } from './received-ranges.js'
 import { statFiles } from './stat-files.js'
@@ -195,6 +196,28 @@ export class TorrentContentStorage {
         writes.push(this.writeAt(target, gather(data, span.rangeOffsetBytes, span.lengthBytes), received))
       }
       await Promise.all(writes)
+    })
+  }
+
+  /**
+   * Writes a whole piece from its blocks' received copies (`origins`, as for {@link writePiece})
+   * only if those bytes have the SHA-1 `sha1`, checked where they are held
+   * (IFileHandle.writeVerifiedReceived). 'unavailable', nothing written, unless the piece lies in
+   * one wanted file, every block has an origin and the file's handle can: the caller then checks
+   * and writes the piece itself. 'mismatch': the bytes are not the piece, nothing written.
+   */
+  async writeVerifiedPiece (piece: number, origins: ReadonlyArray<ReceivedRange | undefined>, sha1: Uint8Array): Promise<VerifiedWriteResult> {
+    this.checkOpen()
+    const length = this.layout.pieceLength(piece)
+    const spans = this.layout.pieceSpans(piece, 0, length)
+    const span = spans[0]
+    const received = receivedPartsOf(origins, 0, length)
+    if (spans.length !== 1 || span === undefined || received.length === 0) return 'unavailable'
+    this.readCache.invalidate(piece)
+    return this.io(async () => {
+      const target = await this.target(span, piece, 0)
+      if (target === null || target.fileIndex === null) return 'unavailable'
+      return this.writeWith(target, length, async (handle, position) => await handle.writeVerifiedReceived?.(position, received, length, sha1) ?? 'unavailable')
     })
   }
 
@@ -596,20 +619,29 @@ export class TorrentContentStorage {
   }
 
   private async writeAt (target: Target, bytes: Uint8Array, received?: readonly ReceivedPart[]): Promise<void> {
+    await this.writeWith(target, bytes.length, async (handle, position) => {
+      if (received !== undefined && received.length > 0 && handle.writeWithReceived !== undefined) await handle.writeWithReceived(bytes, position, received)
+      else await handle.write(bytes, position)
+      return 'written'
+    })
+  }
+
+  /** Runs `write` (of `lengthBytes`) on `target`'s handle: parent folder, preallocation, counters, BEP 47 attributes. */
+  private async writeWith (target: Target, lengthBytes: number, write: (handle: IFileHandle, position: number) => Promise<VerifiedWriteResult>): Promise<VerifiedWriteResult> {
     const { path, position, fileIndex } = target
     await this.ensureParentDir(path)
     try {
-      await this.handles.use(path, 'write', async (handle) => {
+      const result = await this.handles.use(path, 'write', async (handle) => {
         if (fileIndex !== null && this.settings.preallocate && !this.preallocated.has(fileIndex)) {
           this.preallocated.add(fileIndex)
           await this.preallocate(handle, fileIndex)
         }
-        this.stats.writeCalls++
-        if (received !== undefined && received.length > 0 && handle.writeWithReceived !== undefined) await handle.writeWithReceived(bytes, position, received)
-        else await handle.write(bytes, position)
-        this.stats.writtenBytes += bytes.length
+        const done = await write(handle, position)
+        if (done === 'written') { this.stats.writeCalls++; this.stats.writtenBytes += lengthBytes }
+        return done
       })
-      if (fileIndex !== null) await this.applyAttributesOnce(fileIndex)
+      if (fileIndex !== null && result === 'written') await this.applyAttributesOnce(fileIndex)
+      return result
     } catch (err) {
       throw storageError(err, path, 'write')
     }
@@ -729,39 +761,12 @@ export class TorrentContentStorage {
   }
 }
 
-function byteLength (data: Uint8Array | readonly Uint8Array[]): number {
-  if (data instanceof Uint8Array) return data.length
-  let n = 0
-  for (const b of data) n += b.length
-  return n
-}
-
 /**
  * Upload blocks of pieces up to this size are views of the cached piece; of larger ones, copies.
  * A view keeps its whole piece in memory while a socket holds it, and a peer asking for one block
  * of each of many pieces should not hold many large pieces at once.
  */
 const ZERO_COPY_MAX_PIECE_BYTES = 1024 * 1024
-
-/** `length` bytes at `offset` of `data`: a view when they lie in one buffer, else one copy. */
-function gather (data: Uint8Array | readonly Uint8Array[], offset: number, length: number): Uint8Array {
-  if (data instanceof Uint8Array) return data.subarray(offset, offset + length)
-  let start = 0
-  let i = 0
-  while (i < data.length && start + data[i]!.length <= offset) start += data[i++]!.length
-  const first = data[i]
-  if (first !== undefined && offset - start + length <= first.length) return first.subarray(offset - start, offset - start + length)
-  const out = new Uint8Array(length)
-  let done = 0
-  let skip = offset - start
-  for (; i < data.length && done < length; i++) {
-    const part = data[i]!.subarray(skip, skip + length - done)
-    out.set(part, done)
-    done += part.length
-    skip = 0
-  }
-  return out
-}
 
 function storageError (err: unknown, path: string, operation: string): LodestoneError {
   if (isLodestoneError(err) && err.code.startsWith('STORAGE_')) return err

@@ -222,15 +222,26 @@ export class PieceAssembly {
   }
 
   private async verifyAndStore (piece: number, buf: PieceBuffer, gen: number): Promise<void> {
-    const check = await this.host.verifier().verify(piece, buf.data)
+    const storage = this.host.storage()
+    // Checked and written where the received bytes are held, when they all are (the io-daemon
+    // bridge): the page neither hashes nor sends them. Else checked here, then written.
+    const sha1 = buf.origins !== null && !buf.origins.includes(undefined) ? this.host.verifier().sha1Only(piece) : null
+    const held = sha1 !== null ? await storage.writeVerifiedPiece(piece, buf.origins!, sha1) : 'unavailable'
     if (gen !== this.host.generation()) return
-    if (check !== 'ok') {
-      await this.onHashFailed(piece, buf, check)
+    if (held === 'mismatch') {
+      await this.onHashFailed(piece, buf, 'failed')
       return
     }
-    const storage = this.host.storage()
-    await storage.writePiece(piece, buf.data, buf.origins ?? undefined)
-    if (gen !== this.host.generation()) return
+    if (held === 'unavailable') {
+      const check = await this.host.verifier().verify(piece, buf.data)
+      if (gen !== this.host.generation()) return
+      if (check !== 'ok') {
+        await this.onHashFailed(piece, buf, check)
+        return
+      }
+      await storage.writePiece(piece, buf.data, buf.origins ?? undefined)
+      if (gen !== this.host.generation()) return
+    }
     this.buffers.delete(piece)
     const picker = this.host.picker()
     if (!storage.isPieceStored(piece)) {

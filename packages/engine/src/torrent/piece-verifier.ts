@@ -49,6 +49,17 @@ export class PieceVerifier {
   }
 
   /**
+   * The SHA-1 `piece`'s bytes must have when that digest is the whole check (a v1 torrent without
+   * BEP 47 padding), for checks made where the bytes are (IFileHandle.writeVerifiedReceived); null
+   * otherwise (v2 and hybrid pieces need their merkle check as well).
+   */
+  sha1Only (piece: number): Uint8Array | null {
+    const v1 = this.meta.pieceHashesV1
+    if (this.meta.version !== 'v1' || v1 === null || this.hasPadding) return null
+    return v1.subarray(piece * SHA1_LENGTH_BYTES, (piece + 1) * SHA1_LENGTH_BYTES)
+  }
+
+  /**
    * Checks one piece. `data` is the whole piece as laid out in piece space (padding bytes included,
    * as zeros); it is only read, and must not be modified until the promise settles.
    */

@@ -163,6 +163,31 @@ describe('MessageParser', () => {
     expect(parser.bufferedBytes).toBe(0)
   })
 
+  it('names where a message that straddled chunks began (joinedStart), owned or borrowed chunks alike, only during its handler', () => {
+    const block = Uint8Array.from({ length: 16_384 }, (_, i) => (i * 3) & 0xff)
+    const whole = concat([encodeMessage({ type: 'unchoke' }), encodePiece(2, 16_384, block), encodeMessage({ type: 'choke' })])
+    // Cut inside the block, inside the body's index/begin fields, and inside the length prefix
+    // (then the whole body lies in the second chunk: no copy, nothing joined).
+    for (const cut of [5 + 13 + 100, 5 + 4 + 3, 5 + 2]) {
+      for (const borrowed of [false, true]) {
+        const first = whole.slice(0, cut)
+        const second = whole.slice(cut)
+        const seen: Array<{ type: string, start: Uint8Array | null }> = []
+        const parser: MessageParser = new MessageParser(createMessageCollector((m) => { seen.push({ type: m.type, start: parser.joinedStart }) }))
+        if (borrowed) { parser.pushBorrowed(first); parser.pushBorrowed(second) } else { parser.push(first); parser.push(second) }
+        expect(seen.map((x) => x.type)).toEqual(['unchoke', 'piece', 'choke'])
+        expect(seen[0]!.start).toBeNull()
+        expect(seen[2]!.start).toBeNull()
+        expect(parser.joinedStart).toBeNull()
+        if (cut < 9) { expect(seen[1]!.start).toBeNull(); continue }
+        // The body (id byte first) starts after the unchoke and the length prefix: offset 9 of the first chunk.
+        const start = seen[1]!.start!
+        expect(start.buffer).toBe(first.buffer)
+        expect(start.byteOffset).toBe(9)
+      }
+    }
+  })
+
   it('reports bytes left over by parseMessages', () => {
     expect(hasCode(catchError(() => parseMessages(Uint8Array.from([0, 0, 0, 1]))), 'PEER_PROTOCOL_VIOLATION')).toBe(true)
   })
