@@ -12,6 +12,7 @@
  * second (a token bucket per torrent), so a torrent grows its peer set steadily instead.
  */
 import { formatPeerAddress, type PeerAddress } from './peer-address.js'
+import { SparseSet } from '../util/sparse-collections.js'
 
 /** A candidate ready to dial, and which tier it came from. */
 export interface TakenCandidate {
@@ -26,7 +27,7 @@ export class CandidateQueue {
   /** Addresses learned through PEX: dialled after the main queue, under the rate. */
   private reserve: PeerAddress[] = []
   /** Keys of both tiers, for O(1) duplicate checks. */
-  private readonly keys = new Set<string>()
+  private readonly keys = new SparseSet<string>()
   private reserveTokens = 1
   private refilledAtMs: number | null = null
 

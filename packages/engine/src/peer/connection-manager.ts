@@ -22,6 +22,7 @@ import { PEX_FLAG_PREFERS_ENCRYPTION, PEX_FLAG_UTP } from '../protocol/ut-pex.js
 import { formatPeerAddress, type PeerAddress } from './peer-address.js'
 import { defaultConnectionSettings, type ConnectionSettings } from './connection-settings.js'
 import { CandidateQueue } from './candidate-queue.js'
+import { SparseMap, SparseSet } from '../util/sparse-collections.js'
 
 export interface ConnectionManagerDeps {
   socketFactory: ISocketFactory
@@ -124,22 +125,22 @@ export interface IncomingTicket {
 interface TorrentEntry {
   owner: ConnectionOwner
   /** Slots held by this torrent (dialling, handshaking or connected). */
-  slots: Set<SlotImpl>
+  slots: SparseSet<SlotImpl>
   /**
    * Addresses (keys) of peers this torrent has a slot with — a slot's own address and the
    * addresses it is also known as (see `ConnectionSlot.knownAs`) — each with how many slots hold
    * it: not re-queued or re-dialled.
    */
-  addressKeys: Map<string, number>
+  addressKeys: SparseMap<string, number>
   /** Peer ids (hex) identified in this torrent. */
-  peerIds: Map<string, SlotImpl>
+  peerIds: SparseMap<string, SlotImpl>
   /** Candidates to dial: the main queue, then PEX-learned ones at a limited rate. */
   queue: CandidateQueue
   /**
    * Address key → back-off record: failed attempts since the last good handshake, when to try
    * again, and hang-ups after a good handshake (kept across reconnects, see redialLater).
    */
-  failures: Map<string, { count: number, retryAtMs: number, hangups?: number }>
+  failures: SparseMap<string, { count: number, retryAtMs: number, hangups?: number }>
 }
 
 /** Counters for stats and tests. */
@@ -205,11 +206,12 @@ export class ConnectionManager {
     if (this.torrents.has(torrentId)) return
     this.torrents.set(torrentId, {
       owner,
-      slots: new Set(),
-      addressKeys: new Map(),
-      peerIds: new Map(),
+      // Sparse: most of 10 000 seeding torrents never see a peer (issue 13).
+      slots: new SparseSet(),
+      addressKeys: new SparseMap(),
+      peerIds: new SparseMap(),
       queue: new CandidateQueue(),
-      failures: new Map()
+      failures: new SparseMap()
     })
   }
 

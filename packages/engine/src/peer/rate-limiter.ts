@@ -25,6 +25,7 @@
  */
 import { LodestoneError } from '../errors.js'
 import type { IClock, ITimer } from '../interfaces/clock.js'
+import { SparseMap, SparseSet } from '../util/sparse-collections.js'
 
 export interface RateLimiterSettings {
   /** Bytes per second through this level; 0 means unlimited. @default 0 */
@@ -51,7 +52,7 @@ export class RateLimiter {
   private readonly burstMs: number
   private tokens: number
   private lastRefillMs: number
-  private readonly children = new Set<RateLimiter>()
+  private readonly children = new SparseSet<RateLimiter>()
   /** Consumers queued at this level, FIFO. */
   private waiters: RateLimiter[] = []
   private timer: ITimer | null = null
@@ -59,7 +60,7 @@ export class RateLimiter {
 
   // As a consumer:
   /** Tokens set aside for this consumer at each level (by that level's wake-up). */
-  private readonly credits = new Map<RateLimiter, number>()
+  private readonly credits = new SparseMap<RateLimiter, number>()
   /** The level that limited the last request; where `onAvailable` queues. */
   private bottleneck: RateLimiter | null = null
   private waitingAt: RateLimiter | null = null

@@ -29,6 +29,7 @@ import { LodestoneError, isLodestoneError } from '../errors.js'
 import type { IFileHandle, IFileSystem } from '../interfaces/filesystem.js'
 import { rejected } from '../util/rejected.js'
 import { FileHandlePool, type PooledHandle } from './file-handle-pool.js'
+import { SparseMap, SparseSet } from '../util/sparse-collections.js'
 
 export interface FileHandleCacheSettings {
   /** Open handles kept at most by a cache with a pool of its own (busy handles may exceed it briefly). @default 64 */
@@ -63,10 +64,10 @@ class Entry implements PooledHandle {
 export class FileHandleCache {
   private readonly pool: FileHandlePool
   /** Open (or opening) handles by path; their recency order is the pool's. */
-  private readonly entries = new Map<string, Entry>()
-  private readonly closing = new Set<Promise<void>>()
+  private readonly entries = new SparseMap<string, Entry>()
+  private readonly closing = new SparseSet<Promise<void>>()
   /** Files written since the last sync whose handle was evicted (closed without an fsync). */
-  private readonly unflushed = new Set<string>()
+  private readonly unflushed = new SparseSet<string>()
   /** First failure of a background close (data may not have reached the OS); reported by sync/closeAll. */
   private closeFailure: LodestoneError | null = null
 

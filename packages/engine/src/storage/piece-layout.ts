@@ -9,6 +9,7 @@
  */
 import { LodestoneError } from '../errors.js'
 import type { TorrentFileEntry, TorrentMetainfo } from '../metainfo/types.js'
+import { SparseMap } from '../util/sparse-collections.js'
 
 /** What storage needs from the metainfo; a `TorrentMetainfo` satisfies it. */
 export type ContentLayout = Pick<TorrentMetainfo, 'id' | 'name' | 'multiFile' | 'files' | 'pieceLengthBytes' | 'pieceCount' | 'totalLengthBytes'>
@@ -36,7 +37,7 @@ export class PieceLayout {
   /** files[i].offsetBytes, for the binary search. */
   private readonly offsets: Float64Array
   /** Paths of renamed files (Torrent.renamePath), replacing the metainfo's. */
-  private readonly renamed = new Map<number, string>()
+  private readonly renamed = new SparseMap<number, string>()
 
   /** @throws LodestoneError ARGUMENT_INVALID when the files do not tile the piece space. */
   constructor (private readonly layout: ContentLayout) {

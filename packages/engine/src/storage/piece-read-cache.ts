@@ -9,6 +9,7 @@
  * read, and each view handed out stays pinned until {@link release} gives it back.
  */
 import { PieceBufferPool, type PieceBuffer } from './piece-buffer-pool.js'
+import { SparseMap } from '../util/sparse-collections.js'
 
 /** The counters the cache keeps up to date (the storage's stats). */
 export interface ReadCacheCounters {
@@ -17,10 +18,10 @@ export interface ReadCacheCounters {
 }
 
 export class PieceReadCache {
-  private readonly pieces = new Map<number, PieceBuffer>()
+  private readonly pieces = new SparseMap<number, PieceBuffer>()
   private usedBytes = 0
   /** Pieces being read into the cache: one read however many blocks of it are asked for meanwhile. */
-  private readonly pending = new Map<number, { buffer: PieceBuffer, done: Promise<unknown> }>()
+  private readonly pending = new SparseMap<number, { buffer: PieceBuffer, done: Promise<unknown> }>()
   private readonly buffers: PieceBufferPool
   private closed = false
 

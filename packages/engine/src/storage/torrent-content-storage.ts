@@ -47,6 +47,7 @@ import { PieceReadCache } from './piece-read-cache.js'
 import { receivedPartsOf } from './received-ranges.js'
 import { statFiles } from './stat-files.js'
 import { defaultTorrentContentStorageSettings, validateStorageSettings, type TorrentContentStorageSettings } from './storage-settings.js'
+import { SparseMap, SparseSet } from '../util/sparse-collections.js'
 
 /** Directory (in the storage root) holding part files of skipped files' shared pieces. */
 export const PART_FILE_DIRECTORY = '.lodestone.parts'
@@ -82,21 +83,21 @@ export class TorrentContentStorage {
   private handles: FileHandleCache
   private readonly skipped: Uint8Array
   /** Skipped files: whether they exist on disk (checked once, lazily). */
-  private readonly skippedExists = new Map<number, Promise<boolean>>()
+  private readonly skippedExists = new SparseMap<number, Promise<boolean>>()
   /** Skipped files found on disk (the settled `true`s of skippedExists), for the synchronous {@link isPieceStored}. */
-  private readonly skippedKnownToExist = new Set<number>()
+  private readonly skippedKnownToExist = new SparseSet<number>()
   /** Shared piece → its part-file slot. */
-  private readonly partSlots = new Map<number, number>()
+  private readonly partSlots = new SparseMap<number, number>()
   readonly partFilePath: string
   /**
    * Directories made (or being made) in this run. The promise is shared: the pieces of a tree
    * arrive for many files of one folder at once, and each of them issuing its own recursive mkdir
    * cost ~400 mkdir calls (and the stat of each EEXIST) per 300 MiB, 200-file download.
    */
-  private readonly ensuredDirs = new Map<string, Promise<void>>()
-  private readonly preallocated = new Set<number>()
+  private readonly ensuredDirs = new SparseMap<string, Promise<void>>()
+  private readonly preallocated = new SparseSet<number>()
   /** Files whose BEP 47 attributes were applied in this run. */
-  private readonly attributesApplied = new Set<number>()
+  private readonly attributesApplied = new SparseSet<number>()
   /** Upload reads: whole pieces, LRU, `readCacheBytes`. */
   private readonly readCache: PieceReadCache
   private closed = false

@@ -24,6 +24,7 @@
  */
 import type { IRandom } from '../interfaces/random.js'
 import { defaultChokerSettings, validateChokerSettings, type ChokerSettings } from './choker-settings.js'
+import { SparseMap } from '../util/sparse-collections.js'
 
 export interface ChokerDeps {
   random: IRandom
@@ -72,7 +73,7 @@ export class Choker<P> {
   private readonly settings: ChokerSettings
   private optimistic: P[] = []
   private optimisticSinceMs = Number.NEGATIVE_INFINITY
-  private readonly history = new Map<P, History>()
+  private readonly history = new SparseMap<P, History>()
 
   /** @throws LodestoneError SETTINGS_INVALID naming the key. */
   constructor (private readonly deps: ChokerDeps, settings: Partial<ChokerSettings> = {}) {

@@ -4,6 +4,7 @@
  * far more addresses from trackers and PEX than it can ever dial.
  */
 import { formatPeerAddress, type PeerAddress, type PeerSource } from '../peer/peer-address.js'
+import { SparseMap } from '../util/sparse-collections.js'
 
 /** Addresses remembered per torrent; older ones are forgotten beyond this. */
 const MAX_KNOWN_PEERS = 2_000
@@ -11,7 +12,7 @@ const MAX_KNOWN_PEERS = 2_000
 export type KnownPeer = PeerAddress & { source: PeerSource, seed?: boolean }
 
 export class KnownPeers {
-  private readonly peers = new Map<string, KnownPeer>()
+  private readonly peers = new SparseMap<string, KnownPeer>()
 
   constructor (private readonly maxPeers = MAX_KNOWN_PEERS) {}
 

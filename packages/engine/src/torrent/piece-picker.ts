@@ -31,6 +31,7 @@ import { defaultPiecePickerSettings, validatePiecePickerSettings, type PiecePick
 import { DEFAULT_PIECE_PRIORITY, checkPiecePriority } from './piece-priority.js'
 import { BLOCK_LENGTH_BYTES, BlockState, PieceProgress, blockCountOf } from './piece-state.js'
 import { RarityOrder } from './rarity-order.js'
+import { SparseMap } from '../util/sparse-collections.js'
 
 /** BEP 6 suggest / allowed-fast lists kept per peer; older entries are dropped beyond these. */
 const MAX_SUGGESTED_PER_PEER = 32
@@ -115,8 +116,8 @@ export class PiecePicker<P = unknown> {
   /** Pieces with priority > 0 that we do not have. */
   private wantedRemaining: number
 
-  private readonly partials = new Map<number, PieceProgress<P>>()
-  private readonly peers = new Map<P, PeerEntry>()
+  private readonly partials = new SparseMap<number, PieceProgress<P>>()
+  private readonly peers = new SparseMap<P, PeerEntry>()
   /** Time-critical pieces, earliest deadline first. */
   private deadlines: Array<{ piece: number, deadlineMs: number }> = []
   /** No piece below this index is missing (sequential mode's starting point). */

@@ -13,6 +13,7 @@ import { hashPiece, type IPieceHasher, type PieceHashRequest, type PieceHashResu
 import { nextPowerOfTwo, v2PieceExpectation, MERKLE_BLOCK_LENGTH_BYTES, type V2PieceExpectation } from '../metainfo/merkle.js'
 import type { TorrentMetainfo } from '../metainfo/types.js'
 import { bytesEqual } from '../util/bytes.js'
+import { SparseMap } from '../util/sparse-collections.js'
 
 const SHA1_LENGTH_BYTES = 20
 
@@ -26,7 +27,7 @@ export type PieceCheck = 'ok' | 'failed' | 'unverifiable'
 
 export class PieceVerifier {
   /** Cached v2 expectations: computing one does a binary search over files. */
-  private readonly v2 = new Map<number, V2PieceExpectation>()
+  private readonly v2 = new SparseMap<number, V2PieceExpectation>()
   /** Only torrents with BEP 47 pad files need the per-piece data-extent scan. */
   private readonly hasPadding: boolean
 

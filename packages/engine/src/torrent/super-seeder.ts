@@ -15,6 +15,7 @@
 import type { IRandom } from '../interfaces/random.js'
 import type { PeerSession, PickerPeer } from './peer-session.js'
 import type { PiecePicker } from './piece-picker.js'
+import { SparseMap } from '../util/sparse-collections.js'
 
 export interface SuperSeederHost {
   readonly random: IRandom
@@ -24,7 +25,7 @@ export interface SuperSeederHost {
 
 export class SuperSeeder {
   /** The piece each peer was offered last (absent: none yet, or nothing left to offer it). */
-  private readonly offered = new Map<PeerSession, number>()
+  private readonly offered = new SparseMap<PeerSession, number>()
   /** Pieces offered (each counted once per peer it is on offer to). */
   offers = 0
 

@@ -13,6 +13,7 @@ import { FilePriorities, checkPriorityValue, type TorrentFile } from './file-pri
 import type { PickerPeer } from './peer-session.js'
 import type { PiecePicker } from './piece-picker.js'
 import { createPieceReadStream, type ReadStreamOptions } from './read-stream.js'
+import { SparseMap } from '../util/sparse-collections.js'
 
 /** What the files need from their torrent (read on use: the picker exists once the metadata does). */
 export interface TorrentFilesHost {
@@ -38,7 +39,7 @@ export class TorrentFiles {
   /** Serializes priority changes (each awaits storage). */
   private priorityChain: Promise<void> = Promise.resolve()
   /** Read streams' deadline references per piece. */
-  private readonly streamWants = new Map<number, number>()
+  private readonly streamWants = new SparseMap<number, number>()
   private preemptScheduled = false
 
   constructor (private readonly host: TorrentFilesHost, private readonly initial: ArrayLike<number> | null) {}

@@ -41,6 +41,7 @@ import { lowestPriorityPeer } from './peer-eviction.js'
 import { SuperSeeder } from './super-seeder.js'
 import type { PeerInfo, TorrentEvents } from './torrent-types.js'
 import { peerHungUp } from '../peer/peer-hung-up.js'
+import { SparseMap, SparseSet } from '../util/sparse-collections.js'
 
 /** Request size: the credit one request costs against the download limiter. */
 const BLOCK_BYTES = 16_384
@@ -100,9 +101,9 @@ export interface TorrentPeersHost {
 }
 
 export class TorrentPeers {
-  private readonly sessions = new Set<PeerSession>()
+  private readonly sessions = new SparseSet<PeerSession>()
   private refillAll = false
-  private readonly refillSet = new Set<PeerSession>()
+  private readonly refillSet = new SparseSet<PeerSession>()
   private refillScheduled = false
   /** True once end-game started during this download (reset when the torrent (re)joins or wants more). */
   endGameFired = false
@@ -114,7 +115,7 @@ export class TorrentPeers {
    * request for a piece we never had, since a peer without lt_donthave still thinks we have it.
    * Each keeps the path the failed read named, so every later refusal's warning names the file too.
    */
-  private readonly lostPieces = new Map<number, string>()
+  private readonly lostPieces = new SparseMap<number, string>()
 
   constructor (private readonly host: TorrentPeersHost) {
     this.superSeeder = new SuperSeeder({ random: host.random, picker: host.picker, sessions: () => this.sessions })

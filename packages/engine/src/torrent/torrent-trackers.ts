@@ -8,6 +8,7 @@ import type { Logger } from '../interfaces/logger.js'
 import type { IRandom } from '../interfaces/random.js'
 import type { PeerAddress } from '../peer/peer-address.js'
 import { TrackerManager, type AnnounceState, type TrackerManagerDeps, type TrackerStatus } from '../tracker/tracker-manager.js'
+import { SparseSet } from '../util/sparse-collections.js'
 
 /** What the trackers need from their torrent. */
 export interface TorrentTrackersHost {
@@ -26,7 +27,7 @@ export interface TorrentTrackersHost {
 
 export class TorrentTrackers {
   private tracker: TrackerManager | null = null
-  private readonly stops = new Set<Promise<unknown>>()
+  private readonly stops = new SparseSet<Promise<unknown>>()
 
   constructor (private readonly host: TorrentTrackersHost) {}
 

@@ -58,6 +58,7 @@ import { TorrentWebSeeds } from './torrent-web-seeds.js'
 import { announceStateOf, downloadStats, metadataPhaseStats } from './torrent-stats.js'
 import { TorrentState, TorrentStateMachine } from './torrent-state.js'
 import { createTorrentHashes, type TorrentHashes } from '../v2/torrent-hashes.js'
+import { SparseSet } from '../util/sparse-collections.js'
 
 export type { PeerInfo, TorrentDeps, TorrentEvents, TorrentInit, TorrentStats } from './torrent-types.js'
 
@@ -99,7 +100,7 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
   private readonly knownPeers = new KnownPeers()
   /** BEP 11 peer exchange while active (never for private torrents). */
   private pex: PexHandler | null = null
-  private readonly bannedHosts = new Set<string>()
+  private readonly bannedHosts = new SparseSet<string>()
 
   /** Rechoke and housekeeping, scheduled while in the swarm with peers, candidates or web seeds. */
   private readonly ticks: TorrentTicks
