@@ -20,7 +20,12 @@ export interface RateMeterSettings {
 export const defaultRateMeterSettings: Readonly<RateMeterSettings> = { windowMs: 5_000, bucketMs: 250 }
 
 export class RateMeter {
-  private readonly buckets: Float64Array
+  /**
+   * Made at the first `add`: a torrent has two meters, and most of 10 000 seeding torrents never
+   * move a byte (issue 13). Until then the rate is 0.
+   */
+  private buckets: Float64Array | null = null
+  private readonly bucketCount: number
   private readonly bucketMs: number
   private readonly windowMs: number
   /** Bucket number (time / bucketMs) of the newest bucket written or aged. */
@@ -31,27 +36,29 @@ export class RateMeter {
   constructor (private readonly clock: IClock, settings: RateMeterSettings = defaultRateMeterSettings) {
     this.bucketMs = Math.max(1, settings.bucketMs)
     this.windowMs = Math.max(this.bucketMs, settings.windowMs)
-    this.buckets = new Float64Array(Math.ceil(this.windowMs / this.bucketMs))
+    this.bucketCount = Math.ceil(this.windowMs / this.bucketMs)
     this.startedAtMs = clock.now()
     this.current = Math.floor(this.startedAtMs / this.bucketMs)
   }
 
   /** Records `bytes` now. */
   add (bytes: number): void {
+    const buckets = this.buckets ??= new Float64Array(this.bucketCount)
     this.advance()
-    const slot = this.current % this.buckets.length
-    this.buckets[slot] = (this.buckets[slot] ?? 0) + bytes
+    const slot = this.current % buckets.length
+    buckets[slot] = (buckets[slot] ?? 0) + bytes
     this.total += bytes
   }
 
   /** Bytes per second over the window. */
   rateBytesPerSec (): number {
+    if (this.buckets === null) return 0
     this.advance()
     let sum = 0
     for (const b of this.buckets) sum += b
     // The buckets cover the older full buckets plus the elapsed part of the current one.
     const now = this.clock.now()
-    const coveredMs = (this.buckets.length - 1) * this.bucketMs + (now - this.current * this.bucketMs)
+    const coveredMs = (this.bucketCount - 1) * this.bucketMs + (now - this.current * this.bucketMs)
     const spanMs = Math.max(this.bucketMs, Math.min(coveredMs, now - this.startedAtMs))
     return sum * 1000 / spanMs
   }
@@ -62,8 +69,11 @@ export class RateMeter {
   private advance (): void {
     const now = Math.floor(this.clock.now() / this.bucketMs)
     if (now <= this.current) return
-    const steps = Math.min(now - this.current, this.buckets.length)
-    for (let i = 1; i <= steps; i++) this.buckets[(this.current + i) % this.buckets.length] = 0
+    const buckets = this.buckets
+    if (buckets !== null) {
+      const steps = Math.min(now - this.current, buckets.length)
+      for (let i = 1; i <= steps; i++) buckets[(this.current + i) % buckets.length] = 0
+    }
     this.current = now
   }
 }
