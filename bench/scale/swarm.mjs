@@ -13,7 +13,8 @@
 //   node bench/scale/swarm.mjs                 100 peers, 1 MiB torrent, 64 KiB pieces
 //   options: --peers N  --size-kib N  --piece-kib N  --uplink-kbps N (KiB/s per host, default 512)
 //            --known N (peers each one is told of, default 16)  --seed-known 0|1 (every leecher is
-//            also told of the seed, default 1)  --pex 0|1 (default 1)
+//            also told of the seed, default 1)  --pex 0|1 (default 1)  --real-backoff 0|1 (the
+//            engine's default dial back-offs instead of the testing settings' 1 s, default 0)
 // Build first: npx tsc -b.
 import { createHash } from 'node:crypto'
 import { loadavg } from 'node:os'
@@ -39,6 +40,9 @@ const uplink = opt('uplink-kbps', 512) * 1024
 const knownCount = opt('known', 16)
 const seedKnown = opt('seed-known', 1) === 1
 const pex = opt('pex', 1) === 1
+// The memory preset's testing settings retry a failed dial after 1 s (and so never take the quick
+// re-dial path for hang-ups, whose 2 s is longer); --real-backoff 1 uses the engine's real defaults.
+const realBackoff = opt('real-backoff', 0) === 1
 
 /** node:crypto, resolved at once: deterministic under the manual clock. */
 class SyncHasher {
@@ -85,7 +89,13 @@ for (let i = 0; i < peers; i++) {
     random: seededRandom(100 + i),
     // Plain TCP: MSE's Diffie-Hellman is BigInt arithmetic in the core (≈ 10 ms a handshake) and
     // would measure that, not the swarm; uTP is measured by bench/utp.
-    settings: { listen: { port: 6881 }, discovery: { pex, trackers: false }, encryption: { mode: 'disable' }, transport: { utp: false } }
+    settings: {
+      listen: { port: 6881 },
+      discovery: { pex, trackers: false },
+      encryption: { mode: 'disable' },
+      transport: { utp: false },
+      ...(realBackoff ? { connection: { retryBackoffMs: 30_000, connectTimeoutMs: 10_000 } } : {})
+    }
   })
   engines.push(engine)
   const known = seedKnown
@@ -109,7 +119,7 @@ if (process.env.SWARM_HEAP_SNAPSHOT === '1') console.error('heap snapshot:', (aw
 const cpu = process.cpuUsage(cpu0)
 const complete = torrents.filter((t) => t.state === 'seeding').length
 console.log(JSON.stringify({
-  peers, sizeBytes, pieceBytes, known: knownCount, seedKnown, pex, complete, done,
+  peers, sizeBytes, pieceBytes, known: knownCount, seedKnown, pex, realBackoff, complete, done,
   simulatedSec: clock.now() / 1000,
   setupMs: Math.round(setupMs),
   wallSec: wallMs / 1000,

@@ -432,7 +432,7 @@ export class ConnectionManager {
       return true
     }
     if (next.fromReserve) entry.queue.spentReserveDial()
-    this.dial(torrentId, entry, address, key)
+    this.dial(torrentId, entry, address, key, next.fromReserve)
     return true
   }
 
@@ -445,7 +445,8 @@ export class ConnectionManager {
     return entry.owner.maxConnections?.() ?? this.settings.maxConnectionsPerTorrent
   }
 
-  private dial (torrentId: string, entry: TorrentEntry, address: PeerAddress, key: string): void {
+  /** `lowPriority`: the address came from the PEX reserve, and a retry after a failure goes back there. */
+  private dial (torrentId: string, entry: TorrentEntry, address: PeerAddress, key: string, lowPriority = false): void {
     const slot = this.openSlot(torrentId, entry, address, 'outgoing')
     this.halfOpen++
     const abort = new AbortController()
@@ -479,7 +480,7 @@ export class ConnectionManager {
       entry.failures.set(key, failure)
       // Re-queue for a later attempt unless we gave up on it.
       if (failure.count < this.settings.maxConnectAttempts && this.torrents.get(torrentId) === entry && !this.closed) {
-        if (!entry.queue.has(key)) entry.queue.push(address)
+        if (!entry.queue.has(key)) entry.queue.push(address, { lowPriority })
       }
       const err: LodestoneError = isLodestoneError(error)
         ? error

@@ -346,6 +346,25 @@ describe('ConnectionManager', () => {
     expect(cm.queuedCount('t')).toBe(0)
   })
 
+  it('a PEX candidate whose dial failed is retried from the reserve, under the rate', async () => {
+    const { cm, dials, flush, advance } = setup({ maxHalfOpen: 100, pexDialsPerSecond: 1, retryBackoffMs: 1_000 })
+    const { o } = owner()
+    cm.addTorrent('t', o)
+    cm.addCandidate('t', addr(1), { lowPriority: true })
+    cm.addCandidate('t', addr(2), { lowPriority: true })
+    await flush()
+    expect(dials.map((d) => d.port)).toEqual([1])
+    dials[0]!.reject(new LodestoneError('PEER_CONNECT_FAILED', { address: 'x', reason: 'refused' }))
+    await flush()
+    advance(1_000)
+    cm.pump()
+    // One dial a second, and the retry of addr(1) queues behind addr(2) in the reserve.
+    expect(dials.map((d) => d.port)).toEqual([1, 2])
+    advance(1_000)
+    cm.pump()
+    expect(dials.map((d) => d.port)).toEqual([1, 2, 1])
+  })
+
   it('a PEX candidate that needs no dial (already connected) costs no part of the rate', async () => {
     const { cm, dials, flush } = setup({ maxHalfOpen: 100, pexDialsPerSecond: 1 })
     const { o } = owner()
