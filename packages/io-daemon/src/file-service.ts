@@ -98,18 +98,7 @@ export function describeFileError (err: unknown): { code: string, message: strin
   return { code: e.code, message: e.message }
 }
 
-/**
- * Multi-part writes of held received data up to this are first joined into one pooled buffer and
- * written with one pwrite, not a pwritev of the parts: on the kernel measured (6.18, ext4) a
- * pwritev whose segments lie in different read buffers spent several times the kernel time in the
- * page-cache copy (bench/browser/RESULTS.md, session 6); a user-space copy costs far less.
- */
-const JOIN_BYTES = 1024 * 1024
-/** Join buffers kept for reuse (writes in flight are bounded by the client's 16 MiB window). */
-const JOIN_POOL_MAX = 16
-
 export class FileService {
-  private readonly joinPool: Buffer[] = []
   private readonly roots = new Map<string, { root: ResolvedRoot, fs: NodeFileSystem }>()
   /** Map order is the LRU order. */
   private readonly handles = new Map<number, OpenHandle>()
@@ -268,23 +257,10 @@ export class FileService {
     this.handles.set(id, open)
     let bytes: number
     if (data instanceof Uint8Array) bytes = await open.handle.write(data, offset)
-    else if (received && data.length > 1 && partsLength(data) <= JOIN_BYTES) bytes = await this.writeJoined(open.handle, data, offset)
     else if (hasWriteParts(open.handle)) bytes = await open.handle.writeParts(data, offset)
     else bytes = await open.handle.write(Buffer.concat(data), offset)
     this.count(received ? 'write (received)' : 'write (WebSocket)', startMs, bytes)
     return bytes
-  }
-
-  /** Writes `parts` (at most JOIN_BYTES) joined in a pooled buffer. */
-  private async writeJoined (handle: IFileHandle, parts: readonly Uint8Array[], offset: number): Promise<number> {
-    const joined = this.joinPool.pop() ?? Buffer.allocUnsafeSlow(JOIN_BYTES)
-    try {
-      let at = 0
-      for (const p of parts) { joined.set(p, at); at += p.length }
-      return await handle.write(joined.subarray(0, at), offset)
-    } finally {
-      if (this.joinPool.length < JOIN_POOL_MAX) this.joinPool.push(joined)
-    }
   }
 
   private handleOf (url: URL, key: string): IFileHandle {
@@ -320,10 +296,4 @@ export class FileService {
     this.handles.clear()
     await Promise.all(all.map(async (h) => { await h.handle.close().catch(() => {}) }))
   }
-}
-
-function partsLength (parts: readonly Uint8Array[]): number {
-  let n = 0
-  for (const p of parts) n += p.length
-  return n
 }
