@@ -72,8 +72,8 @@ export class FilePriorities {
   private readonly pieceLengthBytes: number
   private readonly pieceCount: number
   private readonly fileValues: Uint8Array
-  /** Explicit piece priorities; -1: derived from the files. */
-  private readonly pieceOverrides: Int8Array
+  /** Explicit piece priorities; -1: derived from the files. Made at the first one (issue 13: most torrents have none). */
+  private pieceOverrides: Int8Array | null = null
   private overrideCount = 0
 
   /** @throws LodestoneError ARGUMENT_INVALID for a wrong length or a value outside 0..7. */
@@ -82,7 +82,6 @@ export class FilePriorities {
     this.pieceLengthBytes = space.pieceLengthBytes
     this.pieceCount = space.pieceCount
     this.fileValues = new Uint8Array(space.files.length).fill(FilePriority.normal)
-    this.pieceOverrides = new Int8Array(space.pieceCount).fill(-1)
     if (initial !== undefined) this.setFiles(initial)
   }
 
@@ -129,11 +128,13 @@ export class FilePriorities {
       throw new LodestoneError('ARGUMENT_INVALID', { name: 'piece', reason: `piece ${piece} outside 0..${this.pieceCount - 1}` })
     }
     if (priority !== null) checkPriorityValue(priority)
-    const old = this.pieceOverrides[piece]!
     const next = priority ?? -1
+    if (this.pieceOverrides === null && next === -1) return
+    const overrides = this.pieceOverrides ??= new Int8Array(this.pieceCount).fill(-1)
+    const old = overrides[piece]!
     if (old === -1 && next !== -1) this.overrideCount++
     if (old !== -1 && next === -1) this.overrideCount--
-    this.pieceOverrides[piece] = next
+    overrides[piece] = next
   }
 
   /** Every piece's effective priority: the highest of its real files', unless overridden. O(pieces + files). */
@@ -152,8 +153,9 @@ export class FilePriorities {
         if (p > out[piece]!) out[piece] = p
       }
     })
+    const overrides = this.pieceOverrides
     for (let piece = 0; piece < this.pieceCount; piece++) {
-      const o = this.pieceOverrides[piece]!
+      const o = overrides === null ? -1 : overrides[piece]!
       if (o !== -1) out[piece] = o
       else if (real[piece] === 0 && anyWanted) out[piece] = PAD_ONLY_PIECE_PRIORITY
     }

@@ -18,21 +18,24 @@ const CLASS_HAVE = 8
 const CLASS_COUNT = 9
 /** Initial availability span per class; doubled (with a rebuild) when a piece reaches it. */
 const MIN_AVAILABILITY_SPAN = 16
+/**
+ * The order arrays until the first pick builds them: nothing reads or writes them while the order is
+ * dirty, and a seeding torrent never picks (issue 13: 10 000 torrents held three unused arrays each).
+ */
+const NOT_BUILT = new Int32Array(0)
 
 export class RarityOrder {
   /** Per-piece count of non-seed peers that have it. */
   readonly avail: Int32Array
-  private readonly order: Int32Array
-  private readonly pos: Int32Array
-  private bucketStart: Int32Array = new Int32Array(1)
+  private order: Int32Array = NOT_BUILT
+  private pos: Int32Array = NOT_BUILT
+  private bucketStart: Int32Array = NOT_BUILT
   private span = MIN_AVAILABILITY_SPAN
   private dirty = true
 
   /** `have` and `priority` are the picker's own (read, never written here). */
   constructor (private readonly pieceCount: number, private readonly have: Bitfield, private readonly priority: Uint8Array) {
     this.avail = new Int32Array(pieceCount)
-    this.order = new Int32Array(pieceCount)
-    this.pos = new Int32Array(pieceCount)
   }
 
   /** Many pieces changed class at once: rebuild before the next pick. */
@@ -124,6 +127,10 @@ export class RarityOrder {
   /** Counting sort of all pieces by key; sizes the availability span to fit the current maximum. */
   ensureOrder (): void {
     if (!this.dirty) return
+    if (this.order.length !== this.pieceCount) {
+      this.order = new Int32Array(this.pieceCount)
+      this.pos = new Int32Array(this.pieceCount)
+    }
     let maxAvail = 0
     for (let piece = 0; piece < this.pieceCount; piece++) if (this.avail[piece]! > maxAvail) maxAvail = this.avail[piece]!
     let span = MIN_AVAILABILITY_SPAN
