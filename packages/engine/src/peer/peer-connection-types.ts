@@ -100,6 +100,8 @@ export interface PeerConnectionInit {
   readBlock?: (request: BlockRequest) => Promise<Uint8Array>
   /** A block from `readBlock` is no longer referenced (dropped, or the socket has handed it to the OS). */
   releaseBlock?: (data: Uint8Array) => void
+  /** A few pieces `readBlock` likely serves from memory now (-1 entries are ignored): the peer's queued requests for them are read first. */
+  cachedPieces?: () => readonly number[]
   /** BEP 10 extensions (ut_metadata, ut_pex...), one instance per connection. */
   extensions?: readonly PeerExtensionFactory[]
   /** Set the v2 reserved bit and take BEP 52 hash messages (v2 and hybrid torrents). @default false */

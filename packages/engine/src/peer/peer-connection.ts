@@ -158,6 +158,7 @@ export class PeerConnection extends TypedEmitter<PeerConnectionEvents> {
       settings: () => this.settings,
       readBlock: init.readBlock,
       releaseBlock: init.releaseBlock,
+      cachedPieces: init.cachedPieces,
       bufferedBytes: () => this.socket.bufferedBytes,
       isActive: () => this.currentState === 'active',
       isWritable: () => this.writable,

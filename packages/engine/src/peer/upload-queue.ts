@@ -14,6 +14,12 @@
  * the run's data. With 8 peers asking for 16 KiB blocks of 128 KiB pieces this is one read call
  * (and one promise chain through the torrent and the storage) per 8 blocks instead of one each.
  *
+ * Cached pieces first: before a read, queued requests for a piece the owner lists as just read into
+ * memory (`cachedPieces`) move to the front of the queued requests, so they are read (and sent)
+ * before older ones, which the protocol allows. Leechers asking a seed in random order each keep
+ * ~190 pieces queued (libtorrent: 1 500 requests), so a piece one of them made us read is often
+ * queued by others too: with 8 libtorrent leechers a piece is read from disk ~4 times instead of ~7.5.
+ *
  * Buffer ownership: data returned by `readBlock` is handed to the socket; the owner must not
  * modify it afterwards. It may be a view of a larger buffer (a cached piece) that the owner
  * reuses once `releaseBlock` gave every view back: a run's data is released once every block of
@@ -53,6 +59,11 @@ export interface UploadQueueHost {
   settings: () => PeerSettings
   /** Reads a block for the peer; absent: we serve nothing. */
   readBlock: ((request: BlockRequest) => Promise<Uint8Array>) | undefined
+  /**
+   * Pieces a read would find in memory now (a read cache, reads under way); absent: none. Queued
+   * requests for them are read first (see the module comment).
+   */
+  cachedPieces: (() => readonly number[]) | undefined
   /** A block from `readBlock` is no longer referenced (optional: blocks are then left to the GC). */
   releaseBlock: ((data: Uint8Array) => void) | undefined
   /** Bytes the socket holds, not yet handed to the OS. */
@@ -92,6 +103,8 @@ export class UploadQueue {
   private readonly keys = new Map<number | string, number>()
   /** Entries still 'queued': always the queue's tail (reads start in order), so the next read is found in O(1). */
   private queuedCount = 0
+  /** Queued (not yet reading) requests per piece, to find those of a cached piece without a scan. */
+  private readonly queuedPerPiece = new Map<number, number>()
   private queuedBytes = 0
   /** Bytes of entries in 'reading' or 'ready' state. */
   private readAheadBytes = 0
@@ -137,6 +150,7 @@ export class UploadQueue {
     if (sameKey > 0) for (const e of this.entries) if (e.piece === piece && e.begin === begin && e.length === length) return
     this.keys.set(key, sameKey + 1)
     this.queuedCount++
+    this.queuedPerPiece.set(piece, (this.queuedPerPiece.get(piece) ?? 0) + 1)
     this.entries.push({ piece, begin, length, state: 'queued', data: null, run: null })
     this.queuedBytes += length
     this.host.queued(piece, begin, length)
@@ -176,6 +190,7 @@ export class UploadQueue {
     this.entries.length = 0
     this.keys.clear()
     this.queuedCount = 0
+    this.queuedPerPiece.clear()
     this.queuedBytes = 0
     this.readAheadBytes = 0
   }
@@ -194,7 +209,10 @@ export class UploadQueue {
     if (sameKey <= 1) this.keys.delete(key)
     else this.keys.set(key, sameKey - 1)
     this.dropData(entry)
-    if (entry.state === 'queued') this.queuedCount--
+    if (entry.state === 'queued') {
+      this.queuedCount--
+      this.unqueued(entry.piece, 1)
+    }
     this.queuedBytes -= entry.length
     if (entry.state !== 'queued') this.readAheadBytes -= entry.length
     entry.state = 'removed'
@@ -214,11 +232,12 @@ export class UploadQueue {
     while (this.host.isActive() && this.host.isWritable()) {
       let at = this.entries.length - this.queuedCount
       if (this.entries[at]?.state !== 'queued') at = this.entries.findIndex((e) => e.state === 'queued')
-      const first = this.entries[at]
+      let first = this.entries[at]
       if (first === undefined) return
       const settings = this.host.settings()
       const budget = settings.maxUploadReadAheadBytes - this.readAheadBytes
       if (this.readAheadBytes > 0 && first.length > budget) return
+      first = this.cachedFirst(at)
       // The run: later queued requests for the bytes right after, in the same piece.
       const run = [first]
       let end = first.begin + first.length
@@ -233,6 +252,7 @@ export class UploadQueue {
       }
       for (const e of run) e.state = 'reading'
       this.queuedCount -= run.length
+      this.unqueued(first.piece, run.length)
       this.readAheadBytes += total
       let promise: Promise<Uint8Array>
       try {
@@ -244,6 +264,40 @@ export class UploadQueue {
       }
       promise.then((data) => { this.onRunRead(run, total, data) }, (error: unknown) => { this.onRunReadFailed(run, error) })
     }
+  }
+
+  /**
+   * Moves the queued requests for a piece the owner holds in memory to `at`, the front of the
+   * queued tail, so they are read next (at most one piece per call: each read is one run).
+   */
+  private cachedFirst (at: number): UploadEntry {
+    const next = this.entries[at]!
+    const cachedPieces = this.host.cachedPieces
+    if (cachedPieces === undefined || this.queuedPerPiece.size === 1) return next
+    const pieces = cachedPieces()
+    let piece = -1
+    for (let i = 0; i < pieces.length; i++) {
+      const p = pieces[i]!
+      if (p === next.piece) return next // the next read is one already
+      if (piece < 0 && p >= 0 && this.queuedPerPiece.has(p)) piece = p
+    }
+    if (piece < 0) return next
+    // The piece's requests are back to back in the queue (a peer asks for a piece block by block):
+    // move that group; any other requests for the piece keep their place.
+    let from = at + 1
+    while (this.entries[from]!.piece !== piece) from++
+    let to = from + 1
+    while (to < this.entries.length && this.entries[to]!.piece === piece) to++
+    const moved = this.entries.splice(from, to - from)
+    this.entries.splice(at, 0, ...moved)
+    return moved[0]!
+  }
+
+  /** `n` queued requests for `piece` started reading or left the queue. */
+  private unqueued (piece: number, n: number): void {
+    const left = (this.queuedPerPiece.get(piece) ?? 0) - n
+    if (left > 0) this.queuedPerPiece.set(piece, left)
+    else this.queuedPerPiece.delete(piece)
   }
 
   private onRunRead (entries: UploadEntry[], total: number, data: Uint8Array): void {

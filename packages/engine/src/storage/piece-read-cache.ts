@@ -17,6 +17,9 @@ export interface ReadCacheCounters {
   readCacheMisses: number
 }
 
+/** Pieces {@link PieceReadCache.recentPieces} lists: few, so a caller may check each against its own queue. */
+const RECENT_PIECES = 16
+
 export class PieceReadCache {
   private readonly pieces = new SparseMap<number, PieceBuffer>()
   private usedBytes = 0
@@ -24,6 +27,8 @@ export class PieceReadCache {
   private readonly pending = new SparseMap<number, { buffer: PieceBuffer, done: Promise<unknown> }>()
   private readonly buffers: PieceBufferPool
   private closed = false
+  private readonly recent: number[] = new Array<number>(RECENT_PIECES).fill(-1)
+  private recentAt = 0
 
   /** `readPiece(piece, into)` fills `into` with the whole piece (rejects when it cannot). */
   constructor (
@@ -72,6 +77,15 @@ export class PieceReadCache {
     })
   }
 
+  /**
+   * Pieces most recently read into the cache (up to {@link RECENT_PIECES}, newest last; -1 for none),
+   * the ones peers asking in random order are likeliest to want next while they are cached. A piece
+   * listed may have been evicted or invalidated since: a read of it is then an ordinary miss.
+   */
+  recentPieces (): readonly number[] {
+    return this.recent
+  }
+
   /** A view from {@link block} is no longer referenced: its buffer may be reused. */
   release (view: Uint8Array): void {
     this.buffers.release(view)
@@ -104,6 +118,8 @@ export class PieceReadCache {
     }
     this.pieces.set(piece, buffer)
     this.usedBytes += buffer.data.length
+    this.recent[this.recentAt] = piece
+    this.recentAt = (this.recentAt + 1) % RECENT_PIECES
     for (const [p, b] of this.pieces) {
       if (this.usedBytes <= this.maxBytes) break
       this.pieces.delete(p)

@@ -305,6 +305,11 @@ export class TorrentContentStorage {
     }
   }
 
+  /** Pieces most recently read into the upload read cache (a few; -1 for none): {@link readBlock} likely serves them without a disk read. */
+  recentlyCachedPieces (): readonly number[] {
+    return this.readCache.recentPieces()
+  }
+
   /** A view from {@link readBlock} is no longer referenced: its buffer may be reused. */
   releaseBlock (view: Uint8Array): void {
     this.readCache.release(view)

@@ -299,6 +299,7 @@ export class TorrentPeers {
             return this.readBlock(holder.session, request)
           },
           releaseBlock: (data) => { host.storage().releaseBlock(data) },
+          cachedPieces: () => host.storage().recentlyCachedPieces(),
           ...(listenPort !== null ? { listenPort } : {}),
           ...(slot.acceptedAtMs !== null ? { handshakeStartedAtMs: slot.acceptedAtMs } : {}),
           extensions: [
