@@ -22,6 +22,14 @@ function collectOrigin (value: string, previous: string[]): string[] {
   return [...previous, origin]
 }
 
+/** Received data held per session for writes from the received stream, in MiB (0: the feature off). */
+function parseHoldMiB (text: string): number {
+  if (!/^\d{1,5}$/.test(text.trim())) throw new InvalidArgumentError(`"${text}" is not a whole number of MiB`)
+  const mib = Number(text)
+  if (mib > 4096) throw new InvalidArgumentError(`${mib} MiB is over the 4096 MiB this accepts`)
+  return mib
+}
+
 export function registerIoDaemon (program: Command, ctx: CliContext): void {
   program
     .command('io-daemon')
@@ -29,13 +37,15 @@ export function registerIoDaemon (program: Command, ctx: CliContext): void {
     .option('--port <n>', 'port on 127.0.0.1 (0 picks a free one)', parsePort, 0)
     .option('--root <LABEL=DIR>', 'a storage root the browser may use (repeatable); the browser sees only an opaque key and the label', collectRoot, [])
     .option('--allow-origin <ORIGIN>', 'a web origin allowed to use the bridge, exactly as the browser sends it (repeatable); none: no web page may', collectOrigin, [])
-    .action(async (opts: { port: number, root: Array<{ label: string, dir: string }>, allowOrigin: string[] }) => {
+    .option('--recv-hold-mib <n>', 'received bytes each browser session keeps so verified pieces need not travel back (0 turns that off)', parseHoldMiB)
+    .action(async (opts: { port: number, root: Array<{ label: string, dir: string }>, allowOrigin: string[], recvHoldMib?: number }) => {
       const { startIoDaemon } = await import('@lodestone/io-daemon')
       const token = process.env.LODESTONE_IO_TOKEN
       const daemon = await startIoDaemon({
         port: opts.port,
         roots: opts.root,
         allowOrigins: opts.allowOrigin,
+        ...(opts.recvHoldMib !== undefined ? { recvHoldBytes: opts.recvHoldMib * 1024 * 1024 } : {}),
         ...(token !== undefined && token !== '' ? { token } : {})
       })
       ctx.out(`${JSON.stringify({ port: daemon.port, token: daemon.token, roots: daemon.roots })}\n`)

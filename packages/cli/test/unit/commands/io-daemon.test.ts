@@ -4,6 +4,8 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createInterface } from 'node:readline'
 import { describe, expect, it } from 'vitest'
+import { WebSocket } from 'ws'
+import { Feature, Op, encodeFrame, readServerHello } from '@lodestone/engine/adapters/daemon'
 import { CLI_BIN, runCli } from '../../helpers.js'
 
 describe('lodestone io-daemon', () => {
@@ -29,8 +31,36 @@ describe('lodestone io-daemon', () => {
     }
   })
 
-  it('refuses a malformed --root or --allow-origin (exit 2)', async () => {
+  it('refuses a malformed --root, --allow-origin or --recv-hold-mib (exit 2)', async () => {
     expect((await runCli(['io-daemon', '--root', 'nolabel'])).code).toBe(2)
     expect((await runCli(['io-daemon', '--allow-origin', 'http://127.0.0.1:8080/path'])).code).toBe(2)
+    expect((await runCli(['io-daemon', '--recv-hold-mib', '-1'])).code).toBe(2)
+    expect((await runCli(['io-daemon', '--recv-hold-mib', '5000'])).code).toBe(2)
+  })
+
+  it('--recv-hold-mib 0 turns writes from the received stream off: SERVER_HELLO offers no features', async () => {
+    const features = async (args: string[]): Promise<number> => {
+      const child = spawn(process.execPath, [CLI_BIN, 'io-daemon', ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
+      try {
+        const line = await new Promise<string>((resolve) => { createInterface({ input: child.stdout }).once('line', resolve) })
+        const { port } = JSON.parse(line) as { port: number }
+        const ws = new WebSocket(`ws://127.0.0.1:${port}/io`)
+        ws.binaryType = 'nodebuffer'
+        await new Promise<void>((resolve, reject) => { ws.once('open', () => { resolve() }); ws.once('error', reject) })
+        const hello = new Promise<Buffer>((resolve) => { ws.once('message', (d: Buffer) => { resolve(d) }) })
+        ws.send(encodeFrame(Op.CLIENT_HELLO, 0, 0))
+        const answer = await hello
+        ws.close()
+        expect(answer[1]).toBe(Op.SERVER_HELLO)
+        return readServerHello(answer.subarray(8))
+      } finally {
+        const exited = new Promise<number | null>((resolve) => child.once('exit', resolve))
+        child.kill('SIGTERM')
+        await exited
+      }
+    }
+    expect(await features([]) & Feature.WRITE_RECV).toBe(Feature.WRITE_RECV)
+    expect(await features(['--recv-hold-mib', '0'])).toBe(0)
+    expect(await features(['--recv-hold-mib', '16']) & Feature.WRITE_RECV_SHA1).toBe(Feature.WRITE_RECV_SHA1)
   })
 })
