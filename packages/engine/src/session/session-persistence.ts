@@ -121,6 +121,14 @@ interface Tracked {
    * bitfield must not be overwritten by the still empty one.
    */
   holdBitfield: boolean
+  /**
+   * What is on disk is not known yet: a torrent added but not started or checked, or a check that
+   * runs, is paused, or was stopped part way. Pieces not checked are neither had nor missing, so the
+   * bitfield record stamps no file and a restore checks the files rather than trusting the record's
+   * missing pieces (after a kill mid-check, a torrent added to seed existing data would otherwise
+   * download it all again).
+   */
+  checkIncomplete: boolean
   bitfieldTimer: ITimer | null
   /**
    * What the last save wrote, to skip saves that would change nothing. null: a restored torrent
@@ -172,6 +180,8 @@ export class SessionPersistence {
       renamedPaths: restored?.renamedPaths ?? null,
       bitfieldDirty: false,
       holdBitfield: options.restoring === true,
+      // A restored torrent's disk state is its records' (the resume hint re-checks what changed).
+      checkIncomplete: options.restoring !== true,
       bitfieldTimer: null,
       lastSignature: options.restoring === true ? null : '',
       // A restore added the stored peers: nothing to write until they change.
@@ -194,7 +204,10 @@ export class SessionPersistence {
     }))
     t.offs.push(torrent.on('path-renamed', () => { void this.requestSave(t) }))
     // A check marks pieces without 'piece-verified': save its result before a crash can cost it.
-    t.offs.push(torrent.on('checked', () => { this.pieceVerified(t) }))
+    t.offs.push(torrent.on('checked', () => {
+      t.checkIncomplete = false
+      this.pieceVerified(t)
+    }))
     this.updateInterval()
     // On the save chain, so a remove (which waits for it) cannot run between these writes.
     const stored = t.tail.then(async () => {
@@ -344,6 +357,9 @@ export class SessionPersistence {
   }
 
   private stateChanged (t: Tracked, to: TorrentState): void {
+    if (to === TorrentState.Hashing) t.checkIncomplete = true
+    // Running without a check (or after one): the picker is what the torrent holds from now on.
+    else if (to === TorrentState.Downloading || to === TorrentState.Seeding || to === TorrentState.FetchingHashes || to === TorrentState.Paused) t.checkIncomplete = false
     // The resume hint is applied before any of these states.
     if (to === TorrentState.Hashing || to === TorrentState.Downloading || to === TorrentState.Seeding || to === TorrentState.Paused) {
       t.holdBitfield = false
@@ -389,6 +405,7 @@ export class SessionPersistence {
       t.bitfieldDirty = false
       // (1) Snapshot: only pieces verified and written.
       const pieces = torrent.bitfield()
+      const checkIncomplete = t.checkIncomplete
       const stats = torrent.stats()
       const savedAtMs = this.deps.clock.wallNow()
       const renamedPaths = renamedPathsOf(t)
@@ -404,7 +421,7 @@ export class SessionPersistence {
             throw error
           }
           if (!t.holdBitfield) {
-            const files = await stampFiles(this.deps.fileSystemFor(torrent.id), storage.layout)
+            const files = checkIncomplete ? storage.layout.files.map(() => null) : await stampFiles(this.deps.fileSystemFor(torrent.id), storage.layout)
             await this.deps.store.set(t.keys.bitfield, encodeBitfieldRecord({ pieces, files, savedAtMs }))
           }
         }

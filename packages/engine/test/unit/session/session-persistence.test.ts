@@ -6,7 +6,7 @@
  * cost a re-check and never a trusted piece.
  */
 import { createHash } from 'node:crypto'
-import { mkdir, mkdtemp, rm, truncate, utimes, writeFile } from 'node:fs/promises'
+import { cp, mkdir, mkdtemp, rm, truncate, utimes, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
@@ -47,6 +47,25 @@ class CountingHasher implements IPieceHasher {
   /** Piece hashes (the info dict of these torrents is far below a piece). */
   get pieceHashes (): number { return this.lengths.filter((n) => n >= 4096).length }
   async close (): Promise<void> {}
+}
+
+/** A {@link CountingHasher} whose piece hashes wait until {@link GatedHasher.open}: holds a check in Hashing. */
+class GatedHasher extends CountingHasher {
+  private release: () => void = () => {}
+  private readonly gate = new Promise<void>((resolve) => { this.release = resolve })
+  private signalWaiting: () => void = () => {}
+  readonly firstPieceWaiting = new Promise<void>((resolve) => { this.signalWaiting = resolve })
+
+  override async digest (algorithm: HashAlgorithm, data: Uint8Array | readonly Uint8Array[]): Promise<Uint8Array> {
+    const length = data instanceof Uint8Array ? data.length : data.reduce((n, d) => n + d.length, 0)
+    if (length >= 4096) {
+      this.signalWaiting()
+      await this.gate
+    }
+    return super.digest(algorithm, data)
+  }
+
+  open (): void { this.release() }
 }
 
 /** A multi-file v1 torrent; file sizes are deliberately not piece-aligned. */
@@ -276,6 +295,28 @@ describe('session persistence (real files)', () => {
     expect(warnings.some((e) => (e as { code?: string }).code === 'RESUME_DATA_INVALID')).toBe(true)
     expect(hasher.pieceHashes).toBe(meta.pieceCount)
     expect(restored[0]!.state).toBe('seeding')
+  })
+
+  it('a save taken while the torrent is checking is not trusted after a kill: the restore checks again', async () => {
+    const dl = await tempDir()
+    const state = await tempDir()
+    const killedState = await tempDir()
+    await writeTree(dl, [0, 1, 2])
+    const hasher = new GatedHasher()
+    const engine = makeEngine(dl, state, hasher)
+    const t = await engine.addTorrent(TORRENT)
+    await hasher.firstPieceWaiting
+    expect(t.state).toBe('hashing')
+    // Saved mid-check (an interval save, a pause, a shutdown racing a check), then killed: the copy
+    // of the store is what a kill leaves behind.
+    await engine.saveState()
+    await cp(state, killedState, { recursive: true })
+    hasher.open()
+    await settled(t)
+
+    const { t: restored } = await restore(dl, killedState)
+    expect(restored.stats().havePieces).toBe((await parseTorrent(TORRENT)).pieceCount)
+    expect(restored.state).toBe('seeding')
   })
 
   it('removing a torrent deletes its records', async () => {
