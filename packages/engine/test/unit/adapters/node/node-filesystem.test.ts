@@ -104,6 +104,41 @@ describe('NodeFileSystem specifics', () => {
     await rm(root, { recursive: true, force: true })
   })
 
+  it('writeParts hands the kernel at most 256 KiB per writev too, cutting parts where needed, byte-identical', async () => {
+    const root = await tempRoot()
+    const fs = new NodeFileSystem(root)
+    await writeFile(join(root, 'f'), 'abcdefgh')
+    // The io-daemon writes a 1 MiB piece gathered from several received buffers this way.
+    const sizes = [300 * 1024, 200 * 1024, 0, 500 * 1024 + 3, 24 * 1024]
+    const parts = sizes.map((n, k) => {
+      const part = new Uint8Array(n)
+      for (let i = 0; i < n; i++) part[i] = (i * 13 + k * 31 + (i >> 9)) & 0xff
+      return part
+    })
+    const probe = await open(join(root, 'f'), 'r')
+    const proto = Object.getPrototypeOf(probe) as { writev: (...args: unknown[]) => Promise<unknown> }
+    await probe.close()
+    const calls: number[] = []
+    const original = proto.writev
+    const spy = vi.spyOn(proto, 'writev').mockImplementation(async function (this: unknown, ...args: unknown[]) {
+      calls.push((args[0] as Uint8Array[]).reduce((n, b) => n + b.length, 0))
+      return original.apply(this, args)
+    })
+    type PartsHandle = { writeParts: (parts: readonly Uint8Array[], position: number) => Promise<number>, close: () => Promise<void> }
+    try {
+      const handle = await fs.open('f', 'r+') as unknown as PartsHandle
+      expect(await handle.writeParts(parts, 5)).toBe(sizes.reduce((a, b) => a + b, 0))
+      await handle.close()
+    } finally {
+      spy.mockRestore()
+    }
+    expect(calls).toEqual([262_144, 262_144, 262_144, 262_144, 3])
+    const onDisk = new Uint8Array(await readFile(join(root, 'f')))
+    expect(new TextDecoder().decode(onDisk.subarray(0, 5))).toBe('abcde')
+    expect(Buffer.compare(onDisk.subarray(5), Buffer.concat(parts))).toBe(0)
+    await rm(root, { recursive: true, force: true })
+  })
+
   it('statMany answers as stat does for each path, null for a missing one, across event-loop slices', async () => {
     const root = await tempRoot()
     const fs = new NodeFileSystem(root)
