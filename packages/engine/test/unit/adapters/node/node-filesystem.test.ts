@@ -6,6 +6,19 @@ import { NodeFileSystem, toStorageError } from '../../../../adapters/node/node-f
 import { codeOf, runFileSystemContract } from '../../../contracts/filesystem.contract.js'
 import { runFileAttributesContract } from '../../../contracts/file-attributes.contract.js'
 
+/** Records the arguments of every call of `method` on node:fs/promises FileHandles (calls go through). */
+async function spyOnFileHandle (anyFile: string, method: 'write' | 'writev', record: (args: unknown[]) => void): Promise<{ mockRestore: () => void }> {
+  // node:fs/promises' FileHandle is not exported as a class: reach its prototype through one.
+  const probe = await open(anyFile, 'r')
+  const proto = Object.getPrototypeOf(probe) as Record<typeof method, (...args: unknown[]) => Promise<unknown>>
+  await probe.close()
+  const original = proto[method]
+  return vi.spyOn(proto, method).mockImplementation(async function (this: unknown, ...args: unknown[]) {
+    record(args)
+    return original.apply(this, args)
+  })
+}
+
 async function tempRoot (): Promise<string> {
   return mkdtemp(join(tmpdir(), 'lodestone-nodefs-'))
 }
@@ -79,16 +92,8 @@ describe('NodeFileSystem specifics', () => {
     await writeFile(join(root, 'f'), 'abcdefgh')
     const data = new Uint8Array(1024 * 1024 + 3)
     for (let i = 0; i < data.length; i++) data[i] = (i * 7 + (i >> 11)) & 0xff
-    // node:fs/promises' FileHandle is not exported as a class: reach its prototype through one.
-    const probe = await open(join(root, 'f'), 'r')
-    const proto = Object.getPrototypeOf(probe) as { write: (...args: unknown[]) => Promise<unknown> }
-    await probe.close()
     const lengths: number[] = []
-    const original = proto.write
-    const spy = vi.spyOn(proto, 'write').mockImplementation(async function (this: unknown, ...args: unknown[]) {
-      lengths.push(args[2] as number)
-      return original.apply(this, args)
-    })
+    const spy = await spyOnFileHandle(join(root, 'f'), 'write', (args) => { lengths.push(args[2] as number) })
     try {
       const handle = await fs.open('f', 'r+')
       expect(await handle.write(data, 5)).toBe(data.length)
@@ -115,15 +120,8 @@ describe('NodeFileSystem specifics', () => {
       for (let i = 0; i < n; i++) part[i] = (i * 13 + k * 31 + (i >> 9)) & 0xff
       return part
     })
-    const probe = await open(join(root, 'f'), 'r')
-    const proto = Object.getPrototypeOf(probe) as { writev: (...args: unknown[]) => Promise<unknown> }
-    await probe.close()
     const calls: number[] = []
-    const original = proto.writev
-    const spy = vi.spyOn(proto, 'writev').mockImplementation(async function (this: unknown, ...args: unknown[]) {
-      calls.push((args[0] as Uint8Array[]).reduce((n, b) => n + b.length, 0))
-      return original.apply(this, args)
-    })
+    const spy = await spyOnFileHandle(join(root, 'f'), 'writev', (args) => { calls.push((args[0] as Uint8Array[]).reduce((n, b) => n + b.length, 0)) })
     type PartsHandle = { writeParts: (parts: readonly Uint8Array[], position: number) => Promise<number>, close: () => Promise<void> }
     try {
       const handle = await fs.open('f', 'r+') as unknown as PartsHandle
