@@ -2,6 +2,11 @@
 // One phase of bench/scale (run.mjs starts each in its own process, so peak RSS is the phase's own).
 //   node bench/scale/phase.mjs add <dir> <n>       fresh state dir: add every .torrent, wait until all seed
 //   node bench/scale/phase.mjs restore <dir> <n>   same state dir: restoreSession(), wait until all seed
+//   node bench/scale/phase.mjs restore-only <dir> <n> [repo]
+//                                                  the restore alone, for profiles and A/B pairs: exits once
+//                                                  all seed (no stats loop, idle wait or close); repo: the
+//                                                  checkout whose build to load (default this one)
+//   With a profile: node --cpu-prof --cpu-prof-dir=/tmp/prof bench/scale/phase.mjs restore-only <dir> <n>
 // Prints one JSON line. Loopback only: 127.0.0.1, DHT / LSD / port mapping / trackers off.
 import { readFileSync, readdirSync } from 'node:fs'
 import { dirname, join } from 'node:path'
@@ -10,11 +15,12 @@ import { performance } from 'node:perf_hooks'
 import { writeHeapSnapshot } from 'node:v8'
 
 const here = dirname(fileURLToPath(import.meta.url))
-const repo = join(here, '..', '..')
+const [mode, dir, nArg, repo = join(here, '..', '..')] = process.argv.slice(2)
 const { createNodeEngine } = await import(join(repo, 'packages/engine/dist/presets/node.js'))
 const { testingSettings } = await import(join(repo, 'packages/engine/dist/src/index.js'))
+// The main thread's user + system clock ticks (100 Hz), fields 14 and 15 of /proc/thread-self/stat.
+const mainTicks = () => { const f = readFileSync('/proc/thread-self/stat', 'utf8').split(') ')[1].split(' '); return Number(f[11]) + Number(f[12]) }
 
-const [mode, dir, nArg] = process.argv.slice(2)
 const n = Number(nArg)
 const heapSnapshot = process.env.SCALE_HEAP_SNAPSHOT === '1'
 
@@ -46,6 +52,7 @@ const allSeeding = new Promise((resolve) => {
 
 const result = { mode, n }
 const cpuStart = process.cpuUsage()
+const mainTicksStart = mainTicks()
 const t0 = performance.now()
 if (mode === 'add') {
   const files = readdirSync(join(dir, 'torrents')).filter((f) => f.endsWith('.torrent')).slice(0, n)
@@ -66,6 +73,13 @@ result.allSeedingMs = performance.now() - t0
 const cpuUsed = process.cpuUsage(cpuStart)
 result.cpuSec = (cpuUsed.user + cpuUsed.system) / 1e6
 result.hashingEntered = hashingEntered
+if (mode === 'restore-only') {
+  result.mainThreadCpuSec = (mainTicks() - mainTicksStart) / 100
+  result.heapUsedMB = process.memoryUsage().heapUsed / 1e6
+  result.peakRssMB = process.resourceUsage().maxRSS / 1024
+  console.log(JSON.stringify(result))
+  process.exit(0)
+}
 
 // What a UI does each refresh: list the torrents, read each one's stats.
 const listTimes = []

@@ -15,7 +15,7 @@
 // Targets: peak RSS <= 500 MB, restore <= 3 s, torrents + every stats() <= 50 ms.
 // The payload: n single-file torrents, 4 KiB each (one 16 KiB piece), in /tmp/lodestone-scale-<n>/.
 // Build first: npx tsc -b. Set SCALE_HEAP_SNAPSHOT=1 for a heap snapshot per phase; NODE_OPTIONS=--cpu-prof works too.
-// A restore alone (profiles, A/B of two builds): bench/scale/restore-only.mjs, after a run made the state.
+// A restore alone (profiles, A/B of two builds): `bench/scale/phase.mjs restore-only <dir> <n>`, after a run made the state.
 import { createHash, randomFillSync } from 'node:crypto'
 import { execFileSync } from 'node:child_process'
 import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs'
